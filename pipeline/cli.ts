@@ -1,0 +1,78 @@
+import type { ParseArgsConfig } from "node:util";
+
+/** An error the user can fix: printed without a stack trace, exit code 2 (usage) or 1. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+/** Fails a command with a message that says what went wrong and what to do next. */
+export function fail(message: string, exitCode = 1): never {
+  throw new CliError(message, exitCode);
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** A subcommand of `main.ts`. `main.ts` parses `options`; `run` gets the parsed values. */
+export interface Command {
+  name: string;
+  summary: string;
+  /** Usage text shown by `--help`, after the summary. */
+  usage: string;
+  options: OptionSpec;
+  allowPositionals?: boolean;
+  run(values: ParsedValues, positionals: string[]): Promise<number>;
+}
+
+/** Reads a string option, or its default. */
+export function stringOption(values: ParsedValues, name: string, fallback: string): string;
+export function stringOption(
+  values: ParsedValues,
+  name: string,
+  fallback?: string,
+): string | undefined;
+export function stringOption(values: ParsedValues, name: string, fallback?: string) {
+  const value = values[name];
+  return typeof value === "string" ? value : fallback;
+}
+
+/** Reads an integer option within bounds, failing with a usage error otherwise. */
+export function intOption(
+  values: ParsedValues,
+  name: string,
+  fallback: number,
+  { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = {},
+): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(`--${name} must be an integer from ${min} to ${max}: got '${String(raw)}'`, 2);
+  }
+  return value;
+}
+
+/** Reads a number option within bounds, failing with a usage error otherwise. */
+export function numberOption(
+  values: ParsedValues,
+  name: string,
+  fallback: number,
+  { min = -Infinity, max = Infinity } = {},
+): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    fail(`--${name} must be a number from ${min} to ${max}: got '${String(raw)}'`, 2);
+  }
+  return value;
+}
+
+/** One-line progress on a terminal, plain log lines otherwise. Never logs names or faces. */
+export function log(message: string): void {
+  console.error(message);
+}

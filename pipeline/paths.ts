@@ -1,0 +1,33 @@
+import { join } from "node:path";
+
+/** Where a run keeps its state under the data dir. One place, so `forget` can find it all. */
+export interface DataPaths {
+  root: string;
+  manifest: string;
+  pages: string;
+  removed: string;
+  lock: string;
+  imageCache: string;
+  faceCache: string;
+  models: string;
+  reports: string;
+}
+
+export function dataPaths(root: string): DataPaths {
+  return {
+    root,
+    manifest: join(root, "index.csv"),
+    pages: join(root, "pages.csv"),
+    removed: join(root, "removed.csv"),
+    lock: join(root, ".lock"),
+    imageCache: join(root, "cache", "images"),
+    faceCache: join(root, "cache", "faces"),
+    models: join(root, "models"),
+    reports: join(root, "report"),
+  };
+}
+
+/** Path of a content-addressed blob: `<dir>/ab/abcdef…`. */
+export function blobPath(dir: string, sha256: string, extension = ""): string {
+  return join(dir, sha256.slice(0, 2), sha256 + extension);
+}
