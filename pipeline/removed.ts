@@ -1,0 +1,86 @@
+import { parse } from "csv-parse/sync";
+import { stringify } from "csv-stringify/sync";
+import { sha256Hex } from "./ids.ts";
+
+/** Names compare after case folding and whitespace collapsing, so "Dr.  Ada LOVELACE" matches. */
+export function normaliseName(name: string): string {
+  return name.normalize("NFC").replace(/\s+/g, " ").trim().toLocaleLowerCase();
+}
+
+/** A one-way hash of a name: the removal list must not itself keep the name. */
+export function nameHash(name: string): string {
+  return sha256Hex(`facefield-removed-name\n${normaliseName(name)}`);
+}
+
+interface RemovedRow {
+  kind: "id" | "name" | "sha256";
+  value: string;
+  removed_at: string;
+}
+
+/**
+ * `<data dir>/removed.csv`: people who asked to be removed, kept as ids, image hashes and name
+ * hashes only, so a later crawl that meets them again drops them before anything is stored.
+ */
+export class RemovedList {
+  readonly #ids = new Set<string>();
+  readonly #names = new Set<string>();
+  readonly #images = new Set<string>();
+  readonly #rows: RemovedRow[];
+
+  private constructor(readonly path: string, rows: RemovedRow[]) {
+    this.#rows = rows;
+    for (const row of rows) this.#add(row);
+  }
+
+  static async open(path: string): Promise<RemovedList> {
+    let rows: RemovedRow[] = [];
+    try {
+      rows = parse(await Deno.readTextFile(path), { columns: true, skip_empty_lines: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return new RemovedList(path, rows);
+  }
+
+  #add(row: RemovedRow): void {
+    const set = row.kind === "id" ? this.#ids : row.kind === "name" ? this.#names : this.#images;
+    set.add(row.value);
+  }
+
+  get size(): number {
+    return this.#rows.length;
+  }
+
+  /** True when the person behind this record asked to be removed. */
+  matches(record: { id: string; name?: string; sha256?: string }): boolean {
+    return this.#ids.has(record.id) ||
+      (record.name !== undefined && this.#names.has(nameHash(record.name))) ||
+      (record.sha256 !== undefined && this.#images.has(record.sha256));
+  }
+
+  add(entries: { id?: string; name?: string; sha256?: string }): void {
+    const removedAt = new Date().toISOString();
+    const known = new Set(this.#rows.map((row) => `${row.kind}:${row.value}`));
+    const candidates: [RemovedRow["kind"], string | undefined][] = [
+      ["id", entries.id],
+      ["name", entries.name === undefined ? undefined : nameHash(entries.name)],
+      ["sha256", entries.sha256],
+    ];
+    for (const [kind, value] of candidates) {
+      if (!value || known.has(`${kind}:${value}`)) continue;
+      const row = { kind, value, removed_at: removedAt };
+      this.#rows.push(row);
+      this.#add(row);
+    }
+  }
+
+  flushSync(): void {
+    const temp = `${this.path}.${Deno.pid}.tmp`;
+    Deno.writeTextFileSync(
+      temp,
+      stringify(this.#rows, { header: true, columns: ["kind", "value", "removed_at"] }),
+    );
+    Deno.renameSync(temp, this.path);
+  }
+}
