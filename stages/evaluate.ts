@@ -1,0 +1,456 @@
+/**
+ * The evaluation stage: reduces a stream of scored test faces to the numbers that say how good a
+ * model is, with their uncertainty, against the baselines a model must beat (majority class,
+ * chance) and against trivial cues it could have learned instead of the face (gender, colour).
+ */
+import { map, type OperatorFunction, pipe, toArray } from "rxjs";
+
+export type Gender = "male" | "female";
+
+/** A test face with the model's class probabilities. */
+export interface ScoredFace {
+  id: string;
+  /** The true label. */
+  category: string;
+  /** One probability per class, in the model's `metadata.classes` order. */
+  probabilities: ArrayLike<number>;
+  /** PNG crop, for the report's montages. */
+  crop?: Uint8Array;
+  /** Gender as face-api's age/gender net predicts it, for the confound check. */
+  gender?: Gender;
+  /** Whether the photo is black and white, for the confound check. */
+  grayscale?: boolean;
+  /** Cross-validation fold with `--folds k`, else null or absent. */
+  fold?: number | null;
+}
+
+/** A face shown in a top-k list. `confidence` is the probability of the model's prediction. */
+export interface RankedFace {
+  id: string;
+  confidence: number;
+  actual: string;
+  predicted: string;
+}
+
+export interface ClassMetrics {
+  label: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Test faces whose true label this is. */
+  support: number;
+}
+
+export interface SignificanceTest {
+  /** One-sided exact binomial test: P(at least this many correct | the baseline's rate). */
+  pValue: number;
+  significant: boolean;
+}
+
+/** How well a rule that sees only one trivial cue does. */
+export interface GenderOnlyConfound {
+  /** Accuracy of the best gender → class rule on the test faces with a gender; null without. */
+  accuracy: number | null;
+  /** Faces the accuracy is measured on. */
+  n: number;
+  /** The rule, e.g. `{ male: "republican", female: "democrat" }`. */
+  rule: Partial<Record<Gender, string>>;
+  /** `train`: the rule was chosen on training faces. `test`: chosen on the test faces themselves, so its accuracy is optimistic. */
+  fitOn: "train" | "test";
+  /** Whether the model beats the rule's accuracy; null without gender. */
+  modelBeatsIt: SignificanceTest | null;
+}
+
+export interface SubsetAccuracy {
+  /** null when the subset is empty. */
+  accuracy: number | null;
+  n: number;
+}
+
+export interface FoldMetrics {
+  mean: number;
+  /** Sample standard deviation across folds (0 with one fold). */
+  std: number;
+  perFold: { fold: number; accuracy: number; n: number }[];
+}
+
+export interface Metrics {
+  accuracy: number;
+  /** 95 % Wilson score interval of the accuracy. */
+  ci95: [number, number];
+  n: number;
+  correct: number;
+  /** Always answering the most common class. */
+  majorityBaseline: { label: string; accuracy: number; fitOn: "train" | "test" };
+  /** 1 / number of classes. */
+  chance: number;
+  beatsMajority: SignificanceTest;
+  beatsChance: SignificanceTest;
+  macroF1: number;
+  perClass: ClassMetrics[];
+  /** `counts[i][j]`: faces of class `labels[i]` predicted as `labels[j]`. */
+  confusion: { labels: string[]; counts: number[][]; rowNormalised: number[][] };
+  /** The seed study's table: how many faces of each class there are, and how many are predicted. */
+  distribution: { label: string; real: number; predicted: number }[];
+  topK: {
+    label: string;
+    falseNegatives: RankedFace[];
+    falsePositives: RankedFace[];
+    truePositives: RankedFace[];
+  }[];
+  confounds: {
+    genderOnly: GenderOnlyConfound;
+    grayscale: SubsetAccuracy;
+    colour: SubsetAccuracy;
+  };
+  /** With cross-validation folds: accuracy per fold, its mean and spread. */
+  folds?: FoldMetrics;
+}
+
+export interface MetricsOptions {
+  /**
+   * How many faces each top-k list holds.
+   * @default 5
+   */
+  topK?: number;
+  /**
+   * Significance level of the tests against the baselines.
+   * @default 0.05
+   */
+  alpha?: number;
+  /**
+   * Faces per class in the training split. With it the majority class is the training set's
+   * (what a model could know); without, the test set's.
+   */
+  trainDistribution?: Record<string, number>;
+  /**
+   * Training faces with a predicted gender, to choose the gender-only rule on. Without them
+   * the rule is chosen on the test faces, which flatters it (reported as `fitOn: "test"`).
+   */
+  genderFit?: { gender: Gender; category: string }[];
+}
+
+/** z for a two-sided 95 % interval. */
+const Z95 = 1.959963984540054;
+
+/**
+ * Wilson score interval for a proportion: stays inside [0, 1] and is honest for small n,
+ * where the normal approximation is not.
+ *
+ * @example
+ * ```ts
+ * wilsonInterval(134, 235); // ≈ [0.507, 0.632]
+ * ```
+ */
+export function wilsonInterval(successes: number, n: number, z = Z95): [number, number] {
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new RangeError(`Cannot compute an interval as 'n' must be a positive integer: got ${n}`);
+  }
+  if (!Number.isInteger(successes) || successes < 0 || successes > n) {
+    throw new RangeError(`'successes' must be an integer from 0 to n=${n}: got ${successes}`);
+  }
+  const p = successes / n;
+  const z2 = z * z;
+  const denominator = 1 + z2 / n;
+  const centre = (p + z2 / (2 * n)) / denominator;
+  const half = (z * Math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))) / denominator;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** ln(k!) for k = 0…n. */
+function logFactorials(n: number): Float64Array {
+  const table = new Float64Array(n + 1);
+  for (let k = 2; k <= n; k++) table[k] = table[k - 1]! + Math.log(k);
+  return table;
+}
+
+/**
+ * One-sided exact binomial test: the probability of `successes` or more out of `n` if each
+ * trial succeeds with probability `p0`.
+ */
+export function binomialUpperTail(successes: number, n: number, p0: number): number {
+  if (!Number.isInteger(n) || n < 0 || !Number.isInteger(successes) || successes < 0) {
+    throw new RangeError(`successes and n must be non-negative integers: got ${successes}/${n}`);
+  }
+  if (!(p0 >= 0 && p0 <= 1)) throw new RangeError(`'p0' must be in [0, 1]: got ${p0}`);
+  if (successes === 0) return 1;
+  if (successes > n) return 0;
+  if (p0 === 0) return 0;
+  if (p0 === 1) return 1;
+  const lf = logFactorials(n);
+  const logP = Math.log(p0);
+  const logQ = Math.log1p(-p0);
+  let tail = 0;
+  for (let k = successes; k <= n; k++) {
+    tail += Math.exp(lf[n]! - lf[k]! - lf[n - k]! + k * logP + (n - k) * logQ);
+  }
+  return Math.min(1, tail);
+}
+
+function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+function mostCommon(counts: Map<string, number>, order: string[]): string | undefined {
+  let best: string | undefined;
+  for (const label of order) {
+    const count = counts.get(label) ?? 0;
+    if (count > 0 && (best === undefined || count > (counts.get(best) ?? 0))) best = label;
+  }
+  return best;
+}
+
+function checkOptions(classes: string[], options: MetricsOptions): Required<
+  Pick<MetricsOptions, "topK" | "alpha">
+> {
+  const { topK = 5, alpha = 0.05 } = options;
+  if (classes.length < 2) {
+    throw new RangeError(
+      `Cannot evaluate as 'classes' must name at least 2 classes: got ${classes.length}`,
+    );
+  }
+  if (new Set(classes).size !== classes.length) {
+    throw new RangeError(`Cannot evaluate as 'classes' has duplicates: ${classes.join(", ")}`);
+  }
+  if (!Number.isInteger(topK) || topK < 0) {
+    throw new RangeError(`'topK' must be a non-negative integer: got ${topK}`);
+  }
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`'alpha' must be in (0, 1): got ${alpha}`);
+  return { topK, alpha };
+}
+
+interface Judged {
+  face: ScoredFace;
+  actual: number;
+  predicted: number;
+}
+
+function ranked(
+  judged: Judged[],
+  classes: string[],
+  confidenceOf: (j: Judged) => number,
+  k: number,
+) {
+  return judged
+    .map((j) => ({
+      id: j.face.id,
+      confidence: confidenceOf(j),
+      actual: classes[j.actual]!,
+      predicted: classes[j.predicted]!,
+    }))
+    .sort((a, b) => b.confidence - a.confidence || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, k);
+}
+
+function subsetAccuracy(judged: Judged[]): SubsetAccuracy {
+  const correct = judged.filter((j) => j.actual === j.predicted).length;
+  return { accuracy: judged.length ? correct / judged.length : null, n: judged.length };
+}
+
+function significance(correct: number, n: number, rate: number, alpha: number): SignificanceTest {
+  const pValue = binomialUpperTail(correct, n, rate);
+  return { pValue, significant: pValue < alpha };
+}
+
+function genderOnly(
+  judged: Judged[],
+  classes: string[],
+  correct: number,
+  n: number,
+  alpha: number,
+  fit: MetricsOptions["genderFit"],
+): GenderOnlyConfound {
+  const withGender = judged.filter((j) => j.face.gender !== undefined);
+  const fitOn = fit && fit.length > 0 ? "train" : "test";
+  const fitFaces = fitOn === "train"
+    ? fit!
+    : withGender.map((j) => ({ gender: j.face.gender!, category: j.face.category }));
+  // Each gender maps to the class most common among its faces: the best rule there is.
+  const rule: Partial<Record<Gender, string>> = {};
+  for (const gender of ["male", "female"] as const) {
+    const counts = new Map<string, number>();
+    for (const face of fitFaces) {
+      if (face.gender === gender) counts.set(face.category, (counts.get(face.category) ?? 0) + 1);
+    }
+    const label = mostCommon(counts, classes);
+    if (label !== undefined) rule[gender] = label;
+  }
+  if (withGender.length === 0) {
+    return { accuracy: null, n: 0, rule, fitOn, modelBeatsIt: null };
+  }
+  const fallback = mostCommon(
+    new Map(classes.map((c) => [c, fitFaces.filter((f) => f.category === c).length])),
+    classes,
+  );
+  const right =
+    withGender.filter((j) => (rule[j.face.gender!] ?? fallback) === j.face.category).length;
+  const accuracy = right / withGender.length;
+  return {
+    accuracy,
+    n: withGender.length,
+    rule,
+    fitOn,
+    modelBeatsIt: significance(correct, n, accuracy, alpha),
+  };
+}
+
+function foldMetrics(judged: Judged[]): FoldMetrics | undefined {
+  const byFold = new Map<number, Judged[]>();
+  for (const j of judged) {
+    const fold = j.face.fold;
+    if (fold === undefined || fold === null) continue;
+    byFold.set(fold, [...(byFold.get(fold) ?? []), j]);
+  }
+  if (byFold.size === 0) return undefined;
+  const perFold = [...byFold.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([fold, faces]) => ({
+      fold,
+      accuracy: faces.filter((j) => j.actual === j.predicted).length / faces.length,
+      n: faces.length,
+    }));
+  const mean = perFold.reduce((sum, f) => sum + f.accuracy, 0) / perFold.length;
+  const variance = perFold.length > 1
+    ? perFold.reduce((sum, f) => sum + (f.accuracy - mean) ** 2, 0) / (perFold.length - 1)
+    : 0;
+  return { mean, std: Math.sqrt(variance), perFold };
+}
+
+/**
+ * Every number the report shows, from the scored test faces of one model.
+ *
+ * @example
+ * ```ts
+ * const metrics = computeMetrics(
+ *   [{ id: "a1", category: "cs", probabilities: [0.8, 0.2] }, { id: "b2", category: "law", probabilities: [0.6, 0.4] }],
+ *   ["cs", "law"],
+ * );
+ * metrics.accuracy; // 0.5
+ * ```
+ */
+export function computeMetrics(
+  faces: ScoredFace[],
+  classes: string[],
+  options: MetricsOptions = {},
+): Metrics {
+  const { topK, alpha } = checkOptions(classes, options);
+  if (faces.length === 0) {
+    throw new RangeError("Cannot evaluate on 0 faces: the test split is empty");
+  }
+  const index = new Map(classes.map((label, i) => [label, i]));
+  const judged: Judged[] = faces.map((face) => {
+    if (face.probabilities.length !== classes.length) {
+      throw new TypeError(
+        `Face ${face.id} has ${face.probabilities.length} probabilities for ${classes.length} classes`,
+      );
+    }
+    const actual = index.get(face.category);
+    if (actual === undefined) {
+      throw new RangeError(
+        `Face ${face.id} is labelled '${face.category}', which the model does not know (${
+          classes.join(", ")
+        })`,
+      );
+    }
+    return { face, actual, predicted: argmax(face.probabilities) };
+  });
+
+  const n = judged.length;
+  const counts = classes.map(() => classes.map(() => 0));
+  for (const j of judged) counts[j.actual]![j.predicted]!++;
+  const correct = classes.reduce((sum, _, i) => sum + counts[i]![i]!, 0);
+  const accuracy = correct / n;
+  const rowNormalised = counts.map((row) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return row.map((c) => (total ? c / total : 0));
+  });
+  const real = counts.map((row) => row.reduce((a, b) => a + b, 0));
+  const predicted = classes.map((_, j) => counts.reduce((sum, row) => sum + row[j]!, 0));
+
+  const perClass = classes.map((label, i) => {
+    const truePositives = counts[i]![i]!;
+    const precision = predicted[i]! ? truePositives / predicted[i]! : 0;
+    const recall = real[i]! ? truePositives / real[i]! : 0;
+    const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+    return { label, precision, recall, f1, support: real[i]! };
+  });
+  const macroF1 = perClass.reduce((sum, c) => sum + c.f1, 0) / classes.length;
+
+  const trainCounts = options.trainDistribution;
+  const majorityFitOn = trainCounts && Object.values(trainCounts).some((c) => c > 0)
+    ? "train"
+    : "test";
+  const majorityLabel = majorityFitOn === "train"
+    ? mostCommon(new Map(Object.entries(trainCounts!)), classes)!
+    : mostCommon(new Map(classes.map((c, i) => [c, real[i]!])), classes)!;
+  const majorityAccuracy = real[index.get(majorityLabel)!]! / n;
+  const chance = 1 / classes.length;
+
+  const topKLists = classes.map((label, c) => ({
+    label,
+    falseNegatives: ranked(
+      judged.filter((j) => j.actual === c && j.predicted !== c),
+      classes,
+      (j) => j.face.probabilities[j.predicted]!,
+      topK,
+    ),
+    falsePositives: ranked(
+      judged.filter((j) => j.predicted === c && j.actual !== c),
+      classes,
+      (j) => j.face.probabilities[c]!,
+      topK,
+    ),
+    truePositives: ranked(
+      judged.filter((j) => j.actual === c && j.predicted === c),
+      classes,
+      (j) => j.face.probabilities[c]!,
+      topK,
+    ),
+  }));
+
+  const metrics: Metrics = {
+    accuracy,
+    ci95: wilsonInterval(correct, n),
+    n,
+    correct,
+    majorityBaseline: { label: majorityLabel, accuracy: majorityAccuracy, fitOn: majorityFitOn },
+    chance,
+    beatsMajority: significance(correct, n, majorityAccuracy, alpha),
+    beatsChance: significance(correct, n, chance, alpha),
+    macroF1,
+    perClass,
+    confusion: { labels: [...classes], counts, rowNormalised },
+    distribution: classes.map((label, i) => ({ label, real: real[i]!, predicted: predicted[i]! })),
+    topK: topKLists,
+    confounds: {
+      genderOnly: genderOnly(judged, classes, correct, n, alpha, options.genderFit),
+      grayscale: subsetAccuracy(judged.filter((j) => j.face.grayscale === true)),
+      colour: subsetAccuracy(judged.filter((j) => j.face.grayscale === false)),
+    },
+  };
+  const folds = foldMetrics(judged);
+  if (folds) metrics.folds = folds;
+  return metrics;
+}
+
+export interface EvaluateOptions extends MetricsOptions {
+  /** The model's classes, in the order of its probabilities. */
+  classes: string[];
+}
+
+/**
+ * The evaluation stage: collects the scored test faces of one model and emits its metrics once
+ * the stream completes.
+ *
+ * @example
+ * ```ts
+ * from(scoredFaces).pipe(evaluate({ classes: ["democrat", "republican"] })).subscribe(console.log);
+ * ```
+ */
+export function evaluate(options: EvaluateOptions): OperatorFunction<ScoredFace, Metrics> {
+  const { classes, ...metricsOptions } = options;
+  checkOptions(classes, metricsOptions);
+  return pipe(toArray(), map((faces) => computeMetrics(faces, classes, metricsOptions)));
+}
