@@ -1,0 +1,181 @@
+/**
+ * `deno task forget`: a person who asks to be removed disappears from everything under the
+ * data dir, and later crawls drop them before anything is stored.
+ */
+import { join } from "node:path";
+import { type Command, fail, stringOption } from "./cli.ts";
+import { Manifest, type ManifestRow } from "./manifest.ts";
+import { DataDirLock } from "./lock.ts";
+import { blobPath, dataPaths } from "./paths.ts";
+import { normaliseName, RemovedList } from "./removed.ts";
+
+export interface ForgetRequest {
+  dataDir: string;
+  ids?: string[];
+  names?: string[];
+}
+
+export interface ForgetResult {
+  records: number;
+  images: number;
+  faceFiles: number;
+  models: string[];
+  reportRemoved: boolean;
+}
+
+async function removeIfPresent(path: string, options?: Deno.RemoveOptions): Promise<boolean> {
+  try {
+    await Deno.remove(path, options);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function listDirs(path: string): Promise<string[]> {
+  const dirs: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) {
+      if (entry.isDirectory) dirs.push(join(path, entry.name));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return dirs;
+}
+
+/**
+ * The rows that belong to the person: the ids and names asked for, and then every row that
+ * shares an image or a face identity with them (the same face on another department's page).
+ */
+export function rowsOfPerson(rows: ManifestRow[], request: ForgetRequest): ManifestRow[] {
+  const ids = new Set(request.ids ?? []);
+  const names = new Set((request.names ?? []).map(normaliseName));
+  const matched = new Set(
+    rows.filter((row) => ids.has(row.id) || names.has(normaliseName(row.name))),
+  );
+  let grew = true;
+  while (grew) {
+    grew = false;
+    const images = new Set([...matched].map((row) => row.sha256).filter(Boolean));
+    const identities = new Set(
+      [...matched].flatMap((row) => [row.identity, row.id]).filter(Boolean),
+    );
+    for (const row of rows) {
+      if (matched.has(row)) continue;
+      if (
+        (row.sha256 && images.has(row.sha256)) || (row.identity && identities.has(row.identity))
+      ) {
+        matched.add(row);
+        grew = true;
+      }
+    }
+  }
+  return [...matched];
+}
+
+/** Removes the person's records, images, face crops, and every model and report built on them. */
+export async function forget(request: ForgetRequest): Promise<ForgetResult> {
+  const paths = dataPaths(request.dataDir);
+  const lock = await DataDirLock.acquire(paths.lock);
+  try {
+    const manifest = await Manifest.open(paths.manifest);
+    const removedList = await RemovedList.open(paths.removed);
+    const rows = rowsOfPerson(manifest.rows(), request);
+    const ids = new Set(rows.map((row) => row.id));
+    const shas = new Set(rows.map((row) => row.sha256).filter(Boolean));
+
+    // The list first: if the run dies half-way, the next crawl still keeps them out.
+    for (const id of request.ids ?? []) removedList.add({ id });
+    for (const name of request.names ?? []) removedList.add({ name });
+    for (const row of rows) {
+      removedList.add({ id: row.id, name: row.name, sha256: row.sha256 || undefined });
+    }
+    removedList.flushSync();
+
+    let images = 0;
+    let faceFiles = 0;
+    const faceSettingsDirs = await listDirs(paths.faceCache);
+    for (const sha of shas) {
+      if (await removeIfPresent(blobPath(paths.imageCache, sha))) images++;
+      for (const dir of faceSettingsDirs) {
+        const shard = join(dir, sha.slice(0, 2));
+        try {
+          for await (const entry of Deno.readDir(shard)) {
+            if (entry.name.startsWith(sha) && await removeIfPresent(join(shard, entry.name))) {
+              faceFiles++;
+            }
+          }
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }
+      }
+    }
+
+    // A model has seen the person's face in training, so it goes; so does any report built on it.
+    const models: string[] = [];
+    for (const dir of await listDirs(paths.models)) {
+      let trainedOn: string[] = [];
+      try {
+        trainedOn = JSON.parse(await Deno.readTextFile(join(dir, "training_ids.json")));
+      } catch {
+        trainedOn = [...ids]; // Without its list we cannot prove the model is clean.
+      }
+      if (trainedOn.some((id) => ids.has(id))) {
+        await removeIfPresent(dir, { recursive: true });
+        models.push(dir);
+      }
+    }
+    const reportRemoved = (models.length > 0 || rows.length > 0) &&
+      await removeIfPresent(paths.reports, { recursive: true });
+
+    for (const id of ids) manifest.delete(id);
+    manifest.flushSync();
+    return { records: rows.length, images, faceFiles, models, reportRemoved };
+  } finally {
+    lock.releaseSync();
+  }
+}
+
+export const forgetCommand: Command = {
+  name: "forget",
+  summary: "remove a person from the data dir: records, images, crops, models and reports",
+  usage: `
+usage: deno task forget [--data DIR] (--id ID | --name "FULL NAME")...
+
+Deletes every manifest row of the person (by id or by the name as the page showed it, case and
+spacing ignored), and every row sharing their image or their face identity; their cached images
+and face crops; every trained model whose training data held them, and the report. Their id,
+image hash and a one-way hash of their name go on the data dir's removal list, so later crawls
+drop them before anything is stored. Retrain afterwards with 'deno task pipeline'.
+
+  --data DIR     data dir (default facefield-data)
+  --id ID        manifest id (8 hex chars), repeatable
+  --name NAME    name as on the page, repeatable
+`,
+  options: {
+    data: { type: "string" },
+    id: { type: "string", multiple: true },
+    name: { type: "string", multiple: true },
+  },
+  async run(values) {
+    const ids = (values.id as string[] | undefined) ?? [];
+    const names = (values.name as string[] | undefined) ?? [];
+    if (!ids.length && !names.length) fail("say who to remove: --id ID or --name NAME", 2);
+    const dataDir = stringOption(values, "data", "facefield-data");
+    try {
+      await Deno.stat(dataPaths(dataDir).manifest);
+    } catch {
+      fail(`no manifest in '${dataDir}': pass the data dir with --data`, 2);
+    }
+    const result = await forget({ dataDir, ids, names });
+    console.log(
+      `removed ${result.records} records, ${result.images} images, ${result.faceFiles} face files, ` +
+        `${result.models.length} models${result.reportRemoved ? ", the report" : ""}; ` +
+        `they are on the removal list of ${dataDir}`,
+    );
+    if (result.models.length) console.log("retrain with: deno task pipeline --data " + dataDir);
+    return 0;
+  },
+};
