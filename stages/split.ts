@@ -1,0 +1,293 @@
+/**
+ * The split stage: gives each face its place in the dataset (train/val/test, and a
+ * cross-validation fold with `folds`) as it arrives, stratified per category, stable across
+ * reruns and identity-safe (one person never lands in two splits).
+ */
+import { defer, map, type OperatorFunction } from "rxjs";
+import { sha256Hex } from "../pipeline/ids.ts";
+import type { FaceRecord, Outcome, SplitName, SplitRecord } from "../pipeline/types.ts";
+import { ok } from "../pipeline/types.ts";
+
+export const SPLIT_NAMES: readonly SplitName[] = ["train", "val", "test"];
+
+/**
+ * Default identity threshold on the euclidean distance between two 128-d face descriptors.
+ *
+ * face-api's FaceMatcher (and dlib, whose ResNet face net face-api ports) uses 0.6 for "same
+ * person": 99.38 % pair accuracy on LFW, but LFW's impostor pairs are random strangers, and
+ * the chance that one new face falls within 0.6 of *any* of n earlier faces grows with n; in a
+ * dataset of colleagues (similar age, ethnicity, photo studio) many look-alikes would merge,
+ * and every merge pins a person's split, which erodes the stratification. 0.5 still catches
+ * the case that matters in practice, the same portrait reused on a second page (re-encoded or
+ * cropped differently: distance far below 0.3), plus most different photos of one person,
+ * while halving-or-better the look-alike merges. Exact reuse is caught by sha256 anyway.
+ */
+export const DEFAULT_IDENTITY_THRESHOLD = 0.5;
+
+/** An assignment from an earlier run (manifest row, descriptor from the face cache). */
+export interface PreviousAssignment {
+  id: string;
+  sha256: string;
+  category: string;
+  split: SplitName;
+  fold: number | null;
+  identity: string;
+  descriptor?: ArrayLike<number>;
+}
+
+export interface SplitOptions {
+  /**
+   * Shares of train, validation and test; they must sum to 1.
+   * @default {train: 0.7, val: 0.1, test: 0.2}
+   */
+  ratios?: { train: number; val: number; test: number };
+  /**
+   * k for k-fold cross-validation: each record also gets a fold 0..k-1, stratified per
+   * category. The split is then stratified within each (category, fold) cell, so at train
+   * time with test fold f: test = fold f, val = the other folds' `val` records, train = the
+   * rest (see `foldRole`). Without it, `fold` is null.
+   * @default undefined (no folds)
+   */
+  folds?: number;
+  /**
+   * Euclidean descriptor distance under which two faces are the same person.
+   * See `DEFAULT_IDENTITY_THRESHOLD` for why 0.5.
+   * @default 0.5
+   */
+  identityThreshold?: number;
+  /** Assignments from earlier runs; they win over new ones, so reruns are stable. */
+  previous?: Iterable<PreviousAssignment>;
+  /**
+   * Salt for the tie-break hash, so a different seed gives a different but stable split.
+   * @default "facefield"
+   */
+  seed?: string;
+}
+
+/** Where a record goes when fold `testFold` is the test fold (k-fold mode). */
+export function foldRole(
+  record: { split: SplitName; fold: number | null },
+  testFold: number,
+): SplitName {
+  if (record.fold === null) {
+    throw new RangeError(`Cannot place record by fold: it has no fold (split run without folds)`);
+  }
+  if (record.fold === testFold) return "test";
+  return record.split === "val" ? "val" : "train";
+}
+
+interface Identity {
+  identity: string;
+  split: SplitName;
+  fold: number | null;
+}
+
+/**
+ * Index of the share whose count lies furthest below its target for one more item.
+ * Keeps every prefix within one item of its shares; ties go to the highest seeded hash.
+ */
+export function largestDeficit(
+  counts: readonly number[],
+  shares: readonly number[],
+  tieKey: (index: number) => string,
+): number {
+  const next = counts.reduce((a, b) => a + b, 0) + 1;
+  let best = -1;
+  let bestDeficit = -Infinity;
+  let bestHash = "";
+  for (let i = 0; i < shares.length; i++) {
+    const deficit = (shares[i] ?? 0) * next - (counts[i] ?? 0);
+    if (deficit > bestDeficit + 1e-9) {
+      best = i;
+      bestDeficit = deficit;
+      bestHash = "";
+    } else if (Math.abs(deficit - bestDeficit) <= 1e-9) {
+      bestHash ||= sha256Hex(tieKey(best));
+      const hash = sha256Hex(tieKey(i));
+      if (hash > bestHash) {
+        best = i;
+        bestHash = hash;
+      }
+    }
+  }
+  return best;
+}
+
+function checkOptions(options: SplitOptions) {
+  const {
+    ratios = { train: 0.7, val: 0.1, test: 0.2 },
+    folds,
+    identityThreshold = DEFAULT_IDENTITY_THRESHOLD,
+    previous = [],
+    seed = "facefield",
+  } = options;
+  const shares = SPLIT_NAMES.map((name) => ratios[name]);
+  if (shares.some((share) => !Number.isFinite(share) || share < 0)) {
+    throw new RangeError(
+      `Cannot split as 'ratios' must be finite and non-negative: got ${JSON.stringify(ratios)}`,
+    );
+  }
+  const sum = shares.reduce((a, b) => a + b, 0);
+  if (Math.abs(sum - 1) > 1e-6) {
+    throw new RangeError(`Cannot split as 'ratios' must sum to 1: they sum to ${sum}`);
+  }
+  if (folds !== undefined && (!Number.isInteger(folds) || folds < 2)) {
+    throw new RangeError(`Cannot split as 'folds' must be an integer of 2 or more: got ${folds}`);
+  }
+  if (!Number.isFinite(identityThreshold) || identityThreshold < 0) {
+    throw new RangeError(
+      `Cannot split as 'identityThreshold' must be a non-negative distance: got ${identityThreshold}`,
+    );
+  }
+  return { shares, folds, identityThreshold, previous: [...previous], seed };
+}
+
+/**
+ * Assigns each face a split (and fold), online, as faces stream in.
+ *
+ * - stratified: per category (and per fold with `folds`), the record goes to the split
+ *   furthest below its share, so every prefix of the stream is within one item of the ratios;
+ * - stable: a record id seen before (in `previous` or earlier in the stream) keeps its place,
+ *   and earlier assignments count towards the shares, so new records never move old ones;
+ * - identity-safe: a face with the sha256 of an earlier face, or a descriptor within
+ *   `identityThreshold` of one, is the same person and takes that person's split and fold,
+ *   even across categories and even if that nudges the stratification.
+ *
+ * @example
+ * ```ts
+ * faces$.pipe(filter(isOk), map((o) => o.record), assignSplit({ folds: 5 }))
+ * ```
+ */
+export function assignSplit(options: SplitOptions = {}): OperatorFunction<
+  FaceRecord,
+  Outcome<SplitRecord>
+> {
+  const { shares, folds, identityThreshold, previous, seed } = checkOptions(options);
+  const foldShares = folds === undefined ? [1] : Array.from({ length: folds }, () => 1 / folds);
+
+  return (source) =>
+    defer(() => {
+      const bySha = new Map<string, Identity>();
+      const descriptors: { vector: Float32Array; identity: Identity }[] = [];
+      /** category → fold cell → split counts; category → fold counts. */
+      const splitCounts = new Map<string, number[][]>();
+      const foldCounts = new Map<string, number[]>();
+
+      const cellsOf = (category: string) => {
+        let cells = splitCounts.get(category);
+        if (!cells) {
+          cells = foldShares.map(() => SPLIT_NAMES.map(() => 0));
+          splitCounts.set(category, cells);
+          foldCounts.set(category, foldShares.map(() => 0));
+        }
+        return { cells, foldCount: foldCounts.get(category)! };
+      };
+      const count = (category: string, split: SplitName, fold: number | null) => {
+        const { cells, foldCount } = cellsOf(category);
+        const cell = fold ?? 0;
+        const row = cells[cell];
+        if (row === undefined) return; // a fold out of range (folds changed): not counted
+        row[SPLIT_NAMES.indexOf(split)]! += 1;
+        foldCount[cell]! += 1;
+      };
+      const remember = (
+        identity: Identity,
+        sha256: string,
+        descriptor: ArrayLike<number> | undefined,
+      ) => {
+        if (sha256 && !bySha.has(sha256)) bySha.set(sha256, identity);
+        if (descriptor && descriptor.length > 0) {
+          descriptors.push({ vector: Float32Array.from(descriptor), identity });
+        }
+      };
+      const nearest = (descriptor: ArrayLike<number>): Identity | undefined => {
+        let best: Identity | undefined;
+        let bestSquared = identityThreshold * identityThreshold;
+        for (const { vector, identity } of descriptors) {
+          if (vector.length !== descriptor.length) continue;
+          let squared = 0;
+          for (let i = 0; i < vector.length && squared < bestSquared; i++) {
+            const d = vector[i]! - descriptor[i]!;
+            squared += d * d;
+          }
+          if (squared < bestSquared) {
+            bestSquared = squared;
+            best = identity;
+          }
+        }
+        return best;
+      };
+      const validFold = (fold: number | null) =>
+        folds === undefined ? null : fold !== null && fold >= 0 && fold < folds ? fold : null;
+      const pickFold = (category: string, id: string) =>
+        folds === undefined
+          ? null
+          : largestDeficit(cellsOf(category).foldCount, foldShares, (i) => `${seed}\n${id}\n${i}`);
+
+      /** One entry per person: the split and fold every face of theirs gets. */
+      const people = new Map<string, Identity>();
+      /** One entry per record id: where it went. */
+      const placed = new Map<string, Identity>();
+
+      for (const entry of previous) {
+        const placement: Identity = {
+          identity: entry.identity || entry.id,
+          split: entry.split,
+          fold: validFold(entry.fold),
+        };
+        placed.set(entry.id, placement);
+        let person = people.get(placement.identity);
+        if (!person) {
+          person = { ...placement };
+          people.set(person.identity, person);
+        }
+        // A record without a fold (earlier run had none) is counted when it arrives again.
+        if (folds === undefined || placement.fold !== null) {
+          count(entry.category, placement.split, placement.fold);
+        }
+        remember(person, entry.sha256, entry.descriptor);
+      }
+
+      const withFold = (person: Identity, face: FaceRecord) => {
+        if (folds !== undefined && person.fold === null) {
+          person.fold = pickFold(face.category, face.id);
+        }
+        return person;
+      };
+
+      const place = (face: FaceRecord): Identity => {
+        const known = placed.get(face.id);
+        if (known) {
+          if (folds !== undefined && known.fold === null) {
+            known.fold = withFold(people.get(known.identity) ?? known, face).fold;
+            count(face.category, known.split, known.fold);
+          }
+          return known;
+        }
+        const same = (face.sha256 ? bySha.get(face.sha256) : undefined) ??
+          (face.descriptor?.length ? nearest(face.descriptor) : undefined);
+        let person: Identity;
+        if (same) {
+          person = withFold(same, face);
+        } else {
+          const fold = pickFold(face.category, face.id);
+          const cell = cellsOf(face.category).cells[fold ?? 0]!;
+          const split = SPLIT_NAMES[
+            largestDeficit(cell, shares, (i) => `${seed}\n${face.id}\n${SPLIT_NAMES[i]}`)
+          ]!;
+          person = { identity: face.id, split, fold };
+          people.set(person.identity, person);
+        }
+        const placement = { ...person };
+        placed.set(face.id, placement);
+        count(face.category, placement.split, placement.fold);
+        remember(person, face.sha256, face.descriptor);
+        return placement;
+      };
+
+      return source.pipe(map((face): Outcome<SplitRecord> => {
+        const { identity, split, fold } = place(face);
+        return ok({ ...face, split, fold, identity });
+      }));
+    });
+}
