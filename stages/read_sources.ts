@@ -1,0 +1,218 @@
+/**
+ * Stage 1: the sources CSV, as bytes arrive, to source rows. A bad row is reported with its line
+ * number and skipped; the run goes on.
+ *
+ * Each line is parsed by csv-parse on its own rather than by one streaming csv-parse over the
+ * whole file: after a quoting error csv-parse's stream parser can stay "inside a quote" and
+ * swallow the valid rows that follow, while a line at a time keeps the damage to that line.
+ * The price is that a quoted field cannot span lines, which no sources file needs.
+ */
+import { parse } from "csv-parse/sync";
+import { Observable, type OperatorFunction } from "rxjs";
+import type { SourceRow } from "../pipeline/types.ts";
+
+export type SourceItem =
+  | { kind: "source"; source: SourceRow }
+  | { kind: "invalid"; line: number; reason: string };
+
+export interface ReadSourcesOptions {
+  /**
+   * Longest line accepted, in characters; longer lines are reported and skipped, so a binary
+   * file without newlines cannot fill memory.
+   * @default 65536
+   */
+  maxLineLength?: number;
+}
+
+/** Header names and the SourceRow field each fills. */
+const COLUMNS = {
+  url: "url",
+  category: "category",
+  person_selector: "personSelector",
+  name_selector: "nameSelector",
+  image_selector: "imageSelector",
+  next_selector: "nextSelector",
+} as const satisfies Record<string, keyof SourceRow>;
+
+type ColumnName = keyof typeof COLUMNS;
+
+function isColumnName(name: string): name is ColumnName {
+  return Object.hasOwn(COLUMNS, name);
+}
+
+/** Parses one CSV line into fields, or says why it cannot. */
+function parseLine(text: string): { fields: string[] } | { error: string } {
+  try {
+    const records = parse(text, { relax_column_count: true }) as string[][];
+    return { fields: records[0] ?? [] };
+  } catch (error) {
+    return { error: (error as Error).message.replace(/ at line \d+/, "") };
+  }
+}
+
+/** Validates the header line and returns the column order. Throws: a bad header is a config error. */
+function readHeader(fields: string[], line: number): ColumnName[] {
+  const names = fields.map((field) => field.trim().toLowerCase());
+  const unknown = names.filter((name) => !isColumnName(name));
+  const known = Object.keys(COLUMNS).join(",");
+  if (unknown.length > 0 || !names.includes("url") || !names.includes("category")) {
+    throw new TypeError(
+      `sources CSV line ${line} must be a header naming the columns url,category and optionally ` +
+        `${known.split(",").slice(2).join(",")}: got '${fields.join(",")}'`,
+    );
+  }
+  const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+  if (duplicate) {
+    throw new TypeError(`sources CSV header names '${duplicate}' twice (line ${line})`);
+  }
+  return names as ColumnName[];
+}
+
+function toItem(columns: ColumnName[], fields: string[], line: number): SourceItem {
+  const invalid = (reason: string): SourceItem => ({ kind: "invalid", line, reason });
+  if (fields.length !== columns.length) {
+    return invalid(`column_count: expected ${columns.length} fields, got ${fields.length}`);
+  }
+  const source: SourceRow = { line, url: "", category: "" };
+  columns.forEach((column, index) => {
+    const value = fields[index]?.trim() ?? "";
+    if (value !== "") source[COLUMNS[column]] = value;
+  });
+  if (source.url === "") return invalid("missing_url: the url field is empty");
+  if (source.category === "") return invalid("missing_category: the category field is empty");
+  let url: URL;
+  try {
+    url = new URL(source.url);
+  } catch {
+    return invalid("bad_url: not an absolute URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return invalid(`bad_url: ${url.protocol} is not http or https`);
+  }
+  return { kind: "source", source: { ...source, url: url.href } };
+}
+
+/**
+ * Turns sources CSV bytes (or text chunks) into source items, emitting each row as soon as its
+ * line is complete. Header: `url,category[,person_selector,name_selector,image_selector,
+ * next_selector]` in any order; blank lines and lines starting with `#` are skipped.
+ *
+ * @example
+ * ```ts
+ * sourceBytes("data/sources.example.csv").pipe(readSources()).subscribe(console.log);
+ * ```
+ */
+export function readSources(
+  options: ReadSourcesOptions = {},
+): OperatorFunction<Uint8Array | string, SourceItem> {
+  const { maxLineLength = 65536 } = options;
+  if (!Number.isInteger(maxLineLength) || maxLineLength < 16) {
+    throw new RangeError(
+      `Cannot read sources as 'maxLineLength' must be an integer >= 16: current value is ${maxLineLength}`,
+    );
+  }
+  return (input) =>
+    new Observable<SourceItem>((subscriber) => {
+      const decoder = new TextDecoder("utf-8", { ignoreBOM: false });
+      let pending = "";
+      let lineNumber = 0;
+      let columns: ColumnName[] | undefined;
+      let overlong = false;
+
+      const handleLine = (raw: string) => {
+        lineNumber++;
+        const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+        if (overlong || text.length > maxLineLength) {
+          overlong = false;
+          subscriber.next({
+            kind: "invalid",
+            line: lineNumber,
+            reason: `line_too_long: over ${maxLineLength} characters`,
+          });
+          return;
+        }
+        const trimmed = text.trim();
+        if (trimmed === "" || trimmed.startsWith("#")) return;
+        const parsed = parseLine(text);
+        if (!columns) {
+          if ("error" in parsed) {
+            throw new TypeError(
+              `sources CSV header (line ${lineNumber}) is not CSV: ${parsed.error}`,
+            );
+          }
+          columns = readHeader(parsed.fields, lineNumber);
+          return;
+        }
+        subscriber.next(
+          "error" in parsed
+            ? { kind: "invalid", line: lineNumber, reason: `bad_csv: ${parsed.error}` }
+            : toItem(columns, parsed.fields, lineNumber),
+        );
+      };
+
+      const consume = (text: string) => {
+        pending += text;
+        let newline: number;
+        while ((newline = pending.indexOf("\n")) >= 0) {
+          handleLine(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+        }
+        if (pending.length > maxLineLength) {
+          // Keep counting the line but drop its text; it is reported when it ends.
+          overlong = true;
+          pending = "";
+        }
+      };
+
+      return input.subscribe({
+        next: (chunk) => {
+          try {
+            consume(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
+          } catch (error) {
+            subscriber.error(error);
+          }
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          try {
+            consume(decoder.decode());
+            if (pending !== "" || overlong) handleLine(pending);
+            if (!columns) throw new TypeError("sources CSV is empty: it needs a header line");
+            subscriber.complete();
+          } catch (error) {
+            subscriber.error(error);
+          }
+        },
+      });
+    });
+}
+
+/**
+ * The bytes of a sources file, or of stdin for `-`, read lazily on subscribe and cancelled on
+ * unsubscribe.
+ */
+export function sourceBytes(pathOrDash: string): Observable<Uint8Array> {
+  return new Observable<Uint8Array>((subscriber) => {
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let cancelled = false;
+    (async () => {
+      const stream = pathOrDash === "-"
+        ? Deno.stdin.readable
+        : (await Deno.open(pathOrDash, { read: true })).readable;
+      reader = stream.getReader();
+      if (cancelled) return void reader.cancel();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        subscriber.next(value);
+      }
+      subscriber.complete();
+    })().catch((error) => {
+      if (!cancelled) subscriber.error(error);
+    });
+    return () => {
+      cancelled = true;
+      reader?.cancel().catch(() => {});
+    };
+  });
+}
