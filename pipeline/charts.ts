@@ -43,8 +43,8 @@ const CONFIG = {
   font: "DejaVu Sans, Liberation Sans, Arial, sans-serif",
   background: "white",
   title: { fontSize: 14, anchor: "start" as const },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
+  axis: { labelFontSize: 12, titleFontSize: 12 },
+  legend: { labelFontSize: 12, titleFontSize: 12 },
   view: { stroke: null },
 };
 
@@ -219,8 +219,8 @@ export function headlineSpec(models: ModelResult[]): TopLevelSpec {
   } as const;
   return {
     title: "Test accuracy with 95 % interval, against the baselines",
-    width: 420,
-    height: { step: 28 },
+    width: 520,
+    height: { step: 30 },
     data: { values: [...rows, ...baselines] },
     layer: [
       {
@@ -273,7 +273,7 @@ export function distributionSpec(kind: string, metrics: Metrics): TopLevelSpec {
   return {
     title: `Class distribution: ${kind}, real against predicted`,
     data: { values },
-    width: { step: 22 },
+    width: { step: 90, for: "position" },
     height: 180,
     mark: "bar",
     encoding: {

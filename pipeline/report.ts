@@ -1,0 +1,492 @@
+/**
+ * The evaluation report: `metrics.json` (every number, machine-readable), `report.html` (one
+ * self-contained page that opens offline), the charts and face montages as PNGs, and a short
+ * terminal summary. Headline numbers come with their interval and the baselines, always.
+ */
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import sharp from "sharp";
+import {
+  confusionSpec,
+  distributionSpec,
+  type EpochPoint,
+  headlineSpec,
+  type ModelResult,
+  renderChart,
+  trainingCurvesSpec,
+} from "./charts.ts";
+import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
+import type { SplitName } from "./types.ts";
+
+export type { EpochPoint, ModelResult };
+
+/** What the data set looked like, for the provenance section. Counts only, never names. */
+export interface DatasetSummary {
+  /** A short name for the data, e.g. the data dir's. */
+  name: string;
+  /** Faces per class in each split. */
+  splits: Partial<Record<SplitName, Record<string, number>>>;
+  /** Records dropped on the way, by reason code (`no_face`, `http_404`, …). */
+  dropped?: Record<string, number>;
+  /** Number of cross-validation folds, when used. */
+  folds?: number | null;
+  /** Free key/value facts shown as they are: sources file, detector, settings hash, command… */
+  provenance?: Record<string, string | number | boolean>;
+}
+
+export interface ReportInput {
+  /** One entry per trained model kind; shown side by side. */
+  models: ModelResult[];
+  /** Face crops (PNG) by record id, for the montages. Faces without a crop show as grey. */
+  faces: Map<string, Uint8Array>;
+  dataset: DatasetSummary;
+  /**
+   * Heading of the page.
+   * @default "facefield evaluation"
+   */
+  title?: string;
+  /**
+   * When the report was made (shown and stored).
+   * @default new Date()
+   */
+  generatedAt?: Date;
+}
+
+export interface ReportFiles {
+  /** Path of report.html. */
+  html: string;
+  /** Path of metrics.json. */
+  metricsJson: string;
+  /** Paths of every PNG written. */
+  pngs: string[];
+}
+
+const TILE = 96;
+const CAPTION = 30;
+const ROW_LABEL = 140;
+const GAP = 6;
+/** Montages are drawn at twice their CSS size, so faces and text stay sharp when zoomed. */
+const MONTAGE_SCALE = 2;
+
+function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const pct = (value: number | null, digits = 1) =>
+  value === null || !Number.isFinite(value) ? "n/a" : `${(value * 100).toFixed(digits)} %`;
+
+function pValue(test: SignificanceTest): string {
+  return test.pValue < 0.001 ? "p < 0.001" : `p = ${test.pValue.toFixed(3)}`;
+}
+
+/** Safe in a file name: kinds and class labels come from config and data. */
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
+}
+
+async function faceTile(crop: Uint8Array | undefined, side: number): Promise<Buffer> {
+  if (crop) {
+    try {
+      return await sharp(crop).resize(side, side, { fit: "cover" }).png().toBuffer();
+    } catch {
+      // An unreadable crop is shown as a blank tile rather than failing the whole report.
+    }
+  }
+  return await sharp({
+    create: { width: side, height: side, channels: 3, background: "#ddd" },
+  }).png().toBuffer();
+}
+
+/**
+ * The seed study's figure for one class: its most confident true positives, false negatives and
+ * false positives, one row each, with the confidence under every face.
+ */
+export async function montage(
+  kind: string,
+  lists: Metrics["topK"][number],
+  faces: Map<string, Uint8Array>,
+): Promise<Uint8Array> {
+  const short = (label: string) => (label.length > 15 ? `${label.slice(0, 14)}…` : label);
+  const rows: [string, string, RankedFace[], (f: RankedFace) => string][] = [
+    ["true positives", "right, most sure", lists.truePositives, () => "right"],
+    [
+      "false negatives",
+      `${short(lists.label)}, called other`,
+      lists.falseNegatives,
+      (f) => `called ${short(f.predicted)}`,
+    ],
+    [
+      "false positives",
+      `called ${short(lists.label)}`,
+      lists.falsePositives,
+      (f) => `was ${short(f.actual)}`,
+    ],
+  ];
+  const columns = Math.max(1, ...rows.map(([, , list]) => list.length));
+  const title = 34;
+  const width = ROW_LABEL + columns * (TILE + GAP) + GAP;
+  const rowHeight = TILE + CAPTION + GAP;
+  const height = title + rows.length * rowHeight;
+  const text: string[] = [
+    `<text x="${GAP}" y="22" font-size="16" font-weight="bold">${
+      escapeXml(`${kind}: '${lists.label}'`)
+    }</text>`,
+  ];
+  const composites: sharp.OverlayOptions[] = [];
+  for (const [r, [name, hint, list, caption]] of rows.entries()) {
+    const top = title + r * rowHeight;
+    text.push(
+      `<text x="${GAP}" y="${top + TILE / 2}" font-size="13" font-weight="bold">${name}</text>`,
+      `<text x="${GAP}" y="${top + TILE / 2 + 17}" font-size="11" fill="#555">${
+        escapeXml(hint)
+      }</text>`,
+    );
+    if (list.length === 0) {
+      text.push(
+        `<text x="${ROW_LABEL}" y="${top + TILE / 2}" font-size="12" fill="#888">none</text>`,
+      );
+    }
+    for (const [c, face] of list.entries()) {
+      const left = ROW_LABEL + c * (TILE + GAP);
+      composites.push({
+        input: await faceTile(faces.get(face.id), TILE * MONTAGE_SCALE),
+        left: left * MONTAGE_SCALE,
+        top: top * MONTAGE_SCALE,
+      });
+      text.push(
+        `<text x="${left + TILE / 2}" y="${top + TILE + 13}" font-size="11" text-anchor="middle">${
+          escapeXml(caption(face))
+        }</text>`,
+        `<text x="${left + TILE / 2}" y="${
+          top + TILE + 26
+        }" font-size="10" fill="#666" text-anchor="middle">${
+          escapeXml(`${pct(face.confidence, 0)} · ${face.id}`)
+        }</text>`,
+      );
+    }
+  }
+  const [pixelWidth, pixelHeight] = [width * MONTAGE_SCALE, height * MONTAGE_SCALE];
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${pixelWidth}" height="${pixelHeight}"
+viewBox="0 0 ${width} ${height}">
+<g font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif">${text.join("\n")}</g></svg>`;
+  const png = await sharp({
+    create: { width: pixelWidth, height: pixelHeight, channels: 3, background: "white" },
+  })
+    .composite([{ input: Buffer.from(svg), left: 0, top: 0 }, ...composites])
+    .png()
+    .toBuffer();
+  return new Uint8Array(png);
+}
+
+function verdict(test: SignificanceTest, what: string): string {
+  return test.significant
+    ? `<span class="yes">beats ${escapeXml(what)} (${pValue(test)})</span>`
+    : `<span class="no">does not beat ${escapeXml(what)} significantly (${pValue(test)})</span>`;
+}
+
+function headlineCard(model: ModelResult): string {
+  const m = model.metrics;
+  const gender = m.confounds.genderOnly;
+  const folds = m.folds
+    ? `<p>${m.folds.perFold.length} folds: mean ${pct(m.folds.mean)} ± ${
+      pct(m.folds.std)
+    } (sample std)</p>`
+    : "";
+  return `<div class="card">
+<h3>${escapeXml(model.kind)}</h3>
+<p class="big">${pct(m.accuracy)}</p>
+<p class="ci">95 % CI ${pct(m.ci95[0])} – ${pct(m.ci95[1])} · ${m.correct} of ${m.n} test faces</p>
+${folds}<ul>
+<li>majority (always '${escapeXml(m.majorityBaseline.label)}'): ${
+    pct(m.majorityBaseline.accuracy)
+  } — ${verdict(m.beatsMajority, "it")}</li>
+<li>chance: ${pct(m.chance)} — ${verdict(m.beatsChance, "it")}</li>
+<li>gender only: ${pct(gender.accuracy)}${
+    gender.modelBeatsIt ? ` — ${verdict(gender.modelBeatsIt, "it")}` : ""
+  }</li>
+<li>macro-F1: ${m.macroF1.toFixed(3)}</li>
+</ul></div>`;
+}
+
+function table(head: string[], rows: (string | number)[][], className = ""): string {
+  const cell = (tag: string) => (value: string | number) => `<${tag}>${value}</${tag}>`;
+  return `<table class="${className}"><thead><tr>${head.map(cell("th")).join("")}</tr></thead>
+<tbody>${rows.map((r) => `<tr>${r.map(cell("td")).join("")}</tr>`).join("\n")}</tbody></table>`;
+}
+
+function perClassTable(m: Metrics): string {
+  return table(
+    ["class", "precision", "recall", "F1", "support", "real", "predicted"],
+    m.perClass.map((c, i) => [
+      escapeXml(c.label),
+      pct(c.precision),
+      pct(c.recall),
+      c.f1.toFixed(3),
+      c.support,
+      m.distribution[i]?.real ?? 0,
+      m.distribution[i]?.predicted ?? 0,
+    ]),
+    "num",
+  );
+}
+
+function confoundSection(models: ModelResult[]): string {
+  const rows = models.map((model) => {
+    const c = model.metrics.confounds;
+    const rule = Object.entries(c.genderOnly.rule).map(([g, label]) =>
+      `${g} → ${escapeXml(label)}`
+    ).join(", ") || "n/a";
+    return [
+      escapeXml(model.kind),
+      pct(model.metrics.accuracy),
+      `${pct(c.genderOnly.accuracy)} (${rule}; n = ${c.genderOnly.n})`,
+      `${pct(c.grayscale.accuracy)} (n = ${c.grayscale.n})`,
+      `${pct(c.colour.accuracy)} (n = ${c.colour.n})`,
+    ];
+  });
+  const fitOn = models[0]?.metrics.confounds.genderOnly.fitOn;
+  const note = fitOn === "test"
+    ? `<p class="warn">The gender rule was chosen on the test faces themselves (no training faces
+had a predicted gender), so its accuracy is optimistic.</p>`
+    : `<p>The gender rule was chosen on the training faces and measured on the test faces.</p>`;
+  return `<p>How far does a trivial cue get alone? Gender is predicted by face-api's age/gender
+net; the rule maps each gender to one class. If the model is no better than the rule, it may
+have learned gender, not the group. Accuracy on black-and-white against colour photos shows
+whether photo style carries the label.</p>
+${table(["model", "model accuracy", "gender-only rule", "on grayscale", "on colour"], rows)}
+${note}`;
+}
+
+function datasetSection(dataset: DatasetSummary, classes: string[]): string {
+  const splits = (["train", "val", "test"] as const).filter((s) => dataset.splits[s]);
+  const splitTable = table(
+    ["class", ...splits, "total"],
+    [...classes, "all"].map((label) => {
+      const counts = splits.map((s) => {
+        const perClass = dataset.splits[s] ?? {};
+        return label === "all"
+          ? Object.values(perClass).reduce((a, b) => a + b, 0)
+          : perClass[label] ?? 0;
+      });
+      return [escapeXml(label), ...counts, counts.reduce((a, b) => a + b, 0)];
+    }),
+    "num",
+  );
+  const dropped = Object.entries(dataset.dropped ?? {}).sort((a, b) => b[1] - a[1]);
+  const droppedTable = dropped.length
+    ? `<h3>Dropped on the way</h3>${
+      table(["reason", "records"], dropped.map(([r, n]) => [escapeXml(r), n]), "num")
+    }`
+    : "";
+  const facts = Object.entries(dataset.provenance ?? {});
+  const factTable = facts.length
+    ? `<h3>Provenance</h3>${
+      table(["", ""], facts.map(([k, v]) => [escapeXml(k), escapeXml(String(v))]), "facts")
+    }`
+    : "";
+  const folds = dataset.folds ? `<p>Cross-validation with ${dataset.folds} folds.</p>` : "";
+  return `<p>Data: ${escapeXml(dataset.name)}</p>${folds}<h3>Faces per split</h3>${splitTable}
+${droppedTable}${factTable}`;
+}
+
+const STYLE = `
+:root { color-scheme: light; }
+body { font: 15px/1.45 system-ui, "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #222;
+  max-width: 1360px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 36px 0 10px;
+  border-bottom: 2px solid #eee; padding-bottom: 4px; } h3 { font-size: 16px; margin: 18px 0 6px; }
+p { max-width: 80ch; } .sub { color: #666; margin: 0 0 18px; }
+.cards { display: flex; flex-wrap: wrap; gap: 16px; }
+.card { border: 1px solid #ddd; border-radius: 8px; padding: 12px 18px; flex: 1 1 320px; }
+.card h3 { margin: 0; color: #4c78a8; text-transform: uppercase; letter-spacing: .05em; }
+.big { font-size: 40px; font-weight: 700; margin: 0; }
+.ci { color: #444; margin: 0 0 6px; } .card ul { margin: 6px 0; padding-left: 18px; }
+.yes { color: #17803d; font-weight: 600; } .no { color: #b4471c; font-weight: 600; }
+.warn { background: #fff6e0; border-left: 4px solid #e0a000; padding: 6px 10px; }
+.grid { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+.grid figure { margin: 0; } img { max-width: 100%; height: auto; }
+table { border-collapse: collapse; margin: 6px 0 12px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: left; }
+th { background: #f6f6f6; } table.num td:not(:first-child) { text-align: right; }
+table.facts thead { display: none; }
+footer { margin-top: 40px; color: #888; font-size: 13px; }
+`;
+
+function imageTag(png: Uint8Array, alt: string, width?: number): string {
+  const src = `data:image/png;base64,${Buffer.from(png).toString("base64")}`;
+  return `<img src="${src}" alt="${escapeXml(alt)}"${width ? ` width="${width}"` : ""}>`;
+}
+
+/**
+ * Writes `metrics.json`, `report.html` and the PNGs (charts, face montages) under `outDir`.
+ *
+ * @example
+ * ```ts
+ * const files = await writeReport("data/report", { models, faces, dataset });
+ * console.log(terminalSummary(models, files.html));
+ * ```
+ */
+export async function writeReport(outDir: string, input: ReportInput): Promise<ReportFiles> {
+  const { models, faces, dataset, title = "facefield evaluation", generatedAt = new Date() } =
+    input;
+  if (models.length === 0) throw new RangeError("Cannot write a report without a model");
+  const kinds = models.map((m) => m.kind);
+  if (new Set(kinds).size !== kinds.length) {
+    throw new RangeError(`Each model kind may appear once: got ${kinds.join(", ")}`);
+  }
+  await Deno.mkdir(outDir, { recursive: true });
+  const pngs: string[] = [];
+  const save = async (name: string, png: Uint8Array) => {
+    const path = join(outDir, name);
+    await Deno.writeFile(path, png);
+    pngs.push(path);
+    return png;
+  };
+  // Shown at half the PNG's pixels, so charts stay sharp on high-density screens.
+  const chart = async (name: string, png: Uint8Array, alt: string) => {
+    await save(name, png);
+    const { width = 0 } = await sharp(png).metadata();
+    return `<figure>${imageTag(png, alt, Math.round(width / 2))}</figure>`;
+  };
+
+  const headline = await renderChart(headlineSpec(models));
+  const headlineImage = await chart("accuracy.png", headline.png, "accuracy against baselines");
+  const perModel: {
+    confusion: string;
+    curves: string;
+    distribution: string;
+    montages: string[];
+  }[] = [];
+  for (const model of models) {
+    const kind = slug(model.kind);
+    const confusion = await chart(
+      `confusion-${kind}.png`,
+      (await renderChart(confusionSpec(model.kind, model.metrics))).png,
+      `confusion matrix of ${model.kind}`,
+    );
+    const curves = model.history.length
+      ? await chart(
+        `training-${kind}.png`,
+        (await renderChart(trainingCurvesSpec(model.kind, model.history, model.bestEpoch))).png,
+        `training curves of ${model.kind}`,
+      )
+      : "<p>No training history recorded.</p>";
+    const distribution = await chart(
+      `distribution-${kind}.png`,
+      (await renderChart(distributionSpec(model.kind, model.metrics))).png,
+      `class distribution of ${model.kind}`,
+    );
+    const montages: string[] = [];
+    for (const lists of model.metrics.topK) {
+      montages.push(
+        await chart(
+          `faces-${kind}-${slug(lists.label)}.png`,
+          await montage(model.kind, lists, faces),
+          `faces of ${lists.label} (${model.kind})`,
+        ),
+      );
+    }
+    perModel.push({ confusion, curves, distribution, montages });
+  }
+
+  const classes = models[0]!.metrics.confusion.labels;
+  const sideBySide = (pick: (i: number) => string) =>
+    `<div class="grid">${models.map((_, i) => pick(i)).join("\n")}</div>`;
+  const perClass = models.map((m) =>
+    `<div><h3>${escapeXml(m.kind)}</h3>${perClassTable(m.metrics)}</div>`
+  ).join("\n");
+  const stamp = generatedAt.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeXml(title)}</title><style>${STYLE}</style></head>
+<body>
+<h1>${escapeXml(title)}</h1>
+<p class="sub">${escapeXml(dataset.name)} · ${classes.length} classes · ${stamp}</p>
+<h2>How good is it?</h2>
+<div class="cards">${models.map(headlineCard).join("\n")}</div>
+${headlineImage}
+<h2>Confusion and class distribution</h2>
+${sideBySide((i) => perModel[i]!.confusion)}
+${sideBySide((i) => perModel[i]!.distribution)}
+<h2>Per class</h2>
+<div class="grid">${perClass}</div>
+<h2>Training</h2>
+${sideBySide((i) => perModel[i]!.curves)}
+<h2>Faces the models were most sure about</h2>
+<p>Per class: the most confident right answers, the faces of the class most confidently called
+something else, and the faces of other classes most confidently called this one.</p>
+${classes.map((_, c) => sideBySide((i) => perModel[i]!.montages[c] ?? "")).join("\n")}
+<h2>Confound check</h2>
+${confoundSection(models)}
+<h2>Data and provenance</h2>
+${datasetSection(dataset, classes)}
+<footer>Written by facefield. Every number is in metrics.json next to this page.</footer>
+</body></html>
+`;
+
+  const metricsJson = JSON.stringify(
+    {
+      generatedAt: generatedAt.toISOString(),
+      dataset,
+      models: models.map(({ kind, metrics, history, bestEpoch }) => ({
+        kind,
+        bestEpoch,
+        history,
+        metrics,
+      })),
+    },
+    null,
+    2,
+  );
+  const htmlPath = join(outDir, "report.html");
+  const metricsPath = join(outDir, "metrics.json");
+  await Deno.writeTextFile(metricsPath, metricsJson + "\n");
+  await Deno.writeTextFile(htmlPath, html);
+  return { html: htmlPath, metricsJson: metricsPath, pngs };
+}
+
+/**
+ * A few lines for the terminal: accuracy ± CI against the baselines, the confusion matrix as a
+ * table, and where the report is.
+ */
+export function terminalSummary(models: ModelResult[], reportPath?: string): string {
+  const lines: string[] = [];
+  for (const { kind, metrics: m } of models) {
+    const gender = m.confounds.genderOnly;
+    lines.push(
+      `${kind}: accuracy ${pct(m.accuracy)} (95 % CI ${pct(m.ci95[0])}–${
+        pct(m.ci95[1])
+      }, n = ${m.n})${m.folds ? `, folds ${pct(m.folds.mean)} ± ${pct(m.folds.std)}` : ""}`,
+      `  majority '${m.majorityBaseline.label}' ${pct(m.majorityBaseline.accuracy)}: ${
+        m.beatsMajority.significant ? "beaten" : "NOT beaten"
+      } (${pValue(m.beatsMajority)}); chance ${pct(m.chance)}: ${
+        m.beatsChance.significant ? "beaten" : "NOT beaten"
+      } (${pValue(m.beatsChance)})`,
+    );
+    if (gender.accuracy !== null && gender.modelBeatsIt) {
+      lines.push(
+        `  gender-only rule ${pct(gender.accuracy)} (fit on ${gender.fitOn}): ${
+          gender.modelBeatsIt.significant ? "beaten" : "NOT beaten"
+        } (${pValue(gender.modelBeatsIt)}); macro-F1 ${m.macroF1.toFixed(3)}`,
+      );
+    } else {
+      lines.push(`  macro-F1 ${m.macroF1.toFixed(3)}`);
+    }
+    const { labels, counts } = m.confusion;
+    const width = Math.max(18, ...labels.map((l) => l.length));
+    const cellWidth = Math.max(5, ...labels.map((l) => Math.min(l.length, 12)));
+    lines.push(
+      `  ${"actual \\ predicted".padEnd(width)}  ${
+        labels.map((l) => l.slice(0, 12).padStart(cellWidth)).join(" ")
+      }`,
+      ...labels.map((label, i) =>
+        `  ${label.padEnd(width)}  ${
+          counts[i]!.map((c) => String(c).padStart(cellWidth)).join(" ")
+        }`
+      ),
+    );
+  }
+  if (reportPath) lines.push(`report: ${reportPath}`);
+  return lines.join("\n");
+}
