@@ -1,0 +1,806 @@
+/**
+ * Private helpers for `parse_people.ts`: a typed view of linkedom's DOM, image URL extraction
+ * (lazy-loading attributes, srcset, `<picture>`, CSS backgrounds) and the text heuristics that
+ * tell a person's name from a job title, and a portrait from a logo.
+ */
+import { parseHTML } from "linkedom";
+
+/*
+ * linkedom types its result with the DOM lib, which Deno does not load by default, and adding
+ * the lib for the whole program would leak browser globals into every module. These structural
+ * types cover exactly what the extractor uses.
+ */
+
+/** The part of a DOM node the extractor reads. */
+export interface DomNode {
+  nodeType: number;
+  nodeName: string;
+  parentNode: DomNode | null;
+  parentElement: DomElement | null;
+  childNodes: ArrayLike<DomNode> & Iterable<DomNode>;
+  textContent: string | null;
+}
+
+/** The part of a DOM element the extractor reads. */
+export interface DomElement extends DomNode {
+  tagName: string;
+  children: ArrayLike<DomElement> & Iterable<DomElement>;
+  previousElementSibling: DomElement | null;
+  nextElementSibling: DomElement | null;
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): DomElement | null;
+  querySelectorAll(selector: string): ArrayLike<DomElement> & Iterable<DomElement>;
+  matches(selector: string): boolean;
+}
+
+/** The part of a DOM document the extractor reads. */
+export interface DomDocument {
+  documentElement: DomElement;
+  body: DomElement | null;
+  querySelector(selector: string): DomElement | null;
+  querySelectorAll(selector: string): ArrayLike<DomElement> & Iterable<DomElement>;
+}
+
+export const ELEMENT_NODE = 1;
+export const TEXT_NODE = 3;
+
+/** Parses an HTML page with linkedom. */
+export function parseDocument(html: string): DomDocument {
+  return (parseHTML(html) as unknown as { document: DomDocument }).document;
+}
+
+/** Lower-case tag name (`img`, `td`, …). */
+export function tagOf(element: DomElement): string {
+  return element.tagName.toLowerCase();
+}
+
+/** Collapses whitespace (NBSP and friends included) and drops soft hyphens and zero-width chars. */
+export function normalizeText(text: string): string {
+  return text.replace(/[\u00ad\u200b-\u200d\u2060\ufeff]/g, "").replace(/\s+/gu, " ").trim();
+}
+
+/** The page's base URL: its `<base href>` resolved against the page URL, else the page URL. */
+export function baseUrlOf(document: DomDocument, pageUrl: string): string {
+  const href = document.querySelector("base[href]")?.getAttribute("href")?.trim();
+  if (!href) return pageUrl;
+  try {
+    return new URL(href, pageUrl).href;
+  } catch {
+    return pageUrl;
+  }
+}
+
+/** An absolute http(s) URL for `raw` against `base`, or undefined (data:, javascript:, junk). */
+export function resolveHttpUrl(raw: string, base: string): string | undefined {
+  const trimmed = raw.trim();
+  if (!trimmed || /^(data|javascript|blob|about):/i.test(trimmed)) return undefined;
+  try {
+    const url = new URL(trimmed, base);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One candidate of a `srcset`: the URL and its width (`w`) or density (`x`) descriptor. */
+export interface SrcsetCandidate {
+  url: string;
+  width?: number;
+  density?: number;
+}
+
+/**
+ * Parses a `srcset` the way browsers do: a URL runs to the next whitespace, so URLs with commas
+ * (image CDNs' `w_200,h_200`) survive.
+ */
+export function parseSrcset(srcset: string): SrcsetCandidate[] {
+  const candidates: SrcsetCandidate[] = [];
+  let position = 0;
+  while (position < srcset.length) {
+    while (position < srcset.length && /[\s,]/.test(srcset[position]!)) position++;
+    if (position >= srcset.length) break;
+    let end = position;
+    while (end < srcset.length && !/\s/.test(srcset[end]!)) end++;
+    let url = srcset.slice(position, end);
+    position = end;
+    let descriptor = "";
+    if (url.endsWith(",")) {
+      url = url.replace(/,+$/, "");
+    } else {
+      let depth = 0;
+      while (position < srcset.length) {
+        const char = srcset[position]!;
+        if (char === "(") depth++;
+        if (char === ")") depth--;
+        if (char === "," && depth <= 0) break;
+        descriptor += char;
+        position++;
+      }
+    }
+    const candidate: SrcsetCandidate = { url };
+    const widthMatch = descriptor.match(/(\d+)w\b/);
+    const densityMatch = descriptor.match(/([\d.]+)x\b/);
+    if (widthMatch) candidate.width = Number(widthMatch[1]);
+    else if (densityMatch) candidate.density = Number(densityMatch[1]);
+    if (url) candidates.push(candidate);
+  }
+  return candidates;
+}
+
+/** The largest candidate: by width descriptor when any has one, else by density (bare = 1x). */
+export function largestCandidate(candidates: SrcsetCandidate[]): SrcsetCandidate | undefined {
+  const withWidth = candidates.filter((candidate) => candidate.width !== undefined);
+  const pool = withWidth.length > 0 ? withWidth : candidates;
+  let best: SrcsetCandidate | undefined;
+  for (const candidate of pool) {
+    const size = candidate.width ?? candidate.density ?? 1;
+    if (!best || size > (best.width ?? best.density ?? 1)) best = candidate;
+  }
+  return best;
+}
+
+const LAZY_SRC_ATTRIBUTES = [
+  "data-src",
+  "data-lazy-src",
+  "data-original",
+  "data-lazy",
+  "data-url",
+  "data-echo",
+  "data-full-src",
+];
+const SRCSET_ATTRIBUTES = ["data-srcset", "data-lazy-srcset", "srcset"];
+const BACKGROUND_ATTRIBUTES = [
+  "data-bg",
+  "data-background",
+  "data-background-image",
+  "data-bg-src",
+];
+/** A `src` lazy loaders put in until the real image scrolls into view. */
+const STAND_IN_SRC =
+  /^data:|(^|[/_.-])(blank|spacer|pixel|transparent|lazy|loading|loader|1x1)[^/]*$/i;
+
+/**
+ * The raw (unresolved) image URL an element shows, or undefined: `<img>` with lazy-loading
+ * attributes, srcset and `<picture>` sources (largest wins), or a CSS `background-image`.
+ */
+export function rawImageUrlOf(element: DomElement): string | undefined {
+  const tag = tagOf(element);
+  if (tag === "img") return imgUrl(element);
+  for (const name of BACKGROUND_ATTRIBUTES) {
+    const value = element.getAttribute(name)?.trim();
+    if (value) return cssUrl(value) ?? value;
+  }
+  const style = element.getAttribute("style");
+  if (style && /background/i.test(style)) {
+    const match = style.match(
+      /background(?:-image)?\s*:[^;]*?url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"]*))\s*\)/i,
+    );
+    const url = match?.[1] ?? match?.[2] ?? match?.[3];
+    if (url?.trim()) return url.trim();
+  }
+  return undefined;
+}
+
+function cssUrl(value: string): string | undefined {
+  const match = value.match(/url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"]*))\s*\)/i);
+  return match?.[1] ?? match?.[2] ?? match?.[3];
+}
+
+function imgUrl(img: DomElement): string | undefined {
+  const candidates: SrcsetCandidate[] = [];
+  const picture = img.parentElement;
+  if (picture && tagOf(picture) === "picture") {
+    for (const source of picture.children) {
+      if (tagOf(source) !== "source") continue;
+      for (const name of SRCSET_ATTRIBUTES) {
+        const value = source.getAttribute(name);
+        if (value) candidates.push(...parseSrcset(value));
+      }
+    }
+  }
+  for (const name of SRCSET_ATTRIBUTES) {
+    const value = img.getAttribute(name);
+    if (value) candidates.push(...parseSrcset(value));
+  }
+  const src = img.getAttribute("src")?.trim() ?? "";
+  const lazy = LAZY_SRC_ATTRIBUTES.map((name) => img.getAttribute(name)?.trim()).find(Boolean);
+  const plain = lazy ?? (src && !STAND_IN_SRC.test(src) ? src : undefined);
+  const usable = candidates.filter((candidate) => !candidate.url.startsWith("data:"));
+  if (usable.length > 0) {
+    if (plain && !usable.some((candidate) => candidate.width !== undefined)) {
+      usable.push({ url: plain, density: 1 });
+    }
+    return largestCandidate(usable)?.url;
+  }
+  return plain ?? (src || undefined);
+}
+
+/** Declared width and height (attributes or inline CSS pixels); undefined where not declared. */
+export function declaredSize(element: DomElement): { width?: number; height?: number } {
+  const style = element.getAttribute("style") ?? "";
+  const read = (name: "width" | "height"): number | undefined => {
+    const attribute = element.getAttribute(name)?.trim();
+    if (attribute && /^\d+(\.\d+)?(px)?$/.test(attribute)) return parseFloat(attribute);
+    const css = style.match(new RegExp(`(?:^|[;\\s])${name}\\s*:\\s*(\\d+(?:\\.\\d+)?)px`, "i"));
+    return css ? parseFloat(css[1]!) : undefined;
+  };
+  return { width: read("width"), height: read("height") };
+}
+
+/** Words, separated by anything but letters and digits, of a string or a camelCased name. */
+function words(text: string): string {
+  return `-${
+    text.replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "-")
+  }-`;
+}
+
+/** Words in an image's file name, alt, title, class or id that mark it as not a portrait. */
+const NOISE_WORDS = new RegExp(
+  "-(" + [
+    "\\w*logo\\w*",
+    "(fav)?icons?",
+    "\\w+icons?",
+    "icon\\w{0,3}",
+    "banners?\\w*",
+    "sprites?",
+    "placeholders?\\w*",
+    "platzhalter\\w*",
+    "no-?photos?",
+    "no-?images?",
+    "no-?pic(ture)?s?",
+    "no-?avatar",
+    "kein-?(bild|foto|photo)",
+    "avatar-?default",
+    "default-?(avatar|user|profile|image|photo|person)",
+    "blank",
+    "dummy\\w*",
+    "spacer",
+    "pixel",
+    "transparent",
+    "1x1",
+    "spinner",
+    "loader",
+    "silhouette",
+    "arrows?",
+    "bullets?",
+    "badge",
+    "flags?",
+    "social",
+    "facebook",
+    "twitter",
+    "linkedin",
+    "instagram",
+    "youtube",
+    "xing",
+    "mastodon",
+    "bluesky",
+    "rss",
+    "qr-?code",
+    "captcha",
+    "emoji",
+  ].join("|") + ")-",
+  "u",
+);
+
+/** Classes or ids of an ancestor that holds branding, sharing or a page-wide header. */
+const NOISE_ANCESTOR_WORDS =
+  /-(\w*logo\w*|brand|social\w*|share\w*|sponsors?|partners?|hero|jumbotron|masthead|carousel|slider|cookie\w*|advert\w*|ads?)-/u;
+
+/** Whole class names or ids of page chrome (not `card-header`: only the page's own). */
+const CHROME_CLASS =
+  /^(site|page|main|global|top|primary)?-?(header|footer|nav|navbar|navigation|menu|masthead|breadcrumbs?)$/i;
+
+/** True when the image's own file name, alt, title, class or id says it is not a portrait. */
+export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(imageUrl).pathname);
+  } catch {
+    path = imageUrl;
+  }
+  const segments = path.split("/").filter(Boolean);
+  const fileName = (segments.at(-1) ?? "").replace(/\.[a-z0-9]{2,5}$/i, "");
+  const directories = segments.slice(0, -1).join("/");
+  if (NOISE_WORDS.test(words(fileName))) return true;
+  if (
+    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji)-/.test(words(directories))
+  ) {
+    return true;
+  }
+  for (const name of ["alt", "title", "class", "id"]) {
+    const value = element.getAttribute(name);
+    if (value && NOISE_WORDS.test(words(value))) return true;
+  }
+  return false;
+}
+
+/** Sectioning elements whose own `<header>`/`<footer>` belongs to their content, not the site. */
+const CONTENT_SECTION = new Set([
+  "article",
+  "section",
+  "aside",
+  "main",
+  "li",
+  "figure",
+  "td",
+  "dialog",
+]);
+
+/** True when the element itself is page chrome: site header, navigation, footer, menus. */
+export function isPageChrome(element: DomElement): boolean {
+  const tag = tagOf(element);
+  if (tag === "nav") return true;
+  if (tag === "header" || tag === "footer") {
+    for (let node = element.parentElement; node; node = node.parentElement) {
+      if (CONTENT_SECTION.has(tagOf(node))) return false;
+    }
+    return true;
+  }
+  const role = element.getAttribute("role");
+  if (role === "banner" || role === "navigation" || role === "contentinfo") return true;
+  return classesAndId(element).some((name) => CHROME_CLASS.test(name));
+}
+
+function classesAndId(element: DomElement): string[] {
+  return [...(element.getAttribute("class")?.split(/\s+/) ?? []), element.getAttribute("id") ?? ""]
+    .filter(Boolean);
+}
+
+/** True when the image is or sits in page chrome, or in branding, sharing, sliders or ads. */
+export function inPageChrome(element: DomElement): boolean {
+  let depth = 0;
+  for (let node: DomElement | null = element; node; node = node.parentElement, depth++) {
+    if (isPageChrome(node)) return true;
+    if (depth < 4 && classesAndId(node).some((name) => NOISE_ANCESTOR_WORDS.test(words(name)))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Academic and courtesy titles, as pieces between dots and hyphens, lower case. */
+const TITLE_PIECES = new Set([
+  "prof",
+  "professor",
+  "professorin",
+  "dr",
+  "drs",
+  "dres",
+  "dipl",
+  "ing",
+  "inform",
+  "math",
+  "phys",
+  "chem",
+  "biol",
+  "kfm",
+  "kff",
+  "kffr",
+  "oec",
+  "rer",
+  "nat",
+  "pol",
+  "soc",
+  "med",
+  "dent",
+  "vet",
+  "phil",
+  "jur",
+  "theol",
+  "paed",
+  "habil",
+  "h",
+  "c",
+  "hc",
+  "mult",
+  "jun",
+  "juniorprof",
+  "apl",
+  "priv",
+  "doz",
+  "pd",
+  "em",
+  "emer",
+  "univ",
+  "hon",
+  "mag",
+  "msc",
+  "m",
+  "sc",
+  "bsc",
+  "b",
+  "ma",
+  "a",
+  "ba",
+  "meng",
+  "eng",
+  "beng",
+  "phd",
+  "ph",
+  "d",
+  "mba",
+  "llm",
+  "ll",
+  "mphil",
+  "dphil",
+  "mr",
+  "mrs",
+  "ms",
+  "mx",
+  "assoc",
+  "asst",
+  "des",
+  "lic",
+  "ed",
+  "dott",
+  "ssa",
+  "in",
+  "ao",
+]);
+
+/** Titles written without dots, case as shown. */
+const BARE_TITLES = new Set([
+  "Prof",
+  "Professor",
+  "Professorin",
+  "Dr",
+  "PD",
+  "PhD",
+  "DPhil",
+  "MPhil",
+  "MBA",
+  "MSc",
+  "BSc",
+  "MA",
+  "BA",
+  "MEng",
+  "BEng",
+  "LLM",
+  "FRS",
+  "FREng",
+  "FRSE",
+  "FBA",
+  "OBE",
+  "MBE",
+  "CBE",
+  "Sir",
+  "Dame",
+  "Mr",
+  "Mrs",
+  "Ms",
+  "Mx",
+  "Miss",
+  "Herr",
+  "Frau",
+  "Emeritus",
+  "Emerita",
+  "habil",
+]);
+
+/** True when a token (trailing comma stripped) is an academic or courtesy title. */
+export function isTitleToken(token: string): boolean {
+  if (BARE_TITLES.has(token)) return true;
+  if (!token.includes(".")) return false;
+  const pieces = token.toLowerCase().split(/[.\-–]/).filter(Boolean);
+  // A lone letter with a dot is an initial ("M. Smith"), not the start of "M.Sc.".
+  if (pieces.length === 1 && pieces[0]!.length < 2) return false;
+  return pieces.length > 0 && pieces.every((piece) => TITLE_PIECES.has(piece));
+}
+
+/** Lower-case name particles (von, van der, de la, …). */
+const PARTICLES = new Set([
+  "von",
+  "vom",
+  "van",
+  "der",
+  "den",
+  "de",
+  "del",
+  "della",
+  "di",
+  "da",
+  "das",
+  "dos",
+  "do",
+  "du",
+  "la",
+  "le",
+  "zu",
+  "zum",
+  "zur",
+  "ten",
+  "ter",
+  "te",
+  "bin",
+  "ibn",
+  "al",
+  "el",
+  "y",
+  "e",
+]);
+
+/**
+ * Capitalised words that headings, job titles and page furniture use but names almost never
+ * do. Lower-case words already fail the name test, so only capitalised ones need listing.
+ */
+const NOT_NAME_WORDS = new Set([
+  // page furniture
+  "team",
+  "teams",
+  "staff",
+  "people",
+  "person",
+  "personen",
+  "contact",
+  "contacts",
+  "kontakt",
+  "about",
+  "home",
+  "startseite",
+  "news",
+  "aktuelles",
+  "menu",
+  "menü",
+  "search",
+  "suche",
+  "login",
+  "impressum",
+  "datenschutz",
+  "privacy",
+  "imprint",
+  "legal",
+  "copyright",
+  "sitemap",
+  "more",
+  "mehr",
+  "read",
+  "view",
+  "profile",
+  "profil",
+  "email",
+  "e-mail",
+  "mail",
+  "phone",
+  "telefon",
+  "tel",
+  "fax",
+  "room",
+  "raum",
+  "website",
+  "homepage",
+  "webseite",
+  "publications",
+  "publikationen",
+  "cv",
+  "next",
+  "previous",
+  "weiter",
+  "zurück",
+  "page",
+  "seite",
+  "photo",
+  "foto",
+  "bild",
+  "image",
+  "picture",
+  "portrait",
+  "porträt",
+  "logo",
+  "no",
+  "kein",
+  "available",
+  "open",
+  "day",
+  "positions",
+  "jobs",
+  "stellen",
+  "offene",
+  "events",
+  "veranstaltungen",
+  "welcome",
+  "willkommen",
+  "meet",
+  "our",
+  "unser",
+  "unsere",
+  "the",
+  "and",
+  "und",
+  "all",
+  "alle",
+  "former",
+  "ehemalige",
+  "alumni",
+  "campus",
+  // articles and prepositions, capitalised at the start of a caption
+  "der",
+  "die",
+  "das",
+  "dem",
+  "des",
+  "ein",
+  "eine",
+  "einer",
+  "a",
+  "an",
+  "in",
+  "at",
+  "on",
+  "with",
+  "im",
+  "am",
+  "auf",
+  "mit",
+  "für",
+  "nach",
+  "bei",
+  "beim",
+  "aus",
+  // organisations
+  "department",
+  "institute",
+  "institut",
+  "university",
+  "universität",
+  "hochschule",
+  "faculty",
+  "fakultät",
+  "fachbereich",
+  "school",
+  "college",
+  "center",
+  "centre",
+  "zentrum",
+  "group",
+  "gruppe",
+  "arbeitsgruppe",
+  "lab",
+  "labor",
+  "laboratory",
+  "office",
+  "büro",
+  "sekretariat",
+  "dekanat",
+  "lehrstuhl",
+  "professur",
+  "abteilung",
+  "verwaltung",
+  "administration",
+  "management",
+  "board",
+  "vorstand",
+  "committee",
+  "council",
+  "party",
+  "partei",
+  "fraktion",
+  "science",
+  "sciences",
+  "engineering",
+  "research",
+  "forschung",
+  "physics",
+  "physik",
+  "mathematics",
+  "mathematik",
+  "informatik",
+  "computer",
+  "chemistry",
+  "chemie",
+  "biology",
+  "biologie",
+  // roles
+  "head",
+  "chair",
+  "director",
+  "direktor",
+  "direktorin",
+  "leitung",
+  "leiter",
+  "leiterin",
+  "lecturer",
+  "reader",
+  "researcher",
+  "researchers",
+  "student",
+  "students",
+  "doctoral",
+  "postdoc",
+  "postdocs",
+  "postdoctoral",
+  "fellow",
+  "fellows",
+  "associate",
+  "assistant",
+  "assistent",
+  "assistentin",
+  "secretary",
+  "sekretärin",
+  "senior",
+  "junior",
+  "visiting",
+  "member",
+  "members",
+  "mitglied",
+  "mitglieder",
+  "mitarbeiter",
+  "mitarbeiterin",
+  "mitarbeitende",
+  "wissenschaftliche",
+  "wissenschaftlicher",
+  "technische",
+  "technischer",
+  "akademischer",
+  "akademische",
+  "rat",
+  "rätin",
+  "oberrat",
+  "oberrätin",
+  "manager",
+  "coordinator",
+  "koordinator",
+  "koordinatorin",
+  "doktorand",
+  "doktorandin",
+  "doktoranden",
+  "doktorandinnen",
+  "hilfskraft",
+  "hilfskräfte",
+  "studentische",
+  "lehrbeauftragte",
+  "lehrbeauftragter",
+  "gastprofessor",
+  "gastprofessorin",
+  "honorarprofessor",
+  "sprecher",
+  "sprecherin",
+  "dekan",
+  "dekanin",
+  "prodekan",
+  "prodekanin",
+  "rektor",
+  "rektorin",
+  "präsident",
+  "präsidentin",
+  "president",
+  "vice",
+  "engineer",
+  "scientist",
+  "administrator",
+  "geschäftsführer",
+  "geschäftsführerin",
+  "geschäftsstelle",
+  "inhaber",
+  "inhaberin",
+  "lehrstuhlinhaber",
+  "lehrstuhlinhaberin",
+  "juniorprofessor",
+  "juniorprofessorin",
+  "officer",
+  "support",
+  "emeriti",
+  "faculty",
+  "technician",
+  "programmer",
+  "developer",
+]);
+
+/** True when `text` (normalised) reads as a person's name, academic titles allowed. */
+export function looksLikeName(text: string): boolean {
+  if (text.length < 4 || text.length > 80) return false;
+  if (/[\d@|:;!?()[\]{}<>=+*#/\\"“”„«»©®]|https?|www\./i.test(text)) return false;
+  const tokens = text.split(" ").map((token) => token.replace(/,$/, "")).filter(Boolean);
+  if (tokens.length > 10) return false;
+  let capitalised = 0;
+  let core = 0;
+  for (const token of tokens) {
+    if (isTitleToken(token)) continue;
+    core++;
+    if (PARTICLES.has(token)) continue;
+    if (NOT_NAME_WORDS.has(token.toLowerCase())) return false;
+    // A name word: capitalised letters with hyphens, apostrophes or a dot (initial), or d'Alembert.
+    if (!/^(\p{Lu}[\p{L}'’.-]*|\p{Ll}['’]\p{Lu}[\p{L}'’-]*)$/u.test(token)) return false;
+    capitalised++;
+  }
+  return capitalised >= 2 && core <= 6;
+}

@@ -1,0 +1,491 @@
+/**
+ * Stage "parse people": every (name, portrait) pair on a fetched staff page, found by one
+ * generic extractor instead of one crawler per site. Per-source CSS selectors are the escape
+ * hatch for pages the heuristics cannot read.
+ */
+import { concatMap, type OperatorFunction } from "rxjs";
+import { personId } from "../pipeline/ids.ts";
+import type { FetchedPage, PersonRecord, SourceRow } from "../pipeline/types.ts";
+import {
+  baseUrlOf,
+  declaredSize,
+  type DomDocument,
+  type DomElement,
+  type DomNode,
+  ELEMENT_NODE,
+  hasNoiseWords,
+  inPageChrome,
+  isPageChrome,
+  looksLikeName,
+  normalizeText,
+  parseDocument,
+  rawImageUrlOf,
+  resolveHttpUrl,
+  tagOf,
+  TEXT_NODE,
+} from "./_dom_util.ts";
+
+/** Tunables of the generic extractor. */
+export interface ParsePeopleOptions {
+  /**
+   * An image that declares a width or height (attribute or inline CSS) below this many pixels
+   * is an icon, not a portrait.
+   * @default 40
+   */
+  minImageSide?: number;
+  /**
+   * An image whose declared width:height (or height:width) exceeds this ratio is a banner or a
+   * strip, not a portrait.
+   * @default 2.5
+   */
+  maxAspectRatio?: number;
+  /**
+   * How many ancestors above an image are searched for the person's name before giving up.
+   * @default 6
+   */
+  maxContainerDepth?: number;
+}
+
+interface Settings {
+  minImageSide: number;
+  maxAspectRatio: number;
+  maxContainerDepth: number;
+}
+
+function checkOptions(options: ParsePeopleOptions | undefined): Settings {
+  const { minImageSide = 40, maxAspectRatio = 2.5, maxContainerDepth = 6 } = options ?? {};
+  if (!Number.isFinite(minImageSide) || minImageSide < 0) {
+    throw new RangeError(
+      `Cannot parse people as 'minImageSide' must be a non-negative number: current value is ${minImageSide}`,
+    );
+  }
+  if (!Number.isFinite(maxAspectRatio) || maxAspectRatio < 1) {
+    throw new RangeError(
+      `Cannot parse people as 'maxAspectRatio' must be a number of at least 1: current value is ${maxAspectRatio}`,
+    );
+  }
+  if (!Number.isInteger(maxContainerDepth) || maxContainerDepth < 1) {
+    throw new RangeError(
+      `Cannot parse people as 'maxContainerDepth' must be a positive integer: current value is ${maxContainerDepth}`,
+    );
+  }
+  return { minImageSide, maxAspectRatio, maxContainerDepth };
+}
+
+/**
+ * Stage: every (name, portrait) pair on a fetched page, in page order.
+ *
+ * @example
+ * ```ts
+ * const people = await lastValueFrom(from(pages).pipe(parsePeople(), toArray()));
+ * ```
+ */
+export function parsePeople(
+  options?: ParsePeopleOptions,
+): OperatorFunction<FetchedPage, PersonRecord> {
+  checkOptions(options);
+  return concatMap((page: FetchedPage) => extractPeople(page, options));
+}
+
+/** A portrait candidate: the element showing an image and the image's absolute URL. */
+interface ImageCandidate {
+  element: DomElement;
+  url: string;
+}
+
+/** Pure function the stage maps over: the people on one page, de-duplicated, in page order. */
+export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): PersonRecord[] {
+  const settings = checkOptions(options);
+  const document = parseDocument(page.html);
+  const page_ = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);
+  const pairs = page.source.personSelector ? page_.pairsBySelector() : page_.pairsByHeuristics();
+
+  const seen = new Set<string>();
+  const namesByUrl = new Map<string, Set<string>>();
+  const unique: { url: string; name: string }[] = [];
+  for (const pair of pairs) {
+    const key = `${pair.url}\n${pair.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    unique.push(pair);
+    const names = namesByUrl.get(pair.url) ?? new Set();
+    names.add(pair.name);
+    namesByUrl.set(pair.url, names);
+  }
+  const category = page.source.category;
+  return unique
+    // One image shown for several different people is a "no photo" stand-in.
+    .filter((pair) => namesByUrl.get(pair.url)!.size === 1)
+    .map(({ url, name }) => ({
+      id: personId(category, url, name),
+      category,
+      imageUrl: url,
+      name,
+      pageUrl: page.url,
+    }));
+}
+
+/** Elements whose text is never a person's name on the page. */
+const SKIPPED_TAGS = new Set([
+  "script",
+  "style",
+  "noscript",
+  "template",
+  "button",
+  "select",
+  "option",
+  "textarea",
+  "svg",
+]);
+
+/** Prefixes alt texts put before a name: "Portrait of Ada Lovelace", "Foto: Hans Müller". */
+const ALT_PREFIX =
+  /^(portrait|porträt|portraitfoto|photo|foto|bild|picture|image|profilbild|profile picture|headshot)(\s+(of|von|de))?\s*[:\-–]?\s+/i;
+
+/** One page's DOM with the indexes the heuristics need. */
+class PageModel {
+  /** Document order of every node, for "nearest text" tie-breaks. */
+  readonly #order = new Map<DomNode, number>();
+  /** Distinct portrait candidate URLs inside each element. */
+  readonly #urlsInside = new Map<DomNode, Set<string>>();
+  readonly #nameElements: Set<DomElement> | undefined;
+  readonly candidates: ImageCandidate[] = [];
+
+  constructor(
+    readonly document: DomDocument,
+    readonly baseUrl: string,
+    readonly source: SourceRow,
+    readonly settings: Settings,
+  ) {
+    let index = 0;
+    const stack: DomNode[] = [document.documentElement];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      this.#order.set(node, index++);
+      const children = node.childNodes;
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+    }
+    this.#nameElements = source.nameSelector && !source.personSelector
+      ? new Set(this.#select(document, source.nameSelector, "nameSelector"))
+      : undefined;
+    if (!source.personSelector) this.#collectCandidates();
+  }
+
+  /** Heuristic path: each candidate portrait paired with the name nearest to it. */
+  pairsByHeuristics(): { url: string; name: string }[] {
+    const pairs: { url: string; name: string }[] = [];
+    for (const candidate of this.candidates) {
+      const name = this.#nameFor(candidate);
+      if (name) pairs.push({ url: candidate.url, name });
+    }
+    return pairs;
+  }
+
+  /** Override path: one person per `personSelector` match. */
+  pairsBySelector(): { url: string; name: string }[] {
+    const { personSelector, imageSelector, nameSelector } = this.source;
+    const pairs: { url: string; name: string }[] = [];
+    for (const container of this.#select(this.document, personSelector!, "personSelector")) {
+      const images = imageSelector
+        ? this.#select(container, imageSelector, "imageSelector")
+        : [container, ...this.#select(container, "*", "")];
+      let image: ImageCandidate | undefined;
+      for (const element of images) {
+        const url = this.#portraitUrl(element, !imageSelector);
+        if (url) {
+          image = { element, url };
+          break;
+        }
+      }
+      if (!image) continue;
+      let name: string | undefined;
+      if (nameSelector) {
+        const element = this.#select(container, nameSelector, "nameSelector")[0];
+        if (element) name = selectedText(element);
+      } else {
+        name = this.#bestNameIn(container, image.element)?.text ?? attributeName(image.element);
+      }
+      if (name) pairs.push({ url: image.url, name });
+    }
+    return pairs;
+  }
+
+  #select(root: DomDocument | DomElement, selector: string, what: string): DomElement[] {
+    try {
+      return [...root.querySelectorAll(selector)];
+    } catch (error) {
+      throw new TypeError(
+        `Cannot parse people as the ${what} '${selector}' of sources line ${this.source.line} is not valid CSS: ${
+          (error as Error).message
+        }`,
+      );
+    }
+  }
+
+  /** The absolute URL of a portrait the element shows, or undefined when it shows none. */
+  #portraitUrl(element: DomElement, judgeLayout: boolean): string | undefined {
+    const raw = rawImageUrlOf(element);
+    if (!raw) return undefined;
+    const url = resolveHttpUrl(raw, this.baseUrl);
+    if (!url || /\.svgz?$/i.test(new URL(url).pathname)) return undefined;
+    if (hasNoiseWords(element, url)) return undefined;
+    if (!judgeLayout) return url;
+    const { width, height } = declaredSize(element);
+    const { minImageSide, maxAspectRatio } = this.settings;
+    if (
+      (width !== undefined && width < minImageSide) ||
+      (height !== undefined && height < minImageSide)
+    ) {
+      return undefined;
+    }
+    if (width && height && Math.max(width / height, height / width) > maxAspectRatio) {
+      return undefined;
+    }
+    return inPageChrome(element) ? undefined : url;
+  }
+
+  #collectCandidates(): void {
+    const { imageSelector } = this.source;
+    const elements = imageSelector
+      ? this.#select(this.document, imageSelector, "imageSelector")
+      : this.#select(this.document, "*", "");
+    for (const element of elements) {
+      const url = this.#portraitUrl(element, !imageSelector);
+      if (!url) continue;
+      this.candidates.push({ element, url });
+      for (let node: DomElement | null = element; node; node = node.parentElement) {
+        const urls = this.#urlsInside.get(node) ?? new Set();
+        urls.add(url);
+        this.#urlsInside.set(node, urls);
+      }
+    }
+  }
+
+  #urlCount(node: DomNode): number {
+    return this.#urlsInside.get(node)?.size ?? 0;
+  }
+
+  /**
+   * The candidate's name: the best name-like text in the smallest ancestor that shows no other
+   * portrait; else the neighbouring text in a flat flow or the same table column; else alt text.
+   */
+  #nameFor(candidate: ImageCandidate): string | undefined {
+    const { element } = candidate;
+    let solo: DomElement = element;
+    let node: DomElement | null = tagOf(element) === "img" ? element.parentElement : element;
+    for (let depth = 0; node && depth < this.settings.maxContainerDepth; depth++) {
+      if (this.#urlCount(node) > 1) {
+        return this.#flatFlowName(solo, node) ?? this.#tableColumnName(element) ??
+          attributeName(element);
+      }
+      const best = this.#bestNameIn(node, element);
+      if (best) return best.text;
+      if (tagOf(node) === "body") break;
+      solo = node;
+      node = node.parentElement;
+    }
+    return attributeName(element);
+  }
+
+  /** The highest-scoring name-like text inside `container`, nearest to `image` on ties. */
+  #bestNameIn(
+    container: DomNode,
+    image: DomElement,
+  ): { text: string; score: number } | undefined {
+    const imageOrder = this.#order.get(image) ?? 0;
+    let best: { text: string; score: number; distance: number } | undefined;
+    const consider = (text: string, score: number, node: DomNode) => {
+      const distance = Math.abs((this.#order.get(node) ?? 0) - imageOrder);
+      if (
+        !best || score > best.score || (score === best.score && distance < best.distance)
+      ) {
+        best = { text, score, distance };
+      }
+    };
+    const visit = (node: DomNode) => {
+      if (node.nodeType === TEXT_NODE) {
+        if (this.#nameElements) return;
+        const text = normalizeText(node.textContent ?? "").replace(/[,;:–-]+$/, "").trim();
+        const parent = node.parentElement;
+        if (parent && looksLikeName(text)) consider(text, elementScore(parent) - 0.5, node);
+        return;
+      }
+      if (node.nodeType !== ELEMENT_NODE) return;
+      const element = node as DomElement;
+      if (SKIPPED_TAGS.has(tagOf(element)) || isPageChrome(element)) return;
+      if (this.#nameElements) {
+        if (this.#nameElements.has(element)) {
+          const text = selectedText(element);
+          if (text) consider(text, 100, element);
+        }
+      } else if (!element.querySelector("br")) {
+        // Text joined from several parts ("Name" + "Role") reads as one long name: prefer a part.
+        const text = normalizeText(element.textContent ?? "").replace(/[,;:–-]+$/, "").trim();
+        if (text.length <= 120 && looksLikeName(text)) {
+          const penalty = textParts(element) > 1 ? 1.5 : 0;
+          consider(text, elementScore(element) - penalty, element);
+        }
+      }
+      for (const child of element.childNodes) visit(child);
+    };
+    visit(container);
+    return best;
+  }
+
+  /**
+   * Name for a portrait whose wrapper (`solo`) sits among siblings holding other portraits:
+   * pages list "photo, name, photo, name" or "name, photo, name, photo" without a wrapper per
+   * person, and the first item tells which way the pairs go.
+   */
+  #flatFlowName(solo: DomElement, parent: DomElement): string | undefined {
+    const items: { kind: "image" | "name"; node: DomNode; text?: string }[] = [];
+    for (const child of parent.childNodes) {
+      if (child === solo || this.#urlCount(child) > 0) {
+        items.push({ kind: "image", node: child });
+        continue;
+      }
+      if (child.nodeType === ELEMENT_NODE) {
+        const element = child as DomElement;
+        if (SKIPPED_TAGS.has(tagOf(element)) || isPageChrome(element)) continue;
+      }
+      const found = this.#bestNameIn(child, solo);
+      if (found) items.push({ kind: "name", node: child, text: found.text });
+    }
+    const at = items.findIndex((item) => item.node === solo);
+    if (at < 0 || items.length === 0) return undefined;
+    const namesFirst = items[0]!.kind === "name";
+    const step = namesFirst ? -1 : 1;
+    for (let i = at + step; i >= 0 && i < items.length; i += step) {
+      const item = items[i]!;
+      if (item.kind === "image") return undefined;
+      return item.text;
+    }
+    return undefined;
+  }
+
+  /** Name for a photo in a table row of photos: the same column in the next (or previous) row. */
+  #tableColumnName(image: DomElement): string | undefined {
+    let cell: DomElement | null = image.parentElement;
+    while (cell && !["td", "th"].includes(tagOf(cell))) cell = cell.parentElement;
+    const row = cell?.parentElement;
+    if (!cell || !row || tagOf(row) !== "tr") return undefined;
+    const column = [...row.children].indexOf(cell);
+    for (const neighbour of [row.nextElementSibling, row.previousElementSibling]) {
+      if (!neighbour || tagOf(neighbour) !== "tr" || this.#urlCount(neighbour) > 0) continue;
+      const other = neighbour.children[column];
+      const found = other ? this.#bestNameIn(other, image) : undefined;
+      if (found) return found.text;
+    }
+    return undefined;
+  }
+}
+
+/** How many children of the element carry text of their own. */
+function textParts(element: DomElement): number {
+  let parts = 0;
+  for (const child of element.childNodes) {
+    if (normalizeText(child.textContent ?? "")) parts++;
+  }
+  return parts;
+}
+
+/** How strongly an element's tag and class suggest it holds the name. */
+function elementScore(element: DomElement): number {
+  const tag = tagOf(element);
+  let score = 0;
+  if (/^h[1-6]$/.test(tag)) score += 3;
+  else if (tag === "strong" || tag === "b") score += 2;
+  else if (["figcaption", "caption", "dt", "th", "a", "summary"].includes(tag)) score += 1.5;
+  const marks = `${element.getAttribute("class") ?? ""} ${element.getAttribute("itemprop") ?? ""}`
+    .toLowerCase();
+  if (/name/.test(marks)) score += 3;
+  if (/role|position|function|funktion|job|department|email|phone|subtitle/.test(marks)) score -= 2;
+  return score;
+}
+
+/** Text of a `nameSelector` match: its text, else the alt or title of an image it is. */
+function selectedText(element: DomElement): string | undefined {
+  const text = normalizeText(element.textContent ?? "") ||
+    normalizeText(element.getAttribute("alt") ?? element.getAttribute("title") ?? "");
+  return text || undefined;
+}
+
+/** A name from the image's own alt or title, or its link's title or aria-label. */
+function attributeName(image: DomElement): string | undefined {
+  const link = image.parentElement && tagOf(image.parentElement) === "a"
+    ? image.parentElement
+    : undefined;
+  const values = [
+    image.getAttribute("alt"),
+    image.getAttribute("title"),
+    image.getAttribute("aria-label"),
+    link?.getAttribute("title"),
+    link?.getAttribute("aria-label"),
+  ];
+  for (const value of values) {
+    const text = normalizeText(value ?? "").replace(ALT_PREFIX, "");
+    if (looksLikeName(text)) return text;
+  }
+  return undefined;
+}
+
+const NEXT_TEXT =
+  /^(next|next page|nächste|nächste seite|weiter|vor|»|›|>|>>|→|(next|nächste|weiter)\s*(page|seite)?\s*[»›>→])$/i;
+
+/**
+ * Pagination: the next page URL on the same host, or undefined. Recognises `rel=next` (link
+ * and a), link text "Next"/"next ›"/"»"/"Weiter"/"Nächste", and `page.source.nextSelector`.
+ */
+export function findNextPageUrl(page: FetchedPage): string | undefined {
+  const document = parseDocument(page.html);
+  const baseUrl = baseUrlOf(document, page.url);
+  const here = new URL(page.url);
+  here.hash = "";
+  const accept = (href: string | null | undefined): string | undefined => {
+    if (!href) return undefined;
+    const resolved = resolveHttpUrl(href, baseUrl);
+    if (!resolved) return undefined;
+    const url = new URL(resolved);
+    url.hash = "";
+    if (url.host !== here.host || url.href === here.href) return undefined;
+    return url.href;
+  };
+
+  const { nextSelector } = page.source;
+  if (nextSelector) {
+    let matches: DomElement[];
+    try {
+      matches = [...document.querySelectorAll(nextSelector)];
+    } catch (error) {
+      throw new TypeError(
+        `Cannot find the next page as the nextSelector '${nextSelector}' of sources line ${page.source.line} is not valid CSS: ${
+          (error as Error).message
+        }`,
+      );
+    }
+    for (const match of matches) {
+      const link = match.getAttribute("href") !== null ? match : match.querySelector("a[href]");
+      const url = accept(link?.getAttribute("href"));
+      if (url) return url;
+    }
+    return undefined;
+  }
+
+  for (const link of document.querySelectorAll("link[rel][href], a[rel][href]")) {
+    const rel = (link.getAttribute("rel") ?? "").toLowerCase().split(/\s+/);
+    if (!rel.includes("next")) continue;
+    const url = accept(link.getAttribute("href"));
+    if (url) return url;
+  }
+  for (const link of document.querySelectorAll("a[href]")) {
+    const labels = [
+      normalizeText(link.textContent ?? ""),
+      normalizeText(link.getAttribute("aria-label") ?? ""),
+      normalizeText(link.getAttribute("title") ?? ""),
+    ];
+    if (!labels.some((label) => NEXT_TEXT.test(label))) continue;
+    const url = accept(link.getAttribute("href"));
+    if (url) return url;
+  }
+  return undefined;
+}
