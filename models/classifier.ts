@@ -1,0 +1,312 @@
+/**
+ * The common face classifier: what a trained model needs besides its weights (classes,
+ * preprocessing, data summary, history), prediction from crops or descriptors, and saving
+ * and loading in the tfjs layers format (model.json + weights.bin) plus metadata.json.
+ */
+import sharp from "sharp";
+import { join } from "node:path";
+import { tf } from "./engine.ts";
+import type { SplitName } from "../pipeline/types.ts";
+
+export type ModelKind = "cnn" | "embedding";
+
+export const MODEL_FORMAT = "facefield-model/1";
+
+/** One face to classify: its crop (PNG bytes) and its face descriptor. */
+export interface FaceInput {
+  crop: Uint8Array;
+  descriptor: ArrayLike<number>;
+}
+
+/** One training epoch, 1-based. Validation figures are null without validation data. */
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  seconds: number;
+}
+
+/** How a face becomes the model's input. */
+export type Preprocessing =
+  | {
+    /** The face crop, resized to size×size, grayscale (1) or RGB (3), bytes scaled to [0, 1]. */
+    input: "crop";
+    size: number;
+    channels: 1 | 3;
+    scale: number;
+    resize: "sharp fill (lanczos3)";
+  }
+  | {
+    /** The face stage's descriptor (face-api recognition net), used as is. */
+    input: "descriptor";
+    length: number;
+  };
+
+export interface DataSummary {
+  /** Faces per split, then per class. */
+  counts: Record<SplitName, Record<string, number>>;
+  /** Distinct people (identities) among the faces. */
+  identities: number;
+  /** k of k-fold cross-validation, and the test fold this model held out; else null. */
+  folds: number | null;
+  testFold: number | null;
+  /** Where the faces came from (sources files, page origins), no personal data. */
+  sources: string[];
+}
+
+export interface ModelMetadata {
+  format: typeof MODEL_FORMAT;
+  kind: ModelKind;
+  /** Class names, in the order of the model's output units. */
+  classes: string[];
+  /** Input shape without the batch dimension. */
+  inputShape: number[];
+  preprocessing: Preprocessing;
+  data: DataSummary;
+  history: EpochStats[];
+  /** 1-based epoch whose weights the model holds (best validation accuracy). */
+  bestEpoch: number;
+  createdAt: string;
+  /** tfjs version and backend that trained it. */
+  engine: string;
+}
+
+export interface Classifier {
+  metadata: ModelMetadata;
+  /** Per face, probabilities in `metadata.classes` order. */
+  predict(faces: FaceInput[]): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+/** A classifier file set that cannot be loaded; the message says which check failed. */
+export class ModelLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelLoadError";
+  }
+}
+
+/** Decodes a crop (PNG bytes or a file path) to `size`×`size`×`channels` uint8 pixels. */
+export async function decodeCrop(
+  crop: Uint8Array | string,
+  size: number,
+  channels: 1 | 3,
+): Promise<Uint8Array> {
+  const image = sharp(crop).removeAlpha().resize(size, size, { fit: "fill" });
+  const { data, info } = await (channels === 1 ? image.toColourspace("b-w") : image.toColourspace(
+    "srgb",
+  )).raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== channels || data.length !== size * size * channels) {
+    throw new Error(`decodeCrop: got ${info.channels} channels, expected ${channels}`);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+/**
+ * Makes one input batch tensor from per-face samples (uint8 pixels for crops, floats for
+ * descriptors): the one place where examples turn into a tensor.
+ */
+export function inputBatch(
+  preprocessing: Preprocessing,
+  samples: readonly (Uint8Array | Float32Array)[],
+): tf.Tensor {
+  if (preprocessing.input === "descriptor") {
+    const { length } = preprocessing;
+    const values = new Float32Array(samples.length * length);
+    samples.forEach((sample, i) => {
+      if (sample.length !== length) {
+        throw new RangeError(`descriptor has ${sample.length} values, the model takes ${length}`);
+      }
+      values.set(sample, i * length);
+    });
+    return tf.tensor2d(values, [samples.length, length]);
+  }
+  const { size, channels, scale } = preprocessing;
+  const pixels = size * size * channels;
+  const values = new Float32Array(samples.length * pixels);
+  samples.forEach((sample, i) => {
+    if (sample.length !== pixels) {
+      throw new RangeError(`crop has ${sample.length} values, the model takes ${pixels}`);
+    }
+    const offset = i * pixels;
+    for (let j = 0; j < pixels; j++) values[offset + j] = sample[j]! * scale;
+  });
+  return tf.tensor4d(values, [samples.length, size, size, channels]);
+}
+
+/** Turns faces into the model's samples, following its preprocessing. */
+export async function facesToSamples(
+  preprocessing: Preprocessing,
+  faces: readonly FaceInput[],
+): Promise<(Uint8Array | Float32Array)[]> {
+  if (preprocessing.input === "descriptor") {
+    return faces.map((face) => Float32Array.from(face.descriptor));
+  }
+  const { size, channels } = preprocessing;
+  return await Promise.all(faces.map((face) => decodeCrop(face.crop, size, channels)));
+}
+
+/** Class probabilities of a model for preprocessed samples, one tidy batch, no tensor kept. */
+export function predictSamples(
+  model: tf.LayersModel,
+  preprocessing: Preprocessing,
+  samples: readonly (Uint8Array | Float32Array)[],
+): Float32Array[] {
+  if (samples.length === 0) return [];
+  const probabilities = tf.tidy(() => {
+    const output = model.predict(inputBatch(preprocessing, samples));
+    return (Array.isArray(output) ? output[0]! : output).dataSync() as Float32Array;
+  });
+  const classes = probabilities.length / samples.length;
+  return samples.map((_, i) => probabilities.slice(i * classes, (i + 1) * classes));
+}
+
+/** A classifier backed by a tfjs layers model. */
+export class LayersClassifier implements Classifier {
+  constructor(readonly model: tf.LayersModel, readonly metadata: ModelMetadata) {}
+
+  async predict(faces: FaceInput[], batchSize = 64): Promise<Float32Array[]> {
+    const results: Float32Array[] = [];
+    for (let start = 0; start < faces.length; start += batchSize) {
+      const samples = await facesToSamples(
+        this.metadata.preprocessing,
+        faces.slice(start, start + batchSize),
+      );
+      results.push(...this.predictSamples(samples));
+    }
+    return results;
+  }
+
+  /** Probabilities for samples already preprocessed (uint8 crops or descriptors). */
+  predictSamples(samples: readonly (Uint8Array | Float32Array)[]): Float32Array[] {
+    return predictSamples(this.model, this.metadata.preprocessing, samples);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+const MODEL_JSON = "model.json";
+const WEIGHTS_BIN = "weights.bin";
+const METADATA_JSON = "metadata.json";
+
+/**
+ * Saves a classifier to `dir`: model.json + weights.bin (the tfjs layers format, loadable by
+ * `tf.loadLayersModel`) and metadata.json, written last so its presence marks a complete save.
+ */
+export async function saveClassifier(classifier: Classifier, dir: string): Promise<void> {
+  if (!(classifier instanceof LayersClassifier)) {
+    throw new TypeError("saveClassifier: only tfjs layers classifiers can be saved");
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.remove(join(dir, METADATA_JSON)).catch(() => {});
+  await classifier.model.save(tf.io.withSaveHandler(async (artifacts) => {
+    const weightData = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+    const modelJson = {
+      format: artifacts.format ?? "layers-model",
+      generatedBy: artifacts.generatedBy,
+      convertedBy: artifacts.convertedBy ?? null,
+      modelTopology: artifacts.modelTopology,
+      weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
+    };
+    await Deno.writeFile(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+    await Deno.writeTextFile(join(dir, MODEL_JSON), JSON.stringify(modelJson));
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+  }));
+  await Deno.writeTextFile(
+    join(dir, METADATA_JSON),
+    JSON.stringify(classifier.metadata, null, 2) + "\n",
+  );
+}
+
+async function readOrFail(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ModelLoadError(`${what} is missing: ${path}`);
+    }
+    throw error;
+  }
+}
+
+function parseJson(bytes: Uint8Array, path: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new ModelLoadError(`${path} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** Loads a classifier saved by `saveClassifier`, checking the files agree with each other. */
+export async function loadClassifier(dir: string): Promise<Classifier> {
+  const info = await Deno.stat(dir).catch(() => undefined);
+  if (!info?.isDirectory) throw new ModelLoadError(`model folder not found: ${dir}`);
+
+  const modelPath = join(dir, MODEL_JSON);
+  const modelJson = parseJson(await readOrFail(modelPath, "model.json"), modelPath) as
+    | tf.io.ModelJSON
+    | null;
+  if (!modelJson?.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
+    throw new ModelLoadError(`${modelPath} is corrupt: no modelTopology or weightsManifest`);
+  }
+  const metadataPath = join(dir, METADATA_JSON);
+  const metadata = parseJson(
+    await readOrFail(metadataPath, "metadata.json (the save did not finish?)"),
+    metadataPath,
+  ) as ModelMetadata | null;
+  if (metadata?.format !== MODEL_FORMAT) {
+    throw new ModelLoadError(
+      `${metadataPath} has format '${metadata?.format}'; this version reads '${MODEL_FORMAT}'`,
+    );
+  }
+  if (!Array.isArray(metadata.classes) || metadata.classes.length < 2) {
+    throw new ModelLoadError(`${metadataPath} lists no classes`);
+  }
+
+  let model: tf.LayersModel;
+  try {
+    const artifacts = await tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+      const specs = manifest.flatMap((group) => group.weights);
+      const files = await Promise.all(
+        manifest.flatMap((group) => group.paths).map((path) => readOrFail(join(dir, path), path)),
+      );
+      const expected = specs.reduce((sum, spec) => {
+        const bytesPerValue = spec.dtype === "float32" || spec.dtype === "int32" ? 4 : 1;
+        return sum + spec.shape.reduce((a, b) => a * b, 1) * bytesPerValue;
+      }, 0);
+      const data = tf.io.CompositeArrayBuffer.join(files.map((f) => f.slice().buffer));
+      if (data.byteLength !== expected) {
+        throw new ModelLoadError(
+          `${WEIGHTS_BIN} holds ${data.byteLength} bytes, model.json describes ${expected}`,
+        );
+      }
+      return [specs, data];
+    });
+    model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (error) {
+    if (error instanceof ModelLoadError) throw error;
+    throw new ModelLoadError(
+      `${modelPath} could not be read as a model: ${(error as Error).message}`,
+    );
+  }
+
+  const outputUnits = model.outputs[0]?.shape.at(-1);
+  if (outputUnits !== metadata.classes.length) {
+    model.dispose();
+    throw new ModelLoadError(
+      `class count mismatch: metadata lists ${metadata.classes.length} classes, the model has ${outputUnits} outputs`,
+    );
+  }
+  const inputShape = model.inputs[0]?.shape.slice(1) ?? [];
+  if (JSON.stringify(inputShape) !== JSON.stringify(metadata.inputShape)) {
+    model.dispose();
+    throw new ModelLoadError(
+      `input shape mismatch: metadata says [${metadata.inputShape}], the model takes [${inputShape}]`,
+    );
+  }
+  return new LayersClassifier(model, metadata);
+}
