@@ -3,9 +3,10 @@
  * process. Every module that needs tfjs calls `initEngine()` first.
  */
 import * as tf from "@tensorflow/tfjs";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { FAST_KERNELS, registerFastKernels } from "./kernels/register.ts";
 
 export { tf };
 
@@ -36,7 +37,30 @@ export function initEngine(options: EngineOptions = {}): Promise<EngineBackend> 
       throw new Error(`tfjs could not start its '${backend}' backend`);
     }
     await tf.ready();
+    if (backend === "wasm") registerFastKernels();
     return backend;
   })();
   return ready;
+}
+
+/** What the engine runs on, for logs and run metadata. */
+export interface EngineInfo {
+  /** The active tfjs backend, e.g. `wasm`. */
+  backend: string;
+  tfjs: string;
+  /** Threads the backend computes with (wasm: 1 unless its threaded build is loaded). */
+  threads: number;
+  /** Our kernels registered over, or in place of missing, wasm kernels. */
+  fastKernels: string[];
+}
+
+/** Describes the running engine; call after `initEngine()`. */
+export function engineInfo(): EngineInfo {
+  const backend = tf.getBackend();
+  const fastKernels = backend === "wasm"
+    ? FAST_KERNELS.filter((config) => tf.getKernel(config.kernelName, "wasm") === config)
+      .map((config) => config.kernelName)
+    : [];
+  const threads = backend === "wasm" ? getThreadsCount() : 1;
+  return { backend, tfjs: tf.version.tfjs, threads, fastKernels };
 }
