@@ -250,6 +250,8 @@ class PageModel {
       ? this.#select(this.document, imageSelector, "imageSelector")
       : this.#select(this.document, "*", "");
     for (const element of elements) {
+      // A lazy image's <noscript> twin would make its card look like two portraits.
+      if (hasAncestor(element, "noscript")) continue;
       const url = this.#portraitUrl(element, !imageSelector);
       if (!url) continue;
       this.candidates.push({ element, url });
@@ -378,6 +380,13 @@ class PageModel {
     }
     return undefined;
   }
+}
+
+function hasAncestor(element: DomElement, tag: string): boolean {
+  for (let node = element.parentElement; node; node = node.parentElement) {
+    if (tagOf(node) === tag) return true;
+  }
+  return false;
 }
 
 /** How many children of the element carry text of their own. */
