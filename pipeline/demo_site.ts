@@ -1,0 +1,308 @@
+/**
+ * The offline demo: a small university website served on 127.0.0.1 from inside the process,
+ * so `deno task pipeline` without --sources crawls something real with no network. Four
+ * departments (the seed study's four classes), each page in a different layout: a table split
+ * over two pages, a card grid, a figure list, and lazy-loaded and CSS-background portraits. Page
+ * chrome (logo, icons) and a shared "no photo" placeholder make the extractor work for it.
+ *
+ * Portraits are cut with sharp from face-api's sample photos using the boxes in
+ * data/demo/people.json (made once by data/demo/build_demo_people.ts), so no detector runs
+ * at startup. All names are invented.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import sharp from "sharp";
+
+export interface DemoSiteOptions {
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default 0
+   */
+  port?: number;
+  /**
+   * Portrait width in px (height is 5/4 of it, like the crops' boxes).
+   * @default 225
+   */
+  portraitWidth?: number;
+}
+
+export interface DemoSite {
+  /** Root URL, `http://127.0.0.1:<port>/`. */
+  url: string;
+  /** A sources CSV (header included) listing the department pages. */
+  sourcesCsv: string;
+  /** People with a portrait (the "no photo" staff not counted). */
+  people: number;
+  close(): Promise<void>;
+}
+
+interface DemoPerson {
+  sample: string;
+  box: { x: number; y: number; width: number; height: number };
+  name: string;
+  department: string;
+  flop?: boolean;
+}
+
+interface Department {
+  slug: string;
+  title: string;
+  /** Renders the staff list; `people` already includes any placeholder staff. */
+  layout: (people: StaffEntry[]) => string;
+  /** Splits the list over this many pages. */
+  pages: number;
+}
+
+interface StaffEntry {
+  name: string;
+  role: string;
+  /** Absolute path of the image. */
+  image: string;
+  slug: string;
+}
+
+const ASSET_DIR = new URL("../data/demo/", import.meta.url);
+const PLACEHOLDER = "/static/no-photo.png";
+/** A 1×1 transparent GIF, the usual lazy-loading stand-in. */
+const BLANK_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+
+/** Staff without a photo: they show the shared placeholder. Invented names. */
+const NO_PHOTO_STAFF: Record<string, string[]> = {
+  "computer-science": ["Dr. Jan Novak"],
+  "economics": ["Petra Sommerfeld"],
+};
+
+const ROLES = ["Professor", "Research Associate", "Postdoctoral Researcher", "Lecturer"];
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function slugify(name: string): string {
+  return name.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+const contact = (slug: string) =>
+  `<span class="contact"><a href="mailto:${slug}@demo-university.invalid"><img src="/static/icon-mail.png" width="16" height="16" alt="E-mail"></a> <img src="/static/icon-phone.png" width="16" height="16" alt="Phone"></span>`;
+
+const DEPARTMENTS: Department[] = [
+  {
+    slug: "computer-science",
+    title: "Department of Computer Science",
+    pages: 2,
+    layout: (people) =>
+      `<table class="staff"><thead><tr><th>Photo</th><th>Name</th><th>Position</th><th>Contact</th></tr></thead><tbody>${
+        people.map((p) =>
+          `<tr><td><img src="${p.image}" alt="" width="90" height="110"></td><td><a href="/people/${p.slug}.html">${
+            escapeHtml(p.name)
+          }</a></td><td>${p.role}</td><td>${contact(p.slug)}</td></tr>`
+        ).join("")
+      }</tbody></table>`,
+  },
+  {
+    slug: "economics",
+    title: "Faculty of Economics",
+    pages: 1,
+    layout: (people) =>
+      `<div class="grid">${
+        people.map((p) =>
+          `<div class="card"><img class="card-img" src="${p.image}" alt="${
+            escapeHtml(p.name)
+          }"><div class="card-body"><h3>${escapeHtml(p.name)}</h3><p>${p.role}</p>${
+            contact(p.slug)
+          }</div></div>`
+        ).join("")
+      }</div>`,
+  },
+  {
+    slug: "german-studies",
+    title: "Institute of German Studies",
+    pages: 1,
+    layout: (people) =>
+      `<ul class="figures">${
+        people.map((p) =>
+          `<li><figure><img src="${p.image}" alt="Portrait"><figcaption><strong>${
+            escapeHtml(p.name)
+          }</strong><br>${p.role}</figcaption></figure></li>`
+        ).join("")
+      }</ul>`,
+  },
+  {
+    slug: "mechanical-engineering",
+    title: "Mechanical Engineering",
+    pages: 1,
+    // Half lazy-loaded <img>, half CSS backgrounds: two ways real sites hide their portraits.
+    layout: (people) =>
+      `<section class="team">${
+        people.map((p, i) =>
+          i % 2 === 0
+            ? `<article class="member"><img class="lazy" src="${BLANK_GIF}" data-src="${p.image}" loading="lazy" alt="${
+              escapeHtml(p.name)
+            }"><h4>${escapeHtml(p.name)}</h4><p>${p.role}</p></article>`
+            : `<article class="member"><div class="photo" style="background-image: url('${p.image}'); width: 225px; height: 275px"></div><h4>${
+              escapeHtml(p.name)
+            }</h4><p>${p.role}</p></article>`
+        ).join("")
+      }</section>`,
+  },
+];
+
+function pagePath(slug: string, index: number): string {
+  return index === 0 ? `/${slug}/` : `/${slug}/page-${index + 1}.html`;
+}
+
+function shell(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} – Demo University</title>
+<style>.grid{display:flex;flex-wrap:wrap}.card{width:240px;margin:8px}.photo{background-size:cover}</style></head>
+<body><header><a href="/"><img src="/static/logo.png" alt="Demo University logo" width="240" height="64"></a>
+<nav><a href="/">Home</a> · <a href="/computer-science/">Computer Science</a> · <a href="/economics/">Economics</a> · <a href="/german-studies/">German Studies</a> · <a href="/mechanical-engineering/">Mechanical Engineering</a></nav></header>
+<main><h1>${escapeHtml(title)}</h1>
+${body}
+</main><footer><img src="/static/icon-mail.png" width="16" height="16" alt=""> info@demo-university.invalid · All names on this demo site are invented.</footer></body></html>`;
+}
+
+function faceApiDemoDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("@vladmandic/face-api/package.json")), "demo");
+}
+
+/** Renders one of data/demo's SVG assets to PNG. */
+async function svgToPng(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  const svg = await Deno.readFile(new URL(name, ASSET_DIR));
+  return Uint8Array.from(await sharp(svg).png().toBuffer());
+}
+
+/**
+ * Starts the demo site on 127.0.0.1 and returns its address and a sources CSV for it.
+ *
+ * @example
+ * ```ts
+ * const site = await startDemoSite();
+ * console.log(site.sourcesCsv);
+ * await site.close();
+ * ```
+ */
+export async function startDemoSite(options: DemoSiteOptions = {}): Promise<DemoSite> {
+  const { port = 0, portraitWidth = 225 } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(
+      `Cannot start the demo site as 'port' must be 0–65535: current value is ${port}`,
+    );
+  }
+  if (!Number.isInteger(portraitWidth) || portraitWidth < 32 || portraitWidth > 1000) {
+    throw new RangeError(
+      `Cannot start the demo site as 'portraitWidth' must be 32–1000: current value is ${portraitWidth}`,
+    );
+  }
+  const portraitHeight = Math.round(portraitWidth * 5 / 4);
+  const people = JSON.parse(
+    await Deno.readTextFile(new URL("people.json", ASSET_DIR)),
+  ) as DemoPerson[];
+  const sampleDir = faceApiDemoDir();
+  const [logo, placeholder, mail, phone] = await Promise.all(
+    ["logo.svg", "no-photo.svg", "icon-mail.svg", "icon-phone.svg"].map(svgToPng),
+  );
+  const staticFiles = new Map<string, Uint8Array<ArrayBuffer>>([
+    ["/static/logo.png", logo!],
+    ["/static/no-photo.png", placeholder!],
+    ["/static/icon-mail.png", mail!],
+    ["/static/icon-phone.png", phone!],
+  ]);
+
+  const bySlug = new Map(people.map((person) => [slugify(person.name), person]));
+  const pages = new Map<string, string>();
+  for (const department of DEPARTMENTS) {
+    const staff: StaffEntry[] = people
+      .filter((person) => person.department === department.slug)
+      .map((person, i) => ({
+        name: person.name,
+        role: ROLES[i % ROLES.length]!,
+        slug: slugify(person.name),
+        image: `/people/${slugify(person.name)}.jpg`,
+      }));
+    for (const name of NO_PHOTO_STAFF[department.slug] ?? []) {
+      staff.push({ name, role: "Secretary", slug: slugify(name), image: PLACEHOLDER });
+    }
+    const perPage = Math.ceil(staff.length / department.pages);
+    for (let index = 0; index < department.pages; index++) {
+      const chunk = staff.slice(index * perPage, (index + 1) * perPage);
+      const pager = department.pages === 1
+        ? ""
+        : `<nav class="pagination">${
+          index > 0
+            ? `<a href="${pagePath(department.slug, index - 1)}" rel="prev">‹ Previous</a> `
+            : ""
+        }Page ${index + 1} of ${department.pages}${
+          index < department.pages - 1
+            ? ` <a href="${pagePath(department.slug, index + 1)}" rel="next">Next ›</a>`
+            : ""
+        }</nav>`;
+      pages.set(
+        pagePath(department.slug, index),
+        shell(`${department.title}: People`, department.layout(chunk) + pager),
+      );
+    }
+  }
+  pages.set(
+    "/",
+    shell(
+      "Demo University",
+      `<ul>${
+        DEPARTMENTS.map((d) => `<li><a href="/${d.slug}/">${escapeHtml(d.title)}</a></li>`).join("")
+      }</ul>`,
+    ),
+  );
+
+  // Portraits are cut on first request and kept: 24 small JPEGs.
+  const portraits = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
+  const portrait = (person: DemoPerson) => {
+    const key = slugify(person.name);
+    let bytes = portraits.get(key);
+    if (!bytes) {
+      const { x, y, width, height } = person.box;
+      let image = sharp(join(sampleDir, person.sample))
+        .rotate()
+        .extract({ left: x, top: y, width, height });
+      if (person.flop) image = image.flop();
+      bytes = image.resize(portraitWidth, portraitHeight, { fit: "cover" })
+        .jpeg({ quality: 85 })
+        .toBuffer()
+        .then((buffer) => Uint8Array.from(buffer));
+      portraits.set(key, bytes);
+    }
+    return bytes;
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("method not allowed", { status: 405 });
+    }
+    if (pathname === "/robots.txt") {
+      return new Response("User-agent: *\nAllow: /\n", {
+        headers: { "content-type": "text/plain" },
+      });
+    }
+    const html = pages.get(pathname);
+    if (html !== undefined) {
+      return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    const file = staticFiles.get(pathname);
+    if (file) return new Response(file, { headers: { "content-type": "image/png" } });
+    const match = /^\/people\/([a-z0-9-]+)\.jpg$/.exec(pathname);
+    const person = match ? bySlug.get(match[1]!) : undefined;
+    if (person) {
+      return new Response(await portrait(person), { headers: { "content-type": "image/jpeg" } });
+    }
+    return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
+  };
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
+  const url = `http://127.0.0.1:${server.addr.port}/`;
+  const sourcesCsv = [
+    "url,category",
+    ...DEPARTMENTS.map((d) => `${new URL(`/${d.slug}/`, url).href},${d.slug}`),
+  ].join("\n") + "\n";
+  return { url, sourcesCsv, people: people.length, close: () => server.shutdown() };
+}
