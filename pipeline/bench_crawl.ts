@@ -1,0 +1,214 @@
+/**
+ * `bench:crawl`: the crawl half of the pipeline (sources → pages → people → images) against a
+ * loopback site of generated staff pages, timed end to end. Prints one JSON line.
+ */
+import { filter, lastValueFrom, map, of, tap } from "rxjs";
+import sharp from "sharp";
+import { type Command, intOption, log } from "./cli.ts";
+import { HttpClient } from "./http.ts";
+import type { FetchedPage, SourceRow } from "./types.ts";
+import { downloadImages } from "../stages/download_images.ts";
+import { fetchPages } from "../stages/fetch_pages.ts";
+import { parsePeople } from "../stages/parse_people.ts";
+import { readSources } from "../stages/read_sources.ts";
+
+const FIRST = [
+  "Ada",
+  "Bruno",
+  "Carla",
+  "Dario",
+  "Edith",
+  "Felix",
+  "Gina",
+  "Hugo",
+  "Irma",
+  "Jonas",
+  "Karla",
+  "Lukas",
+  "Mona",
+  "Nils",
+  "Olga",
+  "Paul",
+  "Rita",
+  "Sven",
+  "Tina",
+  "Uwe",
+];
+const LAST = [
+  "Abel",
+  "Brandt",
+  "Conrad",
+  "Dietz",
+  "Eckert",
+  "Frank",
+  "Graf",
+  "Hahn",
+  "Imhof",
+  "Jansen",
+  "Keller",
+  "Lorenz",
+  "Mayer",
+  "Nagel",
+  "Ostermann",
+];
+
+/** An invented, unique name for person `n`, with a title on some as real pages have. */
+function benchName(n: number): string {
+  const first = FIRST[n % FIRST.length]!;
+  const last = LAST[Math.floor(n / FIRST.length) % LAST.length]!;
+  const title = n % 5 === 0 ? "Prof. Dr. " : n % 3 === 0 ? "Dr. " : "";
+  return `${title}${first} ${last}${n >= FIRST.length * LAST.length ? ` ${n}` : ""}`;
+}
+
+/** A distinct 225×275 JPEG per person: a colour of its own plus mild noise, like a photo's size. */
+async function benchPortrait(n: number): Promise<Uint8Array<ArrayBuffer>> {
+  const tone = sharp({
+    create: {
+      width: 225,
+      height: 275,
+      channels: 3,
+      background: "black",
+      noise: { type: "gaussian", mean: 100 + (n % 50), sigma: 25 },
+    },
+  });
+  const buffer = await tone.tint({ r: (n * 37) % 256, g: (n * 91) % 256, b: (n * 53) % 256 })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+  return Uint8Array.from(buffer);
+}
+
+interface BenchSite {
+  origin: string;
+  sourcesCsv: string;
+  close(): Promise<void>;
+}
+
+async function startBenchSite(sources: number, pages: number, perPage: number): Promise<BenchSite> {
+  const total = sources * pages * perPage;
+  const images: Uint8Array<ArrayBuffer>[] = [];
+  for (let start = 0; start < total; start += 16) {
+    const batch = Array.from({ length: Math.min(16, total - start) }, (_, i) => start + i);
+    images.push(...await Promise.all(batch.map(benchPortrait)));
+  }
+  const page = (source: number, index: number) => {
+    const first = (source * pages + index) * perPage;
+    const people = Array.from({ length: perPage }, (_, i) => first + i).map((n) =>
+      `<div class="person"><img src="/img/${n}.jpg" alt="${
+        benchName(n)
+      }" width="225" height="275"><h3>${benchName(n)}</h3><p>Research Associate</p></div>`
+    ).join("\n");
+    const next = index + 1 < pages
+      ? `<a rel="next" href="/dept-${source}/page-${index + 2}.html">Next</a>`
+      : "";
+    return `<!doctype html><html><head><meta charset="utf-8"><title>Department ${source}</title></head><body><h1>Department ${source}: People</h1><div class="staff">${people}</div>${next}</body></html>`;
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    const { pathname } = new URL(request.url);
+    const pageMatch = /^\/dept-(\d+)\/page-(\d+)\.html$/.exec(pathname);
+    if (pageMatch) {
+      const source = Number(pageMatch[1]), index = Number(pageMatch[2]) - 1;
+      if (source < sources && index >= 0 && index < pages) {
+        return new Response(page(source, index), {
+          headers: { "content-type": "text/html; charset=utf-8" },
+        });
+      }
+    }
+    const image = images[Number(/^\/img\/(\d+)\.jpg$/.exec(pathname)?.[1] ?? NaN)];
+    if (image) return new Response(image, { headers: { "content-type": "image/jpeg" } });
+    return new Response("not found", { status: 404 });
+  });
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  const rows = Array.from(
+    { length: sources },
+    (_, s) => `${origin}/dept-${s}/page-1.html,department-${s}`,
+  );
+  return {
+    origin,
+    sourcesCsv: ["url,category", ...rows].join("\n") + "\n",
+    close: () => server.shutdown(),
+  };
+}
+
+export const benchCrawlCommand: Command = {
+  name: "bench:crawl",
+  summary: "time the crawl (sources → pages → people → images) against a loopback site",
+  usage: `
+usage: deno task bench:crawl [--sources 6] [--pages 5] [--per-page 10] [--concurrency 8]
+                             [--per-host 4] [--delay-ms 0]
+
+Serves generated staff pages (225×275 JPEG portraits) on 127.0.0.1, crawls them into a
+temporary cache with the real stages and prints one JSON line: pages, people, images,
+pages_per_s, images_per_s, wall_s. Image generation happens before the clock starts.
+
+  --sources      departments (sources CSV rows)               default 6
+  --pages        pages per department, linked by rel="next"   default 5
+  --per-page     people per page                              default 10
+  --concurrency  image downloads in flight                    default 8
+  --per-host     requests in flight per host                  default 4
+  --delay-ms     politeness delay per host, ms                default 0 (loopback)`,
+  options: {
+    sources: { type: "string" },
+    pages: { type: "string" },
+    "per-page": { type: "string" },
+    concurrency: { type: "string" },
+    "per-host": { type: "string" },
+    "delay-ms": { type: "string" },
+  },
+  async run(values) {
+    const sources = intOption(values, "sources", 6, { min: 1, max: 100 });
+    const pages = intOption(values, "pages", 5, { min: 1, max: 20 });
+    const perPage = intOption(values, "per-page", 10, { min: 1, max: 100 });
+    const concurrency = intOption(values, "concurrency", 8, { min: 1, max: 256 });
+    const perHost = intOption(values, "per-host", 4, { min: 1, max: 256 });
+    const delayMs = intOption(values, "delay-ms", 0, { min: 0, max: 10_000 });
+    log(`bench:crawl: generating ${sources * pages * perPage} portraits…`);
+    const site = await startBenchSite(sources, pages, perPage);
+    const cacheDir = await Deno.makeTempDir({ prefix: "facefield-bench-crawl-" });
+    try {
+      const http = new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs });
+      let pageCount = 0, failedPages = 0, people = 0, images = 0, droppedImages = 0;
+      const start = performance.now();
+      await lastValueFrom(
+        of(site.sourcesCsv).pipe(
+          readSources(),
+          filter((item) => item.kind === "source"),
+          map((item) => (item as { source: SourceRow }).source),
+          fetchPages({ http, maxPages: pages, respectRobots: false }),
+          tap((outcome) => outcome.status === "ok" ? pageCount++ : failedPages++),
+          filter((outcome) => outcome.status === "ok"),
+          map((outcome) => (outcome as { page: FetchedPage }).page),
+          parsePeople(),
+          tap(() => people++),
+          downloadImages({ cacheDir, http, concurrency }),
+          tap((outcome) => outcome.status === "ok" ? images++ : droppedImages++),
+        ),
+        { defaultValue: undefined },
+      );
+      const wall = (performance.now() - start) / 1000;
+      const round = (value: number) => Math.round(value * 100) / 100;
+      console.log(JSON.stringify({
+        bench: "crawl",
+        pages: pageCount,
+        failed_pages: failedPages,
+        people,
+        images,
+        dropped_images: droppedImages,
+        wall_s: round(wall),
+        pages_per_s: round(pageCount / wall),
+        images_per_s: round(images / wall),
+        settings: {
+          sources,
+          pages,
+          per_page: perPage,
+          concurrency,
+          per_host: perHost,
+          delay_ms: delayMs,
+        },
+      }));
+      return failedPages === 0 && droppedImages === 0 ? 0 : 1;
+    } finally {
+      await site.close();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
+};
