@@ -8,6 +8,7 @@
  * The price is that a quoted field cannot span lines, which no sources file needs.
  */
 import { parse } from "csv-parse/sync";
+import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
 import type { SourceRow } from "../pipeline/types.ts";
 
@@ -38,6 +39,25 @@ type ColumnName = keyof typeof COLUMNS;
 
 function isColumnName(name: string): name is ColumnName {
   return Object.hasOwn(COLUMNS, name);
+}
+
+type SelectorEngine = { querySelectorAll(selector: string): unknown };
+let selectorEngine: SelectorEngine | undefined;
+
+/**
+ * Why a CSS selector is invalid, or undefined. Checked with linkedom, the engine the parse stage
+ * uses, so a typo is reported against its line here instead of failing the run mid-crawl.
+ */
+function selectorError(selector: string): string | undefined {
+  selectorEngine ??= (parseHTML("<html><body></body></html>") as unknown as {
+    document: SelectorEngine;
+  }).document;
+  try {
+    selectorEngine.querySelectorAll(selector);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message || "invalid";
+  }
 }
 
 /** Parses one CSV line into fields, or says why it cannot. */
@@ -88,6 +108,13 @@ function toItem(columns: ColumnName[], fields: string[], line: number): SourceIt
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return invalid(`bad_url: ${url.protocol} is not http or https`);
+  }
+  for (const column of columns) {
+    const selector = source[COLUMNS[column]];
+    if (column.endsWith("_selector") && typeof selector === "string") {
+      const error = selectorError(selector);
+      if (error) return invalid(`bad_selector: ${column} '${selector}': ${error}`);
+    }
   }
   return { kind: "source", source: { ...source, url: url.href } };
 }

@@ -22,6 +22,7 @@ Deno.test("readSources() emits valid rows and reports malformed ones by line", a
     "https://uni.example/me,me",
     'https://uni.example/econ/people,econ,"div[data-role=""staff""]"',
     "not a url,cs,",
+    "https://uni.example/bad-selector,cs,div[",
   ].join("\r\n");
   const items = await readAll(csv);
   const sources = items.flatMap((item) => item.kind === "source" ? [item.source] : []);
@@ -42,6 +43,7 @@ Deno.test("readSources() emits valid rows and reports malformed ones by line", a
     [8, "bad_csv"],
     [9, "column_count"],
     [11, "bad_url"],
+    [12, "bad_selector"],
   ]);
 });
 
@@ -119,4 +121,11 @@ Deno.test("sourceBytes() reads a file", async () => {
     await Deno.remove(path);
   }
   await assert.rejects(() => firstValueFrom(sourceBytes(path)), Deno.errors.NotFound);
+});
+
+Deno.test("data/sources.example.csv parses without an invalid row", async () => {
+  const path = new URL("../data/sources.example.csv", import.meta.url).pathname;
+  const items = await lastValueFrom(sourceBytes(path).pipe(readSources(), toArray()));
+  assert.equal(items.length, 4);
+  assert.deepEqual(items.filter((item) => item.kind === "invalid"), []);
 });
