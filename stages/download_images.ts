@@ -48,7 +48,10 @@ export interface DownloadImagesOptions {
    * @default false
    */
   allowSvg?: boolean;
-  /** An earlier run's result for this record; when given, nothing is downloaded. */
+  /**
+   * An earlier run's result for this record: when it is given and its bytes are still in the
+   * cache, nothing is downloaded.
+   */
   lookup?: (record: PersonRecord) => ImageRecord | undefined;
 }
 
@@ -114,14 +117,18 @@ type DownloadResult =
   }
   | { ok: false; status: Dropped["status"]; reason: string };
 
-/** Writes `bytes` to `path` unless it exists, via a temp file and rename so readers never see half a file. */
-async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
+async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
-    return;
+    return true;
   } catch {
-    // Not cached yet.
+    return false;
   }
+}
+
+/** Writes `bytes` to `path` unless it exists, via a temp file and rename so readers never see half a file. */
+async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
+  if (await exists(path)) return;
   await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.${crypto.randomUUID()}.tmp`;
   await writeFile(temp, bytes);
@@ -238,7 +245,10 @@ export function downloadImages(
 
       const process = async (record: PersonRecord): Promise<Outcome<ImageRecord>> => {
         const known = lookup?.(record);
-        if (known) return { status: "ok", record: { ...known, ...record } };
+        // A known record counts only while its bytes are still in the cache.
+        if (known && await exists(known.imagePath)) {
+          return { status: "ok", record: { ...known, ...record } };
+        }
         const result = await download(record.imageUrl);
         if (!result.ok) {
           return { status: result.status, stage: "images", reason: result.reason, record };

@@ -228,6 +228,16 @@ Deno.test("downloadImages() stores an image once and skips known records with lo
     const second = await run(server, paths, { cacheDir, lookup: (record) => known.get(record.id) });
     assert.deepEqual(second.map(reasonCode), ["ok", "ok", "ok", "ok"]);
     assert.equal(server.requests.length, requestsBefore, "no HTTP request on the second run");
+
+    // A known record whose bytes left the cache is downloaded again.
+    await Deno.remove(blobPath(cacheDir, sha256Hex(jpeg)));
+    const third = await run(server, ["/a.jpg"], {
+      cacheDir,
+      lookup: (record) => known.get(record.id),
+    });
+    assert.deepEqual(third.map(reasonCode), ["ok"]);
+    assert.equal(server.requests.length, requestsBefore + 1);
+    assert.ok(await Deno.stat(blobPath(cacheDir, sha256Hex(jpeg))));
   } finally {
     await server.close();
     await Deno.remove(cacheDir, { recursive: true });
