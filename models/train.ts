@@ -25,7 +25,8 @@ export interface TrainOptions {
    */
   epochs?: number;
   /**
-   * Epochs without a better validation accuracy before training stops.
+   * Epochs without a better validation accuracy (ties: lower validation loss) before
+   * training stops.
    * @default 15
    */
   patience?: number;
@@ -76,6 +77,15 @@ function positiveInteger(name: string, value: number, min = 1): void {
   if (!Number.isInteger(value) || value < min) {
     throw new RangeError(`Cannot train as '${name}' must be an integer ≥ ${min}: got ${value}`);
   }
+}
+
+/** Whether validation figures beat the best so far: higher accuracy, or equal and lower loss. */
+export function isBetter(
+  candidate: { accuracy: number; loss: number },
+  best: { accuracy: number; loss: number },
+): boolean {
+  return candidate.accuracy > best.accuracy ||
+    (candidate.accuracy === best.accuracy && candidate.loss < best.loss);
 }
 
 /** Mean cross-entropy and accuracy of the model on faces, batch by batch, no tensors kept. */
@@ -200,7 +210,7 @@ export async function trainClassifier(
 
   const history: EpochStats[] = [];
   let bestEpoch = 0;
-  let bestAccuracy = -1;
+  let best = { accuracy: -1, loss: Infinity };
   let bestWeights: Float32Array[] | undefined;
   const started = performance.now();
   try {
@@ -232,10 +242,10 @@ export async function trainClassifier(
         seconds: (performance.now() - epochStart) / 1000,
       };
       history.push(stats);
-      // Without validation faces the last epoch counts as best: nothing to select on.
-      const score = val ? val.accuracy : Infinity;
-      if (score > bestAccuracy || !val) {
-        bestAccuracy = score;
+      // Validation sets are small, so accuracy often ties: then the lower loss wins. Without
+      // validation faces the last epoch counts as best: there is nothing to select on.
+      if (!val || isBetter(val, best)) {
+        best = val ?? best;
         bestEpoch = epoch;
         bestWeights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
       }
