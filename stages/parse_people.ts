@@ -304,14 +304,16 @@ class PageModel {
         best = { text, score, distance };
       }
     };
+    // A run of adjacent text nodes is one line of text (parsers split text at entities).
+    const considerRun = (run: DomNode[]) => {
+      const parent = run[0]?.parentElement;
+      if (!parent || this.#nameElements) return;
+      const joined = run.map((node) => node.textContent ?? "").join("");
+      const text = normalizeText(joined).replace(/[,;:–-]+$/, "").trim();
+      if (looksLikeName(text)) consider(text, elementScore(parent) - 0.5, run[0]!);
+    };
     const visit = (node: DomNode) => {
-      if (node.nodeType === TEXT_NODE) {
-        if (this.#nameElements) return;
-        const text = normalizeText(node.textContent ?? "").replace(/[,;:–-]+$/, "").trim();
-        const parent = node.parentElement;
-        if (parent && looksLikeName(text)) consider(text, elementScore(parent) - 0.5, node);
-        return;
-      }
+      if (node.nodeType === TEXT_NODE) return considerRun([node]);
       if (node.nodeType !== ELEMENT_NODE) return;
       const element = node as DomElement;
       if (SKIPPED_TAGS.has(tagOf(element)) || isPageChrome(element)) return;
@@ -328,7 +330,17 @@ class PageModel {
           consider(text, elementScore(element) - penalty, element);
         }
       }
-      for (const child of element.childNodes) visit(child);
+      let run: DomNode[] = [];
+      for (const child of element.childNodes) {
+        if (child.nodeType === TEXT_NODE) {
+          run.push(child);
+          continue;
+        }
+        considerRun(run);
+        run = [];
+        visit(child);
+      }
+      considerRun(run);
     };
     visit(container);
     return best;
@@ -389,10 +401,10 @@ function hasAncestor(element: DomElement, tag: string): boolean {
   return false;
 }
 
-/** How many children of the element carry text of their own. */
+/** How many child elements carry text of their own ("Name" + "Role" makes two). */
 function textParts(element: DomElement): number {
   let parts = 0;
-  for (const child of element.childNodes) {
+  for (const child of element.children) {
     if (normalizeText(child.textContent ?? "")) parts++;
   }
   return parts;
