@@ -12,8 +12,9 @@ export interface EpochPoint {
   epoch: number;
   loss: number;
   accuracy: number;
-  valLoss?: number;
-  valAccuracy?: number;
+  /** null or absent without validation data. */
+  valLoss?: number | null;
+  valAccuracy?: number | null;
 }
 
 /** One trained model's results, as the charts need them. */
@@ -136,13 +137,11 @@ export function confusionSpec(kind: string, metrics: Metrics): TopLevelSpec {
 export function trainingCurvesSpec(kind: string, history: EpochPoint[], bestEpoch: number) {
   const lossValues = history.flatMap((h) => [
     { epoch: h.epoch, series: "training", value: h.loss },
-    ...(h.valLoss === undefined
-      ? []
-      : [{ epoch: h.epoch, series: "validation", value: h.valLoss }]),
+    ...(h.valLoss == null ? [] : [{ epoch: h.epoch, series: "validation", value: h.valLoss }]),
   ]);
   const accuracyValues = history.flatMap((h) => [
     { epoch: h.epoch, series: "training", value: h.accuracy },
-    ...(h.valAccuracy === undefined
+    ...(h.valAccuracy == null
       ? []
       : [{ epoch: h.epoch, series: "validation", value: h.valAccuracy }]),
   ]);
