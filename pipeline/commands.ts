@@ -1,4 +1,9 @@
 import type { Command } from "./cli.ts";
+import { forgetCommand } from "./forget.ts";
+import { benchCrawlCommand } from "./bench_crawl.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
-export const commands: Command[] = [];
+export const commands: Command[] = [
+  forgetCommand,
+  benchCrawlCommand,
+];
