@@ -284,7 +284,7 @@ const NOISE_WORDS = new RegExp(
 
 /** Classes or ids of an ancestor that holds branding, sharing or a page-wide header. */
 const NOISE_ANCESTOR_WORDS =
-  /-(\w*logo\w*|brand|social\w*|share\w*|sponsors?|partners?|hero|jumbotron|masthead|carousel|slider|cookie\w*|advert\w*|ads?)-/u;
+  /-(\w*logo\w*|brand|social\w*|share\w*|sponsors?|partners?|hero|jumbotron|masthead|cookie\w*|advert\w*|ads?)-/u;
 
 /** Whole class names or ids of page chrome (not `card-header`: only the page's own). */
 const CHROME_CLASS =
@@ -782,10 +782,45 @@ const NOT_NAME_WORDS = new Set([
   "officer",
   "support",
   "emeriti",
-  "faculty",
   "technician",
   "programmer",
   "developer",
+  // subjects and units a card may show next to the name
+  "public",
+  "relations",
+  "communications",
+  "marketing",
+  "finance",
+  "policy",
+  "affairs",
+  "services",
+  "resources",
+  "studies",
+  "international",
+  // bodies whose names sit next to partner and funder logos
+  "society",
+  "gesellschaft",
+  "foundation",
+  "stiftung",
+  "association",
+  "verband",
+  "verein",
+  "gmbh",
+  "ggmbh",
+  "ltd",
+  "inc",
+  "agency",
+  "ministry",
+  "ministerium",
+  "bundesministerium",
+  "akademie",
+  "academy",
+  "museum",
+  "library",
+  "bibliothek",
+  "hospital",
+  "klinikum",
+  "verlag",
 ]);
 
 /** True when `text` (normalised) reads as a person's name, academic titles allowed. */
@@ -806,4 +841,22 @@ export function looksLikeName(text: string): boolean {
     capitalised++;
   }
   return capitalised >= 2 && core <= 6;
+}
+
+/** Word endings of subjects and bodies ("Optics", "Gesellschaft"), rare in a name. */
+const SUBJECT_ENDING =
+  /(tions?|ics|ments|ologie|ology|ships?|schaft|keit|heit|ismus|wesen|technik|ities)$/;
+
+/**
+ * How much a name-like text reads like a name rather than a subject: up for academic titles,
+ * down for subject-like word endings. Breaks ties between two name-like texts in one container.
+ */
+export function nameQuality(text: string): number {
+  const tokens = text.split(" ").map((token) => token.replace(/,$/, ""));
+  let quality = 0;
+  if (tokens.some(isTitleToken)) quality += 0.5;
+  if (tokens.some((token) => token.length >= 6 && SUBJECT_ENDING.test(token.toLowerCase()))) {
+    quality -= 1;
+  }
+  return quality;
 }

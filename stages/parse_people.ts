@@ -16,7 +16,9 @@ import {
   hasNoiseWords,
   inPageChrome,
   isPageChrome,
+  isTitleToken,
   looksLikeName,
+  nameQuality,
   normalizeText,
   parseDocument,
   rawImageUrlOf,
@@ -100,22 +102,25 @@ export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): 
   const page_ = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);
   const pairs = page.source.personSelector ? page_.pairsBySelector() : page_.pairsByHeuristics();
 
+  // The same person may be written two ways ("Prof. Dr. Hans Müller", "Müller, Hans"): compare
+  // names by their words without titles, keep the first spelling.
   const seen = new Set<string>();
-  const namesByUrl = new Map<string, Set<string>>();
+  const peopleByUrl = new Map<string, Set<string>>();
   const unique: { url: string; name: string }[] = [];
   for (const pair of pairs) {
-    const key = `${pair.url}\n${pair.name}`;
+    const person = personKey(pair.name);
+    const key = `${pair.url}\n${person}`;
     if (seen.has(key)) continue;
     seen.add(key);
     unique.push(pair);
-    const names = namesByUrl.get(pair.url) ?? new Set();
-    names.add(pair.name);
-    namesByUrl.set(pair.url, names);
+    const people = peopleByUrl.get(pair.url) ?? new Set();
+    people.add(person);
+    peopleByUrl.set(pair.url, people);
   }
   const category = page.source.category;
   return unique
     // One image shown for several different people is a "no photo" stand-in.
-    .filter((pair) => namesByUrl.get(pair.url)!.size === 1)
+    .filter((pair) => peopleByUrl.get(pair.url)!.size === 1)
     .map(({ url, name }) => ({
       id: personId(category, url, name),
       category,
@@ -296,7 +301,8 @@ class PageModel {
   ): { text: string; score: number } | undefined {
     const imageOrder = this.#order.get(image) ?? 0;
     let best: { text: string; score: number; distance: number } | undefined;
-    const consider = (text: string, score: number, node: DomNode) => {
+    const consider = (text: string, tagScore: number, node: DomNode) => {
+      const score = tagScore + nameQuality(text);
       const distance = Math.abs((this.#order.get(node) ?? 0) - imageOrder);
       if (
         !best || score > best.score || (score === best.score && distance < best.distance)
@@ -399,6 +405,16 @@ function hasAncestor(element: DomElement, tag: string): boolean {
     if (tagOf(node) === tag) return true;
   }
   return false;
+}
+
+/** A name's words without titles or punctuation, sorted: equal for two spellings of one name. */
+function personKey(name: string): string {
+  return name.split(" ")
+    .map((token) => token.replace(/,$/, ""))
+    .filter((token) => token && !isTitleToken(token))
+    .map((token) => token.toLowerCase())
+    .sort()
+    .join(" ");
 }
 
 /** How many child elements carry text of their own ("Name" + "Role" makes two). */

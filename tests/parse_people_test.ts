@@ -142,6 +142,58 @@ Deno.test("extractPeople() prefers the name over job titles, emails and phone nu
   assert.deepEqual(names, ["Anna Schmidt", "Bob Miller", "Carla Núñez"]);
 });
 
+Deno.test("extractPeople() reads common layout variants", () => {
+  const cases: [string, string, [string, string][]][] = [
+    [
+      "definition list, photo then name",
+      `<dl><dt><img src="/a.jpg"></dt><dd>Dr. Anna Schmidt</dd><dd>Research Associate</dd>
+       <dt><img src="/b.jpg"></dt><dd>Bernd Schulz</dd><dd>Lab Manager</dd></dl>`,
+      [["Dr. Anna Schmidt", "/a.jpg"], ["Bernd Schulz", "/b.jpg"]],
+    ],
+    [
+      "flat flow, name then photo",
+      `<div><h2>Our Staff</h2><p><strong>Dr. Jane Doe</strong>, Reader</p>
+       <p><img src="/j.jpg" width="120" height="150"></p><p>Jane works on law.</p>
+       <p><strong>Dr. John Roe</strong>, Lecturer</p>
+       <p><img src="/r.jpg" width="120" height="150"></p><p>John works on history.</p></div>`,
+      [["Dr. Jane Doe", "/j.jpg"], ["Dr. John Roe", "/r.jpg"]],
+    ],
+    [
+      "article with its own header",
+      `<article><header><h2>Jane Doe</h2></header><img src="/j.jpg"><p>Reader in Law</p></article>
+       <article><header><h2>John Roe</h2></header><img src="/r.jpg"></article>`,
+      [["Jane Doe", "/j.jpg"], ["John Roe", "/r.jpg"]],
+    ],
+    [
+      "subject printed before the name",
+      `<div class="c"><img src="/a.jpg"><p>Public Relations</p><p>Anna Schmidt</p></div>
+       <div class="c"><img src="/b.jpg"><p>Quantum Optics</p><p>Bernd Schulz</p></div>`,
+      [["Anna Schmidt", "/a.jpg"], ["Bernd Schulz", "/b.jpg"]],
+    ],
+    [
+      "initials and capitals",
+      `<div class="c"><img src="/a.jpg"><h3>John F. Kennedy</h3></div>
+       <div class="c"><img src="/b.jpg"><h3>A. Smith</h3></div>
+       <div class="c"><img src="/c.jpg"><h3>HANS MÜLLER</h3></div>`,
+      [["John F. Kennedy", "/a.jpg"], ["A. Smith", "/b.jpg"], ["HANS MÜLLER", "/c.jpg"]],
+    ],
+    [
+      "one person written two ways with one photo",
+      `<aside><img src="/a.jpg"><p>Prof. Dr. Hans Müller</p></aside>
+       <ul><li><img src="/a.jpg"><b>Müller, Hans</b></li><li><img src="/b.jpg"><b>Schulz, Bernd</b></li></ul>`,
+      [["Prof. Dr. Hans Müller", "/a.jpg"], ["Schulz, Bernd", "/b.jpg"]],
+    ],
+  ];
+  for (const [what, html, expected] of cases) {
+    const people = extractPeople(pageOf(html, "https://x.example/"));
+    assert.deepEqual(
+      people.map((p) => [p.name, p.imageUrl.replace("https://x.example", "")]),
+      expected,
+      what,
+    );
+  }
+});
+
 Deno.test("extractPeople() drops an image shown for several different people", () => {
   // A neutral file name: only the repetition gives the stand-in away.
   const html = `<div>
