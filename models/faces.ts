@@ -134,8 +134,26 @@ const LANDMARK_SIDE = 112;
 /** Version of the face algorithm, part of every cache key: bump it when crops would change. */
 export const FACE_ALGORITHM_VERSION = 1;
 
-let modelsReady: Promise<void> | undefined;
-let genderReady: Promise<void> | undefined;
+const netsReady = new Map<string, Promise<void>>();
+
+type NetName =
+  | "tinyFaceDetector"
+  | "ssdMobilenetv1"
+  | "faceLandmark68Net"
+  | "faceRecognitionNet"
+  | "ageGenderNet";
+
+/** Loads face-api nets from node_modules once each; SSD and age/gender only when first needed. */
+function loadNets(names: NetName[]): Promise<void> {
+  return Promise.all(names.map((name) => {
+    let ready = netsReady.get(name);
+    if (!ready) {
+      ready = initEngine().then(() => faceapi.nets[name].loadFromDisk(faceModelDir()));
+      netsReady.set(name, ready);
+    }
+    return ready;
+  })).then(() => {});
+}
 
 /** The folder holding face-api's weights inside node_modules. */
 export function faceModelDir(): string {
@@ -143,27 +161,9 @@ export function faceModelDir(): string {
   return join(dirname(require.resolve("@vladmandic/face-api/package.json")), "model");
 }
 
-/** Starts the engine and loads the detection, landmark and recognition nets once. */
+/** Starts the engine and loads the tiny detector, landmark and recognition nets once. */
 export function loadFaceModels(): Promise<void> {
-  modelsReady ??= (async () => {
-    await initEngine();
-    const dir = faceModelDir();
-    await Promise.all([
-      faceapi.nets.tinyFaceDetector.loadFromDisk(dir),
-      faceapi.nets.ssdMobilenetv1.loadFromDisk(dir),
-      faceapi.nets.faceLandmark68Net.loadFromDisk(dir),
-      faceapi.nets.faceRecognitionNet.loadFromDisk(dir),
-    ]);
-  })();
-  return modelsReady;
-}
-
-function loadGenderModel(): Promise<void> {
-  genderReady ??= (async () => {
-    await initEngine();
-    await faceapi.nets.ageGenderNet.loadFromDisk(faceModelDir());
-  })();
-  return genderReady;
+  return loadNets(["tinyFaceDetector", "faceLandmark68Net", "faceRecognitionNet"]);
 }
 
 interface DecodedImage {
@@ -227,6 +227,7 @@ interface DetectorPass {
 }
 
 async function detectWith(pass: DetectorPass, pixels: tf.Tensor3D): Promise<Detection[]> {
+  if (pass.detector === "ssd") await loadNets(["ssdMobilenetv1"]);
   const options = pass.detector === "tiny"
     ? new faceapi.TinyFaceDetectorOptions({
       inputSize: pass.inputSize,
@@ -625,7 +626,7 @@ export async function predictGender(
 ): Promise<{ gender: "male" | "female"; probability: number }> {
   const { facePercent = 50 } = options;
   checkOptions({ facePercent });
-  await loadGenderModel();
+  await loadNets(["ageGenderNet"]);
   const image = await decode(crop);
   try {
     const [height, width] = image.pixels.shape;
