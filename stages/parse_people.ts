@@ -147,6 +147,13 @@ const SKIPPED_TAGS = new Set([
 const ALT_PREFIX =
   /^(portrait|porträt|portraitfoto|photo|foto|bild|picture|image|profilbild|profile picture|headshot)(\s+(of|von|de))?\s*[:\-–]?\s+/i;
 
+/** A child of a flat flow: one holding a portrait, or one holding a name. */
+interface FlowItem {
+  kind: "image" | "name";
+  node: DomNode;
+  text?: string;
+}
+
 /** One page's DOM with the indexes the heuristics need. */
 class PageModel {
   /** Document order of every node, for "nearest text" tie-breaks. */
@@ -154,6 +161,7 @@ class PageModel {
   /** Distinct portrait candidate URLs inside each element. */
   readonly #urlsInside = new Map<DomNode, Set<string>>();
   readonly #nameElements: Set<DomElement> | undefined;
+  readonly #flowCache = new Map<DomElement, FlowItem[]>();
   readonly candidates: ImageCandidate[] = [];
 
   constructor(
@@ -255,10 +263,9 @@ class PageModel {
       ? this.#select(this.document, imageSelector, "imageSelector")
       : this.#select(this.document, "*", "");
     for (const element of elements) {
-      // A lazy image's <noscript> twin would make its card look like two portraits.
-      if (hasAncestor(element, "noscript")) continue;
       const url = this.#portraitUrl(element, !imageSelector);
-      if (!url) continue;
+      // A lazy image's <noscript> twin would make its card look like two portraits.
+      if (!url || hasAncestor(element, "noscript")) continue;
       this.candidates.push({ element, url });
       for (let node: DomElement | null = element; node; node = node.parentElement) {
         const urls = this.#urlsInside.get(node) ?? new Set();
@@ -294,16 +301,16 @@ class PageModel {
     return attributeName(element);
   }
 
-  /** The highest-scoring name-like text inside `container`, nearest to `image` on ties. */
+  /** The highest-scoring name-like text inside `container`, nearest to `near` on ties. */
   #bestNameIn(
     container: DomNode,
-    image: DomElement,
+    near: DomNode,
   ): { text: string; score: number } | undefined {
-    const imageOrder = this.#order.get(image) ?? 0;
+    const nearOrder = this.#order.get(near) ?? 0;
     let best: { text: string; score: number; distance: number } | undefined;
     const consider = (text: string, tagScore: number, node: DomNode) => {
       const score = tagScore + nameQuality(text);
-      const distance = Math.abs((this.#order.get(node) ?? 0) - imageOrder);
+      const distance = Math.abs((this.#order.get(node) ?? 0) - nearOrder);
       if (
         !best || score > best.score || (score === best.score && distance < best.distance)
       ) {
@@ -358,9 +365,21 @@ class PageModel {
    * person, and the first item tells which way the pairs go.
    */
   #flatFlowName(solo: DomElement, parent: DomElement): string | undefined {
-    const items: { kind: "image" | "name"; node: DomNode; text?: string }[] = [];
+    const items = this.#flowItems(parent);
+    const at = items.findIndex((item) => item.node === solo);
+    if (at < 0) return undefined;
+    const step = items[0]!.kind === "name" ? -1 : 1;
+    const neighbour = items[at + step];
+    return neighbour?.kind === "name" ? neighbour.text : undefined;
+  }
+
+  /** The parent's children as portraits and names, computed once per parent. */
+  #flowItems(parent: DomElement): FlowItem[] {
+    const cached = this.#flowCache.get(parent);
+    if (cached) return cached;
+    const items: FlowItem[] = [];
     for (const child of parent.childNodes) {
-      if (child === solo || this.#urlCount(child) > 0) {
+      if (this.#urlCount(child) > 0) {
         items.push({ kind: "image", node: child });
         continue;
       }
@@ -368,19 +387,11 @@ class PageModel {
         const element = child as DomElement;
         if (SKIPPED_TAGS.has(tagOf(element)) || isPageChrome(element)) continue;
       }
-      const found = this.#bestNameIn(child, solo);
+      const found = this.#bestNameIn(child, child);
       if (found) items.push({ kind: "name", node: child, text: found.text });
     }
-    const at = items.findIndex((item) => item.node === solo);
-    if (at < 0 || items.length === 0) return undefined;
-    const namesFirst = items[0]!.kind === "name";
-    const step = namesFirst ? -1 : 1;
-    for (let i = at + step; i >= 0 && i < items.length; i += step) {
-      const item = items[i]!;
-      if (item.kind === "image") return undefined;
-      return item.text;
-    }
-    return undefined;
+    this.#flowCache.set(parent, items);
+    return items;
   }
 
   /** Name for a photo in a table row of photos: the same column in the next (or previous) row. */
