@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { FAST_KERNELS, registerFastKernels } from "./kernels/register.ts";
+import { registeredFastKernels, registerFastKernels } from "./kernels/register.ts";
 
 export { tf };
 
@@ -57,10 +57,7 @@ export interface EngineInfo {
 /** Describes the running engine; call after `initEngine()`. */
 export function engineInfo(): EngineInfo {
   const backend = tf.getBackend();
-  const fastKernels = backend === "wasm"
-    ? FAST_KERNELS.filter((config) => tf.getKernel(config.kernelName, "wasm") === config)
-      .map((config) => config.kernelName)
-    : [];
+  const fastKernels = backend === "wasm" ? registeredFastKernels() : [];
   const threads = backend === "wasm" ? getThreadsCount() : 1;
   return { backend, tfjs: tf.version.tfjs, threads, fastKernels };
 }

@@ -213,3 +213,43 @@ Deno.test("the fast kernels reject NCHW with a clear error", () => {
     tf.dispose([dy, x]);
   }
 });
+
+/** Runs a forward computation on wasm and on cpu and compares the results. */
+async function assertSameForward(
+  label: string,
+  arrays: { values: Float32Array; shape: number[] }[],
+  compute: (...tensors: tf.Tensor[]) => tf.Tensor[],
+  tolerance = 1e-5,
+): Promise<void> {
+  await assertSameGradients(label, arrays, compute, tolerance);
+}
+
+for (
+  const [shape, axis, keepDims] of [
+    [[16, 32, 32, 8], [0, 1, 2], false],
+    [[16, 32, 32, 8], [2, 0, 1], true],
+    [[64, 40, 30], [0], false],
+    [[16, 32, 32, 8], [1, 2], false],
+    [[4, 8, 8, 4], [0, 1, 2], false],
+  ] as [number[], number[], boolean][]
+) {
+  Deno.test(`sum over axes ${axis} of ${shape} (keepDims ${keepDims}) matches cpu`, async () => {
+    await assertSameForward(
+      "sum",
+      [{ values: randomValues(size(shape), 10), shape }],
+      (x) => [tf.sum(x!, axis, keepDims)],
+    );
+  });
+}
+
+Deno.test("identity shares data and survives its source's disposal", () => {
+  const backend = tf.engine().backend;
+  const source = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const dataIds = backend.numDataIds();
+  const copy = tf.clone(source);
+  assert.strictEqual(backend.numDataIds(), dataIds, "a clone adds no data");
+  source.dispose();
+  assert.deepStrictEqual([...copy.dataSync()], [1, 2, 3, 4]);
+  copy.dispose();
+  assert.strictEqual(backend.numDataIds(), dataIds - 1, "the last reference frees the data");
+});

@@ -1,7 +1,7 @@
 /**
  * MaxPoolGrad for the wasm backend, replacing its per-input-pixel search (~100 ms for a batch
- * of 32 at 62×62×32). One pass over the pooling windows finds each window's first maximum, as
- * the cpu reference does, and routes dy there; the cost is one read of x and one write of dx.
+ * of 32 at 62×62×32). One pass over the pooling windows finds, for each window, the first pixel
+ * equal to the pooled output (the first maximum, as in the cpu reference) and routes dy there.
  */
 import {
   backend_util,
@@ -14,12 +14,12 @@ import { type BackendWasm, heapView, type TensorInfo } from "./_wasm.ts";
 
 function maxPoolGrad(
   { inputs, backend, attrs }: {
-    inputs: { dy: TensorInfo; input: TensorInfo };
+    inputs: { dy: TensorInfo; input: TensorInfo; output: TensorInfo };
     backend: BackendWasm;
     attrs: MaxPoolGradAttrs;
   },
 ): TensorInfo {
-  const { dy, input } = inputs;
+  const { dy, input, output } = inputs;
   const { filterSize, strides, pad, dimRoundingMode } = attrs;
   const info = backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
@@ -34,35 +34,35 @@ function maxPoolGrad(
   const dx = heapView(backend, dxInfo);
   const x = heapView(backend, input);
   const g = heapView(backend, dy);
+  const y = heapView(backend, output);
   dx.fill(0);
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
   const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
-  const rowStride = inWidth * channels;
+  let o = 0;
   for (let b = 0; b < batchSize; b++) {
-    const xBatch = b * inHeight * rowStride;
-    const dyBatch = b * outHeight * outWidth * channels;
     for (let yr = 0; yr < outHeight; yr++) {
       const rowStart = Math.max(0, yr * strideHeight - top);
       const rowEnd = Math.min(inHeight, yr * strideHeight - top + filterHeight);
       for (let yc = 0; yc < outWidth; yc++) {
         const colStart = Math.max(0, yc * strideWidth - left);
         const colEnd = Math.min(inWidth, yc * strideWidth - left + filterWidth);
-        const dyOffset = dyBatch + (yr * outWidth + yc) * channels;
-        for (let d = 0; d < channels; d++) {
-          let best = -Infinity;
-          let bestIndex = -1;
-          for (let r = rowStart; r < rowEnd; r++) {
-            let index = xBatch + r * rowStride + colStart * channels + d;
-            for (let c = colStart; c < colEnd; c++, index += channels) {
-              const value = x[index]!;
-              if (value > best) {
-                best = value;
-                bestIndex = index;
+        const first = ((b * inHeight + rowStart) * inWidth + colStart) * channels;
+        for (let d = 0; d < channels; d++, o++) {
+          // The pooled value is one of the window's pixels: the first pixel equal to it is
+          // the first maximum, where the cpu reference routes the gradient.
+          const max = y[o]!;
+          let index = first + d;
+          search: for (let r = rowStart; r < rowEnd; r++) {
+            for (let c = colStart; c < colEnd; c++) {
+              const at = ((b * inHeight + r) * inWidth + c) * channels + d;
+              if (x[at] === max) {
+                index = at;
+                break search;
               }
             }
           }
-          if (bestIndex >= 0) dx[bestIndex]! += g[dyOffset + d]!;
+          dx[index] = dx[index]! + g[o]!;
         }
       }
     }

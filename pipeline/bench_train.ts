@@ -1,0 +1,296 @@
+/**
+ * bench:train — training throughput of the seed study's CNN on our engine (tfjs wasm with the
+ * fast gradient kernels), on tfjs' stock cpu backend, and on PyTorch (the peer), in one run so
+ * the figures share the machine's load at that moment.
+ */
+import { engineInfo, initEngine, tf } from "../models/engine.ts";
+import { type Command, fail, intOption, log, type ParsedValues } from "./cli.ts";
+
+const IMAGE_SIZE = 64;
+const CLASSES = 4;
+
+/** The torch script beside the repo (../shared), as the issue names it. */
+const TORCH_SCRIPT = new URL("../../shared/bench/torch_cnn.py", import.meta.url);
+const PYTHON = "/usr/bin/python3";
+
+/** The seed's CNN, layer for layer: 92,868 parameters for 4 classes. */
+function buildSeedCnn(classes: number): tf.Sequential {
+  const model = tf.sequential({ name: "bench_seed_cnn" });
+  for (let block = 0; block < 3; block++) {
+    model.add(tf.layers.conv2d({
+      ...(block === 0 ? { inputShape: [IMAGE_SIZE, IMAGE_SIZE, 1] } : {}),
+      filters: 32,
+      kernelSize: 3,
+      padding: "valid",
+      activation: "relu",
+    }));
+    model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  }
+  model.add(tf.layers.flatten());
+  model.add(tf.layers.dense({ units: 64, activation: "relu" }));
+  model.add(tf.layers.dropout({ rate: 0.5 }));
+  model.add(tf.layers.dense({ units: classes, activation: "softmax" }));
+  model.compile({ optimizer: tf.train.adam(), loss: "categoricalCrossentropy" });
+  return model;
+}
+
+interface SyntheticData {
+  images: tf.Tensor4D;
+  labels: tf.Tensor2D;
+}
+
+function syntheticData(count: number): SyntheticData {
+  const [images, labels] = tf.tidy(() => [
+    tf.randomUniform([count, IMAGE_SIZE, IMAGE_SIZE, 1], 0, 1, "float32", 1) as tf.Tensor4D,
+    tf.oneHot(tf.randomUniform([count], 0, CLASSES, "int32", 2) as tf.Tensor1D, CLASSES)
+      .toFloat() as tf.Tensor2D,
+  ]);
+  return { images: images as tf.Tensor4D, labels: labels as tf.Tensor2D };
+}
+
+/** Trains on `batches` consecutive batches; returns the seconds it took. */
+async function trainBatches(
+  model: tf.Sequential,
+  data: SyntheticData,
+  batchSize: number,
+  batches: number,
+): Promise<number> {
+  const count = data.images.shape[0];
+  const start = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const offset = (b * batchSize) % (count - batchSize + 1);
+    const [xs, ys] = tf.tidy(() => [
+      data.images.slice(offset, batchSize),
+      data.labels.slice(offset, batchSize),
+    ]);
+    await model.trainOnBatch(xs!, ys!);
+    tf.dispose([xs!, ys!]);
+  }
+  return (performance.now() - start) / 1000;
+}
+
+interface EngineFigure {
+  engine: string;
+  images_per_s: number;
+  [key: string]: unknown;
+}
+
+async function measureTfjs(
+  backend: "wasm" | "cpu",
+  { batchSize, warmupBatches, timedBatches, images }: {
+    batchSize: number;
+    warmupBatches: number;
+    timedBatches: number;
+    images: number;
+  },
+): Promise<EngineFigure> {
+  await tf.setBackend(backend);
+  const data = syntheticData(Math.max(images, batchSize));
+  const model = buildSeedCnn(CLASSES);
+  try {
+    await trainBatches(model, data, batchSize, warmupBatches);
+    const seconds = await trainBatches(model, data, batchSize, timedBatches);
+    return {
+      engine: backend === "wasm" ? "facefield (tfjs wasm + fast kernels)" : "tfjs cpu (stock)",
+      images_per_s: round(timedBatches * batchSize / seconds),
+      batch: batchSize,
+      timed_batches: timedBatches,
+      warmup_batches: warmupBatches,
+      params: model.countParams(),
+      ...(backend === "wasm" ? { engine_info: engineInfo() } : {}),
+    };
+  } finally {
+    model.optimizer.dispose();
+    model.dispose();
+    tf.dispose([data.images, data.labels]);
+  }
+}
+
+/** The top kernels of one training step, by time, after a warm-up step. */
+async function profileStep(batchSize: number): Promise<string[]> {
+  await tf.setBackend("wasm");
+  const data = syntheticData(batchSize);
+  const model = buildSeedCnn(CLASSES);
+  try {
+    await trainBatches(model, data, batchSize, 2);
+    const profile = await tf.profile(async () => {
+      await model.trainOnBatch(data.images, data.labels);
+    });
+    const byKernel = new Map<string, { ms: number; calls: number }>();
+    const byCall = new Map<string, { ms: number; calls: number }>();
+    let total = 0;
+    for (const kernel of profile.kernels) {
+      const ms = Number(kernel.kernelTimeMs);
+      total += ms;
+      const call = `${kernel.name} ${JSON.stringify(kernel.inputShapes)}`;
+      for (const [map, key] of [[byKernel, kernel.name], [byCall, call]] as const) {
+        const entry = map.get(key) ?? { ms: 0, calls: 0 };
+        entry.ms += ms;
+        entry.calls++;
+        map.set(key, entry);
+      }
+    }
+    const rows = (map: Map<string, { ms: number; calls: number }>, limit: number) =>
+      [...map].sort((a, b) => b[1].ms - a[1].ms).slice(0, limit).map(([key, { ms, calls }]) =>
+        `${ms.toFixed(1).padStart(8)} ms ${(100 * ms / total).toFixed(1).padStart(5)} %  ${
+          String(calls).padStart(3)
+        }×  ${key}`
+      );
+    return [
+      `kernel profile of one training step (batch ${batchSize}, wasm): ${
+        total.toFixed(1)
+      } ms in ${profile.kernels.length} kernel calls`,
+      "by kernel:",
+      ...rows(byKernel, 15),
+      "by kernel and input shapes:",
+      ...rows(byCall, 15),
+    ];
+  } finally {
+    model.optimizer.dispose();
+    model.dispose();
+    tf.dispose([data.images, data.labels]);
+  }
+}
+
+interface PeerFigure {
+  peer: string;
+  threads: number;
+  images_per_s: number;
+  [key: string]: unknown;
+}
+
+/** Runs the PyTorch peer script; undefined with a reason when it cannot run here. */
+async function measurePytorch(
+  threads: number,
+  images: number,
+): Promise<PeerFigure | { unavailable: string }> {
+  const script = TORCH_SCRIPT.pathname;
+  try {
+    await Deno.stat(script);
+  } catch {
+    return { unavailable: `no peer script at ${script}` };
+  }
+  let output;
+  try {
+    output = await new Deno.Command(PYTHON, {
+      args: [script, "--threads", String(threads), "--images", String(images)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    return { unavailable: `cannot run ${PYTHON}: ${(error as Error).message}` };
+  }
+  const stderr = new TextDecoder().decode(output.stderr);
+  if (!output.success) {
+    const missingTorch = /No module named 'torch'/.test(stderr);
+    return {
+      unavailable: missingTorch
+        ? "python3-torch is not installed (apt-get install -y python3-torch)"
+        : `torch_cnn.py failed: ${stderr.trim().split("\n").at(-1)}`,
+    };
+  }
+  const line = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1) ?? "";
+  return JSON.parse(line) as PeerFigure;
+}
+
+function round(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+function emit(record: Record<string, unknown>): void {
+  console.log(JSON.stringify(record));
+}
+
+async function runBenchTrain(values: ParsedValues): Promise<number> {
+  const images = intOption(values, "images", 512, { min: 32, max: 100_000 });
+  const epochs = intOption(values, "epochs", 2, { min: 1, max: 100 });
+  const batchSize = intOption(values, "batch", 32, { min: 1, max: 1024 });
+  const cpuBatches = intOption(values, "cpu-batches", 2, { min: 0, max: 1000 });
+  if (images < batchSize) fail(`--images (${images}) must be at least --batch (${batchSize})`, 2);
+  const batchesPerEpoch = Math.floor(images / batchSize);
+
+  await initEngine();
+  if (values.profile) {
+    for (const line of await profileStep(batchSize)) console.log(line);
+    return 0;
+  }
+
+  const peers = values["skip-peer"] ? [] : [1, 2];
+  const peerFigures = new Map<number, PeerFigure | { unavailable: string }>();
+  // Peer and ours alternate so both see the machine's load of the same minutes.
+  if (peers.includes(1)) peerFigures.set(1, await measurePytorch(1, images));
+  log(`training ${epochs} timed epoch(s) of ${images} images on wasm…`);
+  const ours = await measureTfjs("wasm", {
+    batchSize,
+    warmupBatches: batchesPerEpoch,
+    timedBatches: batchesPerEpoch * epochs,
+    images,
+  });
+  if (peers.includes(2)) peerFigures.set(2, await measurePytorch(2, images));
+
+  const pytorchRatios: Record<string, number> = {};
+  for (const [threads, figure] of peerFigures) {
+    if ("images_per_s" in figure) {
+      pytorchRatios[`vs_pytorch_${threads}_thread${threads > 1 ? "s" : ""}`] = round(
+        100 * ours.images_per_s / figure.images_per_s,
+      ) / 100;
+    }
+  }
+  emit({ ...ours, ...pytorchRatios });
+  for (const [threads, figure] of peerFigures) {
+    emit(
+      "images_per_s" in figure
+        ? { engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure }
+        : { engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure },
+    );
+  }
+  if (cpuBatches > 0) {
+    const cpuBatch = Math.min(8, batchSize);
+    log(`training ${cpuBatches} batch(es) of ${cpuBatch} on tfjs' cpu backend…`);
+    const cpu = await measureTfjs("cpu", {
+      batchSize: cpuBatch,
+      warmupBatches: 1,
+      timedBatches: cpuBatches,
+      images: cpuBatch * 2,
+    });
+    emit({
+      ...cpu,
+      note: `estimate from ${cpuBatches} batch(es) of ${cpuBatch} after 1 warm-up batch`,
+      vs_ours: round(100 * cpu.images_per_s / ours.images_per_s) / 100,
+    });
+    await tf.setBackend("wasm");
+  }
+  return 0;
+}
+
+export const benchTrainCommand: Command = {
+  name: "bench:train",
+  summary: "measure CNN training throughput: our engine vs tfjs cpu vs PyTorch",
+  usage: `
+usage: deno task bench:train [--images N] [--epochs N] [--batch N] [--cpu-batches N]
+                             [--skip-peer] [--profile]
+
+Trains the seed study's CNN (64×64×1, three conv blocks, 92,868 parameters) on synthetic data
+with Adam and cross-entropy: one warm-up epoch, then the timed epochs. Prints one JSON line per
+engine with images_per_s: ours (tfjs wasm + fast kernels), PyTorch on 1 and 2 threads (via
+../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
+ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~1000× slower).
+
+options:
+  --images N       synthetic images per epoch (default 512)
+  --epochs N       timed epochs (default 2)
+  --batch N        batch size (default 32)
+  --cpu-batches N  batches timed on tfjs' cpu backend, 0 to skip (default 2)
+  --skip-peer      do not run PyTorch
+  --profile        instead: the top kernels by time of one training step on wasm
+`,
+  options: {
+    images: { type: "string" },
+    epochs: { type: "string" },
+    batch: { type: "string" },
+    "cpu-batches": { type: "string" },
+    "skip-peer": { type: "boolean" },
+    profile: { type: "boolean" },
+  },
+  run: runBenchTrain,
+};
