@@ -99,8 +99,8 @@ interface ImageCandidate {
 export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): PersonRecord[] {
   const settings = checkOptions(options);
   const document = parseDocument(page.html);
-  const page_ = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);
-  const pairs = page.source.personSelector ? page_.pairsBySelector() : page_.pairsByHeuristics();
+  const model = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);
+  const pairs = page.source.personSelector ? model.pairsBySelector() : model.pairsByHeuristics();
 
   // The same person may be written two ways ("Prof. Dr. Hans Müller", "Müller, Hans"): compare
   // names by their words without titles, keep the first spelling.
