@@ -89,16 +89,26 @@ export function confusionSpec(kind: string, metrics: Metrics): TopLevelSpec {
       share: rowNormalised[i]![j]!,
     }))
   );
-  const side = Math.max(160, Math.min(480, labels.length * 70));
+  // Cells wide enough for level column labels where they fit; slanted labels where they don't.
+  const longest = Math.max(...labels.map((l) => l.length));
+  const cell = Math.max(60, Math.min(110, longest * 7.5));
+  const side = Math.min(560, labels.length * cell);
+  const labelAngle = side / labels.length >= longest * 7 ? 0 : -35;
   const base = {
     x: {
       field: "predicted",
       type: "nominal",
       sort: labels,
       title: "predicted",
-      axis: { labelAngle: labels.length > 4 ? -40 : 0, orient: "top" },
+      axis: { labelAngle, orient: "top", labelLimit: 160 },
     },
-    y: { field: "actual", type: "nominal", sort: labels, title: "actual" },
+    y: {
+      field: "actual",
+      type: "nominal",
+      sort: labels,
+      title: "actual",
+      axis: { labelLimit: 160 },
+    },
   } as const;
   return {
     title: `Confusion matrix: ${kind} (colour: share of the row)`,

@@ -106,20 +106,22 @@ export async function montage(
   lists: Metrics["topK"][number],
   faces: Map<string, Uint8Array>,
 ): Promise<Uint8Array> {
-  const short = (label: string) => (label.length > 15 ? `${label.slice(0, 14)}…` : label);
-  const rows: [string, string, RankedFace[], (f: RankedFace) => string][] = [
-    ["true positives", "right, most sure", lists.truePositives, () => "right"],
+  // Captions must fit under a tile and hints beside it; librsvg does not wrap or clip text.
+  const short = (label: string, max: number) =>
+    label.length > max ? `${label.slice(0, max - 1)}…` : label;
+  const rows: [string, string[], RankedFace[], (f: RankedFace) => string][] = [
+    ["true positives", ["right, most sure"], lists.truePositives, () => "right"],
     [
       "false negatives",
-      `${short(lists.label)}, called other`,
+      [`is ${short(lists.label, 17)},`, "called as below"],
       lists.falseNegatives,
-      (f) => `called ${short(f.predicted)}`,
+      (f) => short(f.predicted, 16),
     ],
     [
       "false positives",
-      `called ${short(lists.label)}`,
+      [`called ${short(lists.label, 13)},`, "is as below"],
       lists.falsePositives,
-      (f) => `was ${short(f.actual)}`,
+      (f) => short(f.actual, 16),
     ],
   ];
   const columns = Math.max(1, ...rows.map(([, , list]) => list.length));
@@ -129,17 +131,19 @@ export async function montage(
   const height = title + rows.length * rowHeight;
   const text: string[] = [
     `<text x="${GAP}" y="22" font-size="16" font-weight="bold">${
-      escapeXml(`${kind}: '${lists.label}'`)
+      escapeXml(`${kind}: '${short(lists.label, 40)}'`)
     }</text>`,
   ];
   const composites: sharp.OverlayOptions[] = [];
-  for (const [r, [name, hint, list, caption]] of rows.entries()) {
+  for (const [r, [name, hints, list, caption]] of rows.entries()) {
     const top = title + r * rowHeight;
     text.push(
-      `<text x="${GAP}" y="${top + TILE / 2}" font-size="13" font-weight="bold">${name}</text>`,
-      `<text x="${GAP}" y="${top + TILE / 2 + 17}" font-size="11" fill="#555">${
-        escapeXml(hint)
-      }</text>`,
+      `<text x="${GAP}" y="${top + TILE / 2 - 6}" font-size="13" font-weight="bold">${name}</text>`,
+      ...hints.map((hint, h) =>
+        `<text x="${GAP}" y="${top + TILE / 2 + 10 + h * 14}" font-size="11" fill="#555">${
+          escapeXml(hint)
+        }</text>`
+      ),
     );
     if (list.length === 0) {
       text.push(
@@ -154,7 +158,7 @@ export async function montage(
         top: top * MONTAGE_SCALE,
       });
       text.push(
-        `<text x="${left + TILE / 2}" y="${top + TILE + 13}" font-size="11" text-anchor="middle">${
+        `<text x="${left + TILE / 2}" y="${top + TILE + 13}" font-size="10" text-anchor="middle">${
           escapeXml(caption(face))
         }</text>`,
         `<text x="${left + TILE / 2}" y="${
