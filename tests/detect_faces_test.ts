@@ -93,14 +93,11 @@ Deno.test("detectFaces() serves a rerun from the cache without face work", async
     // A marker in place of the crop: a rerun that redid the face work would overwrite it.
     const marker = new TextEncoder().encode("cached crop");
     await Deno.writeFile(firstRecord.cropPath, marker);
-    const started = performance.now();
     const second = byId(await run(records, { cacheDir, workers: 0 }));
-    const elapsed = performance.now() - started;
     const secondRecord = second.get("a")!.record as FaceRecord;
     assert.deepEqual(await Deno.readFile(secondRecord.cropPath), marker);
     assert.deepEqual(secondRecord.descriptor, firstRecord.descriptor);
     assert.equal(second.get("b")!.status, "rejected");
-    assert.ok(elapsed < 1000, `a cached rerun took ${elapsed.toFixed(0)} ms`);
     // Other settings are another cache entry.
     const other = byId(await run(records, { cacheDir, workers: 0, size: 64 }));
     const otherRecord = other.get("a")!.record as FaceRecord;
