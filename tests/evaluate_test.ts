@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
-import { firstValueFrom, from } from "rxjs";
+import { firstValueFrom, from, toArray } from "rxjs";
+import sharp from "sharp";
+import { parse } from "csv-parse/sync";
 import {
+  addConfoundCues,
   binomialUpperTail,
   computeMetrics,
   evaluate,
+  isGrayscale,
   type ScoredFace,
   wilsonInterval,
 } from "../stages/evaluate.ts";
@@ -223,6 +227,82 @@ Deno.test("evaluate() reduces a stream of scored faces to one Metrics", async ()
   assert.deepEqual(metrics.accuracy, 0.6);
   assert.deepEqual(metrics.topK[0]!.truePositives.map((f) => f.id), ["a"]);
   assertThrows(() => evaluate({ classes: ["only"] }), RangeError);
+});
+
+/** A 96×96 gradient PNG; `tint` multiplies the channels (1,1,1 is gray). */
+async function gradient(tint: [number, number, number], colourful = false): Promise<Uint8Array> {
+  const pixels = new Uint8Array(96 * 96 * 3);
+  for (let y = 0; y < 96; y++) {
+    for (let x = 0; x < 96; x++) {
+      const v = (x + y) * 1.3;
+      const i = (y * 96 + x) * 3;
+      pixels[i] = colourful ? x * 2.6 : v * tint[0];
+      pixels[i + 1] = colourful ? y * 2.6 : v * tint[1];
+      pixels[i + 2] = colourful ? 255 - x * 2.6 : v * tint[2];
+    }
+  }
+  return new Uint8Array(
+    await sharp(pixels, { raw: { width: 96, height: 96, channels: 3 } }).png().toBuffer(),
+  );
+}
+
+Deno.test("isGrayscale() tells black-and-white photos from colour ones", async () => {
+  assert.equal(await isGrayscale(await gradient([1, 1, 1])), true);
+  assert.equal(await isGrayscale(await gradient([1, 0.6, 0.3])), false, "a strong tint is colour");
+  assert.equal(await isGrayscale(await gradient([1, 1, 1], true)), false);
+  const gray = await sharp(await gradient([1, 1, 1], true)).grayscale().png().toBuffer();
+  assert.equal(await isGrayscale(new Uint8Array(gray)), true);
+});
+
+const congress = "/work/shared/data/congress";
+const haveCongress = await Deno.stat(`${congress}/people.csv`).then(() => true, () => false);
+if (!haveCongress) console.warn(`evaluate_test: congress check skipped, ${congress} is absent`);
+
+Deno.test({
+  name: "isGrayscale() agrees with the congress data's grayscale column",
+  ignore: !haveCongress,
+  fn: async () => {
+    const rows = parse(await Deno.readTextFile(`${congress}/people.csv`), { columns: true }) as {
+      image: string;
+      grayscale: string;
+    }[];
+    // Every b/w photo and as many colour ones, to keep the test quick.
+    const sample = [
+      ...rows.filter((r) => r.grayscale === "1"),
+      ...rows.filter((r) => r.grayscale === "0").slice(0, 60),
+    ];
+    for (const row of sample) {
+      const found = await isGrayscale(await Deno.readFile(`${congress}/${row.image}`));
+      assert.equal(found, row.grayscale === "1", row.image);
+    }
+  },
+});
+
+Deno.test("addConfoundCues() fills in missing gender and grayscale from the crop", async () => {
+  const colour = await gradient([1, 1, 1], true);
+  const asked: number[] = [];
+  const faces: ScoredFace[] = [
+    { id: "a", category: "cs", probabilities: [1, 0, 0], crop: colour },
+    { id: "b", category: "cs", probabilities: [1, 0, 0], crop: colour, gender: "female" },
+    { id: "c", category: "cs", probabilities: [1, 0, 0] },
+  ];
+  const out = await firstValueFrom(
+    from(faces).pipe(
+      addConfoundCues({
+        genderOf: (crop) => {
+          asked.push(crop.length);
+          return Promise.resolve("male");
+        },
+      }),
+      toArray(),
+    ),
+  );
+  assert.deepEqual(out.map((f) => [f.id, f.gender, f.grayscale]), [
+    ["a", "male", false],
+    ["b", "female", false],
+    ["c", undefined, undefined],
+  ]);
+  assert.equal(asked.length, 1, "a known gender is not predicted again");
 });
 
 function assertAlmostEquals(actual: number, expected: number, tolerance: number): void {
