@@ -197,6 +197,11 @@ function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
+/** a / b to three significant decimals, as a plain JSON number. */
+function ratio(a: number, b: number): number {
+  return Number((a / b).toPrecision(3));
+}
+
 function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify(record));
 }
@@ -231,18 +236,15 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
   const pytorchRatios: Record<string, number> = {};
   for (const [threads, figure] of peerFigures) {
     if ("images_per_s" in figure) {
-      pytorchRatios[`vs_pytorch_${threads}_thread${threads > 1 ? "s" : ""}`] = round(
-        100 * ours.images_per_s / figure.images_per_s,
-      ) / 100;
+      pytorchRatios[`vs_pytorch_${threads}_thread${threads > 1 ? "s" : ""}`] = ratio(
+        ours.images_per_s,
+        figure.images_per_s,
+      );
     }
   }
   emit({ ...ours, ...pytorchRatios });
   for (const [threads, figure] of peerFigures) {
-    emit(
-      "images_per_s" in figure
-        ? { engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure }
-        : { engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure },
-    );
+    emit({ engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure });
   }
   if (cpuBatches > 0) {
     const cpuBatch = Math.min(8, batchSize);
@@ -256,7 +258,7 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
     emit({
       ...cpu,
       note: `estimate from ${cpuBatches} batch(es) of ${cpuBatch} after 1 warm-up batch`,
-      vs_ours: round(100 * cpu.images_per_s / ours.images_per_s) / 100,
+      vs_ours: ratio(cpu.images_per_s, ours.images_per_s),
     });
     await tf.setBackend("wasm");
   }
