@@ -1,13 +1,20 @@
 import type { Command } from "./cli.ts";
 import { forgetCommand } from "./forget.ts";
+import { pipelineCommand } from "./run.ts";
+import { benchPredictCommand, predictCommand } from "./predict.ts";
+import { benchTrainCommand } from "./bench_train.ts";
 import { benchCrawlCommand } from "./bench_crawl.ts";
 import { cropCommand } from "./crop.ts";
 import { benchFacesCommand } from "./bench_faces.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
+  pipelineCommand,
+  predictCommand,
   cropCommand,
   forgetCommand,
   benchCrawlCommand,
   benchFacesCommand,
+  benchTrainCommand,
+  benchPredictCommand,
 ];
