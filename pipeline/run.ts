@@ -584,6 +584,15 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
   },
   async run(values) {
     const options = pipelineOptionsFrom(values);
+    if (options.sources !== undefined && options.sources !== "-") {
+      const info = await Deno.stat(options.sources).catch(() => undefined);
+      if (!info?.isFile) {
+        fail(
+          `cannot read the sources file '${options.sources}': no such file (use '-' for stdin)`,
+          2,
+        );
+      }
+    }
     let demo: Awaited<ReturnType<typeof startDemoSite>> | undefined;
     let input: Observable<string> | undefined;
     if (options.sources === undefined) {

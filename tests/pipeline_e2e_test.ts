@@ -1,0 +1,149 @@
+/** End-to-end: the real CLI on the embedded demo, as a user drives it. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Manifest } from "../pipeline/manifest.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function facefield(args: string[], stdin?: string): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+Deno.test({
+  name: "pipeline on the demo: faces → split → both models → report, then predict on a demo face",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "facefield-e2e-" });
+    const run = await facefield(["pipeline", "--data", data, "--epochs", "3", "--patience", "2"]);
+    assert.equal(run.code, 0, run.stderr);
+    const manifest = await Manifest.open(join(data, "index.csv"));
+    const rows = manifest.rows();
+    assert.ok(rows.length >= 20, `expected the demo's people, got ${rows.length}`);
+    const splits = new Set(rows.map((row) => row.split));
+    assert.deepEqual([...splits].sort(), ["test", "train", "val"]);
+    for (const kind of ["cnn", "embedding"]) {
+      assert.ok(await exists(join(data, "models", kind, "model.json")), `${kind} model saved`);
+      assert.ok(await exists(join(data, "models", kind, "metadata.json")));
+    }
+    assert.ok(await exists(join(data, "report", "report.html")));
+    const metrics = JSON.parse(await Deno.readTextFile(join(data, "report", "metrics.json")));
+    assert.ok(JSON.stringify(metrics).includes("ci95"));
+    assert.match(run.stdout, /report: .*report\.html/);
+    // Names are personal data: the run's logs carry ids and counts only.
+    for (const row of rows) {
+      assert.ok(!run.stderr.includes(row.name), "a name leaked into the log");
+    }
+
+    // Predict on one of the demo's own images, piped as bytes.
+    const face = rows.find((row) => row.status === "ok" && row.sha256)!;
+    const image = join(data, "cache", "images", face.sha256.slice(0, 2), face.sha256);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "predict", "--model", join(data, "models", "embedding")],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(await Deno.readFile(image));
+    await writer.close();
+    const out = await child.output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const line = JSON.parse(stdout.trim().split("\n")[0]!);
+    assert.ok(line.label, stdout);
+    assert.ok(line.box, stdout);
+
+    // A rerun fetches nothing again and redoes no face work.
+    const rerun = await facefield(["pipeline", "--data", data, "--until", "split"]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stdout, /pages: 0 ok, 0 failed · \d+ sources already crawled/);
+    const after = await Manifest.open(join(data, "index.csv"));
+    for (const row of rows) assert.equal(after.get(row.id)?.split, row.split, "split is stable");
+
+    // Forgetting a person takes them out of the manifest, the caches, the models and the report.
+    const forgotten = rows.find((row) => row.status === "ok")!;
+    const forget = await facefield(["forget", "--data", data, "--id", forgotten.id]);
+    assert.equal(forget.code, 0, forget.stderr);
+    const afterForget = await Manifest.open(join(data, "index.csv"));
+    assert.equal(afterForget.get(forgotten.id), undefined);
+    assert.equal(await exists(join(data, "report")), false);
+    assert.equal(await exists(join(data, "models", "cnn")), false);
+    const again = await facefield(["pipeline", "--data", data, "--until", "faces", "--refresh"]);
+    assert.equal(again.code, 0, again.stderr);
+    const afterRecrawl = await Manifest.open(join(data, "index.csv"));
+    assert.ok(
+      !afterRecrawl.rows().some((row) => row.name === forgotten.name),
+      "a re-crawl must not bring a removed person back",
+    );
+    await Deno.remove(data, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "pipeline reads sources from stdin, reports a malformed row by line and goes on",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "facefield-e2e-" });
+    const csv = "url,category\nnot a url,cs\nhttp://127.0.0.1:9/unreachable,cs\n";
+    const run = await facefield(
+      ["pipeline", "--sources", "-", "--data", data, "--until", "images"],
+      csv,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /sources line 2: skipped, bad_url/);
+    assert.match(run.stdout, /pages: 0 ok, 1 failed/);
+    await Deno.remove(data, { recursive: true });
+  },
+});
+
+Deno.test("bad command-line input exits non-zero with a specific message", async () => {
+  const cases: [string[], RegExp][] = [
+    [["pipeline", "--until", "nowhere"], /--until must be one of/],
+    [["pipeline", "--ratios", "70/10"], /--ratios must be three numbers/],
+    [["pipeline", "--epochs", "zero"], /--epochs must be an integer/],
+    [["pipeline", "--no-such-flag"], /Unknown option '--no-such-flag'/],
+    [["pipeline", "--sources", "/nonexistent/sources.csv", "--data", "/tmp/ff-none"], /sources/],
+    [["nosuchcommand"], /unknown command 'nosuchcommand'/],
+    [["forget", "--data", "/nonexistent-dir"], /say who to remove/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await facefield(args);
+    assert.notEqual(run.code, 0, `${args.join(" ")} should fail`);
+    assert.match(run.stderr, message, `${args.join(" ")}: ${run.stderr}`);
+    assert.ok(!run.stderr.includes("internal error"), run.stderr);
+  }
+});
+
+Deno.test("every command answers --help", async () => {
+  for (const command of ["pipeline", "predict", "crop", "forget", "bench:crawl", "bench:faces"]) {
+    const run = await facefield([command, "--help"]);
+    assert.equal(run.code, 0, `${command} --help: ${run.stderr}`);
+    assert.match(run.stdout, /usage/i);
+  }
+});
