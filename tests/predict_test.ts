@@ -10,11 +10,6 @@ import { demoImagePaths, type PredictionLine } from "../pipeline/predict.ts";
 import { makeTinyModel, TINY_CLASSES } from "./testdata/eval/tiny_model.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-const mainWired = (await Deno.readTextFile(join(root, "pipeline/commands.ts")))
-  .includes("predictCommand");
-/** main.ts once the lead lists predict there; until then a wrapper that does what main.ts does. */
-const entry = mainWired ? ["main.ts"] : ["tests/testdata/eval/cli.ts"];
-
 const work = await Deno.makeTempDir({ prefix: "facefield-predict-" });
 const modelDir = join(work, "model");
 await makeTinyModel(modelDir);
@@ -34,7 +29,7 @@ await Deno.writeTextFile(textPath, "not an image\n");
 
 function cli(args: string[], stdin: "piped" | "null" = "null") {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...entry, ...args],
+    args: ["run", "-A", "main.ts", ...args],
     cwd: root,
     stdin,
     stdout: "piped",
