@@ -3,6 +3,7 @@ import { forgetCommand } from "./forget.ts";
 import { pipelineCommand } from "./run.ts";
 import { benchPredictCommand, predictCommand } from "./predict.ts";
 import { benchTrainCommand } from "./bench_train.ts";
+import { benchCongressCommand } from "./bench_congress.ts";
 import { benchCrawlCommand } from "./bench_crawl.ts";
 import { cropCommand } from "./crop.ts";
 import { benchFacesCommand } from "./bench_faces.ts";
@@ -17,4 +18,5 @@ export const commands: Command[] = [
   benchFacesCommand,
   benchTrainCommand,
   benchPredictCommand,
+  benchCongressCommand,
 ];
