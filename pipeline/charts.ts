@@ -91,8 +91,8 @@ export function confusionSpec(kind: string, metrics: Metrics): TopLevelSpec {
   );
   // Cells wide enough for level column labels where they fit; slanted labels where they don't.
   const longest = Math.max(...labels.map((l) => l.length));
-  const cell = Math.max(60, Math.min(110, longest * 7.5));
-  const side = Math.min(560, labels.length * cell);
+  const cell = Math.max(50, Math.min(80, longest * 7.5));
+  const side = Math.min(480, labels.length * cell);
   const labelAngle = side / labels.length >= longest * 7 ? 0 : -35;
   const base = {
     x: {
@@ -100,14 +100,14 @@ export function confusionSpec(kind: string, metrics: Metrics): TopLevelSpec {
       type: "nominal",
       sort: labels,
       title: "predicted",
-      axis: { labelAngle, orient: "top", labelLimit: 160 },
+      axis: { labelAngle, orient: "top", labelLimit: 240 },
     },
     y: {
       field: "actual",
       type: "nominal",
       sort: labels,
       title: "actual",
-      axis: { labelLimit: 160 },
+      axis: { labelLimit: 240 },
     },
   } as const;
   return {
@@ -275,6 +275,8 @@ export function headlineSpec(models: ModelResult[]): TopLevelSpec {
 
 /** The seed study's table as a chart: faces per class, real against predicted. */
 export function distributionSpec(kind: string, metrics: Metrics): TopLevelSpec {
+  const step = 80;
+  const longest = Math.max(...metrics.distribution.map((d) => d.label.length));
   const values = metrics.distribution.flatMap((d) => [
     { label: d.label, series: "real", count: d.real },
     { label: d.label, series: "predicted", count: d.predicted },
@@ -282,7 +284,7 @@ export function distributionSpec(kind: string, metrics: Metrics): TopLevelSpec {
   return {
     title: `Class distribution: ${kind}, real against predicted`,
     data: { values },
-    width: { step: 90, for: "position" },
+    width: { step, for: "position" },
     height: 180,
     mark: "bar",
     encoding: {
@@ -291,7 +293,7 @@ export function distributionSpec(kind: string, metrics: Metrics): TopLevelSpec {
         type: "nominal",
         title: null,
         sort: metrics.confusion.labels,
-        axis: { labelAngle: metrics.distribution.length > 4 ? -40 : 0 },
+        axis: { labelAngle: longest * 7 > step ? -30 : 0, labelLimit: 240 },
       },
       xOffset: { field: "series", sort: ["real", "predicted"] },
       y: { field: "count", type: "quantitative", title: "faces" },
