@@ -276,7 +276,7 @@ Trains the seed study's CNN (64×64×1, three conv blocks, 92,868 parameters) on
 with Adam and cross-entropy: one warm-up epoch, then the timed epochs. Prints one JSON line per
 engine with images_per_s: ours (tfjs wasm + fast kernels), PyTorch on 1 and 2 threads (via
 ../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
-ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~1000× slower).
+ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~300× slower).
 
 options:
   --images N       synthetic images per epoch (default 512)
