@@ -185,9 +185,7 @@ export function assignSplit(options: SplitOptions = {}): OperatorFunction<
       const count = (category: string, split: SplitName, fold: number | null) => {
         const { cells, foldCount } = cellsOf(category);
         const cell = fold ?? 0;
-        const row = cells[cell];
-        if (row === undefined) return; // a fold out of range (folds changed): not counted
-        row[SPLIT_NAMES.indexOf(split)]! += 1;
+        cells[cell]![SPLIT_NAMES.indexOf(split)]! += 1;
         foldCount[cell]! += 1;
       };
       const remember = (
@@ -229,6 +227,9 @@ export function assignSplit(options: SplitOptions = {}): OperatorFunction<
       /** One entry per record id: where it went. */
       const placed = new Map<string, Identity>();
 
+      /** Record ids whose descriptor is already in `descriptors`. */
+      const described = new Set<string>();
+
       for (const entry of previous) {
         const placement: Identity = {
           identity: entry.identity || entry.id,
@@ -246,6 +247,7 @@ export function assignSplit(options: SplitOptions = {}): OperatorFunction<
           count(entry.category, placement.split, placement.fold);
         }
         remember(person, entry.sha256, entry.descriptor);
+        if (entry.descriptor?.length) described.add(entry.id);
       }
 
       const withFold = (person: Identity, face: FaceRecord) => {
@@ -258,10 +260,14 @@ export function assignSplit(options: SplitOptions = {}): OperatorFunction<
       const place = (face: FaceRecord): Identity => {
         const known = placed.get(face.id);
         if (known) {
+          const person = people.get(known.identity) ?? known;
           if (folds !== undefined && known.fold === null) {
-            known.fold = withFold(people.get(known.identity) ?? known, face).fold;
+            known.fold = withFold(person, face).fold;
             count(face.category, known.split, known.fold);
           }
+          // The manifest keeps no descriptors: learn them as earlier records come round again.
+          if (!described.has(face.id)) remember(person, face.sha256, face.descriptor);
+          described.add(face.id);
           return known;
         }
         const same = (face.sha256 ? bySha.get(face.sha256) : undefined) ??
@@ -282,6 +288,7 @@ export function assignSplit(options: SplitOptions = {}): OperatorFunction<
         placed.set(face.id, placement);
         count(face.category, placement.split, placement.fold);
         remember(person, face.sha256, face.descriptor);
+        described.add(face.id);
         return placement;
       };
 

@@ -204,6 +204,26 @@ Deno.test("assignSplit() keeps one person in one split: same sha256 or near desc
   assert.deepEqual(strict.find((r) => r.id === "near")!.identity, "near");
 });
 
+Deno.test("assignSplit() matches new faces to earlier people whose descriptors the manifest lacks", async () => {
+  const first = await split(stream(50, 6));
+  // The manifest keeps no descriptors; the faces come round again from the face cache.
+  const previous = first.map(({ id, sha256, category, split, fold, identity }) => ({
+    id,
+    sha256,
+    category,
+    split,
+    fold,
+    identity,
+  }));
+  const target = first[7]!;
+  const lookAlike = face("again", "physics", {
+    descriptor: target.descriptor.map((x, i) => x + (i === 3 ? 0.2 : 0)),
+  });
+  const rerun = await split([...stream(50, 6), lookAlike], { previous });
+  const placed = rerun.find((r) => r.id === "again")!;
+  assert.deepEqual([placed.identity, placed.split], [target.identity, target.split]);
+});
+
 Deno.test("assignSplit() gives an identity's fold to every face of that person", async () => {
   const base = stream(40, 8);
   const target = base[3]!;
