@@ -35,9 +35,9 @@ function escapeHtml(text: string): string {
 }
 
 /** Serves one card-grid listing per party, `perPage` members a page, linked by rel=next. */
-export function serveCongress(members: Member[], perPage = 60) {
+export function serveCongress(members: Member[], perPage = 60, port = 0) {
   const parties = [...new Set(members.map((m) => m.party))].sort();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
     const image = url.pathname.match(/^\/img\/([A-Z0-9]+\.jpg)$/);
     if (image) {
@@ -103,7 +103,8 @@ Baselines (all 873): always republican 52.1 %, gender alone 59.0 %.
     const exists = await Deno.stat(join(CONGRESS_DIR, "people.csv")).then(() => true, () => false);
     if (!exists) fail(`no congress data at ${CONGRESS_DIR}: it ships in ../shared beside the repo`);
     const members = await loadCongress(set as typeof SETS[number]);
-    const site = serveCongress(members, intOption(values, "per-page", 60, { min: 1 }));
+    // A stable port keeps image URLs, and so record ids, the same across reruns.
+    const site = serveCongress(members, intOption(values, "per-page", 60, { min: 1 }), 47322);
     const options = pipelineOptionsFrom({
       ...values,
       sources: "-",

@@ -160,6 +160,31 @@ function cachedImage(manifest: Manifest, paths: DataPaths) {
   };
 }
 
+/**
+ * The same image bytes under the same category are one person listed twice (a site that moved
+ * its images, a person on two pages of one department): keep the first, reject the rest.
+ * The same face under another category is kept; the split keeps such identities together.
+ */
+function dropDuplicateImages(manifest: Manifest) {
+  const owner = new Map<string, string>();
+  for (const row of manifest.rows()) {
+    if (row.status === "ok" && row.sha256) owner.set(`${row.category}\n${row.sha256}`, row.id);
+  }
+  return (outcome: Outcome<ImageRecord>): Outcome<ImageRecord> => {
+    if (!isOk(outcome)) return outcome;
+    const key = `${outcome.record.category}\n${outcome.record.sha256}`;
+    const first = owner.get(key);
+    if (first === undefined) owner.set(key, outcome.record.id);
+    if (first === undefined || first === outcome.record.id) return outcome;
+    return {
+      status: "rejected",
+      stage: "images",
+      reason: `duplicate_image: same image and category as ${first}`,
+      record: outcome.record,
+    };
+  };
+}
+
 function reasonCode(reason: string): string {
   return reason.split(":")[0] ?? reason;
 }
@@ -338,6 +363,7 @@ export async function runPipeline(
         http,
         lookup: cachedImage(manifest, paths),
       }),
+      map(dropDuplicateImages(manifest)),
       tap((outcome) => manifest.record(outcome, "images")),
       filter(isOk),
       map((outcome) => outcome.record),
