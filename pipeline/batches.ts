@@ -74,6 +74,8 @@ export interface DatasetOptions {
 /** The faces of a run in memory, and the datasets made from them. */
 export class FaceStore {
   readonly faces: StoredFace[] = [];
+  /** Faces left out because their crop could not be read, with the reason (ids only). */
+  readonly skipped: { id: string; reason: string }[] = [];
   readonly #ids = new Set<string>();
   readonly crops: { size: number; channels: 1 | 3 } | false;
 
@@ -87,13 +89,25 @@ export class FaceStore {
     this.crops = crops;
   }
 
-  /** Decodes and keeps one face. A record id seen before replaces nothing and is ignored. */
+  /**
+   * Decodes and keeps one face. A record id seen before is ignored; a crop that cannot be
+   * read (gone from the cache, corrupt) lands in `skipped` instead of failing the run.
+   */
   async add(record: SplitRecord): Promise<void> {
     if (this.#ids.has(record.id)) return;
     this.#ids.add(record.id);
-    const crop = this.crops
-      ? await decodeCrop(record.cropPath, this.crops.size, this.crops.channels)
-      : new Uint8Array(0);
+    let crop: Uint8Array = new Uint8Array(0);
+    if (this.crops) {
+      try {
+        crop = await decodeCrop(record.cropPath, this.crops.size, this.crops.channels);
+      } catch (error) {
+        this.skipped.push({
+          id: record.id,
+          reason: `crop_unreadable: ${(error as Error).message}`,
+        });
+        return;
+      }
+    }
     let source = "";
     try {
       source = new URL(record.pageUrl).origin;

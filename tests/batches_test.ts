@@ -43,6 +43,17 @@ Deno.test("collectFaces() keeps every face as uint8 crops at the model's size pl
   assert.equal(Object.values(counts.test).reduce((a, b) => a + b, 0), 12);
 });
 
+Deno.test("FaceStore.add() skips a face whose crop is gone, with the reason", async () => {
+  const other = await collectFaces(from([
+    records[0]!,
+    { ...records[1]!, cropPath: `${dir}/missing.png` },
+  ]));
+  assert.equal(other.size, 1);
+  assert.equal(other.skipped.length, 1);
+  assert.equal(other.skipped[0]!.id, records[1]!.id);
+  assert.match(other.skipped[0]!.reason, /^crop_unreadable: /);
+});
+
 Deno.test("FaceStore.dataset() batches a split into one-hot {xs, ys}, all faces once per epoch", async () => {
   const train = store.select({ split: "train" });
   const dataset = store.dataset({
