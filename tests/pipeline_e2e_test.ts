@@ -147,3 +147,40 @@ Deno.test("every command answers --help", async () => {
     assert.match(run.stdout, /usage/i);
   }
 });
+
+Deno.test({
+  name: "a run killed mid-way loses nothing it finished, and a rerun completes it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "facefield-e2e-" });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "pipeline", "--data", data, "--until", "faces"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const manifestPath = join(data, "index.csv");
+    const deadline = Date.now() + 60_000;
+    // Kill it once some records are on disk but before the face stage has finished them all.
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const rows = (await Manifest.open(manifestPath).catch(() => undefined))?.rows() ?? [];
+      if (rows.length > 0) break;
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const before = (await Manifest.open(manifestPath)).rows();
+    assert.ok(before.length > 0, "the manifest had rows on disk before the kill");
+    assert.ok(await exists(join(data, ".lock")), "the killed run left its lock behind");
+
+    const rerun = await facefield(["pipeline", "--data", data, "--until", "faces"]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    const after = await Manifest.open(manifestPath);
+    for (const row of before) assert.ok(after.get(row.id), `record ${row.id} survived the kill`);
+    const faces = after.rows().filter((row) => row.status === "ok" && row.stage === "faces");
+    assert.equal(faces.length, 24, "the rerun finished every demo face");
+    const leftovers = [...Deno.readDirSync(data)].filter((entry) => entry.name.endsWith(".tmp"));
+    assert.deepEqual(leftovers, []);
+    await Deno.remove(data, { recursive: true });
+  },
+});
