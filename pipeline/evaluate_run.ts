@@ -4,11 +4,16 @@
  * hands the numbers to the evaluation stage and the report.
  */
 import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
-import sharp from "sharp";
 import type { SplitRecord } from "./types.ts";
 import type { Classifier, EpochStats, ModelKind } from "../models/classifier.ts";
 import { predictGender } from "../models/faces.ts";
-import { evaluate, type Gender, type Metrics, type ScoredFace } from "../stages/evaluate.ts";
+import {
+  evaluate,
+  type Gender,
+  isGrayscale,
+  type Metrics,
+  type ScoredFace,
+} from "../stages/evaluate.ts";
 import { type ModelResult, terminalSummary, writeReport } from "./report.ts";
 
 export interface TrainedModel {
@@ -36,23 +41,6 @@ interface FaceCues {
   crop: Uint8Array;
   gender?: Gender;
   grayscale: boolean;
-}
-
-/**
- * A photo is black and white when its crop has no colour: the channels differ by less than
- * JPEG noise on average.
- */
-export async function isGrayscale(png: Uint8Array): Promise<boolean> {
-  const { data, info } = await sharp(png).removeAlpha().toColourspace("srgb").raw().toBuffer({
-    resolveWithObject: true,
-  });
-  if (info.channels < 3) return true;
-  let spread = 0;
-  for (let i = 0; i < data.length; i += info.channels) {
-    const r = data[i] ?? 0, g = data[i + 1] ?? 0, b = data[i + 2] ?? 0;
-    spread += Math.max(r, g, b) - Math.min(r, g, b);
-  }
-  return spread / (data.length / info.channels) < 4;
 }
 
 function isHeldOut(record: SplitRecord, fold: number | null): boolean {

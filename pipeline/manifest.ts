@@ -1,5 +1,6 @@
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
+import { writeFileAtomicSync } from "./csv_file.ts";
 import type { Dropped, FaceRecord, Outcome, SplitRecord, StageName } from "./types.ts";
 
 /** The seed study's columns first, then provenance, outcome and per-stage results. */
@@ -179,9 +180,7 @@ export class Manifest {
       this.#timer = undefined;
     }
     if (!this.#dirty) return;
-    const temp = `${this.path}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, stringifyManifest(this.#rows.values()));
-    Deno.renameSync(temp, this.path);
+    writeFileAtomicSync(this.path, stringifyManifest(this.#rows.values()));
     this.#dirty = false;
   }
 }

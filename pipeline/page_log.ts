@@ -1,5 +1,4 @@
-import { parse } from "csv-parse/sync";
-import { stringify } from "csv-stringify/sync";
+import { readCsvRows, writeCsvAtomicSync } from "./csv_file.ts";
 
 /** One crawled staff page: its outcome and how many people it gave. */
 export interface PageLogRow {
@@ -34,13 +33,7 @@ export class PageLog {
   }
 
   static async open(path: string): Promise<PageLog> {
-    let rows: PageLogRow[] = [];
-    try {
-      rows = parse(await Deno.readTextFile(path), { columns: true, skip_empty_lines: true });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return new PageLog(path, rows);
+    return new PageLog(path, await readCsvRows<PageLogRow>(path));
   }
 
   /** True when an earlier run crawled this source and every page of it succeeded. */
@@ -59,11 +52,6 @@ export class PageLog {
   }
 
   flushSync(): void {
-    const temp = `${this.path}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(
-      temp,
-      stringify([...this.#rows.values()], { header: true, columns: COLUMNS }),
-    );
-    Deno.renameSync(temp, this.path);
+    writeCsvAtomicSync(this.path, [...this.#rows.values()], COLUMNS);
   }
 }

@@ -1,5 +1,4 @@
-import { parse } from "csv-parse/sync";
-import { stringify } from "csv-stringify/sync";
+import { readCsvRows, writeCsvAtomicSync } from "./csv_file.ts";
 import { sha256Hex } from "./ids.ts";
 
 /** Names compare after case folding and whitespace collapsing, so "Dr.  Ada LOVELACE" matches. */
@@ -34,13 +33,7 @@ export class RemovedList {
   }
 
   static async open(path: string): Promise<RemovedList> {
-    let rows: RemovedRow[] = [];
-    try {
-      rows = parse(await Deno.readTextFile(path), { columns: true, skip_empty_lines: true });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return new RemovedList(path, rows);
+    return new RemovedList(path, await readCsvRows<RemovedRow>(path));
   }
 
   #add(row: RemovedRow): void {
@@ -76,11 +69,6 @@ export class RemovedList {
   }
 
   flushSync(): void {
-    const temp = `${this.path}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(
-      temp,
-      stringify(this.#rows, { header: true, columns: ["kind", "value", "removed_at"] }),
-    );
-    Deno.renameSync(temp, this.path);
+    writeCsvAtomicSync(this.path, this.#rows, ["kind", "value", "removed_at"]);
   }
 }

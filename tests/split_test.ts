@@ -4,18 +4,7 @@ import { sha256Hex } from "../pipeline/ids.ts";
 import type { FaceRecord, SplitName, SplitRecord } from "../pipeline/types.ts";
 import { isOk } from "../pipeline/types.ts";
 import { assignSplit, foldRole, SPLIT_NAMES, type SplitOptions } from "../stages/split.ts";
-
-/** Deterministic pseudo-random numbers for fixtures. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../models/augment.ts";
 
 /** A random unit-ish descriptor: two of them are about 1.4 apart, never "the same person". */
 function descriptor(next: () => number): number[] {
@@ -50,7 +39,7 @@ function face(id: string, category: string, extra: Partial<FaceRecord> = {}): Fa
 
 /** Three categories of different sizes, interleaved in a shuffled order. */
 function stream(count: number, seed = 1): FaceRecord[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const records: FaceRecord[] = [];
   for (let i = 0; i < count; i++) {
     const category = ["biology", "history", "physics"][i % 7 < 4 ? 0 : i % 7 < 6 ? 1 : 2]!;
@@ -154,7 +143,7 @@ Deno.test("assignSplit() reruns identically with previous assignments and never 
     ]);
   }
   // New records (new ids) mixed in: old ones stay, and the whole stays stratified.
-  const next = random(99);
+  const next = seededRandom(99);
   const added = Array.from(
     { length: 100 },
     (_, i) => face(`n${i}`, i % 2 ? "biology" : "physics", { descriptor: descriptor(next) }),
@@ -172,7 +161,7 @@ Deno.test("assignSplit() reruns identically with previous assignments and never 
 });
 
 Deno.test("assignSplit() keeps one person in one split: same sha256 or near descriptor", async () => {
-  const next = random(7);
+  const next = seededRandom(7);
   const base = stream(60, 5);
   const target = base[10]!;
   const near = target.descriptor.map((x, i) => x + (i === 0 ? 0.3 : 0));
