@@ -7,7 +7,12 @@
 import { lastValueFrom, mergeMap, type Observable, reduce } from "rxjs";
 import { tf } from "../models/engine.ts";
 import { decodeCrop, inputBatch, type Preprocessing } from "../models/classifier.ts";
-import { augmentBatch, type AugmentOptions, seededRandom } from "../models/augment.ts";
+import {
+  type AugmentOptions,
+  augmentPixels,
+  drawAugmentations,
+  seededRandom,
+} from "../models/augment.ts";
 import { foldRole, SPLIT_NAMES } from "../stages/split.ts";
 import type { SplitName, SplitRecord } from "./types.ts";
 
@@ -241,18 +246,44 @@ export class FaceStore {
           const oneHot = new Float32Array(picked.length * classes.length);
           picked.forEach((index, row) => oneHot[row * classes.length + labels[index]!] = 1);
           const ys = tf.tensor2d(oneHot, [picked.length, classes.length]);
-          const raw = inputBatch(preprocessing, picked.map((index) => samples[index]!));
-          if (!augmentOptions) {
-            yield { xs: raw, ys };
+          const batch = picked.map((index) => samples[index]!);
+          if (!augmentOptions || preprocessing.input !== "crop") {
+            yield { xs: inputBatch(preprocessing, batch), ys };
             continue;
           }
-          const xs = augmentBatch(raw as tf.Tensor4D, random, augmentOptions);
-          raw.dispose();
-          yield { xs, ys };
+          // Augmented on the typed arrays, so the batch becomes a tensor once, ready to train.
+          const { size, channels, scale } = preprocessing;
+          const shape: [number, number, number, number] = [batch.length, size, size, channels];
+          const pixels = scaledPixels(batch, size * size * channels, scale);
+          const varied = new Float32Array(pixels.length);
+          augmentPixels(
+            pixels,
+            varied,
+            shape,
+            drawAugmentations(batch.length, random, augmentOptions),
+          );
+          yield { xs: tf.tensor4d(varied, shape), ys };
         }
       })();
     });
   }
+}
+
+/** Crops as one flat float array, bytes times `scale`, checked against the model's input. */
+function scaledPixels(
+  samples: readonly (Uint8Array | Float32Array)[],
+  pixels: number,
+  scale: number,
+): Float32Array {
+  const values = new Float32Array(samples.length * pixels);
+  samples.forEach((sample, i) => {
+    if (sample.length !== pixels) {
+      throw new RangeError(`crop has ${sample.length} values, the model takes ${pixels}`);
+    }
+    const offset = i * pixels;
+    for (let j = 0; j < pixels; j++) values[offset + j] = sample[j]! * scale;
+  });
+  return values;
 }
 
 export interface CollectOptions extends FaceStoreOptions {

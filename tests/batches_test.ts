@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { from } from "rxjs";
 import { initEngine, tf } from "../models/engine.ts";
 import { collectFaces, type FaceStore } from "../pipeline/batches.ts";
-import { augmentBatch, seededRandom } from "../models/augment.ts";
+import { augmentBatch, augmentPixels, drawAugmentations, seededRandom } from "../models/augment.ts";
 import { CNN_PREPROCESSING } from "../models/cnn.ts";
 import { EMBEDDING_PREPROCESSING } from "../models/embedding.ts";
 import { splitFaces, syntheticFaces } from "./testdata/synthetic/faces.ts";
@@ -174,4 +174,50 @@ Deno.test("augmentBatch() with rotation and zoom changes the image but keeps its
   assert.ok(difference > 0.01, `augmented images barely differ (${difference})`);
   tf.dispose([images, out]);
   assert.throws(() => augmentBatch(images, Math.random, { zoom: 1.5 }), RangeError);
+});
+
+Deno.test("augmentPixels() computes what tfjs' image ops compute: zoom, rotation, flip, brightness", () => {
+  const shape: [number, number, number, number] = [8, 24, 24, 1];
+  const images = tf.tidy(() => tf.randomUniform(shape, 0, 1, "float32", 9) as tf.Tensor4D);
+  const draws = drawAugmentations(8, seededRandom(6), { zoom: 0.3, maxRotationDegrees: 30 });
+  assert.ok(draws.some((d) => d.flip) && draws.some((d) => !d.flip));
+  const reference = tf.tidy(() => {
+    const boxes = draws.map((
+      { scale },
+    ) => [0.5 - scale / 2, 0.5 - scale / 2, 0.5 + scale / 2, 0.5 + scale / 2]);
+    const zoomed = tf.image.cropAndResize(images, tf.tensor2d(boxes), tf.range(0, 8, 1, "int32"), [
+      24,
+      24,
+    ]);
+    return tf.concat(
+      tf.split(zoomed, 8).map((image, i) => {
+        const rotated = tf.image.rotateWithOffset(image as tf.Tensor4D, draws[i]!.radians, 0);
+        const flipped = draws[i]!.flip ? tf.image.flipLeftRight(rotated) : rotated;
+        return tf.clipByValue(tf.add(flipped, draws[i]!.brightness), 0, 1);
+      }),
+    ).dataSync();
+  });
+  const ours = new Float32Array(reference.length);
+  augmentPixels(images.dataSync() as Float32Array, ours, shape, draws);
+  // A rotated coordinate landing on .5 may round the other way in float32: allow a handful.
+  const differing = ours.filter((value, i) => Math.abs(value - reference[i]!) > 1e-4).length;
+  assert.ok(differing <= ours.length / 500, `${differing} of ${ours.length} pixels differ`);
+  images.dispose();
+  assert.throws(() => augmentPixels(ours, ours, [9, 24, 24, 1], draws), RangeError);
+});
+
+Deno.test("FaceStore.dataset() augments reproducibly from its seed, and differently each epoch", async () => {
+  const options = {
+    filter: { split: "train" } as const,
+    preprocessing: CNN_PREPROCESSING,
+    batchSize: 16,
+    shuffle: true,
+    seed: 4,
+    augment: true,
+  };
+  const a = store.dataset(options);
+  const [a1, a2] = [await epoch(a), await epoch(a)];
+  const b1 = await epoch(store.dataset(options));
+  assert.deepEqual(b1.map((batch) => [...batch.xs]), a1.map((batch) => [...batch.xs]));
+  assert.notDeepEqual(a2[0]!.xs, a1[0]!.xs);
 });
