@@ -165,7 +165,7 @@ function cachedImage(manifest: Manifest, paths: DataPaths) {
  * its images, a person on two pages of one department): keep the first, reject the rest.
  * The same face under another category is kept; the split keeps such identities together.
  */
-function dropDuplicateImages(manifest: Manifest) {
+export function dropDuplicateImages(manifest: Manifest) {
   const owner = new Map<string, string>();
   for (const row of manifest.rows()) {
     if (row.status === "ok" && row.sha256) owner.set(`${row.category}\n${row.sha256}`, row.id);
