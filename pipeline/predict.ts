@@ -22,8 +22,34 @@ import {
 import { initEngine } from "../models/engine.ts";
 import type { Box } from "./types.ts";
 
-/** The model folders tried, in order, when `--model` is not given. */
-export const DEFAULT_MODEL_DIRS = ["facefield-demo/models/cnn", "facefield-data/models/cnn"];
+/** The data dirs searched, in order, when neither `--model` nor `--data` is given. */
+export const DEFAULT_DATA_DIRS = ["facefield-data", "facefield-demo"];
+
+/**
+ * The data dir's model that evaluated best (highest test accuracy in its report's metrics.json);
+ * without a report, its cnn, else its embedding model.
+ */
+export async function bestModelDir(dataDir: string): Promise<string | undefined> {
+  const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
+  const kinds: { kind: string; accuracy: number }[] = [];
+  try {
+    const report = JSON.parse(await Deno.readTextFile(join(dataDir, "report", "metrics.json")));
+    for (const model of report.models ?? []) {
+      const accuracy = model?.metrics?.folds?.mean ?? model?.metrics?.accuracy;
+      if (typeof model?.kind === "string" && typeof accuracy === "number") {
+        kinds.push({ kind: model.kind, accuracy });
+      }
+    }
+  } catch {
+    // No report yet: fall back to the fixed order below.
+  }
+  kinds.sort((a, b) => b.accuracy - a.accuracy);
+  for (const kind of [...kinds.map((k) => k.kind), "cnn", "embedding"]) {
+    const dir = join(dataDir, "models", kind);
+    if (await isDir(dir)) return dir;
+  }
+  return undefined;
+}
 
 /** Largest image accepted from a file, a URL or stdin. */
 const MAX_IMAGE_BYTES = 50 * 1024 * 1024;
@@ -314,12 +340,14 @@ function tableRow(line: PredictionLine): string {
 async function resolveModelDir(values: ParsedValues): Promise<string> {
   const given = stringOption(values, "model");
   if (given !== undefined) return given;
-  for (const dir of DEFAULT_MODEL_DIRS) {
-    if (await Deno.stat(dir).then((s) => s.isDirectory, () => false)) return dir;
+  const dataDir = stringOption(values, "data");
+  for (const dir of dataDir === undefined ? DEFAULT_DATA_DIRS : [dataDir]) {
+    const best = await bestModelDir(dir);
+    if (best) return best;
   }
   return fail(
-    `no model found in ${DEFAULT_MODEL_DIRS.join(" or ")}: train one with 'deno task pipeline' ` +
-      "or pass --model DIR",
+    `no trained model in ${dataDir ?? DEFAULT_DATA_DIRS.join(" or ")}: train one with ` +
+      "'deno task pipeline' or pass --model DIR",
   );
 }
 
@@ -478,8 +506,9 @@ with a message on stderr and exit code 1; in a stream the line gives
 A missing or incompatible model folder always fails at once.
 
 options:
-  --model DIR        trained model folder (model.json, weights.bin, metadata.json); default
-                     the first that exists of ${DEFAULT_MODEL_DIRS.join(", ")}
+  --model DIR        trained model folder (model.json, weights.bin, metadata.json)
+  --data DIR         without --model: the model of this data dir that evaluated best
+                     (default: the first of ${DEFAULT_DATA_DIRS.join(", ")} that has one)
   --whole-image      classify the whole image when no face is found
   --format F         json (default) or table (for people)
   --top K            list only the K most likely classes per face (default all)
@@ -488,6 +517,7 @@ options:
 `,
   options: {
     model: { type: "string" },
+    data: { type: "string" },
     "whole-image": { type: "boolean" },
     format: { type: "string" },
     top: { type: "string" },
@@ -607,7 +637,7 @@ on one image end to end) and the warm time per face (median, p90, mean, and its 
 Images default to face-api's six demo photos in node_modules.
 
 options:
-  --model DIR   model folder (default the first that exists of ${DEFAULT_MODEL_DIRS.join(", ")})
+  --model DIR   model folder (default: the best model of ${DEFAULT_DATA_DIRS.join(" or ")})
   --runs N      warm passes over the images (default 5)
   --skip-cold   do not start a fresh process for the cold start
 `,
