@@ -129,6 +129,22 @@ export class FaceStore {
     });
   }
 
+  /**
+   * Keeps a face that is already decoded (a synthetic bench, a test); a record id seen before
+   * is ignored. The crop must match the store's crop size.
+   */
+  addStored(face: StoredFace): void {
+    const expected = this.crops ? this.crops.size ** 2 * this.crops.channels : 0;
+    if (face.crop.length !== expected) {
+      throw new RangeError(
+        `Cannot keep face ${face.id}: its crop has ${face.crop.length} bytes, the store keeps ${expected}`,
+      );
+    }
+    if (this.#ids.has(face.id)) return;
+    this.#ids.add(face.id);
+    this.faces.push(face);
+  }
+
   get size(): number {
     return this.faces.length;
   }

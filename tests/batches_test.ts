@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { from } from "rxjs";
 import { initEngine, tf } from "../models/engine.ts";
-import { collectFaces, type FaceStore } from "../pipeline/batches.ts";
+import { collectFaces, FaceStore } from "../pipeline/batches.ts";
 import { augmentBatch, augmentPixels, drawAugmentations, seededRandom } from "../models/augment.ts";
 import { CNN_PREPROCESSING } from "../models/cnn.ts";
 import { EMBEDDING_PREPROCESSING } from "../models/embedding.ts";
@@ -220,4 +220,13 @@ Deno.test("FaceStore.dataset() augments reproducibly from its seed, and differen
   const b1 = await epoch(store.dataset(options));
   assert.deepEqual(b1.map((batch) => [...batch.xs]), a1.map((batch) => [...batch.xs]));
   assert.notDeepEqual(a2[0]!.xs, a1[0]!.xs);
+});
+
+Deno.test("FaceStore.addStored() keeps decoded faces once and rejects a crop of the wrong size", () => {
+  const kept = new FaceStore();
+  const face = { ...store.faces[0]! };
+  kept.addStored(face);
+  kept.addStored({ ...face, category: "other" });
+  assert.deepEqual(kept.faces, [face]);
+  assert.throws(() => kept.addStored({ ...face, id: "x", crop: new Uint8Array(10) }), RangeError);
 });
