@@ -39,6 +39,13 @@ function maxPoolGrad(
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
   const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
+  if (
+    filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 &&
+    top === 0 && left === 0
+  ) {
+    pairPoolGrad(dx, x, g, y, info);
+    return dxInfo;
+  }
   let o = 0;
   for (let b = 0; b < batchSize; b++) {
     for (let yr = 0; yr < outHeight; yr++) {
@@ -68,6 +75,44 @@ function maxPoolGrad(
     }
   }
   return dxInfo;
+}
+
+/**
+ * The 2×2, stride-2 unpadded pool (the CNN's): each window's four pixels at fixed offsets,
+ * tested in the reference's order, and each input pixel in at most one window.
+ */
+function pairPoolGrad(
+  dx: Float32Array,
+  x: Float32Array,
+  g: Float32Array,
+  y: Float32Array,
+  info: backend_util.Conv2DInfo,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
+  const right = channels;
+  const below = inWidth * channels;
+  let o = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let yr = 0; yr < outHeight; yr++) {
+      for (let yc = 0; yc < outWidth; yc++) {
+        const corner = ((b * inHeight + 2 * yr) * inWidth + 2 * yc) * channels;
+        for (let d = 0; d < channels; d++, o++) {
+          const max = y[o]!;
+          const at = corner + d;
+          const index = x[at] === max
+            ? at
+            : x[at + right] === max
+            ? at + right
+            : x[at + below] === max
+            ? at + below
+            : x[at + below + right] === max
+            ? at + below + right
+            : at;
+          dx[index] = g[o]!;
+        }
+      }
+    }
+  }
 }
 
 export const maxPoolGradConfig: KernelConfig = {
