@@ -17,6 +17,7 @@ import {
 import { buildCnn, CNN_PREPROCESSING } from "./cnn.ts";
 import { buildEmbeddingHead, EMBEDDING_PREPROCESSING } from "./embedding.ts";
 import type { AugmentOptions } from "./augment.ts";
+import type { ReplicaReply, ReplicaRequest } from "./train_worker.ts";
 
 export interface TrainOptions {
   /**
@@ -59,6 +60,14 @@ export interface TrainOptions {
    * @default undefined
    */
   testFold?: number;
+  /**
+   * Threads that train the CNN together: each batch is split between the main thread and
+   * `workers − 1` replica workers, whose gradients are summed into one Adam update (the same
+   * update as one thread on the whole batch, up to float rounding). Only the CNN on the wasm
+   * backend uses them; the embedding head is too small to gain.
+   * @default 1
+   */
+  workers?: number;
   /**
    * Where the data came from, recorded in the metadata (e.g. the sources file name).
    * @default the page origins in the store
@@ -122,6 +131,146 @@ export function evaluateFaces(
 }
 
 /**
+ * The gradients of one share of a batch: of the share's summed cross-entropy divided by the
+ * whole batch's size, so the shares' gradients add up to the batch-mean gradient that
+ * `trainOnBatch` takes. In `model.trainableWeights` order, with the share's loss sum and
+ * correct count. Dropout is on, as in training.
+ */
+export function shardGradients(
+  model: tf.LayersModel,
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+  batchSize: number,
+): { gradients: tf.Tensor[]; lossSum: number; correct: number } {
+  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  let lossSum = 0;
+  let correct = 0;
+  const { value, grads } = tf.variableGrads(() => {
+    const predictions = model.apply(xs, { training: true }) as tf.Tensor;
+    const losses = tf.metrics.categoricalCrossentropy(ys, predictions);
+    correct = tf.sum(tf.metrics.categoricalAccuracy(ys, predictions)).dataSync()[0]!;
+    const sum = tf.sum(losses);
+    lossSum = sum.dataSync()[0]!;
+    return tf.div(sum, batchSize) as tf.Scalar;
+  }, variables);
+  value.dispose();
+  return { gradients: variables.map((variable) => grads[variable.name]!), lossSum, correct };
+}
+
+/** A replica worker (train_worker.ts) answering one request at a time. */
+class Replica {
+  readonly #worker: Worker;
+  #pending: { resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void } | null =
+    null;
+
+  constructor() {
+    this.#worker = new Worker(new URL("./train_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.#worker.onmessage = (event: MessageEvent<ReplicaReply>) => {
+      const pending = this.#pending;
+      this.#pending = null;
+      if (event.data.kind === "error") {
+        pending?.reject(new Error(`training replica failed: ${event.data.message}`));
+      } else pending?.resolve(event.data);
+    };
+    this.#worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      const pending = this.#pending;
+      this.#pending = null;
+      pending?.reject(new Error(`training replica crashed: ${event.message}`));
+    };
+  }
+
+  request(message: ReplicaRequest, transfer: Transferable[] = []): Promise<ReplicaReply> {
+    if (this.#pending) throw new Error("a replica takes one request at a time");
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#worker.postMessage(message, transfer);
+    });
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+    this.#pending?.reject(new Error("training replica stopped"));
+    this.#pending = null;
+  }
+}
+
+/**
+ * One synchronous data-parallel step: the batch split in contiguous shares, the first on this
+ * thread and one per replica, all from the same weights; their gradients summed and applied
+ * once by the model's optimizer. Returns the batch's loss sum and correct count.
+ */
+async function dataParallelStep(
+  model: tf.LayersModel,
+  replicas: readonly Replica[],
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+): Promise<{ lossSum: number; correct: number }> {
+  const size = xs.shape[0]!;
+  const share = Math.ceil(size / (replicas.length + 1));
+  const weights = model.trainableWeights.map((w) => w.read().dataSync() as Float32Array);
+  const xsData = xs.dataSync() as Float32Array;
+  const ysData = ys.dataSync() as Float32Array;
+  const xRow = xsData.length / size;
+  const yRow = ysData.length / size;
+  const replies = replicas.flatMap((replica, k) => {
+    const start = (k + 1) * share;
+    const end = Math.min(size, start + share);
+    if (start >= end) return [];
+    const shareXs = xsData.slice(start * xRow, end * xRow);
+    const shareYs = ysData.slice(start * yRow, end * yRow);
+    return [replica.request({
+      kind: "step",
+      weights,
+      xs: shareXs,
+      xsShape: [end - start, ...xs.shape.slice(1)],
+      ys: shareYs,
+      ysShape: [end - start, ...ys.shape.slice(1)],
+      batchSize: size,
+    }, [shareXs.buffer as ArrayBuffer, shareYs.buffer as ArrayBuffer])];
+  });
+  const own = tf.tidy(() => {
+    const end = Math.min(size, share);
+    return shardGradients(model, xs.slice(0, end), ys.slice(0, end), size);
+  });
+  let { lossSum, correct } = own;
+  const others = await Promise.all(replies);
+  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  const summed = tf.tidy(() =>
+    Object.fromEntries(variables.map((variable, i) => {
+      const parts = [own.gradients[i]!];
+      for (const reply of others) {
+        if (reply.kind === "gradients") parts.push(tf.tensor(reply.gradients[i]!, variable.shape));
+      }
+      return [variable.name, parts.length === 1 ? parts[0]!.clone() : tf.addN(parts)];
+    }))
+  );
+  for (const reply of others) {
+    if (reply.kind === "gradients") {
+      lossSum += reply.lossSum;
+      correct += reply.correct;
+    }
+  }
+  model.optimizer.applyGradients(summed);
+  tf.dispose([own.gradients, Object.values(summed)]);
+  return { lossSum, correct };
+}
+
+/** Starts `count` replica workers for a CNN over `classes` classes. */
+async function startReplicas(count: number, classes: number): Promise<Replica[]> {
+  const replicas = Array.from({ length: count }, () => new Replica());
+  try {
+    await Promise.all(replicas.map((replica) => replica.request({ kind: "init", classes })));
+  } catch (error) {
+    for (const replica of replicas) replica.terminate();
+    throw error;
+  }
+  return replicas;
+}
+
+/**
  * Trains a `cnn` (64×64 grayscale crops) or `embedding` (128-d descriptors) classifier on
  * the store's faces and returns it with its per-epoch history and best epoch.
  *
@@ -148,8 +297,10 @@ export async function trainClassifier(
     onEpoch,
     testFold,
     sources,
+    workers = 1,
   } = options;
   positiveInteger("epochs", epochs);
+  positiveInteger("workers", workers);
   positiveInteger("patience", patience);
   positiveInteger("batchSize", batchSize);
   if (!(learningRate > 0 && Number.isFinite(learningRate))) {
@@ -208,6 +359,14 @@ export async function trainClassifier(
     augment: kind === "cnn" ? augment : false,
   });
 
+  const replicas = kind === "cnn" && workers > 1 && tf.getBackend() === "wasm"
+    ? await startReplicas(workers - 1, classes.length).catch((error) => {
+      model.optimizer.dispose();
+      model.dispose();
+      throw error;
+    })
+    : [];
+
   const history: EpochStats[] = [];
   let bestEpoch = 0;
   let best = { accuracy: -1, loss: Infinity };
@@ -223,10 +382,16 @@ export async function trainClassifier(
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         const { xs, ys } = next.value;
         try {
-          const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
           const size = xs.shape[0]!;
-          lossSum += loss! * size;
-          accuracySum += accuracy! * size;
+          if (replicas.length > 0) {
+            const step = await dataParallelStep(model, replicas, xs, ys);
+            lossSum += step.lossSum;
+            accuracySum += step.correct;
+          } else {
+            const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
+            lossSum += loss! * size;
+            accuracySum += accuracy! * size;
+          }
           seen += size;
         } finally {
           tf.dispose([xs, ys]);
@@ -263,6 +428,7 @@ export async function trainClassifier(
     model.dispose();
     throw error;
   } finally {
+    for (const replica of replicas) replica.terminate();
     // The model does not own an optimizer passed as an object, so it would outlive dispose().
     model.optimizer.dispose();
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { from } from "rxjs";
 import { initEngine, tf } from "../models/engine.ts";
 import { collectFaces } from "../pipeline/batches.ts";
-import { evaluateFaces, isBetter, trainClassifier } from "../models/train.ts";
+import { evaluateFaces, isBetter, shardGradients, trainClassifier } from "../models/train.ts";
 import type { EpochStats } from "../models/classifier.ts";
 import { CNN_PREPROCESSING } from "../models/cnn.ts";
 import { EMBEDDING_PREPROCESSING } from "../models/embedding.ts";
@@ -142,4 +142,64 @@ Deno.test("trainClassifier('cnn') trains the seed CNN on augmented crops without
   } finally {
     if (fallback) await tf.setBackend("wasm");
   }
+});
+
+Deno.test("shardGradients() of a batch's shares sum to the update trainOnBatch makes", async () => {
+  // No dropout here, so the two paths compute the same function and must agree.
+  const build = () => {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ inputShape: [6], units: 5, activation: "relu" }));
+    model.add(tf.layers.dense({ units: 3, activation: "softmax" }));
+    model.compile({ optimizer: tf.train.adam(0.01), loss: "categoricalCrossentropy" });
+    return model;
+  };
+  const [a, b] = [build(), build()];
+  b.setWeights(a.getWeights());
+  const flat = (model: tf.LayersModel) => model.getWeights().flatMap((w) => [...w.dataSync()]);
+  const initial = flat(a);
+  const xs = tf.randomUniform([10, 6], -1, 1, "float32", 3);
+  const ys = tf.tidy(() =>
+    tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 2], "int32"), 3).toFloat()
+  );
+  const loss = await a.trainOnBatch(xs, ys) as number;
+  const shares = ([[0, 4], [4, 6]] as const).map(([begin, size]) =>
+    tf.tidy(() => shardGradients(b, xs.slice(begin, size), ys.slice(begin, size), 10))
+  );
+  assert.ok(Math.abs((shares[0]!.lossSum + shares[1]!.lossSum) / 10 - loss) < 1e-5);
+  const names = b.trainableWeights.map((w) => (w.read() as tf.Variable).name);
+  const summed = Object.fromEntries(
+    names.map((name, i) => [name, tf.add(shares[0]!.gradients[i]!, shares[1]!.gradients[i]!)]),
+  );
+  b.optimizer.applyGradients(summed);
+  const [afterA, afterB] = [flat(a), flat(b)];
+  assert.ok(afterA.some((v, i) => Math.abs(v - initial[i]!) > 1e-4), "trainOnBatch did not move");
+  const worst = Math.max(...afterA.map((v, i) => Math.abs(v - afterB[i]!)));
+  assert.ok(worst < 1e-6, `weights differ by ${worst}`);
+  tf.dispose([xs, ys, ...shares.flatMap((s) => s.gradients), ...Object.values(summed)]);
+  for (const model of [a, b]) {
+    model.optimizer.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("trainClassifier('cnn', { workers: 2 }) learns with a replica worker, leaks nothing", async () => {
+  const crops = await collectFaces(
+    from(await splitFaces(await syntheticFaces(dir, { perClass: 12, seed: 14, noise: 0.1 }))),
+  );
+  const before = tf.memory().numTensors;
+  const tensors: number[] = [];
+  const { classifier, history } = await trainClassifier("cnn", crops, {
+    epochs: 6,
+    batchSize: 8,
+    seed: 3,
+    workers: 2,
+    onEpoch: () => tensors.push(tf.memory().numTensors),
+  });
+  assert.equal(history.length, 6);
+  assert.ok(history.every((h) => h.accuracy >= 0 && h.accuracy <= 1));
+  assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
+  assert.ok(history.at(-1)!.loss < history[0]!.loss, `loss ${history.map((h) => h.loss)}`);
+  classifier.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  await assert.rejects(() => trainClassifier("cnn", crops, { workers: 0 }), RangeError);
 });
