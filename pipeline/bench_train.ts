@@ -140,7 +140,12 @@ function syntheticStore(train: number): FaceStore {
  * timed ones (their seconds include validation).
  */
 async function measureTrainLoop(
-  { batchSize, epochs, images }: { batchSize: number; epochs: number; images: number },
+  { batchSize, epochs, images, workers }: {
+    batchSize: number;
+    epochs: number;
+    images: number;
+    workers: number;
+  },
 ): Promise<EngineFigure> {
   await tf.setBackend("wasm");
   const store = syntheticStore(images);
@@ -150,12 +155,16 @@ async function measureTrainLoop(
     patience: epochs + 1,
     batchSize,
     augment: true,
+    workers,
     onEpoch: (stats) => seconds.push(stats.seconds),
   });
   classifier.dispose();
   const timed = seconds.slice(1).reduce((a, b) => a + b, 0);
   return {
-    engine: "facefield trainClassifier (cnn, augment, validation each epoch)",
+    engine: `facefield trainClassifier (cnn, augment, validation each epoch, ${workers} thread${
+      workers > 1 ? "s" : ""
+    })`,
+    workers,
     images_per_s: round(images * epochs / timed),
     batch: batchSize,
     train_faces: images,
@@ -290,8 +299,13 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
     timedBatches: batchesPerEpoch * epochs,
     images,
   });
-  log(`training ${epochs} timed epoch(s) of ${images} faces through trainClassifier…`);
-  const loop = await measureTrainLoop({ batchSize, epochs, images });
+  const loops: EngineFigure[] = [];
+  for (const workers of [1, 2]) {
+    log(
+      `training ${epochs} timed epoch(s) of ${images} faces through trainClassifier, ${workers} thread(s)…`,
+    );
+    loops.push(await measureTrainLoop({ batchSize, epochs, images, workers }));
+  }
   if (peers.includes(2)) peerFigures.set(2, await measurePytorch(2, images));
 
   const pytorchRatios: Record<string, number> = {};
@@ -304,7 +318,16 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
     }
   }
   emit({ ...ours, ...pytorchRatios });
-  emit({ ...loop, vs_raw_steps: ratio(loop.images_per_s, ours.images_per_s) });
+  for (const loop of loops) {
+    const peer = peerFigures.get(loop.workers as number);
+    emit({
+      ...loop,
+      vs_raw_steps: ratio(loop.images_per_s, ours.images_per_s),
+      ...(peer && "images_per_s" in peer
+        ? { vs_pytorch_same_threads: ratio(loop.images_per_s, peer.images_per_s) }
+        : {}),
+    });
+  }
   for (const [threads, figure] of peerFigures) {
     emit({ engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure });
   }
@@ -336,7 +359,9 @@ usage: deno task bench:train [--images N] [--epochs N] [--batch N] [--cpu-batche
 
 Trains the seed study's CNN (64×64×1, three conv blocks, 92,868 parameters) on synthetic data
 with Adam and cross-entropy: one warm-up epoch, then the timed epochs. Prints one JSON line per
-engine with images_per_s: ours (tfjs wasm + fast kernels), PyTorch on 1 and 2 threads (via
+engine with images_per_s: ours (tfjs wasm + fast kernels, raw training steps on one thread),
+the real loop (trainClassifier on a synthetic FaceStore: augmentation, validation each epoch)
+on 1 thread and on 2 (data-parallel over a replica worker), PyTorch on 1 and 2 threads (via
 ../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
 ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~300× slower).
 
