@@ -27,7 +27,14 @@ export type ReplicaRequest =
 /** Messages a replica sends back. */
 export type ReplicaReply =
   | { kind: "ready" }
-  | { kind: "gradients"; gradients: Float32Array[]; lossSum: number; correct: number }
+  | {
+    kind: "gradients";
+    gradients: Float32Array[];
+    lossSum: number;
+    correct: number;
+    /** Time the step took here, for the split of later batches. */
+    ms: number;
+  }
   | { kind: "error"; message: string };
 
 let model: tf.LayersModel | undefined;
@@ -38,6 +45,7 @@ function reply(message: ReplicaReply, transfer: Transferable[] = []): void {
 
 self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
   const request = event.data;
+  const started = performance.now();
   try {
     if (request.kind === "init") {
       await initEngine();
@@ -63,7 +71,13 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
     const gradients = result.gradients.map((g) => g.dataSync() as Float32Array);
     tf.dispose(result.gradients);
     reply(
-      { kind: "gradients", gradients, lossSum: result.lossSum, correct: result.correct },
+      {
+        kind: "gradients",
+        gradients,
+        lossSum: result.lossSum,
+        correct: result.correct,
+        ms: performance.now() - started,
+      },
       gradients.map((g) => g.buffer as ArrayBuffer),
     );
   } catch (error) {
