@@ -40,11 +40,17 @@ export function reshape(backend: BackendWasm, x: TensorInfo, shape: number[]): T
 
 /**
  * Pads with zeros where an amount is positive and crops where it is negative, so one call
- * brings a tensor to exactly the extent a valid convolution needs.
+ * brings a tensor to exactly the extent a valid convolution needs. The caller frees the result
+ * (which shares `x`'s data when nothing changes).
  */
 export function padOrCrop(backend: BackendWasm, x: TensorInfo, amounts: Paddings): TensorInfo {
   const needsCrop = amounts.some(([before, after]) => before < 0 || after < 0);
   const needsPad = amounts.some(([before, after]) => before > 0 || after > 0);
+  if (!needsCrop && !needsPad) {
+    // Already the right extent: share the data (counted by reference) instead of copying.
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }
   let current = x;
   let owned = false;
   if (needsCrop) {

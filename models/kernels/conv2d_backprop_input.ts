@@ -68,21 +68,26 @@ function conv2DBackpropInput(
   // convolution yields exactly inHeight × inWidth rows and columns.
   const before = [filterHeight - 1 - info.padInfo.top, filterWidth - 1 - info.padInfo.left];
   const [beforeRows = 0, beforeCols = 0] = before;
-  const framed = padOrCrop(backend, spread, [
-    [0, 0],
-    [beforeRows, info.inHeight + filterHeight - 1 - beforeRows - spreadHeight],
-    [beforeCols, info.inWidth + filterWidth - 1 - beforeCols - spreadWidth],
-    [0, 0],
-  ]);
+  const afterRows = info.inHeight + filterHeight - 1 - beforeRows - spreadHeight;
+  const afterCols = info.inWidth + filterWidth - 1 - beforeCols - spreadWidth;
+  const amounts: [number, number][] = [[0, 0], [beforeRows, afterRows], [
+    beforeCols,
+    afterCols,
+  ], [0, 0]];
+  // Zero padding alone is left to the convolution (XNNPACK pads on the fly), saving a copy of
+  // dy; a crop still needs the slice.
+  const padsOnly = amounts.every(([before, after]) => before >= 0 && after >= 0);
+  const framed = padsOnly ? spread : padOrCrop(backend, spread, amounts);
   const flipped = runWasmKernel(backend, "Reverse", { x: filter }, { dims: [0, 1] });
   const flippedSwapped = transpose(backend, flipped, [0, 1, 3, 2]);
   const dx = runWasmKernel(backend, "Conv2D", { x: framed, filter: flippedSwapped }, {
     strides: 1,
-    pad: "valid",
+    pad: padsOnly ? amounts : "valid",
     dataFormat: "NHWC",
     dilations: 1,
   });
-  disposeInfos(backend, framed, flipped, flippedSwapped);
+  disposeInfos(backend, flipped, flippedSwapped);
+  if (!padsOnly) disposeInfos(backend, framed);
   if (strided) disposeInfos(backend, spread);
   return dx;
 }
