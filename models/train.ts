@@ -237,7 +237,8 @@ export class ShareBalancer {
 /**
  * One synchronous data-parallel step: the batch split in contiguous shares, the first on this
  * thread and one per replica, all from the same weights; their gradients summed and applied
- * once by the model's optimizer. Returns the batch's loss sum and correct count.
+ * once by the model's optimizer. `meanwhile` runs on this thread after its own share, while the
+ * replicas may still be busy. Returns the batch's loss sum and correct count.
  */
 async function dataParallelStep(
   model: tf.LayersModel,
@@ -245,6 +246,7 @@ async function dataParallelStep(
   balancer: ShareBalancer,
   xs: tf.Tensor,
   ys: tf.Tensor,
+  meanwhile: () => void = () => {},
 ): Promise<{ lossSum: number; correct: number }> {
   const size = xs.shape[0]!;
   const counts = balancer.split(size);
@@ -280,6 +282,9 @@ async function dataParallelStep(
   const own = counts[0]! > 0
     ? tf.tidy(() => shardGradients(model, xs.slice(0, counts[0]!), ys.slice(0, counts[0]!), size))
     : null;
+  // This thread's chores while the replicas compute count as its time, so the balancer
+  // hands it that much less of the batch.
+  meanwhile();
   balancer.record(0, counts[0]!, performance.now() - ownStart);
   let lossSum = own?.lossSum ?? 0;
   let correct = own?.correct ?? 0;
@@ -428,12 +433,17 @@ export async function trainClassifier(
       let accuracySum = 0;
       let seen = 0;
       const iterator = await trainData.iterator();
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      let next = await iterator.next();
+      while (!next.done) {
         const { xs, ys } = next.value;
+        // With replicas, the next batch is made while they finish this one.
+        let upcoming: ReturnType<typeof iterator.next> | undefined;
         try {
           const size = xs.shape[0]!;
           if (replicas.length > 0) {
-            const step = await dataParallelStep(model, replicas, balancer, xs, ys);
+            const step = await dataParallelStep(model, replicas, balancer, xs, ys, () => {
+              upcoming = iterator.next();
+            });
             lossSum += step.lossSum;
             accuracySum += step.correct;
           } else {
@@ -442,9 +452,14 @@ export async function trainClassifier(
             accuracySum += accuracy! * size;
           }
           seen += size;
+        } catch (error) {
+          const pending = await upcoming;
+          if (pending && !pending.done) tf.dispose([pending.value.xs, pending.value.ys]);
+          throw error;
         } finally {
           tf.dispose([xs, ys]);
         }
+        next = await (upcoming ?? iterator.next());
       }
       const val = evaluateFaces(model, store, valFaces, preprocessing, classes);
       const stats: EpochStats = {
