@@ -211,7 +211,7 @@ async function profileStep(batchSize: number): Promise<string[]> {
       "by kernel:",
       ...rows(byKernel, 15),
       "by kernel and input shapes:",
-      ...rows(byCall, 15),
+      ...rows(byCall, 25),
     ];
   } finally {
     model.optimizer.dispose();
