@@ -194,6 +194,23 @@ for (const { x, filterSize, strides, pad, relu } of poolCases) {
   });
 }
 
+Deno.test("maxPool gradient ignores the pixel past the edge of a 'same' window", async () => {
+  // The last window covers column 2 only; the pixel one step right (the next row's first)
+  // equals its maximum and must not receive its gradient.
+  await assertSameGradients(
+    "same-padded 2×2 pool",
+    [{ values: Float32Array.of(0, 0, 1, 5, 0, 5), shape: [1, 2, 3, 1] }],
+    (input) => [
+      tf.grad((a: tf.Tensor) =>
+        tf.sum(
+          tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, "same"), tf.tensor4d([1, 10], [1, 1, 2, 1])),
+        )
+      )(input!),
+    ],
+    1e-6,
+  );
+});
+
 Deno.test("the fast kernels reject NCHW with a clear error", () => {
   const dy = tf.zeros([1, 4, 3, 3]) as tf.Tensor4D;
   const x = tf.zeros([1, 4, 5, 5]) as tf.Tensor4D;

@@ -39,9 +39,10 @@ function maxPoolGrad(
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
   const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
+  // Only where every window lies inside the input ('same' may pad below and to the right).
   if (
     filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 &&
-    top === 0 && left === 0
+    top === 0 && left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth
   ) {
     pairPoolGrad(dx, x, g, y, info);
     return dxInfo;
