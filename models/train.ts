@@ -289,12 +289,17 @@ async function dataParallelStep(
   let lossSum = own?.lossSum ?? 0;
   let correct = own?.correct ?? 0;
   const others: Extract<ReplicaReply, { kind: "gradients" }>[] = [];
-  for (const { reply, thread, faces } of await Promise.all(replies)) {
-    if (reply.kind !== "gradients") throw new Error(`replica answered ${reply.kind} to a step`);
-    balancer.record(thread, faces, reply.ms);
-    lossSum += reply.lossSum;
-    correct += reply.correct;
-    others.push(reply);
+  try {
+    for (const { reply, thread, faces } of await Promise.all(replies)) {
+      if (reply.kind !== "gradients") throw new Error(`replica answered ${reply.kind} to a step`);
+      balancer.record(thread, faces, reply.ms);
+      lossSum += reply.lossSum;
+      correct += reply.correct;
+      others.push(reply);
+    }
+  } catch (error) {
+    tf.dispose(own?.gradients ?? []);
+    throw error;
   }
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const summed = tf.tidy(() =>
@@ -311,16 +316,23 @@ async function dataParallelStep(
   return { lossSum, correct };
 }
 
-/** Starts `count` replica workers for a CNN over `classes` classes. */
+/**
+ * Starts `count` replica workers for a CNN over `classes` classes. A replica that cannot start
+ * (no worker threads here, say) is left out: training goes on with the threads that did.
+ */
 async function startReplicas(count: number, classes: number): Promise<Replica[]> {
-  const replicas = Array.from({ length: count }, () => new Replica());
-  try {
-    await Promise.all(replicas.map((replica) => replica.request({ kind: "init", classes })));
-  } catch (error) {
-    for (const replica of replicas) replica.terminate();
-    throw error;
-  }
-  return replicas;
+  const started = await Promise.all(Array.from({ length: count }, async () => {
+    let replica: Replica | undefined;
+    try {
+      replica = new Replica();
+      await replica.request({ kind: "init", classes });
+      return replica;
+    } catch {
+      replica?.terminate();
+      return null;
+    }
+  }));
+  return started.filter((replica): replica is Replica => replica !== null);
 }
 
 /**
@@ -413,11 +425,7 @@ export async function trainClassifier(
   });
 
   const replicas = kind === "cnn" && workers > 1 && tf.getBackend() === "wasm"
-    ? await startReplicas(workers - 1, classes.length).catch((error) => {
-      model.optimizer.dispose();
-      model.dispose();
-      throw error;
-    })
+    ? await startReplicas(workers - 1, classes.length)
     : [];
   const balancer = new ShareBalancer(replicas.length + 1);
 
@@ -513,7 +521,9 @@ export async function trainClassifier(
     history,
     bestEpoch,
     createdAt: new Date().toISOString(),
-    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}`,
+    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
+      replicas.length > 0 ? `, ${replicas.length + 1} threads` : ""
+    }`,
   };
   return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
 }

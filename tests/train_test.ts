@@ -202,6 +202,7 @@ Deno.test("trainClassifier('cnn', { workers: 2 }) learns with a replica worker, 
   assert.ok(history.every((h) => h.accuracy >= 0 && h.accuracy <= 1));
   assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
   assert.ok(history.at(-1)!.loss < history[0]!.loss, `loss ${history.map((h) => h.loss)}`);
+  assert.match(classifier.metadata.engine, /wasm, 2 threads$/);
   classifier.dispose();
   assert.equal(tf.memory().numTensors, before);
   await assert.rejects(() => trainClassifier("cnn", crops, { workers: 0 }), RangeError);
