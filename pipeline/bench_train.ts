@@ -367,6 +367,13 @@ on 1 thread and on 2 (data-parallel over a replica worker), PyTorch on 1 and 2 t
 ../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
 ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~300× slower).
 
+The second core comes from data-parallel replicas (TrainOptions.workers: each Deno worker runs
+its own tfjs wasm on a share of every batch, gradients summed into one Adam update), not from
+tfjs' threaded wasm build: tfjs turns that build off outside browsers (tfjs#3830), and forced
+on under Deno its emscripten pthread workers fail to start (ERR_WORKER_PATH). It would also
+thread only XNNPACK's own kernels, not the JS gradient kernels. Measured on 2 cores with the
+machine otherwise idle: 2 threads train ~1.4–1.7× faster than 1.
+
 options:
   --images N       synthetic images per epoch (default 512)
   --epochs N       timed epochs (default 2)
