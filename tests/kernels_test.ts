@@ -249,6 +249,8 @@ for (
     [[16, 32, 32, 8], [0, 1, 2], false],
     [[16, 32, 32, 8], [2, 0, 1], true],
     [[64, 40, 30], [0], false],
+    // Rows not a multiple of four: the tail after the four-row passes.
+    [[3, 37, 23, 32], [0, 1, 2], false],
     [[16, 32, 32, 8], [1, 2], false],
     [[4, 8, 8, 4], [0, 1, 2], false],
   ] as [number[], number[], boolean][]
