@@ -116,6 +116,14 @@ export interface RunSummary {
   terminalReport?: string;
 }
 
+/** Sources crawled at once; the HTTP client's per-host limit still applies across them. */
+const SOURCES_AT_ONCE = 4;
+
+/** Runs `onComplete` when the source completes normally (not on error or unsubscribe). */
+function finalizeWith<T>(onComplete: () => void) {
+  return (source: Observable<T>) => concat(source, defer(() => (onComplete(), EMPTY)));
+}
+
 /** Failures worth another try on the next run: the network, not the content. */
 const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429)/;
 
@@ -307,8 +315,17 @@ export async function runPipeline(
       }),
     );
 
+    // Each source is fetched in a stream of its own, so its end (the last page of its
+    // pagination) is known and recorded; a source cut short by a dead run is crawled again.
     const crawledPeople$ = sources$.pipe(
-      fetchPages({ http }),
+      mergeMap(
+        (source) =>
+          of(source).pipe(
+            fetchPages({ http }),
+            finalizeWith(() => pageLog.recordComplete(source.url, source.category)),
+          ),
+        SOURCES_AT_ONCE,
+      ),
       mergeMap((outcome) => {
         if (outcome.status !== "ok") {
           pageCounts.failed++;
@@ -329,6 +346,14 @@ export async function runPipeline(
           parsePeople(),
           toArray(),
           tap((people) => {
+            // The people reach disk before the page counts as crawled: a run killed in
+            // between re-crawls the page rather than losing its people.
+            for (const person of people) {
+              if (!removed.matches(person) && !manifest.get(person.id)) {
+                manifest.record(ok(person), "people");
+              }
+            }
+            manifest.flushSync();
             pageCounts.ok++;
             progress.add("pages");
             pageLog.record({

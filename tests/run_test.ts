@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Manifest } from "../pipeline/manifest.ts";
+import { PageLog } from "../pipeline/page_log.ts";
 import { dropDuplicateImages, formatSummary, summarise } from "../pipeline/run.ts";
 import { type ImageRecord, ok } from "../pipeline/types.ts";
 
@@ -71,4 +72,23 @@ Deno.test("summarise() counts records by status, reason code and category", asyn
   const text = formatSummary(summary);
   assert.match(text, /pages: 2 ok, 1 failed · 1 invalid source rows/);
   assert.ok(!text.includes("Person"), "the summary names no one");
+});
+
+Deno.test("PageLog: a source is done only once crawled to its end with every page ok", async () => {
+  const path = join(await Deno.makeTempDir(), "pages.csv");
+  const log = await PageLog.open(path);
+  const page = (page_url: string, status: "ok" | "failed") => ({
+    source_url: "https://u.example/staff",
+    page_url,
+    category: "cs",
+    status,
+    reason: "",
+    people: "3",
+  });
+  log.record(page("https://u.example/staff", "ok"));
+  assert.equal(log.sourceDone("https://u.example/staff"), false, "page 2 may still be missing");
+  log.recordComplete("https://u.example/staff", "cs");
+  assert.equal((await PageLog.open(path)).sourceDone("https://u.example/staff"), true);
+  log.record(page("https://u.example/staff?page=2", "failed"));
+  assert.equal((await PageLog.open(path)).sourceDone("https://u.example/staff"), false);
 });
