@@ -7,7 +7,9 @@ import { parse } from "csv-parse/sync";
 import { join } from "node:path";
 import { of } from "rxjs";
 import { type Command, fail, intOption, stringOption } from "./cli.ts";
-import { formatSummary, pipelineOptionsFrom, runPipeline } from "./run.ts";
+import { pipelineOptionsFrom } from "./pipeline_command.ts";
+import { runPipeline } from "./run.ts";
+import { formatSummary } from "./summary.ts";
 
 export const CONGRESS_DIR = new URL("../../shared/data/congress/", import.meta.url).pathname;
 

@@ -1,6 +1,6 @@
 import type { Command } from "./cli.ts";
 import { forgetCommand } from "./forget.ts";
-import { pipelineCommand } from "./run.ts";
+import { pipelineCommand } from "./pipeline_command.ts";
 import { benchPredictCommand, predictCommand } from "./predict.ts";
 import { benchTrainCommand } from "./bench_train.ts";
 import { benchCongressCommand } from "./bench_congress.ts";

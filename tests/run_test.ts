@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Manifest } from "../pipeline/manifest.ts";
 import { PageLog } from "../pipeline/page_log.ts";
-import { dropDuplicateImages, formatSummary, summarise } from "../pipeline/run.ts";
+import { dropDuplicateImages } from "../pipeline/run.ts";
+import { formatSummary, summarise } from "../pipeline/summary.ts";
 import { type ImageRecord, ok } from "../pipeline/types.ts";
 
 function image(id: string, category: string, sha256: string): ImageRecord {
