@@ -384,35 +384,43 @@ export async function runPipeline(
     }
     await initEngine();
     const trained: TrainedModel[] = [];
-    const foldIndices = folds ? [...Array(folds).keys()] : [null];
+    const trainingIds = JSON.stringify(splitRecords.map((r) => r.id));
+    const trainAndSave = async (kind: ModelKind, fold: number | null, dir: string) => {
+      const label = fold === null ? kind : `${kind} fold ${fold + 1}/${folds}`;
+      console.error(`training ${label} on ${splitRecords.length} faces, ${classes.length} classes`);
+      const result = await trainClassifier(kind, store, {
+        epochs,
+        patience,
+        batchSize,
+        seed,
+        testFold: fold ?? undefined,
+        onEpoch: (stats) =>
+          console.error(
+            `  ${label} epoch ${stats.epoch}/${epochs} loss ${stats.loss.toFixed(3)} ` +
+              `acc ${stats.accuracy.toFixed(3)} ` +
+              `val_acc ${stats.valAccuracy?.toFixed(3) ?? "n/a"} ETA ${
+                Math.round(stats.etaSeconds)
+              }s`,
+          ),
+      });
+      await saveClassifier(result.classifier, dir);
+      await Deno.writeTextFile(join(dir, "training_ids.json"), trainingIds);
+      modelPaths.push(dir);
+      return result;
+    };
     for (const kind of models) {
-      for (const fold of foldIndices) {
-        const label = fold === null ? kind : `${kind} fold ${fold + 1}/${folds}`;
-        console.error(
-          `training ${label} on ${splitRecords.length} faces, ${classes.length} classes`,
-        );
-        const result = await trainClassifier(kind, store, {
-          epochs,
-          patience,
-          batchSize,
-          seed,
-          testFold: fold ?? undefined,
-          onEpoch: (stats) =>
-            console.error(
-              `  ${label} epoch ${stats.epoch}/${epochs} loss ${stats.loss.toFixed(3)} ` +
-                `acc ${stats.accuracy.toFixed(3)} val_acc ${
-                  stats.valAccuracy?.toFixed(3) ?? "n/a"
-                } ` +
-                `ETA ${Math.round(stats.etaSeconds)}s`,
-            ),
-        });
-        const dir = join(paths.models, fold === null ? kind : `${kind}-fold${fold}`);
-        await saveClassifier(result.classifier, dir);
-        const trainingIds = splitRecords.map((r) => r.id);
-        await Deno.writeTextFile(join(dir, "training_ids.json"), JSON.stringify(trainingIds));
-        modelPaths.push(dir);
-        trained.push({ kind, fold, dir, ...result });
+      if (!folds) {
+        const dir = join(paths.models, kind);
+        trained.push({ kind, fold: null, dir, ...await trainAndSave(kind, null, dir) });
+        continue;
       }
+      for (let fold = 0; fold < folds; fold++) {
+        const dir = join(paths.models, `${kind}-fold${fold}`);
+        trained.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir) });
+      }
+      // Folds estimate how good the model is; predict needs one model, trained on the
+      // ordinary train/validation split like a run without folds.
+      (await trainAndSave(kind, null, join(paths.models, kind))).classifier.dispose();
     }
     if (until === "train") return finish();
 
