@@ -31,6 +31,8 @@ export interface EvaluateRunOptions {
   records: SplitRecord[];
   classes: string[];
   out: string;
+  /** Shown as the data's name: the data dir. */
+  dataName?: string;
   facePercent?: number;
   /** Dropped records by reason code, for the report's provenance. */
   dropped?: Record<string, number>;
@@ -132,7 +134,7 @@ export async function evaluateModels(
     models: results,
     faces,
     dataset: {
-      name: out,
+      name: options.dataName ?? out,
       splits,
       dropped: options.dropped,
       folds: trained.some((model) => model.fold !== null)

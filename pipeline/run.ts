@@ -56,7 +56,7 @@ import { trainClassifier } from "../models/train.ts";
 import { saveClassifier } from "../models/classifier.ts";
 import type { ModelKind } from "../models/classifier.ts";
 import type { DetectorName } from "../models/faces.ts";
-import { initEngine } from "../models/engine.ts";
+import { engineInfo, initEngine } from "../models/engine.ts";
 
 export const UNTIL_STAGES = ["images", "faces", "split", "train", "evaluate"] as const;
 export type UntilStage = typeof UNTIL_STAGES[number];
@@ -424,7 +424,36 @@ export async function runPipeline(
     }
     if (until === "train") return finish();
 
-    const evaluation = await evaluateModels({ trained, records: splitRecords, out, classes });
+    const dropped: Record<string, number> = {};
+    for (const row of manifest.rows()) {
+      if (row.status !== "ok") {
+        const code = row.reason.split(":")[0] ?? row.reason;
+        dropped[code] = (dropped[code] ?? 0) + 1;
+      }
+    }
+    const evaluation = await evaluateModels({
+      trained,
+      records: splitRecords,
+      out,
+      classes,
+      facePercent,
+      dataName: dataDir,
+      dropped,
+      provenance: {
+        "data dir": dataDir,
+        sources: options.sources ?? "embedded demo",
+        detector,
+        "crop size": size,
+        "face percent": facePercent,
+        ratios: `${ratios.train}/${ratios.val}/${ratios.test}`,
+        folds: folds ?? "none",
+        epochs,
+        patience,
+        "batch size": batchSize,
+        seed,
+        engine: trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
+      },
+    });
     for (const model of trained) model.classifier.dispose();
     return finish({ report: evaluation.reportPath, terminalReport: evaluation.terminalSummary });
   } finally {
