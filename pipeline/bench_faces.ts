@@ -16,6 +16,7 @@ import {
   loadFaceModels,
 } from "../models/faces.ts";
 import { type Command, fail, intOption, log, stringOption } from "./cli.ts";
+import { peerEnvironment } from "./peer.ts";
 
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".gif", ".webp"]);
 const SHARED = new URL("../../shared/", import.meta.url).pathname;
@@ -68,6 +69,8 @@ async function runPeer(files: string[]): Promise<PeerFigure | string> {
   try {
     const { code, stdout, stderr } = await new Deno.Command(PEER_PYTHON, {
       args: [PEER_SCRIPT, ...files],
+      env: peerEnvironment(),
+      clearEnv: true,
     }).output();
     const text = new TextDecoder().decode(stdout).trim().split("\n").at(-1) ?? "";
     if (code !== 0) {

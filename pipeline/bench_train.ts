@@ -8,6 +8,7 @@ import { type Command, fail, intOption, log, type ParsedValues } from "./cli.ts"
 import { FaceStore } from "./batches.ts";
 import { trainClassifier } from "../models/train.ts";
 import { seededRandom } from "../models/augment.ts";
+import { peerEnvironment } from "./peer.ts";
 
 const IMAGE_SIZE = 64;
 const CLASSES = 4;
@@ -242,6 +243,8 @@ async function measurePytorch(
   try {
     output = await new Deno.Command(PYTHON, {
       args: [script, "--threads", String(threads), "--images", String(images)],
+      env: peerEnvironment(),
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();
