@@ -8,6 +8,15 @@ import { CNN_PREPROCESSING } from "../models/cnn.ts";
 import { EMBEDDING_PREPROCESSING } from "../models/embedding.ts";
 import { splitFaces, syntheticFaces } from "./testdata/synthetic/faces.ts";
 
+/**
+ * Dropout and augmentation make one epoch's loss noisy on a few dozen faces: the last three
+ * epochs together must sit below the first.
+ */
+function assertLossFell(history: { loss: number }[]): void {
+  const last = history.slice(-3).reduce((sum, h) => sum + h.loss, 0) / 3;
+  assert.ok(last < history[0]!.loss, `loss ${history.map((h) => h.loss.toFixed(3))}`);
+}
+
 await initEngine();
 const dir = await Deno.makeTempDir({ prefix: "facefield_train_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
@@ -126,17 +135,17 @@ Deno.test("trainClassifier('cnn') trains the seed CNN on augmented crops without
     const before = tf.memory().numTensors;
     const tensors: number[] = [];
     const { classifier, history } = await trainClassifier("cnn", crops, {
-      epochs: 6,
+      epochs: 12,
       batchSize: 8,
       // Keras' 0.001 over 18 steps sometimes leaves the loss within dropout's noise.
       learningRate: 0.003,
       seed: 3,
       onEpoch: () => tensors.push(tf.memory().numTensors),
     });
-    assert.equal(history.length, 6);
+    assert.equal(history.length, 12);
     assert.ok(history.every((h) => Number.isFinite(h.loss)));
     assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
-    assert.ok(history.at(-1)!.loss < history[0]!.loss, `loss ${history.map((h) => h.loss)}`);
+    assertLossFell(history);
     assert.deepEqual(classifier.metadata.inputShape, [64, 64, 1]);
     assert.deepEqual(classifier.metadata.preprocessing, CNN_PREPROCESSING);
     classifier.dispose();
@@ -191,17 +200,17 @@ Deno.test("trainClassifier('cnn', { workers: 2 }) learns with a replica worker, 
   const before = tf.memory().numTensors;
   const tensors: number[] = [];
   const { classifier, history } = await trainClassifier("cnn", crops, {
-    epochs: 6,
+    epochs: 12,
     batchSize: 8,
     learningRate: 0.003,
     seed: 3,
     workers: 2,
     onEpoch: () => tensors.push(tf.memory().numTensors),
   });
-  assert.equal(history.length, 6);
+  assert.equal(history.length, 12);
   assert.ok(history.every((h) => h.accuracy >= 0 && h.accuracy <= 1));
   assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
-  assert.ok(history.at(-1)!.loss < history[0]!.loss, `loss ${history.map((h) => h.loss)}`);
+  assertLossFell(history);
   assert.match(classifier.metadata.engine, /wasm, 2 threads$/);
   classifier.dispose();
   assert.equal(tf.memory().numTensors, before);
