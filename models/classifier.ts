@@ -104,6 +104,23 @@ export async function decodeCrop(
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
 
+/** Crops as one flat float array, bytes times `scale`, checked against the model's input. */
+export function scaledPixels(
+  samples: readonly (Uint8Array | Float32Array)[],
+  pixels: number,
+  scale: number,
+): Float32Array {
+  const values = new Float32Array(samples.length * pixels);
+  samples.forEach((sample, i) => {
+    if (sample.length !== pixels) {
+      throw new RangeError(`crop has ${sample.length} values, the model takes ${pixels}`);
+    }
+    const offset = i * pixels;
+    for (let j = 0; j < pixels; j++) values[offset + j] = sample[j]! * scale;
+  });
+  return values;
+}
+
 /**
  * Makes one input batch tensor from per-face samples (uint8 pixels for crops, floats for
  * descriptors): the one place where examples turn into a tensor.
@@ -124,15 +141,7 @@ export function inputBatch(
     return tf.tensor2d(values, [samples.length, length]);
   }
   const { size, channels, scale } = preprocessing;
-  const pixels = size * size * channels;
-  const values = new Float32Array(samples.length * pixels);
-  samples.forEach((sample, i) => {
-    if (sample.length !== pixels) {
-      throw new RangeError(`crop has ${sample.length} values, the model takes ${pixels}`);
-    }
-    const offset = i * pixels;
-    for (let j = 0; j < pixels; j++) values[offset + j] = sample[j]! * scale;
-  });
+  const values = scaledPixels(samples, size * size * channels, scale);
   return tf.tensor4d(values, [samples.length, size, size, channels]);
 }
 

@@ -258,30 +258,35 @@ function mean(points: Point[]): Point {
   return { x: sum.x / points.length, y: sum.y / points.length };
 }
 
+/** A rectangle of an image resampled (bilinear) to a `side`×`side` patch; outside is zero. */
+function cropResized(pixels: tf.Tensor3D, rect: Box, side: number): tf.Tensor3D {
+  const [height, width] = pixels.shape;
+  return tf.tidy(() =>
+    tf.image.cropAndResize(
+      pixels.expandDims(0) as tf.Tensor4D,
+      [[
+        rect.y / height,
+        rect.x / width,
+        (rect.y + rect.height) / height,
+        (rect.x + rect.width) / width,
+      ]],
+      [0],
+      [side, side],
+      "bilinear",
+    ).squeeze([0]) as tf.Tensor3D
+  );
+}
+
 /**
  * Finds the 68 landmarks in a detection and derives dlib's face chip geometry from them (the box
  * face-api feeds its recognition net), so crops are alike whichever detector found the face.
  */
 async function faceGeometry(pixels: tf.Tensor3D, box: Box, align: boolean): Promise<Geometry> {
-  const [imageHeight, imageWidth] = pixels.shape;
   // Landmarks need the whole face: a slightly larger square around the detector box.
   const side = Math.max(box.width, box.height) * 1.1;
   const left = box.x + box.width / 2 - side / 2;
   const top = box.y + box.height / 2 - side / 2;
-  const patch = tf.tidy(() =>
-    tf.image.cropAndResize(
-      pixels.expandDims(0) as tf.Tensor4D,
-      [[
-        top / imageHeight,
-        left / imageWidth,
-        (top + side) / imageHeight,
-        (left + side) / imageWidth,
-      ]],
-      [0],
-      [LANDMARK_SIDE, LANDMARK_SIDE],
-      "bilinear",
-    ).squeeze([0]) as tf.Tensor3D
-  );
+  const patch = cropResized(pixels, { x: left, y: top, width: side, height: side }, LANDMARK_SIDE);
   // deno-lint-ignore no-explicit-any
   const landmarks = await faceapi.nets.faceLandmark68Net.detectLandmarks(patch as any);
   patch.dispose();
@@ -398,19 +403,10 @@ async function cropAndDescribe(
   const faceWidth = faceHeight * renderWidth / renderHeight * (spanHeight / spanWidth);
   const top = (renderHeight - faceHeight) / 2;
   const left = (renderWidth - faceWidth) / 2;
-  const chip = tf.tidy(() =>
-    tf.image.cropAndResize(
-      window.expandDims(0) as tf.Tensor4D,
-      [[
-        top / renderHeight,
-        left / renderWidth,
-        (top + faceHeight) / renderHeight,
-        (left + faceWidth) / renderWidth,
-      ]],
-      [0],
-      [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE],
-      "bilinear",
-    ).squeeze([0]) as tf.Tensor3D
+  const chip = cropResized(
+    window,
+    { x: left, y: top, width: faceWidth, height: faceHeight },
+    DESCRIPTOR_SIDE,
   );
   window.dispose();
   // deno-lint-ignore no-explicit-any

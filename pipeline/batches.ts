@@ -6,7 +6,7 @@
  */
 import { lastValueFrom, mergeMap, type Observable, reduce } from "rxjs";
 import { tf } from "../models/engine.ts";
-import { decodeCrop, inputBatch, type Preprocessing } from "../models/classifier.ts";
+import { decodeCrop, inputBatch, type Preprocessing, scaledPixels } from "../models/classifier.ts";
 import {
   type AugmentOptions,
   augmentPixels,
@@ -283,23 +283,6 @@ export class FaceStore {
       })();
     });
   }
-}
-
-/** Crops as one flat float array, bytes times `scale`, checked against the model's input. */
-function scaledPixels(
-  samples: readonly (Uint8Array | Float32Array)[],
-  pixels: number,
-  scale: number,
-): Float32Array {
-  const values = new Float32Array(samples.length * pixels);
-  samples.forEach((sample, i) => {
-    if (sample.length !== pixels) {
-      throw new RangeError(`crop has ${sample.length} values, the model takes ${pixels}`);
-    }
-    const offset = i * pixels;
-    for (let j = 0; j < pixels; j++) values[offset + j] = sample[j]! * scale;
-  });
-  return values;
 }
 
 export interface CollectOptions extends FaceStoreOptions {
