@@ -9,6 +9,7 @@ import {
   stringOption,
 } from "./cli.ts";
 import { startDemoSite } from "./demo_site.ts";
+import { SourcesFormatError } from "../stages/read_sources.ts";
 import { type PipelineOptions, runPipeline, UNTIL_STAGES, type UntilStage } from "./run.ts";
 import { formatSummary } from "./summary.ts";
 import type { ModelKind } from "../models/classifier.ts";
@@ -169,6 +170,9 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
       return 0;
     } catch (error) {
       if (error instanceof Deno.errors.Busy) fail(error.message);
+      if (error instanceof SourcesFormatError) {
+        fail(`${error.message}. See data/sources.example.csv for the format.`, 2);
+      }
       throw error;
     } finally {
       await demo?.close();

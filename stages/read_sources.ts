@@ -12,6 +12,14 @@ import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
 import type { SourceRow } from "../pipeline/types.ts";
 
+/** The sources file as a whole cannot be read (no header, a bad header): the run cannot start. */
+export class SourcesFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SourcesFormatError";
+  }
+}
+
 export type SourceItem =
   | { kind: "source"; source: SourceRow }
   | { kind: "invalid"; line: number; reason: string };
@@ -76,14 +84,14 @@ function readHeader(fields: string[], line: number): ColumnName[] {
   const unknown = names.filter((name) => !isColumnName(name));
   const known = Object.keys(COLUMNS).join(",");
   if (unknown.length > 0 || !names.includes("url") || !names.includes("category")) {
-    throw new TypeError(
+    throw new SourcesFormatError(
       `sources CSV line ${line} must be a header naming the columns url,category and optionally ` +
         `${known.split(",").slice(2).join(",")}: got '${fields.join(",")}'`,
     );
   }
   const duplicate = names.find((name, index) => names.indexOf(name) !== index);
   if (duplicate) {
-    throw new TypeError(`sources CSV header names '${duplicate}' twice (line ${line})`);
+    throw new SourcesFormatError(`sources CSV header names '${duplicate}' twice (line ${line})`);
   }
   return names as ColumnName[];
 }
@@ -163,7 +171,7 @@ export function readSources(
         const parsed = parseLine(text);
         if (!columns) {
           if ("error" in parsed) {
-            throw new TypeError(
+            throw new SourcesFormatError(
               `sources CSV header (line ${lineNumber}) is not CSV: ${parsed.error}`,
             );
           }
@@ -204,7 +212,9 @@ export function readSources(
           try {
             consume(decoder.decode());
             if (pending !== "" || overlong) handleLine(pending);
-            if (!columns) throw new TypeError("sources CSV is empty: it needs a header line");
+            if (!columns) {
+              throw new SourcesFormatError("sources CSV is empty: it needs a header line");
+            }
             subscriber.complete();
           } catch (error) {
             subscriber.error(error);

@@ -184,3 +184,21 @@ Deno.test({
     await Deno.remove(data, { recursive: true });
   },
 });
+
+Deno.test("a sources file that cannot be read at all exits 2 with what is wrong", async () => {
+  const cases: [string, RegExp][] = [
+    ["foo,bar\nx,y\n", /line 1 must be a header naming the columns url,category/],
+    ["", /sources CSV is empty/],
+  ];
+  for (const [csv, message] of cases) {
+    const data = await Deno.makeTempDir({ prefix: "facefield-e2e-" });
+    const run = await facefield(
+      ["pipeline", "--sources", "-", "--data", data, "--until", "images"],
+      csv,
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, message);
+    assert.ok(!run.stderr.includes("internal error"), run.stderr);
+    await Deno.remove(data, { recursive: true });
+  }
+});

@@ -85,14 +85,14 @@ Deno.test("readSources() emits each row before the input ends", () => {
 
 Deno.test("readSources() fails on a missing or unknown header", async () => {
   await assert.rejects(() => readAll("https://a.example/,cs\n"), {
-    name: "TypeError",
+    name: "SourcesFormatError",
     message: /header/,
   });
   await assert.rejects(() => readAll("url,category,photo\n"), {
-    name: "TypeError",
+    name: "SourcesFormatError",
     message: /header/,
   });
-  await assert.rejects(() => readAll(""), { name: "TypeError", message: /empty/ });
+  await assert.rejects(() => readAll(""), { name: "SourcesFormatError", message: /empty/ });
 });
 
 Deno.test("readSources() reports an overlong line and goes on", async () => {
