@@ -175,6 +175,9 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
         `${result.models.length} models${result.reportRemoved ? ", the report" : ""}; ` +
         `they are on the removal list of ${dataDir}`,
     );
+    if (result.records === 0) {
+      console.log("no record matched; later crawls will still drop whoever matches the list");
+    }
     if (result.models.length) console.log("retrain with: deno task pipeline --data " + dataDir);
     return 0;
   },

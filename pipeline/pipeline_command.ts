@@ -149,11 +149,13 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
     if (options.sources !== undefined && options.sources !== "-") {
       const info = await Deno.stat(options.sources).catch(() => undefined);
       if (!info?.isFile) {
-        fail(
-          `cannot read the sources file '${options.sources}': no such file (use '-' for stdin)`,
-          2,
-        );
+        const what = info ? "not a file" : "no such file";
+        fail(`cannot read the sources file '${options.sources}': ${what} (use '-' for stdin)`, 2);
       }
+    }
+    const dataInfo = await Deno.stat(options.dataDir).catch(() => undefined);
+    if (dataInfo && !dataInfo.isDirectory) {
+      fail(`--data '${options.dataDir}' is a file; the data dir must be a folder`, 2);
     }
     let demo: Awaited<ReturnType<typeof startDemoSite>> | undefined;
     let input: Observable<string> | undefined;

@@ -129,6 +129,8 @@ Deno.test("bad command-line input exits non-zero with a specific message", async
     [["pipeline", "--epochs", "zero"], /--epochs must be an integer/],
     [["pipeline", "--no-such-flag"], /Unknown option '--no-such-flag'/],
     [["pipeline", "--sources", "/nonexistent/sources.csv", "--data", "/tmp/ff-none"], /sources/],
+    [["pipeline", "--data", new URL("../README.md", import.meta.url).pathname], /is a file/],
+    [["pipeline", "--sources", new URL("../data", import.meta.url).pathname], /not a file/],
     [["nosuchcommand"], /unknown command 'nosuchcommand'/],
     [["forget", "--data", "/nonexistent-dir"], /say who to remove/],
   ];
