@@ -121,38 +121,36 @@ Deno.test("trainClassifier() rejects bad options early", async () => {
   await assert.rejects(() => trainClassifier("mlp" as "cnn", descriptors), TypeError);
 });
 
+/** Trains the seed CNN briefly on 24 synthetic faces and checks what every CNN run must hold. */
+async function trainSmallCnn(dataSeed: number, workers?: number) {
+  const crops = await collectFaces(
+    from(await splitFaces(await syntheticFaces(dir, { perClass: 12, seed: dataSeed, noise: 0.1 }))),
+  );
+  const before = tf.memory().numTensors;
+  const tensors: number[] = [];
+  const { classifier, history } = await trainClassifier("cnn", crops, {
+    epochs: 12,
+    batchSize: 8,
+    // Keras' 0.001 over 18 steps sometimes leaves the loss within dropout's noise.
+    learningRate: 0.003,
+    seed: 3,
+    workers,
+    onEpoch: () => tensors.push(tf.memory().numTensors),
+  });
+  assert.equal(history.length, 12);
+  assert.ok(history.every((h) => Number.isFinite(h.loss)));
+  assert.ok(history.every((h) => h.accuracy >= 0 && h.accuracy <= 1));
+  assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
+  assertLossFell(history);
+  return { crops, classifier, before };
+}
+
 Deno.test("trainClassifier('cnn') trains the seed CNN on augmented crops without leaking", async () => {
-  // Until the wasm engine registers the conv filter gradient, the CNN learns on tfjs' cpu kernels.
-  const fallback = !tf.getKernel("Conv2DBackpropFilter", tf.getBackend());
-  if (fallback) {
-    console.log("wasm lacks Conv2DBackpropFilter: this test trains on the cpu backend");
-    await tf.setBackend("cpu");
-  }
-  try {
-    const crops = await collectFaces(
-      from(await splitFaces(await syntheticFaces(dir, { perClass: 12, seed: 13, noise: 0.1 }))),
-    );
-    const before = tf.memory().numTensors;
-    const tensors: number[] = [];
-    const { classifier, history } = await trainClassifier("cnn", crops, {
-      epochs: 12,
-      batchSize: 8,
-      // Keras' 0.001 over 18 steps sometimes leaves the loss within dropout's noise.
-      learningRate: 0.003,
-      seed: 3,
-      onEpoch: () => tensors.push(tf.memory().numTensors),
-    });
-    assert.equal(history.length, 12);
-    assert.ok(history.every((h) => Number.isFinite(h.loss)));
-    assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
-    assertLossFell(history);
-    assert.deepEqual(classifier.metadata.inputShape, [64, 64, 1]);
-    assert.deepEqual(classifier.metadata.preprocessing, CNN_PREPROCESSING);
-    classifier.dispose();
-    assert.equal(tf.memory().numTensors, before);
-  } finally {
-    if (fallback) await tf.setBackend("wasm");
-  }
+  const { classifier, before } = await trainSmallCnn(13);
+  assert.deepEqual(classifier.metadata.inputShape, [64, 64, 1]);
+  assert.deepEqual(classifier.metadata.preprocessing, CNN_PREPROCESSING);
+  classifier.dispose();
+  assert.equal(tf.memory().numTensors, before);
 });
 
 Deno.test("shardGradients() of a batch's shares sum to the update trainOnBatch makes", async () => {
@@ -194,23 +192,7 @@ Deno.test("shardGradients() of a batch's shares sum to the update trainOnBatch m
 });
 
 Deno.test("trainClassifier('cnn', { workers: 2 }) learns with a replica worker, leaks nothing", async () => {
-  const crops = await collectFaces(
-    from(await splitFaces(await syntheticFaces(dir, { perClass: 12, seed: 14, noise: 0.1 }))),
-  );
-  const before = tf.memory().numTensors;
-  const tensors: number[] = [];
-  const { classifier, history } = await trainClassifier("cnn", crops, {
-    epochs: 12,
-    batchSize: 8,
-    learningRate: 0.003,
-    seed: 3,
-    workers: 2,
-    onEpoch: () => tensors.push(tf.memory().numTensors),
-  });
-  assert.equal(history.length, 12);
-  assert.ok(history.every((h) => h.accuracy >= 0 && h.accuracy <= 1));
-  assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
-  assertLossFell(history);
+  const { crops, classifier, before } = await trainSmallCnn(14, 2);
   assert.match(classifier.metadata.engine, /wasm, 2 threads$/);
   classifier.dispose();
   assert.equal(tf.memory().numTensors, before);
