@@ -19,7 +19,7 @@ import {
 } from "../models/faces.ts";
 import { settingsHash } from "../pipeline/ids.ts";
 import { blobPath } from "../pipeline/paths.ts";
-import type { Box, Dropped, FaceRecord, ImageRecord, Outcome } from "../pipeline/types.ts";
+import type { Dropped, FaceRecord, ImageRecord, Outcome } from "../pipeline/types.ts";
 
 export interface DetectFacesOptions {
   /** Face cache root: entries go to `<cacheDir>/<settings hash>/ab/<sha256>.{png,json}`. */
@@ -68,15 +68,13 @@ export interface DetectFacesOptions {
 
 /** What the cache keeps for one image: the face fields of a `FaceRecord`, or a rejection. */
 type CacheEntry =
-  | {
-    status: "ok";
-    faceBox: Box;
-    faceScore: number;
-    faceCount: number;
-    faceAngle: number;
-    descriptor: number[];
-    detector: string;
-  }
+  | (
+    & { status: "ok" }
+    & Pick<
+      FaceRecord,
+      "faceBox" | "faceScore" | "faceCount" | "faceAngle" | "descriptor" | "detector"
+    >
+  )
   | { status: "rejected"; reason: string; faceCount?: number; detector?: string };
 
 async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {

@@ -106,15 +106,10 @@ export function sniffImageType(bytes: Uint8Array): SniffedType {
 
 /** What a download came to, before it is joined with the record that asked for it. */
 type DownloadResult =
-  | {
-    ok: true;
-    sha256: string;
-    imagePath: string;
-    format: string;
-    width: number;
-    height: number;
-    bytes: number;
-  }
+  | (
+    & { ok: true }
+    & Pick<ImageRecord, "sha256" | "imagePath" | "format" | "width" | "height" | "bytes">
+  )
   | { ok: false; status: Dropped["status"]; reason: string };
 
 async function exists(path: string): Promise<boolean> {
