@@ -4,8 +4,9 @@
  * deno run -A main.ts <command> [options]; see `deno task` for the shortcuts.
  */
 import { parseArgs } from "node:util";
-import { CliError, type Command } from "./pipeline/cli.ts";
-import { commands } from "./pipeline/commands.ts";
+import { UserError } from "./core/errors.ts";
+import { type Command } from "./commands/cli.ts";
+import { commands } from "./commands/mod.ts";
 
 function helpText(command: Command): string {
   const lines = [`facefield ${command.name}: ${command.summary}`, "", command.usage.trim(), ""];
@@ -33,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    throw new CliError(
+    throw new UserError(
       `unknown command '${name}'. Commands: ${commands.map((c) => c.name).join(", ")}`,
       2,
     );
@@ -51,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
       strict: true,
     });
   } catch (error) {
-    throw new CliError(
+    throw new UserError(
       `${(error as Error).message}\nRun 'deno task ${command.name} --help' for usage.`,
       2,
     );
@@ -62,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
 try {
   Deno.exitCode = await main(Deno.args);
 } catch (error) {
-  if (error instanceof CliError) {
+  if (error instanceof UserError) {
     console.error(`facefield: ${error.message}`);
     Deno.exitCode = error.exitCode;
   } else {

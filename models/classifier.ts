@@ -6,7 +6,7 @@
 import sharp from "sharp";
 import { join } from "node:path";
 import { tf } from "./engine.ts";
-import type { SplitName } from "../pipeline/types.ts";
+import type { SplitName } from "../core/types.ts";
 
 export type ModelKind = "cnn" | "embedding";
 

@@ -6,12 +6,12 @@
  * chrome (logo, icons) and a shared "no photo" placeholder make the extractor work for it.
  *
  * Portraits are cut with sharp from face-api's sample photos using the boxes in
- * data/demo/people.json (made once by data/demo/build_demo_people.ts), so no detector runs
+ * data/demo/people.json (made once by commands/dev/build_demo_people.ts), so no detector runs
  * at startup. All names are invented.
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import sharp from "sharp";
+import { faceApiPackageDir } from "../models/faces/package_files.ts";
 
 export interface DemoSiteOptions {
   /**
@@ -162,11 +162,6 @@ ${body}
 </main><footer><img src="/static/icon-mail.png" width="16" height="16" alt=""> info@demo-university.invalid · All names on this demo site are invented.</footer></body></html>`;
 }
 
-function faceApiDemoDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@vladmandic/face-api/package.json")), "demo");
-}
-
 /** Renders one of data/demo's SVG assets to PNG. */
 async function svgToPng(name: string): Promise<Uint8Array<ArrayBuffer>> {
   const svg = await Deno.readFile(new URL(name, ASSET_DIR));
@@ -199,7 +194,7 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
   const people = JSON.parse(
     await Deno.readTextFile(new URL("people.json", ASSET_DIR)),
   ) as DemoPerson[];
-  const sampleDir = faceApiDemoDir();
+  const sampleDir = join(faceApiPackageDir(), "demo");
   const [logo, placeholder, mail, phone] = await Promise.all(
     ["logo.svg", "no-photo.svg", "icon-mail.svg", "icon-phone.svg"].map(svgToPng),
   );

@@ -4,9 +4,9 @@
  * hands the numbers to the evaluation stage and the report.
  */
 import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
-import type { SplitRecord } from "./types.ts";
+import type { SplitRecord } from "../core/types.ts";
 import type { Classifier, EpochStats, ModelKind } from "../models/classifier.ts";
-import { predictGender } from "../models/faces.ts";
+import { predictGender } from "../models/faces/faces.ts";
 import {
   evaluate,
   type Gender,
@@ -14,7 +14,7 @@ import {
   type Metrics,
   type ScoredFace,
 } from "../stages/evaluate.ts";
-import { type ModelResult, terminalSummary, writeReport } from "./report.ts";
+import { type ModelResult, terminalSummary, writeReport } from "../report/report.ts";
 
 export interface TrainedModel {
   kind: ModelKind;

@@ -23,16 +23,16 @@ import {
   toArray,
 } from "rxjs";
 import { join } from "node:path";
-import { fail } from "./cli.ts";
-import { Manifest, type ManifestRow } from "./manifest.ts";
-import { DataDirLock } from "./lock.ts";
-import { PageLog } from "./page_log.ts";
-import { RemovedList } from "./removed.ts";
-import { type RunSummary, summarise } from "./summary.ts";
+import { fail } from "../core/errors.ts";
+import { Manifest, type ManifestRow } from "../store/manifest.ts";
+import { DataDirLock } from "../store/lock.ts";
+import { PageLog } from "../store/page_log.ts";
+import { RemovedList } from "../store/removed.ts";
+import { type RunSummary, summarise } from "../report/summary.ts";
 
 export type { RunSummary };
 import { Progress } from "./progress.ts";
-import { blobPath, type DataPaths, dataPaths } from "./paths.ts";
+import { blobPath, type DataPaths, dataPaths } from "../store/paths.ts";
 import {
   type FaceRecord,
   type ImageRecord,
@@ -42,20 +42,20 @@ import {
   type PersonRecord,
   type SplitName,
   type SplitRecord,
-} from "./types.ts";
+} from "../core/types.ts";
 import { readSources, sourceBytes } from "../stages/read_sources.ts";
 import { fetchPages } from "../stages/fetch_pages.ts";
-import { HttpClient } from "./http.ts";
+import { HttpClient } from "../net/http.ts";
 import { parsePeople } from "../stages/parse_people.ts";
 import { downloadImages } from "../stages/download_images.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
 import { evaluateModels, type TrainedModel } from "./evaluate_run.ts";
 import { collectFaces } from "./batches.ts";
-import { trainClassifier } from "../models/train.ts";
+import { trainClassifier } from "../models/training/train.ts";
 import { saveClassifier } from "../models/classifier.ts";
 import type { ModelKind } from "../models/classifier.ts";
-import type { DetectorName } from "../models/faces.ts";
+import type { DetectorName } from "../models/faces/faces.ts";
 import { engineInfo, initEngine } from "../models/engine.ts";
 
 export const UNTIL_STAGES = ["images", "faces", "split", "train", "evaluate"] as const;

@@ -5,10 +5,9 @@
  *
  * Memory: at most `concurrency` images are read and in the workers at once.
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { defer, finalize, mergeMap, type OperatorFunction } from "rxjs";
-import { FaceWorkerPool } from "../models/face_worker.ts";
+import { FaceWorkerPool } from "../models/faces/worker_pool.ts";
 import {
   type DetectorName,
   extractFaces,
@@ -16,10 +15,11 @@ import {
   FaceInputError,
   type FaceOptions,
   faceSettings,
-} from "../models/faces.ts";
-import { settingsHash } from "../pipeline/ids.ts";
-import { blobPath } from "../pipeline/paths.ts";
-import type { Dropped, FaceRecord, ImageRecord, Outcome } from "../pipeline/types.ts";
+} from "../models/faces/faces.ts";
+import { settingsHash } from "../core/ids.ts";
+import { blobPath } from "../store/paths.ts";
+import type { Dropped, FaceRecord, ImageRecord, Outcome } from "../core/types.ts";
+import { exists, writeFileAtomic } from "../core/files.ts";
 
 export interface DetectFacesOptions {
   /** Face cache root: entries go to `<cacheDir>/<settings hash>/ab/<sha256>.{png,json}`. */
@@ -77,28 +77,11 @@ type CacheEntry =
   )
   | { status: "rejected"; reason: string; faceCount?: number; detector?: string };
 
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await writeFile(temp, data);
-  await rename(temp, path);
-}
-
 async function readEntry(path: string): Promise<CacheEntry | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(path)) as CacheEntry;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof SyntaxError) return undefined;
-    throw error;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
 }
@@ -183,14 +166,14 @@ export function detectFaces(
             ? `decode_failed: ${error.message}`
             : error.message;
           const entry: CacheEntry = { status: "rejected", reason };
-          await writeAtomic(jsonPath, JSON.stringify(entry));
+          await writeFileAtomic(jsonPath, JSON.stringify(entry));
           return entry;
         }
         const face = extraction.faces[0];
         // The JSON is the done-marker, so it goes last.
-        if (face) await writeAtomic(cropPath, face.crop);
+        if (face) await writeFileAtomic(cropPath, face.crop);
         const entry = toEntry(extraction);
-        await writeAtomic(jsonPath, JSON.stringify(entry));
+        await writeFileAtomic(jsonPath, JSON.stringify(entry));
         return entry;
       };
 

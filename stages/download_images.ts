@@ -6,14 +6,13 @@
  * Memory: at most `concurrency` bodies of at most `maxBytes` each are held at once. The records
  * mergeMap queues are small (a few hundred bytes each); the bytes only enter inside the limit.
  */
-import { mkdir, rename, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { mergeMap, Observable, type OperatorFunction } from "rxjs";
 import sharp from "sharp";
-import { HttpClient } from "../pipeline/http.ts";
-import { sha256Hex } from "../pipeline/ids.ts";
-import { blobPath } from "../pipeline/paths.ts";
-import type { Dropped, ImageRecord, Outcome, PersonRecord } from "../pipeline/types.ts";
+import { HttpClient } from "../net/http.ts";
+import { sha256Hex } from "../core/ids.ts";
+import { blobPath } from "../store/paths.ts";
+import type { Dropped, ImageRecord, Outcome, PersonRecord } from "../core/types.ts";
+import { exists, writeFileAtomic } from "../core/files.ts";
 
 export interface DownloadImagesOptions {
   /** Content-addressed cache directory: bytes go to `blobPath(cacheDir, sha256)`. */
@@ -112,22 +111,10 @@ type DownloadResult =
   )
   | { ok: false; status: Dropped["status"]; reason: string };
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Writes `bytes` to `path` unless it exists, via a temp file and rename so readers never see half a file. */
 async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
   if (await exists(path)) return;
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  await writeFile(temp, bytes);
-  await rename(temp, path);
+  await writeFileAtomic(path, bytes);
 }
 
 /**

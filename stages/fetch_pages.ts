@@ -5,8 +5,8 @@
  */
 import robotsParserModule from "robots-parser";
 import { mergeMap, Observable, type OperatorFunction } from "rxjs";
-import { HttpClient } from "../pipeline/http.ts";
-import type { FetchedPage, SourceRow } from "../pipeline/types.ts";
+import { HttpClient } from "../net/http.ts";
+import type { FetchedPage, SourceRow } from "../core/types.ts";
 import { findNextPageUrl } from "./parse_people.ts";
 
 export type PageOutcome =

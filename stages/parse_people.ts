@@ -4,8 +4,8 @@
  * hatch for pages the heuristics cannot read.
  */
 import { concatMap, type OperatorFunction } from "rxjs";
-import { personId } from "../pipeline/ids.ts";
-import type { FetchedPage, PersonRecord, SourceRow } from "../pipeline/types.ts";
+import { personId } from "../core/ids.ts";
+import type { FetchedPage, PersonRecord, SourceRow } from "../core/types.ts";
 import {
   baseUrlOf,
   declaredSize,
@@ -25,7 +25,7 @@ import {
   resolveHttpUrl,
   tagOf,
   TEXT_NODE,
-} from "./_dom_util.ts";
+} from "./people/dom.ts";
 
 /** Tunables of the generic extractor. */
 export interface ParsePeopleOptions {

@@ -10,7 +10,7 @@
 import { parse } from "csv-parse/sync";
 import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { SourceRow } from "../pipeline/types.ts";
+import type { SourceRow } from "../core/types.ts";
 
 /** The sources file as a whole cannot be read (no header, a bad header): the run cannot start. */
 export class SourcesFormatError extends Error {

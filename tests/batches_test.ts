@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { from } from "rxjs";
 import { initEngine, tf } from "../models/engine.ts";
-import { collectFaces, FaceStore } from "../pipeline/batches.ts";
+import { collectFaces } from "../pipeline/batches.ts";
+import { FaceStore } from "../models/dataset.ts";
 import { augmentBatch, augmentPixels, drawAugmentations, seededRandom } from "../models/augment.ts";
 import { CNN_PREPROCESSING } from "../models/cnn.ts";
 import { EMBEDDING_PREPROCESSING } from "../models/embedding.ts";

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { CliError } from "../pipeline/cli.ts";
-import { cropCommand } from "../pipeline/crop.ts";
+import { UserError } from "../core/errors.ts";
+import { cropCommand } from "../commands/crop.ts";
 
 const fixtures = new URL("./testdata/faces/", import.meta.url).pathname;
 
@@ -94,7 +94,7 @@ Deno.test("crop fails with a usage error on bad arguments or an unreadable folde
     ];
     for (const [args, exitCode] of cases) {
       await assert.rejects(crop(args), (error) => {
-        assert.ok(error instanceof CliError, String(error));
+        assert.ok(error instanceof UserError, String(error));
         assert.equal(error.exitCode, exitCode, args.join(" "));
         return true;
       });

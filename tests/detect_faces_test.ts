@@ -3,12 +3,13 @@ import { parse } from "csv-parse/sync";
 import { join } from "node:path";
 import { from, lastValueFrom, toArray } from "rxjs";
 import sharp from "sharp";
-import { sha256Hex } from "../pipeline/ids.ts";
-import type { FaceRecord, ImageRecord, Outcome } from "../pipeline/types.ts";
+import { sha256Hex } from "../core/ids.ts";
+import type { FaceRecord, ImageRecord, Outcome } from "../core/types.ts";
 import { detectFaces, type DetectFacesOptions } from "../stages/detect_faces.ts";
+import { sharedPath } from "../core/shared_data.ts";
 
 const fixtures = new URL("./testdata/faces/", import.meta.url).pathname;
-const peerDir = new URL("../../shared/data/faces-peer/", import.meta.url).pathname;
+const peerDir = sharedPath("data/faces-peer/");
 const peerPresent = await Deno.stat(join(peerDir, "expected.csv")).then(() => true, () => false);
 if (!peerPresent) console.warn(`skipping the faces-peer suite: ${peerDir} is absent`);
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { from, lastValueFrom, toArray } from "rxjs";
 import sharp from "sharp";
-import { HttpClient } from "../pipeline/http.ts";
-import { sha256Hex } from "../pipeline/ids.ts";
-import { blobPath } from "../pipeline/paths.ts";
-import type { Dropped, ImageRecord, Outcome, PersonRecord } from "../pipeline/types.ts";
+import { HttpClient } from "../net/http.ts";
+import { sha256Hex } from "../core/ids.ts";
+import { blobPath } from "../store/paths.ts";
+import type { Dropped, ImageRecord, Outcome, PersonRecord } from "../core/types.ts";
 import {
   downloadImages,
   type DownloadImagesOptions,

@@ -4,13 +4,13 @@ import sharp from "sharp";
 import { parse } from "csv-parse/sync";
 import {
   addConfoundCues,
-  binomialUpperTail,
   computeMetrics,
   evaluate,
   isGrayscale,
   type ScoredFace,
-  wilsonInterval,
 } from "../stages/evaluate.ts";
+import { binomialUpperTail, wilsonInterval } from "../core/statistics.ts";
+import { sharedPath } from "../core/shared_data.ts";
 
 const classes = ["cs", "law", "med"];
 
@@ -254,7 +254,7 @@ Deno.test("isGrayscale() tells black-and-white photos from colour ones", async (
   assert.equal(await isGrayscale(new Uint8Array(gray)), true);
 });
 
-const congress = "/work/shared/data/congress";
+const congress = sharedPath("data/congress");
 const haveCongress = await Deno.stat(`${congress}/people.csv`).then(() => true, () => false);
 if (!haveCongress) console.warn(`evaluate_test: congress check skipped, ${congress} is absent`);
 

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import sharp from "sharp";
 import { tf } from "../models/engine.ts";
-import { FaceWorkerPool } from "../models/face_worker.ts";
+import { FaceWorkerPool } from "../models/faces/worker_pool.ts";
 import {
   describeWholeImage,
   extractFaces,
   FaceInputError,
   loadFaceModels,
   predictGender,
-} from "../models/faces.ts";
+} from "../models/faces/faces.ts";
 
 const fixture = (name: string) =>
   Deno.readFile(new URL(`./testdata/faces/${name}`, import.meta.url));

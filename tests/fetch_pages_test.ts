@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { HttpClient, type HttpClientOptions, parseRetryAfter } from "../pipeline/http.ts";
-import type { SourceRow } from "../pipeline/types.ts";
+import { HttpClient, type HttpClientOptions, parseRetryAfter } from "../net/http.ts";
+import type { SourceRow } from "../core/types.ts";
 import { fetchPages, type FetchPagesOptions, type PageOutcome } from "../stages/fetch_pages.ts";
 import { delay, type Handler, type Loopback, startLoopback } from "./testdata/crawl/loopback.ts";
 

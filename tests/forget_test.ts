@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { forget } from "../pipeline/forget.ts";
-import { Manifest, outcomeToRow } from "../pipeline/manifest.ts";
-import { blobPath, dataPaths } from "../pipeline/paths.ts";
-import { RemovedList } from "../pipeline/removed.ts";
-import { ok } from "../pipeline/types.ts";
+import { forget } from "../store/forget.ts";
+import { Manifest, outcomeToRow } from "../store/manifest.ts";
+import { blobPath, dataPaths } from "../store/paths.ts";
+import { RemovedList } from "../store/removed.ts";
+import { ok } from "../core/types.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -6,9 +6,9 @@ import {
   outcomeToRow,
   parseManifest,
   stringifyManifest,
-} from "../pipeline/manifest.ts";
-import { DataDirLock } from "../pipeline/lock.ts";
-import { ok } from "../pipeline/types.ts";
+} from "../store/manifest.ts";
+import { DataDirLock } from "../store/lock.ts";
+import { ok } from "../core/types.ts";
 
 const person = {
   id: "0a1b2c3d",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { personId } from "../pipeline/ids.ts";
-import type { FetchedPage, PersonRecord, SourceRow } from "../pipeline/types.ts";
+import { personId } from "../core/ids.ts";
+import type { FetchedPage, PersonRecord, SourceRow } from "../core/types.ts";
 import { extractPeople, findNextPageUrl, parsePeople } from "../stages/parse_people.ts";
 
 const PAGES_DIR = new URL("./testdata/pages/", import.meta.url);

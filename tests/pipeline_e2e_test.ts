@@ -1,7 +1,7 @@
 /** End-to-end: the real CLI on the embedded demo, as a user drives it. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Manifest } from "../pipeline/manifest.ts";
+import { Manifest } from "../store/manifest.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bestModelDir } from "../pipeline/predict.ts";
+import { bestModelDir } from "../pipeline/predictor.ts";
 
 Deno.test("bestModelDir() picks the model with the best test accuracy, else the cnn", async () => {
   const data = await Deno.makeTempDir();

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { demoImagePaths, type PredictionLine } from "../pipeline/predict.ts";
+import { demoImagePaths } from "../models/faces/package_files.ts";
+import { type PredictionLine } from "../pipeline/predictor.ts";
 import { makeTinyModel, TINY_CLASSES } from "./testdata/eval/tiny_model.ts";
 
 const root = new URL("..", import.meta.url).pathname;

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import sharp from "sharp";
-import { writeReport } from "../pipeline/report.ts";
+import { writeReport } from "../report/report.ts";
 import { SAMPLE_DATASET, sampleCrops, sampleModels } from "./testdata/eval/sample_run.ts";
 
 function findChromium(): string | undefined {

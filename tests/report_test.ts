@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { montage, terminalSummary, writeReport } from "../pipeline/report.ts";
-import { confusionSpec, headlineSpec, renderChart } from "../pipeline/charts.ts";
+import { montage, terminalSummary, writeReport } from "../report/report.ts";
+import { confusionSpec, headlineSpec, renderChart } from "../report/charts.ts";
 import {
   SAMPLE_CLASSES,
   SAMPLE_DATASET,

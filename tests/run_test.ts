@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Manifest } from "../pipeline/manifest.ts";
-import { PageLog } from "../pipeline/page_log.ts";
+import { Manifest } from "../store/manifest.ts";
+import { PageLog } from "../store/page_log.ts";
 import { dropDuplicateImages } from "../pipeline/run.ts";
-import { formatSummary, summarise } from "../pipeline/summary.ts";
-import { type ImageRecord, ok } from "../pipeline/types.ts";
+import { formatSummary, summarise } from "../report/summary.ts";
+import { type ImageRecord, ok } from "../core/types.ts";
 
 function image(id: string, category: string, sha256: string): ImageRecord {
   return {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { sha256Hex } from "../pipeline/ids.ts";
-import type { FaceRecord, SplitName, SplitRecord } from "../pipeline/types.ts";
-import { isOk } from "../pipeline/types.ts";
-import { assignSplit, foldRole, SPLIT_NAMES, type SplitOptions } from "../stages/split.ts";
+import { sha256Hex } from "../core/ids.ts";
+import type { FaceRecord, SplitName, SplitRecord } from "../core/types.ts";
+import { isOk } from "../core/types.ts";
+import { assignSplit, type SplitOptions } from "../stages/split.ts";
+import { foldRole, SPLIT_NAMES } from "../core/split_rules.ts";
 import { seededRandom } from "../models/augment.ts";
 
 /** A random unit-ish descriptor: two of them are about 1.4 apart, never "the same person". */

@@ -5,8 +5,8 @@
  */
 import sharp from "sharp";
 import { computeMetrics, type ScoredFace } from "../../../stages/evaluate.ts";
-import type { DatasetSummary, ModelResult } from "../../../pipeline/report.ts";
-import { demoImagePaths } from "../../../pipeline/predict.ts";
+import type { DatasetSummary, ModelResult } from "../../../report/report.ts";
+import { demoImagePaths } from "../../../models/faces/package_files.ts";
 
 export const SAMPLE_CLASSES = ["computer science", "law", "<b>med & co</b>"];
 

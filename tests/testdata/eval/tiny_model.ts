@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { initEngine, tf } from "../../../models/engine.ts";
-import { extractFaces } from "../../../models/faces.ts";
+import { extractFaces } from "../../../models/faces/faces.ts";
 import {
   LayersClassifier,
   MODEL_FORMAT,
@@ -12,7 +12,7 @@ import {
   saveClassifier,
 } from "../../../models/classifier.ts";
 import { buildEmbeddingHead, EMBEDDING_PREPROCESSING } from "../../../models/embedding.ts";
-import { demoImagePaths } from "../../../pipeline/predict.ts";
+import { demoImagePaths } from "../../../models/faces/package_files.ts";
 
 export const TINY_CLASSES = ["left", "right"];
 

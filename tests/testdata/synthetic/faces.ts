@@ -6,9 +6,9 @@
 import sharp from "sharp";
 import { join } from "node:path";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { sha256Hex } from "../../../pipeline/ids.ts";
-import type { FaceRecord, SplitRecord } from "../../../pipeline/types.ts";
-import { isOk } from "../../../pipeline/types.ts";
+import { sha256Hex } from "../../../core/ids.ts";
+import type { FaceRecord, SplitRecord } from "../../../core/types.ts";
+import { isOk } from "../../../core/types.ts";
 import { seededRandom } from "../../../models/augment.ts";
 import { assignSplit, type SplitOptions } from "../../../stages/split.ts";
 

@@ -58,7 +58,7 @@ export class FaceWorkerPool {
     }
     this.size = workers;
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(new URL("./face_worker.ts", import.meta.url), { type: "module" });
+      const worker = new Worker(new URL("./worker_pool.ts", import.meta.url), { type: "module" });
       worker.onmessage = (event: MessageEvent<Reply>) => this.#settle(worker, event.data);
       worker.onerror = (event) => {
         event.preventDefault();

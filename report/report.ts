@@ -16,7 +16,7 @@ import {
   trainingCurvesSpec,
 } from "./charts.ts";
 import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
-import type { SplitName } from "./types.ts";
+import type { SplitName } from "../core/types.ts";
 
 export type { EpochPoint, ModelResult };
 

@@ -3,7 +3,6 @@
  * data dir, and later crawls drop them before anything is stored.
  */
 import { join } from "node:path";
-import { type Command, fail, stringOption } from "./cli.ts";
 import { Manifest, type ManifestRow } from "./manifest.ts";
 import { DataDirLock } from "./lock.ts";
 import { blobPath, dataPaths } from "./paths.ts";
@@ -137,48 +136,3 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
     lock.releaseSync();
   }
 }
-
-export const forgetCommand: Command = {
-  name: "forget",
-  summary: "remove a person from the data dir: records, images, crops, models and reports",
-  usage: `
-usage: deno task forget [--data DIR] (--id ID | --name "FULL NAME")...
-
-Deletes every manifest row of the person (by id or by the name as the page showed it, case and
-spacing ignored), and every row sharing their image or their face identity; their cached images
-and face crops; every trained model whose training data held them, and the report. Their id,
-image hash and a one-way hash of their name go on the data dir's removal list, so later crawls
-drop them before anything is stored. Retrain afterwards with 'deno task pipeline'.
-
-  --data DIR     data dir (default facefield-data)
-  --id ID        manifest id (8 hex chars), repeatable
-  --name NAME    name as on the page, repeatable
-`,
-  options: {
-    data: { type: "string" },
-    id: { type: "string", multiple: true },
-    name: { type: "string", multiple: true },
-  },
-  async run(values) {
-    const ids = (values.id as string[] | undefined) ?? [];
-    const names = (values.name as string[] | undefined) ?? [];
-    if (!ids.length && !names.length) fail("say who to remove: --id ID or --name NAME", 2);
-    const dataDir = stringOption(values, "data", "facefield-data");
-    try {
-      await Deno.stat(dataPaths(dataDir).manifest);
-    } catch {
-      fail(`no manifest in '${dataDir}': pass the data dir with --data`, 2);
-    }
-    const result = await forget({ dataDir, ids, names });
-    console.log(
-      `removed ${result.records} records, ${result.images} images, ${result.faceFiles} face files, ` +
-        `${result.models.length} models${result.reportRemoved ? ", the report" : ""}; ` +
-        `they are on the removal list of ${dataDir}`,
-    );
-    if (result.records === 0) {
-      console.log("no record matched; later crawls will still drop whoever matches the list");
-    }
-    if (result.models.length) console.log("retrain with: deno task pipeline --data " + dataDir);
-    return 0;
-  },
-};

@@ -8,7 +8,7 @@
  * then runs the same weights on the same input on webgpu, cpu and (when its binaries are found)
  * facefield's wasm engine, and compares predictions and gradients.
  *
- *   deno run -A pipeline/gpu_check.ts [--images 512] [--epochs 3] [--batches 32,128]
+ *   deno task gpu:check [--images 512] [--epochs 3] [--batches 32,128]
  *     [--allow-fallback] [--no-wasm]
  *
  * Not part of the test suite: it needs a WebGPU adapter, which CI and most dev machines lack.
@@ -17,8 +17,8 @@
  */
 import "@tensorflow/tfjs-backend-webgpu";
 import { parseArgs } from "node:util";
-import { engineInfo, initEngine, tf } from "../models/engine.ts";
-import { buildCnn, CNN_INPUT_SIZE } from "../models/cnn.ts";
+import { engineInfo, initEngine, tf } from "../../models/engine.ts";
+import { buildCnn, CNN_INPUT_SIZE } from "../../models/cnn.ts";
 
 const CLASSES = 4;
 const SEED = 7;

@@ -1,19 +1,18 @@
 /** `deno task pipeline`: its options, the embedded demo, and the hand-off to `runPipeline`. */
 import { type Observable, of } from "rxjs";
-import {
-  type Command,
-  fail,
-  intOption,
-  numberOption,
-  type ParsedValues,
-  stringOption,
-} from "./cli.ts";
-import { startDemoSite } from "./demo_site.ts";
+import { type Command, intOption, numberOption, type ParsedValues, stringOption } from "./cli.ts";
+import { fail } from "../core/errors.ts";
+import { startDemoSite } from "../pipeline/demo_site.ts";
 import { SourcesFormatError } from "../stages/read_sources.ts";
-import { type PipelineOptions, runPipeline, UNTIL_STAGES, type UntilStage } from "./run.ts";
-import { formatSummary } from "./summary.ts";
+import {
+  type PipelineOptions,
+  runPipeline,
+  UNTIL_STAGES,
+  type UntilStage,
+} from "../pipeline/run.ts";
+import { formatSummary } from "../report/summary.ts";
 import type { ModelKind } from "../models/classifier.ts";
-import type { DetectorName } from "../models/faces.ts";
+import type { DetectorName } from "../models/faces/faces.ts";
 
 function parseRatios(text: string): { train: number; val: number; test: number } {
   const parts = text.split(/[/,:]/).map(Number);

@@ -3,8 +3,8 @@
  * from the FaceStore, early stopping on validation accuracy, and the best epoch's weights
  * restored at the end, as the seed kept its best checkpoint.
  */
-import { tf } from "./engine.ts";
-import type { FaceFilter, FaceStore, StoredFace } from "../pipeline/batches.ts";
+import { tf } from "../engine.ts";
+import type { FaceFilter, FaceStore, StoredFace } from "../dataset.ts";
 import {
   type EpochStats,
   LayersClassifier,
@@ -13,11 +13,12 @@ import {
   type ModelMetadata,
   predictSamples,
   type Preprocessing,
-} from "./classifier.ts";
-import { buildCnn, CNN_PREPROCESSING } from "./cnn.ts";
-import { buildEmbeddingHead, EMBEDDING_PREPROCESSING } from "./embedding.ts";
-import type { AugmentOptions } from "./augment.ts";
-import type { ReplicaReply, ReplicaRequest } from "./train_worker.ts";
+} from "../classifier.ts";
+import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
+import { buildEmbeddingHead, EMBEDDING_PREPROCESSING } from "../embedding.ts";
+import type { AugmentOptions } from "../augment.ts";
+import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
+import { shardGradients } from "./shard.ts";
 
 export interface TrainOptions {
   /**
@@ -131,33 +132,6 @@ export function evaluateFaces(
   return counted === 0 ? null : { loss: loss / counted, accuracy: correct / counted };
 }
 
-/**
- * The gradients of one share of a batch: of the share's summed cross-entropy divided by the
- * whole batch's size, so the shares' gradients add up to the batch-mean gradient that
- * `trainOnBatch` takes. In `model.trainableWeights` order, with the share's loss sum and
- * correct count. Dropout is on, as in training.
- */
-export function shardGradients(
-  model: tf.LayersModel,
-  xs: tf.Tensor,
-  ys: tf.Tensor,
-  batchSize: number,
-): { gradients: tf.Tensor[]; lossSum: number; correct: number } {
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-  let lossSum = 0;
-  let correct = 0;
-  const { value, grads } = tf.variableGrads(() => {
-    const predictions = model.apply(xs, { training: true }) as tf.Tensor;
-    const losses = tf.metrics.categoricalCrossentropy(ys, predictions);
-    correct = tf.sum(tf.metrics.categoricalAccuracy(ys, predictions)).dataSync()[0]!;
-    const sum = tf.sum(losses);
-    lossSum = sum.dataSync()[0]!;
-    return tf.div(sum, batchSize) as tf.Scalar;
-  }, variables);
-  value.dispose();
-  return { gradients: variables.map((variable) => grads[variable.name]!), lossSum, correct };
-}
-
 /** A replica worker (train_worker.ts) answering one request at a time. */
 class Replica {
   readonly #worker: Worker;
@@ -165,7 +139,7 @@ class Replica {
     null;
 
   constructor() {
-    this.#worker = new Worker(new URL("./train_worker.ts", import.meta.url).href, {
+    this.#worker = new Worker(new URL("./replica_worker.ts", import.meta.url).href, {
       type: "module",
     });
     this.#worker.onmessage = (event: MessageEvent<ReplicaReply>) => {

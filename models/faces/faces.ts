@@ -4,10 +4,10 @@
  */
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { initEngine, tf } from "./engine.ts";
-import type { Box } from "../pipeline/types.ts";
+import { faceModelDir } from "./package_files.ts";
+
+import { initEngine, tf } from "../engine.ts";
+import type { Box } from "../../core/types.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
 export type DetectorName = "ssd" | "tiny" | "auto";
@@ -153,12 +153,6 @@ function loadNets(names: NetName[]): Promise<void> {
     }
     return ready;
   })).then(() => {});
-}
-
-/** The folder holding face-api's weights inside node_modules. */
-export function faceModelDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@vladmandic/face-api/package.json")), "model");
 }
 
 /** Starts the engine and loads the tiny detector, landmark and recognition nets once. */

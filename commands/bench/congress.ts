@@ -6,12 +6,14 @@
 import { parse } from "csv-parse/sync";
 import { join } from "node:path";
 import { of } from "rxjs";
-import { type Command, fail, intOption, stringOption } from "./cli.ts";
-import { pipelineOptionsFrom } from "./pipeline_command.ts";
-import { runPipeline } from "./run.ts";
-import { formatSummary } from "./summary.ts";
+import { type Command, intOption, stringOption } from "../cli.ts";
+import { fail } from "../../core/errors.ts";
+import { pipelineOptionsFrom } from "../pipeline.ts";
+import { runPipeline } from "../../pipeline/run.ts";
+import { formatSummary } from "../../report/summary.ts";
+import { missingShared, sharedPath } from "../../core/shared_data.ts";
 
-export const CONGRESS_DIR = new URL("../../shared/data/congress/", import.meta.url).pathname;
+export const CONGRESS_DIR = sharedPath("data/congress/");
 
 interface Member {
   id: string;
@@ -102,8 +104,8 @@ Baselines (all 873): always republican 52.1 %, gender alone 59.0 %.
   async run(values) {
     const set = stringOption(values, "set", "dev");
     if (!(SETS as readonly string[]).includes(set)) fail(`--set must be dev, holdout or all`, 2);
-    const exists = await Deno.stat(join(CONGRESS_DIR, "people.csv")).then(() => true, () => false);
-    if (!exists) fail(`no congress data at ${CONGRESS_DIR}: it ships in ../shared beside the repo`);
+    const missing = missingShared("data/congress/people.csv");
+    if (missing) fail(`bench:congress needs the congress portraits: ${missing}`);
     const members = await loadCongress(set as typeof SETS[number]);
     // A stable port keeps image URLs, and so record ids, the same across reruns.
     const site = serveCongress(members, intOption(values, "per-page", 60, { min: 1 }), 47322);

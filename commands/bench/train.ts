@@ -3,19 +3,21 @@
  * fast gradient kernels), on tfjs' stock cpu backend, and on PyTorch (the peer), in one run so
  * the figures share the machine's load at that moment.
  */
-import { engineInfo, initEngine, tf } from "../models/engine.ts";
-import { type Command, fail, intOption, log, type ParsedValues } from "./cli.ts";
-import { FaceStore } from "./batches.ts";
-import { trainClassifier } from "../models/train.ts";
-import { seededRandom } from "../models/augment.ts";
+import { engineInfo, initEngine, tf } from "../../models/engine.ts";
+import { type Command, intOption, log, type ParsedValues } from "../cli.ts";
+import { fail } from "../../core/errors.ts";
+import { FaceStore } from "../../models/dataset.ts";
+import { trainClassifier } from "../../models/training/train.ts";
+import { seededRandom } from "../../models/augment.ts";
 import { peerEnvironment } from "./peer.ts";
-import { buildCnn } from "../models/cnn.ts";
+import { buildCnn } from "../../models/cnn.ts";
+import { sharedPath } from "../../core/shared_data.ts";
 
 const IMAGE_SIZE = 64;
 const CLASSES = 4;
 
 /** The torch script beside the repo (../shared), as the issue names it. */
-const TORCH_SCRIPT = new URL("../../shared/bench/torch_cnn.py", import.meta.url);
+const TORCH_SCRIPT = sharedPath("bench/torch_cnn.py");
 const PYTHON = "/usr/bin/python3";
 
 /** The seed's CNN (models/cnn.ts), compiled as the seed compiled it: Adam, cross-entropy. */
@@ -220,7 +222,7 @@ async function measurePytorch(
   threads: number,
   images: number,
 ): Promise<PeerFigure | { unavailable: string }> {
-  const script = TORCH_SCRIPT.pathname;
+  const script = TORCH_SCRIPT;
   try {
     await Deno.stat(script);
   } catch {

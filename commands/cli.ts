@@ -1,17 +1,5 @@
 import type { ParseArgsConfig } from "node:util";
-
-/** An error the user can fix: printed without a stack trace, exit code 2 (usage) or 1. */
-export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
-    this.name = "CliError";
-  }
-}
-
-/** Fails a command with a message that says what went wrong and what to do next. */
-export function fail(message: string, exitCode = 1): never {
-  throw new CliError(message, exitCode);
-}
+import { fail } from "../core/errors.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 

@@ -4,9 +4,8 @@
  * same run by the peer script when Debian's OpenCV is installed.
  */
 import { parse } from "csv-parse/sync";
-import { createRequire } from "node:module";
-import { dirname, extname, join } from "node:path";
-import { FaceWorkerPool } from "../models/face_worker.ts";
+import { extname, join } from "node:path";
+import { FaceWorkerPool } from "../../models/faces/worker_pool.ts";
 import {
   DETECTOR_NAMES,
   type DetectorName,
@@ -14,19 +13,18 @@ import {
   extractFaces,
   type FaceExtraction,
   loadFaceModels,
-} from "../models/faces.ts";
-import { type Command, fail, intOption, log, stringOption } from "./cli.ts";
+} from "../../models/faces/faces.ts";
+import { type Command, intOption, log, stringOption } from "../cli.ts";
+import { fail } from "../../core/errors.ts";
 import { peerEnvironment } from "./peer.ts";
+import { exists } from "../../core/files.ts";
+import { faceApiPackageDir } from "../../models/faces/package_files.ts";
+import { sharedPath } from "../../core/shared_data.ts";
 
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".gif", ".webp"]);
-const SHARED = new URL("../../shared/", import.meta.url).pathname;
-const CONGRESS = join(SHARED, "data", "congress");
-const PEER_SCRIPT = join(SHARED, "bench", "haar_autocrop.py");
+const CONGRESS = sharedPath("data/congress");
+const PEER_SCRIPT = sharedPath("bench/haar_autocrop.py");
 const PEER_PYTHON = "/usr/bin/python3";
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
 
 /** Congress dev images when ../shared has them, else face-api's demo photos. */
 async function defaultImages(): Promise<{ label: string; files: string[] }> {
@@ -39,10 +37,7 @@ async function defaultImages(): Promise<{ label: string; files: string[] }> {
     const files = rows.filter((row) => row.set === "dev").map((row) => join(CONGRESS, row.image));
     return { label: "congress set=dev", files };
   }
-  const demo = join(
-    dirname(createRequire(import.meta.url).resolve("@vladmandic/face-api/package.json")),
-    "demo",
-  );
+  const demo = join(faceApiPackageDir(), "demo");
   return { label: "face-api demo", files: await imagesIn(demo) };
 }
 

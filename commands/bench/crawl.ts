@@ -4,13 +4,13 @@
  */
 import { filter, lastValueFrom, map, of, tap } from "rxjs";
 import sharp from "sharp";
-import { type Command, intOption, log } from "./cli.ts";
-import { HttpClient } from "./http.ts";
-import type { FetchedPage, SourceRow } from "./types.ts";
-import { downloadImages } from "../stages/download_images.ts";
-import { fetchPages } from "../stages/fetch_pages.ts";
-import { parsePeople } from "../stages/parse_people.ts";
-import { readSources } from "../stages/read_sources.ts";
+import { type Command, intOption, log } from "../cli.ts";
+import { HttpClient } from "../../net/http.ts";
+import type { FetchedPage, SourceRow } from "../../core/types.ts";
+import { downloadImages } from "../../stages/download_images.ts";
+import { fetchPages } from "../../stages/fetch_pages.ts";
+import { parsePeople } from "../../stages/parse_people.ts";
+import { readSources } from "../../stages/read_sources.ts";
 
 const FIRST = [
   "Ada",

@@ -4,7 +4,7 @@
  * department. Run once by hand; the demo site only crops with these boxes, so it starts fast
  * and the same crops come out every time.
  *
- *   deno run -A data/demo/build_demo_people.ts
+ *   deno run -A commands/dev/build_demo_people.ts
  *
  * The names are fictional. The sample photos ship with @vladmandic/face-api (MIT).
  */
@@ -135,7 +135,7 @@ async function main() {
     name: NAMES[index]!,
     department: DEPARTMENTS[index % DEPARTMENTS.length]!,
   }));
-  const out = new URL("./people.json", import.meta.url);
+  const out = new URL("../../data/demo/people.json", import.meta.url);
   await Deno.writeTextFile(out, JSON.stringify(people, null, 1) + "\n");
   console.error(`wrote ${people.length} people to ${out.pathname}`);
 }

@@ -5,9 +5,9 @@
  * and applies the one Adam update, so every replica holds the same weights each step.
  */
 /// <reference lib="deno.worker" />
-import { initEngine, tf } from "./engine.ts";
-import { buildCnn } from "./cnn.ts";
-import { shardGradients } from "./train.ts";
+import { initEngine, tf } from "../engine.ts";
+import { buildCnn } from "../cnn.ts";
+import { shardGradients } from "./shard.ts";
 
 /** Messages the main thread sends. */
 export type ReplicaRequest =

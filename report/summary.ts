@@ -1,5 +1,5 @@
 /** The end-of-run summary: counts per status, reason and category, never names. */
-import type { Manifest } from "./manifest.ts";
+import type { Manifest } from "../store/manifest.ts";
 
 export interface RunSummary {
   dataDir: string;

@@ -1,7 +1,7 @@
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
-import { writeFileAtomicSync } from "./csv_file.ts";
-import type { Dropped, FaceRecord, Outcome, SplitRecord, StageName } from "./types.ts";
+import type { Dropped, FaceRecord, Outcome, SplitRecord, StageName } from "../core/types.ts";
+import { writeFileAtomicSync } from "../core/files.ts";
 
 /** The seed study's columns first, then provenance, outcome and per-stage results. */
 export const MANIFEST_COLUMNS = [

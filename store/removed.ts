@@ -1,5 +1,5 @@
 import { readCsvRows, writeCsvAtomicSync } from "./csv_file.ts";
-import { sha256Hex } from "./ids.ts";
+import { sha256Hex } from "../core/ids.ts";
 
 /** Names compare after case folding and whitespace collapsing, so "Dr.  Ada LOVELACE" matches. */
 export function normaliseName(name: string): string {

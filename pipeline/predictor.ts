@@ -1,0 +1,212 @@
+/**
+ * The predictor behind `predict` (and the web UI): loads a trained model and the face nets once,
+ * then classifies every face in an image, or reads the image a path or URL names.
+ */
+import { join } from "node:path";
+import { HttpClient } from "../net/http.ts";
+import { sniffImageType } from "../stages/download_images.ts";
+import { type Classifier } from "../models/classifier.ts";
+import {
+  describeWholeImage,
+  DETECTOR_NAMES,
+  type DetectorName,
+  type ExtractedFace,
+  extractFaces,
+  FaceInputError,
+  type FaceTimings,
+} from "../models/faces/faces.ts";
+import type { Box } from "../core/types.ts";
+
+/** The data dirs searched, in order, when neither `--model` nor `--data` is given. */
+export const DEFAULT_DATA_DIRS = ["facefield-data", "facefield-demo"];
+
+/**
+ * The data dir's model that evaluated best (highest test accuracy in its report's metrics.json);
+ * without a report, its cnn, else its embedding model.
+ */
+export async function bestModelDir(dataDir: string): Promise<string | undefined> {
+  const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
+  const kinds: { kind: string; accuracy: number }[] = [];
+  try {
+    const report = JSON.parse(await Deno.readTextFile(join(dataDir, "report", "metrics.json")));
+    for (const model of report.models ?? []) {
+      const accuracy = model?.metrics?.folds?.mean ?? model?.metrics?.accuracy;
+      if (typeof model?.kind === "string" && typeof accuracy === "number") {
+        kinds.push({ kind: model.kind, accuracy });
+      }
+    }
+  } catch {
+    // No report yet: fall back to the fixed order below.
+  }
+  kinds.sort((a, b) => b.accuracy - a.accuracy);
+  for (const kind of [...kinds.map((k) => k.kind), "cnn", "embedding"]) {
+    const dir = join(dataDir, "models", kind);
+    if (await isDir(dir)) return dir;
+  }
+  return undefined;
+}
+
+/** Largest image accepted from a file, a URL or stdin. */
+export const MAX_IMAGE_BYTES = 50 * 1024 * 1024;
+
+/** One line of output: a face, a whole image, no face, or an input that failed. */
+export type PredictionLine =
+  | {
+    input: string;
+    result: "face" | "whole_image";
+    /** 1-based index of the face in the image, largest first. */
+    face: number;
+    faces: number;
+    box: Box;
+    /** Detector score; 0 for the whole image. */
+    score: number;
+    label: string;
+    probability: number;
+    /** Class → probability, most likely first (top k with `--top`). */
+    probabilities: Record<string, number>;
+  }
+  | { input: string; result: "no_face"; reason: string }
+  | { input: string; error: string };
+
+/** An input that cannot be predicted; `message` starts with a code (`not_an_image: …`). */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+export interface PredictorOptions {
+  /**
+   * Classify the whole image (its centre square) when no face is found.
+   * @default false
+   */
+  wholeImage?: boolean;
+  /**
+   * Classes listed per face, most likely first.
+   * @default all classes
+   */
+  top?: number;
+  /**
+   * Face detector.
+   * @default "auto"
+   */
+  detector?: DetectorName;
+  /** Adds the milliseconds spent per part of the face work. */
+  timings?: FaceTimings;
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+/** Turns image bytes into result lines with a loaded classifier. */
+export class Predictor {
+  readonly #classifier: Classifier;
+  readonly #wholeImage: boolean;
+  readonly #top: number;
+  readonly #detector: DetectorName;
+  readonly #timings: FaceTimings | undefined;
+  /** Milliseconds spent in the classifier, summed. */
+  classifyMs = 0;
+
+  constructor(classifier: Classifier, options: PredictorOptions = {}) {
+    const classes = classifier.metadata.classes.length;
+    const { wholeImage = false, top = classes, detector = "auto", timings } = options;
+    if (!Number.isInteger(top) || top < 1) {
+      throw new RangeError(`'top' must be a positive integer: got ${top}`);
+    }
+    if (!DETECTOR_NAMES.includes(detector)) {
+      throw new RangeError(
+        `'detector' must be one of ${DETECTOR_NAMES.join(", ")}: got ${detector}`,
+      );
+    }
+    this.#classifier = classifier;
+    this.#wholeImage = wholeImage;
+    this.#top = Math.min(top, classes);
+    this.#detector = detector;
+    this.#timings = timings;
+  }
+
+  /** Result lines for one image: one per face, largest first. Throws `InputError` on bad bytes. */
+  async predict(input: string, bytes: Uint8Array): Promise<PredictionLine[]> {
+    const sniffed = sniffImageType(bytes);
+    if (bytes.length === 0) throw new InputError("not_an_image: the input is empty");
+    if (sniffed.kind === "unknown") {
+      throw new InputError("not_an_image: the bytes match no image format");
+    }
+    if (sniffed.kind === "unsupported") {
+      throw new InputError(`unsupported_format: ${sniffed.format} images cannot be read`);
+    }
+    let faces: ExtractedFace[];
+    let result: "face" | "whole_image" = "face";
+    try {
+      const extraction = await extractFaces(bytes, {
+        allFaces: true,
+        detector: this.#detector,
+        timings: this.#timings,
+      });
+      faces = extraction.faces;
+      if (faces.length === 0) {
+        if (!this.#wholeImage) {
+          return [{ input, result: "no_face", reason: extraction.rejection ?? "no_face" }];
+        }
+        faces = [await describeWholeImage(bytes)];
+        result = "whole_image";
+      }
+    } catch (error) {
+      if (error instanceof FaceInputError) throw new InputError(error.message);
+      throw error;
+    }
+    const started = performance.now();
+    const probabilities = await this.#classifier.predict(faces);
+    this.classifyMs += performance.now() - started;
+    const classes = this.#classifier.metadata.classes;
+    return faces.map((face, i) => {
+      const ranked = [...probabilities[i]!]
+        .map((p, c) => [classes[c]!, p] as const)
+        .sort((a, b) => b[1] - a[1]);
+      const [label, probability] = ranked[0]!;
+      return {
+        input,
+        result,
+        face: i + 1,
+        faces: faces.length,
+        box: {
+          x: Math.round(face.box.x),
+          y: Math.round(face.box.y),
+          width: Math.round(face.box.width),
+          height: Math.round(face.box.height),
+        },
+        score: round(face.score, 4),
+        label,
+        probability: round(probability, 4),
+        probabilities: Object.fromEntries(
+          ranked.slice(0, this.#top).map(([name, p]) => [name, round(p, 4)]),
+        ),
+      };
+    });
+  }
+}
+
+/** Reads the image an input line names: a file path or an http(s) URL. */
+export async function readInput(line: string, http: HttpClient): Promise<Uint8Array> {
+  if (/^https?:\/\//i.test(line)) {
+    const response = await http.get(line, { maxBytes: MAX_IMAGE_BYTES, accept: "image/*" });
+    if (!response.ok) throw new InputError(`unreachable: ${response.reason}`);
+    return response.body;
+  }
+  try {
+    const info = await Deno.stat(line);
+    if (info.isDirectory) throw new InputError("not_a_file: it is a directory");
+    if (info.size > MAX_IMAGE_BYTES) {
+      throw new InputError(`too_large: ${info.size} bytes > ${MAX_IMAGE_BYTES}`);
+    }
+    return await Deno.readFile(line);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    if (error instanceof Deno.errors.NotFound) throw new InputError("missing_file: no such file");
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new InputError("unreadable: permission denied");
+    }
+    throw new InputError(`unreadable: ${(error as Error).message}`);
+  }
+}
