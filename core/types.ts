@@ -78,21 +78,41 @@ export interface SplitRecord extends FaceRecord {
 
 export type StageName = "sources" | "pages" | "people" | "images" | "faces" | "split";
 
-/** A record that left the stream, with the stage and a specific reason. */
-export interface Dropped {
+/** What a dropped person record still knows: who, and whatever stages it passed. */
+export type DroppedPerson = PersonRecord & Partial<FaceRecord & SplitRecord>;
+
+/**
+ * Something that left the stream, with the stage and a specific reason. `R` is what the stage
+ * was working on: a person record for the record stages, a source row or a page for the crawl.
+ */
+export interface Dropped<R = DroppedPerson> {
   status: "failed" | "rejected";
   stage: StageName;
   /** Short machine-readable code first, detail after a colon: `http_404: GET …`. */
   reason: string;
-  record: PersonRecord & Partial<FaceRecord & SplitRecord>;
+  record: R;
 }
 
-export type Outcome<T> = { status: "ok"; record: T } | Dropped;
+/**
+ * The one result shape between stages: ok with the record, or dropped with a reason. Per-item
+ * failures are data that flows on and gets counted; only programming errors throw.
+ */
+export type Outcome<T, R = DroppedPerson> = { status: "ok"; record: T } | Dropped<R>;
 
-export function ok<T>(record: T): Outcome<T> {
+export function ok<T, R = DroppedPerson>(record: T): Outcome<T, R> {
   return { status: "ok", record };
 }
 
-export function isOk<T>(outcome: Outcome<T>): outcome is { status: "ok"; record: T } {
+export function isOk<T, R>(outcome: Outcome<T, R>): outcome is { status: "ok"; record: T } {
   return outcome.status === "ok";
+}
+
+/** A dropped outcome, for stages that build one by hand. */
+export function dropped<R>(
+  stage: StageName,
+  status: Dropped["status"],
+  reason: string,
+  record: R,
+): Dropped<R> {
+  return { status, stage, reason, record };
 }
