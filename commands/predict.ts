@@ -2,17 +2,19 @@
  * `predict`: classifies the faces in images piped on stdin (one image) or named by the lines of
  * a text stream (file paths or http(s) URLs, answered as each line arrives).
  */
-import { type Command, intOption, log, type ParsedValues, stringOption } from "./cli.ts";
+import {
+  type Command,
+  detectorOption,
+  intOption,
+  log,
+  type ParsedValues,
+  stringOption,
+} from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
 import { type Classifier, loadClassifier, ModelLoadError } from "../models/classifier.ts";
-import {
-  DETECTOR_NAMES,
-  type DetectorName,
-  emptyTimings,
-  loadFaceModels,
-} from "../models/faces/faces.ts";
+import { DETECTOR_NAMES, emptyTimings, loadFaceModels } from "../models/faces/faces.ts";
 import { initEngine } from "../models/engine.ts";
 import {
   bestModelDir,
@@ -181,14 +183,6 @@ function readFormat(values: ParsedValues): Format {
   return format;
 }
 
-function readDetector(values: ParsedValues): DetectorName {
-  const detector = stringOption(values, "detector", "auto");
-  if (!(DETECTOR_NAMES as readonly string[]).includes(detector)) {
-    fail(`--detector must be one of ${DETECTOR_NAMES.join(", ")}: got '${detector}'`, 2);
-  }
-  return detector as DetectorName;
-}
-
 const encoder = new TextEncoder();
 
 async function writeLine(text: string): Promise<void> {
@@ -199,7 +193,7 @@ async function writeLine(text: string): Promise<void> {
 
 async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
   const format = readFormat(values);
-  const detector = readDetector(values);
+  const detector = detectorOption(values);
   const top = values.top === undefined ? undefined : intOption(values, "top", 1, { min: 1 });
   const verbose = values.verbose === true;
   const modelDir = await resolveModelDir(values);

@@ -10,6 +10,9 @@ import type { SplitName } from "../core/types.ts";
 
 export type ModelKind = "cnn" | "embedding";
 
+/** Every model kind, in the order a run trains them. */
+export const MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding"];
+
 export const MODEL_FORMAT = "facefield-model/1";
 
 /** One face to classify: its crop (PNG bytes) and its face descriptor. */

@@ -7,15 +7,17 @@ import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
 import { type Classifier } from "../models/classifier.ts";
 import {
+  checkDetector,
   describeWholeImage,
-  DETECTOR_NAMES,
   type DetectorName,
   type ExtractedFace,
   extractFaces,
+  FACE_DEFAULTS,
   FaceInputError,
   type FaceTimings,
 } from "../models/faces/faces.ts";
 import type { Box } from "../core/types.ts";
+import { dataPaths, REPORT_FILES } from "../store/paths.ts";
 
 /** The data dirs searched, in order, when neither `--model` nor `--data` is given. */
 export const DEFAULT_DATA_DIRS = ["facefield-data", "facefield-demo"];
@@ -28,7 +30,9 @@ export async function bestModelDir(dataDir: string): Promise<string | undefined>
   const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
   const kinds: { kind: string; accuracy: number }[] = [];
   try {
-    const report = JSON.parse(await Deno.readTextFile(join(dataDir, "report", "metrics.json")));
+    const report = JSON.parse(
+      await Deno.readTextFile(join(dataPaths(dataDir).reports, REPORT_FILES.metrics)),
+    );
     for (const model of report.models ?? []) {
       const accuracy = model?.metrics?.folds?.mean ?? model?.metrics?.accuracy;
       if (typeof model?.kind === "string" && typeof accuracy === "number") {
@@ -110,15 +114,12 @@ export class Predictor {
 
   constructor(classifier: Classifier, options: PredictorOptions = {}) {
     const classes = classifier.metadata.classes.length;
-    const { wholeImage = false, top = classes, detector = "auto", timings } = options;
+    const { wholeImage = false, top = classes, detector = FACE_DEFAULTS.detector, timings } =
+      options;
     if (!Number.isInteger(top) || top < 1) {
       throw new RangeError(`'top' must be a positive integer: got ${top}`);
     }
-    if (!DETECTOR_NAMES.includes(detector)) {
-      throw new RangeError(
-        `'detector' must be one of ${DETECTOR_NAMES.join(", ")}: got ${detector}`,
-      );
-    }
+    checkDetector(detector);
     this.#classifier = classifier;
     this.#wholeImage = wholeImage;
     this.#top = Math.min(top, classes);

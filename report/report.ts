@@ -17,6 +17,7 @@ import {
 } from "./charts.ts";
 import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
 import type { SplitName } from "../core/types.ts";
+import { REPORT_FILES } from "../store/paths.ts";
 
 export type { EpochPoint, ModelResult };
 
@@ -443,8 +444,8 @@ ${datasetSection(dataset, classes)}
     null,
     2,
   );
-  const htmlPath = join(outDir, "report.html");
-  const metricsPath = join(outDir, "metrics.json");
+  const htmlPath = join(outDir, REPORT_FILES.html);
+  const metricsPath = join(outDir, REPORT_FILES.metrics);
   await Deno.writeTextFile(metricsPath, metricsJson + "\n");
   await Deno.writeTextFile(htmlPath, html);
   return { html: htmlPath, metricsJson: metricsPath, pngs };

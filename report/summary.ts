@@ -1,5 +1,5 @@
 /** The end-of-run summary: counts per status, reason and category, never names. */
-import type { Manifest } from "../store/manifest.ts";
+import type { Manifest, ManifestRow } from "../store/manifest.ts";
 
 export interface RunSummary {
   dataDir: string;
@@ -19,20 +19,27 @@ function reasonCode(reason: string): string {
   return reason.split(":")[0] ?? reason;
 }
 
+/** Dropped records counted by the code before the colon of their reason (`http_404`, …). */
+export function droppedByReason(rows: Iterable<ManifestRow>): Record<string, number> {
+  const byReason: Record<string, number> = {};
+  for (const row of rows) {
+    if (row.status === "ok") continue;
+    const code = reasonCode(row.reason);
+    byReason[code] = (byReason[code] ?? 0) + 1;
+  }
+  return byReason;
+}
+
 export function summarise(
   manifest: Manifest,
   extra: Omit<RunSummary, "byStatus" | "byReason" | "byCategory" | "manifest">,
 ): RunSummary {
   const byStatus: Record<string, number> = {};
-  const byReason: Record<string, number> = {};
+  const byReason = droppedByReason(manifest.rows());
   const byCategory: Record<string, { ok: number; dropped: number }> = {};
   for (const row of manifest.rows()) {
     const key = row.status === "ok" ? `ok (${row.stage})` : `${row.status} at ${row.stage}`;
     byStatus[key] = (byStatus[key] ?? 0) + 1;
-    if (row.status !== "ok") {
-      const code = reasonCode(row.reason);
-      byReason[code] = (byReason[code] ?? 0) + 1;
-    }
     const category = byCategory[row.category] ??= { ok: 0, dropped: 0 };
     if (row.status === "ok") category.ok++;
     else category.dropped++;

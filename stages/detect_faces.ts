@@ -11,6 +11,7 @@ import { FaceWorkerPool } from "../models/faces/worker_pool.ts";
 import {
   type DetectorName,
   extractFaces,
+  FACE_DEFAULTS,
   type FaceExtraction,
   FaceInputError,
   type FaceOptions,
@@ -120,11 +121,11 @@ export function detectFaces(
 ): OperatorFunction<ImageRecord, Outcome<FaceRecord>> {
   const {
     cacheDir,
-    detector = "auto",
-    size = 128,
-    facePercent = 50,
-    minScore = 0.5,
-    minFaceSize = 32,
+    detector = FACE_DEFAULTS.detector,
+    size = FACE_DEFAULTS.size,
+    facePercent = FACE_DEFAULTS.facePercent,
+    minScore = FACE_DEFAULTS.minScore,
+    minFaceSize = FACE_DEFAULTS.minFaceSize,
     align = true,
     workers = navigator.hardwareConcurrency,
     concurrency = Math.max(1, 2 * workers),

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { Manifest, type ManifestRow } from "./manifest.ts";
 import { DataDirLock } from "./lock.ts";
-import { blobPath, dataPaths } from "./paths.ts";
+import { blobPath, dataPaths, MODEL_FILES } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
 
 export interface ForgetRequest {
@@ -117,7 +117,7 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
     for (const dir of await listDirs(paths.models)) {
       let trainedOn: string[] = [];
       try {
-        trainedOn = JSON.parse(await Deno.readTextFile(join(dir, "training_ids.json")));
+        trainedOn = JSON.parse(await Deno.readTextFile(join(dir, MODEL_FILES.trainingIds)));
       } catch {
         trainedOn = [...ids]; // Without its list we cannot prove the model is clean.
       }

@@ -1,6 +1,14 @@
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
-import type { Dropped, FaceRecord, Outcome, SplitRecord, StageName } from "../core/types.ts";
+import type {
+  Dropped,
+  FaceRecord,
+  ImageRecord,
+  Outcome,
+  PersonRecord,
+  SplitRecord,
+  StageName,
+} from "../core/types.ts";
 import { writeFileAtomicSync } from "../core/files.ts";
 
 /** The seed study's columns first, then provenance, outcome and per-stage results. */
@@ -81,6 +89,31 @@ export function outcomeToRow(outcome: Outcome<AnyRecord>, stage: StageName): Man
 }
 
 /** Parses a manifest CSV into rows, tolerating columns added by later versions. */
+/** A manifest row back as the person record it was made from: `outcomeToRow`'s inverse. */
+export function rowToPerson(row: ManifestRow): PersonRecord {
+  return {
+    id: row.id,
+    category: row.category,
+    imageUrl: row.image_url,
+    name: row.name,
+    pageUrl: row.page_url,
+  };
+}
+
+/** A row's downloaded image, given where the cache keeps its bytes; undefined before download. */
+export function rowToImage(row: ManifestRow, imagePath: string): ImageRecord | undefined {
+  if (!row.sha256) return undefined;
+  return {
+    ...rowToPerson(row),
+    sha256: row.sha256,
+    imagePath,
+    format: row.format,
+    width: Number(row.width),
+    height: Number(row.height),
+    bytes: Number(row.bytes),
+  };
+}
+
 export function parseManifest(text: string): ManifestRow[] {
   const records = parse(text, { columns: true, skip_empty_lines: true }) as Record<
     string,

@@ -31,3 +31,15 @@ export function dataPaths(root: string): DataPaths {
 export function blobPath(dir: string, sha256: string, extension = ""): string {
   return join(dir, sha256.slice(0, 2), sha256 + extension);
 }
+
+/** Files facefield writes inside a model's folder, beside the model format's own files. */
+export const MODEL_FILES = {
+  /** The record ids a model was trained on, so `forget` finds the models that saw a person. */
+  trainingIds: "training_ids.json",
+} as const;
+
+/** The report folder's main files. */
+export const REPORT_FILES = {
+  html: "report.html",
+  metrics: "metrics.json",
+} as const;

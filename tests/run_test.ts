@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Manifest } from "../store/manifest.ts";
 import { PageLog } from "../store/page_log.ts";
-import { dropDuplicateImages } from "../pipeline/run.ts";
+import { dropDuplicateImages } from "../pipeline/crawl.ts";
 import { formatSummary, summarise } from "../report/summary.ts";
 import { type ImageRecord, ok } from "../core/types.ts";
 

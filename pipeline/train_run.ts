@@ -1,0 +1,99 @@
+/**
+ * A run's training: every model kind, on the train/validation split, or on each of k folds
+ * plus a final model per kind (trained like a run without folds) for `predict`. Each model is
+ * saved with the ids it was trained on, so `forget` knows which models saw a person.
+ */
+import { join } from "node:path";
+import type { SplitRecord } from "../core/types.ts";
+import { type ModelKind, saveClassifier } from "../models/classifier.ts";
+import type { FaceStore } from "../models/dataset.ts";
+import { trainClassifier, type TrainResult } from "../models/training/train.ts";
+import { MODEL_FILES } from "../store/paths.ts";
+import type { TrainedModel } from "./evaluate_run.ts";
+import type { ResolvedPipelineOptions } from "./options.ts";
+
+export interface TrainRunInput {
+  store: FaceStore;
+  records: SplitRecord[];
+  classes: string[];
+  /** The data dir's models folder. */
+  modelsDir: string;
+  /** Called with each saved model's folder. */
+  onSaved?: (dir: string) => void;
+}
+
+/** A line per epoch on stderr: loss, accuracy, validation accuracy and the time left. */
+function epochLogger(label: string, epochs: number) {
+  return (stats: {
+    epoch: number;
+    loss: number;
+    accuracy: number;
+    valAccuracy?: number | null;
+    etaSeconds: number;
+  }) =>
+    console.error(
+      `  ${label} epoch ${stats.epoch}/${epochs} loss ${stats.loss.toFixed(3)} ` +
+        `acc ${stats.accuracy.toFixed(3)} val_acc ${stats.valAccuracy?.toFixed(3) ?? "n/a"} ` +
+        `ETA ${Math.round(stats.etaSeconds)}s`,
+    );
+}
+
+/** Trains one model (one kind, one fold or none) and saves it with its training ids. */
+async function trainAndSave(
+  kind: ModelKind,
+  fold: number | null,
+  dir: string,
+  input: TrainRunInput,
+  options: ResolvedPipelineOptions,
+): Promise<TrainResult> {
+  const label = fold === null ? kind : `${kind} fold ${fold + 1}/${options.folds}`;
+  console.error(
+    `training ${label} on ${input.records.length} faces, ${input.classes.length} classes`,
+  );
+  const result = await trainClassifier(kind, input.store, {
+    epochs: options.epochs,
+    patience: options.patience,
+    batchSize: options.batchSize,
+    seed: options.seed,
+    testFold: fold ?? undefined,
+    onEpoch: epochLogger(label, options.epochs),
+  });
+  await saveClassifier(result.classifier, dir);
+  await Deno.writeTextFile(
+    join(dir, MODEL_FILES.trainingIds),
+    JSON.stringify(input.records.map((r) => r.id)),
+  );
+  input.onSaved?.(dir);
+  return result;
+}
+
+/**
+ * Trains every kind the options name. Returns the models to evaluate: one per kind, or one per
+ * kind and fold with `folds` (the final per-kind model is saved for predict but not returned).
+ */
+export async function trainModels(
+  input: TrainRunInput,
+  options: ResolvedPipelineOptions,
+): Promise<TrainedModel[]> {
+  const trained: TrainedModel[] = [];
+  for (const kind of options.models) {
+    const finalDir = join(input.modelsDir, kind);
+    if (!options.folds) {
+      trained.push({
+        kind,
+        fold: null,
+        dir: finalDir,
+        ...await trainAndSave(kind, null, finalDir, input, options),
+      });
+      continue;
+    }
+    for (let fold = 0; fold < options.folds; fold++) {
+      const dir = join(input.modelsDir, `${kind}-fold${fold}`);
+      trained.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir, input, options) });
+    }
+    // Folds estimate how good the model is; predict needs one model, trained on the
+    // ordinary train/validation split like a run without folds.
+    (await trainAndSave(kind, null, finalDir, input, options)).classifier.dispose();
+  }
+  return trained;
+}
