@@ -334,6 +334,87 @@ export async function trainClassifier(
   store: FaceStore,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
+  const settings = checkTrainOptions(kind, store, options);
+  const { epochs, patience, batchSize, seed, testFold, workers } = settings;
+  const classes = store.classes;
+  const trainFilter: FaceFilter = testFold === undefined
+    ? { split: "train" }
+    : { testFold, role: "train" };
+  const valFilter: FaceFilter = testFold === undefined
+    ? { split: "val" }
+    : { testFold, role: "val" };
+  if (store.select(trainFilter).length === 0) {
+    throw new RangeError("Cannot train: no faces in the training split");
+  }
+  const valFaces = store.select(valFilter);
+  const preprocessing = kind === "cnn" ? CNN_PREPROCESSING : EMBEDDING_PREPROCESSING;
+  const model = compiledModel(kind, classes.length, seed, settings.learningRate);
+  const trainData = store.dataset({
+    filter: trainFilter,
+    preprocessing,
+    classes,
+    batchSize,
+    shuffle: true,
+    seed,
+    augment: kind === "cnn" ? settings.augment : false,
+  });
+  const replicas = kind === "cnn" && workers > 1 && tf.getBackend() === "wasm"
+    ? await startReplicas(workers - 1, classes.length)
+    : [];
+  const balancer = new ShareBalancer(replicas.length + 1);
+
+  const history: EpochStats[] = [];
+  let bestEpoch = 0;
+  let best = { accuracy: -1, loss: Infinity };
+  let bestWeights: Float32Array[] | undefined;
+  const started = performance.now();
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const epochStart = performance.now();
+      const sums = await trainOneEpoch(model, trainData, replicas, balancer);
+      const val = evaluateFaces(model, store, valFaces, preprocessing, classes);
+      const stats: EpochStats = {
+        epoch,
+        loss: sums.loss / sums.seen,
+        accuracy: sums.correct / sums.seen,
+        valLoss: val?.loss ?? null,
+        valAccuracy: val?.accuracy ?? null,
+        seconds: (performance.now() - epochStart) / 1000,
+      };
+      history.push(stats);
+      // Validation sets are small, so accuracy often ties: then the lower loss wins. Without
+      // validation faces the last epoch counts as best: there is nothing to select on.
+      if (!val || isBetter(val, best)) {
+        best = val ?? best;
+        bestEpoch = epoch;
+        bestWeights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+      }
+      const perEpoch = (performance.now() - started) / 1000 / epoch;
+      options.onEpoch?.({ ...stats, etaSeconds: perEpoch * (epochs - epoch) });
+      if (epoch - bestEpoch >= patience) break;
+    }
+    if (bestWeights && bestEpoch !== history.length) restoreWeights(model, bestWeights);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    for (const replica of replicas) replica.terminate();
+    // The model does not own an optimizer passed as an object, so it would outlive dispose().
+    model.optimizer.dispose();
+  }
+  const metadata = trainedMetadata(kind, model, store, {
+    preprocessing,
+    history,
+    bestEpoch,
+    testFold,
+    sources: options.sources,
+    threads: replicas.length + 1,
+  });
+  return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
+}
+
+/** The options with their defaults, checked against the store before anything is built. */
+function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOptions) {
   const {
     epochs = TRAIN_DEFAULTS.epochs,
     patience = TRAIN_DEFAULTS.patience,
@@ -341,9 +422,7 @@ export async function trainClassifier(
     learningRate = TRAIN_DEFAULTS.learningRate,
     augment = true,
     seed = 0,
-    onEpoch,
     testFold,
-    sources,
     workers = Math.min(2, navigator.hardwareConcurrency || 1),
   } = options;
   positiveInteger("epochs", epochs);
@@ -370,142 +449,108 @@ export async function trainClassifier(
         "use initEngine({ backend: 'cpu' }) or an engine that registers it",
     );
   }
-  const classes = store.classes;
-  if (classes.length < 2) {
+  if (store.classes.length < 2) {
     throw new RangeError(
-      `Cannot train a classifier on ${classes.length} class(es): need 2 or more`,
+      `Cannot train a classifier on ${store.classes.length} class(es): need 2 or more`,
     );
   }
-  const trainFilter: FaceFilter = testFold === undefined
-    ? { split: "train" }
-    : { testFold, role: "train" };
-  const valFilter: FaceFilter = testFold === undefined
-    ? { split: "val" }
-    : { testFold, role: "val" };
-  const trainCount = store.select(trainFilter).length;
-  if (trainCount === 0) throw new RangeError("Cannot train: no faces in the training split");
-  const valFaces = store.select(valFilter);
+  return { epochs, patience, batchSize, learningRate, augment, seed, testFold, workers };
+}
 
-  const preprocessing = kind === "cnn" ? CNN_PREPROCESSING : EMBEDDING_PREPROCESSING;
-  const model = kind === "cnn" ? buildCnn(classes.length, { seed }) : buildEmbeddingHead(
-    classes.length,
-    { seed },
-  );
+/** A fresh model of `kind`, compiled as the seed compiled it: Adam, cross-entropy. */
+function compiledModel(kind: ModelKind, classes: number, seed: number, learningRate: number) {
+  const model = kind === "cnn"
+    ? buildCnn(classes, { seed })
+    : buildEmbeddingHead(classes, { seed });
   model.compile({
     optimizer: tf.train.adam(learningRate),
     loss: "categoricalCrossentropy",
     metrics: ["accuracy"],
   });
-  const trainData = store.dataset({
-    filter: trainFilter,
-    preprocessing,
-    classes,
-    batchSize,
-    shuffle: true,
-    seed,
-    augment: kind === "cnn" ? augment : false,
-  });
+  return model;
+}
 
-  const replicas = kind === "cnn" && workers > 1 && tf.getBackend() === "wasm"
-    ? await startReplicas(workers - 1, classes.length)
-    : [];
-  const balancer = new ShareBalancer(replicas.length + 1);
-
-  const history: EpochStats[] = [];
-  let bestEpoch = 0;
-  let best = { accuracy: -1, loss: Infinity };
-  let bestWeights: Float32Array[] | undefined;
-  const started = performance.now();
-  try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      const epochStart = performance.now();
-      let lossSum = 0;
-      let accuracySum = 0;
-      let seen = 0;
-      const iterator = await trainData.iterator();
-      let next = await iterator.next();
-      while (!next.done) {
-        const { xs, ys } = next.value;
-        // With replicas, the next batch is made while they finish this one.
-        let upcoming: ReturnType<typeof iterator.next> | undefined;
-        try {
-          const size = xs.shape[0]!;
-          if (replicas.length > 0) {
-            const step = await dataParallelStep(model, replicas, balancer, xs, ys, () => {
-              upcoming = iterator.next();
-            });
-            lossSum += step.lossSum;
-            accuracySum += step.correct;
-          } else {
-            const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
-            lossSum += loss! * size;
-            accuracySum += accuracy! * size;
-          }
-          seen += size;
-        } catch (error) {
-          const pending = await upcoming;
-          if (pending && !pending.done) tf.dispose([pending.value.xs, pending.value.ys]);
-          throw error;
-        } finally {
-          tf.dispose([xs, ys]);
-        }
-        next = await (upcoming ?? iterator.next());
+/** One pass over the training batches; sums of loss and correct answers, and faces seen. */
+async function trainOneEpoch(
+  model: tf.LayersModel,
+  trainData: ReturnType<FaceStore["dataset"]>,
+  replicas: Replica[],
+  balancer: ShareBalancer,
+): Promise<{ loss: number; correct: number; seen: number }> {
+  const sums = { loss: 0, correct: 0, seen: 0 };
+  const iterator = await trainData.iterator();
+  let next = await iterator.next();
+  while (!next.done) {
+    const { xs, ys } = next.value;
+    // With replicas, the next batch is made while they finish this one.
+    let upcoming: ReturnType<typeof iterator.next> | undefined;
+    try {
+      const size = xs.shape[0]!;
+      if (replicas.length > 0) {
+        const step = await dataParallelStep(model, replicas, balancer, xs, ys, () => {
+          upcoming = iterator.next();
+        });
+        sums.loss += step.lossSum;
+        sums.correct += step.correct;
+      } else {
+        const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
+        sums.loss += loss! * size;
+        sums.correct += accuracy! * size;
       }
-      const val = evaluateFaces(model, store, valFaces, preprocessing, classes);
-      const stats: EpochStats = {
-        epoch,
-        loss: lossSum / seen,
-        accuracy: accuracySum / seen,
-        valLoss: val?.loss ?? null,
-        valAccuracy: val?.accuracy ?? null,
-        seconds: (performance.now() - epochStart) / 1000,
-      };
-      history.push(stats);
-      // Validation sets are small, so accuracy often ties: then the lower loss wins. Without
-      // validation faces the last epoch counts as best: there is nothing to select on.
-      if (!val || isBetter(val, best)) {
-        best = val ?? best;
-        bestEpoch = epoch;
-        bestWeights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
-      }
-      const perEpoch = (performance.now() - started) / 1000 / epoch;
-      onEpoch?.({ ...stats, etaSeconds: perEpoch * (epochs - epoch) });
-      if (epoch - bestEpoch >= patience) break;
+      sums.seen += size;
+    } catch (error) {
+      const pending = await upcoming;
+      if (pending && !pending.done) tf.dispose([pending.value.xs, pending.value.ys]);
+      throw error;
+    } finally {
+      tf.dispose([xs, ys]);
     }
-    if (bestWeights && bestEpoch !== history.length) {
-      const shapes = model.getWeights().map((w) => w.shape);
-      const restored = bestWeights.map((values, i) => tf.tensor(values, shapes[i]));
-      model.setWeights(restored);
-      tf.dispose(restored);
-    }
-  } catch (error) {
-    model.dispose();
-    throw error;
-  } finally {
-    for (const replica of replicas) replica.terminate();
-    // The model does not own an optimizer passed as an object, so it would outlive dispose().
-    model.optimizer.dispose();
+    next = await (upcoming ?? iterator.next());
   }
+  return sums;
+}
+
+/** Puts the best epoch's weights back. */
+function restoreWeights(model: tf.LayersModel, weights: Float32Array[]): void {
+  const shapes = model.getWeights().map((w) => w.shape);
+  const restored = weights.map((values, i) => tf.tensor(values, shapes[i]));
+  model.setWeights(restored);
+  tf.dispose(restored);
+}
+
+/** What a saved model carries besides its weights: classes, input, data, history, engine. */
+function trainedMetadata(
+  kind: ModelKind,
+  model: tf.LayersModel,
+  store: FaceStore,
+  run: {
+    preprocessing: Preprocessing;
+    history: EpochStats[];
+    bestEpoch: number;
+    testFold?: number;
+    sources?: string[];
+    threads: number;
+  },
+): ModelMetadata {
   const provenance = store.provenance();
-  const metadata: ModelMetadata = {
+  return {
     format: MODEL_FORMAT,
     kind,
-    classes,
+    classes: store.classes,
     inputShape: model.inputs[0]!.shape.slice(1) as number[],
-    preprocessing,
+    preprocessing: run.preprocessing,
     data: {
-      counts: store.counts(testFold ?? null),
+      counts: store.counts(run.testFold ?? null),
       identities: provenance.identities,
-      folds,
-      testFold: testFold ?? null,
-      sources: sources ?? provenance.sources,
+      folds: store.folds,
+      testFold: run.testFold ?? null,
+      sources: run.sources ?? provenance.sources,
     },
-    history,
-    bestEpoch,
+    history: run.history,
+    bestEpoch: run.bestEpoch,
     createdAt: new Date().toISOString(),
     engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
-      replicas.length > 0 ? `, ${replicas.length + 1} threads` : ""
+      run.threads > 1 ? `, ${run.threads} threads` : ""
     }`,
   };
-  return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
 }
