@@ -103,139 +103,168 @@ export function assignSplit(options: SplitOptions = {}): OperatorFunction<
   FaceRecord,
   Outcome<SplitRecord>
 > {
-  const { shares, folds, identityThreshold, previous, seed } = checkOptions(options);
-  const foldShares = folds === undefined ? [1] : Array.from({ length: folds }, () => 1 / folds);
-
+  const settings = checkOptions(options);
   return (source) =>
     defer(() => {
-      const bySha = new Map<string, Identity>();
-      const descriptors: { vector: Float32Array; identity: Identity }[] = [];
-      /** category → fold cell → split counts; category → fold counts. */
-      const splitCounts = new Map<string, number[][]>();
-      const foldCounts = new Map<string, number[]>();
-
-      const cellsOf = (category: string) => {
-        let cells = splitCounts.get(category);
-        if (!cells) {
-          cells = foldShares.map(() => SPLIT_NAMES.map(() => 0));
-          splitCounts.set(category, cells);
-          foldCounts.set(category, foldShares.map(() => 0));
-        }
-        return { cells, foldCount: foldCounts.get(category)! };
-      };
-      const count = (category: string, split: SplitName, fold: number | null) => {
-        const { cells, foldCount } = cellsOf(category);
-        const cell = fold ?? 0;
-        cells[cell]![SPLIT_NAMES.indexOf(split)]! += 1;
-        foldCount[cell]! += 1;
-      };
-      const remember = (
-        identity: Identity,
-        sha256: string,
-        descriptor: ArrayLike<number> | undefined,
-      ) => {
-        if (sha256 && !bySha.has(sha256)) bySha.set(sha256, identity);
-        if (descriptor && descriptor.length > 0) {
-          descriptors.push({ vector: Float32Array.from(descriptor), identity });
-        }
-      };
-      const nearest = (descriptor: ArrayLike<number>): Identity | undefined => {
-        let best: Identity | undefined;
-        let bestSquared = identityThreshold * identityThreshold;
-        for (const { vector, identity } of descriptors) {
-          if (vector.length !== descriptor.length) continue;
-          let squared = 0;
-          for (let i = 0; i < vector.length && squared < bestSquared; i++) {
-            const d = vector[i]! - descriptor[i]!;
-            squared += d * d;
-          }
-          if (squared < bestSquared) {
-            bestSquared = squared;
-            best = identity;
-          }
-        }
-        return best;
-      };
-      const validFold = (fold: number | null) =>
-        folds === undefined ? null : fold !== null && fold >= 0 && fold < folds ? fold : null;
-      const pickFold = (category: string, id: string) =>
-        folds === undefined
-          ? null
-          : largestDeficit(cellsOf(category).foldCount, foldShares, (i) => `${seed}\n${id}\n${i}`);
-
-      /** One entry per person: the split and fold every face of theirs gets. */
-      const people = new Map<string, Identity>();
-      /** One entry per record id: where it went. */
-      const placed = new Map<string, Identity>();
-
-      /** Record ids whose descriptor is already in `descriptors`. */
-      const described = new Set<string>();
-
-      for (const entry of previous) {
-        const placement: Identity = {
-          identity: entry.identity || entry.id,
-          split: entry.split,
-          fold: validFold(entry.fold),
-        };
-        placed.set(entry.id, placement);
-        let person = people.get(placement.identity);
-        if (!person) {
-          person = { ...placement };
-          people.set(person.identity, person);
-        }
-        // A record without a fold (earlier run had none) is counted when it arrives again.
-        if (folds === undefined || placement.fold !== null) {
-          count(entry.category, placement.split, placement.fold);
-        }
-        remember(person, entry.sha256, entry.descriptor);
-        if (entry.descriptor?.length) described.add(entry.id);
-      }
-
-      const withFold = (person: Identity, face: FaceRecord) => {
-        if (folds !== undefined && person.fold === null) {
-          person.fold = pickFold(face.category, face.id);
-        }
-        return person;
-      };
-
-      const place = (face: FaceRecord): Identity => {
-        const known = placed.get(face.id);
-        if (known) {
-          const person = people.get(known.identity) ?? known;
-          if (folds !== undefined && known.fold === null) {
-            known.fold = withFold(person, face).fold;
-            count(face.category, known.split, known.fold);
-          }
-          // The manifest keeps no descriptors: learn them as earlier records come round again.
-          if (!described.has(face.id)) remember(person, face.sha256, face.descriptor);
-          described.add(face.id);
-          return known;
-        }
-        const same = (face.sha256 ? bySha.get(face.sha256) : undefined) ??
-          (face.descriptor?.length ? nearest(face.descriptor) : undefined);
-        let person: Identity;
-        if (same) {
-          person = withFold(same, face);
-        } else {
-          const fold = pickFold(face.category, face.id);
-          const cell = cellsOf(face.category).cells[fold ?? 0]!;
-          const split = SPLIT_NAMES[
-            largestDeficit(cell, shares, (i) => `${seed}\n${face.id}\n${SPLIT_NAMES[i]}`)
-          ]!;
-          person = { identity: face.id, split, fold };
-          people.set(person.identity, person);
-        }
-        const placement = { ...person };
-        placed.set(face.id, placement);
-        count(face.category, placement.split, placement.fold);
-        remember(person, face.sha256, face.descriptor);
-        described.add(face.id);
-        return placement;
-      };
-
+      const planner = new SplitPlanner(settings);
+      for (const entry of settings.previous) planner.keep(entry);
       return source.pipe(map((face): Outcome<SplitRecord> => {
-        const { identity, split, fold } = place(face);
+        const { identity, split, fold } = planner.place(face);
         return ok({ ...face, split, fold, identity });
       }));
     });
+}
+
+/**
+ * The split's state for one pass of the stream: counts per category, fold and split, every
+ * person seen (by sha256 and by descriptor), and where each record went.
+ */
+class SplitPlanner {
+  readonly #shares: number[];
+  readonly #folds: number | undefined;
+  readonly #foldShares: number[];
+  readonly #threshold: number;
+  readonly #seed: string;
+  readonly #bySha = new Map<string, Identity>();
+  readonly #descriptors: { vector: Float32Array; identity: Identity }[] = [];
+  /** category → fold cell → split counts; category → fold counts. */
+  readonly #splitCounts = new Map<string, number[][]>();
+  readonly #foldCounts = new Map<string, number[]>();
+  /** One entry per person: the split and fold every face of theirs gets. */
+  readonly #people = new Map<string, Identity>();
+  /** One entry per record id: where it went. */
+  readonly #placed = new Map<string, Identity>();
+  /** Record ids whose descriptor is already in `#descriptors`. */
+  readonly #described = new Set<string>();
+
+  constructor(settings: ReturnType<typeof checkOptions>) {
+    this.#shares = settings.shares;
+    this.#folds = settings.folds;
+    this.#threshold = settings.identityThreshold;
+    this.#seed = settings.seed;
+    const folds = settings.folds;
+    this.#foldShares = folds === undefined ? [1] : Array.from({ length: folds }, () => 1 / folds);
+  }
+
+  #cellsOf(category: string) {
+    let cells = this.#splitCounts.get(category);
+    if (!cells) {
+      cells = this.#foldShares.map(() => SPLIT_NAMES.map(() => 0));
+      this.#splitCounts.set(category, cells);
+      this.#foldCounts.set(category, this.#foldShares.map(() => 0));
+    }
+    return { cells, foldCount: this.#foldCounts.get(category)! };
+  }
+
+  #count(category: string, split: SplitName, fold: number | null) {
+    const { cells, foldCount } = this.#cellsOf(category);
+    const cell = fold ?? 0;
+    cells[cell]![SPLIT_NAMES.indexOf(split)]! += 1;
+    foldCount[cell]! += 1;
+  }
+
+  #remember(identity: Identity, sha256: string, descriptor: ArrayLike<number> | undefined) {
+    if (sha256 && !this.#bySha.has(sha256)) this.#bySha.set(sha256, identity);
+    if (descriptor && descriptor.length > 0) {
+      this.#descriptors.push({ vector: Float32Array.from(descriptor), identity });
+    }
+  }
+
+  /** The person whose descriptor lies nearest, within the identity threshold. */
+  #nearest(descriptor: ArrayLike<number>): Identity | undefined {
+    let best: Identity | undefined;
+    let bestSquared = this.#threshold * this.#threshold;
+    for (const { vector, identity } of this.#descriptors) {
+      if (vector.length !== descriptor.length) continue;
+      let squared = 0;
+      for (let i = 0; i < vector.length && squared < bestSquared; i++) {
+        const d = vector[i]! - descriptor[i]!;
+        squared += d * d;
+      }
+      if (squared < bestSquared) {
+        bestSquared = squared;
+        best = identity;
+      }
+    }
+    return best;
+  }
+
+  #validFold(fold: number | null) {
+    const folds = this.#folds;
+    return folds === undefined ? null : fold !== null && fold >= 0 && fold < folds ? fold : null;
+  }
+
+  #pickFold(category: string, id: string) {
+    return this.#folds === undefined ? null : largestDeficit(
+      this.#cellsOf(category).foldCount,
+      this.#foldShares,
+      (i) => `${this.#seed}\n${id}\n${i}`,
+    );
+  }
+
+  #withFold(person: Identity, face: FaceRecord) {
+    if (this.#folds !== undefined && person.fold === null) {
+      person.fold = this.#pickFold(face.category, face.id);
+    }
+    return person;
+  }
+
+  /** Keeps an earlier run's assignment: it never moves. */
+  keep(entry: PreviousAssignment): void {
+    const placement: Identity = {
+      identity: entry.identity || entry.id,
+      split: entry.split,
+      fold: this.#validFold(entry.fold),
+    };
+    this.#placed.set(entry.id, placement);
+    let person = this.#people.get(placement.identity);
+    if (!person) {
+      person = { ...placement };
+      this.#people.set(person.identity, person);
+    }
+    // A record without a fold (earlier run had none) is counted when it arrives again.
+    if (this.#folds === undefined || placement.fold !== null) {
+      this.#count(entry.category, placement.split, placement.fold);
+    }
+    this.#remember(person, entry.sha256, entry.descriptor);
+    if (entry.descriptor?.length) this.#described.add(entry.id);
+  }
+
+  /** Where a face goes: its earlier place, its person's place, or the largest deficit. */
+  place(face: FaceRecord): Identity {
+    const known = this.#placed.get(face.id);
+    if (known) return this.#placeKnown(known, face);
+    const same = (face.sha256 ? this.#bySha.get(face.sha256) : undefined) ??
+      (face.descriptor?.length ? this.#nearest(face.descriptor) : undefined);
+    let person: Identity;
+    if (same) {
+      person = this.#withFold(same, face);
+    } else {
+      const fold = this.#pickFold(face.category, face.id);
+      const cell = this.#cellsOf(face.category).cells[fold ?? 0]!;
+      const split = SPLIT_NAMES[
+        largestDeficit(cell, this.#shares, (i) => `${this.#seed}\n${face.id}\n${SPLIT_NAMES[i]}`)
+      ]!;
+      person = { identity: face.id, split, fold };
+      this.#people.set(person.identity, person);
+    }
+    const placement = { ...person };
+    this.#placed.set(face.id, placement);
+    this.#count(face.category, placement.split, placement.fold);
+    this.#remember(person, face.sha256, face.descriptor);
+    this.#described.add(face.id);
+    return placement;
+  }
+
+  #placeKnown(known: Identity, face: FaceRecord): Identity {
+    const person = this.#people.get(known.identity) ?? known;
+    if (this.#folds !== undefined && known.fold === null) {
+      known.fold = this.#withFold(person, face).fold;
+      this.#count(face.category, known.split, known.fold);
+    }
+    // The manifest keeps no descriptors: learn them as earlier records come round again.
+    if (!this.#described.has(face.id)) this.#remember(person, face.sha256, face.descriptor);
+    this.#described.add(face.id);
+    return known;
+  }
 }
