@@ -19,7 +19,7 @@ import {
 } from "../models/faces/faces.ts";
 import { settingsHash } from "../core/ids.ts";
 import { blobPath } from "../store/paths.ts";
-import type { Dropped, FaceRecord, ImageRecord, Outcome } from "../core/types.ts";
+import { type FaceRecord, type ImageRecord, ok, type Outcome } from "../core/types.ts";
 import { exists, writeFileAtomic } from "../core/files.ts";
 
 export interface DetectFacesOptions {
@@ -67,58 +67,70 @@ export interface DetectFacesOptions {
   concurrency?: number;
 }
 
-/** What the cache keeps for one image: the face fields of a `FaceRecord`, or a rejection. */
-type CacheEntry =
-  | (
-    & { status: "ok" }
-    & Pick<
-      FaceRecord,
-      "faceBox" | "faceScore" | "faceCount" | "faceAngle" | "descriptor" | "detector"
-    >
-  )
-  | { status: "rejected"; reason: string; faceCount?: number; detector?: string };
+/** The face fields of a `FaceRecord` that the cache keeps for one image. */
+type FaceFields = Pick<
+  FaceRecord,
+  "faceBox" | "faceScore" | "faceCount" | "faceAngle" | "descriptor" | "detector"
+>;
 
-async function readEntry(path: string): Promise<CacheEntry | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as CacheEntry;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof SyntaxError) return undefined;
-    throw error;
+/** What the cache keeps for one image: its face fields, or a rejection with its reason. */
+type CacheEntry = Outcome<FaceFields, Partial<Pick<FaceRecord, "faceCount" | "detector">>>;
+
+function rejection(reason: string, record: CacheEntry["record"] = {}): CacheEntry {
+  return { status: "rejected", stage: "faces", reason, record };
+}
+
+/**
+ * One settings folder of the face cache: `<sha256>.json` is the entry (written last, so it is
+ * the done-marker) and `<sha256>.png` the crop.
+ */
+class FaceCache {
+  constructor(readonly dir: string) {}
+
+  cropPath(sha256: string): string {
+    return blobPath(this.dir, sha256, ".png");
+  }
+
+  /** The entry for an image, or undefined where there is none (or one from an older format). */
+  async read(sha256: string): Promise<CacheEntry | undefined> {
+    let entry: CacheEntry;
+    try {
+      entry = JSON.parse(await Deno.readTextFile(blobPath(this.dir, sha256, ".json")));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound || error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+    if (!entry || typeof entry !== "object" || !("record" in entry)) return undefined;
+    if (entry.status === "ok" && !(await exists(this.cropPath(sha256)))) return undefined;
+    return entry;
+  }
+
+  async write(sha256: string, entry: CacheEntry, crop?: Uint8Array): Promise<void> {
+    if (crop) await writeFileAtomic(this.cropPath(sha256), crop);
+    await writeFileAtomic(blobPath(this.dir, sha256, ".json"), JSON.stringify(entry));
   }
 }
 
 function toEntry(extraction: FaceExtraction): CacheEntry {
   const face = extraction.faces[0];
   if (!face) {
-    return {
-      status: "rejected",
-      reason: extraction.rejection ?? "no_face",
+    return rejection(extraction.rejection ?? "no_face", {
       faceCount: extraction.faceCount,
       detector: extraction.detector,
-    };
+    });
   }
-  return {
-    status: "ok",
+  return ok({
     faceBox: face.box,
     faceScore: face.score,
     faceCount: extraction.faceCount,
     faceAngle: face.angle,
     descriptor: Array.from(face.descriptor),
     detector: extraction.detector,
-  };
+  });
 }
 
-/**
- * Detects, aligns, crops and describes the largest face of each portrait.
- *
- * @example
- * ```ts
- * images$.pipe(detectFaces({ cacheDir: paths.faceCache })).subscribe((outcome) => …);
- * ```
- */
-export function detectFaces(
-  options: DetectFacesOptions,
-): OperatorFunction<ImageRecord, Outcome<FaceRecord>> {
+/** The options with their defaults, checked before any image is read. */
+function checkOptions(options: DetectFacesOptions) {
   const {
     cacheDir,
     detector = FACE_DEFAULTS.detector,
@@ -140,8 +152,22 @@ export function detectFaces(
     throw new RangeError(`'concurrency' must be a positive integer: got ${concurrency}`);
   }
   const faceOptions: FaceOptions = { detector, size, facePercent, minScore, minFaceSize, align };
-  const settingsDir = join(cacheDir, settingsHash(faceSettings(faceOptions)));
+  const cache = new FaceCache(join(cacheDir, settingsHash(faceSettings(faceOptions))));
+  return { faceOptions, cache, workers, concurrency };
+}
 
+/**
+ * Detects, aligns, crops and describes the largest face of each portrait.
+ *
+ * @example
+ * ```ts
+ * images$.pipe(detectFaces({ cacheDir: paths.faceCache })).subscribe((outcome) => …);
+ * ```
+ */
+export function detectFaces(
+  options: DetectFacesOptions,
+): OperatorFunction<ImageRecord, Outcome<FaceRecord>> {
+  const { faceOptions, cache, workers, concurrency } = checkOptions(options);
   return (source) =>
     defer(() => {
       let pool: FaceWorkerPool | undefined;
@@ -152,12 +178,9 @@ export function detectFaces(
       };
       // Two people with one portrait share one computation.
       const inFlight = new Map<string, Promise<CacheEntry>>();
-
       const entryFor = async (record: ImageRecord): Promise<CacheEntry> => {
-        const jsonPath = blobPath(settingsDir, record.sha256, ".json");
-        const cached = await readEntry(jsonPath);
-        const cropPath = blobPath(settingsDir, record.sha256, ".png");
-        if (cached && (cached.status === "rejected" || await exists(cropPath))) return cached;
+        const cached = await cache.read(record.sha256);
+        if (cached) return cached;
         let extraction: FaceExtraction;
         try {
           extraction = await extract(await Deno.readFile(record.imagePath));
@@ -166,18 +189,14 @@ export function detectFaces(
           const reason = error.code === "not_an_image"
             ? `decode_failed: ${error.message}`
             : error.message;
-          const entry: CacheEntry = { status: "rejected", reason };
-          await writeFileAtomic(jsonPath, JSON.stringify(entry));
+          const entry = rejection(reason);
+          await cache.write(record.sha256, entry);
           return entry;
         }
-        const face = extraction.faces[0];
-        // The JSON is the done-marker, so it goes last.
-        if (face) await writeFileAtomic(cropPath, face.crop);
         const entry = toEntry(extraction);
-        await writeFileAtomic(jsonPath, JSON.stringify(entry));
+        await cache.write(record.sha256, entry, extraction.faces[0]?.crop);
         return entry;
       };
-
       const process = async (record: ImageRecord): Promise<Outcome<FaceRecord>> => {
         let pending = inFlight.get(record.sha256);
         if (!pending) {
@@ -191,25 +210,9 @@ export function detectFaces(
           const detail = String((error as Error)?.message ?? error).split("\n")[0];
           return { status: "failed", stage: "faces", reason: `face_failed: ${detail}`, record };
         }
-        if (entry.status === "rejected") {
-          const dropped: Dropped = {
-            status: "rejected",
-            stage: "faces",
-            reason: entry.reason,
-            record: { ...record, faceCount: entry.faceCount, detector: entry.detector },
-          };
-          return dropped;
-        }
-        const { status: _status, ...face } = entry;
-        return {
-          status: "ok",
-          record: { ...record, ...face, cropPath: blobPath(settingsDir, record.sha256, ".png") },
-        };
+        if (entry.status !== "ok") return { ...entry, record: { ...record, ...entry.record } };
+        return ok({ ...record, ...entry.record, cropPath: cache.cropPath(record.sha256) });
       };
-
-      return source.pipe(
-        mergeMap(process, concurrency),
-        finalize(() => pool?.close()),
-      );
+      return source.pipe(mergeMap(process, concurrency), finalize(() => pool?.close()));
     });
 }
