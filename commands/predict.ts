@@ -191,42 +191,95 @@ async function writeLine(text: string): Promise<void> {
   while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
 }
 
-async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
-  const format = readFormat(values);
-  const detector = detectorOption(values);
-  const top = values.top === undefined ? undefined : intOption(values, "top", 1, { min: 1 });
-  const verbose = values.verbose === true;
+/** Loads the model and the face nets; with --verbose, says which model and how long it took. */
+async function openPredictor(values: ParsedValues, verbose: boolean) {
   const modelDir = await resolveModelDir(values);
-
   await initEngine();
   const classifier = await openClassifier(modelDir);
   await loadFaceModels();
   // performance.now() counts from process start: Deno, module loading, tfjs and both models.
   const coldStartMs = performance.now();
   if (verbose) {
-    log(
-      `model: ${modelDir} (${classifier.metadata.kind}, classes ${
-        classifier.metadata.classes.join(", ")
-      })`,
-    );
+    const { kind, classes } = classifier.metadata;
+    log(`model: ${modelDir} (${kind}, classes ${classes.join(", ")})`);
     log(`cold start: ${coldStartMs.toFixed(0)} ms from process start to models loaded`);
   }
   const timings = verbose ? emptyTimings() : undefined;
   const predictor = new Predictor(classifier, {
     wholeImage: values["whole-image"] === true,
-    top,
-    detector,
+    top: values.top === undefined ? undefined : intOption(values, "top", 1, { min: 1 }),
+    detector: detectorOption(values),
     timings,
   });
-  const http = new HttpClient({ maxRetries: 1, timeoutMs: 15000 });
+  return { classifier, predictor, timings };
+}
+
+/** Writes result lines as JSON or as a table (its header before the first line). */
+function lineWriter(format: Format) {
   let headerShown = false;
-  const emit = async (line: PredictionLine) => {
+  return async (line: PredictionLine) => {
     if (format === "table" && !headerShown) {
       headerShown = true;
       await writeLine(tableHeader());
     }
     await writeLine(format === "json" ? JSON.stringify(line) : tableRow(line));
   };
+}
+
+/**
+ * Predicts what stdin or the positionals name: one piped image, or lines of paths and URLs
+ * answered as they arrive. One named input fails like a piped image; in a stream, a bad line
+ * is reported and skipped. Returns the exit code.
+ */
+async function predictInputs(
+  positionals: string[],
+  predictOne: (input: string, bytes: Uint8Array) => Promise<void>,
+  emit: (line: PredictionLine) => Promise<void>,
+): Promise<number> {
+  if (positionals.length === 0 && Deno.stdin.isTerminal()) {
+    return fail(
+      "no input: pipe an image (predict < photo.jpg) or lines of paths/URLs, or name files",
+      2,
+    );
+  }
+  let sniffed: Sniffed | undefined;
+  if (positionals.length === 0) {
+    sniffed = await sniffStream(Deno.stdin.readable);
+    if (sniffed.head.length === 0) return fail("no input: stdin is empty", 2);
+    if (isImage(sniffed.head)) {
+      try {
+        await predictOne("-", await readRest(sniffed));
+      } catch (error) {
+        if (error instanceof InputError) return fail(`stdin: ${error.message}`);
+        throw error;
+      }
+      return 0;
+    }
+  }
+  const http = new HttpClient({ maxRetries: 1, timeoutMs: 15000 });
+  const single = positionals.length === 1;
+  let failed = 0;
+  for await (const raw of sniffed ? linesOf(sniffed) : positionals.values()) {
+    const input = raw.trim();
+    if (input === "" || input.startsWith("#")) continue;
+    try {
+      await predictOne(input, await readInput(input, http));
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      if (single) return fail(`${input}: ${error.message}`);
+      failed++;
+      log(`facefield: ${input}: ${error.message}`);
+      await emit({ input, error: error.message });
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
+  const format = readFormat(values);
+  const verbose = values.verbose === true;
+  const { classifier, predictor, timings } = await openPredictor(values, verbose);
+  const emit = lineWriter(format);
   const predictOne = async (input: string, bytes: Uint8Array) => {
     const started = performance.now();
     const lines = await predictor.predict(input, bytes);
@@ -235,53 +288,12 @@ async function runPredict(values: ParsedValues, positionals: string[]): Promise<
       log(`${input}: ${lines.length} line(s) in ${(performance.now() - started).toFixed(0)} ms`);
     }
   };
-
   try {
-    if (positionals.length === 0 && Deno.stdin.isTerminal()) {
-      return fail(
-        "no input: pipe an image (predict < photo.jpg) or lines of paths/URLs, or name files",
-        2,
-      );
-    }
-    let sniffed: Sniffed | undefined;
-    if (positionals.length === 0) {
-      sniffed = await sniffStream(Deno.stdin.readable);
-      if (sniffed.head.length === 0) return fail("no input: stdin is empty", 2);
-      if (isImage(sniffed.head)) {
-        try {
-          await predictOne("-", await readRest(sniffed));
-        } catch (error) {
-          if (error instanceof InputError) return fail(`stdin: ${error.message}`);
-          throw error;
-        }
-        return 0;
-      }
-    }
-    // One named input fails like a piped image; in a stream, a bad line is reported and skipped.
-    const single = positionals.length === 1;
-    const inputs = sniffed ? linesOf(sniffed) : positionals.values();
-    let failed = 0;
-    for await (const raw of inputs) {
-      const input = raw.trim();
-      if (input === "" || input.startsWith("#")) continue;
-      try {
-        await predictOne(input, await readInput(input, http));
-      } catch (error) {
-        if (!(error instanceof InputError)) throw error;
-        if (single) return fail(`${input}: ${error.message}`);
-        failed++;
-        log(`facefield: ${input}: ${error.message}`);
-        await emit({ input, error: error.message });
-      }
-    }
-    return failed ? 1 : 0;
+    return await predictInputs(positionals, predictOne, emit);
   } finally {
     if (verbose && timings) {
-      log(
-        `face work (ms, summed): ${
-          Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")
-        }; classify ${predictor.classifyMs.toFixed(0)}`,
-      );
+      const parts = Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ");
+      log(`face work (ms, summed): ${parts}; classify ${predictor.classifyMs.toFixed(0)}`);
     }
     classifier.dispose();
   }
