@@ -44,6 +44,13 @@ export interface ImageRecord extends PersonRecord {
   bytes: number;
 }
 
+/** A decoded image: `width`×`height` RGB pixels, row by row, 3 bytes a pixel. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
 export interface Box {
   x: number;
   y: number;

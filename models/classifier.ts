@@ -6,7 +6,7 @@
 import sharp from "sharp";
 import { join } from "node:path";
 import { tf } from "./engine.ts";
-import type { SplitName } from "../core/types.ts";
+import type { RgbImage, SplitName } from "../core/types.ts";
 
 export type ModelKind = "cnn" | "embedding";
 
@@ -17,7 +17,8 @@ export const MODEL_FORMAT = "facefield-model/1";
 
 /** One face to classify: its crop (PNG bytes) and its face descriptor. */
 export interface FaceInput {
-  crop: Uint8Array;
+  /** The aligned crop: encoded (PNG) bytes, or pixels already decoded once for the run. */
+  crop: Uint8Array | RgbImage;
   descriptor: ArrayLike<number>;
 }
 
@@ -91,13 +92,42 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** Decodes a crop (PNG bytes or a file path) to `size`×`size`×`channels` uint8 pixels. */
+/** Whether a crop is already decoded pixels rather than encoded bytes or a path. */
+export function isRgbImage(crop: Uint8Array | string | RgbImage): crop is RgbImage {
+  return typeof crop === "object" && !(crop instanceof Uint8Array);
+}
+
+/**
+ * Decodes a crop (PNG bytes or a file path) once, to RGB pixels at its own size: what a run
+ * keeps per face, so training, evaluation and the report resample it without decoding again.
+ */
+export async function decodeRgb(crop: Uint8Array | string): Promise<RgbImage> {
+  const { data, info } = await sharp(crop).removeAlpha().toColourspace("srgb").raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decodeRgb: got ${info.channels} channels`);
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+  };
+}
+
+/** A sharp pipeline over a crop, whether encoded, a path, or decoded pixels. */
+function cropImage(crop: Uint8Array | string | RgbImage): sharp.Sharp {
+  return isRgbImage(crop)
+    ? sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } })
+    : sharp(crop);
+}
+
+/**
+ * A crop (PNG bytes, a file path, or decoded pixels) as `size`×`size`×`channels` uint8 pixels.
+ */
 export async function decodeCrop(
-  crop: Uint8Array | string,
+  crop: Uint8Array | string | RgbImage,
   size: number,
   channels: 1 | 3,
 ): Promise<Uint8Array> {
-  const image = sharp(crop).removeAlpha().resize(size, size, { fit: "fill" });
+  const image = cropImage(crop).removeAlpha().resize(size, size, { fit: "fill" });
   const { data, info } = await (channels === 1 ? image.toColourspace("b-w") : image.toColourspace(
     "srgb",
   )).raw().toBuffer({ resolveWithObject: true });

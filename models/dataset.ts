@@ -4,10 +4,16 @@
  * and augmented on the fly, so no crop is ever copied into per-split folders.
  */
 import { tf } from "./engine.ts";
-import { decodeCrop, inputBatch, type Preprocessing, scaledPixels } from "./classifier.ts";
+import {
+  decodeCrop,
+  decodeRgb,
+  inputBatch,
+  type Preprocessing,
+  scaledPixels,
+} from "./classifier.ts";
 import { type AugmentOptions, augmentPixels, drawAugmentations, seededRandom } from "./augment.ts";
 import { foldRole, SPLIT_NAMES } from "../core/split_rules.ts";
-import type { SplitName, SplitRecord } from "../core/types.ts";
+import type { RgbImage, SplitName, SplitRecord } from "../core/types.ts";
 
 /** Which faces a dataset draws from: a split, or a role under k-fold with a test fold. */
 export type FaceFilter =
@@ -23,6 +29,11 @@ export interface StoredFace {
   identity: string;
   /** size×size×channels bytes, or empty when the store keeps no crops. */
   crop: Uint8Array;
+  /**
+   * The crop at its own size, decoded once for the run: evaluation, the face cues and the
+   * report read it instead of decoding the PNG again. Absent for faces added already decoded.
+   */
+  image?: RgbImage;
   descriptor: Float32Array;
   /** Origin of the page the face came from (no path, nothing personal). */
   source: string;
@@ -95,9 +106,11 @@ export class FaceStore {
     if (this.#ids.has(record.id)) return;
     this.#ids.add(record.id);
     let crop: Uint8Array = new Uint8Array(0);
+    let image: RgbImage | undefined;
     if (this.crops) {
       try {
-        crop = await decodeCrop(record.cropPath, this.crops.size, this.crops.channels);
+        image = await decodeRgb(record.cropPath);
+        crop = await decodeCrop(image, this.crops.size, this.crops.channels);
       } catch (error) {
         this.skipped.push({
           id: record.id,
@@ -117,6 +130,7 @@ export class FaceStore {
       fold: record.fold,
       identity: record.identity,
       crop,
+      image,
       descriptor: Float32Array.from(record.descriptor ?? []),
       source,
     });

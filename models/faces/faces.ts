@@ -7,7 +7,7 @@ import sharp from "sharp";
 import { faceModelDir } from "./package_files.ts";
 
 import { initEngine, tf } from "../engine.ts";
-import type { Box } from "../../core/types.ts";
+import type { Box, RgbImage } from "../../core/types.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
 export type DetectorName = "ssd" | "tiny" | "auto";
@@ -627,13 +627,17 @@ export async function describeWholeImage(
  * crop's centre (`facePercent` of its height).
  */
 export async function predictGender(
-  crop: Uint8Array,
+  crop: Uint8Array | RgbImage,
   options: { facePercent?: number } = {},
 ): Promise<{ gender: "male" | "female"; probability: number }> {
   const { facePercent = FACE_DEFAULTS.facePercent } = options;
   checkOptions({ facePercent });
   await loadNets(["ageGenderNet"]);
-  const image = await decode(crop);
+  const image = crop instanceof Uint8Array ? await decode(crop) : {
+    pixels: tf.tidy(() =>
+      tf.tensor3d(crop.data, [crop.height, crop.width, 3], "int32").toFloat()
+    ) as tf.Tensor3D,
+  };
   try {
     const [height, width] = image.pixels.shape;
     const faceHeight = height * facePercent / 100;
