@@ -3,6 +3,8 @@
  * loopback "people" site (one paginated listing per party), so the figure is what a user would
  * get from crawling such pages. It reads ../shared/data/congress; a clone without it is told so.
  */
+// @ts-types="@types/escape-html"
+import escapeHtml from "escape-html";
 import { parse } from "csv-parse/sync";
 import { join } from "node:path";
 import { of } from "rxjs";
@@ -32,10 +34,6 @@ export async function loadCongress(set: typeof SETS[number]): Promise<Member[]> 
     columns: true,
   });
   return members.filter((member) => set === "all" || member.set === set);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Serves one card-grid listing per party, `perPage` members a page, linked by rel=next. */
