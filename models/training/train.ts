@@ -337,12 +337,7 @@ export async function trainClassifier(
   const settings = checkTrainOptions(kind, store, options);
   const { epochs, patience, batchSize, seed, testFold, workers } = settings;
   const classes = store.classes;
-  const trainFilter: FaceFilter = testFold === undefined
-    ? { split: "train" }
-    : { testFold, role: "train" };
-  const valFilter: FaceFilter = testFold === undefined
-    ? { split: "val" }
-    : { testFold, role: "val" };
+  const { trainFilter, valFilter } = splitFilters(testFold);
   if (store.select(trainFilter).length === 0) {
     throw new RangeError("Cannot train: no faces in the training split");
   }
@@ -411,6 +406,15 @@ export async function trainClassifier(
     threads: replicas.length + 1,
   });
   return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
+}
+
+/** Which faces train and which validate: the splits, or the roles around a test fold. */
+function splitFilters(
+  testFold: number | undefined,
+): { trainFilter: FaceFilter; valFilter: FaceFilter } {
+  return testFold === undefined
+    ? { trainFilter: { split: "train" }, valFilter: { split: "val" } }
+    : { trainFilter: { testFold, role: "train" }, valFilter: { testFold, role: "val" } };
 }
 
 /** The options with their defaults, checked against the store before anything is built. */
