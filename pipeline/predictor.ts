@@ -144,6 +144,8 @@ export class Predictor {
         allFaces: true,
         detector: this.#detector,
         timings: this.#timings,
+        // A model on crops needs no descriptor, which is half of the face work.
+        describe: this.#classifier.metadata.preprocessing.input === "descriptor",
       });
       faces = extraction.faces;
       if (faces.length === 0) {

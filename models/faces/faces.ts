@@ -88,6 +88,12 @@ export interface FaceOptions {
    * @default [128, 224]
    */
   tinyInputSizes?: number[];
+  /**
+   * Compute the 128-d descriptor. `crop` and a CNN's `predict` need no descriptor, and it is
+   * half of the face work; without it `descriptor` is empty.
+   * @default true
+   */
+  describe?: boolean;
   /** Adds the milliseconds spent in each part, for `bench:faces`. */
   timings?: FaceTimings;
 }
@@ -113,7 +119,7 @@ export interface ExtractedFace {
   angle: number;
   /** PNG, `width`×`height` RGB. */
   crop: Uint8Array;
-  /** 128-d face descriptor. */
+  /** 128-d face descriptor; empty with `describe: false`. */
   descriptor: Float32Array;
 }
 
@@ -372,6 +378,8 @@ interface CropSpec {
   width: number;
   height: number;
   facePercent: number;
+  /** @default true */
+  describe?: boolean;
 }
 
 /** Renders the crop window and returns the PNG and the descriptor of the face at its centre. */
@@ -411,6 +419,10 @@ async function cropAndDescribe(
   );
   const afterCrop = performance.now();
   if (timings) timings.crop += afterCrop - started;
+  if (spec.describe === false) {
+    window.dispose();
+    return { crop, descriptor: new Float32Array(0) };
+  }
   started = afterCrop;
   // The face box is the centre of the window: faceSize square, at the window's scale.
   const faceHeight = renderHeight * spec.facePercent / 100;
@@ -442,6 +454,7 @@ function checkOptions(options: FaceOptions) {
     align = true,
     allFaces = false,
     tinyInputSizes = [128, 224],
+    describe = true,
     timings,
   } = options;
   checkDetector(detector);
@@ -475,14 +488,16 @@ function checkOptions(options: FaceOptions) {
     align,
     allFaces,
     tinyInputSizes,
+    describe,
     timings,
   };
 }
 
 /** The settings that change a crop or descriptor, for cache keys. */
 export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
-  const { timings: _timings, allFaces: _allFaces, ...settings } = checkOptions(options);
-  return { ...settings, version: FACE_ALGORITHM_VERSION };
+  const { timings: _timings, allFaces: _allFaces, describe, ...settings } = checkOptions(options);
+  // Caches made before `describe` existed stay valid: only leaving the descriptor out counts.
+  return { ...settings, ...(describe ? {} : { describe }), version: FACE_ALGORITHM_VERSION };
 }
 
 /**
