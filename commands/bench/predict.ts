@@ -1,4 +1,6 @@
 /** `bench:predict`: cold start (process start to first answer) and warm per-face figures. */
+import { parse } from "csv-parse/sync";
+import { missingShared, sharedPath } from "../../core/shared_data.ts";
 import { type Command, intOption, type ParsedValues } from "../cli.ts";
 import { demoImagePaths } from "../../models/faces/package_files.ts";
 import { emptyTimings, type FaceTimings, loadFaceModels } from "../../models/faces/faces.ts";
@@ -39,10 +41,29 @@ async function coldStartRun(modelDir: string, image: string): Promise<string> {
   return `fresh process, one image: ${wall.toFixed(0)} ms wall; ${line}`;
 }
 
+/**
+ * Portraits, as predict mostly sees them: the first 30 congress dev portraits where ../shared
+ * has them, else face-api's six demo photos (group photos: many small faces, so the detector
+ * falls back to SSD and dominates the per-face time).
+ */
+async function defaultImages(): Promise<{ images: string[]; label: string }> {
+  if (!missingShared("data/congress/people.csv")) {
+    const rows = parse(await Deno.readTextFile(sharedPath("data/congress/people.csv")), {
+      columns: true,
+    }) as { image: string; set: string }[];
+    const images = rows.filter((row) => row.set === "dev").slice(0, 30)
+      .map((row) => sharedPath(`data/congress/${row.image}`));
+    return { images, label: "congress dev portraits" };
+  }
+  return { images: demoImagePaths(), label: "face-api demo photos" };
+}
+
 async function runBench(values: ParsedValues, positionals: string[]): Promise<number> {
   const runs = intOption(values, "runs", 5, { min: 1, max: 1000 });
   const modelDir = await resolveModelDir(values);
-  const images = positionals.length ? positionals : demoImagePaths();
+  const { images, label } = positionals.length
+    ? { images: positionals, label: "named images" }
+    : await defaultImages();
   const commandStart = performance.now();
   await initEngine();
   const classifier = await openClassifier(modelDir);
@@ -72,7 +93,7 @@ async function runBench(values: ParsedValues, positionals: string[]): Promise<nu
     const parts = Object.entries(timings).map(([k, v]) => `${k} ${(v / faces).toFixed(1)}`);
     console.log(
       [
-        `bench:predict on ${classifier.metadata.kind} model ${modelDir}, ${images.length} images × ${runs} runs, ${faces} faces`,
+        `bench:predict on ${classifier.metadata.kind} model ${modelDir}, ${images.length} ${label} × ${runs} runs, ${faces} faces`,
         `cold start in this process: ${loaded.toFixed(0)} ms from process start to models loaded ` +
         `(module loading ${commandStart.toFixed(0)} ms, engine + model + face nets ${
           (loaded - commandStart).toFixed(0)
@@ -101,7 +122,8 @@ usage: deno task bench:predict [--model DIR] [--runs N] [IMAGE…]
 Loads the model and face nets, predicts every image once to warm up, then N times more, and
 prints the cold start (process start to models loaded, and a fresh 'main.ts predict' process
 on one image end to end) and the warm time per face (median, p90, mean, and its parts).
-Images default to face-api's six demo photos in node_modules.
+Images default to the first 30 congress dev portraits (../shared), else face-api's six demo
+photos in node_modules (group photos).
 
 options:
   --model DIR   model folder (default: the best model of ${DEFAULT_DATA_DIRS.join(" or ")})
