@@ -95,7 +95,10 @@ async function benchImages(dir: string | undefined, limit: number) {
 }
 
 /** Milliseconds per image on this thread, each part timed, after one warm-up image. */
-async function timeOneThread(bytes: Uint8Array[], options: { detector: DetectorName }) {
+async function timeOneThread(
+  bytes: Uint8Array[],
+  options: { detector: DetectorName; describe?: boolean },
+) {
   await loadFaceModels();
   await extractFaces(bytes[0]!, options); // warm-up: wasm kernels and SSD's first call
   const timings = emptyTimings();
@@ -114,7 +117,7 @@ async function timeOneThread(bytes: Uint8Array[], options: { detector: DetectorN
 async function timePool(
   bytes: Uint8Array[],
   workers: number,
-  options: { detector: DetectorName },
+  options: { detector: DetectorName; describe?: boolean },
 ) {
   const pool = new FaceWorkerPool({ workers });
   try {
@@ -176,6 +179,10 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
     const { ms: oneThread, found, timings, detectors } = single;
     log(`bench:faces: ${workers} worker threads`);
     const { ms: pooled, found: pooledFound } = await timePool(bytes, workers, options);
+    // What `deno task crop` does: the same work without the descriptor.
+    log("bench:faces: crop only (no descriptor), one thread and workers");
+    const cropOne = (await timeOneThread(bytes, { ...options, describe: false })).ms;
+    const cropPooled = (await timePool(bytes, workers, { ...options, describe: false })).ms;
 
     log("bench:faces: autocrop (Haar) again");
     const peerAfter = await runPeer(files);
@@ -208,6 +215,12 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
         : { unavailable: String(peerBefore) },
       ratio_vs_autocrop: peerMs ? Math.round((pooled / peerMs) * 100) / 100 : null,
       ratio_one_thread_vs_autocrop: peerMs ? Math.round((oneThread / peerMs) * 100) / 100 : null,
+      crop_ms_per_image: round(cropPooled),
+      crop_ms_per_image_one_thread: round(cropOne),
+      crop_ratio_vs_autocrop: peerMs ? Math.round((cropPooled / peerMs) * 100) / 100 : null,
+      crop_ratio_one_thread_vs_autocrop: peerMs ? Math.round((cropOne / peerMs) * 100) / 100 : null,
+      yunet: "not measured: OpenCV 4.6's FaceDetectorYN needs a YuNet .onnx model, and no Debian " +
+        "or npm package ships one",
       load_average: Deno.loadavg().map(round),
     };
     console.log(JSON.stringify(figure));
