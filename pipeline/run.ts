@@ -45,7 +45,7 @@ import {
 } from "../core/types.ts";
 import { readSources, sourceBytes } from "../stages/read_sources.ts";
 import { fetchPages } from "../stages/fetch_pages.ts";
-import { HttpClient } from "../net/http.ts";
+import { HttpClient, userAgentFor } from "../net/http.ts";
 import { parsePeople } from "../stages/parse_people.ts";
 import { downloadImages } from "../stages/download_images.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
@@ -92,6 +92,10 @@ export interface PipelineOptions {
   perHost?: number;
   /** Least milliseconds between two requests to one host. @default 100 */
   delayMs?: number;
+  /** Let pages reach private and loopback addresses, for intranet crawls. @default false */
+  allowPrivate?: boolean;
+  /** Who runs the crawl (an e-mail or URL), sent in the User-Agent. */
+  contact?: string;
   /** Report folder. @default `<data dir>/report` */
   out?: string;
   seed?: number;
@@ -106,7 +110,7 @@ function finalizeWith<T>(onComplete: () => void) {
 }
 
 /** Failures worth another try on the next run: the network, not the content. */
-const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429)/;
+const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429|robots_unreachable)/;
 
 function rowToPerson(row: ManifestRow): PersonRecord {
   return {
@@ -195,9 +199,15 @@ export async function runPipeline(
     concurrency = 8,
     perHost = 2,
     delayMs = 100,
+    allowPrivate = false,
     seed = 42,
   } = options;
-  const http = new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs });
+  const http = new HttpClient({
+    perHostConcurrency: perHost,
+    politenessDelayMs: delayMs,
+    allowPrivate,
+    userAgent: userAgentFor(options.contact),
+  });
   const paths = dataPaths(dataDir);
   const out = options.out ?? paths.reports;
   await Deno.mkdir(paths.root, { recursive: true });
