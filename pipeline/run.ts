@@ -17,7 +17,7 @@ import {
 import { fail } from "../core/errors.ts";
 import { engineInfo, initEngine } from "../models/engine.ts";
 import type { FaceStore } from "../models/dataset.ts";
-import { HttpClient } from "../net/http.ts";
+import { HttpClient, userAgentFor } from "../net/http.ts";
 import { droppedByReason, type RunSummary } from "../report/summary.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
@@ -123,6 +123,8 @@ export async function runPipeline(
   const http = new HttpClient({
     perHostConcurrency: options.perHost,
     politenessDelayMs: options.delayMs,
+    allowPrivate: options.allowPrivate,
+    userAgent: userAgentFor(options.contact),
   });
   const state = await RunState.open(options.dataDir);
   try {

@@ -208,11 +208,15 @@ export function downloadImages(
       const byUrl = new Map<string, Promise<DownloadResult>>();
       const controller = new AbortController();
 
-      const download = (url: string): Promise<DownloadResult> => {
-        let result = byUrl.get(url);
+      const download = (url: string, pageUrl: string): Promise<DownloadResult> => {
+        // Keyed by the page's host too: the same URL from another host has another scope.
+        const key = `${url}\n${URL.canParse(pageUrl) ? new URL(pageUrl).host : ""}`;
+        let result = byUrl.get(key);
         if (!result) {
           result = http.get(url, {
             maxBytes,
+            // The image may reach only addresses in its page's class (a public page: public).
+            scope: pageUrl || undefined,
             accept: "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.1",
             signal: controller.signal,
           }).then((response): Promise<DownloadResult> | DownloadResult => {
@@ -220,7 +224,7 @@ export function downloadImages(
             const status = response.reason.startsWith("too_large") ? "rejected" : "failed";
             return { ok: false, status, reason: response.reason };
           });
-          byUrl.set(url, result);
+          byUrl.set(key, result);
         }
         return result;
       };
@@ -231,7 +235,7 @@ export function downloadImages(
         if (known && await exists(known.imagePath)) {
           return { status: "ok", record: { ...known, ...record } };
         }
-        const result = await download(record.imageUrl);
+        const result = await download(record.imageUrl, record.pageUrl);
         if (!result.ok) {
           return { status: result.status, stage: "images", reason: result.reason, record };
         }

@@ -3,7 +3,6 @@
  * Requests go through the shared `HttpClient` (per-host limits, retries, checked redirects);
  * a page that cannot be fetched is a `failed` outcome, never an error.
  */
-import robotsParserModule from "robots-parser";
 import { mergeMap, Observable, type OperatorFunction } from "rxjs";
 import { HttpClient } from "../net/http.ts";
 import type { FetchedPage, SourceRow } from "../core/types.ts";
@@ -35,7 +34,7 @@ export interface FetchPagesOptions {
    */
   maxPageBytes?: number;
   /**
-   * Fetch each origin's robots.txt once and skip pages it disallows for "facefield".
+   * Skip pages robots.txt disallows for "facefield" (the client fetches it once per origin).
    * @default true
    */
   respectRobots?: boolean;
@@ -46,17 +45,7 @@ export interface FetchPagesOptions {
   nextPageUrl?: (page: FetchedPage) => string | undefined;
 }
 
-/** The product token robots.txt groups are matched against. */
-const ROBOTS_AGENT = "facefield";
 const HTML_TYPES = /^\s*(text\/html|application\/xhtml\+xml)\s*(;|$)/i;
-
-interface Robot {
-  isAllowed(url: string, ua?: string): boolean | undefined;
-}
-
-// robots-parser's index.d.ts wraps its types in `declare module`, which hides the call
-// signature from Deno; the runtime default export is the parser function.
-const robotsParser = robotsParserModule as unknown as (url: string, contents: string) => Robot;
 
 function checkPositiveInteger(name: string, value: number) {
   if (!Number.isInteger(value) || value < 1) {
@@ -114,22 +103,6 @@ export function fetchPages(
   checkPositiveInteger("maxPageBytes", maxPageBytes);
 
   return (sources) => {
-    // One robots.txt per origin per subscription, shared by all sources on that origin.
-    const robots = new Map<string, Promise<Robot | undefined>>();
-
-    const robotFor = (url: URL, signal: AbortSignal): Promise<Robot | undefined> => {
-      let robot = robots.get(url.origin);
-      if (!robot) {
-        const robotsUrl = new URL("/robots.txt", url).href;
-        robot = http.get(robotsUrl, { maxBytes: 512 * 1024, signal }).then((result) =>
-          // No robots.txt, or one we cannot read, means no rules (as most crawlers treat a 4xx).
-          result.ok ? robotsParser(robotsUrl, new TextDecoder().decode(result.body)) : undefined
-        );
-        robots.set(url.origin, robot);
-      }
-      return robot;
-    };
-
     const fetchPage = async (
       source: SourceRow,
       url: string,
@@ -142,16 +115,12 @@ export function fetchPages(
         url: at,
         reason,
       });
-      if (respectRobots) {
-        const robot = await robotFor(new URL(url), signal);
-        if (robot?.isAllowed(url, ROBOTS_AGENT) === false) {
-          return failed("robots_disallowed: robots.txt disallows this page for facefield");
-        }
-      }
       const result = await http.get(url, {
         maxBytes: maxPageBytes,
         accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
         signal,
+        // The client reads robots.txt once per origin per run and checks every redirect hop.
+        robots: respectRobots,
         checkResponse: (response) => {
           const type = response.headers.get("content-type");
           return type === null || HTML_TYPES.test(type) ? undefined : `not_html: ${type}`;

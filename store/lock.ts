@@ -1,6 +1,7 @@
 /**
  * One run at a time per data dir: a lock file holding the owner's pid. A lock left by a run
- * that died (its pid is gone) is taken over, so a crash never blocks the next run.
+ * that died (its pid is gone, or a zombie nobody reaped) is taken over, so a crash never
+ * blocks the next run.
  */
 export class DataDirLock {
   private constructor(readonly path: string) {}
@@ -33,11 +34,29 @@ export class DataDirLock {
   }
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether `pid` is a running process. A zombie (state Z: exited, not yet reaped, as under a
+ * PID 1 that never reaps) or a dead one (X) holds no lock, and neither does a pid that is gone.
+ * Reads the state from `/proc/<pid>/stat`; where there is no /proc, a pid counts as alive.
+ */
+export function processAlive(pid: number): boolean {
+  // Without /proc there is no cheap, side-effect-free check: count the owner as alive.
+  if (Deno.build.os !== "linux") return true;
+  let stat: string;
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   } catch {
-    return Deno.build.os !== "linux";
+    return false;
   }
+  return !/^[ZX]$/.test(processState(stat) ?? "X");
+}
+
+/**
+ * The state letter of a `/proc/<pid>/stat` line: the field after the command name, which sits
+ * in parentheses and may itself hold spaces and parentheses, so it is found after the last ')'.
+ */
+export function processState(stat: string): string | undefined {
+  const end = stat.lastIndexOf(")");
+  if (end < 0) return undefined;
+  return stat.slice(end + 1).trim().split(/\s+/)[0];
 }

@@ -43,14 +43,29 @@ export type ManifestRow = Record<ManifestColumn, string>;
 /** Cells a spreadsheet would run as a formula start with one of these. */
 const FORMULA_START = /^[=+\-@\t\r]/;
 
-/** Neutralises a cell against CSV injection by a leading apostrophe, as OWASP advises. */
-export function escapeCell(value: string): string {
-  return FORMULA_START.test(value) ? `'${value}` : value;
+/**
+ * Whether `value` carries our marker: an apostrophe before a formula character or before
+ * another apostrophe. Escaping adds the marker exactly where this would otherwise hold or a
+ * formula would start, so unescaping removes it exactly there, and every string round-trips.
+ */
+function marked(value: string): boolean {
+  if (!value.startsWith("'")) return false;
+  const rest = value.slice(1);
+  return FORMULA_START.test(rest) || rest.startsWith("'");
 }
 
-/** Inverse of `escapeCell`, so names round-trip exactly. */
+/**
+ * Neutralises a cell against CSV injection by a leading apostrophe, as OWASP advises. A value
+ * that would look escaped (`'=x`, `''x`) gets one more apostrophe, so that it comes back as it
+ * was; a plain leading apostrophe (`'t Hooft`) is left alone.
+ */
+export function escapeCell(value: string): string {
+  return FORMULA_START.test(value) || marked(value) ? `'${value}` : value;
+}
+
+/** Inverse of `escapeCell`: `unescapeCell(escapeCell(s)) === s` for every string. */
 export function unescapeCell(value: string): string {
-  return value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value;
+  return marked(value) ? value.slice(1) : value;
 }
 
 type AnyRecord = Partial<FaceRecord & SplitRecord> & { id: string };

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { HttpClient, type HttpClientOptions, parseRetryAfter } from "../net/http.ts";
+import {
+  DEFAULT_USER_AGENT,
+  HttpClient,
+  type HttpClientOptions,
+  parseRetryAfter,
+} from "../net/http.ts";
 import type { SourceRow } from "../core/types.ts";
 import { fetchPages, type FetchPagesOptions, type PageOutcome } from "../stages/fetch_pages.ts";
 import { delay, type Handler, type Loopback, startLoopback } from "./testdata/crawl/loopback.ts";
@@ -46,14 +51,17 @@ Deno.test("HttpClient retries a 503 and then succeeds", async () => {
   await withServer(
     () => ++calls < 3 ? new Response("busy", { status: 503 }) : html("<p>hello</p>"),
     async (server) => {
-      const result = await client().get(server.origin + "/", { maxBytes: 10_000 });
+      const result = await client().get(server.origin + "/", { maxBytes: 10_000, robots: false });
       assert.equal(result.ok, true);
       assert.equal(calls, 3);
     },
   );
   let always = 0;
   await withServer(() => (always++, new Response("down", { status: 500 })), async (server) => {
-    const result = await client({ maxRetries: 2 }).get(server.origin + "/", { maxBytes: 10 });
+    const result = await client({ maxRetries: 2 }).get(server.origin + "/", {
+      maxBytes: 10,
+      robots: false,
+    });
     assert.deepEqual(result.ok ? "ok" : result.reason, "http_500: Internal Server Error");
     assert.equal(always, 3, "one attempt and two retries");
   });
@@ -68,13 +76,16 @@ Deno.test("HttpClient honours Retry-After and does not retry a 404", async () =>
       ? new Response("slow down", { status: 429, headers: { "retry-after": "1" } })
       : html("ok");
   }, async (server) => {
-    const result = await client().get(server.origin + "/", { maxBytes: 10_000 });
+    const result = await client().get(server.origin + "/", { maxBytes: 10_000, robots: false });
     assert.equal(result.ok, true);
     assert.ok(
       times[1]! - times[0]! >= 950,
       `waited ${times[1]! - times[0]!} ms, not Retry-After's 1 s`,
     );
-    const missing = await client().get(server.origin + "/missing", { maxBytes: 10_000 });
+    const missing = await client().get(server.origin + "/missing", {
+      maxBytes: 10_000,
+      robots: false,
+    });
     assert.equal(missing.ok ? "ok" : missing.reason, "http_404: Not Found");
     assert.deepEqual(server.requests, ["/", "/", "/missing"]);
   });
@@ -212,11 +223,11 @@ Deno.test("fetchPages() skips pages robots.txt disallows and names itself", asyn
       { respectRobots: true, concurrency: 1 },
     );
     assert.deepEqual(outcomes.map(failure), [
-      "robots_disallowed: robots.txt disallows this page for facefield",
+      "robots_disallowed: robots.txt disallows this URL for facefield",
       "ok",
     ]);
     assert.deepEqual(server.requests, ["/robots.txt", "/public/staff"], "robots.txt read once");
-    assert.ok(server.userAgents.every((agent) => agent === "facefield/0.1 (+research crawler)"));
+    assert.ok(server.userAgents.every((agent) => agent === DEFAULT_USER_AGENT));
   });
 });
 
