@@ -95,7 +95,7 @@ export type CropResult = { ok: true; bytes: Uint8Array; format: string } | {
 export async function cropImage(bytes: Uint8Array, options: FaceOptions): Promise<CropResult> {
   let extraction: FaceExtraction;
   try {
-    extraction = await extractFaces(bytes, options);
+    extraction = await extractFaces(bytes, { ...options, describe: false });
   } catch (error) {
     if (!(error instanceof FaceInputError)) throw error;
     return { ok: false, reason: error.message };
