@@ -109,7 +109,8 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
   --data DIR           data dir: manifest index.csv, caches, models, report
                        (default facefield-data; facefield-demo for the demo)
   --until STAGE        stop after images | faces | split | train | evaluate (default evaluate)
-  --refresh            fetch pages again that an earlier run crawled
+  --refresh            crawl again what an earlier run crawled, pages and images, by
+                       conditional GET: what did not change costs its headers only
   --concurrency N      images downloaded at once (default 8)
   --per-host N         requests in flight per host (default 2)
   --delay-ms MS        least time between two requests to one host (default 100; demo 0);

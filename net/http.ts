@@ -466,7 +466,8 @@ export class HttpClient {
       response.cancel();
       const body = await cached.body();
       if (body === undefined) {
-        // The stored body went missing since `get`: fetch it in full on the next attempt.
+        // The stored body went missing: the next attempt asks for it in full.
+        hop.cached = undefined;
         return { kind: "retry", reason: "cache_lost: the stored body is gone" };
       }
       this.stats.notModified++;

@@ -27,6 +27,7 @@ import { fail } from "../core/errors.ts";
 import { Manifest, type ManifestRow } from "../store/manifest.ts";
 import { DataDirLock } from "../store/lock.ts";
 import { PageLog } from "../store/page_log.ts";
+import { HttpCacheStore } from "../store/http_cache.ts";
 import { RemovedList } from "../store/removed.ts";
 import { type RunSummary, summarise } from "../report/summary.ts";
 
@@ -202,12 +203,6 @@ export async function runPipeline(
     allowPrivate = false,
     seed = 42,
   } = options;
-  const http = new HttpClient({
-    perHostConcurrency: perHost,
-    politenessDelayMs: delayMs,
-    allowPrivate,
-    userAgent: userAgentFor(options.contact),
-  });
   const paths = dataPaths(dataDir);
   const out = options.out ?? paths.reports;
   await Deno.mkdir(paths.root, { recursive: true });
@@ -215,12 +210,22 @@ export async function runPipeline(
   const manifest = await Manifest.open(paths.manifest);
   const pageLog = await PageLog.open(paths.pages);
   const removed = await RemovedList.open(paths.removed);
+  // Validators of what earlier runs fetched: a refresh of an unchanged site moves headers only.
+  const httpCache = await HttpCacheStore.open(paths);
+  const http = new HttpClient({
+    perHostConcurrency: perHost,
+    politenessDelayMs: delayMs,
+    allowPrivate,
+    userAgent: userAgentFor(options.contact),
+    cache: httpCache,
+  });
   const progress = new Progress(["pages", "people", "images", "faces", "split"]);
 
   // A run that is stopped keeps everything it finished: the manifest is flushed, the lock freed.
   const onSignal = () => {
     progress.stop();
     manifest.flushSync();
+    httpCache.flushSync();
     lock.releaseSync();
     console.error("facefield: stopped; finished records are in the manifest, rerun to resume");
     Deno.exit(130);
@@ -320,6 +325,7 @@ export async function runPipeline(
         concurrency,
         http,
         lookup: cachedImage(manifest, paths),
+        revalidate: refresh,
       }),
       map(dropDuplicateImages(manifest)),
       tap((outcome) => manifest.record(outcome, "images")),
@@ -470,6 +476,7 @@ export async function runPipeline(
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     manifest.flushSync();
+    httpCache.flushSync();
     lock.releaseSync();
   }
 }

@@ -52,6 +52,12 @@ export interface DownloadImagesOptions {
    * cache, nothing is downloaded.
    */
   lookup?: (record: PersonRecord) => ImageRecord | undefined;
+  /**
+   * Fetch known records' images again (`--refresh`). With an `HttpCache` on the client that is
+   * a conditional GET: a 304 reuses the stored bytes, a changed image is stored anew.
+   * @default false
+   */
+  revalidate?: boolean;
 }
 
 /** What the bytes say they are. `sharp` names the formats sharp can decode. */
@@ -140,6 +146,7 @@ export function downloadImages(
     minSide = 32,
     allowSvg = false,
     lookup,
+    revalidate = false,
   } = options;
   if (typeof cacheDir !== "string" || cacheDir === "") {
     throw new TypeError("Cannot download images as 'cacheDir' must be a non-empty path");
@@ -230,7 +237,7 @@ export function downloadImages(
       };
 
       const process = async (record: PersonRecord): Promise<Outcome<ImageRecord>> => {
-        const known = lookup?.(record);
+        const known = revalidate ? undefined : lookup?.(record);
         // A known record counts only while its bytes are still in the cache.
         if (known && await exists(known.imagePath)) {
           return { status: "ok", record: { ...known, ...record } };
