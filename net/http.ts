@@ -165,10 +165,7 @@ export interface HttpBody {
   notModified: boolean;
 }
 
-/*
- * Not folded into core's Outcome: the client serves more than one stage (and predict), so it
- * has no stage of its own to name; the stages turn a failure into their Dropped outcome.
- */
+// Not core's Outcome: a Dropped names its stage, and the client serves several (and predict).
 export type GetResult =
   | ({ ok: true } & HttpBody)
   | { ok: false; url: string; reason: string };

@@ -11,7 +11,14 @@ import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
 import { sha256Hex } from "../core/ids.ts";
 import { blobPath } from "../store/paths.ts";
-import type { Dropped, ImageRecord, Outcome, PersonRecord } from "../core/types.ts";
+import {
+  dropped,
+  type ImageRecord,
+  isOk,
+  ok,
+  type Outcome,
+  type PersonRecord,
+} from "../core/types.ts";
 import { exists, writeFileAtomic } from "../core/files.ts";
 
 export interface DownloadImagesOptions {
@@ -109,13 +116,17 @@ export function sniffImageType(bytes: Uint8Array): SniffedType {
   return { kind: "unknown" };
 }
 
-/** What a download came to, before it is joined with the record that asked for it. */
-type DownloadResult =
-  | (
-    & { ok: true }
-    & Pick<ImageRecord, "sha256" | "imagePath" | "format" | "width" | "height" | "bytes">
-  )
-  | { ok: false; status: Dropped["status"]; reason: string };
+/** What a download adds to a person record. */
+type ImageFields = Pick<
+  ImageRecord,
+  "sha256" | "imagePath" | "format" | "width" | "height" | "bytes"
+>;
+
+/**
+ * What a download came to, before it is joined with the record that asked for it: one URL's
+ * result serves every record that shares the URL, so a dropped one holds no record yet.
+ */
+type DownloadResult = Outcome<ImageFields, null>;
 
 /** Writes `bytes` to `path` unless it exists, via a temp file and rename so readers never see half a file. */
 async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
@@ -160,7 +171,7 @@ export function downloadImages(
   }
 
   const validate = async (body: Uint8Array): Promise<DownloadResult> => {
-    const reject = (reason: string): DownloadResult => ({ ok: false, status: "rejected", reason });
+    const reject = (reason: string): DownloadResult => dropped("images", "rejected", reason, null);
     const sniffed = sniffImageType(body);
     if (sniffed.kind === "unknown") return reject("not_an_image: the bytes match no image format");
     if (sniffed.kind === "unsupported") {
@@ -199,13 +210,9 @@ export function downloadImages(
     try {
       await storeBlob(imagePath, body);
     } catch (error) {
-      return {
-        ok: false,
-        status: "failed",
-        reason: `cache_write_failed: ${(error as Error).message}`,
-      };
+      return dropped("images", "failed", `cache_write_failed: ${(error as Error).message}`, null);
     }
-    return { ok: true, sha256, imagePath, format, width, height, bytes: body.length };
+    return ok({ sha256, imagePath, format, width, height, bytes: body.length });
   };
 
   return (people) =>
@@ -229,7 +236,7 @@ export function downloadImages(
           }).then((response): Promise<DownloadResult> | DownloadResult => {
             if (response.ok) return validate(response.body);
             const status = response.reason.startsWith("too_large") ? "rejected" : "failed";
-            return { ok: false, status, reason: response.reason };
+            return dropped("images", status, response.reason, null);
           });
           byUrl.set(key, result);
         }
@@ -243,11 +250,8 @@ export function downloadImages(
           return { status: "ok", record: { ...known, ...record } };
         }
         const result = await download(record.imageUrl, record.pageUrl);
-        if (!result.ok) {
-          return { status: result.status, stage: "images", reason: result.reason, record };
-        }
-        const { ok: _ok, ...image } = result;
-        return { status: "ok", record: { ...record, ...image } };
+        if (!isOk(result)) return { ...result, record };
+        return ok({ ...record, ...result.record });
       };
 
       const subscription = people.pipe(mergeMap(process, concurrency)).subscribe(subscriber);
