@@ -325,6 +325,13 @@ export class HttpClient {
         return fail("bad_url: credentials in the URL are not sent");
       }
       visited.add(current.href);
+      // The address rules first: a hop they refuse is refused for that, not for its robots.txt.
+      try {
+        await this.policy.check(current, scope);
+      } catch (error) {
+        if (error instanceof BlockedAddressError) return fail(error.reason);
+        return fail(describeError(error, this.timeoutMs));
+      }
       const refusal = options.robots === false
         ? undefined
         : await this.#robotsRefusal(current, scope, options.signal);
@@ -370,6 +377,8 @@ export class HttpClient {
         .then((result): Robot | string | undefined => {
           if (result.ok) return parseRobots(robotsUrl, result.body);
           if (/^http_4\d\d/.test(result.reason)) return undefined;
+          // robots.txt on a host that resolves elsewhere now (rebinding) is refused as such.
+          if (result.reason.startsWith("blocked_address")) return result.reason;
           return `robots_unreachable: robots.txt could not be read (${
             result.reason.split(":")[0]
           })`;

@@ -116,6 +116,9 @@ export function sniffImageType(bytes: Uint8Array): SniffedType {
   return { kind: "unknown" };
 }
 
+/** HTTP failures that are a refusal (by size, address rules or the site's wishes), not an accident. */
+const REFUSED = /^(too_large|blocked_address|robots_|unsupported_|bad_url)/;
+
 /** What a download adds to a person record. */
 type ImageFields = Pick<
   ImageRecord,
@@ -137,8 +140,8 @@ async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
 /**
  * Downloads each record's image, validates it and stores its raw bytes by sha256. Every
  * failure is a Dropped outcome of stage "images" with a reason code: http_<code>, timeout,
- * network, too_large, not_an_image, unsupported_format, decode_failed, too_many_pixels,
- * too_small, cache_write_failed.
+ * network, too_large, not_an_image, unsupported_format, animated, decode_failed,
+ * too_many_pixels, too_small, cache_write_failed, blocked_address, robots_disallowed, robots_tag.
  *
  * @example
  * ```ts
@@ -189,6 +192,11 @@ export function downloadImages(
       if (rawWidth * rawHeight > maxPixels) {
         return reject(`too_many_pixels: ${rawWidth}x${rawHeight} is over ${maxPixels} pixels`);
       }
+      const frames = metadata.pages ?? 1;
+      if (frames > 1 && (metadata.format === "gif" || metadata.format === "webp")) {
+        // A portrait is a still photo; an animation is a banner, an avatar loop or a sprite.
+        return reject(`animated: ${metadata.format} with ${frames} frames, not a still photo`);
+      }
       // Orientations 5–8 turn the image a quarter: width and height swap.
       const quarterTurn = (metadata.orientation ?? 1) >= 5;
       width = quarterTurn ? rawHeight : rawWidth;
@@ -235,7 +243,8 @@ export function downloadImages(
             signal: controller.signal,
           }).then((response): Promise<DownloadResult> | DownloadResult => {
             if (response.ok) return validate(response.body);
-            const status = response.reason.startsWith("too_large") ? "rejected" : "failed";
+            // What the site or our rules refuse is rejected; what went wrong on the way failed.
+            const status = REFUSED.test(response.reason) ? "rejected" : "failed";
             return dropped("images", status, response.reason, null);
           });
           byUrl.set(key, result);
