@@ -299,6 +299,30 @@ export class HttpClient {
     return gate;
   }
 
+  /**
+   * Why a request for `url` made for the page `scope` would be refused (the address rules,
+   * then robots.txt), or undefined when it may go. For requests that do not go through `get`,
+   * such as a headless browser's, which must keep the same rules.
+   */
+  async refusal(url: string, scope: string = url): Promise<string | undefined> {
+    let target: URL, page: URL;
+    try {
+      target = new URL(url);
+      page = new URL(scope);
+    } catch {
+      return "bad_url: not a valid URL";
+    }
+    if (target.protocol !== "http:" && target.protocol !== "https:") {
+      return `unsupported_scheme: ${target.protocol} (only http and https)`;
+    }
+    try {
+      await this.policy.check(target, page);
+    } catch (error) {
+      return error instanceof BlockedAddressError ? error.reason : describeError(error);
+    }
+    return await this.#robotsRefusal(target, page);
+  }
+
   /** Backoff before retry number `retry` (1-based): exponential, "equal jitter", capped. */
   #backoff(retry: number): number {
     const exponential = Math.min(this.maxBackoffMs, this.backoffBaseMs * 2 ** (retry - 1));

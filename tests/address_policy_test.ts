@@ -220,3 +220,16 @@ Deno.test("a page's own class is its scope: a loopback page reaches loopback", a
     await server.close();
   }
 });
+
+Deno.test("HttpClient.refusal() applies the same rules to requests made elsewhere", async () => {
+  await withPublicSite(async (_server, client) => {
+    const { http, attempts } = client();
+    assert.equal(await http.refusal("http://www.uni.test/a.jpg", scope), undefined);
+    assert.equal(
+      await http.refusal("http://169.254.169.254/", scope),
+      "blocked_address: link-local 169.254.169.254 from a public page",
+    );
+    assert.match((await http.refusal("data:image/png;base64,AAAA", scope)) ?? "", /^unsupported/);
+    assert.deepEqual(attempts, ["203.0.113.10:80"], "only the allowed host's robots.txt");
+  });
+});
