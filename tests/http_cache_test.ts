@@ -4,10 +4,12 @@ import { from, lastValueFrom, toArray } from "rxjs";
 import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
 import { HttpCacheStore } from "../store/http_cache.ts";
-import { blobPath } from "../store/paths.ts";
+import { blobPath, dataPaths } from "../store/paths.ts";
+import { forget } from "../store/forget.ts";
+import { Manifest } from "../store/manifest.ts";
 import { sha256Hex } from "../core/ids.ts";
 import { downloadImages } from "../stages/download_images.ts";
-import type { ImageRecord, Outcome, PersonRecord } from "../core/types.ts";
+import { type ImageRecord, ok, type Outcome, type PersonRecord } from "../core/types.ts";
 import { startLoopback } from "./testdata/crawl/loopback.ts";
 
 async function cacheIn(dir: string) {
@@ -131,6 +133,37 @@ Deno.test("downloadImages({ revalidate }) asks again with validators and keeps t
     cache.flushSync();
   } finally {
     await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("forget removes the cached page bodies that held the person's name", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const paths = dataPaths(dir);
+    const cache = await HttpCacheStore.open(paths, { flushIntervalMs: 0 });
+    await cache.put("http://uni.example/people", {
+      etag: '"1"',
+      contentType: "text/html",
+      body: new TextEncoder().encode("<p>Ada Lovelace</p>"),
+    });
+    cache.flushSync();
+    const manifest = await Manifest.open(paths.manifest);
+    manifest.record(
+      ok({
+        id: "00000001",
+        category: "cs",
+        imageUrl: "http://uni.example/a.jpg",
+        name: "Ada Lovelace",
+        pageUrl: "http://uni.example/people",
+      }),
+      "people",
+    );
+    manifest.flushSync();
+    await forget({ dataDir: dir, names: ["Ada Lovelace"] });
+    assert.equal(await Deno.stat(paths.pageCache).catch(() => undefined), undefined);
+    assert.equal((await HttpCacheStore.open(paths)).size, 0);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
