@@ -578,6 +578,13 @@ export class HttpClient {
         chunks.push(chunk);
       }
     } catch (error) {
+      const code = (error as { code?: string })?.code ?? "";
+      // A body that does not decode as its Content-Encoding says will not on a retry either.
+      if (code.startsWith("Z_") || code.startsWith("ERR_ZLIB")) {
+        return fail(
+          `bad_encoding: the ${response.headers.get("content-encoding")} body is corrupt`,
+        );
+      }
       return fail(describeError(signal.aborted ? signal.reason : error, this.timeoutMs));
     }
     if (!encoded && Number.isFinite(declared) && total < declared) {

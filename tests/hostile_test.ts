@@ -142,6 +142,8 @@ function hostileHandler(f: Fixtures, counts: Map<string, number>) {
         return new Response(pngBomb(), { headers: { "content-type": "image/png" } });
       case "/img/gzip-bomb.jpg":
         return new Response(f.gzipBomb, { headers: { ...jpeg, "content-encoding": "gzip" } });
+      case "/img/corrupt-gzip.jpg":
+        return new Response(f.photo, { headers: { ...jpeg, "content-encoding": "gzip" } });
       case "/img/zstd.jpg":
         return new Response(f.photo, { headers: { ...jpeg, "content-encoding": "zstd" } });
       case "/img/animated.gif":
@@ -221,7 +223,10 @@ function hostileHandler(f: Fixtures, counts: Map<string, number>) {
   };
 }
 
-/** A raw TCP server: `/reset` closes after a partial body, `/garbage` answers no HTTP at all. */
+/**
+ * A raw TCP server: `/reset` closes after a partial body, `/garbage` answers no HTTP at all,
+ * `/header-bomb` sends a 100 kB header.
+ */
 function rawServer() {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let connections = 0;
@@ -232,7 +237,9 @@ function rawServer() {
         const buffer = new Uint8Array(4096);
         const read = await connection.read(buffer).catch(() => null);
         const request = new TextDecoder().decode(buffer.subarray(0, read ?? 0));
-        const reply = request.startsWith("GET /robots.txt")
+        const reply = request.startsWith("GET /header-bomb")
+          ? `HTTP/1.1 200 OK\r\nx-junk: ${"a".repeat(100_000)}\r\n\r\n`
+          : request.startsWith("GET /robots.txt")
           ? "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
           : request.startsWith("GET /reset")
           ? "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: 5000\r\n\r\n\xff\xd8\xff"
@@ -265,6 +272,7 @@ const IMAGE_KINDS: Kind[] = [
   { kind: "wrong content type", image: "/img/html-as-jpeg.jpg", expect: /^not_an_image: / },
   { kind: "decompression bomb", image: "/img/bomb.png", expect: /^too_many_pixels: / },
   { kind: "gzip bomb", image: "/img/gzip-bomb.jpg", expect: /^too_large: body over / },
+  { kind: "corrupt gzip", image: "/img/corrupt-gzip.jpg", expect: /^bad_encoding: the gzip body/ },
   { kind: "unknown encoding", image: "/img/zstd.jpg", expect: /^unsupported_encoding: zstd$/ },
   { kind: "animated GIF", image: "/img/animated.gif", expect: /^animated: gif with 2 frames/ },
   { kind: "SVG", image: "/img/drawing.svg", expect: /^unsupported_format: svg/ },
@@ -276,6 +284,7 @@ const IMAGE_KINDS: Kind[] = [
   { kind: "trickle", image: "/img/trickle.jpg", expect: /^timeout: / },
   { kind: "reset mid-body", image: `${RAW}/reset`, expect: /^network: / },
   { kind: "not HTTP at all", image: `${RAW}/garbage`, expect: /^network: / },
+  { kind: "100 kB header", image: `${RAW}/header-bomb`, expect: /^network: / },
   { kind: "redirect loop", image: "/img/loop-a.jpg", expect: /^redirect_loop: / },
   { kind: "long redirect chain", image: "/img/chain-0.jpg", expect: /^too_many_redirects: / },
   { kind: "redirect without Location", image: "/img/no-location.jpg", expect: /^bad_redirect: / },
@@ -429,7 +438,7 @@ Deno.test("hostile server: every kind ends in its own reason, no record lost, lo
     assert.equal(counts.get("/img/rate-limited.jpg"), 1, "no retry inside a long Retry-After");
     assert.equal(counts.get("/private/a.jpg"), undefined);
     assert.equal(counts.get("/a.jpg"), undefined, "the disallowed redirect target was not asked");
-    assert.equal(raw.connections(), 9, "robots.txt, then 4 attempts for each raw URL");
+    assert.equal(raw.connections(), 13, "robots.txt, then 4 attempts for each raw URL");
 
     // Loopback only: every dial was for a routed, public test address; nothing else was tried.
     const routed = new Set([`${PUBLIC}:80`, `${OTHER_IP}:80`, `${RAW_IP}:80`]);
