@@ -165,10 +165,7 @@ export interface HttpBody {
   notModified: boolean;
 }
 
-/*
- * Not folded into core's Outcome: the client serves more than one stage (and predict), so it
- * has no stage of its own to name; the stages turn a failure into their Dropped outcome.
- */
+// Not core's Outcome: a Dropped names its stage, and the client serves several (and predict).
 export type GetResult =
   | ({ ok: true } & HttpBody)
   | { ok: false; url: string; reason: string };
@@ -302,6 +299,30 @@ export class HttpClient {
     return gate;
   }
 
+  /**
+   * Why a request for `url` made for the page `scope` would be refused (the address rules,
+   * then robots.txt), or undefined when it may go. For requests that do not go through `get`,
+   * such as a headless browser's, which must keep the same rules.
+   */
+  async refusal(url: string, scope: string = url): Promise<string | undefined> {
+    let target: URL, page: URL;
+    try {
+      target = new URL(url);
+      page = new URL(scope);
+    } catch {
+      return "bad_url: not a valid URL";
+    }
+    if (target.protocol !== "http:" && target.protocol !== "https:") {
+      return `unsupported_scheme: ${target.protocol} (only http and https)`;
+    }
+    try {
+      await this.policy.check(target, page);
+    } catch (error) {
+      return error instanceof BlockedAddressError ? error.reason : describeError(error);
+    }
+    return await this.#robotsRefusal(target, page);
+  }
+
   /** Backoff before retry number `retry` (1-based): exponential, "equal jitter", capped. */
   #backoff(retry: number): number {
     const exponential = Math.min(this.maxBackoffMs, this.backoffBaseMs * 2 ** (retry - 1));
@@ -328,6 +349,13 @@ export class HttpClient {
         return fail("bad_url: credentials in the URL are not sent");
       }
       visited.add(current.href);
+      // The address rules first: a hop they refuse is refused for that, not for its robots.txt.
+      try {
+        await this.policy.check(current, scope);
+      } catch (error) {
+        if (error instanceof BlockedAddressError) return fail(error.reason);
+        return fail(describeError(error, this.timeoutMs));
+      }
       const refusal = options.robots === false
         ? undefined
         : await this.#robotsRefusal(current, scope, options.signal);
@@ -373,6 +401,8 @@ export class HttpClient {
         .then((result): Robot | string | undefined => {
           if (result.ok) return parseRobots(robotsUrl, result.body);
           if (/^http_4\d\d/.test(result.reason)) return undefined;
+          // robots.txt on a host that resolves elsewhere now (rebinding) is refused as such.
+          if (result.reason.startsWith("blocked_address")) return result.reason;
           return `robots_unreachable: robots.txt could not be read (${
             result.reason.split(":")[0]
           })`;
@@ -466,7 +496,8 @@ export class HttpClient {
       response.cancel();
       const body = await cached.body();
       if (body === undefined) {
-        // The stored body went missing since `get`: fetch it in full on the next attempt.
+        // The stored body went missing: the next attempt asks for it in full.
+        hop.cached = undefined;
         return { kind: "retry", reason: "cache_lost: the stored body is gone" };
       }
       this.stats.notModified++;
@@ -547,6 +578,13 @@ export class HttpClient {
         chunks.push(chunk);
       }
     } catch (error) {
+      const code = (error as { code?: string })?.code ?? "";
+      // A body that does not decode as its Content-Encoding says will not on a retry either.
+      if (code.startsWith("Z_") || code.startsWith("ERR_ZLIB")) {
+        return fail(
+          `bad_encoding: the ${response.headers.get("content-encoding")} body is corrupt`,
+        );
+      }
       return fail(describeError(signal.aborted ? signal.reason : error, this.timeoutMs));
     }
     if (!encoded && Number.isFinite(declared) && total < declared) {

@@ -208,6 +208,7 @@ export function downloadedImages(
       concurrency: options.concurrency,
       http,
       lookup: cachedImage(state),
+      revalidate: options.refresh,
     }),
     map(dropDuplicateImages(state.manifest)),
     tap((outcome) => state.manifest.record(outcome, "images")),

@@ -202,7 +202,11 @@ export const PIPELINE_OPTIONS = {
     UNTIL_STAGES,
     "evaluate",
   ),
-  refresh: toggle("refresh", "fetch pages again that an earlier run crawled"),
+  refresh: toggle(
+    "refresh",
+    "crawl again what an earlier run crawled, pages and images, by conditional GET: what did " +
+      "not change costs its headers only",
+  ),
   concurrency: integer("concurrency", "N", "images downloaded at once", 8, 1, 256),
   perHost: integer("per-host", "N", "requests in flight per host, pages and images", 2, 1, 64),
   delayMs: integer(

@@ -120,13 +120,14 @@ export async function runPipeline(
   sourceInput?: Observable<Uint8Array | string>,
 ): Promise<RunSummary> {
   const options = resolvePipelineOptions(pipelineOptions);
+  const state = await RunState.open(options.dataDir);
   const http = new HttpClient({
     perHostConcurrency: options.perHost,
     politenessDelayMs: options.delayMs,
     allowPrivate: options.allowPrivate,
     userAgent: userAgentFor(options.contact),
+    cache: state.httpCache,
   });
-  const state = await RunState.open(options.dataDir);
   try {
     const people$ = allPeople(state, crawledPeople(options, state, http, sourceInput));
     const images$ = downloadedImages(people$, options, state, http);

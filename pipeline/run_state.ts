@@ -8,6 +8,7 @@ import { Manifest } from "../store/manifest.ts";
 import { PageLog } from "../store/page_log.ts";
 import { type DataPaths, dataPaths } from "../store/paths.ts";
 import { RemovedList } from "../store/removed.ts";
+import { HttpCacheStore } from "../store/http_cache.ts";
 import { type RunSummary, summarise } from "../report/summary.ts";
 import { Progress } from "./progress.ts";
 
@@ -21,6 +22,7 @@ export class RunState {
   readonly #onSignal = () => {
     this.progress.stop();
     this.manifest.flushSync();
+    this.httpCache.flushSync();
     this.lock.releaseSync();
     console.error("facefield: stopped; finished records are in the manifest, rerun to resume");
     Deno.exit(130);
@@ -32,6 +34,8 @@ export class RunState {
     readonly manifest: Manifest,
     readonly pageLog: PageLog,
     readonly removed: RemovedList,
+    /** Validators of what earlier runs fetched: a refresh of an unchanged site moves headers only. */
+    readonly httpCache: HttpCacheStore,
   ) {
     Deno.addSignalListener("SIGINT", this.#onSignal);
     Deno.addSignalListener("SIGTERM", this.#onSignal);
@@ -49,6 +53,7 @@ export class RunState {
         await Manifest.open(paths.manifest),
         await PageLog.open(paths.pages),
         await RemovedList.open(paths.removed),
+        await HttpCacheStore.open(paths),
       );
     } catch (error) {
       lock.releaseSync();
@@ -76,6 +81,7 @@ export class RunState {
     Deno.removeSignalListener("SIGTERM", this.#onSignal);
     this.progress.stop();
     this.manifest.flushSync();
+    this.httpCache.flushSync();
     this.lock.releaseSync();
   }
 }

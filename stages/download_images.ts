@@ -11,7 +11,14 @@ import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
 import { sha256Hex } from "../core/ids.ts";
 import { blobPath } from "../store/paths.ts";
-import type { Dropped, ImageRecord, Outcome, PersonRecord } from "../core/types.ts";
+import {
+  dropped,
+  type ImageRecord,
+  isOk,
+  ok,
+  type Outcome,
+  type PersonRecord,
+} from "../core/types.ts";
 import { exists, writeFileAtomic } from "../core/files.ts";
 
 export interface DownloadImagesOptions {
@@ -52,6 +59,12 @@ export interface DownloadImagesOptions {
    * cache, nothing is downloaded.
    */
   lookup?: (record: PersonRecord) => ImageRecord | undefined;
+  /**
+   * Fetch known records' images again (`--refresh`). With an `HttpCache` on the client that is
+   * a conditional GET: a 304 reuses the stored bytes, a changed image is stored anew.
+   * @default false
+   */
+  revalidate?: boolean;
 }
 
 /** What the bytes say they are. `sharp` names the formats sharp can decode. */
@@ -103,13 +116,20 @@ export function sniffImageType(bytes: Uint8Array): SniffedType {
   return { kind: "unknown" };
 }
 
-/** What a download came to, before it is joined with the record that asked for it. */
-type DownloadResult =
-  | (
-    & { ok: true }
-    & Pick<ImageRecord, "sha256" | "imagePath" | "format" | "width" | "height" | "bytes">
-  )
-  | { ok: false; status: Dropped["status"]; reason: string };
+/** HTTP failures that are a refusal (by size, address rules or the site's wishes), not an accident. */
+const REFUSED = /^(too_large|blocked_address|robots_|unsupported_|bad_url)/;
+
+/** What a download adds to a person record. */
+type ImageFields = Pick<
+  ImageRecord,
+  "sha256" | "imagePath" | "format" | "width" | "height" | "bytes"
+>;
+
+/**
+ * What a download came to, before it is joined with the record that asked for it: one URL's
+ * result serves every record that shares the URL, so a dropped one holds no record yet.
+ */
+type DownloadResult = Outcome<ImageFields, null>;
 
 /** Writes `bytes` to `path` unless it exists, via a temp file and rename so readers never see half a file. */
 async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
@@ -120,8 +140,8 @@ async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
 /**
  * Downloads each record's image, validates it and stores its raw bytes by sha256. Every
  * failure is a Dropped outcome of stage "images" with a reason code: http_<code>, timeout,
- * network, too_large, not_an_image, unsupported_format, decode_failed, too_many_pixels,
- * too_small, cache_write_failed.
+ * network, too_large, not_an_image, unsupported_format, animated, decode_failed,
+ * too_many_pixels, too_small, cache_write_failed, blocked_address, robots_disallowed, robots_tag.
  *
  * @example
  * ```ts
@@ -140,6 +160,7 @@ export function downloadImages(
     minSide = 32,
     allowSvg = false,
     lookup,
+    revalidate = false,
   } = options;
   if (typeof cacheDir !== "string" || cacheDir === "") {
     throw new TypeError("Cannot download images as 'cacheDir' must be a non-empty path");
@@ -153,7 +174,7 @@ export function downloadImages(
   }
 
   const validate = async (body: Uint8Array): Promise<DownloadResult> => {
-    const reject = (reason: string): DownloadResult => ({ ok: false, status: "rejected", reason });
+    const reject = (reason: string): DownloadResult => dropped("images", "rejected", reason, null);
     const sniffed = sniffImageType(body);
     if (sniffed.kind === "unknown") return reject("not_an_image: the bytes match no image format");
     if (sniffed.kind === "unsupported") {
@@ -170,6 +191,11 @@ export function downloadImages(
       const rawHeight = metadata.height ?? 0;
       if (rawWidth * rawHeight > maxPixels) {
         return reject(`too_many_pixels: ${rawWidth}x${rawHeight} is over ${maxPixels} pixels`);
+      }
+      const frames = metadata.pages ?? 1;
+      if (frames > 1 && (metadata.format === "gif" || metadata.format === "webp")) {
+        // A portrait is a still photo; an animation is a banner, an avatar loop or a sprite.
+        return reject(`animated: ${metadata.format} with ${frames} frames, not a still photo`);
       }
       // Orientations 5–8 turn the image a quarter: width and height swap.
       const quarterTurn = (metadata.orientation ?? 1) >= 5;
@@ -192,13 +218,9 @@ export function downloadImages(
     try {
       await storeBlob(imagePath, body);
     } catch (error) {
-      return {
-        ok: false,
-        status: "failed",
-        reason: `cache_write_failed: ${(error as Error).message}`,
-      };
+      return dropped("images", "failed", `cache_write_failed: ${(error as Error).message}`, null);
     }
-    return { ok: true, sha256, imagePath, format, width, height, bytes: body.length };
+    return ok({ sha256, imagePath, format, width, height, bytes: body.length });
   };
 
   return (people) =>
@@ -221,8 +243,9 @@ export function downloadImages(
             signal: controller.signal,
           }).then((response): Promise<DownloadResult> | DownloadResult => {
             if (response.ok) return validate(response.body);
-            const status = response.reason.startsWith("too_large") ? "rejected" : "failed";
-            return { ok: false, status, reason: response.reason };
+            // What the site or our rules refuse is rejected; what went wrong on the way failed.
+            const status = REFUSED.test(response.reason) ? "rejected" : "failed";
+            return dropped("images", status, response.reason, null);
           });
           byUrl.set(key, result);
         }
@@ -230,17 +253,14 @@ export function downloadImages(
       };
 
       const process = async (record: PersonRecord): Promise<Outcome<ImageRecord>> => {
-        const known = lookup?.(record);
+        const known = revalidate ? undefined : lookup?.(record);
         // A known record counts only while its bytes are still in the cache.
         if (known && await exists(known.imagePath)) {
           return { status: "ok", record: { ...known, ...record } };
         }
         const result = await download(record.imageUrl, record.pageUrl);
-        if (!result.ok) {
-          return { status: result.status, stage: "images", reason: result.reason, record };
-        }
-        const { ok: _ok, ...image } = result;
-        return { status: "ok", record: { ...record, ...image } };
+        if (!isOk(result)) return { ...result, record };
+        return ok({ ...record, ...result.record });
       };
 
       const subscription = people.pipe(mergeMap(process, concurrency)).subscribe(subscriber);

@@ -129,6 +129,13 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
     const reportRemoved = (models.length > 0 || rows.length > 0) &&
       await removeIfPresent(paths.reports, { recursive: true });
 
+    // Cached page bodies hold the person's name: they go, with the validators that point at
+    // them. It costs one full fetch per page on the next --refresh.
+    if (rows.length > 0) {
+      await removeIfPresent(paths.pageCache, { recursive: true });
+      await removeIfPresent(paths.httpCache);
+    }
+
     for (const id of ids) manifest.delete(id);
     manifest.flushSync();
     return { records: rows.length, images, faceFiles, models, reportRemoved };

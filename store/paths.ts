@@ -8,6 +8,10 @@ export interface DataPaths {
   removed: string;
   lock: string;
   imageCache: string;
+  /** Page bodies by sha256, for a 304 to reuse. */
+  pageCache: string;
+  /** Validators (ETag, Last-Modified) of pages and images, by URL. */
+  httpCache: string;
   faceCache: string;
   models: string;
   reports: string;
@@ -21,6 +25,8 @@ export function dataPaths(root: string): DataPaths {
     removed: join(root, "removed.csv"),
     lock: join(root, ".lock"),
     imageCache: join(root, "cache", "images"),
+    pageCache: join(root, "cache", "pages"),
+    httpCache: join(root, "cache", "http.csv"),
     faceCache: join(root, "cache", "faces"),
     models: join(root, "models"),
     reports: join(root, "report"),

@@ -137,12 +137,14 @@ Deno.test("a public page cannot make facefield connect to private, link-local or
       "http://[fd00:ec2::254]/",
     ];
     for (const target of targets) {
-      const { http, attempts } = client();
+      const { http, attempts, lookups } = client();
       const result = await get(http, target);
       assert.equal(result.ok, false, target);
       assert.match(result.ok ? "" : result.reason, /^blocked_address: \S+ \S+ from a public page$/);
       assert.deepEqual(attempts, [], `${target}: no connection attempted`);
-      assert.equal(http.stats.requests, 1, `${target}: refused once, never retried`);
+      const host = new URL(target).hostname;
+      assert.ok(lookups.filter((name) => name === host).length <= 1, `${target}: never retried`);
+      assert.equal(http.stats.connections, 0);
     }
     const { http, attempts } = client();
     const result = await get(http, "http://evil.test/a.jpg");
@@ -171,19 +173,18 @@ Deno.test("every redirect hop is checked, and a mixed answer connects to the all
   });
 });
 
-Deno.test("DNS rebinding: each connection resolves again and checks what it reaches", async () => {
+Deno.test("DNS rebinding: the address is checked again at connect time, not only before", async () => {
   let answers = 0;
   await withPublicSite(async (_server, client) => {
     const { http, attempts, lookups } = client();
-    const first = await get(http, "http://rebind.test/one");
-    assert.equal(first.ok, true);
-    const second = await get(http, "http://rebind.test/two");
+    // The first answer (the hop's check) is public, the next one (the connection's) private.
+    const result = await get(http, "http://rebind.test/one");
     assert.equal(
-      second.ok ? "" : second.reason,
+      result.ok ? "" : result.reason,
       "blocked_address: private 10.0.0.1 from a public page",
     );
-    assert.deepEqual(attempts, ["203.0.113.10:80"]);
-    assert.deepEqual(lookups.filter((name) => name === "rebind.test").length, 2);
+    assert.deepEqual(attempts, []);
+    assert.equal(lookups.filter((name) => name === "rebind.test").length, 2);
   }, () => answers++ === 0 ? ["203.0.113.10"] : ["10.0.0.1"]);
 });
 
@@ -218,4 +219,17 @@ Deno.test("a page's own class is its scope: a loopback page reaches loopback", a
   } finally {
     await server.close();
   }
+});
+
+Deno.test("HttpClient.refusal() applies the same rules to requests made elsewhere", async () => {
+  await withPublicSite(async (_server, client) => {
+    const { http, attempts } = client();
+    assert.equal(await http.refusal("http://www.uni.test/a.jpg", scope), undefined);
+    assert.equal(
+      await http.refusal("http://169.254.169.254/", scope),
+      "blocked_address: link-local 169.254.169.254 from a public page",
+    );
+    assert.match((await http.refusal("data:image/png;base64,AAAA", scope)) ?? "", /^unsupported/);
+    assert.deepEqual(attempts, ["203.0.113.10:80"], "only the allowed host's robots.txt");
+  });
 });

@@ -6,6 +6,9 @@ import { filter, lastValueFrom, map, of, tap } from "rxjs";
 import sharp from "sharp";
 import { type Command, intOption, log } from "../cli.ts";
 import { HttpClient } from "../../net/http.ts";
+import { sha256Hex } from "../../core/ids.ts";
+import { HttpCacheStore } from "../../store/http_cache.ts";
+import { join } from "node:path";
 import type { FetchedPage, SourceRow } from "../../core/types.ts";
 import { downloadImages } from "../../stages/download_images.ts";
 import { fetchPages } from "../../stages/fetch_pages.ts";
@@ -102,19 +105,26 @@ async function startBenchSite(sources: number, pages: number, perPage: number): 
       : "";
     return `<!doctype html><html><head><meta charset="utf-8"><title>Department ${source}</title></head><body><h1>Department ${source}: People</h1><div class="staff">${people}</div>${next}</body></html>`;
   };
+  // Pages and images carry an ETag (their sha256) and answer If-None-Match with a 304, as
+  // most servers and CDNs do for static files.
+  const respond = (request: Request, body: string | Uint8Array<ArrayBuffer>, type: string) => {
+    const etag = `"${sha256Hex(body).slice(0, 16)}"`;
+    if (request.headers.get("if-none-match") === etag) {
+      return new Response(null, { status: 304, headers: { etag } });
+    }
+    return new Response(body, { headers: { "content-type": type, etag } });
+  };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     const { pathname } = new URL(request.url);
     const pageMatch = /^\/dept-(\d+)\/page-(\d+)\.html$/.exec(pathname);
     if (pageMatch) {
       const source = Number(pageMatch[1]), index = Number(pageMatch[2]) - 1;
       if (source < sources && index >= 0 && index < pages) {
-        return new Response(page(source, index), {
-          headers: { "content-type": "text/html; charset=utf-8" },
-        });
+        return respond(request, page(source, index), "text/html; charset=utf-8");
       }
     }
     const image = images[Number(/^\/img\/(\d+)\.jpg$/.exec(pathname)?.[1] ?? NaN)];
-    if (image) return new Response(image, { headers: { "content-type": "image/jpeg" } });
+    if (image) return respond(request, image, "image/jpeg");
     return new Response("not found", { status: 404 });
   });
   const origin = `http://127.0.0.1:${server.addr.port}`;
@@ -129,6 +139,54 @@ async function startBenchSite(sources: number, pages: number, perPage: number): 
   };
 }
 
+interface CrawlSettings {
+  pages: number;
+  concurrency: number;
+  perHost: number;
+  delayMs: number;
+  revalidate: boolean;
+}
+
+/** One crawl (sources → pages → people → images) with its own client; what it counted. */
+async function crawlOnce(
+  sourcesCsv: string,
+  cacheDir: string,
+  cache: HttpCacheStore,
+  settings: CrawlSettings,
+) {
+  const { pages, concurrency, perHost, delayMs, revalidate } = settings;
+  const http = new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs, cache });
+  let pageCount = 0, failedPages = 0, people = 0, images = 0, droppedImages = 0;
+  const start = performance.now();
+  await lastValueFrom(
+    of(sourcesCsv).pipe(
+      readSources(),
+      filter((item) => item.kind === "source"),
+      map((item) => (item as { source: SourceRow }).source),
+      fetchPages({ http, maxPages: pages, respectRobots: false }),
+      tap((outcome) => outcome.status === "ok" ? pageCount++ : failedPages++),
+      filter((outcome) => outcome.status === "ok"),
+      map((outcome) => (outcome as { page: FetchedPage }).page),
+      parsePeople(),
+      tap(() => people++),
+      downloadImages({ cacheDir: join(cacheDir, "images"), http, concurrency, revalidate }),
+      tap((outcome) => outcome.status === "ok" ? images++ : droppedImages++),
+    ),
+    { defaultValue: undefined },
+  );
+  return {
+    pages: pageCount,
+    failedPages,
+    people,
+    images,
+    droppedImages,
+    wall: (performance.now() - start) / 1000,
+    bytes: http.stats.bytesReceived,
+    requests: http.stats.requests,
+    notModified: http.stats.notModified,
+  };
+}
+
 export const benchCrawlCommand: Command = {
   name: "bench:crawl",
   summary: "time the crawl (sources → pages → people → images) against a loopback site",
@@ -137,8 +195,11 @@ usage: deno task bench:crawl [--sources 6] [--pages 5] [--per-page 10] [--concur
                              [--per-host 4] [--delay-ms 0]
 
 Serves generated staff pages (225×275 JPEG portraits) on 127.0.0.1, crawls them into a
-temporary cache with the real stages and prints one JSON line: pages, people, images,
-pages_per_s, images_per_s, wall_s. Image generation happens before the clock starts.
+temporary cache with the real stages, then crawls it again as a --refresh run does (conditional
+GETs against the cache) and prints one JSON line: pages, people, images, pages_per_s,
+images_per_s, wall_s, and bytes_first, bytes_refresh and refresh_bytes_pct, the bytes received
+(headers and bodies, at the socket) by the refresh against the first crawl. Image generation
+happens before the clock starts.
 
   --sources      departments (sources CSV rows)               default 6
   --pages        pages per department, linked by rel="next"   default 5
@@ -165,37 +226,46 @@ pages_per_s, images_per_s, wall_s. Image generation happens before the clock sta
     const site = await startBenchSite(sources, pages, perPage);
     const cacheDir = await Deno.makeTempDir({ prefix: "facefield-bench-crawl-" });
     try {
-      const http = new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs });
-      let pageCount = 0, failedPages = 0, people = 0, images = 0, droppedImages = 0;
-      const start = performance.now();
-      await lastValueFrom(
-        of(site.sourcesCsv).pipe(
-          readSources(),
-          filter((item) => item.kind === "source"),
-          map((item) => (item as { source: SourceRow }).source),
-          fetchPages({ http, maxPages: pages, respectRobots: false }),
-          tap((outcome) => outcome.status === "ok" ? pageCount++ : failedPages++),
-          filter((outcome) => outcome.status === "ok"),
-          map((outcome) => (outcome as { page: FetchedPage }).page),
-          parsePeople(),
-          tap(() => people++),
-          downloadImages({ cacheDir, http, concurrency }),
-          tap((outcome) => outcome.status === "ok" ? images++ : droppedImages++),
-        ),
-        { defaultValue: undefined },
-      );
-      const wall = (performance.now() - start) / 1000;
+      const cache = await HttpCacheStore.open({
+        httpCache: join(cacheDir, "http.csv"),
+        imageCache: join(cacheDir, "images"),
+        pageCache: join(cacheDir, "pages"),
+      });
+      // The first crawl fills the cache; the refresh is a second run over the unchanged site
+      // (a new client, as a new run has), revalidating every page and image.
+      const first = await crawlOnce(site.sourcesCsv, cacheDir, cache, {
+        pages,
+        concurrency,
+        perHost,
+        delayMs,
+        revalidate: false,
+      });
+      cache.flushSync();
+      const refresh = await crawlOnce(site.sourcesCsv, cacheDir, cache, {
+        pages,
+        concurrency,
+        perHost,
+        delayMs,
+        revalidate: true,
+      });
       const round = (value: number) => Math.round(value * 100) / 100;
       console.log(JSON.stringify({
         bench: "crawl",
-        pages: pageCount,
-        failed_pages: failedPages,
-        people,
-        images,
-        dropped_images: droppedImages,
-        wall_s: round(wall),
-        pages_per_s: round(pageCount / wall),
-        images_per_s: round(images / wall),
+        pages: first.pages,
+        failed_pages: first.failedPages,
+        people: first.people,
+        images: first.images,
+        dropped_images: first.droppedImages,
+        wall_s: round(first.wall),
+        pages_per_s: round(first.pages / first.wall),
+        images_per_s: round(first.images / first.wall),
+        bytes_first: first.bytes,
+        requests_first: first.requests,
+        refresh_wall_s: round(refresh.wall),
+        refresh_not_modified: refresh.notModified,
+        bytes_refresh: refresh.bytes,
+        requests_refresh: refresh.requests,
+        refresh_bytes_pct: round(100 * refresh.bytes / first.bytes),
         settings: {
           sources,
           pages,
@@ -205,7 +275,9 @@ pages_per_s, images_per_s, wall_s. Image generation happens before the clock sta
           delay_ms: delayMs,
         },
       }));
-      return failedPages === 0 && droppedImages === 0 ? 0 : 1;
+      const clean = first.failedPages + first.droppedImages + refresh.failedPages +
+        refresh.droppedImages;
+      return clean === 0 ? 0 : 1;
     } finally {
       await site.close();
       await Deno.remove(cacheDir, { recursive: true });
