@@ -225,12 +225,12 @@ export async function runPipeline(
     const sources$ = (sourceInput ?? sourceBytes(options.sources ?? "-")).pipe(
       readSources(),
       tap((item) => {
-        if (item.kind === "invalid") {
+        if (item.status !== "ok") {
           invalidSources++;
-          progress.log(`sources line ${item.line}: skipped, ${item.reason}`);
+          progress.log(`sources line ${item.record.line}: skipped, ${item.reason}`);
         }
       }),
-      mergeMap((item) => item.kind === "source" ? of(item.source) : EMPTY),
+      mergeMap((item) => item.status === "ok" ? of(item.record) : EMPTY),
       filter((source) => {
         if (refresh || !pageLog.sourceDone(source.url)) return true;
         skippedSources++;
@@ -253,18 +253,19 @@ export async function runPipeline(
         if (outcome.status !== "ok") {
           pageCounts.failed++;
           progress.add("pages");
+          const { source, url } = outcome.record;
           pageLog.record({
-            source_url: outcome.source.url,
-            page_url: outcome.url,
-            category: outcome.source.category,
+            source_url: source.url,
+            page_url: url,
+            category: source.category,
             status: "failed",
             reason: outcome.reason,
             people: "0",
           });
-          progress.log(`page failed (source line ${outcome.source.line}): ${outcome.reason}`);
+          progress.log(`page failed (source line ${source.line}): ${outcome.reason}`);
           return EMPTY;
         }
-        const page = outcome.page;
+        const page = outcome.record;
         return of(page).pipe(
           parsePeople(),
           toArray(),

@@ -6,12 +6,17 @@
 import robotsParserModule from "robots-parser";
 import { mergeMap, Observable, type OperatorFunction } from "rxjs";
 import { HttpClient } from "../net/http.ts";
-import type { FetchedPage, SourceRow } from "../core/types.ts";
+import { dropped, type FetchedPage, ok, type Outcome, type SourceRow } from "../core/types.ts";
 import { findNextPageUrl } from "./parse_people.ts";
 
-export type PageOutcome =
-  | { status: "ok"; page: FetchedPage }
-  | { status: "failed"; source: SourceRow; url: string; reason: string };
+/** A page that could not be fetched: its source and the URL that failed (after redirects). */
+export interface FailedPage {
+  source: SourceRow;
+  url: string;
+}
+
+/** A fetched page, or a failed one with its reason. */
+export type PageOutcome = Outcome<FetchedPage, FailedPage>;
 
 export interface FetchPagesOptions {
   /**
@@ -136,12 +141,8 @@ export function fetchPages(
       pageIndex: number,
       signal: AbortSignal,
     ): Promise<PageOutcome> => {
-      const failed = (reason: string, at = url): PageOutcome => ({
-        status: "failed",
-        source,
-        url: at,
-        reason,
-      });
+      const failed = (reason: string, at = url): PageOutcome =>
+        dropped("pages", "failed", reason, { source, url: at });
       if (respectRobots) {
         const robot = await robotFor(new URL(url), signal);
         if (robot?.isAllowed(url, ROBOTS_AGENT) === false) {
@@ -158,15 +159,12 @@ export function fetchPages(
         },
       });
       if (!result.ok) return failed(result.reason, result.url);
-      return {
-        status: "ok",
-        page: {
-          source,
-          url: result.url,
-          html: decodeHtml(result.body, result.contentType),
-          pageIndex,
-        },
-      };
+      return ok({
+        source,
+        url: result.url,
+        html: decodeHtml(result.body, result.contentType),
+        pageIndex,
+      });
     };
 
     const crawlSource = (source: SourceRow) =>
@@ -180,8 +178,8 @@ export function fetchPages(
             const outcome = await fetchPage(source, url, pageIndex, controller.signal);
             if (controller.signal.aborted) return;
             subscriber.next(outcome);
-            if (outcome.status === "failed") break;
-            const { page } = outcome;
+            if (outcome.status !== "ok") break;
+            const page = outcome.record;
             visited.add(pageKey(page.url));
             const next = nextPageUrl(page);
             if (next === undefined) break;

@@ -20,7 +20,7 @@ import {
   looksLikeName,
   nameQuality,
   normalizeText,
-  parseDocument,
+  pageDocument,
   rawImageUrlOf,
   resolveHttpUrl,
   tagOf,
@@ -98,7 +98,7 @@ interface ImageCandidate {
 /** Pure function the stage maps over: the people on one page, de-duplicated, in page order. */
 export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): PersonRecord[] {
   const settings = checkOptions(options);
-  const document = parseDocument(page.html);
+  const document = pageDocument(page);
   const model = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);
   const pairs = page.source.personSelector ? model.pairsBySelector() : model.pairsByHeuristics();
 
@@ -485,7 +485,7 @@ const NEXT_TEXT =
  * and a), link text "Next"/"next ›"/"»"/"Weiter"/"Nächste", and `page.source.nextSelector`.
  */
 export function findNextPageUrl(page: FetchedPage): string | undefined {
-  const document = parseDocument(page.html);
+  const document = pageDocument(page);
   const baseUrl = baseUrlOf(document, page.url);
   const here = new URL(page.url);
   here.hash = "";

@@ -10,7 +10,7 @@
 import { parse } from "csv-parse/sync";
 import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { SourceRow } from "../core/types.ts";
+import { dropped, ok, type Outcome, type SourceRow } from "../core/types.ts";
 
 /** The sources file as a whole cannot be read (no header, a bad header): the run cannot start. */
 export class SourcesFormatError extends Error {
@@ -20,9 +20,18 @@ export class SourcesFormatError extends Error {
   }
 }
 
-export type SourceItem =
-  | { kind: "source"; source: SourceRow }
-  | { kind: "invalid"; line: number; reason: string };
+/** Where in the sources file a row that could not be used stands. */
+export interface SourceLine {
+  /** 1-based line number in the sources file. */
+  line: number;
+}
+
+/** A usable row, or a rejected line with its reason. */
+export type SourceItem = Outcome<SourceRow, SourceLine>;
+
+function invalidLine(line: number, reason: string): SourceItem {
+  return dropped("sources", "rejected", reason, { line });
+}
 
 export interface ReadSourcesOptions {
   /**
@@ -97,7 +106,7 @@ function readHeader(fields: string[], line: number): ColumnName[] {
 }
 
 function toItem(columns: ColumnName[], fields: string[], line: number): SourceItem {
-  const invalid = (reason: string): SourceItem => ({ kind: "invalid", line, reason });
+  const invalid = (reason: string): SourceItem => invalidLine(line, reason);
   if (fields.length !== columns.length) {
     return invalid(`column_count: expected ${columns.length} fields, got ${fields.length}`);
   }
@@ -124,7 +133,7 @@ function toItem(columns: ColumnName[], fields: string[], line: number): SourceIt
       if (error) return invalid(`bad_selector: ${column} '${selector}': ${error}`);
     }
   }
-  return { kind: "source", source: { ...source, url: url.href } };
+  return ok({ ...source, url: url.href });
 }
 
 /**
@@ -159,11 +168,9 @@ export function readSources(
         const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
         if (overlong || text.length > maxLineLength) {
           overlong = false;
-          subscriber.next({
-            kind: "invalid",
-            line: lineNumber,
-            reason: `line_too_long: over ${maxLineLength} characters`,
-          });
+          subscriber.next(
+            invalidLine(lineNumber, `line_too_long: over ${maxLineLength} characters`),
+          );
           return;
         }
         const trimmed = text.trim();
@@ -180,7 +187,7 @@ export function readSources(
         }
         subscriber.next(
           "error" in parsed
-            ? { kind: "invalid", line: lineNumber, reason: `bad_csv: ${parsed.error}` }
+            ? invalidLine(lineNumber, `bad_csv: ${parsed.error}`)
             : toItem(columns, parsed.fields, lineNumber),
         );
       };

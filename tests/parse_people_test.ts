@@ -416,3 +416,16 @@ Deno.test("parse people over a loopback fixture site: every page fetched, pagina
     await server.shutdown();
   }
 });
+
+Deno.test("findNextPageUrl() and extractPeople() share one parse of a page", () => {
+  const html = `<div><img src="/a.jpg"><h3>Ada Lovelace</h3></div>
+    <div><img src="/b.jpg"><h3>Alan Turing</h3></div><a rel="next" href="/p2">Next</a>`;
+  const page = pageOf(html, "https://x.example/team");
+  assert.equal(findNextPageUrl(page), "https://x.example/p2");
+  // The extractor reads the document parsed for the next-page link, not the html again.
+  page.html = "";
+  assert.deepEqual(extractPeople(page).map((person) => person.name), [
+    "Ada Lovelace",
+    "Alan Turing",
+  ]);
+});

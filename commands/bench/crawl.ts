@@ -6,7 +6,7 @@ import { filter, lastValueFrom, map, of, tap } from "rxjs";
 import sharp from "sharp";
 import { type Command, intOption, log } from "../cli.ts";
 import { HttpClient } from "../../net/http.ts";
-import type { FetchedPage, SourceRow } from "../../core/types.ts";
+import { isOk } from "../../core/types.ts";
 import { downloadImages } from "../../stages/download_images.ts";
 import { fetchPages } from "../../stages/fetch_pages.ts";
 import { parsePeople } from "../../stages/parse_people.ts";
@@ -171,12 +171,12 @@ pages_per_s, images_per_s, wall_s. Image generation happens before the clock sta
       await lastValueFrom(
         of(site.sourcesCsv).pipe(
           readSources(),
-          filter((item) => item.kind === "source"),
-          map((item) => (item as { source: SourceRow }).source),
+          filter(isOk),
+          map((item) => item.record),
           fetchPages({ http, maxPages: pages, respectRobots: false }),
           tap((outcome) => outcome.status === "ok" ? pageCount++ : failedPages++),
-          filter((outcome) => outcome.status === "ok"),
-          map((outcome) => (outcome as { page: FetchedPage }).page),
+          filter(isOk),
+          map((outcome) => outcome.record),
           parsePeople(),
           tap(() => people++),
           downloadImages({ cacheDir, http, concurrency }),
