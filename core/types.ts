@@ -28,8 +28,10 @@ export interface PersonRecord {
   id: string;
   category: string;
   imageUrl: string;
-  /** As the page shows it, academic titles included. */
+  /** As the page shows it, academic titles included; a trailing term or role is cut off. */
   name: string;
+  /** The role or term the page gives with the name ("PhD Student", "Secretary", "FA21-"). */
+  role?: string;
   pageUrl: string;
 }
 

@@ -7,7 +7,7 @@ import { parseHTML } from "linkedom";
 import WORDS from "./words.json" with { type: "json" };
 
 /** The words of a list in `words.json`: strings of space-separated words. */
-function wordList(lines: string[]): string[] {
+export function wordList(lines: string[]): string[] {
   return lines.flatMap((line) => line.split(" ")).filter(Boolean);
 }
 
@@ -287,6 +287,17 @@ const NOISE_WORDS = new RegExp(
     "qr-?code",
     "captcha",
     "emoji",
+    // profile and contact services a badge or an icon links to
+    "google-scholar",
+    "scholar",
+    "orcid",
+    "github",
+    "gitlab",
+    "researchgate",
+    "dblp",
+    "scopus",
+    "publons",
+    "pronouns",
   ].join("|") + ")-",
   "u",
 );
@@ -299,8 +310,30 @@ const NOISE_ANCESTOR_WORDS =
 const CHROME_CLASS =
   /^(site|page|main|global|top|primary)?-?(header|footer|nav|navbar|navigation|menu|masthead|breadcrumbs?)$/i;
 
+/** Hosts that serve status and profile badges ("Google Scholar", "pronouns: she/her"). */
+const BADGE_HOSTS = new Set(wordList(WORDS.badgeHosts));
+
+/**
+ * True when the URL is a badge, whatever its alt text says: a badge service's host, or the
+ * query a badge renderer takes (`?label=…&message=…`, `style=flat-square`).
+ */
+export function isBadgeUrl(imageUrl: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(imageUrl);
+  } catch {
+    return false;
+  }
+  const host = url.hostname.toLowerCase();
+  if (BADGE_HOSTS.has(host) || BADGE_HOSTS.has(host.replace(/^[^.]+\./, ""))) return true;
+  const query = url.searchParams;
+  return (query.has("label") && query.has("message")) ||
+    /^(flat|flat-square|plastic|for-the-badge|social)$/.test(query.get("style") ?? "");
+}
+
 /** True when the image's own file name, alt, title, class or id says it is not a portrait. */
 export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
+  if (isBadgeUrl(imageUrl)) return true;
   let path: string;
   try {
     path = decodeURIComponent(new URL(imageUrl).pathname);
@@ -312,7 +345,8 @@ export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
   const directories = segments.slice(0, -1).join("/");
   if (NOISE_WORDS.test(words(fileName))) return true;
   if (
-    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji)-/.test(words(directories))
+    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji|badges?|events?|news|gallery|galleries|slides?|sliders?)-/
+      .test(words(directories))
   ) {
     return true;
   }
@@ -326,7 +360,11 @@ export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
 /** Sectioning elements whose own `<header>`/`<footer>` belongs to their content, not the site. */
 const CONTENT_SECTION = new Set(wordList(WORDS.contentSections));
 
-/** True when the element itself is page chrome: site header, navigation, footer, menus. */
+/**
+ * True when the element itself is page chrome: site header, navigation, footer, menus. A class
+ * name or role only says so for an element that does not hold the page's main content: Quarto's
+ * content wrapper carries `page-navbar` (the page has a navbar), and it holds every person.
+ */
 export function isPageChrome(element: DomElement): boolean {
   const tag = tagOf(element);
   if (tag === "nav") return true;
@@ -334,11 +372,34 @@ export function isPageChrome(element: DomElement): boolean {
     for (let node = element.parentElement; node; node = node.parentElement) {
       if (CONTENT_SECTION.has(tagOf(node))) return false;
     }
-    return true;
+    return !holdsMainContent(element);
   }
   const role = element.getAttribute("role");
-  if (role === "banner" || role === "navigation" || role === "contentinfo") return true;
-  return classesAndId(element).some((name) => CHROME_CLASS.test(name));
+  const chrome = role === "banner" || role === "navigation" || role === "contentinfo" ||
+    classesAndId(element).some((name) => CHROME_CLASS.test(name));
+  return chrome && !holdsMainContent(element);
+}
+
+/** Answers of `holdsMainContent`, which looks at a whole subtree. */
+const mainContentCache = new WeakMap<DomElement, boolean>();
+
+/**
+ * True when the element wraps the page's content rather than framing it: it holds the `<main>`
+ * (or `role=main`), an `<article>` or the page's `<h1>`, or at least half of the body's text.
+ */
+function holdsMainContent(element: DomElement): boolean {
+  let holds = mainContentCache.get(element);
+  if (holds === undefined) {
+    holds = element.querySelector("main, [role=main], article, h1") !== null;
+    if (!holds) {
+      let body: DomElement | null = element;
+      while (body && tagOf(body) !== "body") body = body.parentElement;
+      const bodyText = normalizeText(body?.textContent ?? "").length;
+      holds = bodyText > 0 && normalizeText(element.textContent ?? "").length * 2 >= bodyText;
+    }
+    mainContentCache.set(element, holds);
+  }
+  return holds;
 }
 
 function classesAndId(element: DomElement): string[] {
@@ -386,6 +447,8 @@ const NOT_NAME_WORDS = new Set(Object.values(WORDS.notNameWords).flatMap(wordLis
 /** True when `text` (normalised) reads as a person's name, academic titles allowed. */
 export function looksLikeName(text: string): boolean {
   if (text.length < 4 || text.length > 80) return false;
+  // A nickname in brackets is part of the name: "Mengwei (Vivienne) Liu".
+  text = text.replace(/ \((\p{Lu}[\p{L}'’-]+)\)(?= |$)/gu, " $1");
   if (/[\d@|:;!?()[\]{}<>=+*#/\\"“”„«»©®]|https?|www\./i.test(text)) return false;
   const tokens = text.split(" ").map((token) => token.replace(/,$/, "")).filter(Boolean);
   if (tokens.length > 10) return false;
