@@ -338,9 +338,15 @@ class PageModel {
       const node = stack.pop()!;
       if (node === nameNode) continue;
       if (node.nodeType === TEXT_NODE) {
-        const text = normalizeText(node.textContent ?? "").replace(/^[,;:|–—-]+\s*/, "");
-        if (text && looksLikeRole(text)) return text;
-        continue;
+        const text = normalizeText(node.textContent ?? "");
+        if (!text || !looksLikeRole(text)) continue;
+        // The whole line, where the parser split it at an entity ("Ecology &amp; Conservation").
+        const parent = node.parentElement;
+        const line = parent && parent !== container && !isInside(nameNode, parent)
+          ? normalizeText(parent.textContent ?? "")
+          : "";
+        const role = line.length <= 100 && looksLikeRole(line) ? line : text;
+        return role.replace(/^[,;:|–—-]+\s*/, "");
       }
       if (node.nodeType !== ELEMENT_NODE) continue;
       const element = node as DomElement;
@@ -464,6 +470,11 @@ class PageModel {
     }
     return undefined;
   }
+}
+
+function isInside(node: DomNode, ancestor: DomNode): boolean {
+  for (let at: DomNode | null = node; at; at = at.parentNode) if (at === ancestor) return true;
+  return false;
 }
 
 function hasAncestor(element: DomElement, tag: string): boolean {

@@ -12,7 +12,8 @@ interface Fixture {
   layout: string;
   pageUrl: string;
   source?: Partial<SourceRow>;
-  people: { name: string; imageUrl: string }[];
+  /** `role`, where given, is what the record's role must be (absent: no role expected). */
+  people: { name: string; imageUrl: string; role?: string }[];
   noiseImageUrls: string[];
   html: string;
 }
@@ -89,10 +90,19 @@ Deno.test("extractPeople() finds every person in each layout fixture and nothing
     rows.push([fixture.layout, s]);
     totalExpected += s.expected;
     const noise = people.filter((person) => fixture.noiseImageUrls.includes(person.imageUrl));
-    if (s.recall < 0.95 || s.precision < 1 || noise.length > 0) {
+    // Roles are checked where the ground truth gives them.
+    const wrongRoles = fixture.people.flatMap((expected, i) => {
+      if (!("role" in expected)) return [];
+      const found = people.find((person) =>
+        person.name === expected.name && person.imageUrl === expected.imageUrl
+      );
+      return found && found.role !== expected.role ? [`expected #${i}`] : [];
+    });
+    if (s.recall < 0.95 || s.precision < 1 || noise.length > 0 || wrongRoles.length > 0) {
       failures.push(
         `${fixture.file}: precision ${s.precision}, recall ${s.recall}, missed ${s.missed}, ` +
-          `wrong ${s.wrong}, noise images ${noise.map((person) => person.id)}`,
+          `wrong ${s.wrong}, noise images ${noise.map((person) => person.id)}, ` +
+          `wrong roles ${wrongRoles}`,
       );
     }
   }
