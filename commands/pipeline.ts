@@ -4,6 +4,7 @@ import { type Command, intOption, numberOption, type ParsedValues, stringOption 
 import { fail } from "../core/errors.ts";
 import { startDemoSite } from "../pipeline/demo_site.ts";
 import { SourcesFormatError } from "../stages/read_sources.ts";
+import { parseRoleRules, type RoleRules } from "../stages/filter_roles.ts";
 import {
   type PipelineOptions,
   runPipeline,
@@ -37,6 +38,15 @@ function parseModels(text: string): ModelKind[] {
   return kinds as ModelKind[];
 }
 
+function parseRoles(text: string | undefined): RoleRules | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseRoleRules(text);
+  } catch (error) {
+    return fail(`--roles ${(error as Error).message.replace(/^Cannot filter roles as /, "")}`, 2);
+  }
+}
+
 export function pipelineOptionsFrom(values: ParsedValues): PipelineOptions {
   const until = stringOption(values, "until", "evaluate");
   if (!(UNTIL_STAGES as readonly string[]).includes(until)) {
@@ -66,6 +76,7 @@ export function pipelineOptionsFrom(values: ParsedValues): PipelineOptions {
     ratios: parseRatios(stringOption(values, "ratios", "70/10/20")),
     folds: foldsRaw === undefined ? undefined : intOption(values, "folds", 5, { min: 2, max: 50 }),
     refresh: values.refresh === true,
+    roles: parseRoles(stringOption(values, "roles")),
     concurrency: intOption(values, "concurrency", 8, { min: 1, max: 256 }),
     perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
     delayMs: intOption(values, "delay-ms", sources === undefined ? 0 : 100, { min: 0, max: 60000 }),
@@ -108,6 +119,10 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
                        (default facefield-data; facefield-demo for the demo)
   --until STAGE        stop after images | faces | split | train | evaluate (default evaluate)
   --refresh            fetch pages again that an earlier run crawled
+  --roles LIST         keep or drop people by the role their page gives (manifest column
+                       role): 'professor,postdoc' keeps only those, '!secretary' drops
+                       those, 'none' also keeps people without a role; words match the
+                       start of a role's words (prof matches Professor)
   --concurrency N      images downloaded at once (default 8)
   --per-host N         requests in flight per host (default 2)
   --delay-ms MS        least time between two requests to one host (default 100; demo 0)
@@ -129,6 +144,7 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
     data: { type: "string" },
     until: { type: "string" },
     refresh: { type: "boolean" },
+    roles: { type: "string" },
     concurrency: { type: "string" },
     "per-host": { type: "string" },
     "delay-ms": { type: "string" },

@@ -48,6 +48,7 @@ import { fetchPages } from "../stages/fetch_pages.ts";
 import { HttpClient } from "../net/http.ts";
 import { parsePeople } from "../stages/parse_people.ts";
 import { downloadImages } from "../stages/download_images.ts";
+import { filterRoles, type RoleRules } from "../stages/filter_roles.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
 import { evaluateModels, type TrainedModel } from "./evaluate_run.ts";
@@ -84,6 +85,8 @@ export interface PipelineOptions {
   /** @default { train: 0.7, val: 0.1, test: 0.2 } */
   ratios?: { train: number; val: number; test: number };
   folds?: number;
+  /** Which roles to keep or drop (`--roles`). @default keep everyone */
+  roles?: RoleRules;
   /** Fetch pages again even where an earlier run crawled them. @default false */
   refresh?: boolean;
   /** Images downloaded at once. @default 8 */
@@ -114,6 +117,7 @@ function rowToPerson(row: ManifestRow): PersonRecord {
     category: row.category,
     imageUrl: row.image_url,
     name: row.name,
+    ...(row.role ? { role: row.role } : {}),
     pageUrl: row.page_url,
   };
 }
@@ -122,7 +126,9 @@ function rowToPerson(row: ManifestRow): PersonRecord {
 function resumableRows(manifest: Manifest, removed: RemovedList): ManifestRow[] {
   return manifest.rows().filter((row) =>
     !removed.matches({ id: row.id, name: row.name, sha256: row.sha256 || undefined }) &&
-    (row.status === "ok" || (row.status === "failed" && TRANSIENT_REASON.test(row.reason)))
+    (row.status === "ok" || (row.status === "failed" && TRANSIENT_REASON.test(row.reason)) ||
+      // Left out by an earlier run's --roles: this run's rules decide again.
+      (row.status === "rejected" && row.reason.startsWith("role_excluded")))
   );
 }
 
@@ -299,6 +305,12 @@ export async function runPipeline(
     const people$ = concat(previousPeople$, crawledPeople$).pipe(
       filter((person) => !removed.matches(person)),
       distinct((person) => person.id),
+      filterRoles({ rules: options.roles }),
+      tap((outcome) => {
+        if (!isOk(outcome)) manifest.record(outcome, "people");
+      }),
+      filter(isOk),
+      map((outcome) => outcome.record),
       tap((person) => {
         progress.add("people");
         if (!manifest.get(person.id)) manifest.record(ok(person), "people");
