@@ -111,7 +111,8 @@ usage: deno task pipeline [--sources FILE|-] [--data DIR] [--until STAGE] [optio
 
 With no --sources, serves the embedded demo site on 127.0.0.1 and runs on it (data dir
 facefield-demo). A sources CSV has the header url,category and optional columns
-person_selector,name_selector,image_selector,next_selector; see data/sources.example.csv.
+person_selector,name_selector,image_selector,next_selector,render,allow_hosts; see
+data/sources.example.csv.
 Rerunning with more sources adds to the same data dir and redoes nothing already done.
 
   --sources FILE|-     sources CSV, '-' reads stdin as it arrives

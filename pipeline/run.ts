@@ -46,6 +46,7 @@ import {
 import { readSources, sourceBytes } from "../stages/read_sources.ts";
 import { fetchPages } from "../stages/fetch_pages.ts";
 import { HttpClient } from "../net/http.ts";
+import { BrowserRenderer } from "../net/browser.ts";
 import { parsePeople } from "../stages/parse_people.ts";
 import { downloadImages } from "../stages/download_images.ts";
 import { filterRoles, type RoleRules } from "../stages/filter_roles.ts";
@@ -204,6 +205,10 @@ export async function runPipeline(
     seed = 42,
   } = options;
   const http = new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs });
+  // One Chromium for the run (started only if a page needs it), and one memory per host of
+  // whether its pages need it.
+  const browser = new BrowserRenderer(http);
+  const hostRendering = new Map<string, "http" | "browser">();
   const paths = dataPaths(dataDir);
   const out = options.out ?? paths.reports;
   await Deno.mkdir(paths.root, { recursive: true });
@@ -250,7 +255,7 @@ export async function runPipeline(
       mergeMap(
         (source) =>
           of(source).pipe(
-            fetchPages({ http }),
+            fetchPages({ http, browser, hostRendering }),
             finalizeWith(() => pageLog.recordComplete(source.url, source.category)),
           ),
         SOURCES_AT_ONCE,
@@ -474,5 +479,6 @@ export async function runPipeline(
     Deno.removeSignalListener("SIGTERM", onSignal);
     manifest.flushSync();
     lock.releaseSync();
+    await browser.close();
   }
 }

@@ -2,12 +2,19 @@
  * Stage 2: source rows to fetched staff pages, following pagination on the same host.
  * Requests go through the shared `HttpClient` (per-host limits, retries, checked redirects);
  * a page that cannot be fetched is a `failed` outcome, never an error.
+ *
+ * A page that builds its people with JavaScript is rendered in headless Chromium
+ * (`net/browser.ts`): always with the source's `render=browser`, and with `render=auto` (the
+ * default) when the page as served shows no people but carries scripts, in the spirit of
+ * Crawlee's adaptive crawler. What rendering gave is remembered per host.
  */
 import robotsParserModule from "robots-parser";
-import { mergeMap, Observable, type OperatorFunction } from "rxjs";
+import { finalize, mergeMap, Observable, type OperatorFunction } from "rxjs";
 import { HttpClient } from "../net/http.ts";
+import { BrowserRenderer } from "../net/browser.ts";
+import { pageDocument } from "./people/dom.ts";
 import { dropped, type FetchedPage, ok, type Outcome, type SourceRow } from "../core/types.ts";
-import { findNextPageUrl } from "./parse_people.ts";
+import { extractPeople, findNextPageUrl } from "./parse_people.ts";
 
 /** A page that could not be fetched: its source and the URL that failed (after redirects). */
 export interface FailedPage {
@@ -49,6 +56,33 @@ export interface FetchPagesOptions {
    * @default findNextPageUrl from stages/parse_people.ts
    */
   nextPageUrl?: (page: FetchedPage) => string | undefined;
+  /**
+   * Renders pages that need a browser; share one across sources so Chromium starts once.
+   * @default a renderer over `http`, started on first need and closed when the stream ends
+   */
+  browser?: BrowserRenderer;
+  /**
+   * What rendering gave per host (`browser`: render its pages straight away; `http`: the
+   * browser found no more people than the page as served, so do not try it there again).
+   * Share one across sources like `browser`.
+   * @default a new map per subscription
+   */
+  hostRendering?: Map<string, "http" | "browser">;
+  /**
+   * Whether a page as served shows people, for `render=auto`.
+   * @default extractPeople(page).length > 0
+   */
+  hasPeople?: (page: FetchedPage) => boolean;
+}
+
+/** True when the page runs scripts of its own (not just JSON-LD or templates). */
+export function carriesScripts(page: FetchedPage): boolean {
+  for (const script of pageDocument(page).querySelectorAll("script")) {
+    const type = (script.getAttribute("type") ?? "").trim().toLowerCase();
+    const runs = type === "" || type === "module" || /javascript|ecmascript/.test(type);
+    if (runs && (script.getAttribute("src") || (script.textContent ?? "").trim())) return true;
+  }
+  return false;
 }
 
 /** The product token robots.txt groups are matched against. */
@@ -113,6 +147,7 @@ export function fetchPages(
     maxPageBytes = 5 * 1024 * 1024,
     respectRobots = true,
     nextPageUrl = findNextPageUrl,
+    hasPeople = (page: FetchedPage) => extractPeople(page).length > 0,
   } = options;
   checkPositiveInteger("concurrency", concurrency);
   checkPositiveInteger("maxPages", maxPages);
@@ -121,6 +156,40 @@ export function fetchPages(
   return (sources) => {
     // One robots.txt per origin per subscription, shared by all sources on that origin.
     const robots = new Map<string, Promise<Robot | undefined>>();
+    const ownBrowser = options.browser ? undefined : new BrowserRenderer(http);
+    const browser = options.browser ?? ownBrowser!;
+    const hostRendering = options.hostRendering ?? new Map<string, "http" | "browser">();
+
+    /** The page as served, or rendered by the browser where its source or host needs that. */
+    const rendered = async (page: FetchedPage, signal: AbortSignal): Promise<PageOutcome> => {
+      const mode = page.source.render ?? "auto";
+      const host = new URL(page.url).host;
+      const decided = hostRendering.get(host);
+      if (mode === "http" || (mode === "auto" && decided === "http")) return ok(page);
+      if (mode === "auto" && decided !== "browser") {
+        if (hasPeople(page) || !carriesScripts(page)) return ok(page);
+      }
+      const result = await browser.render({
+        url: page.url,
+        html: page.html,
+        allowHosts: page.source.allowHosts,
+        signal,
+      });
+      if (!result.ok) {
+        return dropped("pages", "failed", result.reason, { source: page.source, url: page.url });
+      }
+      if (result.html.length > maxPageBytes) {
+        return dropped("pages", "failed", `too_large: rendered page over ${maxPageBytes} bytes`, {
+          source: page.source,
+          url: page.url,
+        });
+      }
+      const renderedPage: FetchedPage = { ...page, html: result.html, renderedBy: "browser" };
+      if (mode === "auto" && decided === undefined) {
+        hostRendering.set(host, hasPeople(renderedPage) ? "browser" : "http");
+      }
+      return ok(renderedPage);
+    };
 
     const robotFor = (url: URL, signal: AbortSignal): Promise<Robot | undefined> => {
       let robot = robots.get(url.origin);
@@ -159,12 +228,13 @@ export function fetchPages(
         },
       });
       if (!result.ok) return failed(result.reason, result.url);
-      return ok({
+      return await rendered({
         source,
         url: result.url,
         html: decodeHtml(result.body, result.contentType),
         pageIndex,
-      });
+        renderedBy: "http",
+      }, signal);
     };
 
     const crawlSource = (source: SourceRow) =>
@@ -199,6 +269,10 @@ export function fetchPages(
         return () => controller.abort();
       });
 
-    return sources.pipe(mergeMap(crawlSource, concurrency));
+    return sources.pipe(
+      mergeMap(crawlSource, concurrency),
+      // A renderer made here is closed here; the process it started must not outlive the stream.
+      finalize(() => void ownBrowser?.close()),
+    );
   };
 }

@@ -129,6 +129,33 @@ Deno.test("sourceBytes() reads a file", async () => {
 Deno.test("data/sources.example.csv parses without an invalid row", async () => {
   const path = new URL("../data/sources.example.csv", import.meta.url).pathname;
   const items = await lastValueFrom(sourceBytes(path).pipe(readSources(), toArray()));
-  assert.equal(items.length, 4);
+  assert.equal(items.length, 5);
   assert.deepEqual(items.filter((item) => item.status !== "ok"), []);
+});
+
+Deno.test("readSources() reads render (auto | http | browser) and allow_hosts, and rejects bad ones", async () => {
+  const csv = [
+    "url,category,render,allow_hosts",
+    "https://a.example/team,a,browser,cdn.a-static.example api.example:8443",
+    "https://b.example/team,b,,",
+    "https://c.example/team,c,HTTP,",
+    "https://d.example/team,d,selenium,",
+    "https://e.example/team,e,auto,https://cdn.example/",
+    "https://f.example/team,f,auto,*",
+  ].join("\n");
+  const items = await readAll(csv);
+  assert.deepEqual(items.map((item) => item.status === "ok" ? item.record : item.reason), [
+    {
+      line: 2,
+      url: "https://a.example/team",
+      category: "a",
+      render: "browser",
+      allowHosts: ["cdn.a-static.example", "api.example:8443"],
+    },
+    { line: 3, url: "https://b.example/team", category: "b" },
+    { line: 4, url: "https://c.example/team", category: "c", render: "http" },
+    "bad_render: 'selenium' is not one of auto, http, browser",
+    "bad_allow_hosts: 'https://cdn.example/' is not a host name",
+    { line: 7, url: "https://f.example/team", category: "f", render: "auto", allowHosts: ["*"] },
+  ]);
 });
