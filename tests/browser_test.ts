@@ -127,7 +127,7 @@ async function crawl(
 }
 
 function pageOf(outcome: PageOutcome | undefined): FetchedPage {
-  assert.ok(outcome?.status === "ok", outcome?.status === "ok" ? "" : outcome?.reason);
+  assert.ok(outcome?.status === "ok", outcome?.status === "ok" ? "" : outcome?.reason ?? "none");
   return outcome.record;
 }
 
