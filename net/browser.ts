@@ -74,6 +74,11 @@ export interface RenderRequest {
   html: string;
   /** Hosts besides the page's own that the page may load from; `*` allows any. */
   allowHosts?: string[];
+  /**
+   * Asked before each request the page makes (robots.txt, say): a reason refuses it.
+   * @default allow every request the host rule allows
+   */
+  checkRequest?: (url: string) => Promise<string | undefined>;
   signal?: AbortSignal;
 }
 
@@ -240,9 +245,13 @@ export class BrowserRenderer {
       return await route.abort("blockedbyclient");
     }
     traffic.inFlight++;
-    traffic.requests++;
     traffic.lastChange = Date.now();
     try {
+      if (await request.checkRequest?.(target)) {
+        traffic.refused++;
+        return await route.abort("blockedbyclient");
+      }
+      traffic.requests++;
       const result = await this.#http.get(target, {
         maxBytes: this.#maxResponseBytes,
         accept: browserRequest.headers()["accept"],

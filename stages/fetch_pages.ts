@@ -173,6 +173,8 @@ export function fetchPages(
         url: page.url,
         html: page.html,
         allowHosts: page.source.allowHosts,
+        // The page's scripts fetch under the same robots.txt as the crawl.
+        checkRequest: respectRobots ? (url) => robotsRefusal(url, signal) : undefined,
         signal,
       });
       if (!result.ok) {
@@ -202,6 +204,11 @@ export function fetchPages(
         robots.set(url.origin, robot);
       }
       return robot;
+    };
+
+    const robotsRefusal = async (url: string, signal: AbortSignal) => {
+      const robot = await robotFor(new URL(url), signal);
+      return robot?.isAllowed(url, ROBOTS_AGENT) === false ? "robots_disallowed" : undefined;
     };
 
     const fetchPage = async (

@@ -100,8 +100,24 @@ interface ImageCandidate {
   url: string;
 }
 
+/**
+ * People found with the default options, per page: `fetchPages` asks whether a page shows
+ * people (to decide on the browser) and `parsePeople` then reads the same answer.
+ */
+const defaultPeople = new WeakMap<FetchedPage, PersonRecord[]>();
+
 /** Pure function the stage maps over: the people on one page, de-duplicated, in page order. */
 export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): PersonRecord[] {
+  if (options !== undefined) return findPeople(page, options);
+  let people = defaultPeople.get(page);
+  if (!people) {
+    people = findPeople(page, undefined);
+    defaultPeople.set(page, people);
+  }
+  return people.map((person) => ({ ...person }));
+}
+
+function findPeople(page: FetchedPage, options: ParsePeopleOptions | undefined): PersonRecord[] {
   const settings = checkOptions(options);
   const document = pageDocument(page);
   const model = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);

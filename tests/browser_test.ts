@@ -67,12 +67,13 @@ function html(file: string): Response {
 /** The fixture site; `hits` counts requests per path, to see what the browser fetched. */
 async function withSite(
   fn: (origin: string, hits: Map<string, number>) => Promise<void>,
+  robots = "User-agent: *\nAllow: /\n",
 ): Promise<void> {
   const hits = new Map<string, number>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     const { pathname, searchParams } = new URL(request.url);
     hits.set(pathname, (hits.get(pathname) ?? 0) + 1);
-    if (pathname === "/robots.txt") return new Response("User-agent: *\nAllow: /\n");
+    if (pathname === "/robots.txt") return new Response(robots);
     if (pathname === "/team/") return html("json-list.html");
     if (pathname === "/api/team.json") {
       return new Response(Deno.readTextFileSync(new URL("team.json", JS_DIR)), {
@@ -281,5 +282,26 @@ Deno.test({
       assert.equal(plain.status, "ok");
       assert.equal(pageOf(plain).renderedBy, "http");
     });
+  },
+});
+
+Deno.test({
+  name: "fetchPages() in the browser keeps to robots.txt for the page's own requests",
+  ignore: chromiumPath === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const browser = new BrowserRenderer(new HttpClient({ politenessDelayMs: 0, maxRetries: 0 }), {
+      executablePath: chromiumPath,
+    });
+    try {
+      await withSite(async (origin, hits) => {
+        const [team] = await crawl([source(`${origin}/team/`, { render: "browser" })], browser);
+        assert.equal(extractPeople(pageOf(team)).length, 0);
+        assert.equal(hits.get("/api/team.json"), undefined, "a disallowed API is not fetched");
+      }, "User-agent: *\nDisallow: /api/\n");
+    } finally {
+      await browser.close();
+    }
   },
 });
