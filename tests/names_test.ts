@@ -13,6 +13,10 @@ Deno.test("splitName() cuts terms, years, degrees with a year and roles off the 
     ["Noor Haddad PhD 2021", "Noor Haddad", "PhD 2021"],
     ["Tariq Aziz (they/them)", "Tariq Aziz", "they/them"],
     ["Ella Park, Lab Secretary (on leave)", "Ella Park", "Lab Secretary (on leave)"],
+    ["Ravi Menon she/her", "Ravi Menon", "she/her"],
+    ["Lab Manager: Greta Holm", "Greta Holm", "Lab Manager"],
+    ["Postdoc | Ines Carvalho", "Ines Carvalho", "Postdoc"],
+    ["Anna Lee: Team Lead", "Anna Lee", "Team Lead"],
   ];
   for (const [text, name, role] of cases) {
     assert.deepEqual(splitName(text), { name, role }, text);
@@ -20,7 +24,15 @@ Deno.test("splitName() cuts terms, years, degrees with a year and roles off the 
 });
 
 Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", () => {
-  for (const text of ["Obi, Chiamaka, M.A.", "Kowalski, Dr. Marta", "Mengwei (Vivienne) Liu"]) {
+  for (
+    const text of [
+      "Obi, Chiamaka, M.A.",
+      "Kowalski, Dr. Marta",
+      "Mengwei (Vivienne) Liu",
+      "Wei Zhang (张伟)",
+      "Jean-Luc Picard",
+    ]
+  ) {
     assert.deepEqual(splitName(text), { name: text }, text);
   }
   assert.deepEqual(splitName("  Jane   Doe,  "), { name: "Jane Doe" });

@@ -385,12 +385,12 @@ const mainContentCache = new WeakMap<DomElement, boolean>();
 
 /**
  * True when the element wraps the page's content rather than framing it: it holds the `<main>`
- * (or `role=main`), an `<article>` or the page's `<h1>`, or at least half of the body's text.
+ * (or `role=main`) or an `<article>`, or at least half of the body's text.
  */
 function holdsMainContent(element: DomElement): boolean {
   let holds = mainContentCache.get(element);
   if (holds === undefined) {
-    holds = element.querySelector("main, [role=main], article, h1") !== null;
+    holds = element.querySelector("main, [role=main], article") !== null;
     if (!holds) {
       let body: DomElement | null = element;
       while (body && tagOf(body) !== "body") body = body.parentElement;
@@ -447,8 +447,12 @@ const NOT_NAME_WORDS = new Set(Object.values(WORDS.notNameWords).flatMap(wordLis
 /** True when `text` (normalised) reads as a person's name, academic titles allowed. */
 export function looksLikeName(text: string): boolean {
   if (text.length < 4 || text.length > 80) return false;
-  // A nickname in brackets is part of the name: "Mengwei (Vivienne) Liu".
-  text = text.replace(/ \((\p{Lu}[\p{L}'’-]+)\)(?= |$)/gu, " $1");
+  // A nickname or the name in another script, in brackets, is part of the name:
+  // "Mengwei (Vivienne) Liu", "Wei Zhang (张伟)".
+  text = text.replace(
+    / \(([\p{Lu}\p{Lo}][\p{L}\p{M}'’-]*)\)(?= |$)/gu,
+    (_, inner: string) => /^\p{Lo}/u.test(inner) ? "" : ` ${inner}`,
+  );
   if (/[\d@|:;!?()[\]{}<>=+*#/\\"“”„«»©®]|https?|www\./i.test(text)) return false;
   const tokens = text.split(" ").map((token) => token.replace(/,$/, "")).filter(Boolean);
   if (tokens.length > 10) return false;

@@ -20,8 +20,13 @@ const ROLE_WORDS = new Set([
 
 /** A trailing `(…)` or `[…]`. */
 const TRAILING_BRACKETS = /^(.*\S)\s*[([]([^()[\]]*)[)\]]$/u;
-/** A trailing part after a comma, semicolon, bar, bullet or a dash between spaces. */
-const TRAILING_PART = /^(.*\S)\s*(?:[,;|·•]|\s[–—-])\s*([^,;|·•]*[^,;|·•\s–—-][^,;|·•]*)$/u;
+/** A trailing part after a comma, semicolon, colon, bar, bullet or a dash between spaces. */
+const TRAILING_PART = /^(.*\S)\s*(?:[,;:|·•]|\s[–—-])\s*([^,;:|·•]*[^,;:|·•\s–—-][^,;:|·•]*)$/u;
+/** Pronouns written after a name without brackets: "Jane Doe she/her". */
+const TRAILING_PRONOUNS =
+  /^(.*\S)\s+((?:she|he|they|ze|xe)\/(?:her|him|them|hir|xem)(?:\/\w+)?)$/iu;
+/** A role written before the name: "Lab Manager: Jane Doe", "Postdoc | Ines Carvalho". */
+const LEADING_PART = /^([^:|–—]{2,60}?)\s*(?::|\||\s[–—-]\s)\s*(.+)$/u;
 /** Trailing words that hold a digit: years, terms, cohorts ("2019–2023", "FA21-", "'19"). */
 const TRAILING_NUMBERS = /^(.*?\S)((?:\s+\S*\d\S*)+)$/u;
 
@@ -52,6 +57,13 @@ function isTrailer(part: string, bracketed: boolean): boolean {
  * ```
  */
 export function splitName(text: string): NameAndRole | undefined {
+  const leading = normalizeText(text).match(LEADING_PART);
+  if (leading && looksLikeRole(leading[1]!) && !splitName(leading[1]!)) {
+    const rest = splitName(leading[2]!);
+    if (rest) {
+      return { name: rest.name, role: [leading[1]!.trim(), rest.role].filter(Boolean).join(", ") };
+    }
+  }
   let name = normalizeText(text).replace(/[,;:–-]+$/, "").trim();
   let trailers = 0;
   // A few rounds: "Jane Doe, PhD Student (2019–2023)" trails two parts.
@@ -60,6 +72,12 @@ export function splitName(text: string): NameAndRole | undefined {
     if (brackets && isTrailer(brackets[2]!, true)) {
       trailers++;
       name = brackets[1]!;
+      continue;
+    }
+    const pronouns = name.match(TRAILING_PRONOUNS);
+    if (pronouns) {
+      trailers++;
+      name = pronouns[1]!;
       continue;
     }
     const part = name.match(TRAILING_PART);
