@@ -358,7 +358,9 @@ class PageModel {
         if (!text || !looksLikeRole(text)) continue;
         // The whole line, where the parser split it at an entity ("Ecology &amp; Conservation").
         const parent = node.parentElement;
-        const line = parent && parent !== container && !isInside(nameNode, parent)
+        // Not where the parent holds the name too, or breaks its text into lines.
+        const line = parent && parent !== container && !isInside(nameNode, parent) &&
+            !parent.querySelector("br")
           ? normalizeText(parent.textContent ?? "")
           : "";
         const role = line.length <= 100 && looksLikeRole(line) ? line : text;

@@ -30,6 +30,7 @@ Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", 
       "Kowalski, Dr. Marta",
       "Mengwei (Vivienne) Liu",
       "Wei Zhang (张伟)",
+      "김지현 (Jihyun Kim)",
       "Jean-Luc Picard",
     ]
   ) {

@@ -447,6 +447,9 @@ const NOT_NAME_WORDS = new Set(Object.values(WORDS.notNameWords).flatMap(wordLis
 /** True when `text` (normalised) reads as a person's name, academic titles allowed. */
 export function looksLikeName(text: string): boolean {
   if (text.length < 4 || text.length > 80) return false;
+  // A name in its own script with its Latin spelling in brackets: "김지현 (Jihyun Kim)".
+  const latin = text.match(/^[\p{Lo}\p{M}·・ ]{2,12}\s*\((.+)\)$/u);
+  if (latin) return looksLikeName(latin[1]!);
   // A nickname or the name in another script, in brackets, is part of the name:
   // "Mengwei (Vivienne) Liu", "Wei Zhang (张伟)".
   text = text.replace(
