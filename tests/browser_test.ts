@@ -305,3 +305,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "fetchPages() with render=auto remembers per host what the browser gave",
+  ignore: chromiumPath === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const http = new HttpClient({ politenessDelayMs: 0, maxRetries: 0 });
+    const browser = new BrowserRenderer(http, { executablePath: chromiumPath });
+    try {
+      await withSite(async (origin, hits) => {
+        // The same server under two host names: one whose pages need the browser, one whose
+        // scripts add no people.
+        const other = origin.replace("127.0.0.1", "localhost");
+        const hostRendering = new Map<string, "http" | "browser">();
+        const asked: string[] = [];
+        const hasPeople = (page: FetchedPage) => {
+          asked.push(new URL(page.url).pathname);
+          return extractPeople(page).length > 0;
+        };
+        const run = (urls: string[]) =>
+          lastValueFrom(
+            from(urls.map((url) => source(url))).pipe(
+              fetchPages({ http, browser, hostRendering, hasPeople, concurrency: 1 }),
+              toArray(),
+            ),
+          );
+        await run([`${origin}/team/`, `${other}/static/plain.html`]);
+        assert.equal(hostRendering.get(new URL(origin).host), "browser");
+        assert.equal(hostRendering.get(new URL(other).host), "http");
+        const apiCalls = hits.get("/api/faculty") ?? 0;
+        asked.length = 0;
+        const [faculty, plain] = await run([`${origin}/faculty/`, `${other}/static/plain.html`]);
+        // A browser host's page goes to the browser without a static look first...
+        assert.equal(pageOf(faculty).renderedBy, "browser");
+        assert.equal(extractPeople(pageOf(faculty)).length, FACULTY.length);
+        assert.ok(!asked.includes("/faculty/"), `asked about ${asked}`);
+        assert.ok((hits.get("/api/faculty") ?? 0) > apiCalls);
+        // ...and an http host's page is not rendered again.
+        assert.equal(pageOf(plain).renderedBy, "http");
+      });
+    } finally {
+      await browser.close();
+    }
+  },
+});
