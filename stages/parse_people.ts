@@ -25,7 +25,7 @@ import {
   tagOf,
   TEXT_NODE,
 } from "./people/dom.ts";
-import { looksLikeRole, type NameAndRole, splitName } from "./people/names.ts";
+import { cleanRole, looksLikeRole, type NameAndRole, splitName } from "./people/names.ts";
 
 /** Tunables of the generic extractor. */
 export interface ParsePeopleOptions {
@@ -364,7 +364,7 @@ class PageModel {
           ? normalizeText(parent.textContent ?? "")
           : "";
         const role = line.length <= 100 && looksLikeRole(line) ? line : text;
-        return role.replace(/^[,;:|–—-]+\s*/, "");
+        return cleanRole(role) || undefined;
       }
       if (node.nodeType !== ELEMENT_NODE) continue;
       const element = node as DomElement;

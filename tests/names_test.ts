@@ -17,6 +17,8 @@ Deno.test("splitName() cuts terms, years, degrees with a year and roles off the 
     ["Lab Manager: Greta Holm", "Greta Holm", "Lab Manager"],
     ["Postdoc | Ines Carvalho", "Ines Carvalho", "Postdoc"],
     ["Anna Lee: Team Lead", "Anna Lee", "Team Lead"],
+    ["Jana Novak, Department of Physics", "Jana Novak", "Department of Physics"],
+    ["Omar Farouk, now at Acme Robotics", "Omar Farouk", "now at Acme Robotics"],
   ];
   for (const [text, name, role] of cases) {
     assert.deepEqual(splitName(text), { name, role }, text);
@@ -37,6 +39,12 @@ Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", 
     assert.deepEqual(splitName(text), { name: text }, text);
   }
   assert.deepEqual(splitName("  Jane   Doe,  "), { name: "Jane Doe" });
+  // An address is cut off and kept out of the role: contact details are not a role.
+  assert.deepEqual(splitName("Jane Doe jane.doe@uni.example"), { name: "Jane Doe" });
+  assert.deepEqual(splitName("Jane Doe, PhD Student <jdoe@uni.example>"), {
+    name: "Jane Doe",
+    role: "PhD Student",
+  });
 });
 
 Deno.test("splitName() rejects what is not a name once the trailer is gone", () => {

@@ -27,6 +27,10 @@ const TRAILING_PRONOUNS =
   /^(.*\S)\s+((?:she|he|they|ze|xe)\/(?:her|him|them|hir|xem)(?:\/\w+)?)$/iu;
 /** A role written before the name: "Lab Manager: Jane Doe", "Postdoc | Ines Carvalho". */
 const LEADING_PART = /^([^:|–—]{2,60}?)\s*(?::|\||\s[–—-]\s)\s*(.+)$/u;
+/** Capitalised words that are never part of a name (organisations, page furniture, roles). */
+const NOT_NAME_WORDS = new Set(Object.values(WORDS.notNameWords).flatMap(wordList));
+/** A trailing e-mail address or web address: "Jane Doe jane.doe@uni.example". */
+const TRAILING_ADDRESS = /^(.*\S)\s+[<(]?(\S+@\S+\.\w+|https?:\/\/\S+|www\.\S+)[>)]?$/iu;
 /** Trailing words that hold a digit: years, terms, cohorts ("2019–2023", "FA21-", "'19"). */
 const TRAILING_NUMBERS = /^(.*?\S)((?:\s+\S*\d\S*)+)$/u;
 
@@ -41,7 +45,10 @@ function isTrailer(part: string, bracketed: boolean): boolean {
   const text = part.trim();
   if (text === "") return bracketed;
   if (/\d/.test(text)) return true;
-  if (partWords(text).some((word) => ROLE_WORDS.has(word))) return true;
+  const words = partWords(text);
+  if (words.some((word) => ROLE_WORDS.has(word))) return true;
+  // "Department of Physics", "now at Acme": words a name never has.
+  if (words.some((word) => NOT_NAME_WORDS.has(word))) return true;
   // Lower-case asides in brackets: pronouns ("she/her"), "on leave".
   return bracketed && /^\p{Ll}/u.test(text);
 }
@@ -74,6 +81,12 @@ export function splitName(text: string): NameAndRole | undefined {
       name = brackets[1]!;
       continue;
     }
+    const address = name.match(TRAILING_ADDRESS);
+    if (address) {
+      trailers++;
+      name = address[1]!;
+      continue;
+    }
     const pronouns = name.match(TRAILING_PRONOUNS);
     if (pronouns) {
       trailers++;
@@ -103,8 +116,18 @@ export function splitName(text: string): NameAndRole | undefined {
   if (trailers === 0) return { name };
   // The role as the page writes it, without the separator or the brackets around all of it.
   const rest = normalizeText(text).slice(name.length).replace(/^[\s,;:|·•–—-]+/, "").trim();
-  const role = (rest.match(/^[([]([^()[\]]*)[)\]]$/)?.[1] ?? rest).replace(/[\s,;:]+$/, "");
+  const role = cleanRole(rest.match(/^[([]([^()[\]]*)[)\]]$/)?.[1] ?? rest);
   return role ? { name, role } : { name };
+}
+
+/**
+ * A role as the page writes it, without separators at its ends and without addresses: an
+ * e-mail or web address is a contact detail, not a role.
+ */
+export function cleanRole(text: string): string {
+  return normalizeText(
+    text.replace(/[<(]?(\S+@\S+\.\w+|https?:\/\/\S+|www\.\S+)[>)]?/giu, ""),
+  ).replace(/^[\s,;:|–—-]+|[\s,;:|]+$/g, "");
 }
 
 /** True when `text` names a role ("PhD Student", "Secretary"): a role line in a person's card. */
