@@ -192,6 +192,8 @@ class PageModel {
   readonly #urlsInside = new Map<DomNode, Set<string>>();
   readonly #nameElements: Set<DomElement> | undefined;
   readonly #flowCache = new Map<DomElement, FlowItem[]>();
+  /** Every h2–h6 in document order, for the section heading a person stands under. */
+  readonly #headings: DomElement[] = [];
   /** How many portraits with different URLs carry each alt text: a shared alt names nobody. */
   readonly #altUse = new Map<string, Set<string>>();
   readonly candidates: ImageCandidate[] = [];
@@ -207,6 +209,10 @@ class PageModel {
     while (stack.length > 0) {
       const node = stack.pop()!;
       this.#order.set(node, index++);
+      // The h1 titles the page ("Staff", "People"), not a section of it.
+      if (node.nodeType === ELEMENT_NODE && /^h[2-6]$/.test(tagOf(node as DomElement))) {
+        this.#headings.push(node as DomElement);
+      }
       const children = node.childNodes;
       for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
     }
@@ -339,12 +345,39 @@ class PageModel {
 
   /**
    * The name with its role: what trailed the name, else the first role line ("PhD Student",
-   * "Secretary") in the person's own container.
+   * "Secretary") in the person's own container, else the heading of the section the person
+   * stands under ("Administrative Staff", "Alumni").
    */
   #withRole(best: ScoredName, container: DomNode): NameAndRole {
     if (best.name.role || this.#nameElements) return best.name;
-    const role = this.#roleLineIn(container, best.node);
+    const role = this.#roleLineIn(container, best.node) ?? this.#sectionRole(container);
     return role ? { ...best.name, role } : best.name;
+  }
+
+  /**
+   * The role a section heading before `node` gives, if the nearest section heading names one.
+   * A heading inside one person's card (a name, or that person's role) is not a section's.
+   */
+  #sectionRole(node: DomNode): string | undefined {
+    const at = this.#order.get(node) ?? 0;
+    let low = 0, high = this.#headings.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((this.#order.get(this.#headings[middle]!) ?? 0) < at) low = middle + 1;
+      else high = middle;
+    }
+    for (let i = low - 1; i >= 0; i--) {
+      const heading = this.#headings[i]!;
+      if (isInside(node, heading)) continue;
+      let card: DomElement | null = heading;
+      while (card && this.#urlCount(card) === 0) card = card.parentElement;
+      // Inside another person's card, not a section around this one.
+      if (card && this.#urlCount(card) === 1 && !isInside(node, card)) continue;
+      const text = normalizeText(heading.textContent ?? "");
+      if (!text || splitName(text)) continue;
+      return text.length <= 80 && looksLikeRole(text) ? cleanRole(text) : undefined;
+    }
+    return undefined;
   }
 
   /** The first short text in `container`, other than the name's own, that names a role. */

@@ -12,8 +12,8 @@ interface Fixture {
   layout: string;
   pageUrl: string;
   source?: Partial<SourceRow>;
-  /** `role`, where given, is what the record's role must be (absent: no role expected). */
-  people: { name: string; imageUrl: string; role?: string }[];
+  /** `role`, where given, is what the record's role must be (null: no role); absent: unchecked. */
+  people: { name: string; imageUrl: string; role?: string | null }[];
   noiseImageUrls: string[];
   html: string;
 }
@@ -96,7 +96,7 @@ Deno.test("extractPeople() finds every person in each layout fixture and nothing
       const found = people.find((person) =>
         person.name === expected.name && person.imageUrl === expected.imageUrl
       );
-      return found && found.role !== expected.role ? [`expected #${i}`] : [];
+      return found && (found.role ?? null) !== expected.role ? [`expected #${i}`] : [];
     });
     if (s.recall < 0.95 || s.precision < 1 || noise.length > 0 || wrongRoles.length > 0) {
       failures.push(
