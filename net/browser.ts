@@ -202,6 +202,7 @@ export class BrowserRenderer {
     try {
       const page = await context.newPage();
       await context.routeWebSocket(/.*/, (socket) => socket.close());
+      await context.addInitScript(WATCH_MUTATIONS);
       await context.route("**/*", (route) => this.#handle(route, request, traffic));
       await page.goto(url, { waitUntil: "load", timeout: this.#timeoutMs });
       await settle(page, traffic, this.#quietMs, deadline);
@@ -281,6 +282,9 @@ export class BrowserRenderer {
     deadline: number,
   ): Promise<number> {
     let rounds = 0;
+    // Two rounds in a row that change nothing end it: on a busy machine a request can start
+    // after the page looked settled.
+    let unchanged = 0;
     for (let round = 0; round < this.#maxRounds && Date.now() < deadline; round++) {
       const before = await pageSize(page);
       await page.evaluate(SCROLL_THROUGH);
@@ -288,7 +292,11 @@ export class BrowserRenderer {
       const pressed = await pressLoadMore(page);
       if (pressed) await settle(page, traffic, this.#quietMs, deadline);
       const after = await pageSize(page);
-      if (!pressed && after.height === before.height && after.elements === before.elements) break;
+      if (!pressed && after.height === before.height && after.elements === before.elements) {
+        if (++unchanged >= 2) break;
+        continue;
+      }
+      unchanged = 0;
       rounds++;
     }
     return rounds;
@@ -316,6 +324,16 @@ const SCROLL_THROUGH = `(async () => {
   }
   scrollTo(0, document.documentElement.scrollHeight);
 })()`;
+
+/** Records when the DOM last changed, from the first script on: "settled" needs it quiet. */
+const WATCH_MUTATIONS = `(() => {
+  globalThis.__facefieldLastMutation = performance.now();
+  new MutationObserver(() => { globalThis.__facefieldLastMutation = performance.now(); })
+    .observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+})()`;
+
+/** Milliseconds since the DOM last changed. */
+const SINCE_LAST_MUTATION = `performance.now() - (globalThis.__facefieldLastMutation ?? 0)`;
 
 /** The page's height and element count. */
 const PAGE_SIZE = `({
@@ -358,7 +376,11 @@ async function settle(
   for (;;) {
     const now = Date.now();
     if (now >= deadline) return;
-    if (traffic.inFlight === 0 && now - traffic.lastChange >= quietMs) return;
+    if (traffic.inFlight === 0 && now - traffic.lastChange >= quietMs) {
+      // The network is quiet; the page must be too (a response still being turned into cards).
+      const sinceMutation = await page.evaluate(SINCE_LAST_MUTATION).catch(() => quietMs);
+      if ((sinceMutation as number) >= quietMs) return;
+    }
     await page.waitForTimeout(Math.min(50, quietMs));
   }
 }
