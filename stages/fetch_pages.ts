@@ -128,6 +128,53 @@ function pageKey(url: string): string {
   return parsed.href;
 }
 
+/** What `renderWhereNeeded` works with: the stage's renderer, memory and limits. */
+interface RenderContext {
+  browser: BrowserRenderer;
+  hostRendering: Map<string, "http" | "browser">;
+  hasPeople: (page: FetchedPage) => boolean;
+  maxPageBytes: number;
+  checkRequest?: (url: string) => Promise<string | undefined>;
+}
+
+/**
+ * The page as served, or as the browser renders it where its source says `browser`, or says
+ * `auto` and the page shows no people as served but runs scripts. A host whose first such page
+ * the browser helped goes straight to the browser from then on; one it did not help, never.
+ */
+async function renderWhereNeeded(
+  page: FetchedPage,
+  context: RenderContext,
+  signal: AbortSignal,
+): Promise<PageOutcome> {
+  const { browser, hostRendering, hasPeople, maxPageBytes, checkRequest } = context;
+  const mode = page.source.render ?? "auto";
+  const host = new URL(page.url).host;
+  const decided = hostRendering.get(host);
+  if (mode === "http" || (mode === "auto" && decided === "http")) return ok(page);
+  if (mode === "auto" && decided !== "browser") {
+    if (hasPeople(page) || !carriesScripts(page)) return ok(page);
+  }
+  const failedPage = { source: page.source, url: page.url };
+  const result = await browser.render({
+    url: page.url,
+    html: page.html,
+    allowHosts: page.source.allowHosts,
+    checkRequest,
+    signal,
+  });
+  if (!result.ok) return dropped("pages", "failed", result.reason, failedPage);
+  if (result.html.length > maxPageBytes) {
+    const reason = `too_large: rendered page over ${maxPageBytes} bytes`;
+    return dropped("pages", "failed", reason, failedPage);
+  }
+  const rendered: FetchedPage = { ...page, html: result.html, renderedBy: "browser" };
+  if (mode === "auto" && decided === undefined) {
+    hostRendering.set(host, hasPeople(rendered) ? "browser" : "http");
+  }
+  return ok(rendered);
+}
+
 /**
  * Fetches each source's page and its next pages (same host, at most `maxPages`, never one URL
  * twice), emitting every page as soon as it arrives.
@@ -153,45 +200,14 @@ export function fetchPages(
   checkPositiveInteger("maxPages", maxPages);
   checkPositiveInteger("maxPageBytes", maxPageBytes);
 
+  // The body is the state one subscription shares (robots.txt per origin, the browser, what
+  // each host needed) and the closures that use it, which is why it runs past 80 lines.
   return (sources) => {
     // One robots.txt per origin per subscription, shared by all sources on that origin.
     const robots = new Map<string, Promise<Robot | undefined>>();
     const ownBrowser = options.browser ? undefined : new BrowserRenderer(http);
     const browser = options.browser ?? ownBrowser!;
     const hostRendering = options.hostRendering ?? new Map<string, "http" | "browser">();
-
-    /** The page as served, or rendered by the browser where its source or host needs that. */
-    const rendered = async (page: FetchedPage, signal: AbortSignal): Promise<PageOutcome> => {
-      const mode = page.source.render ?? "auto";
-      const host = new URL(page.url).host;
-      const decided = hostRendering.get(host);
-      if (mode === "http" || (mode === "auto" && decided === "http")) return ok(page);
-      if (mode === "auto" && decided !== "browser") {
-        if (hasPeople(page) || !carriesScripts(page)) return ok(page);
-      }
-      const result = await browser.render({
-        url: page.url,
-        html: page.html,
-        allowHosts: page.source.allowHosts,
-        // The page's scripts fetch under the same robots.txt as the crawl.
-        checkRequest: respectRobots ? (url) => robotsRefusal(url, signal) : undefined,
-        signal,
-      });
-      if (!result.ok) {
-        return dropped("pages", "failed", result.reason, { source: page.source, url: page.url });
-      }
-      if (result.html.length > maxPageBytes) {
-        return dropped("pages", "failed", `too_large: rendered page over ${maxPageBytes} bytes`, {
-          source: page.source,
-          url: page.url,
-        });
-      }
-      const renderedPage: FetchedPage = { ...page, html: result.html, renderedBy: "browser" };
-      if (mode === "auto" && decided === undefined) {
-        hostRendering.set(host, hasPeople(renderedPage) ? "browser" : "http");
-      }
-      return ok(renderedPage);
-    };
 
     const robotFor = (url: URL, signal: AbortSignal): Promise<Robot | undefined> => {
       let robot = robots.get(url.origin);
@@ -235,12 +251,20 @@ export function fetchPages(
         },
       });
       if (!result.ok) return failed(result.reason, result.url);
-      return await rendered({
+      const served: FetchedPage = {
         source,
         url: result.url,
         html: decodeHtml(result.body, result.contentType),
         pageIndex,
         renderedBy: "http",
+      };
+      return await renderWhereNeeded(served, {
+        browser,
+        hostRendering,
+        hasPeople,
+        maxPageBytes,
+        // The page's scripts fetch under the same robots.txt as the crawl.
+        checkRequest: respectRobots ? (url) => robotsRefusal(url, signal) : undefined,
       }, signal);
     };
 
