@@ -10,6 +10,11 @@ import { HttpClient } from "../net/http.ts";
 import { BrowserRenderer, findChromium, hostAllowed } from "../net/browser.ts";
 import { fetchPages, type PageOutcome } from "../stages/fetch_pages.ts";
 import { extractPeople } from "../stages/parse_people.ts";
+import { runPipeline } from "../pipeline/run.ts";
+import { Manifest } from "../store/manifest.ts";
+import { PageLog } from "../store/page_log.ts";
+import { join } from "node:path";
+import { of } from "rxjs";
 
 const JS_DIR = new URL("./testdata/js/", import.meta.url);
 const chromiumPath = findChromium();
@@ -349,5 +354,36 @@ Deno.test({
     } finally {
       await browser.close();
     }
+  },
+});
+
+Deno.test({
+  name: "runPipeline() reads a JS-built page through the browser and closes it at the end",
+  ignore: chromiumPath === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withSite(async (origin) => {
+      const data = await Deno.makeTempDir({ prefix: "facefield-browser-run-" });
+      try {
+        await runPipeline(
+          { sources: "-", dataDir: data, until: "images", delayMs: 0 },
+          of(`url,category\n${origin}/team/,soil\n`),
+        );
+        const rows = (await Manifest.open(join(data, "index.csv"))).rows();
+        const team = JSON.parse(Deno.readTextFileSync(new URL("team.json", JS_DIR))) as {
+          name: string;
+          role: string;
+        }[];
+        assert.deepEqual(
+          rows.map((row) => [row.name, row.role]).sort(),
+          team.map((member) => [member.name, member.role]).sort(),
+        );
+        const log = await PageLog.open(join(data, "pages.csv"));
+        assert.ok(log.sourceDone(`${origin}/team/`));
+      } finally {
+        await Deno.remove(data, { recursive: true });
+      }
+    });
   },
 });
