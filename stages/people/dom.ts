@@ -461,11 +461,15 @@ export function looksLikeName(text: string): boolean {
   if (tokens.length > 10) return false;
   let capitalised = 0;
   let core = 0;
+  // In mixed-case text an all-capitals word is an acronym ("UC San Diego", "IBM Research"),
+  // not a name; a name written all in capitals ("BARBARA LANE") is another matter.
+  const mixedCase = text !== text.toUpperCase();
   for (const token of tokens) {
     if (isTitleToken(token)) continue;
     core++;
     if (PARTICLES.has(token)) continue;
     if (NOT_NAME_WORDS.has(token.toLowerCase())) return false;
+    if (mixedCase && /^\p{Lu}{2,}$/u.test(token) && !/^[IVX]+$/.test(token)) return false;
     // A name word: capitalised letters with hyphens, apostrophes or a dot (initial), or d'Alembert.
     if (!/^(\p{Lu}[\p{L}'’.-]*|\p{Ll}['’]\p{Lu}[\p{L}'’-]*)$/u.test(token)) return false;
     capitalised++;
