@@ -33,6 +33,9 @@ Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", 
       "Mengwei (Vivienne) Liu",
       "Wei Zhang (张伟)",
       "김지현 (Jihyun Kim)",
+      "Sajal Das Shovon",
+      "Jane A Smith",
+      "Smith, A. B.",
       "Jean-Luc Picard",
     ]
   ) {
@@ -48,7 +51,9 @@ Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", 
 });
 
 Deno.test("splitName() rejects what is not a name once the trailer is gone", () => {
-  for (const text of ["Postdoctoral Researcher", "Open Day 2024", "(FA21-)", "Team, 2019"]) {
+  for (
+    const text of ["Postdoctoral Researcher", "Open Day 2024", "(FA21-)", "Team, 2019", "Das Team"]
+  ) {
     assert.equal(splitName(text), undefined, text);
   }
 });

@@ -442,7 +442,18 @@ const PARTICLES = new Set(wordList(WORDS.particles));
  * Capitalised words that headings, job titles and page furniture use but names almost never
  * do. Lower-case words already fail the name test, so only capitalised ones need listing.
  */
-const NOT_NAME_WORDS = new Set(Object.values(WORDS.notNameWords).flatMap(wordList));
+const NOT_NAME_WORDS = new Set(
+  Object.entries(WORDS.notNameWords).filter(([group]) => !group.startsWith("articles"))
+    .flatMap(([, lines]) => wordList(lines)),
+);
+
+/**
+ * Articles and prepositions: a caption that starts with one ("Das Team", "Im Labor") is not a
+ * name, but inside a name they are surnames and initials ("Sajal Das Shovon", "Jane A Smith").
+ */
+const CAPTION_START_WORDS = new Set(
+  wordList(WORDS.notNameWords["articles and prepositions, capitalised at the start of a caption"]),
+);
 
 /** True when `text` (normalised) reads as a person's name, academic titles allowed. */
 export function looksLikeName(text: string): boolean {
@@ -469,6 +480,7 @@ export function looksLikeName(text: string): boolean {
     core++;
     if (PARTICLES.has(token)) continue;
     if (NOT_NAME_WORDS.has(token.toLowerCase())) return false;
+    if (core === 1 && CAPTION_START_WORDS.has(token.toLowerCase())) return false;
     if (mixedCase && /^\p{Lu}{2,}$/u.test(token) && !/^[IVX]+$/.test(token)) return false;
     // A name word: capitalised letters with hyphens, apostrophes or a dot (initial), or d'Alembert.
     if (!/^(\p{Lu}[\p{L}'’.-]*|\p{Ll}['’]\p{Lu}[\p{L}'’-]*)$/u.test(token)) return false;

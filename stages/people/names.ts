@@ -27,8 +27,12 @@ const TRAILING_PRONOUNS =
   /^(.*\S)\s+((?:she|he|they|ze|xe)\/(?:her|him|them|hir|xem)(?:\/\w+)?)$/iu;
 /** A role written before the name: "Lab Manager: Jane Doe", "Postdoc | Ines Carvalho". */
 const LEADING_PART = /^([^:|–—]{2,60}?)\s*(?::|\||\s[–—-]\s)\s*(.+)$/u;
-/** Capitalised words that are never part of a name (organisations, page furniture, roles). */
-const NOT_NAME_WORDS = new Set(Object.values(WORDS.notNameWords).flatMap(wordList));
+/** Words of organisations, subjects, bodies and events: never in a name, so a trailing part. */
+const ORGANISATION_WORDS = new Set(
+  Object.entries(WORDS.notNameWords)
+    .filter(([group]) => /^(organisations|subjects|bodies|events)/.test(group))
+    .flatMap(([, lines]) => wordList(lines)),
+);
 /** A trailing e-mail address or web address: "Jane Doe jane.doe@uni.example". */
 const TRAILING_ADDRESS = /^(.*\S)\s+[<(]?(\S+@\S+\.\w+|https?:\/\/\S+|www\.\S+)[>)]?$/iu;
 /** Trailing words that hold a digit: years, terms, cohorts ("2019–2023", "FA21-", "'19"). */
@@ -48,7 +52,7 @@ function isTrailer(part: string, bracketed: boolean): boolean {
   const words = partWords(text);
   if (words.some((word) => ROLE_WORDS.has(word))) return true;
   // "Department of Physics", "now at Acme": words a name never has.
-  if (words.some((word) => NOT_NAME_WORDS.has(word))) return true;
+  if (words.some((word) => ORGANISATION_WORDS.has(word))) return true;
   // Lower-case asides in brackets: pronouns ("she/her"), "on leave".
   return bracketed && /^\p{Ll}/u.test(text);
 }
