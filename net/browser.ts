@@ -12,7 +12,13 @@
  */
 import { existsSync } from "node:fs";
 import { Buffer } from "node:buffer";
-import { type Browser, chromium, type Page, type Route } from "playwright-core";
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+  type Route,
+} from "playwright-core";
 import type { HttpClient } from "./http.ts";
 
 /** Where Debian installs Chromium; `FACEFIELD_CHROMIUM` points elsewhere. */
@@ -192,11 +198,19 @@ export class BrowserRenderer {
         reason: `needs_browser: Chromium did not start: ${firstLine(error)}`,
       };
     }
-    const context = await browser.newContext({
-      serviceWorkers: "block",
-      javaScriptEnabled: true,
-      viewport: { width: 1280, height: 900 },
-    });
+    let context: BrowserContext;
+    try {
+      context = await browser.newContext({
+        serviceWorkers: "block",
+        javaScriptEnabled: true,
+        viewport: { width: 1280, height: 900 },
+      });
+    } catch (error) {
+      // The browser died since it started: the next page starts a new one.
+      this.#browser = undefined;
+      await browser.close().catch(() => {});
+      return { ok: false, url, reason: `render_failed: ${firstLine(error)}` };
+    }
     const deadline = Date.now() + this.#timeoutMs;
     const traffic = { inFlight: 0, lastChange: Date.now(), requests: 0, refused: 0 };
     try {
