@@ -213,7 +213,16 @@ export class BrowserRenderer {
     }
     const deadline = Date.now() + this.#timeoutMs;
     const traffic = { inFlight: 0, lastChange: Date.now(), requests: 0, refused: 0 };
-    try {
+    context.setDefaultTimeout(this.#timeoutMs);
+    // A page whose scripts never yield would hold an evaluate forever: the deadline closes it.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const overtime = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timeout: the page took over ${this.#timeoutMs} ms to render`)),
+        this.#timeoutMs + this.#quietMs,
+      );
+    });
+    const work = (async () => {
       const page = await context.newPage();
       await context.routeWebSocket(/.*/, (socket) => socket.close());
       await context.addInitScript(WATCH_MUTATIONS);
@@ -221,19 +230,17 @@ export class BrowserRenderer {
       await page.goto(url, { waitUntil: "load", timeout: this.#timeoutMs });
       await settle(page, traffic, this.#quietMs, deadline);
       const rounds = await this.#expand(page, traffic, deadline);
-      const html = await page.content();
-      return {
-        ok: true,
-        url,
-        html,
-        requests: traffic.requests,
-        refused: traffic.refused,
-        rounds,
-      };
+      return { html: await page.content(), rounds };
+    })();
+    try {
+      const { html, rounds } = await Promise.race([work, overtime]);
+      return { ok: true, url, html, requests: traffic.requests, refused: traffic.refused, rounds };
     } catch (error) {
       return { ok: false, url, reason: `render_failed: ${firstLine(error)}` };
     } finally {
+      clearTimeout(timer);
       await context.close().catch(() => {});
+      work.catch(() => {});
     }
   }
 

@@ -387,3 +387,35 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "BrowserRenderer gives render_failed for a page whose script never yields, and goes on",
+  ignore: chromiumPath === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const browser = new BrowserRenderer(new HttpClient({ politenessDelayMs: 0, maxRetries: 0 }), {
+      executablePath: chromiumPath,
+      timeoutMs: 3000,
+    });
+    try {
+      await withSite(async (origin) => {
+        const stuck = await browser.render({
+          url: `${origin}/stuck/`,
+          html: "<html><body><h1>Team</h1><script>for (;;) {}</script></body></html>",
+        });
+        assert.ok(!stuck.ok);
+        assert.match(stuck.reason, /^render_failed: /);
+        // The next page renders as usual.
+        const next = await browser.render({
+          url: `${origin}/team/`,
+          html: Deno.readTextFileSync(new URL("json-list.html", JS_DIR)),
+        });
+        assert.ok(next.ok, next.ok ? "" : next.reason);
+        assert.match(next.html, /Ilse Vandermeulen/);
+      });
+    } finally {
+      await browser.close();
+    }
+  },
+});
