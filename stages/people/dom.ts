@@ -289,7 +289,6 @@ const NOISE_WORDS = new RegExp(
     "emoji",
     // profile and contact services a badge or an icon links to
     "google-scholar",
-    "scholar",
     "orcid",
     "github",
     "gitlab",
