@@ -344,7 +344,7 @@ export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
   const directories = segments.slice(0, -1).join("/");
   if (NOISE_WORDS.test(words(fileName))) return true;
   if (
-    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji|badges?|events?|news|gallery|galleries|slides?|sliders?)-/
+    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji|badges?|events?|news|slides?|sliders?)-/
       .test(words(directories))
   ) {
     return true;
