@@ -278,7 +278,8 @@ class PageModel {
   /** The absolute URL of a portrait the element shows, or undefined when it shows none. */
   #portraitUrl(element: DomElement, judgeLayout: boolean): string | undefined {
     const raw = rawImageUrlOf(element);
-    if (!raw) return undefined;
+    // A template's placeholder left in the page ("{{member.image}}", "${photo}") shows nobody.
+    if (!raw || /\{\{|\$\{|<%/.test(raw)) return undefined;
     const url = resolveHttpUrl(raw, this.baseUrl);
     if (!url || /\.svgz?$/i.test(new URL(url).pathname)) return undefined;
     if (hasNoiseWords(element, url)) return undefined;
