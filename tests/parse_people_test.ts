@@ -439,3 +439,13 @@ Deno.test("findNextPageUrl() and extractPeople() share one parse of a page", () 
     "Alan Turing",
   ]);
 });
+
+Deno.test("extractPeople() skips template placeholders left in image URLs", () => {
+  const html = `<div class="m"><img src="{{member.image}}"><h3>Scholar Citations</h3></div>
+    <div class="m"><img src="/img/\${photo}.jpg"><h3>Ada Lovelace</h3></div>
+    <div class="m"><img src="/img/turing.jpg"><h3>Alan Turing</h3></div>`;
+  assert.deepEqual(
+    extractPeople(pageOf(html, "https://x.example/team")).map((person) => person.name),
+    ["Alan Turing"],
+  );
+});
