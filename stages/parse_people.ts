@@ -8,6 +8,7 @@ import { personId } from "../core/ids.ts";
 import type { FetchedPage, PersonRecord, SourceRow } from "../core/types.ts";
 import {
   baseUrlOf,
+  blockText,
   declaredSize,
   type DomDocument,
   type DomElement,
@@ -449,10 +450,11 @@ class PageModel {
         }
       } else if (!element.querySelector("br")) {
         // Text joined from several parts ("Name" + "Role") reads as one long name: prefer a part.
-        const text = normalizeText(element.textContent ?? "");
-        const name = text.length <= 120 ? splitName(text) : undefined;
+        const length = normalizeText(element.textContent ?? "").length;
+        const { text, parts } = length <= 120 ? blockText(element) : { text: "", parts: 0 };
+        const name = text ? splitName(text) : undefined;
         if (name) {
-          const penalty = textParts(element) > 1 ? 1.5 : 0;
+          const penalty = textParts(element) > 1 || parts > 1 ? 1.5 : 0;
           consider(name, elementScore(element) - penalty, element);
         }
       }

@@ -81,6 +81,36 @@ export function normalizeText(text: string): string {
   return text.replace(/[\u00ad\u200b-\u200d\u2060\ufeff]/g, "").replace(/\s+/gu, " ").trim();
 }
 
+/** Tags that flow inside a line of text; every other element starts a line of its own. */
+const INLINE_TAGS = new Set(
+  "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub sup time u var wbr"
+    .split(" "),
+);
+
+/**
+ * An element's text with a space where a block element starts or ends, and how many separate
+ * blocks of text it holds: minified pages write `<p>Ada Byron</p><p>Professor</p>` without a
+ * space, and textContent would read "Ada ByronProfessor".
+ */
+export function blockText(element: DomElement): { text: string; parts: number } {
+  const segments: string[] = [""];
+  const walk = (node: DomNode) => {
+    if (node.nodeType === TEXT_NODE) {
+      segments[segments.length - 1] += node.textContent ?? "";
+      return;
+    }
+    if (node.nodeType !== ELEMENT_NODE) return;
+    const tag = tagOf(node as DomElement);
+    const block = !INLINE_TAGS.has(tag);
+    if (block) segments.push("");
+    for (const child of node.childNodes) walk(child);
+    if (block) segments.push("");
+  };
+  for (const child of element.childNodes) walk(child);
+  const parts = segments.map(normalizeText).filter(Boolean);
+  return { text: parts.join(" "), parts: parts.length };
+}
+
 /** The page's base URL: its `<base href>` resolved against the page URL, else the page URL. */
 export function baseUrlOf(document: DomDocument, pageUrl: string): string {
   const href = document.querySelector("base[href]")?.getAttribute("href")?.trim();
