@@ -573,7 +573,7 @@ function elementScore(element: DomElement): number {
 
 /** Text of a `nameSelector` match: its text, else the alt or title of an image it is. */
 function selectedText(element: DomElement): string | undefined {
-  const text = normalizeText(element.textContent ?? "") ||
+  const text = blockText(element).text ||
     normalizeText(element.getAttribute("alt") ?? element.getAttribute("title") ?? "");
   return text || undefined;
 }
