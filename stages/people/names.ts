@@ -40,7 +40,7 @@ const TRAILING_NUMBERS = /^(.*?\S)((?:\s+\S*\d\S*)+)$/u;
 
 /** Words of a part, lower case, dots dropped ("Ph.D." → "phd"). */
 function partWords(part: string): string[] {
-  return part.toLowerCase().split(/[\s/&+]+/).map((word) => word.replace(/[.,:;]/g, ""))
+  return part.toLowerCase().split(/[^\p{L}\p{N}.'’-]+/u).map((word) => word.replace(/\./g, ""))
     .filter(Boolean);
 }
 
@@ -131,7 +131,7 @@ export function splitName(text: string): NameAndRole | undefined {
 export function cleanRole(text: string): string {
   return normalizeText(
     text.replace(/[<(]?(\S+@\S+\.\w+|https?:\/\/\S+|www\.\S+)[>)]?/giu, ""),
-  ).replace(/^[\s,;:|–—-]+|[\s,;:|]+$/g, "");
+  ).replace(/^[\s,;:|–—-]+|[\s,;:|#¶]+$/g, "");
 }
 
 /** True when `text` names a role ("PhD Student", "Secretary"): a role line in a person's card. */
