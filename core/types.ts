@@ -10,7 +10,13 @@ export interface SourceRow {
   nameSelector?: string;
   imageSelector?: string;
   nextSelector?: string;
+  /** How the page is read: `http` as served, `browser` rendered, `auto` rendered when needed. */
+  render?: RenderMode;
+  /** Hosts besides the page's own that its scripts may load from in the browser (`*`: any). */
+  allowHosts?: string[];
 }
+
+export type RenderMode = "auto" | "http" | "browser";
 
 /** A staff page as fetched, after redirects. */
 export interface FetchedPage {
@@ -20,6 +26,8 @@ export interface FetchedPage {
   html: string;
   /** 0 for the source's own page, n for the n-th pagination step. */
   pageIndex: number;
+  /** `browser` when `html` is the DOM as Chromium rendered it, else the page as served. */
+  renderedBy?: "http" | "browser";
 }
 
 /** A person found on a page: the seed study's columns plus provenance. */
@@ -28,8 +36,10 @@ export interface PersonRecord {
   id: string;
   category: string;
   imageUrl: string;
-  /** As the page shows it, academic titles included. */
+  /** As the page shows it, academic titles included; a trailing term or role is cut off. */
   name: string;
+  /** The role or term the page gives with the name ("PhD Student", "Secretary", "FA21-"). */
+  role?: string;
   pageUrl: string;
 }
 

@@ -20,6 +20,8 @@ import {
 import { type FetchedPage, type ImageRecord, isOk, ok, type Outcome } from "../core/types.ts";
 import type { PersonRecord, SourceRow } from "../core/types.ts";
 import type { HttpClient } from "../net/http.ts";
+import type { BrowserRenderer } from "../net/browser.ts";
+import { filterRoles } from "../stages/filter_roles.ts";
 import { type Manifest, type ManifestRow, rowToImage, rowToPerson } from "../store/manifest.ts";
 import { blobPath } from "../store/paths.ts";
 import type { RemovedList } from "../store/removed.ts";
@@ -50,11 +52,11 @@ function sourcesToCrawl(
   return (input ?? sourceBytes(options.sources ?? "-")).pipe(
     readSources(),
     tap((item) => {
-      if (item.kind !== "invalid") return;
+      if (item.status === "ok") return;
       state.sources.invalid++;
-      state.progress.log(`sources line ${item.line}: skipped, ${item.reason}`);
+      state.progress.log(`sources line ${item.record.line}: skipped, ${item.reason}`);
     }),
-    mergeMap((item) => item.kind === "source" ? of(item.source) : EMPTY),
+    mergeMap((item) => item.status === "ok" ? of(item.record) : EMPTY),
     filter((source) => {
       if (options.refresh || !state.pageLog.sourceDone(source.url)) return true;
       state.sources.skipped++;
@@ -99,31 +101,35 @@ function peopleOfPage(page: FetchedPage, state: RunState): Observable<PersonReco
 export function crawledPeople(
   options: ResolvedPipelineOptions,
   state: RunState,
-  http: HttpClient,
+  clients: { http: HttpClient; browser: BrowserRenderer },
   input?: Observable<Uint8Array | string>,
 ): Observable<PersonRecord> {
+  const { http, browser } = clients;
+  // One memory per host of whether its pages need the browser, shared by all sources.
+  const hostRendering = new Map<string, "http" | "browser">();
   return sourcesToCrawl(options, state, input).pipe(
     mergeMap(
       (source) =>
         of(source).pipe(
-          fetchPages({ http }),
+          fetchPages({ http, browser, hostRendering }),
           finalizeWith(() => state.pageLog.recordComplete(source.url, source.category)),
         ),
       SOURCES_AT_ONCE,
     ),
     mergeMap((outcome) => {
-      if (outcome.status === "ok") return peopleOfPage(outcome.page, state);
+      if (outcome.status === "ok") return peopleOfPage(outcome.record, state);
+      const { source, url } = outcome.record;
       state.pages.failed++;
       state.progress.add("pages");
       state.pageLog.record({
-        source_url: outcome.source.url,
-        page_url: outcome.url,
-        category: outcome.source.category,
+        source_url: source.url,
+        page_url: url,
+        category: source.category,
         status: "failed",
         reason: outcome.reason,
         people: "0",
       });
-      state.progress.log(`page failed (source line ${outcome.source.line}): ${outcome.reason}`);
+      state.progress.log(`page failed (source line ${source.line}): ${outcome.reason}`);
       return EMPTY;
     }),
   );
@@ -133,7 +139,9 @@ export function crawledPeople(
 function resumableRows(manifest: Manifest, removed: RemovedList): ManifestRow[] {
   return manifest.rows().filter((row) =>
     !removed.matches({ id: row.id, name: row.name, sha256: row.sha256 || undefined }) &&
-    (row.status === "ok" || (row.status === "failed" && TRANSIENT_REASON.test(row.reason)))
+    (row.status === "ok" || (row.status === "failed" && TRANSIENT_REASON.test(row.reason)) ||
+      // Left out by an earlier run's --roles: this run's rules decide again.
+      (row.status === "rejected" && row.reason.startsWith("role_excluded")))
   );
 }
 
@@ -141,13 +149,23 @@ function resumableRows(manifest: Manifest, removed: RemovedList): ManifestRow[] 
  * Every person of the run, once: earlier runs' records first, so their split assignments anchor
  * the new ones, then this run's crawl; people on the removal list never pass.
  */
-export function allPeople(state: RunState, crawled$: Observable<PersonRecord>) {
+export function allPeople(
+  options: ResolvedPipelineOptions,
+  state: RunState,
+  crawled$: Observable<PersonRecord>,
+) {
   const previous$ = defer(() =>
     from(resumableRows(state.manifest, state.removed).map(rowToPerson))
   );
   return concat(previous$, crawled$).pipe(
     filter((person) => !state.removed.matches(person)),
     distinct((person) => person.id),
+    filterRoles({ rules: options.roles }),
+    tap((outcome) => {
+      if (!isOk(outcome)) state.manifest.record(outcome, "people");
+    }),
+    filter(isOk),
+    map((outcome) => outcome.record),
     tap((person) => {
       state.progress.add("people");
       if (!state.manifest.get(person.id)) state.manifest.record(ok(person), "people");

@@ -7,6 +7,7 @@
 import { DETECTOR_NAMES, type DetectorName, FACE_DEFAULTS } from "../models/faces/faces.ts";
 import { MODEL_KINDS, type ModelKind } from "../models/classifier.ts";
 import { TRAIN_DEFAULTS } from "../models/training/train.ts";
+import { parseRoleRules, type RoleRules } from "../stages/filter_roles.ts";
 
 export const UNTIL_STAGES = ["images", "faces", "split", "train", "evaluate"] as const;
 export type UntilStage = typeof UNTIL_STAGES[number];
@@ -186,6 +187,28 @@ const modelsOption: OptionDef<ModelKind[]> = {
   },
 };
 
+const rolesOption: OptionDef<RoleRules> = {
+  flag: "roles",
+  arg: "LIST",
+  help: "keep or drop people by the role their page gives (manifest column role): " +
+    "'professor,postdoc' keeps only those, '!secretary' drops those, 'none' also keeps people " +
+    "without a role; words match the start of a role's words (prof matches Professor)",
+  fromText(value, label) {
+    try {
+      return parseRoleRules(value);
+    } catch (error) {
+      throw new RangeError(
+        `${label} ${(error as Error).message.replace(/^Cannot filter roles as /, "")}`,
+      );
+    }
+  },
+  check(value, label) {
+    if (typeof value !== "object" || value === null) {
+      throw new RangeError(`${label} must be role rules from parseRoleRules()`);
+    }
+  },
+};
+
 /** Every option of a run, in the order `--help` lists them. */
 export const PIPELINE_OPTIONS = {
   sources: text("sources", "FILE|-", "sources CSV, '-' reads stdin as it arrives"),
@@ -207,6 +230,7 @@ export const PIPELINE_OPTIONS = {
     "crawl again what an earlier run crawled, pages and images, by conditional GET: what did " +
       "not change costs its headers only",
   ),
+  roles: rolesOption,
   concurrency: integer("concurrency", "N", "images downloaded at once", 8, 1, 256),
   perHost: integer("per-host", "N", "requests in flight per host, pages and images", 2, 1, 64),
   delayMs: integer(
@@ -283,8 +307,10 @@ export type PipelineOptions = { [K in keyof Table]?: ValueOf<K> };
 
 /** Options with every default filled in; `sources`, `folds`, `out`, `contact` may stay undefined. */
 export type ResolvedPipelineOptions =
-  & { [K in Exclude<keyof Table, "sources" | "folds" | "out" | "contact">]: ValueOf<K> }
-  & { sources?: string; folds?: number; out?: string; contact?: string };
+  & {
+    [K in Exclude<keyof Table, "sources" | "folds" | "out" | "contact" | "roles">]: ValueOf<K>;
+  }
+  & { sources?: string; folds?: number; out?: string; contact?: string; roles?: RoleRules };
 
 /**
  * Fills in the defaults and checks every value, with the library's names in messages

@@ -18,6 +18,7 @@ import { fail } from "../core/errors.ts";
 import { engineInfo, initEngine } from "../models/engine.ts";
 import type { FaceStore } from "../models/dataset.ts";
 import { HttpClient, userAgentFor } from "../net/http.ts";
+import { BrowserRenderer } from "../net/browser.ts";
 import { droppedByReason, type RunSummary } from "../report/summary.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
@@ -128,8 +129,14 @@ export async function runPipeline(
     userAgent: userAgentFor(options.contact),
     cache: state.httpCache,
   });
+  // One Chromium for the run, started only if a page needs it.
+  const browser = new BrowserRenderer(http);
   try {
-    const people$ = allPeople(state, crawledPeople(options, state, http, sourceInput));
+    const people$ = allPeople(
+      options,
+      state,
+      crawledPeople(options, state, { http, browser }, sourceInput),
+    );
     const images$ = downloadedImages(people$, options, state, http);
     if (options.until === "images") return await drain(images$).then(() => state.summary());
 
@@ -176,5 +183,6 @@ export async function runPipeline(
     });
   } finally {
     state.close();
+    await browser.close();
   }
 }

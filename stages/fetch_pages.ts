@@ -2,15 +2,27 @@
  * Stage 2: source rows to fetched staff pages, following pagination on the same host.
  * Requests go through the shared `HttpClient` (per-host limits, retries, checked redirects);
  * a page that cannot be fetched is a `failed` outcome, never an error.
+ *
+ * A page that builds its people with JavaScript is rendered in headless Chromium
+ * (`net/browser.ts`): always with the source's `render=browser`, and with `render=auto` (the
+ * default) when the page as served shows no people but carries scripts, in the spirit of
+ * Crawlee's adaptive crawler. What rendering gave is remembered per host.
  */
-import { mergeMap, Observable, type OperatorFunction } from "rxjs";
+import { finalize, mergeMap, Observable, type OperatorFunction } from "rxjs";
 import { HttpClient } from "../net/http.ts";
-import type { FetchedPage, SourceRow } from "../core/types.ts";
-import { findNextPageUrl } from "./parse_people.ts";
+import { BrowserRenderer } from "../net/browser.ts";
+import { pageDocument } from "./people/dom.ts";
+import { dropped, type FetchedPage, ok, type Outcome, type SourceRow } from "../core/types.ts";
+import { extractPeople, findNextPageUrl } from "./parse_people.ts";
 
-export type PageOutcome =
-  | { status: "ok"; page: FetchedPage }
-  | { status: "failed"; source: SourceRow; url: string; reason: string };
+/** A page that could not be fetched: its source and the URL that failed (after redirects). */
+export interface FailedPage {
+  source: SourceRow;
+  url: string;
+}
+
+/** A fetched page, or a failed one with its reason. */
+export type PageOutcome = Outcome<FetchedPage, FailedPage>;
 
 export interface FetchPagesOptions {
   /**
@@ -43,6 +55,33 @@ export interface FetchPagesOptions {
    * @default findNextPageUrl from stages/parse_people.ts
    */
   nextPageUrl?: (page: FetchedPage) => string | undefined;
+  /**
+   * Renders pages that need a browser; share one across sources so Chromium starts once.
+   * @default a renderer over `http`, started on first need and closed when the stream ends
+   */
+  browser?: BrowserRenderer;
+  /**
+   * What rendering gave per host (`browser`: render its pages straight away; `http`: the
+   * browser found no more people than the page as served, so do not try it there again).
+   * Share one across sources like `browser`.
+   * @default a new map per subscription
+   */
+  hostRendering?: Map<string, "http" | "browser">;
+  /**
+   * Whether a page as served shows people, for `render=auto`.
+   * @default extractPeople(page).length > 0
+   */
+  hasPeople?: (page: FetchedPage) => boolean;
+}
+
+/** True when the page runs scripts of its own (not just JSON-LD or templates). */
+export function carriesScripts(page: FetchedPage): boolean {
+  for (const script of pageDocument(page).querySelectorAll("script")) {
+    const type = (script.getAttribute("type") ?? "").trim().toLowerCase();
+    const runs = type === "" || type === "module" || /javascript|ecmascript/.test(type);
+    if (runs && (script.getAttribute("src") || (script.textContent ?? "").trim())) return true;
+  }
+  return false;
 }
 
 const HTML_TYPES = /^\s*(text\/html|application\/xhtml\+xml)\s*(;|$)/i;
@@ -78,6 +117,53 @@ function pageKey(url: string): string {
   return parsed.href;
 }
 
+/** What `renderWhereNeeded` works with: the stage's renderer, memory and limits. */
+interface RenderContext {
+  browser: BrowserRenderer;
+  hostRendering: Map<string, "http" | "browser">;
+  hasPeople: (page: FetchedPage) => boolean;
+  maxPageBytes: number;
+  checkRequest?: (url: string) => Promise<string | undefined>;
+}
+
+/**
+ * The page as served, or as the browser renders it where its source says `browser`, or says
+ * `auto` and the page shows no people as served but runs scripts. A host whose first such page
+ * the browser helped goes straight to the browser from then on; one it did not help, never.
+ */
+async function renderWhereNeeded(
+  page: FetchedPage,
+  context: RenderContext,
+  signal: AbortSignal,
+): Promise<PageOutcome> {
+  const { browser, hostRendering, hasPeople, maxPageBytes, checkRequest } = context;
+  const mode = page.source.render ?? "auto";
+  const host = new URL(page.url).host;
+  const decided = hostRendering.get(host);
+  if (mode === "http" || (mode === "auto" && decided === "http")) return ok(page);
+  if (mode === "auto" && decided !== "browser") {
+    if (hasPeople(page) || !carriesScripts(page)) return ok(page);
+  }
+  const failedPage = { source: page.source, url: page.url };
+  const result = await browser.render({
+    url: page.url,
+    html: page.html,
+    allowHosts: page.source.allowHosts,
+    checkRequest,
+    signal,
+  });
+  if (!result.ok) return dropped("pages", "failed", result.reason, failedPage);
+  if (result.html.length > maxPageBytes) {
+    const reason = `too_large: rendered page over ${maxPageBytes} bytes`;
+    return dropped("pages", "failed", reason, failedPage);
+  }
+  const rendered: FetchedPage = { ...page, html: result.html, renderedBy: "browser" };
+  if (mode === "auto" && decided === undefined) {
+    hostRendering.set(host, hasPeople(rendered) ? "browser" : "http");
+  }
+  return ok(rendered);
+}
+
 /**
  * Fetches each source's page and its next pages (same host, at most `maxPages`, never one URL
  * twice), emitting every page as soon as it arrives.
@@ -97,45 +183,54 @@ export function fetchPages(
     maxPageBytes = 5 * 1024 * 1024,
     respectRobots = true,
     nextPageUrl = findNextPageUrl,
+    hasPeople = (page: FetchedPage) => extractPeople(page).length > 0,
   } = options;
   checkPositiveInteger("concurrency", concurrency);
   checkPositiveInteger("maxPages", maxPages);
   checkPositiveInteger("maxPageBytes", maxPageBytes);
 
+  // The body is the state one subscription shares (the browser, what each host needed) and
+  // the closures that use it.
   return (sources) => {
+    const ownBrowser = options.browser ? undefined : new BrowserRenderer(http);
+    const browser = options.browser ?? ownBrowser!;
+    const hostRendering = options.hostRendering ?? new Map<string, "http" | "browser">();
+
     const fetchPage = async (
       source: SourceRow,
       url: string,
       pageIndex: number,
       signal: AbortSignal,
     ): Promise<PageOutcome> => {
-      const failed = (reason: string, at = url): PageOutcome => ({
-        status: "failed",
-        source,
-        url: at,
-        reason,
-      });
+      const failed = (reason: string, at = url): PageOutcome =>
+        dropped("pages", "failed", reason, { source, url: at });
       const result = await http.get(url, {
         maxBytes: maxPageBytes,
-        accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-        signal,
         // The client reads robots.txt once per origin per run and checks every redirect hop.
         robots: respectRobots,
+        accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+        signal,
         checkResponse: (response) => {
           const type = response.headers.get("content-type");
           return type === null || HTML_TYPES.test(type) ? undefined : `not_html: ${type}`;
         },
       });
       if (!result.ok) return failed(result.reason, result.url);
-      return {
-        status: "ok",
-        page: {
-          source,
-          url: result.url,
-          html: decodeHtml(result.body, result.contentType),
-          pageIndex,
-        },
+      const served: FetchedPage = {
+        source,
+        url: result.url,
+        html: decodeHtml(result.body, result.contentType),
+        pageIndex,
+        renderedBy: "http",
       };
+      return await renderWhereNeeded(served, {
+        browser,
+        hostRendering,
+        hasPeople,
+        maxPageBytes,
+        // The page's scripts fetch under the same address rules and robots.txt as the crawl.
+        checkRequest: (target) => http.refusal(target, served.url),
+      }, signal);
     };
 
     const crawlSource = (source: SourceRow) =>
@@ -149,8 +244,8 @@ export function fetchPages(
             const outcome = await fetchPage(source, url, pageIndex, controller.signal);
             if (controller.signal.aborted) return;
             subscriber.next(outcome);
-            if (outcome.status === "failed") break;
-            const { page } = outcome;
+            if (outcome.status !== "ok") break;
+            const page = outcome.record;
             visited.add(pageKey(page.url));
             const next = nextPageUrl(page);
             if (next === undefined) break;
@@ -170,6 +265,10 @@ export function fetchPages(
         return () => controller.abort();
       });
 
-    return sources.pipe(mergeMap(crawlSource, concurrency));
+    return sources.pipe(
+      mergeMap(crawlSource, concurrency),
+      // A renderer made here is closed here; the process it started must not outlive the stream.
+      finalize(() => void ownBrowser?.close()),
+    );
   };
 }

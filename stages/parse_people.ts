@@ -8,6 +8,7 @@ import { personId } from "../core/ids.ts";
 import type { FetchedPage, PersonRecord, SourceRow } from "../core/types.ts";
 import {
   baseUrlOf,
+  blockText,
   declaredSize,
   type DomDocument,
   type DomElement,
@@ -17,15 +18,15 @@ import {
   inPageChrome,
   isPageChrome,
   isTitleToken,
-  looksLikeName,
   nameQuality,
   normalizeText,
-  parseDocument,
+  pageDocument,
   rawImageUrlOf,
   resolveHttpUrl,
   tagOf,
   TEXT_NODE,
 } from "./people/dom.ts";
+import { cleanRole, looksLikeRole, type NameAndRole, splitName } from "./people/names.ts";
 
 /** Tunables of the generic extractor. */
 export interface ParsePeopleOptions {
@@ -89,16 +90,37 @@ export function parsePeople(
   return concatMap((page: FetchedPage) => extractPeople(page, options));
 }
 
+/** A portrait and the name (and role) found for it. */
+interface Pair extends NameAndRole {
+  url: string;
+}
+
 /** A portrait candidate: the element showing an image and the image's absolute URL. */
 interface ImageCandidate {
   element: DomElement;
   url: string;
 }
 
+/**
+ * People found with the default options, per page: `fetchPages` asks whether a page shows
+ * people (to decide on the browser) and `parsePeople` then reads the same answer.
+ */
+const defaultPeople = new WeakMap<FetchedPage, PersonRecord[]>();
+
 /** Pure function the stage maps over: the people on one page, de-duplicated, in page order. */
 export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): PersonRecord[] {
+  if (options !== undefined) return findPeople(page, options);
+  let people = defaultPeople.get(page);
+  if (!people) {
+    people = findPeople(page, undefined);
+    defaultPeople.set(page, people);
+  }
+  return people.map((person) => ({ ...person }));
+}
+
+function findPeople(page: FetchedPage, options: ParsePeopleOptions | undefined): PersonRecord[] {
   const settings = checkOptions(options);
-  const document = parseDocument(page.html);
+  const document = pageDocument(page);
   const model = new PageModel(document, baseUrlOf(document, page.url), page.source, settings);
   const pairs = page.source.personSelector ? model.pairsBySelector() : model.pairsByHeuristics();
 
@@ -106,7 +128,7 @@ export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): 
   // names by their words without titles, keep the first spelling.
   const seen = new Set<string>();
   const peopleByUrl = new Map<string, Set<string>>();
-  const unique: { url: string; name: string }[] = [];
+  const unique: Pair[] = [];
   for (const pair of pairs) {
     const person = personKey(pair.name);
     const key = `${pair.url}\n${person}`;
@@ -121,11 +143,12 @@ export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): 
   return unique
     // One image shown for several different people is a "no photo" stand-in.
     .filter((pair) => peopleByUrl.get(pair.url)!.size === 1)
-    .map(({ url, name }) => ({
+    .map(({ url, name, role }) => ({
       id: personId(category, url, name),
       category,
       imageUrl: url,
       name,
+      ...(role ? { role } : {}),
       pageUrl: page.url,
     }));
 }
@@ -151,7 +174,15 @@ const ALT_PREFIX =
 interface FlowItem {
   kind: "image" | "name";
   node: DomNode;
-  text?: string;
+  name?: NameAndRole;
+}
+
+/** A name-like text found in a container, with how strongly its place suggests a name. */
+interface ScoredName {
+  name: NameAndRole;
+  score: number;
+  /** The node the text came from, for finding a role line beside it. */
+  node: DomNode;
 }
 
 /** One page's DOM with the indexes the heuristics need. */
@@ -162,6 +193,10 @@ class PageModel {
   readonly #urlsInside = new Map<DomNode, Set<string>>();
   readonly #nameElements: Set<DomElement> | undefined;
   readonly #flowCache = new Map<DomElement, FlowItem[]>();
+  /** Every h2–h6 in document order, for the section heading a person stands under. */
+  readonly #headings: DomElement[] = [];
+  /** How many portraits with different URLs carry each alt text: a shared alt names nobody. */
+  readonly #altUse = new Map<string, Set<string>>();
   readonly candidates: ImageCandidate[] = [];
 
   constructor(
@@ -175,6 +210,10 @@ class PageModel {
     while (stack.length > 0) {
       const node = stack.pop()!;
       this.#order.set(node, index++);
+      // The h1 titles the page ("Staff", "People"), not a section of it.
+      if (node.nodeType === ELEMENT_NODE && /^h[2-6]$/.test(tagOf(node as DomElement))) {
+        this.#headings.push(node as DomElement);
+      }
       const children = node.childNodes;
       for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
     }
@@ -185,19 +224,19 @@ class PageModel {
   }
 
   /** Heuristic path: each candidate portrait paired with the name nearest to it. */
-  pairsByHeuristics(): { url: string; name: string }[] {
-    const pairs: { url: string; name: string }[] = [];
+  pairsByHeuristics(): Pair[] {
+    const pairs: Pair[] = [];
     for (const candidate of this.candidates) {
       const name = this.#nameFor(candidate);
-      if (name) pairs.push({ url: candidate.url, name });
+      if (name) pairs.push({ url: candidate.url, ...name });
     }
     return pairs;
   }
 
   /** Override path: one person per `personSelector` match. */
-  pairsBySelector(): { url: string; name: string }[] {
+  pairsBySelector(): Pair[] {
     const { personSelector, imageSelector, nameSelector } = this.source;
-    const pairs: { url: string; name: string }[] = [];
+    const pairs: Pair[] = [];
     for (const container of this.#select(this.document, personSelector!, "personSelector")) {
       const images = imageSelector
         ? this.#select(container, imageSelector, "imageSelector")
@@ -211,14 +250,16 @@ class PageModel {
         }
       }
       if (!image) continue;
-      let name: string | undefined;
+      let name: NameAndRole | undefined;
       if (nameSelector) {
         const element = this.#select(container, nameSelector, "nameSelector")[0];
-        if (element) name = selectedText(element);
+        const text = element ? selectedText(element) : undefined;
+        if (text) name = splitName(text) ?? { name: text };
       } else {
-        name = this.#bestNameIn(container, image.element)?.text ?? attributeName(image.element);
+        const best = this.#bestNameIn(container, image.element);
+        name = best ? this.#withRole(best, container) : this.#attributeName(image.element);
       }
-      if (name) pairs.push({ url: image.url, name });
+      if (name) pairs.push({ url: image.url, ...name });
     }
     return pairs;
   }
@@ -238,7 +279,8 @@ class PageModel {
   /** The absolute URL of a portrait the element shows, or undefined when it shows none. */
   #portraitUrl(element: DomElement, judgeLayout: boolean): string | undefined {
     const raw = rawImageUrlOf(element);
-    if (!raw) return undefined;
+    // A template's placeholder left in the page ("{{member.image}}", "${photo}") shows nobody.
+    if (!raw || /\{\{|\$\{|<%/.test(raw)) return undefined;
     const url = resolveHttpUrl(raw, this.baseUrl);
     if (!url || /\.svgz?$/i.test(new URL(url).pathname)) return undefined;
     if (hasNoiseWords(element, url)) return undefined;
@@ -267,6 +309,8 @@ class PageModel {
       // A lazy image's <noscript> twin would make its card look like two portraits.
       if (!url || hasAncestor(element, "noscript")) continue;
       this.candidates.push({ element, url });
+      const alt = normalizeText(element.getAttribute("alt") ?? "");
+      if (alt) this.#altUse.set(alt, (this.#altUse.get(alt) ?? new Set()).add(url));
       for (let node: DomElement | null = element; node; node = node.parentElement) {
         const urls = this.#urlsInside.get(node) ?? new Set();
         urls.add(url);
@@ -283,38 +327,107 @@ class PageModel {
    * The candidate's name: the best name-like text in the smallest ancestor that shows no other
    * portrait; else the neighbouring text in a flat flow or the same table column; else alt text.
    */
-  #nameFor(candidate: ImageCandidate): string | undefined {
+  #nameFor(candidate: ImageCandidate): NameAndRole | undefined {
     const { element } = candidate;
     let solo: DomElement = element;
     let node: DomElement | null = tagOf(element) === "img" ? element.parentElement : element;
     for (let depth = 0; node && depth < this.settings.maxContainerDepth; depth++) {
       if (this.#urlCount(node) > 1) {
         return this.#flatFlowName(solo, node) ?? this.#tableColumnName(element) ??
-          attributeName(element);
+          this.#attributeName(element);
       }
       const best = this.#bestNameIn(node, element);
-      if (best) return best.text;
+      if (best) return this.#withRole(best, node);
       if (tagOf(node) === "body") break;
       solo = node;
       node = node.parentElement;
     }
-    return attributeName(element);
+    return this.#attributeName(element);
+  }
+
+  /**
+   * The name with its role: what trailed the name, else the first role line ("PhD Student",
+   * "Secretary") in the person's own container, else the heading of the section the person
+   * stands under ("Administrative Staff", "Alumni").
+   */
+  #withRole(best: ScoredName, container: DomNode): NameAndRole {
+    if (best.name.role || this.#nameElements) return best.name;
+    const role = this.#roleLineIn(container, best.node) ?? this.#sectionRole(container);
+    return role ? { ...best.name, role } : best.name;
+  }
+
+  /**
+   * The role a section heading before `node` gives, if the nearest section heading names one.
+   * A heading inside one person's card (a name, or that person's role) is not a section's.
+   */
+  #sectionRole(node: DomNode): string | undefined {
+    const at = this.#order.get(node) ?? 0;
+    let low = 0, high = this.#headings.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((this.#order.get(this.#headings[middle]!) ?? 0) < at) low = middle + 1;
+      else high = middle;
+    }
+    for (let i = low - 1; i >= 0; i--) {
+      const heading = this.#headings[i]!;
+      if (isInside(node, heading)) continue;
+      let card: DomElement | null = heading;
+      while (card && this.#urlCount(card) === 0) card = card.parentElement;
+      // Inside another person's card, not a section around this one.
+      if (card && this.#urlCount(card) === 1 && !isInside(node, card)) continue;
+      const text = normalizeText(heading.textContent ?? "");
+      if (!text || splitName(text)) continue;
+      return text.length <= 80 && looksLikeRole(text) ? cleanRole(text) : undefined;
+    }
+    return undefined;
+  }
+
+  /** The first short text in `container`, other than the name's own, that names a role. */
+  #roleLineIn(container: DomNode, nameNode: DomNode): string | undefined {
+    const stack: DomNode[] = [container];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (node === nameNode) continue;
+      if (node.nodeType === TEXT_NODE) {
+        const text = normalizeText(node.textContent ?? "");
+        if (!text || !looksLikeRole(text)) continue;
+        // The whole line, where the parser split it at an entity ("Ecology &amp; Conservation").
+        const parent = node.parentElement;
+        // Not where the parent holds the name too, or breaks its text into lines.
+        const line = parent && parent !== container && !isInside(nameNode, parent) &&
+            !parent.querySelector("br")
+          ? normalizeText(parent.textContent ?? "")
+          : "";
+        const role = line.length <= 100 && looksLikeRole(line) ? line : text;
+        return cleanRole(role) || undefined;
+      }
+      if (node.nodeType !== ELEMENT_NODE) continue;
+      const element = node as DomElement;
+      if (SKIPPED_TAGS.has(tagOf(element)) || isPageChrome(element)) continue;
+      const children = element.childNodes;
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+    }
+    return undefined;
+  }
+
+  /** A name from the image's alt or title, unless that alt is shared by other portraits. */
+  #attributeName(image: DomElement): NameAndRole | undefined {
+    const alt = normalizeText(image.getAttribute("alt") ?? "");
+    const shared = (this.#altUse.get(alt)?.size ?? 0) > 1;
+    return attributeName(image, shared);
   }
 
   /** The highest-scoring name-like text inside `container`, nearest to `near` on ties. */
-  #bestNameIn(
-    container: DomNode,
-    near: DomNode,
-  ): { text: string; score: number } | undefined {
+  #bestNameIn(container: DomNode, near: DomNode): ScoredName | undefined {
     const nearOrder = this.#order.get(near) ?? 0;
-    let best: { text: string; score: number; distance: number } | undefined;
-    const consider = (text: string, tagScore: number, node: DomNode) => {
-      const score = tagScore + nameQuality(text);
+    let best: (ScoredName & { distance: number }) | undefined;
+    const consider = (name: NameAndRole, tagScore: number, node: DomNode) => {
+      const score = tagScore + nameQuality(name.name);
       const distance = Math.abs((this.#order.get(node) ?? 0) - nearOrder);
       if (
         !best || score > best.score || (score === best.score && distance < best.distance)
       ) {
-        best = { text, score, distance };
+        best = { name, score, distance, node };
       }
     };
     // A run of adjacent text nodes is one line of text (parsers split text at entities).
@@ -322,8 +435,8 @@ class PageModel {
       const parent = run[0]?.parentElement;
       if (!parent || this.#nameElements) return;
       const joined = run.map((node) => node.textContent ?? "").join("");
-      const text = normalizeText(joined).replace(/[,;:–-]+$/, "").trim();
-      if (looksLikeName(text)) consider(text, elementScore(parent) - 0.5, run[0]!);
+      const name = splitName(joined);
+      if (name) consider(name, elementScore(parent) - 0.5, run[0]!);
     };
     const visit = (node: DomNode) => {
       if (node.nodeType === TEXT_NODE) return considerRun([node]);
@@ -333,14 +446,16 @@ class PageModel {
       if (this.#nameElements) {
         if (this.#nameElements.has(element)) {
           const text = selectedText(element);
-          if (text) consider(text, 100, element);
+          if (text) consider(splitName(text) ?? { name: text }, 100, element);
         }
       } else if (!element.querySelector("br")) {
         // Text joined from several parts ("Name" + "Role") reads as one long name: prefer a part.
-        const text = normalizeText(element.textContent ?? "").replace(/[,;:–-]+$/, "").trim();
-        if (text.length <= 120 && looksLikeName(text)) {
-          const penalty = textParts(element) > 1 ? 1.5 : 0;
-          consider(text, elementScore(element) - penalty, element);
+        const length = normalizeText(element.textContent ?? "").length;
+        const { text, parts } = length <= 120 ? blockText(element) : { text: "", parts: 0 };
+        const name = text ? splitName(text) : undefined;
+        if (name) {
+          const penalty = textParts(element) > 1 || parts > 1 ? 1.5 : 0;
+          consider(name, elementScore(element) - penalty, element);
         }
       }
       let run: DomNode[] = [];
@@ -364,13 +479,13 @@ class PageModel {
    * pages list "photo, name, photo, name" or "name, photo, name, photo" without a wrapper per
    * person, and the first item tells which way the pairs go.
    */
-  #flatFlowName(solo: DomElement, parent: DomElement): string | undefined {
+  #flatFlowName(solo: DomElement, parent: DomElement): NameAndRole | undefined {
     const items = this.#flowItems(parent);
     const at = items.findIndex((item) => item.node === solo);
     if (at < 0) return undefined;
     const step = items[0]!.kind === "name" ? -1 : 1;
     const neighbour = items[at + step];
-    return neighbour?.kind === "name" ? neighbour.text : undefined;
+    return neighbour?.kind === "name" ? neighbour.name : undefined;
   }
 
   /** The parent's children as portraits and names, computed once per parent. */
@@ -388,14 +503,14 @@ class PageModel {
         if (SKIPPED_TAGS.has(tagOf(element)) || isPageChrome(element)) continue;
       }
       const found = this.#bestNameIn(child, child);
-      if (found) items.push({ kind: "name", node: child, text: found.text });
+      if (found) items.push({ kind: "name", node: child, name: this.#withRole(found, child) });
     }
     this.#flowCache.set(parent, items);
     return items;
   }
 
   /** Name for a photo in a table row of photos: the same column in the next (or previous) row. */
-  #tableColumnName(image: DomElement): string | undefined {
+  #tableColumnName(image: DomElement): NameAndRole | undefined {
     let cell: DomElement | null = image.parentElement;
     while (cell && !["td", "th"].includes(tagOf(cell))) cell = cell.parentElement;
     const row = cell?.parentElement;
@@ -405,10 +520,15 @@ class PageModel {
       if (!neighbour || tagOf(neighbour) !== "tr" || this.#urlCount(neighbour) > 0) continue;
       const other = neighbour.children[column];
       const found = other ? this.#bestNameIn(other, image) : undefined;
-      if (found) return found.text;
+      if (found) return this.#withRole(found, other!);
     }
     return undefined;
   }
+}
+
+function isInside(node: DomNode, ancestor: DomNode): boolean {
+  for (let at: DomNode | null = node; at; at = at.parentNode) if (at === ancestor) return true;
+  return false;
 }
 
 function hasAncestor(element: DomElement, tag: string): boolean {
@@ -453,26 +573,26 @@ function elementScore(element: DomElement): number {
 
 /** Text of a `nameSelector` match: its text, else the alt or title of an image it is. */
 function selectedText(element: DomElement): string | undefined {
-  const text = normalizeText(element.textContent ?? "") ||
+  const text = blockText(element).text ||
     normalizeText(element.getAttribute("alt") ?? element.getAttribute("title") ?? "");
   return text || undefined;
 }
 
 /** A name from the image's own alt or title, or its link's title or aria-label. */
-function attributeName(image: DomElement): string | undefined {
+function attributeName(image: DomElement, altShared = false): NameAndRole | undefined {
   const link = image.parentElement && tagOf(image.parentElement) === "a"
     ? image.parentElement
     : undefined;
   const values = [
-    image.getAttribute("alt"),
+    altShared ? null : image.getAttribute("alt"),
     image.getAttribute("title"),
     image.getAttribute("aria-label"),
     link?.getAttribute("title"),
     link?.getAttribute("aria-label"),
   ];
   for (const value of values) {
-    const text = normalizeText(value ?? "").replace(ALT_PREFIX, "");
-    if (looksLikeName(text)) return text;
+    const name = splitName(normalizeText(value ?? "").replace(ALT_PREFIX, ""));
+    if (name) return name;
   }
   return undefined;
 }
@@ -485,7 +605,7 @@ const NEXT_TEXT =
  * and a), link text "Next"/"next ›"/"»"/"Weiter"/"Nächste", and `page.source.nextSelector`.
  */
 export function findNextPageUrl(page: FetchedPage): string | undefined {
-  const document = parseDocument(page.html);
+  const document = pageDocument(page);
   const baseUrl = baseUrlOf(document, page.url);
   const here = new URL(page.url);
   here.hash = "";

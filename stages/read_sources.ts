@@ -10,7 +10,7 @@
 import { parse } from "csv-parse/sync";
 import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { SourceRow } from "../core/types.ts";
+import { dropped, ok, type Outcome, type RenderMode, type SourceRow } from "../core/types.ts";
 
 /** The sources file as a whole cannot be read (no header, a bad header): the run cannot start. */
 export class SourcesFormatError extends Error {
@@ -20,9 +20,18 @@ export class SourcesFormatError extends Error {
   }
 }
 
-export type SourceItem =
-  | { kind: "source"; source: SourceRow }
-  | { kind: "invalid"; line: number; reason: string };
+/** Where in the sources file a row that could not be used stands. */
+export interface SourceLine {
+  /** 1-based line number in the sources file. */
+  line: number;
+}
+
+/** A usable row, or a rejected line with its reason. */
+export type SourceItem = Outcome<SourceRow, SourceLine>;
+
+function invalidLine(line: number, reason: string): SourceItem {
+  return dropped("sources", "rejected", reason, { line });
+}
 
 export interface ReadSourcesOptions {
   /**
@@ -33,7 +42,7 @@ export interface ReadSourcesOptions {
   maxLineLength?: number;
 }
 
-/** Header names and the SourceRow field each fills. */
+/** Header names and the SourceRow field each fills as text. */
 const COLUMNS = {
   url: "url",
   category: "category",
@@ -43,10 +52,15 @@ const COLUMNS = {
   next_selector: "nextSelector",
 } as const satisfies Record<string, keyof SourceRow>;
 
-type ColumnName = keyof typeof COLUMNS;
+/** Columns read into something other than text. */
+const TYPED_COLUMNS = ["render", "allow_hosts"] as const;
+
+type ColumnName = keyof typeof COLUMNS | typeof TYPED_COLUMNS[number];
+
+const RENDER_MODES: readonly RenderMode[] = ["auto", "http", "browser"];
 
 function isColumnName(name: string): name is ColumnName {
-  return Object.hasOwn(COLUMNS, name);
+  return Object.hasOwn(COLUMNS, name) || (TYPED_COLUMNS as readonly string[]).includes(name);
 }
 
 type SelectorEngine = { querySelectorAll(selector: string): unknown };
@@ -82,7 +96,7 @@ function parseLine(text: string): { fields: string[] } | { error: string } {
 function readHeader(fields: string[], line: number): ColumnName[] {
   const names = fields.map((field) => field.trim().toLowerCase());
   const unknown = names.filter((name) => !isColumnName(name));
-  const known = Object.keys(COLUMNS).join(",");
+  const known = [...Object.keys(COLUMNS), ...TYPED_COLUMNS].join(",");
   if (unknown.length > 0 || !names.includes("url") || !names.includes("category")) {
     throw new SourcesFormatError(
       `sources CSV line ${line} must be a header naming the columns url,category and optionally ` +
@@ -97,15 +111,31 @@ function readHeader(fields: string[], line: number): ColumnName[] {
 }
 
 function toItem(columns: ColumnName[], fields: string[], line: number): SourceItem {
-  const invalid = (reason: string): SourceItem => ({ kind: "invalid", line, reason });
+  const invalid = (reason: string): SourceItem => invalidLine(line, reason);
   if (fields.length !== columns.length) {
     return invalid(`column_count: expected ${columns.length} fields, got ${fields.length}`);
   }
   const source: SourceRow = { line, url: "", category: "" };
+  let render = "";
+  let allowHosts = "";
   columns.forEach((column, index) => {
     const value = fields[index]?.trim() ?? "";
-    if (value !== "") source[COLUMNS[column]] = value;
+    if (column === "render") render = value.toLowerCase();
+    else if (column === "allow_hosts") allowHosts = value;
+    else if (value !== "") source[COLUMNS[column]] = value;
   });
+  if (render !== "") {
+    if (!(RENDER_MODES as readonly string[]).includes(render)) {
+      return invalid(`bad_render: '${render}' is not one of ${RENDER_MODES.join(", ")}`);
+    }
+    source.render = render as RenderMode;
+  }
+  if (allowHosts !== "") {
+    const hosts = allowHosts.split(/[\s;]+/).filter(Boolean);
+    const bad = hosts.find((host) => host !== "*" && !/^[a-z0-9.-]+(:\d{1,5})?$/i.test(host));
+    if (bad) return invalid(`bad_allow_hosts: '${bad}' is not a host name`);
+    source.allowHosts = hosts;
+  }
   if (source.url === "") return invalid("missing_url: the url field is empty");
   if (source.category === "") return invalid("missing_category: the category field is empty");
   let url: URL;
@@ -118,19 +148,20 @@ function toItem(columns: ColumnName[], fields: string[], line: number): SourceIt
     return invalid(`bad_url: ${url.protocol} is not http or https`);
   }
   for (const column of columns) {
-    const selector = source[COLUMNS[column]];
+    if (!Object.hasOwn(COLUMNS, column)) continue;
+    const selector = source[COLUMNS[column as keyof typeof COLUMNS]];
     if (column.endsWith("_selector") && typeof selector === "string") {
       const error = selectorError(selector);
       if (error) return invalid(`bad_selector: ${column} '${selector}': ${error}`);
     }
   }
-  return { kind: "source", source: { ...source, url: url.href } };
+  return ok({ ...source, url: url.href });
 }
 
 /**
  * Turns sources CSV bytes (or text chunks) into source items, emitting each row as soon as its
  * line is complete. Header: `url,category[,person_selector,name_selector,image_selector,
- * next_selector]` in any order; blank lines and lines starting with `#` are skipped.
+ * next_selector,render,allow_hosts]` in any order; blank lines and lines starting with `#` are skipped.
  *
  * @example
  * ```ts
@@ -159,11 +190,9 @@ export function readSources(
         const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
         if (overlong || text.length > maxLineLength) {
           overlong = false;
-          subscriber.next({
-            kind: "invalid",
-            line: lineNumber,
-            reason: `line_too_long: over ${maxLineLength} characters`,
-          });
+          subscriber.next(
+            invalidLine(lineNumber, `line_too_long: over ${maxLineLength} characters`),
+          );
           return;
         }
         const trimmed = text.trim();
@@ -180,7 +209,7 @@ export function readSources(
         }
         subscriber.next(
           "error" in parsed
-            ? { kind: "invalid", line: lineNumber, reason: `bad_csv: ${parsed.error}` }
+            ? invalidLine(lineNumber, `bad_csv: ${parsed.error}`)
             : toItem(columns, parsed.fields, lineNumber),
         );
       };

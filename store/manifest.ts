@@ -17,6 +17,7 @@ export const MANIFEST_COLUMNS = [
   "category",
   "image_url",
   "name",
+  "role",
   "page_url",
   "status",
   "stage",
@@ -82,6 +83,7 @@ export function outcomeToRow(outcome: Outcome<AnyRecord>, stage: StageName): Man
     category: record.category ?? "",
     image_url: record.imageUrl ?? "",
     name: record.name ?? "",
+    role: record.role ?? "",
     page_url: record.pageUrl ?? "",
     status: outcome.status,
     stage: dropped?.stage ?? stage,
@@ -111,6 +113,7 @@ export function rowToPerson(row: ManifestRow): PersonRecord {
     category: row.category,
     imageUrl: row.image_url,
     name: row.name,
+    ...(row.role ? { role: row.role } : {}),
     pageUrl: row.page_url,
   };
 }

@@ -18,8 +18,8 @@ Deno.test("startDemoSite() serves department pages, portraits and a sources CSV"
     assert.equal(site.people, 24);
     const items = await lastValueFrom(of(site.sourcesCsv).pipe(readSources(), toArray()));
     const sources = items.map((item) => {
-      assert.equal(item.kind, "source");
-      return item.kind === "source" ? item.source : undefined;
+      assert.equal(item.status, "ok");
+      return item.status === "ok" ? item.record : undefined;
     });
     assert.deepEqual(sources.map((source) => source?.category), DEPARTMENTS);
 
@@ -64,11 +64,11 @@ Deno.test("the demo site crawls to at least five portraits per department", asyn
     const outcomes = await lastValueFrom(
       of(site.sourcesCsv).pipe(
         readSources(),
-        filter((item) => item.kind === "source"),
-        map((item) => (item as { source: SourceRow }).source),
+        filter((item) => item.status === "ok"),
+        map((item) => (item as { record: SourceRow }).record),
         fetchPages({ http }),
         filter((outcome) => outcome.status === "ok"),
-        map((outcome) => outcome.status === "ok" ? outcome.page : undefined!),
+        map((outcome) => outcome.status === "ok" ? outcome.record : undefined!),
         parsePeople(),
         downloadImages({ cacheDir, http }),
         toArray(),

@@ -156,14 +156,14 @@ Deno.test("fetchPages() reports timeouts, oversized, non-HTML and missing pages"
       { http: client({ timeoutMs: 200, maxRetries: 0 }), maxPageBytes: 20_000 },
     );
     const byLine = new Map(
-      outcomes.map((o) => [o.status === "ok" ? o.page.source.line : o.source.line, o]),
+      outcomes.map((o) => [o.record.source.line, o]),
     );
     assert.match(failure(byLine.get(2)), /^timeout: /);
     assert.match(failure(byLine.get(3)), /^too_large: body over 20000 bytes/);
     assert.equal(failure(byLine.get(4)), "not_html: application/json");
     assert.equal(failure(byLine.get(5)), "http_404: Not Found");
     const failed = outcomes[0];
-    assert.ok(failed?.status === "failed" && failed.url.startsWith(server.origin));
+    assert.ok(failed?.status === "failed" && failed.record.url.startsWith(server.origin));
   });
 });
 
@@ -190,7 +190,7 @@ Deno.test("fetchPages() follows pagination on the same host only, never a URL tw
     const pages = (outcomes: PageOutcome[]) =>
       outcomes.map((o) =>
         o.status === "ok"
-          ? `${o.page.pageIndex}${new URL(o.page.url).pathname}${new URL(o.page.url).search}`
+          ? `${o.record.pageIndex}${new URL(o.record.url).pathname}${new URL(o.record.url).search}`
           : o.reason
       );
     const loop = await crawl([source(`${server.origin}/p1`)], { nextPageUrl: rawNext });
@@ -247,7 +247,7 @@ Deno.test("fetchPages() decodes the declared charset", async () => {
     async (server) => {
       const [outcome] = await crawl([source(server.origin + "/")]);
       assert.ok(outcome?.status === "ok");
-      assert.match(outcome.page.html, /Müller/);
+      assert.match(outcome.record.html, /Müller/);
     },
   );
 });

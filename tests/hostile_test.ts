@@ -478,14 +478,12 @@ Deno.test("hostile server: pages that are huge, not HTML, tagged noai, stalled o
     const outcomes = await lastValueFrom(from(sources).pipe(fetchPages({ http }), toArray()));
     assert.equal(outcomes.length, kinds.length, "one outcome per source");
     for (const [path, expect] of kinds) {
-      const outcome = outcomes.find((o) =>
-        (o.status === "ok" ? o.page.source.url : o.source.url) === SITE + path
-      );
+      const outcome = outcomes.find((o) => o.record.source.url === SITE + path);
       assert.match(outcome?.status === "ok" ? "ok" : outcome?.reason ?? "missing", expect, path);
     }
     const malformed = outcomes.find((o) => o.status === "ok");
     assert.ok(malformed?.status === "ok");
-    const found = await lastValueFrom(of(malformed.page).pipe(parsePeople(), toArray()));
+    const found = await lastValueFrom(of(malformed.record).pipe(parsePeople(), toArray()));
     assert.deepEqual(found.map((person) => person.name), ["Ada Lovelace"]);
   } finally {
     await server.close();
@@ -507,7 +505,7 @@ Deno.test("hostile sources rows each get a reason and the good rows go on", asyn
   ].join("\n") + "\n";
   const items = await lastValueFrom(of(csv).pipe(readSources(), toArray()));
   const reasons = items.map((item) =>
-    item.kind === "source" ? `ok ${item.source.category}` : item.reason.split(":")[0]
+    item.status === "ok" ? `ok ${item.record.category}` : item.reason.split(":")[0]
   );
   assert.deepEqual(reasons.slice(0, 7), [
     "ok physics",

@@ -12,7 +12,8 @@ interface Fixture {
   layout: string;
   pageUrl: string;
   source?: Partial<SourceRow>;
-  people: { name: string; imageUrl: string }[];
+  /** `role`, where given, is what the record's role must be (null: no role); absent: unchecked. */
+  people: { name: string; imageUrl: string; role?: string | null }[];
   noiseImageUrls: string[];
   html: string;
 }
@@ -89,10 +90,19 @@ Deno.test("extractPeople() finds every person in each layout fixture and nothing
     rows.push([fixture.layout, s]);
     totalExpected += s.expected;
     const noise = people.filter((person) => fixture.noiseImageUrls.includes(person.imageUrl));
-    if (s.recall < 0.95 || s.precision < 1 || noise.length > 0) {
+    // Roles are checked where the ground truth gives them.
+    const wrongRoles = fixture.people.flatMap((expected, i) => {
+      if (!("role" in expected)) return [];
+      const found = people.find((person) =>
+        person.name === expected.name && person.imageUrl === expected.imageUrl
+      );
+      return found && (found.role ?? null) !== expected.role ? [`expected #${i}`] : [];
+    });
+    if (s.recall < 0.95 || s.precision < 1 || noise.length > 0 || wrongRoles.length > 0) {
       failures.push(
         `${fixture.file}: precision ${s.precision}, recall ${s.recall}, missed ${s.missed}, ` +
-          `wrong ${s.wrong}, noise images ${noise.map((person) => person.id)}`,
+          `wrong ${s.wrong}, noise images ${noise.map((person) => person.id)}, ` +
+          `wrong roles ${wrongRoles}`,
       );
     }
   }
@@ -415,4 +425,27 @@ Deno.test("parse people over a loopback fixture site: every page fetched, pagina
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("findNextPageUrl() and extractPeople() share one parse of a page", () => {
+  const html = `<div><img src="/a.jpg"><h3>Ada Lovelace</h3></div>
+    <div><img src="/b.jpg"><h3>Alan Turing</h3></div><a rel="next" href="/p2">Next</a>`;
+  const page = pageOf(html, "https://x.example/team");
+  assert.equal(findNextPageUrl(page), "https://x.example/p2");
+  // The extractor reads the document parsed for the next-page link, not the html again.
+  page.html = "";
+  assert.deepEqual(extractPeople(page).map((person) => person.name), [
+    "Ada Lovelace",
+    "Alan Turing",
+  ]);
+});
+
+Deno.test("extractPeople() skips template placeholders left in image URLs", () => {
+  const html = `<div class="m"><img src="{{member.image}}"><h3>Scholar Citations</h3></div>
+    <div class="m"><img src="/img/\${photo}.jpg"><h3>Ada Lovelace</h3></div>
+    <div class="m"><img src="/img/turing.jpg"><h3>Alan Turing</h3></div>`;
+  assert.deepEqual(
+    extractPeople(pageOf(html, "https://x.example/team")).map((person) => person.name),
+    ["Alan Turing"],
+  );
 });

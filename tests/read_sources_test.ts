@@ -25,8 +25,10 @@ Deno.test("readSources() emits valid rows and reports malformed ones by line", a
     "https://uni.example/bad-selector,cs,div[",
   ].join("\r\n");
   const items = await readAll(csv);
-  const sources = items.flatMap((item) => item.kind === "source" ? [item.source] : []);
-  const invalid = items.flatMap((item) => item.kind === "invalid" ? [item] : []);
+  const sources = items.flatMap((item) => item.status === "ok" ? [item.record] : []);
+  const invalid = items.flatMap((item) =>
+    item.status === "ok" ? [] : [{ line: item.record.line, reason: item.reason }]
+  );
   assert.deepEqual(sources, [
     { line: 2, url: "https://uni.example/cs/staff", category: "cs", personSelector: ".person" },
     {
@@ -53,8 +55,8 @@ Deno.test("readSources() handles chunks split inside a line and a UTF-8 characte
   const chunks = [bytes.slice(0, 20), bytes.slice(20, 33), bytes.slice(33, 34), bytes.slice(34)];
   const items = await readAll(chunks);
   assert.deepEqual(items, [{
-    kind: "source",
-    source: { line: 2, url: "https://uni.example/%C3%A4", category: "Wirtschaft" },
+    status: "ok",
+    record: { line: 2, url: "https://uni.example/%C3%A4", category: "Wirtschaft" },
   }]);
 });
 
@@ -76,9 +78,10 @@ Deno.test("readSources() emits each row before the input ends", () => {
   input.complete();
   assert.deepEqual(seen.length, 3, "the last line without a newline is still read");
   assert.deepEqual(seen[2], {
-    kind: "invalid",
-    line: 4,
+    status: "rejected",
+    stage: "sources",
     reason: "missing_category: the category field is empty",
+    record: { line: 4 },
   });
   assert(completed);
 });
@@ -98,7 +101,7 @@ Deno.test("readSources() fails on a missing or unknown header", async () => {
 Deno.test("readSources() reports an overlong line and goes on", async () => {
   const input = of(`url,category\nhttps://a.example/${"x".repeat(200)},a\nhttps://b.example/,b\n`);
   const items = await lastValueFrom(input.pipe(readSources({ maxLineLength: 100 }), toArray()));
-  assert.deepEqual(items.map((item) => item.kind === "source" ? item.source.line : item.reason), [
+  assert.deepEqual(items.map((item) => item.status === "ok" ? item.record.line : item.reason), [
     "line_too_long: over 100 characters",
     3,
   ]);
@@ -114,8 +117,8 @@ Deno.test("sourceBytes() reads a file", async () => {
     await Deno.writeTextFile(path, "url,category\nhttps://a.example/,a\n");
     const item = await firstValueFrom(sourceBytes(path).pipe(readSources()));
     assert.deepEqual(item, {
-      kind: "source",
-      source: { line: 2, url: "https://a.example/", category: "a" },
+      status: "ok",
+      record: { line: 2, url: "https://a.example/", category: "a" },
     });
   } finally {
     await Deno.remove(path);
@@ -126,6 +129,33 @@ Deno.test("sourceBytes() reads a file", async () => {
 Deno.test("data/sources.example.csv parses without an invalid row", async () => {
   const path = new URL("../data/sources.example.csv", import.meta.url).pathname;
   const items = await lastValueFrom(sourceBytes(path).pipe(readSources(), toArray()));
-  assert.equal(items.length, 4);
-  assert.deepEqual(items.filter((item) => item.kind === "invalid"), []);
+  assert.equal(items.length, 5);
+  assert.deepEqual(items.filter((item) => item.status !== "ok"), []);
+});
+
+Deno.test("readSources() reads render (auto | http | browser) and allow_hosts, and rejects bad ones", async () => {
+  const csv = [
+    "url,category,render,allow_hosts",
+    "https://a.example/team,a,browser,cdn.a-static.example api.example:8443",
+    "https://b.example/team,b,,",
+    "https://c.example/team,c,HTTP,",
+    "https://d.example/team,d,selenium,",
+    "https://e.example/team,e,auto,https://cdn.example/",
+    "https://f.example/team,f,auto,*",
+  ].join("\n");
+  const items = await readAll(csv);
+  assert.deepEqual(items.map((item) => item.status === "ok" ? item.record : item.reason), [
+    {
+      line: 2,
+      url: "https://a.example/team",
+      category: "a",
+      render: "browser",
+      allowHosts: ["cdn.a-static.example", "api.example:8443"],
+    },
+    { line: 3, url: "https://b.example/team", category: "b" },
+    { line: 4, url: "https://c.example/team", category: "c", render: "http" },
+    "bad_render: 'selenium' is not one of auto, http, browser",
+    "bad_allow_hosts: 'https://cdn.example/' is not a host name",
+    { line: 7, url: "https://f.example/team", category: "f", render: "auto", allowHosts: ["*"] },
+  ]);
 });

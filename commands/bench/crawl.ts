@@ -9,7 +9,7 @@ import { HttpClient } from "../../net/http.ts";
 import { sha256Hex } from "../../core/ids.ts";
 import { HttpCacheStore } from "../../store/http_cache.ts";
 import { join } from "node:path";
-import type { FetchedPage, SourceRow } from "../../core/types.ts";
+import { isOk } from "../../core/types.ts";
 import { downloadImages } from "../../stages/download_images.ts";
 import { fetchPages } from "../../stages/fetch_pages.ts";
 import { parsePeople } from "../../stages/parse_people.ts";
@@ -161,12 +161,12 @@ async function crawlOnce(
   await lastValueFrom(
     of(sourcesCsv).pipe(
       readSources(),
-      filter((item) => item.kind === "source"),
-      map((item) => (item as { source: SourceRow }).source),
+      filter(isOk),
+      map((item) => item.record),
       fetchPages({ http, maxPages: pages, respectRobots: false }),
       tap((outcome) => outcome.status === "ok" ? pageCount++ : failedPages++),
-      filter((outcome) => outcome.status === "ok"),
-      map((outcome) => (outcome as { page: FetchedPage }).page),
+      filter(isOk),
+      map((outcome) => outcome.record),
       parsePeople(),
       tap(() => people++),
       downloadImages({ cacheDir: join(cacheDir, "images"), http, concurrency, revalidate }),

@@ -4,6 +4,12 @@
  * tell a person's name from a job title, and a portrait from a logo.
  */
 import { parseHTML } from "linkedom";
+import WORDS from "./words.json" with { type: "json" };
+
+/** The words of a list in `words.json`: strings of space-separated words. */
+export function wordList(lines: string[]): string[] {
+  return lines.flatMap((line) => line.split(" ")).filter(Boolean);
+}
 
 /*
  * linkedom types its result with the DOM lib, which Deno does not load by default, and adding
@@ -49,6 +55,22 @@ export function parseDocument(html: string): DomDocument {
   return (parseHTML(html) as unknown as { document: DomDocument }).document;
 }
 
+/** Each page's document, so the crawl (next-page link) and the extractor share one parse. */
+const pageDocuments = new WeakMap<{ html: string }, DomDocument>();
+
+/**
+ * The page's parsed document, parsed on first use and kept as long as the page record lives:
+ * `fetchPages` reads the next-page link and `parsePeople` the people from the same parse.
+ */
+export function pageDocument(page: { html: string }): DomDocument {
+  let document = pageDocuments.get(page);
+  if (!document) {
+    document = parseDocument(page.html);
+    pageDocuments.set(page, document);
+  }
+  return document;
+}
+
 /** Lower-case tag name (`img`, `td`, …). */
 export function tagOf(element: DomElement): string {
   return element.tagName.toLowerCase();
@@ -57,6 +79,36 @@ export function tagOf(element: DomElement): string {
 /** Collapses whitespace (NBSP and friends included) and drops soft hyphens and zero-width chars. */
 export function normalizeText(text: string): string {
   return text.replace(/[\u00ad\u200b-\u200d\u2060\ufeff]/g, "").replace(/\s+/gu, " ").trim();
+}
+
+/** Tags that flow inside a line of text; every other element starts a line of its own. */
+const INLINE_TAGS = new Set(
+  "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub sup time u var wbr"
+    .split(" "),
+);
+
+/**
+ * An element's text with a space where a block element starts or ends, and how many separate
+ * blocks of text it holds: minified pages write `<p>Ada Byron</p><p>Professor</p>` without a
+ * space, and textContent would read "Ada ByronProfessor".
+ */
+export function blockText(element: DomElement): { text: string; parts: number } {
+  const segments: string[] = [""];
+  const walk = (node: DomNode) => {
+    if (node.nodeType === TEXT_NODE) {
+      segments[segments.length - 1] += node.textContent ?? "";
+      return;
+    }
+    if (node.nodeType !== ELEMENT_NODE) return;
+    const tag = tagOf(node as DomElement);
+    const block = !INLINE_TAGS.has(tag);
+    if (block) segments.push("");
+    for (const child of node.childNodes) walk(child);
+    if (block) segments.push("");
+  };
+  for (const child of element.childNodes) walk(child);
+  const parts = segments.map(normalizeText).filter(Boolean);
+  return { text: parts.join(" "), parts: parts.length };
 }
 
 /** The page's base URL: its `<base href>` resolved against the page URL, else the page URL. */
@@ -139,22 +191,9 @@ export function largestCandidate(candidates: SrcsetCandidate[]): SrcsetCandidate
   return best;
 }
 
-const LAZY_SRC_ATTRIBUTES = [
-  "data-src",
-  "data-lazy-src",
-  "data-original",
-  "data-lazy",
-  "data-url",
-  "data-echo",
-  "data-full-src",
-];
+const LAZY_SRC_ATTRIBUTES = wordList(WORDS.lazySrcAttributes);
 const SRCSET_ATTRIBUTES = ["data-srcset", "data-lazy-srcset", "srcset"];
-const BACKGROUND_ATTRIBUTES = [
-  "data-bg",
-  "data-background",
-  "data-background-image",
-  "data-bg-src",
-];
+const BACKGROUND_ATTRIBUTES = wordList(WORDS.backgroundAttributes);
 /** A `src` lazy loaders put in until the real image scrolls into view. */
 const STAND_IN_SRC =
   /^data:|(^|[/_.-])(blank|spacer|pixel|transparent|lazy|loading|loader|1x1)[^/]*$/i;
@@ -278,6 +317,16 @@ const NOISE_WORDS = new RegExp(
     "qr-?code",
     "captcha",
     "emoji",
+    // profile and contact services a badge or an icon links to
+    "google-scholar",
+    "orcid",
+    "github",
+    "gitlab",
+    "researchgate",
+    "dblp",
+    "scopus",
+    "publons",
+    "pronouns",
   ].join("|") + ")-",
   "u",
 );
@@ -290,8 +339,30 @@ const NOISE_ANCESTOR_WORDS =
 const CHROME_CLASS =
   /^(site|page|main|global|top|primary)?-?(header|footer|nav|navbar|navigation|menu|masthead|breadcrumbs?)$/i;
 
+/** Hosts that serve status and profile badges ("Google Scholar", "pronouns: she/her"). */
+const BADGE_HOSTS = new Set(wordList(WORDS.badgeHosts));
+
+/**
+ * True when the URL is a badge, whatever its alt text says: a badge service's host, or the
+ * query a badge renderer takes (`?label=…&message=…`, `style=flat-square`).
+ */
+export function isBadgeUrl(imageUrl: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(imageUrl);
+  } catch {
+    return false;
+  }
+  const host = url.hostname.toLowerCase();
+  if (BADGE_HOSTS.has(host) || BADGE_HOSTS.has(host.replace(/^[^.]+\./, ""))) return true;
+  const query = url.searchParams;
+  return (query.has("label") && query.has("message")) ||
+    /^(flat|flat-square|plastic|for-the-badge|social)$/.test(query.get("style") ?? "");
+}
+
 /** True when the image's own file name, alt, title, class or id says it is not a portrait. */
 export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
+  if (isBadgeUrl(imageUrl)) return true;
   let path: string;
   try {
     path = decodeURIComponent(new URL(imageUrl).pathname);
@@ -303,7 +374,8 @@ export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
   const directories = segments.slice(0, -1).join("/");
   if (NOISE_WORDS.test(words(fileName))) return true;
   if (
-    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji)-/.test(words(directories))
+    /-(logos?|icons?|sprites?|banners?|placeholders?|social|flags?|emoji|badges?|events?|news|slides?|sliders?)-/
+      .test(words(directories))
   ) {
     return true;
   }
@@ -315,18 +387,13 @@ export function hasNoiseWords(element: DomElement, imageUrl: string): boolean {
 }
 
 /** Sectioning elements whose own `<header>`/`<footer>` belongs to their content, not the site. */
-const CONTENT_SECTION = new Set([
-  "article",
-  "section",
-  "aside",
-  "main",
-  "li",
-  "figure",
-  "td",
-  "dialog",
-]);
+const CONTENT_SECTION = new Set(wordList(WORDS.contentSections));
 
-/** True when the element itself is page chrome: site header, navigation, footer, menus. */
+/**
+ * True when the element itself is page chrome: site header, navigation, footer, menus. A class
+ * name or role only says so for an element that does not hold the page's main content: Quarto's
+ * content wrapper carries `page-navbar` (the page has a navbar), and it holds every person.
+ */
 export function isPageChrome(element: DomElement): boolean {
   const tag = tagOf(element);
   if (tag === "nav") return true;
@@ -334,11 +401,34 @@ export function isPageChrome(element: DomElement): boolean {
     for (let node = element.parentElement; node; node = node.parentElement) {
       if (CONTENT_SECTION.has(tagOf(node))) return false;
     }
-    return true;
+    return !holdsMainContent(element);
   }
   const role = element.getAttribute("role");
-  if (role === "banner" || role === "navigation" || role === "contentinfo") return true;
-  return classesAndId(element).some((name) => CHROME_CLASS.test(name));
+  const chrome = role === "banner" || role === "navigation" || role === "contentinfo" ||
+    classesAndId(element).some((name) => CHROME_CLASS.test(name));
+  return chrome && !holdsMainContent(element);
+}
+
+/** Answers of `holdsMainContent`, which looks at a whole subtree. */
+const mainContentCache = new WeakMap<DomElement, boolean>();
+
+/**
+ * True when the element wraps the page's content rather than framing it: it holds the `<main>`
+ * (or `role=main`) or an `<article>`, or at least half of the body's text.
+ */
+function holdsMainContent(element: DomElement): boolean {
+  let holds = mainContentCache.get(element);
+  if (holds === undefined) {
+    holds = element.querySelector("main, [role=main], article") !== null;
+    if (!holds) {
+      let body: DomElement | null = element;
+      while (body && tagOf(body) !== "body") body = body.parentElement;
+      const bodyText = normalizeText(body?.textContent ?? "").length;
+      holds = bodyText > 0 && normalizeText(element.textContent ?? "").length * 2 >= bodyText;
+    }
+    mainContentCache.set(element, holds);
+  }
+  return holds;
 }
 
 function classesAndId(element: DomElement): string[] {
@@ -359,123 +449,10 @@ export function inPageChrome(element: DomElement): boolean {
 }
 
 /** Academic and courtesy titles, as pieces between dots and hyphens, lower case. */
-const TITLE_PIECES = new Set([
-  "prof",
-  "professor",
-  "professorin",
-  "dr",
-  "drs",
-  "dres",
-  "dipl",
-  "ing",
-  "inform",
-  "math",
-  "phys",
-  "chem",
-  "biol",
-  "kfm",
-  "kff",
-  "kffr",
-  "oec",
-  "rer",
-  "nat",
-  "pol",
-  "soc",
-  "med",
-  "dent",
-  "vet",
-  "phil",
-  "jur",
-  "theol",
-  "paed",
-  "habil",
-  "h",
-  "c",
-  "hc",
-  "mult",
-  "jun",
-  "juniorprof",
-  "apl",
-  "priv",
-  "doz",
-  "pd",
-  "em",
-  "emer",
-  "univ",
-  "hon",
-  "mag",
-  "msc",
-  "m",
-  "sc",
-  "bsc",
-  "b",
-  "ma",
-  "a",
-  "ba",
-  "meng",
-  "eng",
-  "beng",
-  "phd",
-  "ph",
-  "d",
-  "mba",
-  "llm",
-  "ll",
-  "mphil",
-  "dphil",
-  "mr",
-  "mrs",
-  "ms",
-  "mx",
-  "assoc",
-  "asst",
-  "des",
-  "lic",
-  "ed",
-  "dott",
-  "ssa",
-  "in",
-  "ao",
-]);
+const TITLE_PIECES = new Set(wordList(WORDS.titlePieces));
 
 /** Titles written without dots, case as shown. */
-const BARE_TITLES = new Set([
-  "Prof",
-  "Professor",
-  "Professorin",
-  "Dr",
-  "PD",
-  "PhD",
-  "DPhil",
-  "MPhil",
-  "MBA",
-  "MSc",
-  "BSc",
-  "MA",
-  "BA",
-  "MEng",
-  "BEng",
-  "LLM",
-  "FRS",
-  "FREng",
-  "FRSE",
-  "FBA",
-  "OBE",
-  "MBE",
-  "CBE",
-  "Sir",
-  "Dame",
-  "Mr",
-  "Mrs",
-  "Ms",
-  "Mx",
-  "Miss",
-  "Herr",
-  "Frau",
-  "Emeritus",
-  "Emerita",
-  "habil",
-]);
+const BARE_TITLES = new Set(wordList(WORDS.bareTitles));
 
 /** True when a token (trailing comma stripped) is an academic or courtesy title. */
 export function isTitleToken(token: string): boolean {
@@ -488,354 +465,52 @@ export function isTitleToken(token: string): boolean {
 }
 
 /** Lower-case name particles (von, van der, de la, …). */
-const PARTICLES = new Set([
-  "von",
-  "vom",
-  "van",
-  "der",
-  "den",
-  "de",
-  "del",
-  "della",
-  "di",
-  "da",
-  "das",
-  "dos",
-  "do",
-  "du",
-  "la",
-  "le",
-  "zu",
-  "zum",
-  "zur",
-  "ten",
-  "ter",
-  "te",
-  "bin",
-  "ibn",
-  "al",
-  "el",
-  "y",
-  "e",
-]);
+const PARTICLES = new Set(wordList(WORDS.particles));
 
 /**
  * Capitalised words that headings, job titles and page furniture use but names almost never
  * do. Lower-case words already fail the name test, so only capitalised ones need listing.
  */
-const NOT_NAME_WORDS = new Set([
-  // page furniture
-  "team",
-  "teams",
-  "staff",
-  "people",
-  "person",
-  "personen",
-  "contact",
-  "contacts",
-  "kontakt",
-  "about",
-  "home",
-  "startseite",
-  "news",
-  "aktuelles",
-  "menu",
-  "menü",
-  "search",
-  "suche",
-  "login",
-  "impressum",
-  "datenschutz",
-  "privacy",
-  "imprint",
-  "legal",
-  "copyright",
-  "sitemap",
-  "more",
-  "mehr",
-  "read",
-  "view",
-  "profile",
-  "profil",
-  "email",
-  "e-mail",
-  "mail",
-  "phone",
-  "telefon",
-  "tel",
-  "fax",
-  "room",
-  "raum",
-  "website",
-  "homepage",
-  "webseite",
-  "publications",
-  "publikationen",
-  "cv",
-  "next",
-  "previous",
-  "weiter",
-  "zurück",
-  "page",
-  "seite",
-  "photo",
-  "foto",
-  "bild",
-  "image",
-  "picture",
-  "portrait",
-  "porträt",
-  "logo",
-  "no",
-  "kein",
-  "available",
-  "open",
-  "day",
-  "positions",
-  "jobs",
-  "stellen",
-  "offene",
-  "events",
-  "veranstaltungen",
-  "welcome",
-  "willkommen",
-  "meet",
-  "our",
-  "unser",
-  "unsere",
-  "the",
-  "and",
-  "und",
-  "all",
-  "alle",
-  "former",
-  "ehemalige",
-  "alumni",
-  "campus",
-  // articles and prepositions, capitalised at the start of a caption
-  "der",
-  "die",
-  "das",
-  "dem",
-  "des",
-  "ein",
-  "eine",
-  "einer",
-  "a",
-  "an",
-  "in",
-  "at",
-  "on",
-  "with",
-  "im",
-  "am",
-  "auf",
-  "mit",
-  "für",
-  "nach",
-  "bei",
-  "beim",
-  "aus",
-  // organisations
-  "department",
-  "institute",
-  "institut",
-  "university",
-  "universität",
-  "hochschule",
-  "faculty",
-  "fakultät",
-  "fachbereich",
-  "school",
-  "college",
-  "center",
-  "centre",
-  "zentrum",
-  "group",
-  "gruppe",
-  "arbeitsgruppe",
-  "lab",
-  "labor",
-  "laboratory",
-  "office",
-  "büro",
-  "sekretariat",
-  "dekanat",
-  "lehrstuhl",
-  "professur",
-  "abteilung",
-  "verwaltung",
-  "administration",
-  "management",
-  "board",
-  "vorstand",
-  "committee",
-  "council",
-  "party",
-  "partei",
-  "fraktion",
-  "science",
-  "sciences",
-  "engineering",
-  "research",
-  "forschung",
-  "physics",
-  "physik",
-  "mathematics",
-  "mathematik",
-  "informatik",
-  "computer",
-  "chemistry",
-  "chemie",
-  "biology",
-  "biologie",
-  // roles
-  "head",
-  "chair",
-  "director",
-  "direktor",
-  "direktorin",
-  "leitung",
-  "leiter",
-  "leiterin",
-  "lecturer",
-  "reader",
-  "researcher",
-  "researchers",
-  "principal",
-  "investigator",
-  "investigators",
-  "student",
-  "students",
-  "doctoral",
-  "postdoc",
-  "postdocs",
-  "postdoctoral",
-  "fellow",
-  "fellows",
-  "associate",
-  "assistant",
-  "assistent",
-  "assistentin",
-  "secretary",
-  "sekretärin",
-  "senior",
-  "junior",
-  "visiting",
-  "member",
-  "members",
-  "mitglied",
-  "mitglieder",
-  "mitarbeiter",
-  "mitarbeiterin",
-  "mitarbeitende",
-  "wissenschaftliche",
-  "wissenschaftlicher",
-  "technische",
-  "technischer",
-  "akademischer",
-  "akademische",
-  "rat",
-  "rätin",
-  "oberrat",
-  "oberrätin",
-  "manager",
-  "coordinator",
-  "koordinator",
-  "koordinatorin",
-  "doktorand",
-  "doktorandin",
-  "doktoranden",
-  "doktorandinnen",
-  "hilfskraft",
-  "hilfskräfte",
-  "studentische",
-  "lehrbeauftragte",
-  "lehrbeauftragter",
-  "gastprofessor",
-  "gastprofessorin",
-  "honorarprofessor",
-  "sprecher",
-  "sprecherin",
-  "dekan",
-  "dekanin",
-  "prodekan",
-  "prodekanin",
-  "rektor",
-  "rektorin",
-  "präsident",
-  "präsidentin",
-  "president",
-  "vice",
-  "engineer",
-  "scientist",
-  "administrator",
-  "geschäftsführer",
-  "geschäftsführerin",
-  "geschäftsstelle",
-  "inhaber",
-  "inhaberin",
-  "lehrstuhlinhaber",
-  "lehrstuhlinhaberin",
-  "juniorprofessor",
-  "juniorprofessorin",
-  "officer",
-  "support",
-  "emeriti",
-  "technician",
-  "programmer",
-  "developer",
-  // subjects and units a card may show next to the name
-  "public",
-  "relations",
-  "communications",
-  "marketing",
-  "finance",
-  "policy",
-  "affairs",
-  "services",
-  "resources",
-  "studies",
-  "international",
-  // bodies whose names sit next to partner and funder logos
-  "society",
-  "gesellschaft",
-  "foundation",
-  "stiftung",
-  "association",
-  "verband",
-  "verein",
-  "gmbh",
-  "ggmbh",
-  "ltd",
-  "inc",
-  "agency",
-  "ministry",
-  "ministerium",
-  "bundesministerium",
-  "akademie",
-  "academy",
-  "museum",
-  "library",
-  "bibliothek",
-  "hospital",
-  "klinikum",
-  "verlag",
-]);
+const NOT_NAME_WORDS = new Set(
+  Object.entries(WORDS.notNameWords).filter(([group]) => !group.startsWith("articles"))
+    .flatMap(([, lines]) => wordList(lines)),
+);
+
+/**
+ * Articles and prepositions: a caption that starts with one ("Das Team", "Im Labor") is not a
+ * name, but inside a name they are surnames and initials ("Sajal Das Shovon", "Jane A Smith").
+ */
+const CAPTION_START_WORDS = new Set(
+  wordList(WORDS.notNameWords["articles and prepositions, capitalised at the start of a caption"]),
+);
 
 /** True when `text` (normalised) reads as a person's name, academic titles allowed. */
 export function looksLikeName(text: string): boolean {
   if (text.length < 4 || text.length > 80) return false;
+  // A name in its own script with its Latin spelling in brackets: "김지현 (Jihyun Kim)".
+  const latin = text.match(/^[\p{Lo}\p{M}·・ ]{2,12}\s*\((.+)\)$/u);
+  if (latin) return looksLikeName(latin[1]!);
+  // A nickname or the name in another script, in brackets, is part of the name:
+  // "Mengwei (Vivienne) Liu", "Wei Zhang (张伟)".
+  text = text.replace(
+    / \(([\p{Lu}\p{Lo}][\p{L}\p{M}'’-]*)\)(?= |$)/gu,
+    (_, inner: string) => /^\p{Lo}/u.test(inner) ? "" : ` ${inner}`,
+  );
   if (/[\d@|:;!?()[\]{}<>=+*#/\\"“”„«»©®]|https?|www\./i.test(text)) return false;
   const tokens = text.split(" ").map((token) => token.replace(/,$/, "")).filter(Boolean);
   if (tokens.length > 10) return false;
   let capitalised = 0;
   let core = 0;
+  // In mixed-case text an all-capitals word is an acronym ("UC San Diego", "IBM Research"),
+  // not a name; a name written all in capitals ("BARBARA LANE") is another matter.
+  const mixedCase = text !== text.toUpperCase();
   for (const token of tokens) {
     if (isTitleToken(token)) continue;
     core++;
     if (PARTICLES.has(token)) continue;
     if (NOT_NAME_WORDS.has(token.toLowerCase())) return false;
+    if (core === 1 && CAPTION_START_WORDS.has(token.toLowerCase())) return false;
+    if (mixedCase && /^\p{Lu}{2,}$/u.test(token) && !/^[IVX]+$/.test(token)) return false;
     // A name word: capitalised letters with hyphens, apostrophes or a dot (initial), or d'Alembert.
     if (!/^(\p{Lu}[\p{L}'’.-]*|\p{Ll}['’]\p{Lu}[\p{L}'’-]*)$/u.test(token)) return false;
     capitalised++;
