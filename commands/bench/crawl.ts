@@ -5,6 +5,7 @@
 import { filter, lastValueFrom, map, of, tap } from "rxjs";
 import sharp from "sharp";
 import { type Command, intOption, log } from "../cli.ts";
+import { machineLoad } from "./peer.ts";
 import { HttpClient } from "../../net/http.ts";
 import { sha256Hex } from "../../core/ids.ts";
 import { HttpCacheStore } from "../../store/http_cache.ts";
@@ -251,6 +252,7 @@ happens before the clock starts.
       const round = (value: number) => Math.round(value * 100) / 100;
       console.log(JSON.stringify({
         bench: "crawl",
+        ...machineLoad(),
         pages: first.pages,
         failed_pages: first.failedPages,
         people: first.people,

@@ -15,7 +15,7 @@ import {
 } from "../../models/faces/faces.ts";
 import { type Command, detectorOption, intOption, log } from "../cli.ts";
 import { fail } from "../../core/errors.ts";
-import { peerEnvironment } from "./peer.ts";
+import { machineLoad, peerEnvironment } from "./peer.ts";
 import { exists } from "../../core/files.ts";
 import { faceApiPackageDir } from "../../models/faces/package_files.ts";
 import { sharedPath } from "../../core/shared_data.ts";
@@ -221,7 +221,7 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
       crop_ratio_one_thread_vs_autocrop: peerMs ? Math.round((cropOne / peerMs) * 100) / 100 : null,
       yunet: "not measured: OpenCV 4.6's FaceDetectorYN needs a YuNet .onnx model, and no Debian " +
         "or npm package ships one",
-      load_average: Deno.loadavg().map(round),
+      ...machineLoad(),
     };
     console.log(JSON.stringify(figure));
     return 0;

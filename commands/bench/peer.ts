@@ -9,3 +9,21 @@ export function peerEnvironment(): Record<string, string> {
   delete env.OPENBLAS_L2_SIZE;
   return env;
 }
+
+/**
+ * How busy the machine was while a benchmark ran: the load averages, and a warning when the
+ * last minute's load says other work shared the cores, so a ratio against a peer is not to be
+ * trusted (a peer on two threads suffers most from a shared machine).
+ */
+export function machineLoad(): { load_average: number[]; idle: boolean; warning?: string } {
+  const load = Deno.loadavg().map((value) => Math.round(value * 100) / 100);
+  const cores = navigator.hardwareConcurrency || 1;
+  // One busy core of our own is this benchmark; more than half a core besides it is others'.
+  const idle = (load[0] ?? 0) <= 1.5;
+  return idle ? { load_average: load, idle } : {
+    load_average: load,
+    idle,
+    warning: `load average ${load[0]} on ${cores} cores: other work shared the machine, so ` +
+      `these figures and ratios are not an idle machine's; rerun when it is idle`,
+  };
+}

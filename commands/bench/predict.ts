@@ -7,6 +7,7 @@ import { emptyTimings, type FaceTimings, loadFaceModels } from "../../models/fac
 import { initEngine } from "../../models/engine.ts";
 import { DEFAULT_DATA_DIRS, Predictor } from "../../pipeline/predictor.ts";
 import { openClassifier, resolveModelDir } from "../predict.ts";
+import { machineLoad } from "./peer.ts";
 
 function stats(samples: number[]): { median: number; p90: number; mean: number } {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -105,6 +106,7 @@ async function runBench(values: ParsedValues, positionals: string[]): Promise<nu
           (predictor.classifyMs / faces).toFixed(1)
         }`,
         `cold start, ${values["skip-cold"] ? "skipped" : await coldStartRun(modelDir, images[0]!)}`,
+        machineLoad().warning ?? `load average ${machineLoad().load_average.join(" ")}: idle`,
       ].join("\n"),
     );
     return 0;

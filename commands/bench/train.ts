@@ -9,7 +9,7 @@ import { fail } from "../../core/errors.ts";
 import { FaceStore } from "../../models/dataset.ts";
 import { trainClassifier } from "../../models/training/train.ts";
 import { seededRandom } from "../../models/augment.ts";
-import { peerEnvironment } from "./peer.ts";
+import { machineLoad, peerEnvironment } from "./peer.ts";
 import { buildCnn } from "../../models/cnn.ts";
 import { sharedPath } from "../../core/shared_data.ts";
 
@@ -263,7 +263,7 @@ function ratio(a: number, b: number): number {
 }
 
 function emit(record: Record<string, unknown>): void {
-  console.log(JSON.stringify(record));
+  console.log(JSON.stringify({ ...record, ...machineLoad() }));
 }
 
 async function runBenchTrain(values: ParsedValues): Promise<number> {
