@@ -15,6 +15,9 @@ import {
   type ScoredFace,
 } from "../stages/evaluate.ts";
 import { type ModelResult, terminalSummary, writeReport } from "../report/report.ts";
+import type { FaceStore } from "../models/dataset.ts";
+import type { ValidityChecks } from "../stages/validity.ts";
+import { type CheckTraining, runChecks } from "./checks.ts";
 
 export interface TrainedModel {
   kind: ModelKind;
@@ -37,6 +40,15 @@ export interface EvaluateRunOptions {
   /** Dropped records by reason code, for the report's provenance. */
   dropped?: Record<string, number>;
   provenance?: Record<string, string | number | boolean>;
+  /**
+   * The run's faces (crops and descriptors). With it, the validity checks run: each model is
+   * trained again per held-out source, and the style baselines are fitted on the same split.
+   */
+  store?: FaceStore;
+  /** The source row of each crawled page, by page URL (pages.csv), to group faces by source. */
+  sourceOfPage?: Map<string, string>;
+  /** Training settings of the checks' runs: the run's own. */
+  training?: CheckTraining;
 }
 
 interface FaceCues {
@@ -75,18 +87,28 @@ async function faceCues(
 /** Evaluates every trained model (all folds of a kind together) and writes the report. */
 export async function evaluateModels(
   options: EvaluateRunOptions,
-): Promise<{ reportPath: string; terminalSummary: string; metrics: Map<string, Metrics> }> {
+): Promise<{
+  reportPath: string;
+  terminalSummary: string;
+  metrics: Map<string, Metrics>;
+  checks?: ValidityChecks;
+}> {
   const { trained, records, classes, out, facePercent = 50 } = options;
   const cues = await faceCues(records, facePercent);
   const kinds = [...new Set(trained.map((model) => model.kind))];
   const results: ModelResult[] = [];
   const metricsByKind = new Map<string, Metrics>();
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  /** Each kind's held-out predictions as class indices, for the checks' paired comparisons. */
+  const heldOutByKind = new Map<string, Map<string, number>>();
 
   for (const kind of kinds) {
     const models = trained.filter((model) => model.kind === kind);
     const scored: ScoredFace[] = [];
     const trainDistribution: Record<string, number> = {};
     const genderFit: { gender: Gender; category: string }[] = [];
+    const predictions = new Map<string, number>();
+    heldOutByKind.set(kind, predictions);
     for (const model of models) {
       const heldOut = records.filter((record) => isHeldOut(record, model.fold));
       const probabilities = await model.classifier.predict(
@@ -97,6 +119,10 @@ export async function evaluateModels(
       );
       heldOut.forEach((record, i) => {
         const cue = cues.get(record.id)!;
+        const p = probabilities[i]!;
+        let best = 0;
+        for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+        predictions.set(record.id, classIndex.get(model.classifier.metadata.classes[best]!)!);
         scored.push({
           id: record.id,
           category: record.category,
@@ -130,8 +156,21 @@ export async function evaluateModels(
     split[record.category] = (split[record.category] ?? 0) + 1;
   }
   const faces = new Map([...cues].map(([id, cue]) => [id, cue.crop]));
+  const checks = options.store
+    ? await runChecks({
+      records,
+      store: options.store,
+      kinds,
+      classes,
+      heldOut: heldOutByKind,
+      crops: faces,
+      sourceOfPage: options.sourceOfPage,
+      training: options.training,
+    })
+    : undefined;
   const files = await writeReport(out, {
     models: results,
+    checks,
     faces,
     dataset: {
       name: options.dataName ?? out,
@@ -145,7 +184,8 @@ export async function evaluateModels(
   });
   return {
     reportPath: files.html,
-    terminalSummary: terminalSummary(results, files.html),
+    terminalSummary: terminalSummary(results, files.html, checks),
     metrics: metricsByKind,
+    checks,
   };
 }

@@ -438,6 +438,11 @@ export async function runPipeline(
       classes,
       facePercent,
       dataName: dataDir,
+      store,
+      sourceOfPage: new Map(
+        pageLog.rows().filter((row) => row.page_url).map((row) => [row.page_url, row.source_url]),
+      ),
+      training: { epochs, patience, batchSize, seed },
       dropped,
       provenance: {
         "data dir": dataDir,

@@ -17,6 +17,8 @@ import {
 } from "./charts.ts";
 import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
 import type { SplitName } from "../core/types.ts";
+import type { ValidityChecks } from "../stages/validity.ts";
+import { verdictLines } from "./verdict.ts";
 
 export type { EpochPoint, ModelResult };
 
@@ -40,6 +42,8 @@ export interface ReportInput {
   /** Face crops (PNG) by record id, for the montages. Faces without a crop show as grey. */
   faces: Map<string, Uint8Array>;
   dataset: DatasetSummary;
+  /** The validity checks (leave-one-source-out, style baselines), when they were run. */
+  checks?: ValidityChecks;
   /**
    * Heading of the page.
    * @default "facefield evaluation"
@@ -261,6 +265,85 @@ ${table(["model", "model accuracy", "gender-only rule", "on grayscale", "on colo
 ${note}`;
 }
 
+function checksSection(models: ModelResult[], checks: ValidityChecks | undefined): string {
+  if (!checks) {
+    return `<p class="warn">The validity checks were not run for this report, so nothing here
+says whether the models read faces or photos.</p>`;
+  }
+  const loso = checks.loso.map((l) => {
+    const random = l.randomSplitOnTheseSources;
+    return [
+      escapeXml(l.kind),
+      pct(l.randomSplitAccuracy),
+      random ? `${pct(random.accuracy)} (n = ${random.n})` : "n/a",
+      l.score
+        ? `${pct(l.score.accuracy)} (${pct(l.score.ci95[0])} – ${
+          pct(l.score.ci95[1])
+        }, n = ${l.score.n}), ${verdict(l.score.beatsChance, "chance")}`
+        : `cannot be made: ${escapeXml(l.reason ?? "")}`,
+    ];
+  });
+  const perSource = checks.loso.flatMap((l) =>
+    l.perSource.map((s) => [
+      escapeXml(l.kind),
+      escapeXml(s.source),
+      escapeXml(s.category),
+      `${s.correct} / ${s.n}`,
+      pct(s.accuracy),
+    ])
+  );
+  const notPossible = checks.loso[0]?.notPossible ?? [];
+  const cannot = notPossible.length
+    ? `<p class="warn">${
+      notPossible.map((n) => escapeXml(`Cannot hold out ${n.sources.join(", ")}: ${n.reason}.`))
+        .join("<br>")
+    }</p>`
+    : "";
+  const baselineRows = checks.baselines.map((b) => [
+    escapeXml(b.name),
+    `${pct(b.score.accuracy)} (${pct(b.score.ci95[0])} – ${
+      pct(b.score.ci95[1])
+    }, n = ${b.score.n})`,
+    ...models.map((m) => {
+      const v = b.versus[m.kind];
+      if (!v) return "n/a";
+      return `${pct(v.modelAccuracy)} vs ${pct(v.baselineAccuracy)}: ${
+        v.modelBeatsIt.significant
+          ? `<span class="yes">beaten (McNemar ${pValue(v.modelBeatsIt)})</span>`
+          : `<span class="no">not beaten (McNemar ${pValue(v.modelBeatsIt)})</span>`
+      }${v.close ? ` <span class="no">close</span>` : ""}`;
+    }),
+  ]);
+  const telling = checks.baselines.find((b) => b.telling)?.telling ?? [];
+  return `<p>Is it the face, or the photo? Faces are grouped by ${
+    escapeXml(checks.groupedBy)
+  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
+source but one and tests it on the held-out one: a model that learned a site's photo style
+instead of faces falls to chance there.</p>
+${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
+${cannot}
+${
+    perSource.length
+      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
+      : ""
+  }
+<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
+split as the face models. A face model that does not beat them may have learned the photos.</p>
+${
+    table(
+      ["baseline sees", "accuracy (95 % CI)", ...models.map((m) => escapeXml(m.kind))],
+      baselineRows,
+    )
+  }
+${
+    telling.length
+      ? `<p>Image statistics that tell the classes apart best (Fisher ratio): ${
+        telling.map((t) => `${escapeXml(t.feature)} (${t.separation.toFixed(2)})`).join(", ")
+      }.</p>`
+      : ""
+  }`;
+}
+
 function datasetSection(dataset: DatasetSummary, classes: string[]): string {
   const splits = (["train", "val", "test"] as const).filter((s) => dataset.splits[s]);
   const splitTable = table(
@@ -313,6 +396,7 @@ table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: left; }
 th { background: #f6f6f6; } table.num td:not(:first-child) { text-align: right; }
 table.facts thead { display: none; }
+.verdict pre { white-space: pre-wrap; background: #f6f6f6; padding: 8px 12px; font-size: 14px; }
 footer { margin-top: 40px; color: #888; font-size: 13px; }
 `;
 
@@ -331,8 +415,14 @@ function imageTag(png: Uint8Array, alt: string, width?: number): string {
  * ```
  */
 export async function writeReport(outDir: string, input: ReportInput): Promise<ReportFiles> {
-  const { models, faces, dataset, title = "facefield evaluation", generatedAt = new Date() } =
-    input;
+  const {
+    models,
+    faces,
+    dataset,
+    checks,
+    title = "facefield evaluation",
+    generatedAt = new Date(),
+  } = input;
   if (models.length === 0) throw new RangeError("Cannot write a report without a model");
   const kinds = models.map((m) => m.kind);
   if (new Set(kinds).size !== kinds.length) {
@@ -399,6 +489,7 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
   const perClass = models.map((m) =>
     `<div><h3>${escapeXml(m.kind)}</h3>${perClassTable(m.metrics)}</div>`
   ).join("\n");
+  const verdict = verdictLines(models, checks);
   const stamp = generatedAt.toISOString().replace("T", " ").slice(0, 16) + " UTC";
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -406,6 +497,8 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
 <title>${escapeXml(title)}</title><style>${STYLE}</style></head>
 <body>
 <h1>${escapeXml(title)}</h1>
+<section class="verdict"><h2>Verdict</h2>
+<pre>${escapeXml(verdict.join("\n"))}</pre></section>
 <p class="sub">${escapeXml(dataset.name)} · ${classes.length} classes · ${stamp}</p>
 <h2>How good is it?</h2>
 <div class="cards">${models.map(headlineCard).join("\n")}</div>
@@ -421,6 +514,8 @@ ${sideBySide((i) => perModel[i]!.curves)}
 <p>Per class: the most confident right answers, the faces of the class most confidently called
 something else, and the faces of other classes most confidently called this one.</p>
 ${classes.map((_, c) => sideBySide((i) => perModel[i]!.montages[c] ?? "")).join("\n")}
+<h2>Is it the face, or the photo?</h2>
+${checksSection(models, checks)}
 <h2>Confound check</h2>
 ${confoundSection(models)}
 <h2>Data and provenance</h2>
@@ -431,7 +526,9 @@ ${datasetSection(dataset, classes)}
 
   const metricsJson = JSON.stringify(
     {
+      verdict,
       generatedAt: generatedAt.toISOString(),
+      checks: checks ?? null,
       dataset,
       models: models.map(({ kind, metrics, history, bestEpoch }) => ({
         kind,
@@ -454,8 +551,12 @@ ${datasetSection(dataset, classes)}
  * A few lines for the terminal: accuracy ± CI against the baselines, the confusion matrix as a
  * table, and where the report is.
  */
-export function terminalSummary(models: ModelResult[], reportPath?: string): string {
-  const lines: string[] = [];
+export function terminalSummary(
+  models: ModelResult[],
+  reportPath?: string,
+  checks?: ValidityChecks,
+): string {
+  const lines: string[] = ["verdict:", ...verdictLines(models, checks), ""];
   for (const { kind, metrics: m } of models) {
     const gender = m.confounds.genderOnly;
     lines.push(

@@ -5,7 +5,12 @@
  */
 import { concatMap, map, type OperatorFunction, pipe, toArray } from "rxjs";
 import sharp from "sharp";
-import { binomialUpperTail, wilsonInterval } from "../core/statistics.ts";
+import {
+  balancedAccuracy,
+  binomialUpperTail,
+  permutationPValue,
+  wilsonInterval,
+} from "../core/statistics.ts";
 
 export type Gender = "male" | "female";
 
@@ -89,6 +94,15 @@ export interface Metrics {
   beatsMajority: SignificanceTest;
   beatsChance: SignificanceTest;
   macroF1: number;
+  /** Mean recall over the classes: what the accuracy is worth when classes are unbalanced. */
+  balancedAccuracy: number;
+  /**
+   * Label-permutation p-value: how often shuffled true labels agree with the predictions at
+   * least as often as the real labels do (see `permutationPValue`).
+   */
+  permutation: { pValue: number; permutations: number };
+  /** Off-diagonal confusion cells, largest first (fastai's `most_confused`, min count 1). */
+  mostConfused: { actual: string; predicted: string; count: number }[];
   perClass: ClassMetrics[];
   /** `counts[i][j]`: faces of class `labels[i]` predicted as `labels[j]`. */
   confusion: { labels: string[]; counts: number[][]; rowNormalised: number[][] };
@@ -130,6 +144,11 @@ export interface MetricsOptions {
    * the rule is chosen on the test faces, which flatters it (reported as `fitOn: "test"`).
    */
   genderFit?: { gender: Gender; category: string }[];
+  /**
+   * Random relabellings of the permutation test.
+   * @default 2000
+   */
+  permutations?: number;
 }
 
 function argmax(values: ArrayLike<number>): number {
@@ -239,6 +258,18 @@ function genderOnly(
     fitOn,
     modelBeatsIt: significance(correct, n, accuracy, alpha),
   };
+}
+
+function mostConfused(
+  counts: number[][],
+  classes: string[],
+): { actual: string; predicted: string; count: number }[] {
+  const cells = counts.flatMap((row, i) =>
+    row.flatMap((count, j) =>
+      i !== j && count > 0 ? [{ actual: classes[i]!, predicted: classes[j]!, count }] : []
+    )
+  );
+  return cells.sort((a, b) => b.count - a.count);
 }
 
 function foldMetrics(judged: Judged[]): FoldMetrics | undefined {
@@ -365,6 +396,17 @@ export function computeMetrics(
     beatsMajority: significance(correct, n, majorityAccuracy, alpha),
     beatsChance: significance(correct, n, chance, alpha),
     macroF1,
+    balancedAccuracy: balancedAccuracy(
+      judged.map((j) => j.actual),
+      judged.map((j) => j.predicted),
+    ),
+    permutation: {
+      pValue: permutationPValue(judged.map((j) => j.actual), judged.map((j) => j.predicted), {
+        permutations: options.permutations ?? 2000,
+      }),
+      permutations: options.permutations ?? 2000,
+    },
+    mostConfused: mostConfused(counts, classes),
     perClass,
     confusion: { labels: [...classes], counts, rowNormalised },
     distribution: classes.map((label, i) => ({ label, real: real[i]!, predicted: predicted[i]! })),

@@ -1,0 +1,344 @@
+/**
+ * The validity checks' training runs: is it the face, or the photo? Each face model is trained
+ * again with one source held out at a time (leave-one-source-out), and baselines that never
+ * see a face (image statistics, the photo with the face masked, a heavily blurred face) are
+ * fitted on the same split as the face models. stages/validity.ts scores what they predict.
+ */
+import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
+import type { SplitRecord } from "../core/types.ts";
+import type { ModelKind } from "../models/classifier.ts";
+import { FaceStore } from "../models/dataset.ts";
+import { trainClassifier } from "../models/training/train.ts";
+import { LogisticRegression } from "../models/logistic.ts";
+import {
+  blurredFacePixels,
+  IMAGE_STATISTIC_NAMES,
+  imageStatistics,
+  maskedFacePixels,
+} from "../models/style_features.ts";
+import {
+  type BaselineKey,
+  type BaselineResult,
+  compareOnSameFaces,
+  heldOutScore,
+  type LosoResult,
+  type SourceScore,
+  tellingFeatures,
+  type ValidityChecks,
+} from "../stages/validity.ts";
+
+export interface CheckTraining {
+  /** @default 100 */
+  epochs?: number;
+  /** @default 20 */
+  patience?: number;
+  /** @default 32 */
+  batchSize?: number;
+  /** @default 42 */
+  seed?: number;
+}
+
+export interface ChecksInput {
+  records: SplitRecord[];
+  /** The run's faces, crops and descriptors, for training the face models again. */
+  store: FaceStore;
+  kinds: ModelKind[];
+  classes: string[];
+  /** Each face model's own held-out predictions (record id → class index), by kind. */
+  heldOut: Map<string, Map<string, number>>;
+  /** PNG crops by record id. */
+  crops: Map<string, Uint8Array>;
+  /**
+   * The source row (its URL) each page came from, by page URL (pages.csv). Without it, or for
+   * a page it does not know, the page's host stands for the source.
+   */
+  sourceOfPage?: Map<string, string>;
+  training?: CheckTraining;
+  /** Progress lines (ids and counts only). @default console.error */
+  log?: (line: string) => void;
+}
+
+/** Faces a record is held out with: its fold with `--folds`, else the test split. */
+function heldOutGroup(record: SplitRecord): number | "test" | "train" {
+  if (record.fold !== null) return record.fold;
+  return record.split === "test" ? "test" : "train";
+}
+
+/** The record's source: its source row when pages.csv knows the page, else its page host. */
+export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>): string {
+  const known = sourceOfPage?.get(record.pageUrl);
+  if (known) return known;
+  try {
+    return new URL(record.pageUrl).host;
+  } catch {
+    return record.pageUrl || "unknown";
+  }
+}
+
+/** Leave-one-source-out for each model kind; categories with a single source are reported. */
+async function leaveOneSourceOut(
+  input: ChecksInput,
+  sources: Map<string, string>,
+  log: (line: string) => void,
+): Promise<LosoResult[]> {
+  const { store, records, classes, kinds, heldOut } = input;
+  const { epochs = 100, patience = 20, batchSize = 32, seed = 42 } = input.training ?? {};
+  const categoryOf = new Map(records.map((r) => [r.id, r.category]));
+  const sourceNames = [...new Set(records.map((r) => sources.get(r.id)!))].sort();
+  const sourcesOfCategory = new Map<string, Set<string>>();
+  for (const record of records) {
+    const set = sourcesOfCategory.get(record.category) ?? new Set();
+    set.add(sources.get(record.id)!);
+    sourcesOfCategory.set(record.category, set);
+  }
+  const notPossible = [...sourcesOfCategory.entries()]
+    .filter(([, set]) => set.size < 2)
+    .map(([category, set]) => ({
+      category,
+      sources: [...set],
+      reason: `'${category}' has only one source: holding it out leaves no training face of ` +
+        `'${category}', so no model could name it`,
+    }));
+  // A source that mixes categories could be held out too, but each must keep another source.
+  const eligible = sourceNames.filter((source) =>
+    records.filter((r) => sources.get(r.id) === source).every((r) =>
+      sourcesOfCategory.get(r.category)!.size >= 2
+    )
+  );
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+
+  // The sources become folds: foldRole then holds one out as test, its val faces validate.
+  const looStore = new FaceStore({ crops: store.crops });
+  const groupIndex = new Map(sourceNames.map((s, i) => [s, i]));
+  for (const face of store.faces) {
+    const source = sources.get(face.id);
+    if (source === undefined) continue;
+    looStore.addStored({
+      ...face,
+      fold: groupIndex.get(source)!,
+      split: face.split === "val" ? "val" : "train",
+    });
+  }
+
+  const results: LosoResult[] = [];
+  for (const kind of kinds) {
+    const own = heldOut.get(kind) ?? new Map<string, number>();
+    const ownRight = [...own].filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p);
+    const randomSplitAccuracy = own.size ? ownRight.length / own.size : 0;
+    if (eligible.length === 0) {
+      results.push({
+        kind,
+        possible: false,
+        reason: sourceNames.length < 2
+          ? "all faces come from one source"
+          : "no category has two or more sources, so holding one out always removes a class",
+        perSource: [],
+        notPossible,
+        randomSplitAccuracy,
+      });
+      continue;
+    }
+    const perSource: SourceScore[] = [];
+    const actual: number[] = [];
+    const predicted: number[] = [];
+    const heldIds = new Set<string>();
+    for (const [i, source] of eligible.entries()) {
+      log(`check: leave-one-source-out ${kind}, source ${i + 1}/${eligible.length}`);
+      const testFold = groupIndex.get(source)!;
+      const { classifier } = await trainClassifier(kind, looStore, {
+        epochs,
+        patience,
+        batchSize,
+        seed,
+        testFold,
+      });
+      const faces = looStore.select({ testFold, role: "test" });
+      const probabilities = classifier.predictSamples(
+        faces.map((f) => looStore.sample(f, classifier.metadata.preprocessing)),
+      );
+      const order = classifier.metadata.classes.map((c) => classIndex.get(c)!);
+      classifier.dispose();
+      let correct = 0;
+      faces.forEach((face, f) => {
+        const p = probabilities[f]!;
+        let best = 0;
+        for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+        const label = classIndex.get(face.category)!;
+        actual.push(label);
+        predicted.push(order[best]!);
+        heldIds.add(face.id);
+        if (order[best] === label) correct++;
+      });
+      perSource.push({
+        source,
+        category: [...new Set(faces.map((f) => f.category))].join(", "),
+        n: faces.length,
+        correct,
+        accuracy: faces.length ? correct / faces.length : 0,
+      });
+    }
+    const onThese = [...own].filter(([id]) => heldIds.has(id));
+    results.push({
+      kind,
+      possible: actual.length > 0,
+      perSource,
+      notPossible,
+      score: actual.length ? heldOutScore(actual, predicted, classes.length) : undefined,
+      randomSplitAccuracy,
+      randomSplitOnTheseSources: onThese.length
+        ? {
+          accuracy: onThese.filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p)
+            .length / onThese.length,
+          n: onThese.length,
+        }
+        : undefined,
+    });
+  }
+  return results;
+}
+
+interface FeatureRow {
+  id: string;
+  label: number;
+  group: number | "test" | "train";
+  features: Record<Exclude<BaselineKey, "age-gender">, ArrayLike<number>>;
+}
+
+/** Reads each record's photo and crop into the baselines' features; unreadable ones are counted. */
+async function featureRows(
+  input: ChecksInput,
+): Promise<{ rows: FeatureRow[]; skipped: Record<string, number> }> {
+  const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  const skipped: Record<string, number> = {};
+  const rows = await lastValueFrom(
+    from(input.records).pipe(
+      mergeMap(async (record): Promise<FeatureRow | null> => {
+        try {
+          const image = await Deno.readFile(record.imagePath);
+          const crop = input.crops.get(record.id) ?? await Deno.readFile(record.cropPath);
+          return {
+            id: record.id,
+            label: classIndex.get(record.category)!,
+            group: heldOutGroup(record),
+            features: {
+              "image-statistics": await imageStatistics(image),
+              "masked-face": await maskedFacePixels(image, record.faceBox),
+              "blurred-face": await blurredFacePixels(crop),
+            },
+          };
+        } catch (error) {
+          const code = error instanceof Deno.errors.NotFound ? "image_gone" : "image_unreadable";
+          skipped[code] = (skipped[code] ?? 0) + 1;
+          return null;
+        }
+      }, 2),
+      toArray(),
+    ),
+  );
+  return { rows: rows.filter((row): row is FeatureRow => row !== null), skipped };
+}
+
+const BASELINE_NAMES: Record<Exclude<BaselineKey, "age-gender">, string> = {
+  "image-statistics":
+    "image statistics (size, aspect ratio, bytes per pixel, JPEG quality, mean colour, brightness, contrast, colourfulness)",
+  "masked-face": "the photo with the face box masked (background, clothes, light, crop)",
+  "blurred-face": "a heavily blurred face (8×8 pixels of the crop)",
+};
+
+/**
+ * Fits a logistic regression on each held-out group's complement and predicts the group: the
+ * same split as the face models (the folds, or train+val → test).
+ */
+export function fitOnSameSplit(
+  rows: { id: string; label: number; group: number | "test" | "train"; x: ArrayLike<number> }[],
+  classes: number,
+): Map<string, number> {
+  const predictions = new Map<string, number>();
+  const groups = [...new Set(rows.map((r) => r.group))].filter((g) => g !== "train");
+  for (const group of groups) {
+    const train = rows.filter((r) =>
+      r.group !== group && (group !== "test" || r.group === "train")
+    );
+    const test = rows.filter((r) => r.group === group);
+    if (train.length === 0 || test.length === 0 || new Set(train.map((r) => r.label)).size < 2) {
+      continue;
+    }
+    const model = LogisticRegression.fit(train.map((r) => r.x), train.map((r) => r.label), classes);
+    model.predict(test.map((r) => r.x)).forEach((p, i) => {
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+      predictions.set(test[i]!.id, best);
+    });
+  }
+  return predictions;
+}
+
+/** The style baselines, each on the same split as the face models and compared with them. */
+async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
+  const { rows, skipped } = await featureRows(input);
+  const actual = new Map(rows.map((r) => [r.id, r.label]));
+  const results: BaselineResult[] = [];
+  for (const key of Object.keys(BASELINE_NAMES) as (keyof typeof BASELINE_NAMES)[]) {
+    const predictions = fitOnSameSplit(
+      rows.map((r) => ({ id: r.id, label: r.label, group: r.group, x: r.features[key] })),
+      input.classes.length,
+    );
+    if (predictions.size === 0) continue;
+    const ids = [...predictions.keys()];
+    const result: BaselineResult = {
+      key,
+      name: BASELINE_NAMES[key],
+      score: heldOutScore(
+        ids.map((id) => actual.get(id)!),
+        ids.map((id) => predictions.get(id)!),
+        input.classes.length,
+      ),
+      versus: Object.fromEntries(
+        input.kinds.flatMap((kind) => {
+          const own = input.heldOut.get(kind);
+          return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
+        }),
+      ),
+      skipped,
+    };
+    if (key === "image-statistics") {
+      result.telling = tellingFeatures(
+        rows.map((r) => r.features[key]),
+        rows.map((r) => r.label),
+        IMAGE_STATISTIC_NAMES,
+      ).slice(0, 3);
+    }
+    results.push(result);
+  }
+  return results;
+}
+
+/**
+ * Runs every check on a run's faces: leave-one-source-out per model kind and the style
+ * baselines, all on the face models' own split.
+ */
+export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
+  const log = input.log ?? ((line: string) => console.error(line));
+  const sources = new Map(input.records.map((r) => [r.id, sourceOf(r, input.sourceOfPage)]));
+  const sourceFaces = new Map<string, { category: Set<string>; faces: number }>();
+  for (const record of input.records) {
+    const entry = sourceFaces.get(sources.get(record.id)!) ?? { category: new Set(), faces: 0 };
+    entry.category.add(record.category);
+    entry.faces++;
+    sourceFaces.set(sources.get(record.id)!, entry);
+  }
+  const groupedBy = input.records.some((r) => input.sourceOfPage?.has(r.pageUrl))
+    ? "source row"
+    : "page host";
+  log("check: style baselines");
+  const baselines = await styleBaselines(input);
+  const loso = await leaveOneSourceOut(input, sources, log);
+  return {
+    groupedBy,
+    sources: [...sourceFaces.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map((
+      [source, { category, faces }],
+    ) => ({ source, category: [...category].sort().join(", "), faces })),
+    loso,
+    baselines,
+  };
+}
