@@ -107,18 +107,31 @@ async function leaveOneSourceOut(
   );
   const classIndex = new Map(classes.map((c, i) => [c, i]));
 
-  // The sources become folds: foldRole then holds one out as test, its val faces validate.
-  const looStore = new FaceStore({ crops: store.crops });
-  const groupIndex = new Map(sourceNames.map((s, i) => [s, i]));
-  for (const face of store.faces) {
-    const source = sources.get(face.id);
-    if (source === undefined) continue;
-    looStore.addStored({
-      ...face,
-      fold: groupIndex.get(source)!,
-      split: face.split === "val" ? "val" : "train",
-    });
-  }
+  const identityOf = new Map(records.map((r) => [r.id, r.identity]));
+  /**
+   * The faces with one source held out, as a two-fold store (fold 0 the held-out source), so
+   * foldRole holds it out as test and the others' val faces validate. Faces of the held-out
+   * source's people found under other sources are left out of training, as the split keeps a
+   * person on one side: else the model would meet them again and answer by who they are.
+   */
+  const storeWithout = (heldOutSource: string): FaceStore => {
+    const heldOutPeople = new Set(
+      records.filter((r) => sources.get(r.id) === heldOutSource).map((r) => r.identity),
+    );
+    const looStore = new FaceStore({ crops: store.crops });
+    for (const face of store.faces) {
+      const source = sources.get(face.id);
+      if (source === undefined) continue;
+      const isHeldOut = source === heldOutSource;
+      if (!isHeldOut && heldOutPeople.has(identityOf.get(face.id) ?? face.identity)) continue;
+      looStore.addStored({
+        ...face,
+        fold: isHeldOut ? 0 : 1,
+        split: face.split === "val" ? "val" : "train",
+      });
+    }
+    return looStore;
+  };
 
   const results: LosoResult[] = [];
   for (const kind of kinds) {
@@ -144,7 +157,12 @@ async function leaveOneSourceOut(
     const heldIds = new Set<string>();
     for (const [i, source] of eligible.entries()) {
       log(`check: leave-one-source-out ${kind}, source ${i + 1}/${eligible.length}`);
-      const testFold = groupIndex.get(source)!;
+      const looStore = storeWithout(source);
+      const testFold = 0;
+      if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
+        log(`check: leave-one-source-out ${kind}: source ${i + 1} leaves one class; skipped`);
+        continue;
+      }
       const { classifier } = await trainClassifier(kind, looStore, {
         epochs,
         patience,

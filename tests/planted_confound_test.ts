@@ -35,6 +35,7 @@ Deno.test({
     try {
       const records = await splitFaces(await plantedFaces(dir), { folds: 4, seed: "planted" });
       assert.equal(records.length, 48, "every planted face is split");
+      assert.equal(new Set(records.map((r) => r.identity)).size, 24, "two photos per person");
       const store = await collectFaces(from(records), {});
       const trained: TrainedModel[] = [];
       for (let fold = 0; fold < 4; fold++) {

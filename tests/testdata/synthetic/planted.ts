@@ -5,6 +5,7 @@
  * carries a style of its source: `alpha-cast` a dark blue colour cast, `alpha-jpeg` an
  * overexposed look at JPEG quality 12. `beta`'s two sources are plain photos at quality 90.
  * A model that scores well here has learned the style; leaving one source out must expose it.
+ * The descriptors are random per person: they carry who it is, never the class.
  */
 import sharp from "sharp";
 import { join } from "node:path";
@@ -69,6 +70,9 @@ export async function plantedFaces(dir: string, seed = 7): Promise<FaceRecord[]>
     const plain = await portrait.resize(WIDTH, HEIGHT, { fit: "cover" }).removeAlpha().png()
       .toBuffer();
     const coin = random() < 0.5;
+    // One descriptor per person (as the face net would give both photos), so the split sees
+    // one identity and keeps the person's two records on one side.
+    const descriptor = Array.from({ length: 128 }, () => random() - 0.5);
     const alphaSource: PlantedSource = (i % 2 === 0) === coin ? "alpha-cast" : "alpha-jpeg";
     const betaSource: PlantedSource = (i % 2 === 0) === coin ? "beta-one" : "beta-two";
     for (const source of [alphaSource, betaSource]) {
@@ -106,8 +110,7 @@ export async function plantedFaces(dir: string, seed = 7): Promise<FaceRecord[]>
         faceScore: 0.99,
         faceCount: 1,
         faceAngle: 0,
-        // Descriptors of no one: the faces must carry no class signal.
-        descriptor: Array.from({ length: 128 }, () => random() - 0.5),
+        descriptor,
         detector: "planted",
       });
     }
