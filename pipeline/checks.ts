@@ -17,12 +17,16 @@ import {
   maskedFacePixels,
 } from "../models/style_features.ts";
 import {
+  type Attributes,
   type BaselineKey,
   type BaselineResult,
   compareOnSameFaces,
+  type Demographics,
   heldOutScore,
   type LosoResult,
+  matchedPairs,
   type SourceScore,
+  strataScores,
   tellingFeatures,
   type ValidityChecks,
 } from "../stages/validity.ts";
@@ -46,6 +50,10 @@ export interface ChecksInput {
   classes: string[];
   /** Each face model's own held-out predictions (record id → class index), by kind. */
   heldOut: Map<string, Map<string, number>>;
+  /** Each face model's held-out class probabilities (in `classes` order), by kind. */
+  heldOutProbabilities?: Map<string, Map<string, ArrayLike<number>>>;
+  /** Estimated gender and age by record id, for the demographic checks. */
+  attributes?: Map<string, Attributes>;
   /** PNG crops by record id. */
   crops: Map<string, Uint8Array>;
   /**
@@ -331,9 +339,72 @@ async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
   return results;
 }
 
+/** The baseline from estimated gender and age, on the same split, and the model's strata and pairs. */
+function demographicChecks(
+  input: ChecksInput,
+): { baseline?: BaselineResult; demographics?: Demographics } {
+  const attributes = input.attributes;
+  if (!attributes || attributes.size === 0) return {};
+  const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  const rows = input.records.filter((r) => attributes.has(r.id)).map((r) => {
+    const a = attributes.get(r.id)!;
+    return {
+      id: r.id,
+      label: classIndex.get(r.category)!,
+      group: heldOutGroup(r),
+      x: [a.gender === "female" ? 1 : 0, a.age, a.age * a.age / 100],
+    };
+  });
+  const actual = new Map(rows.map((r) => [r.id, r.label]));
+  const predictions = fitOnSameSplit(rows, input.classes.length);
+  const ids = [...predictions.keys()];
+  const baseline: BaselineResult | undefined = ids.length
+    ? {
+      key: "age-gender",
+      name: "estimated age and gender (face-api's age/gender net), no face otherwise",
+      score: heldOutScore(
+        ids.map((id) => actual.get(id)!),
+        ids.map((id) => predictions.get(id)!),
+        input.classes.length,
+      ),
+      versus: Object.fromEntries(
+        input.kinds.flatMap((kind) => {
+          const own = input.heldOut.get(kind);
+          return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
+        }),
+      ),
+      skipped: input.records.length - rows.length
+        ? { no_estimate: input.records.length - rows.length }
+        : {},
+    }
+    : undefined;
+  const demographics: Demographics = {
+    estimatedBy: "face-api age/gender net",
+    n: rows.length,
+    strata: Object.fromEntries(
+      input.kinds.map((kind) => [
+        kind,
+        strataScores(actual, input.heldOut.get(kind) ?? new Map(), attributes),
+      ]),
+    ),
+    matchedPairs: Object.fromEntries(
+      input.kinds.map((kind) => [
+        kind,
+        matchedPairs(
+          actual,
+          input.heldOutProbabilities?.get(kind) ?? new Map(),
+          attributes,
+          input.classes.length,
+        ),
+      ]),
+    ),
+  };
+  return { baseline, demographics };
+}
+
 /**
- * Runs every check on a run's faces: leave-one-source-out per model kind and the style
- * baselines, all on the face models' own split.
+ * Runs every check on a run's faces: leave-one-source-out per model kind, the style
+ * baselines and the demographic ones, all on the face models' own split.
  */
 export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
   const log = input.log ?? ((line: string) => console.error(line));
@@ -350,6 +421,8 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     : "page host";
   log("check: style baselines");
   const baselines = await styleBaselines(input);
+  const { baseline: demographic, demographics } = demographicChecks(input);
+  if (demographic) baselines.push(demographic);
   const loso = await leaveOneSourceOut(input, sources, log);
   return {
     groupedBy,
@@ -358,5 +431,6 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     ) => ({ source, category: [...category].sort().join(", "), faces })),
     loso,
     baselines,
+    ...(demographics ? { demographics } : {}),
   };
 }

@@ -54,6 +54,8 @@ export interface EvaluateRunOptions {
 interface FaceCues {
   crop: Uint8Array;
   gender?: Gender;
+  /** Age in years as face-api's age/gender net estimates it. */
+  age?: number;
   grayscale: boolean;
 }
 
@@ -73,10 +75,13 @@ async function faceCues(
     from(records).pipe(
       mergeMap(async (record) => {
         const crop = await Deno.readFile(record.cropPath);
-        const gender = await predictGender(crop, { facePercent }).then((g) => g.gender).catch(
-          () => undefined,
-        );
-        return [record.id, { crop, gender, grayscale: await isGrayscale(crop) }] as const;
+        const estimate = await predictGender(crop, { facePercent }).catch(() => undefined);
+        return [record.id, {
+          crop,
+          gender: estimate?.gender,
+          age: estimate?.age,
+          grayscale: await isGrayscale(crop),
+        }] as const;
       }, 2),
       toArray(),
     ),
@@ -101,6 +106,7 @@ export async function evaluateModels(
   const classIndex = new Map(classes.map((c, i) => [c, i]));
   /** Each kind's held-out predictions as class indices, for the checks' paired comparisons. */
   const heldOutByKind = new Map<string, Map<string, number>>();
+  const probabilitiesByKind = new Map<string, Map<string, number[]>>();
 
   for (const kind of kinds) {
     const models = trained.filter((model) => model.kind === kind);
@@ -109,6 +115,8 @@ export async function evaluateModels(
     const genderFit: { gender: Gender; category: string }[] = [];
     const predictions = new Map<string, number>();
     heldOutByKind.set(kind, predictions);
+    const inClassOrder = new Map<string, number[]>();
+    probabilitiesByKind.set(kind, inClassOrder);
     for (const model of models) {
       const heldOut = records.filter((record) => isHeldOut(record, model.fold));
       const probabilities = await model.classifier.predict(
@@ -123,6 +131,9 @@ export async function evaluateModels(
         let best = 0;
         for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
         predictions.set(record.id, classIndex.get(model.classifier.metadata.classes[best]!)!);
+        const ordered = classes.map(() => 0);
+        model.classifier.metadata.classes.forEach((c, k) => ordered[classIndex.get(c)!] = p[k]!);
+        inClassOrder.set(record.id, ordered);
         scored.push({
           id: record.id,
           category: record.category,
@@ -163,6 +174,14 @@ export async function evaluateModels(
       kinds,
       classes,
       heldOut: heldOutByKind,
+      heldOutProbabilities: probabilitiesByKind,
+      attributes: new Map(
+        [...cues].flatMap(([id, cue]) =>
+          cue.gender !== undefined && cue.age !== undefined
+            ? [[id, { gender: cue.gender, age: cue.age }]]
+            : []
+        ),
+      ),
       crops: faces,
       sourceOfPage: options.sourceOfPage,
       training: options.training,

@@ -315,6 +315,45 @@ says whether the models read faces or photos.</p>`;
     }),
   ]);
   const telling = checks.baselines.find((b) => b.telling)?.telling ?? [];
+  const demographics = checks.demographics;
+  const strataNames = demographics
+    ? Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? []
+    : [];
+  const demographicPart = demographics
+    ? `<h3>Demographics (estimated by ${
+      escapeXml(demographics.estimatedBy)
+    }, ${demographics.n} faces)</h3>
+<p>Accuracy within each stratum of estimated gender and age: a model that reads only
+demographics does well in some strata and at chance within them.</p>
+${
+      table(
+        ["model", ...strataNames.map(escapeXml)],
+        Object.entries(demographics.strata).map(([kind, strata]) => [
+          escapeXml(kind),
+          ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
+        ]),
+        "num",
+      )
+    }
+<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
+gender and ages at most a few years apart, each face in one pair; how often the model gives each
+face's own class the higher score.</p>
+${
+      table(
+        ["model", "pairs", "ranked right (95 % CI)"],
+        Object.entries(demographics.matchedPairs).map(([kind, m]) => [
+          escapeXml(kind),
+          m.pairs,
+          m.accuracy === null || !m.ci95
+            ? "n/a"
+            : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
+              pct(m.ci95[1])
+            }), age gap ≤ ${m.maxAgeGap} years`,
+        ]),
+        "num",
+      )
+    }`
+    : "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
   return `<p>Is it the face, or the photo? Faces are grouped by ${
     escapeXml(checks.groupedBy)
   } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
@@ -341,7 +380,8 @@ ${
         telling.map((t) => `${escapeXml(t.feature)} (${t.separation.toFixed(2)})`).join(", ")
       }.</p>`
       : ""
-  }`;
+  }
+${demographicPart}`;
 }
 
 function datasetSection(dataset: DatasetSummary, classes: string[]): string {

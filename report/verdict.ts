@@ -136,6 +136,16 @@ export function verdictLines(
     }
     const loso = losoLine(checks?.loso.find((l) => l.kind === kind));
     if (loso) lines.push(loso);
+    const pairs = checks?.demographics?.matchedPairs[kind];
+    if (pairs?.accuracy != null && pairs.ci95) {
+      lines.push(
+        `  matched pairs (same estimated gender, age within ${pairs.maxAgeGap} years): ${
+          pct(pairs.accuracy)
+        } of ${pairs.pairs} pairs ranked right (95 % CI ${pct(pairs.ci95[0])}–${
+          pct(pairs.ci95[1])
+        })`,
+      );
+    }
     const [top] = explanations(m, kind, checks);
     if (m.accuracy <= m.chance) {
       lines.push(`  it is no better than chance, so there is no accuracy to explain`);

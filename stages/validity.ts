@@ -79,6 +79,46 @@ export interface LosoResult {
   randomSplitOnTheseSources?: { accuracy: number; n: number };
 }
 
+/** Estimated attributes of a face: what a demographic baseline and the strata use. */
+export interface Attributes {
+  gender: "male" | "female";
+  /** Years. */
+  age: number;
+}
+
+/** A model's accuracy within one stratum of estimated attributes. */
+export interface StratumScore {
+  /** `women`, `men`, `age < 35`, … */
+  stratum: string;
+  n: number;
+  correct: number;
+  accuracy: number | null;
+  ci95: [number, number] | null;
+}
+
+/**
+ * Kosinski-style matched pairs: two held-out faces of different classes with the same estimated
+ * gender and ages at most `maxAgeGap` apart, each face in one pair at most; the model ranks a
+ * pair right when it gives each face's own class the higher score against the other's.
+ */
+export interface MatchedPairs {
+  pairs: number;
+  right: number;
+  accuracy: number | null;
+  /** Wilson interval over pairs (each face in at most one pair, so pairs are independent). */
+  ci95: [number, number] | null;
+  maxAgeGap: number;
+}
+
+export interface Demographics {
+  /** Which net estimated the attributes. */
+  estimatedBy: string;
+  /** Faces with an estimate. */
+  n: number;
+  strata: Record<string, StratumScore[]>;
+  matchedPairs: Record<string, MatchedPairs>;
+}
+
 /** Every check of a run, for metrics.json and the report. */
 export interface ValidityChecks {
   /** How faces are grouped into sources. */
@@ -86,6 +126,100 @@ export interface ValidityChecks {
   sources: { source: string; category: string; faces: number }[];
   loso: LosoResult[];
   baselines: BaselineResult[];
+  /** Absent when no face had an age and gender estimate. */
+  demographics?: Demographics;
+}
+
+/** The age bands of the strata, upper bounds exclusive. */
+export const AGE_BANDS: readonly [string, number][] = [
+  ["age < 35", 35],
+  ["age 35–49", 50],
+  ["age 50–64", 65],
+  ["age ≥ 65", Infinity],
+];
+
+/** A model's accuracy among women, men and each age band of the estimates. */
+export function strataScores(
+  actual: ReadonlyMap<string, number>,
+  predicted: ReadonlyMap<string, number>,
+  attributes: ReadonlyMap<string, Attributes>,
+): StratumScore[] {
+  const strata: [string, (a: Attributes) => boolean][] = [
+    ["women", (a) => a.gender === "female"],
+    ["men", (a) => a.gender === "male"],
+    ...AGE_BANDS.map(([name, upper], i): [string, (a: Attributes) => boolean] => [
+      name,
+      (a) => a.age < upper && (i === 0 || a.age >= AGE_BANDS[i - 1]![1]),
+    ]),
+  ];
+  return strata.map(([stratum, inIt]) => {
+    let n = 0, correct = 0;
+    for (const [id, label] of actual) {
+      const a = attributes.get(id);
+      const p = predicted.get(id);
+      if (!a || p === undefined || !inIt(a)) continue;
+      n++;
+      if (p === label) correct++;
+    }
+    return {
+      stratum,
+      n,
+      correct,
+      accuracy: n ? correct / n : null,
+      ci95: n ? wilsonInterval(correct, n) : null,
+    };
+  });
+}
+
+/**
+ * Matched pairs (see `MatchedPairs`): for each pair of classes, each face of the first is
+ * matched greedily to the unmatched face of the second with its gender and the nearest age.
+ * `probabilities` are in class order.
+ */
+export function matchedPairs(
+  actual: ReadonlyMap<string, number>,
+  probabilities: ReadonlyMap<string, ArrayLike<number>>,
+  attributes: ReadonlyMap<string, Attributes>,
+  classes: number,
+  maxAgeGap = 3,
+): MatchedPairs {
+  const faces = [...actual].filter(([id]) => attributes.has(id) && probabilities.has(id))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const used = new Set<string>();
+  let pairs = 0, right = 0;
+  for (let i = 0; i < classes; i++) {
+    for (let j = i + 1; j < classes; j++) {
+      const others = faces.filter(([, label]) => label === j);
+      for (const [a, label] of faces) {
+        if (label !== i || used.has(a)) continue;
+        const attrs = attributes.get(a)!;
+        let best: string | undefined;
+        let bestGap = Infinity;
+        for (const [b] of others) {
+          const other = attributes.get(b)!;
+          if (used.has(b) || other.gender !== attrs.gender) continue;
+          const gap = Math.abs(other.age - attrs.age);
+          if (gap <= maxAgeGap && gap < bestGap) [best, bestGap] = [b, gap];
+        }
+        if (best === undefined) continue;
+        used.add(a);
+        used.add(best);
+        pairs++;
+        const pa = probabilities.get(a)!;
+        const pb = probabilities.get(best)!;
+        // Each face's own class against the other's: a is of class i, b of class j.
+        const score = (pa[i]! - pa[j]!) - (pb[i]! - pb[j]!);
+        right += score > 0 ? 1 : score === 0 ? 0.5 : 0;
+      }
+    }
+  }
+  return {
+    pairs,
+    right,
+    accuracy: pairs ? right / pairs : null,
+    ci95: pairs ? wilsonInterval(Math.round(right), pairs) : null,
+    maxAgeGap,
+  };
 }
 
 /**

@@ -16,7 +16,13 @@ import {
   jpegQuality,
   maskedFacePixels,
 } from "../models/style_features.ts";
-import { compareOnSameFaces, heldOutScore, tellingFeatures } from "../stages/validity.ts";
+import {
+  compareOnSameFaces,
+  heldOutScore,
+  matchedPairs,
+  strataScores,
+  tellingFeatures,
+} from "../stages/validity.ts";
 import { computeMetrics } from "../stages/evaluate.ts";
 import { fitOnSameSplit, runChecks, sourceOf } from "../pipeline/checks.ts";
 import { collectFaces } from "../pipeline/batches.ts";
@@ -270,6 +276,82 @@ Deno.test({
       assert.equal(loso.score!.n, records.length);
       assert.ok(loso.score!.accuracy >= 0.9, JSON.stringify(loso.perSource));
       assert.equal(loso.score!.beatsChance.significant, true);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("strataScores() counts each stratum of estimated gender and age", () => {
+  const actual = new Map([["a", 0], ["b", 0], ["c", 1], ["d", 1], ["e", 1]]);
+  const predicted = new Map([["a", 0], ["b", 1], ["c", 1], ["d", 1], ["e", 0]]);
+  const attributes = new Map<string, { gender: "male" | "female"; age: number }>([
+    ["a", { gender: "female", age: 30 }],
+    ["b", { gender: "female", age: 40 }],
+    ["c", { gender: "male", age: 52 }],
+    ["d", { gender: "male", age: 70 }],
+    ["e", { gender: "male", age: 34 }],
+  ]);
+  const strata = Object.fromEntries(
+    strataScores(actual, predicted, attributes).map((s) => [s.stratum, s]),
+  );
+  assert.equal(strata["women"]!.accuracy, 0.5);
+  assert.equal(strata["men"]!.accuracy, 2 / 3);
+  assert.equal(strata["age < 35"]!.n, 2);
+  assert.equal(strata["age < 35"]!.correct, 1);
+  assert.equal(strata["age 35–49"]!.n, 1);
+  assert.equal(strata["age 50–64"]!.accuracy, 1);
+  assert.equal(strata["age ≥ 65"]!.accuracy, 1);
+});
+
+Deno.test("matchedPairs() pairs faces of different classes on gender and age, each once", () => {
+  const actual = new Map([["a", 0], ["b", 1], ["c", 0], ["d", 1], ["e", 1]]);
+  const attributes = new Map<string, { gender: "male" | "female"; age: number }>([
+    ["a", { gender: "female", age: 40 }],
+    ["b", { gender: "female", age: 42 }],
+    ["c", { gender: "male", age: 60 }],
+    ["d", { gender: "male", age: 61 }],
+    ["e", { gender: "female", age: 41 }],
+  ]);
+  // A model that ranks each face's own class higher.
+  const right = new Map(
+    [...actual].map(([id, label]) => [id, label === 0 ? [0.7, 0.3] : [0.4, 0.6]]),
+  );
+  const pairs = matchedPairs(actual, right, attributes, 2);
+  assert.equal(pairs.pairs, 2, "a with e (nearest age), c with d; b is left over");
+  assert.equal(pairs.accuracy, 1);
+  const backwards = new Map([...right].map(([id, p]) => [id, [p[1]!, p[0]!]]));
+  assert.equal(matchedPairs(actual, backwards, attributes, 2).accuracy, 0);
+  // Nobody of the other class within a year: no pair at all.
+  assert.equal(matchedPairs(actual, right, attributes, 2, 0).pairs, 0);
+});
+
+Deno.test({
+  name: "runChecks(): where the class is the estimated gender, the age-gender baseline finds it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "facefield_checks_" });
+    try {
+      const records = await sourcedFaces(dir, 1);
+      const random = seededUniform(3);
+      const attributes = new Map(records.map((r) => [r.id, {
+        gender: (r.category === "bio" ? "female" : "male") as "female" | "male",
+        age: 25 + Math.floor(random() * 40),
+      }]));
+      const checks = await runChecks({
+        records,
+        store: await collectFaces(from(records), {}),
+        kinds: [],
+        classes: ["bio", "law"],
+        heldOut: new Map(),
+        attributes,
+        crops: new Map(),
+        log: () => {},
+      });
+      const demographic = checks.baselines.find((b) => b.key === "age-gender")!;
+      assert.equal(demographic.score.accuracy, 1);
+      assert.equal(checks.demographics!.n, records.length);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

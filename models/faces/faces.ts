@@ -613,7 +613,7 @@ export async function describeWholeImage(
 export async function predictGender(
   crop: Uint8Array,
   options: { facePercent?: number } = {},
-): Promise<{ gender: "male" | "female"; probability: number }> {
+): Promise<{ gender: "male" | "female"; probability: number; age: number }> {
   const { facePercent = 50 } = options;
   checkOptions({ facePercent });
   await loadNets(["ageGenderNet"]);
@@ -636,8 +636,14 @@ export async function predictGender(
     // deno-lint-ignore no-explicit-any
     const prediction = await faceapi.nets.ageGenderNet.predictAgeAndGender(chip as any);
     chip.dispose();
-    const { gender, genderProbability } = Array.isArray(prediction) ? prediction[0]! : prediction;
-    return { gender: gender === "female" ? "female" : "male", probability: genderProbability };
+    const { gender, genderProbability, age } = Array.isArray(prediction)
+      ? prediction[0]!
+      : prediction;
+    return {
+      gender: gender === "female" ? "female" : "male",
+      probability: genderProbability,
+      age: Number(age),
+    };
   } finally {
     image.pixels.dispose();
   }
