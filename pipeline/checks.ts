@@ -83,15 +83,8 @@ export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>
   }
 }
 
-/** Leave-one-source-out for each model kind; categories with a single source are reported. */
-async function leaveOneSourceOut(
-  input: ChecksInput,
-  sources: Map<string, string>,
-  log: (line: string) => void,
-): Promise<LosoResult[]> {
-  const { store, records, classes, kinds, heldOut } = input;
-  const { epochs = 100, patience = 20, batchSize = 32, seed = 42 } = input.training ?? {};
-  const categoryOf = new Map(records.map((r) => [r.id, r.category]));
+/** Which sources can be held out, and why the others cannot. */
+function losoPlan(records: SplitRecord[], sources: Map<string, string>) {
   const sourceNames = [...new Set(records.map((r) => sources.get(r.id)!))].sort();
   const sourcesOfCategory = new Map<string, Set<string>>();
   for (const record of records) {
@@ -113,46 +106,97 @@ async function leaveOneSourceOut(
       sourcesOfCategory.get(r.category)!.size >= 2
     )
   );
-  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const reason = sourceNames.length < 2
+    ? "all faces come from one source"
+    : "no category has two or more sources, so holding one out always removes a class";
+  return { eligible, notPossible, reason };
+}
 
+/**
+ * The faces with one source held out, as a two-fold store (fold 0 the held-out source), so
+ * foldRole holds it out as test and the others' val faces validate. Faces of the held-out
+ * source's people found under other sources are left out of training, as the split keeps a
+ * person on one side: else the model would meet them again and answer by who they are.
+ */
+function storeWithout(
+  store: FaceStore,
+  records: SplitRecord[],
+  sources: Map<string, string>,
+  heldOutSource: string,
+): FaceStore {
   const identityOf = new Map(records.map((r) => [r.id, r.identity]));
-  /**
-   * The faces with one source held out, as a two-fold store (fold 0 the held-out source), so
-   * foldRole holds it out as test and the others' val faces validate. Faces of the held-out
-   * source's people found under other sources are left out of training, as the split keeps a
-   * person on one side: else the model would meet them again and answer by who they are.
-   */
-  const storeWithout = (heldOutSource: string): FaceStore => {
-    const heldOutPeople = new Set(
-      records.filter((r) => sources.get(r.id) === heldOutSource).map((r) => r.identity),
+  const heldOutPeople = new Set(
+    records.filter((r) => sources.get(r.id) === heldOutSource).map((r) => r.identity),
+  );
+  const looStore = new FaceStore({ crops: store.crops });
+  for (const face of store.faces) {
+    const source = sources.get(face.id);
+    if (source === undefined) continue;
+    const isHeldOut = source === heldOutSource;
+    if (!isHeldOut && heldOutPeople.has(identityOf.get(face.id) ?? face.identity)) continue;
+    looStore.addStored({
+      ...face,
+      fold: isHeldOut ? 0 : 1,
+      split: face.split === "val" ? "val" : "train",
+    });
+  }
+  return looStore;
+}
+
+/** Trains `kind` without one source and predicts that source's faces (class indices), or null. */
+async function predictHeldOutSource(
+  kind: ModelKind,
+  looStore: FaceStore,
+  classIndex: Map<string, number>,
+  training: Required<CheckTraining>,
+): Promise<{ id: string; actual: number; predicted: number }[] | null> {
+  const testFold = 0;
+  if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
+    return null;
+  }
+  const { classifier } = await trainClassifier(kind, looStore, { ...training, testFold });
+  try {
+    const faces = looStore.select({ testFold, role: "test" });
+    const probabilities = classifier.predictSamples(
+      faces.map((f) => looStore.sample(f, classifier.metadata.preprocessing)),
     );
-    const looStore = new FaceStore({ crops: store.crops });
-    for (const face of store.faces) {
-      const source = sources.get(face.id);
-      if (source === undefined) continue;
-      const isHeldOut = source === heldOutSource;
-      if (!isHeldOut && heldOutPeople.has(identityOf.get(face.id) ?? face.identity)) continue;
-      looStore.addStored({
-        ...face,
-        fold: isHeldOut ? 0 : 1,
-        split: face.split === "val" ? "val" : "train",
-      });
-    }
-    return looStore;
-  };
+    const order = classifier.metadata.classes.map((c) => classIndex.get(c)!);
+    return faces.map((face, f) => {
+      const p = probabilities[f]!;
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+      return { id: face.id, actual: classIndex.get(face.category)!, predicted: order[best]! };
+    });
+  } finally {
+    classifier.dispose();
+  }
+}
+
+/** Leave-one-source-out for each model kind; categories with a single source are reported. */
+async function leaveOneSourceOut(
+  input: ChecksInput,
+  sources: Map<string, string>,
+  log: (line: string) => void,
+): Promise<LosoResult[]> {
+  const { store, records, classes, kinds, heldOut } = input;
+  const { epochs = 100, patience = 20, batchSize = 32, seed = 42 } = input.training ?? {};
+  const training = { epochs, patience, batchSize, seed };
+  const categoryOf = new Map(records.map((r) => [r.id, r.category]));
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const { eligible, notPossible, reason } = losoPlan(records, sources);
+  const accuracyOf = (predictions: [string, number][]) =>
+    predictions.filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p).length /
+    predictions.length;
 
   const results: LosoResult[] = [];
   for (const kind of kinds) {
-    const own = heldOut.get(kind) ?? new Map<string, number>();
-    const ownRight = [...own].filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p);
-    const randomSplitAccuracy = own.size ? ownRight.length / own.size : 0;
+    const own = [...(heldOut.get(kind) ?? new Map<string, number>())];
+    const randomSplitAccuracy = own.length ? accuracyOf(own) : 0;
     if (eligible.length === 0) {
       results.push({
         kind,
         possible: false,
-        reason: sourceNames.length < 2
-          ? "all faces come from one source"
-          : "no category has two or more sources, so holding one out always removes a class",
+        reason,
         perSource: [],
         notPossible,
         randomSplitAccuracy,
@@ -160,63 +204,42 @@ async function leaveOneSourceOut(
       continue;
     }
     const perSource: SourceScore[] = [];
-    const actual: number[] = [];
-    const predicted: number[] = [];
-    const heldIds = new Set<string>();
+    const judged: { id: string; actual: number; predicted: number }[] = [];
     for (const [i, source] of eligible.entries()) {
       log(`check: leave-one-source-out ${kind}, source ${i + 1}/${eligible.length}`);
-      const looStore = storeWithout(source);
-      const testFold = 0;
-      if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
+      const faces = await predictHeldOutSource(
+        kind,
+        storeWithout(store, records, sources, source),
+        classIndex,
+        training,
+      );
+      if (!faces) {
         log(`check: leave-one-source-out ${kind}: source ${i + 1} leaves one class; skipped`);
         continue;
       }
-      const { classifier } = await trainClassifier(kind, looStore, {
-        epochs,
-        patience,
-        batchSize,
-        seed,
-        testFold,
-      });
-      const faces = looStore.select({ testFold, role: "test" });
-      const probabilities = classifier.predictSamples(
-        faces.map((f) => looStore.sample(f, classifier.metadata.preprocessing)),
-      );
-      const order = classifier.metadata.classes.map((c) => classIndex.get(c)!);
-      classifier.dispose();
-      let correct = 0;
-      faces.forEach((face, f) => {
-        const p = probabilities[f]!;
-        let best = 0;
-        for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-        const label = classIndex.get(face.category)!;
-        actual.push(label);
-        predicted.push(order[best]!);
-        heldIds.add(face.id);
-        if (order[best] === label) correct++;
-      });
+      judged.push(...faces);
+      const correct = faces.filter((f) => f.actual === f.predicted).length;
       perSource.push({
         source,
-        category: [...new Set(faces.map((f) => f.category))].join(", "),
+        category: [...new Set(faces.map((f) => classes[f.actual]!))].join(", "),
         n: faces.length,
         correct,
         accuracy: faces.length ? correct / faces.length : 0,
       });
     }
-    const onThese = [...own].filter(([id]) => heldIds.has(id));
+    const heldIds = new Set(judged.map((j) => j.id));
+    const onThese = own.filter(([id]) => heldIds.has(id));
     results.push({
       kind,
-      possible: actual.length > 0,
+      possible: judged.length > 0,
       perSource,
       notPossible,
-      score: actual.length ? heldOutScore(actual, predicted, classes.length) : undefined,
+      score: judged.length
+        ? heldOutScore(judged.map((j) => j.actual), judged.map((j) => j.predicted), classes.length)
+        : undefined,
       randomSplitAccuracy,
       randomSplitOnTheseSources: onThese.length
-        ? {
-          accuracy: onThese.filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p)
-            .length / onThese.length,
-          n: onThese.length,
-        }
+        ? { accuracy: accuracyOf(onThese), n: onThese.length }
         : undefined,
     });
   }
