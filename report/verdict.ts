@@ -131,7 +131,8 @@ export function verdictLines(
     }
     lines.push(`  beats: ${beats.join("; ") || "nothing"}`);
     lines.push(`  does not beat: ${not.join("; ") || "nothing it was checked against"}`);
-    if (close.length) {
+    // At chance there is nothing a baseline could come close to explaining.
+    if (close.length && m.accuracy > m.chance) {
       lines.push(`  WARNING, a model that sees no face comes close: ${close.join("; ")}`);
     }
     const loso = losoLine(checks?.loso.find((l) => l.kind === kind));

@@ -357,3 +357,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test("verdictLines() says what the model beats, what it does not, and which check explains it", () => {
+  // 20 faces, the model right on 16; a colour baseline right on 17 of the same faces.
+  const faces = Array.from({ length: 20 }, (_, i) => ({
+    id: `f${i}`,
+    category: i % 2 ? "law" : "bio",
+    probabilities: (i < 16) === (i % 2 === 0) ? [0.8, 0.2] : [0.2, 0.8],
+  }));
+  const metrics = computeMetrics(faces, ["bio", "law"]);
+  assert.equal(metrics.accuracy, 0.8);
+  const actual = new Map(faces.map((f) => [f.id, f.category === "bio" ? 0 : 1]));
+  const model = new Map(faces.map((f) => [f.id, f.probabilities[0]! > 0.5 ? 0 : 1]));
+  const baseline = new Map([...actual].map(([id, label], i) => [id, i < 17 ? label : 1 - label]));
+  const checks = {
+    groupedBy: "source row" as const,
+    sources: [],
+    loso: [{
+      kind: "cnn",
+      possible: true,
+      perSource: [],
+      notPossible: [],
+      score: heldOutScore([0, 1, 0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 1, 0, 0, 1], 2),
+      randomSplitAccuracy: 0.8,
+    }],
+    baselines: [{
+      key: "image-statistics" as const,
+      name: "image statistics",
+      score: heldOutScore([...actual.values()], [...baseline.values()], 2),
+      versus: { cnn: compareOnSameFaces(actual, model, baseline) },
+      skipped: {},
+      telling: [{ feature: "mean blue", separation: 3 }],
+    }],
+  };
+  const lines = verdictLines([{ kind: "cnn", metrics }], checks);
+  assert.match(lines[0]!, /^cnn: 80\.0 % .* random split, n = 20/);
+  assert.match(lines[1]!, /beats: chance 50\.0 %/);
+  assert.match(lines[2]!, /does not beat: .*image statistics 85\.0 %/);
+  assert.match(
+    lines[3]!,
+    /comes close: image statistics \(most telling: mean blue\) reaches 85\.0 %/,
+  );
+  assert.match(lines[4]!, /leave-one-source-out\): 50\.0 % .*NOT above chance/);
+  assert.match(
+    lines[5]!,
+    /explains most of its accuracy: image statistics \(most telling: mean blue\), 100 %/,
+  );
+
+  // A model at chance gets no "comes close" warning and nothing to explain.
+  const atChance = computeMetrics(
+    faces.map((f, i) => ({ ...f, probabilities: i < 10 ? [0.9, 0.1] : [0.1, 0.9] })),
+    ["bio", "law"],
+  );
+  const quiet = verdictLines([{ kind: "cnn", metrics: atChance }], checks).join("\n");
+  assert.ok(!quiet.includes("comes close"), quiet);
+  assert.match(quiet, /no better than chance, so there is no accuracy to explain/);
+});
