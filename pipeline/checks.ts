@@ -62,6 +62,12 @@ export interface ChecksInput {
    */
   sourceOfPage?: Map<string, string>;
   training?: CheckTraining;
+  /**
+   * Most training runs per model kind for leave-one-source-out; more sources than this are
+   * held out in this many groups.
+   * @default 10
+   */
+  maxLosoRuns?: number;
   /** Progress lines (ids and counts only). @default console.error */
   log?: (line: string) => void;
 }
@@ -83,8 +89,13 @@ export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>
   }
 }
 
-/** Which sources can be held out, and why the others cannot. */
-function losoPlan(records: SplitRecord[], sources: Map<string, string>) {
+/**
+ * Which sources can be held out, and why the others cannot. With more than `maxRuns` of them,
+ * sources are held out in `maxRuns` groups instead of one by one (GroupKFold over sources):
+ * each category's sources are dealt round-robin over the groups, so holding out one group
+ * still leaves every category with two or more sources some training face.
+ */
+export function losoPlan(records: SplitRecord[], sources: Map<string, string>, maxRuns = 10) {
   const sourceNames = [...new Set(records.map((r) => sources.get(r.id)!))].sort();
   const sourcesOfCategory = new Map<string, Set<string>>();
   for (const record of records) {
@@ -109,7 +120,18 @@ function losoPlan(records: SplitRecord[], sources: Map<string, string>) {
   const reason = sourceNames.length < 2
     ? "all faces come from one source"
     : "no category has two or more sources, so holding one out always removes a class";
-  return { eligible, notPossible, reason };
+  if (eligible.length <= maxRuns) {
+    return { heldOut: eligible.map((source) => [source]), notPossible, reason };
+  }
+  const groups: string[][] = Array.from({ length: maxRuns }, () => []);
+  const categoryOfSource = new Map(records.map((r) => [sources.get(r.id)!, r.category]));
+  let next = 0;
+  for (const category of [...sourcesOfCategory.keys()].sort()) {
+    for (const source of eligible.filter((s) => categoryOfSource.get(s) === category)) {
+      groups[next++ % maxRuns]!.push(source);
+    }
+  }
+  return { heldOut: groups.filter((g) => g.length > 0), notPossible, reason };
 }
 
 /**
@@ -122,17 +144,17 @@ function storeWithout(
   store: FaceStore,
   records: SplitRecord[],
   sources: Map<string, string>,
-  heldOutSource: string,
+  heldOutSources: readonly string[],
 ): FaceStore {
   const identityOf = new Map(records.map((r) => [r.id, r.identity]));
   const heldOutPeople = new Set(
-    records.filter((r) => sources.get(r.id) === heldOutSource).map((r) => r.identity),
+    records.filter((r) => heldOutSources.includes(sources.get(r.id)!)).map((r) => r.identity),
   );
   const looStore = new FaceStore({ crops: store.crops });
   for (const face of store.faces) {
     const source = sources.get(face.id);
     if (source === undefined) continue;
-    const isHeldOut = source === heldOutSource;
+    const isHeldOut = heldOutSources.includes(source);
     if (!isHeldOut && heldOutPeople.has(identityOf.get(face.id) ?? face.identity)) continue;
     looStore.addStored({
       ...face,
@@ -183,7 +205,7 @@ async function leaveOneSourceOut(
   const training = { epochs, patience, batchSize, seed };
   const categoryOf = new Map(records.map((r) => [r.id, r.category]));
   const classIndex = new Map(classes.map((c, i) => [c, i]));
-  const { eligible, notPossible, reason } = losoPlan(records, sources);
+  const { heldOut: runs, notPossible, reason } = losoPlan(records, sources, input.maxLosoRuns);
   const accuracyOf = (predictions: [string, number][]) =>
     predictions.filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p).length /
     predictions.length;
@@ -192,7 +214,7 @@ async function leaveOneSourceOut(
   for (const kind of kinds) {
     const own = [...(heldOut.get(kind) ?? new Map<string, number>())];
     const randomSplitAccuracy = own.length ? accuracyOf(own) : 0;
-    if (eligible.length === 0) {
+    if (runs.length === 0) {
       results.push({
         kind,
         possible: false,
@@ -205,22 +227,22 @@ async function leaveOneSourceOut(
     }
     const perSource: SourceScore[] = [];
     const judged: { id: string; actual: number; predicted: number }[] = [];
-    for (const [i, source] of eligible.entries()) {
-      log(`check: leave-one-source-out ${kind}, source ${i + 1}/${eligible.length}`);
+    for (const [i, held] of runs.entries()) {
+      log(`check: leave-one-source-out ${kind}, run ${i + 1}/${runs.length}`);
       const faces = await predictHeldOutSource(
         kind,
-        storeWithout(store, records, sources, source),
+        storeWithout(store, records, sources, held),
         classIndex,
         training,
       );
       if (!faces) {
-        log(`check: leave-one-source-out ${kind}: source ${i + 1} leaves one class; skipped`);
+        log(`check: leave-one-source-out ${kind}: run ${i + 1} leaves one class; skipped`);
         continue;
       }
       judged.push(...faces);
       const correct = faces.filter((f) => f.actual === f.predicted).length;
       perSource.push({
-        source,
+        source: held.join(" + "),
         category: [...new Set(faces.map((f) => classes[f.actual]!))].join(", "),
         n: faces.length,
         correct,
@@ -430,6 +452,12 @@ function demographicChecks(
  * baselines and the demographic ones, all on the face models' own split.
  */
 export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
+  const { maxLosoRuns = 10 } = input;
+  if (!Number.isInteger(maxLosoRuns) || maxLosoRuns < 1) {
+    throw new RangeError(
+      `Cannot run the checks as 'maxLosoRuns' must be a positive integer: got ${maxLosoRuns}`,
+    );
+  }
   const log = input.log ?? ((line: string) => console.error(line));
   const sources = new Map(input.records.map((r) => [r.id, sourceOf(r, input.sourceOfPage)]));
   const sourceFaces = new Map<string, { category: Set<string>; faces: number }>();

@@ -53,7 +53,10 @@ export interface BaselineResult {
 }
 
 export interface SourceScore {
-  /** The source row's URL (or the page host when no sources are known). */
+  /**
+   * The held-out source row's URL (or page host when no sources are known); several joined by
+   * ` + ` when there are more sources than runs and they are held out in groups.
+   */
   source: string;
   category: string;
   n: number;

@@ -24,7 +24,7 @@ import {
   tellingFeatures,
 } from "../stages/validity.ts";
 import { computeMetrics } from "../stages/evaluate.ts";
-import { fitOnSameSplit, runChecks, sourceOf } from "../pipeline/checks.ts";
+import { fitOnSameSplit, losoPlan, runChecks, sourceOf } from "../pipeline/checks.ts";
 import { collectFaces } from "../pipeline/batches.ts";
 import { initEngine } from "../models/engine.ts";
 import { verdictLines } from "../report/verdict.ts";
@@ -412,4 +412,26 @@ Deno.test("verdictLines() says what the model beats, what it does not, and which
   const quiet = verdictLines([{ kind: "cnn", metrics: atChance }], checks).join("\n");
   assert.ok(!quiet.includes("comes close"), quiet);
   assert.match(quiet, /no better than chance, so there is no accuracy to explain/);
+});
+
+Deno.test("losoPlan() holds sources out one by one, or in groups that leave every category a source", () => {
+  const records = ["a1", "a2", "a3", "b1", "b2", "b3", "c1"].map((source, i) => ({
+    id: `r${i}`,
+    category: source[0]!,
+    pageUrl: source,
+    identity: `r${i}`,
+  })) as unknown as SplitRecord[];
+  const sources = new Map(records.map((r) => [r.id, r.pageUrl]));
+  const single = losoPlan(records, sources);
+  assert.deepEqual(single.heldOut, [["a1"], ["a2"], ["a3"], ["b1"], ["b2"], ["b3"]]);
+  assert.deepEqual(single.notPossible.map((n) => n.category), ["c"]);
+  const grouped = losoPlan(records, sources, 2);
+  assert.equal(grouped.heldOut.length, 2);
+  assert.deepEqual(grouped.heldOut.flat().sort(), ["a1", "a2", "a3", "b1", "b2", "b3"]);
+  for (const group of grouped.heldOut) {
+    for (const category of ["a", "b"]) {
+      const left = ["1", "2", "3"].map((n) => category + n).filter((s) => !group.includes(s));
+      assert.ok(left.length >= 1, `holding out ${group} leaves '${category}' no source`);
+    }
+  }
 });
