@@ -7,6 +7,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import sharp from "sharp";
 import {
+  checksSpec,
   confusionSpec,
   distributionSpec,
   type EpochPoint,
@@ -485,6 +486,13 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
 
   const headline = await renderChart(headlineSpec(models));
   const headlineImage = await chart("accuracy.png", headline.png, "accuracy against baselines");
+  const checksImage = checks
+    ? await chart(
+      "checks.png",
+      (await renderChart(checksSpec(models, checks))).png,
+      "face models against what sees no face",
+    )
+    : "";
   const perModel: {
     confusion: string;
     curves: string;
@@ -555,6 +563,7 @@ ${sideBySide((i) => perModel[i]!.curves)}
 something else, and the faces of other classes most confidently called this one.</p>
 ${classes.map((_, c) => sideBySide((i) => perModel[i]!.montages[c] ?? "")).join("\n")}
 <h2>Is it the face, or the photo?</h2>
+${checksImage}
 ${checksSection(models, checks)}
 <h2>Confound check</h2>
 ${confoundSection(models)}
