@@ -103,6 +103,7 @@ Deno.test({
       const html = await Deno.readTextFile(join(out, "report.html"));
       assert.ok(html.indexOf("Verdict") < html.indexOf("How good is it?"));
       assert.ok(html.includes("comes close"));
+      assert.ok((await Deno.stat(join(out, "checks.png"))).size > 1000, "the checks' chart");
       assert.ok(evaluation.terminalSummary.startsWith("verdict:\ncnn: "));
     } finally {
       await Deno.remove(dir, { recursive: true });
