@@ -213,7 +213,15 @@ ${folds}<ul>
 <li>gender only: ${pct(gender.accuracy)}${
     gender.modelBeatsIt ? ` — ${verdict(gender.modelBeatsIt, "it")}` : ""
   }</li>
-<li>macro-F1: ${m.macroF1.toFixed(3)}</li>
+<li>macro-F1: ${m.macroF1.toFixed(3)}; balanced accuracy ${pct(m.balancedAccuracy)}</li>
+<li>label-permutation p = ${
+    m.permutation.pValue.toFixed(4)
+  } (${m.permutation.permutations} shuffles)</li>
+<li>most confused: ${
+    m.mostConfused.slice(0, 3).map((c) =>
+      `${escapeXml(c.actual)} → ${escapeXml(c.predicted)} (${c.count})`
+    ).join(", ") || "none"
+  }</li>
 </ul></div>`;
 }
 
