@@ -1,9 +1,16 @@
 /**
  * The offline demo: a small university website served on 127.0.0.1 from inside the process,
- * so `deno task pipeline` without --sources crawls something real with no network. Four
- * departments (the seed study's four classes), each page in a different layout: a table split
- * over two pages, a card grid, a figure list, and lazy-loaded and CSS-background portraits. Page
- * chrome (logo, icons) and a shared "no photo" placeholder make the extractor work for it.
+ * so `deno task pipeline` without --sources crawls something real with no network. Two
+ * departments, each with two sources (its staff page and a research group's page), each page
+ * in a different layout: a table split over two pages, a card grid, a figure list, and
+ * lazy-loaded and CSS-background portraits. Page chrome (logo, icons) and a shared "no photo"
+ * placeholder make the extractor work for it.
+ *
+ * It is a planted confound, the seed study's trap in small: every source has its own
+ * photographer (a colour cast, an exposure, a JPEG quality that all its portraits carry), and
+ * every person is listed once in each department, so the faces say nothing about the
+ * department while the photo style says everything about the source. The report's random
+ * split looks good; leave-one-source-out and the style baselines show why.
  *
  * Portraits are cut with sharp from face-api's sample photos using the boxes in
  * data/demo/people.json (made once by commands/dev/build_demo_people.ts), so no detector runs
@@ -40,13 +47,30 @@ interface DemoPerson {
   sample: string;
   box: { x: number; y: number; width: number; height: number };
   name: string;
+  /** One of people.json's four random draws; it picks the person's two pages (`lists`). */
   department: string;
   flop?: boolean;
 }
 
-interface Department {
+/** A source's photographer: what every portrait on its pages goes through. */
+interface PhotoStyle {
+  /** Said in the page's markup (a comment), for whoever reads the demo's HTML. */
+  name: string;
+  apply: (image: sharp.Sharp) => sharp.Sharp;
+  quality: number;
+}
+
+/** One source: a listing page (maybe paginated) of one category, in one layout and style. */
+interface SourcePage {
+  /** URL path without slashes at either end: `computer-science/distributed-systems`. */
   slug: string;
+  category: string;
   title: string;
+  /** people.json draws whose people this page lists. */
+  lists: string[];
+  /** Where its portraits are served: `/people/` for the first, its own folder for others. */
+  imageDir: string;
+  style: PhotoStyle;
   /** Renders the staff list; `people` already includes any placeholder staff. */
   layout: (people: StaffEntry[]) => string;
   /** Splits the list over this many pages. */
@@ -69,7 +93,7 @@ const BLANK_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAA
 /** Staff without a photo: they show the shared placeholder. Invented names. */
 const NO_PHOTO_STAFF: Record<string, string[]> = {
   "computer-science": ["Dr. Jan Novak"],
-  "economics": ["Petra Sommerfeld"],
+  "german-studies": ["Petra Sommerfeld"],
 };
 
 const ROLES = ["Professor", "Research Associate", "Postdoctoral Researcher", "Lecturer"];
@@ -85,10 +109,15 @@ function slugify(name: string): string {
 const contact = (slug: string) =>
   `<span class="contact"><a href="mailto:${slug}@demo-university.invalid"><img src="/static/icon-mail.png" width="16" height="16" alt="E-mail"></a> <img src="/static/icon-phone.png" width="16" height="16" alt="Phone"></span>`;
 
-const DEPARTMENTS: Department[] = [
+// Each person is on one computer-science and one german-studies page: every face under both.
+const SOURCE_PAGES: SourcePage[] = [
   {
     slug: "computer-science",
+    category: "computer-science",
     title: "Department of Computer Science",
+    lists: ["computer-science", "economics"],
+    imageDir: "/people/",
+    style: { name: "studio, neutral", apply: (image) => image, quality: 90 },
     pages: 2,
     layout: (people) =>
       `<table class="staff"><thead><tr><th>Photo</th><th>Name</th><th>Position</th><th>Contact</th></tr></thead><tbody>${
@@ -100,8 +129,16 @@ const DEPARTMENTS: Department[] = [
       }</tbody></table>`,
   },
   {
-    slug: "economics",
-    title: "Faculty of Economics",
+    slug: "computer-science/distributed-systems",
+    category: "computer-science",
+    title: "Distributed Systems Group",
+    lists: ["german-studies", "mechanical-engineering"],
+    imageDir: "/photos/distributed-systems/",
+    style: {
+      name: "dark, cold blue cast",
+      apply: (image) => image.recomb([[0.4, 0, 0], [0, 0.5, 0.05], [0, 0.1, 0.95]]),
+      quality: 85,
+    },
     pages: 1,
     layout: (people) =>
       `<div class="grid">${
@@ -116,7 +153,15 @@ const DEPARTMENTS: Department[] = [
   },
   {
     slug: "german-studies",
+    category: "german-studies",
     title: "Institute of German Studies",
+    lists: ["computer-science", "german-studies"],
+    imageDir: "/photos/german-studies/",
+    style: {
+      name: "overexposed, low contrast",
+      apply: (image) => image.linear(0.5, 125),
+      quality: 85,
+    },
     pages: 1,
     layout: (people) =>
       `<ul class="figures">${
@@ -128,8 +173,16 @@ const DEPARTMENTS: Department[] = [
       }</ul>`,
   },
   {
-    slug: "mechanical-engineering",
-    title: "Mechanical Engineering",
+    slug: "german-studies/medieval-literature",
+    category: "german-studies",
+    title: "Centre for Medieval Literature",
+    lists: ["economics", "mechanical-engineering"],
+    imageDir: "/photos/medieval-literature/",
+    style: {
+      name: "warm cast, heavy JPEG compression",
+      apply: (image) => image.recomb([[1.05, 0.1, 0], [0, 0.9, 0], [0, 0, 0.6]]),
+      quality: 8,
+    },
     pages: 1,
     // Half lazy-loaded <img>, half CSS backgrounds: two ways real sites hide their portraits.
     layout: (people) =>
@@ -156,7 +209,7 @@ function shell(title: string, body: string): string {
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} – Demo University</title>
 <style>.grid{display:flex;flex-wrap:wrap}.card{width:240px;margin:8px}.photo{background-size:cover}</style></head>
 <body><header><a href="/"><img src="/static/logo.png" alt="Demo University logo" width="240" height="64"></a>
-<nav><a href="/">Home</a> · <a href="/computer-science/">Computer Science</a> · <a href="/economics/">Economics</a> · <a href="/german-studies/">German Studies</a> · <a href="/mechanical-engineering/">Mechanical Engineering</a></nav></header>
+<nav><a href="/">Home</a> · <a href="/computer-science/">Computer Science</a> · <a href="/computer-science/distributed-systems/">Distributed Systems</a> · <a href="/german-studies/">German Studies</a> · <a href="/german-studies/medieval-literature/">Medieval Literature</a></nav></header>
 <main><h1>${escapeHtml(title)}</h1>
 ${body}
 </main><footer><img src="/static/icon-mail.png" width="16" height="16" alt=""> info@demo-university.invalid · All names on this demo site are invented.</footer></body></html>`;
@@ -205,17 +258,22 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
     ["/static/icon-phone.png", phone!],
   ]);
 
-  const bySlug = new Map(people.map((person) => [slugify(person.name), person]));
   const pages = new Map<string, string>();
-  for (const department of DEPARTMENTS) {
-    const staff: StaffEntry[] = people
-      .filter((person) => person.department === department.slug)
-      .map((person, i) => ({
-        name: person.name,
-        role: ROLES[i % ROLES.length]!,
-        slug: slugify(person.name),
-        image: `/people/${slugify(person.name)}.jpg`,
-      }));
+  const portraitsByPath = new Map<string, { person: DemoPerson; style: PhotoStyle }>();
+  for (const department of SOURCE_PAGES) {
+    const listed = people.filter((person) => department.lists.includes(person.department));
+    for (const person of listed) {
+      portraitsByPath.set(`${department.imageDir}${slugify(person.name)}.jpg`, {
+        person,
+        style: department.style,
+      });
+    }
+    const staff: StaffEntry[] = listed.map((person, i) => ({
+      name: person.name,
+      role: ROLES[i % ROLES.length]!,
+      slug: slugify(person.name),
+      image: `${department.imageDir}${slugify(person.name)}.jpg`,
+    }));
     for (const name of NO_PHOTO_STAFF[department.slug] ?? []) {
       staff.push({ name, role: "Secretary", slug: slugify(name), image: PLACEHOLDER });
     }
@@ -235,7 +293,10 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
         }</nav>`;
       pages.set(
         pagePath(department.slug, index),
-        shell(`${department.title}: People`, department.layout(chunk) + pager),
+        shell(
+          `${department.title}: People`,
+          `<!-- photos: ${department.style.name} -->${department.layout(chunk)}${pager}`,
+        ),
       );
     }
   }
@@ -244,27 +305,27 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
     shell(
       "Demo University",
       `<ul>${
-        DEPARTMENTS.map((d) => `<li><a href="/${d.slug}/">${escapeHtml(d.title)}</a></li>`).join("")
+        SOURCE_PAGES.map((d) => `<li><a href="/${d.slug}/">${escapeHtml(d.title)}</a></li>`)
+          .join("")
       }</ul>`,
     ),
   );
 
-  // Portraits are cut on first request and kept: 24 small JPEGs.
+  // Portraits are cut on first request and kept: one small JPEG per person and page.
   const portraits = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
-  const portrait = (person: DemoPerson) => {
-    const key = slugify(person.name);
-    let bytes = portraits.get(key);
+  const portrait = (path: string, person: DemoPerson, style: PhotoStyle) => {
+    let bytes = portraits.get(path);
     if (!bytes) {
       const { x, y, width, height } = person.box;
       let image = sharp(join(sampleDir, person.sample))
         .rotate()
         .extract({ left: x, top: y, width, height });
       if (person.flop) image = image.flop();
-      bytes = image.resize(portraitWidth, portraitHeight, { fit: "cover" })
-        .jpeg({ quality: 85 })
-        .toBuffer()
+      // Styled from a lossless copy, so the cast and the JPEG step compose as a camera's would.
+      bytes = image.resize(portraitWidth, portraitHeight, { fit: "cover" }).png().toBuffer()
+        .then((png) => style.apply(sharp(png)).jpeg({ quality: style.quality }).toBuffer())
         .then((buffer) => Uint8Array.from(buffer));
-      portraits.set(key, bytes);
+      portraits.set(path, bytes);
     }
     return bytes;
   };
@@ -285,10 +346,11 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
     }
     const file = staticFiles.get(pathname);
     if (file) return new Response(file, { headers: { "content-type": "image/png" } });
-    const match = /^\/people\/([a-z0-9-]+)\.jpg$/.exec(pathname);
-    const person = match ? bySlug.get(match[1]!) : undefined;
-    if (person) {
-      return new Response(await portrait(person), { headers: { "content-type": "image/jpeg" } });
+    const served = portraitsByPath.get(pathname);
+    if (served) {
+      return new Response(await portrait(pathname, served.person, served.style), {
+        headers: { "content-type": "image/jpeg" },
+      });
     }
     return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
   };
@@ -297,7 +359,7 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
   const url = `http://127.0.0.1:${server.addr.port}/`;
   const sourcesCsv = [
     "url,category",
-    ...DEPARTMENTS.map((d) => `${new URL(`/${d.slug}/`, url).href},${d.slug}`),
+    ...SOURCE_PAGES.map((d) => `${new URL(`/${d.slug}/`, url).href},${d.category}`),
   ].join("\n") + "\n";
-  return { url, sourcesCsv, people: people.length, close: () => server.shutdown() };
+  return { url, sourcesCsv, people: portraitsByPath.size, close: () => server.shutdown() };
 }

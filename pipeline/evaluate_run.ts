@@ -4,7 +4,8 @@
  * hands the numbers to the evaluation stage and the report.
  */
 import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
-import type { SplitRecord } from "../core/types.ts";
+import type { RgbImage, SplitRecord } from "../core/types.ts";
+import { decodeRgb } from "../models/classifier.ts";
 import type { Classifier, EpochStats, ModelKind } from "../models/classifier.ts";
 import { predictGender } from "../models/faces/faces.ts";
 import {
@@ -15,6 +16,9 @@ import {
   type ScoredFace,
 } from "../stages/evaluate.ts";
 import { type ModelResult, terminalSummary, writeReport } from "../report/report.ts";
+import type { FaceStore } from "../models/dataset.ts";
+import type { ValidityChecks } from "../stages/validity.ts";
+import { type CheckTraining, runChecks } from "./checks.ts";
 
 export interface TrainedModel {
   kind: ModelKind;
@@ -37,11 +41,25 @@ export interface EvaluateRunOptions {
   /** Dropped records by reason code, for the report's provenance. */
   dropped?: Record<string, number>;
   provenance?: Record<string, string | number | boolean>;
+  /**
+   * The run's faces (crops and descriptors). With it, the validity checks run: each model is
+   * trained again per held-out source, and the style baselines are fitted on the same split.
+   */
+  store?: FaceStore;
+  /** The source row of each crawled page, by page URL (pages.csv), to group faces by source. */
+  sourceOfPage?: Map<string, string>;
+  /** Training settings of the checks' runs: the run's own. */
+  training?: CheckTraining;
 }
 
 interface FaceCues {
+  /** The crop as the run decoded it once (the dataset's), for the models and the checks. */
+  image: RgbImage;
+  /** Its PNG bytes, for the report's montages (read, not decoded). */
   crop: Uint8Array;
   gender?: Gender;
+  /** Age in years as face-api's age/gender net estimates it. */
+  age?: number;
   grayscale: boolean;
 }
 
@@ -53,18 +71,29 @@ function isTraining(record: SplitRecord, fold: number | null): boolean {
   return fold === null ? record.split === "train" : record.fold !== fold;
 }
 
+/**
+ * What the evaluation reads of each face besides the models' scores: estimated gender and age,
+ * and whether the photo is black and white, all from the crop the dataset decoded once.
+ */
 async function faceCues(
   records: SplitRecord[],
   facePercent: number,
+  store?: FaceStore,
 ): Promise<Map<string, FaceCues>> {
+  const decoded = new Map(store?.faces.map((face) => [face.id, face.image]) ?? []);
   const cues = await lastValueFrom(
     from(records).pipe(
       mergeMap(async (record) => {
         const crop = await Deno.readFile(record.cropPath);
-        const gender = await predictGender(crop, { facePercent }).then((g) => g.gender).catch(
-          () => undefined,
-        );
-        return [record.id, { crop, gender, grayscale: await isGrayscale(crop) }] as const;
+        const image = decoded.get(record.id) ?? await decodeRgb(crop);
+        const estimate = await predictGender(image, { facePercent }).catch(() => undefined);
+        return [record.id, {
+          image,
+          crop,
+          gender: estimate?.gender,
+          age: estimate?.age,
+          grayscale: await isGrayscale(image),
+        }] as const;
       }, 2),
       toArray(),
     ),
@@ -75,28 +104,48 @@ async function faceCues(
 /** Evaluates every trained model (all folds of a kind together) and writes the report. */
 export async function evaluateModels(
   options: EvaluateRunOptions,
-): Promise<{ reportPath: string; terminalSummary: string; metrics: Map<string, Metrics> }> {
+): Promise<{
+  reportPath: string;
+  terminalSummary: string;
+  metrics: Map<string, Metrics>;
+  checks?: ValidityChecks;
+}> {
   const { trained, records, classes, out, facePercent = 50 } = options;
-  const cues = await faceCues(records, facePercent);
+  const cues = await faceCues(records, facePercent, options.store);
   const kinds = [...new Set(trained.map((model) => model.kind))];
   const results: ModelResult[] = [];
   const metricsByKind = new Map<string, Metrics>();
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  /** Each kind's held-out predictions as class indices, for the checks' paired comparisons. */
+  const heldOutByKind = new Map<string, Map<string, number>>();
+  const probabilitiesByKind = new Map<string, Map<string, number[]>>();
 
   for (const kind of kinds) {
     const models = trained.filter((model) => model.kind === kind);
     const scored: ScoredFace[] = [];
     const trainDistribution: Record<string, number> = {};
     const genderFit: { gender: Gender; category: string }[] = [];
+    const predictions = new Map<string, number>();
+    heldOutByKind.set(kind, predictions);
+    const inClassOrder = new Map<string, number[]>();
+    probabilitiesByKind.set(kind, inClassOrder);
     for (const model of models) {
       const heldOut = records.filter((record) => isHeldOut(record, model.fold));
       const probabilities = await model.classifier.predict(
         heldOut.map((record) => ({
-          crop: cues.get(record.id)!.crop,
+          crop: cues.get(record.id)!.image,
           descriptor: record.descriptor,
         })),
       );
       heldOut.forEach((record, i) => {
         const cue = cues.get(record.id)!;
+        const p = probabilities[i]!;
+        let best = 0;
+        for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+        predictions.set(record.id, classIndex.get(model.classifier.metadata.classes[best]!)!);
+        const ordered = classes.map(() => 0);
+        model.classifier.metadata.classes.forEach((c, k) => ordered[classIndex.get(c)!] = p[k]!);
+        inClassOrder.set(record.id, ordered);
         scored.push({
           id: record.id,
           category: record.category,
@@ -130,8 +179,29 @@ export async function evaluateModels(
     split[record.category] = (split[record.category] ?? 0) + 1;
   }
   const faces = new Map([...cues].map(([id, cue]) => [id, cue.crop]));
+  const checks = options.store
+    ? await runChecks({
+      records,
+      store: options.store,
+      kinds,
+      classes,
+      heldOut: heldOutByKind,
+      heldOutProbabilities: probabilitiesByKind,
+      attributes: new Map(
+        [...cues].flatMap(([id, cue]) =>
+          cue.gender !== undefined && cue.age !== undefined
+            ? [[id, { gender: cue.gender, age: cue.age }]]
+            : []
+        ),
+      ),
+      crops: new Map([...cues].map(([id, cue]) => [id, cue.image])),
+      sourceOfPage: options.sourceOfPage,
+      training: options.training,
+    })
+    : undefined;
   const files = await writeReport(out, {
     models: results,
+    checks,
     faces,
     dataset: {
       name: options.dataName ?? out,
@@ -145,7 +215,8 @@ export async function evaluateModels(
   });
   return {
     reportPath: files.html,
-    terminalSummary: terminalSummary(results, files.html),
+    terminalSummary: terminalSummary(results, files.html, checks),
     metrics: metricsByKind,
+    checks,
   };
 }

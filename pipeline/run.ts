@@ -170,6 +170,19 @@ export async function runPipeline(
       classes,
       facePercent: options.facePercent,
       dataName: options.dataDir,
+      store,
+      sourceOfPage: new Map(
+        state.pageLog.rows().filter((row) => row.page_url).map((row) => [
+          row.page_url,
+          row.source_url,
+        ]),
+      ),
+      training: {
+        epochs: options.epochs,
+        patience: options.patience,
+        batchSize: options.batchSize,
+        seed: options.seed,
+      },
       dropped: droppedByReason(state.manifest.rows()),
       provenance: provenance(
         options,

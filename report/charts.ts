@@ -6,6 +6,7 @@ import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import sharp from "sharp";
 import type { Metrics } from "../stages/evaluate.ts";
+import type { ValidityChecks } from "../stages/validity.ts";
 
 /** One epoch of training, as the training curves need it. */
 export interface EpochPoint {
@@ -306,4 +307,99 @@ export function distributionSpec(kind: string, metrics: Metrics): TopLevelSpec {
       },
     },
   } as TopLevelSpec;
+}
+
+const NO_FACE_LABELS: Record<string, string> = {
+  "image-statistics": "image statistics",
+  "masked-face": "photo with the face masked",
+  "blurred-face": "heavily blurred face",
+  "age-gender": "estimated age and gender",
+};
+
+/**
+ * Is it the face, or the photo? Each model on the random split and on sources it never saw,
+ * beside the baselines that never see a face, each with its 95 % interval and chance marked.
+ */
+export function checksSpec(models: ModelResult[], checks: ValidityChecks): TopLevelSpec {
+  const first = models[0]?.metrics;
+  if (!first) throw new RangeError("Cannot draw the checks chart without a model");
+  const rows = [
+    ...models.flatMap((m) => [
+      {
+        what: `${m.kind}: random split`,
+        accuracy: m.metrics.accuracy,
+        lo: m.metrics.ci95[0],
+        hi: m.metrics.ci95[1],
+        kind: "model",
+      },
+      ...checks.loso.filter((l) => l.kind === m.kind && l.score).map((l) => ({
+        what: `${m.kind}: leave-one-source-out`,
+        accuracy: l.score!.accuracy,
+        lo: l.score!.ci95[0],
+        hi: l.score!.ci95[1],
+        kind: "model",
+      })),
+    ]),
+    ...checks.baselines.map((b) => ({
+      what: `no face: ${NO_FACE_LABELS[b.key] ?? b.key}`,
+      accuracy: b.score.accuracy,
+      lo: b.score.ci95[0],
+      hi: b.score.ci95[1],
+      kind: "baseline",
+    })),
+  ];
+  const y = {
+    field: "what",
+    type: "nominal",
+    sort: rows.map((r) => r.what),
+    title: null,
+    axis: { labelLimit: 320 },
+  } as const;
+  const x = { type: "quantitative", scale: { domain: [0, 1] } } as const;
+  return {
+    title: "Face models against what sees no face (95 % intervals; the line is chance)",
+    width: 520,
+    height: { step: 30 },
+    layer: [
+      {
+        data: { values: rows },
+        mark: { type: "rule", strokeWidth: 2 },
+        encoding: {
+          y,
+          x: { ...x, field: "lo" },
+          x2: { field: "hi" },
+          color: {
+            field: "kind",
+            type: "nominal",
+            scale: { domain: ["model", "baseline"], range: ["#4c78a8", "#e45756"] },
+            legend: null,
+          },
+        },
+      },
+      {
+        data: { values: rows },
+        mark: { type: "point", filled: true, size: 90 },
+        encoding: {
+          y,
+          x: { ...x, field: "accuracy", axis: { format: ".0%" }, title: "accuracy" },
+          color: { field: "kind", type: "nominal", legend: null },
+        },
+      },
+      {
+        data: { values: rows },
+        mark: { type: "text", align: "left", dx: 8, dy: -9, fontSize: 11 },
+        encoding: {
+          y,
+          x: { ...x, field: "accuracy" },
+          text: { field: "accuracy", type: "quantitative", format: ".1%" },
+        },
+      },
+      {
+        data: { values: [{ chance: first.chance }] },
+        mark: { type: "rule", strokeDash: [4, 4], color: "#666" },
+        encoding: { x: { ...x, field: "chance" } },
+      },
+    ],
+    // Layers with their own data (the chance line) are valid Vega-Lite that the types reject.
+  } as unknown as TopLevelSpec;
 }

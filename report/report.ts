@@ -7,6 +7,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import sharp from "sharp";
 import {
+  checksSpec,
   confusionSpec,
   distributionSpec,
   type EpochPoint,
@@ -18,6 +19,8 @@ import {
 import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
 import type { SplitName } from "../core/types.ts";
 import { REPORT_FILES } from "../store/paths.ts";
+import type { ValidityChecks } from "../stages/validity.ts";
+import { verdictLines } from "./verdict.ts";
 
 export type { EpochPoint, ModelResult };
 
@@ -41,6 +44,8 @@ export interface ReportInput {
   /** Face crops (PNG) by record id, for the montages. Faces without a crop show as grey. */
   faces: Map<string, Uint8Array>;
   dataset: DatasetSummary;
+  /** The validity checks (leave-one-source-out, style baselines), when they were run. */
+  checks?: ValidityChecks;
   /**
    * Heading of the page.
    * @default "facefield evaluation"
@@ -209,7 +214,15 @@ ${folds}<ul>
 <li>gender only: ${pct(gender.accuracy)}${
     gender.modelBeatsIt ? ` — ${verdict(gender.modelBeatsIt, "it")}` : ""
   }</li>
-<li>macro-F1: ${m.macroF1.toFixed(3)}</li>
+<li>macro-F1: ${m.macroF1.toFixed(3)}; balanced accuracy ${pct(m.balancedAccuracy)}</li>
+<li>label-permutation p = ${
+    m.permutation.pValue.toFixed(4)
+  } (${m.permutation.permutations} shuffles)</li>
+<li>most confused: ${
+    m.mostConfused.slice(0, 3).map((c) =>
+      `${escapeXml(c.actual)} → ${escapeXml(c.predicted)} (${c.count})`
+    ).join(", ") || "none"
+  }</li>
 </ul></div>`;
 }
 
@@ -260,6 +273,125 @@ have learned gender, not the group. Accuracy on black-and-white against colour p
 whether photo style carries the label.</p>
 ${table(["model", "model accuracy", "gender-only rule", "on grayscale", "on colour"], rows)}
 ${note}`;
+}
+
+function checksSection(models: ModelResult[], checks: ValidityChecks | undefined): string {
+  if (!checks) {
+    return `<p class="warn">The validity checks were not run for this report, so nothing here
+says whether the models read faces or photos.</p>`;
+  }
+  const loso = checks.loso.map((l) => {
+    const random = l.randomSplitOnTheseSources;
+    return [
+      escapeXml(l.kind),
+      pct(l.randomSplitAccuracy),
+      random ? `${pct(random.accuracy)} (n = ${random.n})` : "n/a",
+      l.score
+        ? `${pct(l.score.accuracy)} (${pct(l.score.ci95[0])} – ${
+          pct(l.score.ci95[1])
+        }, n = ${l.score.n}), ${verdict(l.score.beatsChance, "chance")}`
+        : `cannot be made: ${escapeXml(l.reason ?? "")}`,
+    ];
+  });
+  const perSource = checks.loso.flatMap((l) =>
+    l.perSource.map((s) => [
+      escapeXml(l.kind),
+      escapeXml(s.source),
+      escapeXml(s.category),
+      `${s.correct} / ${s.n}`,
+      pct(s.accuracy),
+    ])
+  );
+  const notPossible = checks.loso[0]?.notPossible ?? [];
+  const cannot = notPossible.length
+    ? `<p class="warn">${
+      notPossible.map((n) => escapeXml(`Cannot hold out ${n.sources.join(", ")}: ${n.reason}.`))
+        .join("<br>")
+    }</p>`
+    : "";
+  const baselineRows = checks.baselines.map((b) => [
+    escapeXml(b.name),
+    `${pct(b.score.accuracy)} (${pct(b.score.ci95[0])} – ${
+      pct(b.score.ci95[1])
+    }, n = ${b.score.n})`,
+    ...models.map((m) => {
+      const v = b.versus[m.kind];
+      if (!v) return "n/a";
+      return `${pct(v.modelAccuracy)} vs ${pct(v.baselineAccuracy)}: ${
+        v.modelBeatsIt.significant
+          ? `<span class="yes">beaten (McNemar ${pValue(v.modelBeatsIt)})</span>`
+          : `<span class="no">not beaten (McNemar ${pValue(v.modelBeatsIt)})</span>`
+      }${v.close ? ` <span class="no">close</span>` : ""}`;
+    }),
+  ]);
+  const telling = checks.baselines.find((b) => b.telling)?.telling ?? [];
+  const demographics = checks.demographics;
+  const strataNames = demographics
+    ? Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? []
+    : [];
+  const demographicPart = demographics
+    ? `<h3>Demographics (estimated by ${
+      escapeXml(demographics.estimatedBy)
+    }, ${demographics.n} faces)</h3>
+<p>Accuracy within each stratum of estimated gender and age: a model that reads only
+demographics does well in some strata and at chance within them.</p>
+${
+      table(
+        ["model", ...strataNames.map(escapeXml)],
+        Object.entries(demographics.strata).map(([kind, strata]) => [
+          escapeXml(kind),
+          ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
+        ]),
+        "num",
+      )
+    }
+<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
+gender and ages at most a few years apart, each face in one pair; how often the model gives each
+face's own class the higher score.</p>
+${
+      table(
+        ["model", "pairs", "ranked right (95 % CI)"],
+        Object.entries(demographics.matchedPairs).map(([kind, m]) => [
+          escapeXml(kind),
+          m.pairs,
+          m.accuracy === null || !m.ci95
+            ? "n/a"
+            : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
+              pct(m.ci95[1])
+            }), age gap ≤ ${m.maxAgeGap} years`,
+        ]),
+        "num",
+      )
+    }`
+    : "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
+  return `<p>Is it the face, or the photo? Faces are grouped by ${
+    escapeXml(checks.groupedBy)
+  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
+source but one and tests it on the held-out one: a model that learned a site's photo style
+instead of faces falls to chance there.</p>
+${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
+${cannot}
+${
+    perSource.length
+      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
+      : ""
+  }
+<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
+split as the face models. A face model that does not beat them may have learned the photos.</p>
+${
+    table(
+      ["baseline sees", "accuracy (95 % CI)", ...models.map((m) => escapeXml(m.kind))],
+      baselineRows,
+    )
+  }
+${
+    telling.length
+      ? `<p>Image statistics that tell the classes apart best (Fisher ratio): ${
+        telling.map((t) => `${escapeXml(t.feature)} (${t.separation.toFixed(2)})`).join(", ")
+      }.</p>`
+      : ""
+  }
+${demographicPart}`;
 }
 
 function datasetSection(dataset: DatasetSummary, classes: string[]): string {
@@ -314,6 +446,7 @@ table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: left; }
 th { background: #f6f6f6; } table.num td:not(:first-child) { text-align: right; }
 table.facts thead { display: none; }
+.verdict pre { white-space: pre-wrap; background: #f6f6f6; padding: 8px 12px; font-size: 14px; }
 footer { margin-top: 40px; color: #888; font-size: 13px; }
 `;
 
@@ -332,8 +465,14 @@ function imageTag(png: Uint8Array, alt: string, width?: number): string {
  * ```
  */
 export async function writeReport(outDir: string, input: ReportInput): Promise<ReportFiles> {
-  const { models, faces, dataset, title = "facefield evaluation", generatedAt = new Date() } =
-    input;
+  const {
+    models,
+    faces,
+    dataset,
+    checks,
+    title = "facefield evaluation",
+    generatedAt = new Date(),
+  } = input;
   if (models.length === 0) throw new RangeError("Cannot write a report without a model");
   const kinds = models.map((m) => m.kind);
   if (new Set(kinds).size !== kinds.length) {
@@ -356,6 +495,13 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
 
   const headline = await renderChart(headlineSpec(models));
   const headlineImage = await chart("accuracy.png", headline.png, "accuracy against baselines");
+  const checksImage = checks
+    ? await chart(
+      "checks.png",
+      (await renderChart(checksSpec(models, checks))).png,
+      "face models against what sees no face",
+    )
+    : "";
   const perModel: {
     confusion: string;
     curves: string;
@@ -400,6 +546,7 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
   const perClass = models.map((m) =>
     `<div><h3>${escapeXml(m.kind)}</h3>${perClassTable(m.metrics)}</div>`
   ).join("\n");
+  const verdict = verdictLines(models, checks);
   const stamp = generatedAt.toISOString().replace("T", " ").slice(0, 16) + " UTC";
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -407,6 +554,8 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
 <title>${escapeXml(title)}</title><style>${STYLE}</style></head>
 <body>
 <h1>${escapeXml(title)}</h1>
+<section class="verdict"><h2>Verdict</h2>
+<pre>${escapeXml(verdict.join("\n"))}</pre></section>
 <p class="sub">${escapeXml(dataset.name)} · ${classes.length} classes · ${stamp}</p>
 <h2>How good is it?</h2>
 <div class="cards">${models.map(headlineCard).join("\n")}</div>
@@ -422,6 +571,9 @@ ${sideBySide((i) => perModel[i]!.curves)}
 <p>Per class: the most confident right answers, the faces of the class most confidently called
 something else, and the faces of other classes most confidently called this one.</p>
 ${classes.map((_, c) => sideBySide((i) => perModel[i]!.montages[c] ?? "")).join("\n")}
+<h2>Is it the face, or the photo?</h2>
+${checksImage}
+${checksSection(models, checks)}
 <h2>Confound check</h2>
 ${confoundSection(models)}
 <h2>Data and provenance</h2>
@@ -432,7 +584,9 @@ ${datasetSection(dataset, classes)}
 
   const metricsJson = JSON.stringify(
     {
+      verdict,
       generatedAt: generatedAt.toISOString(),
+      checks: checks ?? null,
       dataset,
       models: models.map(({ kind, metrics, history, bestEpoch }) => ({
         kind,
@@ -455,8 +609,12 @@ ${datasetSection(dataset, classes)}
  * A few lines for the terminal: accuracy ± CI against the baselines, the confusion matrix as a
  * table, and where the report is.
  */
-export function terminalSummary(models: ModelResult[], reportPath?: string): string {
-  const lines: string[] = [];
+export function terminalSummary(
+  models: ModelResult[],
+  reportPath?: string,
+  checks?: ValidityChecks,
+): string {
+  const lines: string[] = ["verdict:", ...verdictLines(models, checks), ""];
   for (const { kind, metrics: m } of models) {
     const gender = m.confounds.genderOnly;
     lines.push(

@@ -3,9 +3,15 @@
  * model is, with their uncertainty, against the baselines a model must beat (majority class,
  * chance) and against trivial cues it could have learned instead of the face (gender, colour).
  */
-import { concatMap, map, type OperatorFunction, pipe, toArray } from "rxjs";
+import { map, type OperatorFunction, pipe, toArray } from "rxjs";
 import sharp from "sharp";
-import { binomialUpperTail, wilsonInterval } from "../core/statistics.ts";
+import type { RgbImage } from "../core/types.ts";
+import {
+  balancedAccuracy,
+  binomialUpperTail,
+  permutationPValue,
+  wilsonInterval,
+} from "../core/statistics.ts";
 
 export type Gender = "male" | "female";
 
@@ -89,6 +95,15 @@ export interface Metrics {
   beatsMajority: SignificanceTest;
   beatsChance: SignificanceTest;
   macroF1: number;
+  /** Mean recall over the classes: what the accuracy is worth when classes are unbalanced. */
+  balancedAccuracy: number;
+  /**
+   * Label-permutation p-value: how often shuffled true labels agree with the predictions at
+   * least as often as the real labels do (see `permutationPValue`).
+   */
+  permutation: { pValue: number; permutations: number };
+  /** Off-diagonal confusion cells, largest first (fastai's `most_confused`, min count 1). */
+  mostConfused: { actual: string; predicted: string; count: number }[];
   perClass: ClassMetrics[];
   /** `counts[i][j]`: faces of class `labels[i]` predicted as `labels[j]`. */
   confusion: { labels: string[]; counts: number[][]; rowNormalised: number[][] };
@@ -130,6 +145,11 @@ export interface MetricsOptions {
    * the rule is chosen on the test faces, which flatters it (reported as `fitOn: "test"`).
    */
   genderFit?: { gender: Gender; category: string }[];
+  /**
+   * Random relabellings of the permutation test.
+   * @default 2000
+   */
+  permutations?: number;
 }
 
 function argmax(values: ArrayLike<number>): number {
@@ -239,6 +259,18 @@ function genderOnly(
     fitOn,
     modelBeatsIt: significance(correct, n, accuracy, alpha),
   };
+}
+
+function mostConfused(
+  counts: number[][],
+  classes: string[],
+): { actual: string; predicted: string; count: number }[] {
+  const cells = counts.flatMap((row, i) =>
+    row.flatMap((count, j) =>
+      i !== j && count > 0 ? [{ actual: classes[i]!, predicted: classes[j]!, count }] : []
+    )
+  );
+  return cells.sort((a, b) => b.count - a.count);
 }
 
 function foldMetrics(judged: Judged[]): FoldMetrics | undefined {
@@ -365,6 +397,17 @@ export function computeMetrics(
     beatsMajority: significance(correct, n, majorityAccuracy, alpha),
     beatsChance: significance(correct, n, chance, alpha),
     macroF1,
+    balancedAccuracy: balancedAccuracy(
+      judged.map((j) => j.actual),
+      judged.map((j) => j.predicted),
+    ),
+    permutation: {
+      pValue: permutationPValue(judged.map((j) => j.actual), judged.map((j) => j.predicted), {
+        permutations: options.permutations ?? 2000,
+      }),
+      permutations: options.permutations ?? 2000,
+    },
+    mostConfused: mostConfused(counts, classes),
     perClass,
     confusion: { labels: [...classes], counts, rowNormalised },
     distribution: classes.map((label, i) => ({ label, real: real[i]!, predicted: predicted[i]! })),
@@ -405,8 +448,14 @@ export function evaluate(options: EvaluateOptions): OperatorFunction<ScoredFace,
  * channels, without their mean, so a uniform colour cast does not count) stays under `threshold`.
  * On the congress portraits the 60 b/w photos measure 0 and the colour ones 21 to 89.
  */
-export async function isGrayscale(image: Uint8Array, threshold = 5): Promise<boolean> {
-  const { data } = await sharp(image)
+export async function isGrayscale(
+  image: Uint8Array | RgbImage,
+  threshold = 5,
+): Promise<boolean> {
+  const source = image instanceof Uint8Array
+    ? sharp(image)
+    : sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+  const { data } = await source
     .removeAlpha()
     .toColourspace("srgb")
     .resize(64, 64, { fit: "fill" })
@@ -426,37 +475,4 @@ export async function isGrayscale(image: Uint8Array, threshold = 5): Promise<boo
   const variance = sumRg2 / pixels - (sumRg / pixels) ** 2 + sumYb2 / pixels -
     (sumYb / pixels) ** 2;
   return Math.sqrt(Math.max(0, variance)) < threshold;
-}
-
-export interface ConfoundCueOptions {
-  /**
-   * Predicts a face's gender from its crop.
-   * @default face-api's age/gender net (`predictGender` in models/faces.ts)
-   */
-  genderOf?: (crop: Uint8Array) => Promise<Gender>;
-  /**
-   * Tells black-and-white photos from colour ones.
-   * @default isGrayscale
-   */
-  grayscaleOf?: (crop: Uint8Array) => Promise<boolean>;
-}
-
-/**
- * Fills in each face's `gender` and `grayscale` from its crop where they are missing, for the
- * confound check. Faces without a crop pass unchanged. One face at a time, in order.
- */
-export function addConfoundCues(
-  options: ConfoundCueOptions = {},
-): OperatorFunction<ScoredFace, ScoredFace> {
-  const {
-    genderOf = async (crop: Uint8Array) =>
-      (await (await import("../models/faces/faces.ts")).predictGender(crop)).gender,
-    grayscaleOf = isGrayscale,
-  } = options;
-  return concatMap(async (face) => {
-    if (!face.crop) return face;
-    const gender = face.gender ?? await genderOf(face.crop);
-    const grayscale = face.grayscale ?? await grayscaleOf(face.crop);
-    return { ...face, gender, grayscale };
-  });
 }

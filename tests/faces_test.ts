@@ -154,6 +154,8 @@ Deno.test("describeWholeImage() and predictGender() work on the crop pipeline's 
   const gender = await predictGender(portraitFace.crop);
   assert.equal(gender.gender, "female");
   assert.ok(gender.probability > 0.5 && gender.probability <= 1);
+  // An adult's portrait: the net's age is a number of years in an adult's range.
+  assert.ok(gender.age > 15 && gender.age < 90, `age ${gender.age}`);
 });
 
 Deno.test({

@@ -198,6 +198,7 @@ Deno.test({
           height: document.documentElement.scrollHeight,
           title: document.title,
           first: document.querySelector("h2")?.textContent,
+          second: document.querySelectorAll("h2")[1]?.textContent,
         })`,
         returnByValue: true,
       });
@@ -207,7 +208,8 @@ Deno.test({
       assert.deepEqual(remote, [], "the page loads nothing over the network");
       assert.equal(facts.images, files.pngs.length);
       assert.equal(facts.broken, 0, "every image decodes");
-      assert.equal(facts.first, "How good is it?");
+      assert.equal(facts.first, "Verdict", "the verdict is what a reader meets first");
+      assert.equal(facts.second, "How good is it?");
       assert.ok(facts.height > 2000, `the page is ${facts.height}px tall`);
 
       await cdp.send("Emulation.setDeviceMetricsOverride", {

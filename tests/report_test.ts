@@ -75,13 +75,15 @@ Deno.test("report.html is self-contained, escaped and leads with the honest numb
       assert.ok(html.includes(`<p class="big">${pct(m.accuracy)}</p>`));
       assert.ok(html.includes(`95 % CI ${pct(m.ci95[0])} – ${pct(m.ci95[1])}`));
     }
-    // The order people read in: headline, charts, per class, faces, confounds, provenance.
+    // The order people read in: verdict, headline, charts, per class, faces, checks, provenance.
     const order = [
+      "Verdict",
       "How good is it?",
       "Confusion and class distribution",
       "Per class",
       "Training",
       "Faces the models",
+      "Is it the face, or the photo?",
       "Confound check",
       "Data and provenance",
     ].map((heading) => html.indexOf(`<h2>${heading}`));
@@ -89,6 +91,8 @@ Deno.test("report.html is self-contained, escaped and leads with the honest numb
     assert.deepEqual(order, [...order].sort((a, b) => a - b));
     assert.ok(html.includes("no_face") && html.includes("sample faculty pages"));
     assert.match(html, /chosen on the training faces/);
+    // A report made without the validity checks says so rather than staying silent.
+    assert.match(html, /validity checks were not run/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -644,7 +644,7 @@ export async function describeWholeImage(
 export async function predictGender(
   crop: Uint8Array | RgbImage,
   options: { facePercent?: number } = {},
-): Promise<{ gender: "male" | "female"; probability: number }> {
+): Promise<{ gender: "male" | "female"; probability: number; age: number }> {
   const { facePercent = FACE_DEFAULTS.facePercent } = options;
   checkOptions({ facePercent });
   await loadNets(["ageGenderNet"]);
@@ -671,8 +671,14 @@ export async function predictGender(
     // deno-lint-ignore no-explicit-any
     const prediction = await faceapi.nets.ageGenderNet.predictAgeAndGender(chip as any);
     chip.dispose();
-    const { gender, genderProbability } = Array.isArray(prediction) ? prediction[0]! : prediction;
-    return { gender: gender === "female" ? "female" : "male", probability: genderProbability };
+    const { gender, genderProbability, age } = Array.isArray(prediction)
+      ? prediction[0]!
+      : prediction;
+    return {
+      gender: gender === "female" ? "female" : "male",
+      probability: genderProbability,
+      age: Number(age),
+    };
   } finally {
     image.pixels.dispose();
   }

@@ -1,0 +1,488 @@
+/**
+ * The validity checks' training runs: is it the face, or the photo? Each face model is trained
+ * again with one source held out at a time (leave-one-source-out), and baselines that never
+ * see a face (image statistics, the photo with the face masked, a heavily blurred face) are
+ * fitted on the same split as the face models. stages/validity.ts scores what they predict.
+ */
+import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
+import type { RgbImage, SplitRecord } from "../core/types.ts";
+import { decodeRgb } from "../models/classifier.ts";
+import type { ModelKind } from "../models/classifier.ts";
+import { FaceStore } from "../models/dataset.ts";
+import { trainClassifier } from "../models/training/train.ts";
+import { LogisticRegression } from "../models/logistic.ts";
+import {
+  blurredFacePixels,
+  IMAGE_STATISTIC_NAMES,
+  imageStatistics,
+  maskedFacePixels,
+} from "../models/style_features.ts";
+import {
+  type Attributes,
+  type BaselineKey,
+  type BaselineResult,
+  compareOnSameFaces,
+  type Demographics,
+  heldOutScore,
+  type LosoResult,
+  matchedPairs,
+  type SourceScore,
+  strataScores,
+  tellingFeatures,
+  type ValidityChecks,
+} from "../stages/validity.ts";
+
+export interface CheckTraining {
+  /** @default 100 */
+  epochs?: number;
+  /** @default 20 */
+  patience?: number;
+  /** @default 32 */
+  batchSize?: number;
+  /** @default 42 */
+  seed?: number;
+}
+
+export interface ChecksInput {
+  records: SplitRecord[];
+  /** The run's faces, crops and descriptors, for training the face models again. */
+  store: FaceStore;
+  kinds: ModelKind[];
+  classes: string[];
+  /** Each face model's own held-out predictions (record id → class index), by kind. */
+  heldOut: Map<string, Map<string, number>>;
+  /** Each face model's held-out class probabilities (in `classes` order), by kind. */
+  heldOutProbabilities?: Map<string, Map<string, ArrayLike<number>>>;
+  /** Estimated gender and age by record id, for the demographic checks. */
+  attributes?: Map<string, Attributes>;
+  /** The crops as the run decoded them once, by record id. */
+  crops: Map<string, RgbImage>;
+  /**
+   * The source row (its URL) each page came from, by page URL (pages.csv). Without it, or for
+   * a page it does not know, the page's host stands for the source.
+   */
+  sourceOfPage?: Map<string, string>;
+  training?: CheckTraining;
+  /**
+   * Most training runs per model kind for leave-one-source-out; more sources than this are
+   * held out in this many groups.
+   * @default 10
+   */
+  maxLosoRuns?: number;
+  /** Progress lines (ids and counts only). @default console.error */
+  log?: (line: string) => void;
+}
+
+/** Faces a record is held out with: its fold with `--folds`, else the test split. */
+function heldOutGroup(record: SplitRecord): number | "test" | "train" {
+  if (record.fold !== null) return record.fold;
+  return record.split === "test" ? "test" : "train";
+}
+
+/** The record's source: its source row when pages.csv knows the page, else its page host. */
+export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>): string {
+  const known = sourceOfPage?.get(record.pageUrl);
+  if (known) return known;
+  try {
+    return new URL(record.pageUrl).host;
+  } catch {
+    return record.pageUrl || "unknown";
+  }
+}
+
+/**
+ * Which sources can be held out, and why the others cannot. With more than `maxRuns` of them,
+ * sources are held out in `maxRuns` groups instead of one by one (GroupKFold over sources):
+ * each category's sources are dealt round-robin over the groups, so holding out one group
+ * still leaves every category with two or more sources some training face.
+ */
+export function losoPlan(records: SplitRecord[], sources: Map<string, string>, maxRuns = 10) {
+  const sourceNames = [...new Set(records.map((r) => sources.get(r.id)!))].sort();
+  const sourcesOfCategory = new Map<string, Set<string>>();
+  for (const record of records) {
+    const set = sourcesOfCategory.get(record.category) ?? new Set();
+    set.add(sources.get(record.id)!);
+    sourcesOfCategory.set(record.category, set);
+  }
+  const notPossible = [...sourcesOfCategory.entries()]
+    .filter(([, set]) => set.size < 2)
+    .map(([category, set]) => ({
+      category,
+      sources: [...set],
+      reason: `'${category}' has only one source: holding it out leaves no training face of ` +
+        `'${category}', so no model could name it`,
+    }));
+  // A source that mixes categories could be held out too, but each must keep another source.
+  const eligible = sourceNames.filter((source) =>
+    records.filter((r) => sources.get(r.id) === source).every((r) =>
+      sourcesOfCategory.get(r.category)!.size >= 2
+    )
+  );
+  const reason = sourceNames.length < 2
+    ? "all faces come from one source"
+    : "no category has two or more sources, so holding one out always removes a class";
+  if (eligible.length <= maxRuns) {
+    return { heldOut: eligible.map((source) => [source]), notPossible, reason };
+  }
+  const groups: string[][] = Array.from({ length: maxRuns }, () => []);
+  const categoryOfSource = new Map(records.map((r) => [sources.get(r.id)!, r.category]));
+  let next = 0;
+  for (const category of [...sourcesOfCategory.keys()].sort()) {
+    for (const source of eligible.filter((s) => categoryOfSource.get(s) === category)) {
+      groups[next++ % maxRuns]!.push(source);
+    }
+  }
+  return { heldOut: groups.filter((g) => g.length > 0), notPossible, reason };
+}
+
+/**
+ * The faces with one source held out, as a two-fold store (fold 0 the held-out source), so
+ * foldRole holds it out as test and the others' val faces validate. Faces of the held-out
+ * source's people found under other sources are left out of training, as the split keeps a
+ * person on one side: else the model would meet them again and answer by who they are.
+ */
+function storeWithout(
+  store: FaceStore,
+  records: SplitRecord[],
+  sources: Map<string, string>,
+  heldOutSources: readonly string[],
+): FaceStore {
+  const identityOf = new Map(records.map((r) => [r.id, r.identity]));
+  const heldOutPeople = new Set(
+    records.filter((r) => heldOutSources.includes(sources.get(r.id)!)).map((r) => r.identity),
+  );
+  const looStore = new FaceStore({ crops: store.crops });
+  for (const face of store.faces) {
+    const source = sources.get(face.id);
+    if (source === undefined) continue;
+    const isHeldOut = heldOutSources.includes(source);
+    if (!isHeldOut && heldOutPeople.has(identityOf.get(face.id) ?? face.identity)) continue;
+    looStore.addStored({
+      ...face,
+      fold: isHeldOut ? 0 : 1,
+      split: face.split === "val" ? "val" : "train",
+    });
+  }
+  return looStore;
+}
+
+/** Trains `kind` without one source and predicts that source's faces (class indices), or null. */
+async function predictHeldOutSource(
+  kind: ModelKind,
+  looStore: FaceStore,
+  classIndex: Map<string, number>,
+  training: Required<CheckTraining>,
+): Promise<{ id: string; actual: number; predicted: number }[] | null> {
+  const testFold = 0;
+  if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
+    return null;
+  }
+  const { classifier } = await trainClassifier(kind, looStore, { ...training, testFold });
+  try {
+    const faces = looStore.select({ testFold, role: "test" });
+    const probabilities = classifier.predictSamples(
+      faces.map((f) => looStore.sample(f, classifier.metadata.preprocessing)),
+    );
+    const order = classifier.metadata.classes.map((c) => classIndex.get(c)!);
+    return faces.map((face, f) => {
+      const p = probabilities[f]!;
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+      return { id: face.id, actual: classIndex.get(face.category)!, predicted: order[best]! };
+    });
+  } finally {
+    classifier.dispose();
+  }
+}
+
+/** Leave-one-source-out for each model kind; categories with a single source are reported. */
+async function leaveOneSourceOut(
+  input: ChecksInput,
+  sources: Map<string, string>,
+  log: (line: string) => void,
+): Promise<LosoResult[]> {
+  const { store, records, classes, kinds, heldOut } = input;
+  const { epochs = 100, patience = 20, batchSize = 32, seed = 42 } = input.training ?? {};
+  const training = { epochs, patience, batchSize, seed };
+  const categoryOf = new Map(records.map((r) => [r.id, r.category]));
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const { heldOut: runs, notPossible, reason } = losoPlan(records, sources, input.maxLosoRuns);
+  const accuracyOf = (predictions: [string, number][]) =>
+    predictions.filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p).length /
+    predictions.length;
+
+  const results: LosoResult[] = [];
+  for (const kind of kinds) {
+    const own = [...(heldOut.get(kind) ?? new Map<string, number>())];
+    const randomSplitAccuracy = own.length ? accuracyOf(own) : 0;
+    if (runs.length === 0) {
+      results.push({
+        kind,
+        possible: false,
+        reason,
+        perSource: [],
+        notPossible,
+        randomSplitAccuracy,
+      });
+      continue;
+    }
+    const perSource: SourceScore[] = [];
+    const judged: { id: string; actual: number; predicted: number }[] = [];
+    for (const [i, held] of runs.entries()) {
+      log(`check: leave-one-source-out ${kind}, run ${i + 1}/${runs.length}`);
+      const faces = await predictHeldOutSource(
+        kind,
+        storeWithout(store, records, sources, held),
+        classIndex,
+        training,
+      );
+      if (!faces) {
+        log(`check: leave-one-source-out ${kind}: run ${i + 1} leaves one class; skipped`);
+        continue;
+      }
+      judged.push(...faces);
+      const correct = faces.filter((f) => f.actual === f.predicted).length;
+      perSource.push({
+        source: held.join(" + "),
+        category: [...new Set(faces.map((f) => classes[f.actual]!))].join(", "),
+        n: faces.length,
+        correct,
+        accuracy: faces.length ? correct / faces.length : 0,
+      });
+    }
+    const heldIds = new Set(judged.map((j) => j.id));
+    const onThese = own.filter(([id]) => heldIds.has(id));
+    results.push({
+      kind,
+      possible: judged.length > 0,
+      perSource,
+      notPossible,
+      score: judged.length
+        ? heldOutScore(judged.map((j) => j.actual), judged.map((j) => j.predicted), classes.length)
+        : undefined,
+      randomSplitAccuracy,
+      randomSplitOnTheseSources: onThese.length
+        ? { accuracy: accuracyOf(onThese), n: onThese.length }
+        : undefined,
+    });
+  }
+  return results;
+}
+
+interface FeatureRow {
+  id: string;
+  label: number;
+  group: number | "test" | "train";
+  features: Record<Exclude<BaselineKey, "age-gender">, ArrayLike<number>>;
+}
+
+/** Reads each record's photo and crop into the baselines' features; unreadable ones are counted. */
+async function featureRows(
+  input: ChecksInput,
+): Promise<{ rows: FeatureRow[]; skipped: Record<string, number> }> {
+  const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  const skipped: Record<string, number> = {};
+  const rows = await lastValueFrom(
+    from(input.records).pipe(
+      mergeMap(async (record): Promise<FeatureRow | null> => {
+        try {
+          const image = await Deno.readFile(record.imagePath);
+          const crop = input.crops.get(record.id) ?? await decodeRgb(record.cropPath);
+          return {
+            id: record.id,
+            label: classIndex.get(record.category)!,
+            group: heldOutGroup(record),
+            features: {
+              "image-statistics": await imageStatistics(image),
+              "masked-face": await maskedFacePixels(image, record.faceBox),
+              "blurred-face": await blurredFacePixels(crop),
+            },
+          };
+        } catch (error) {
+          const code = error instanceof Deno.errors.NotFound ? "image_gone" : "image_unreadable";
+          skipped[code] = (skipped[code] ?? 0) + 1;
+          return null;
+        }
+      }, 2),
+      toArray(),
+    ),
+  );
+  return { rows: rows.filter((row): row is FeatureRow => row !== null), skipped };
+}
+
+const BASELINE_NAMES: Record<Exclude<BaselineKey, "age-gender">, string> = {
+  "image-statistics":
+    "image statistics (size, aspect ratio, bytes per pixel, JPEG quality, mean colour, brightness, contrast, colourfulness)",
+  "masked-face": "the photo with the face box masked (background, clothes, light, crop)",
+  "blurred-face": "a heavily blurred face (8×8 pixels of the crop)",
+};
+
+/**
+ * Fits a logistic regression on each held-out group's complement and predicts the group: the
+ * same split as the face models (the folds, or train+val → test).
+ */
+export function fitOnSameSplit(
+  rows: { id: string; label: number; group: number | "test" | "train"; x: ArrayLike<number> }[],
+  classes: number,
+): Map<string, number> {
+  const predictions = new Map<string, number>();
+  const groups = [...new Set(rows.map((r) => r.group))].filter((g) => g !== "train");
+  for (const group of groups) {
+    const train = rows.filter((r) =>
+      r.group !== group && (group !== "test" || r.group === "train")
+    );
+    const test = rows.filter((r) => r.group === group);
+    if (train.length === 0 || test.length === 0 || new Set(train.map((r) => r.label)).size < 2) {
+      continue;
+    }
+    const model = LogisticRegression.fit(train.map((r) => r.x), train.map((r) => r.label), classes);
+    model.predict(test.map((r) => r.x)).forEach((p, i) => {
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+      predictions.set(test[i]!.id, best);
+    });
+  }
+  return predictions;
+}
+
+/** The style baselines, each on the same split as the face models and compared with them. */
+async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
+  const { rows, skipped } = await featureRows(input);
+  const actual = new Map(rows.map((r) => [r.id, r.label]));
+  const results: BaselineResult[] = [];
+  for (const key of Object.keys(BASELINE_NAMES) as (keyof typeof BASELINE_NAMES)[]) {
+    const predictions = fitOnSameSplit(
+      rows.map((r) => ({ id: r.id, label: r.label, group: r.group, x: r.features[key] })),
+      input.classes.length,
+    );
+    if (predictions.size === 0) continue;
+    const ids = [...predictions.keys()];
+    const result: BaselineResult = {
+      key,
+      name: BASELINE_NAMES[key],
+      score: heldOutScore(
+        ids.map((id) => actual.get(id)!),
+        ids.map((id) => predictions.get(id)!),
+        input.classes.length,
+      ),
+      versus: Object.fromEntries(
+        input.kinds.flatMap((kind) => {
+          const own = input.heldOut.get(kind);
+          return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
+        }),
+      ),
+      skipped,
+    };
+    if (key === "image-statistics") {
+      result.telling = tellingFeatures(
+        rows.map((r) => r.features[key]),
+        rows.map((r) => r.label),
+        IMAGE_STATISTIC_NAMES,
+      ).slice(0, 3);
+    }
+    results.push(result);
+  }
+  return results;
+}
+
+/** The baseline from estimated gender and age, on the same split, and the model's strata and pairs. */
+function demographicChecks(
+  input: ChecksInput,
+): { baseline?: BaselineResult; demographics?: Demographics } {
+  const attributes = input.attributes;
+  if (!attributes || attributes.size === 0) return {};
+  const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  const rows = input.records.filter((r) => attributes.has(r.id)).map((r) => {
+    const a = attributes.get(r.id)!;
+    return {
+      id: r.id,
+      label: classIndex.get(r.category)!,
+      group: heldOutGroup(r),
+      x: [a.gender === "female" ? 1 : 0, a.age, a.age * a.age / 100],
+    };
+  });
+  const actual = new Map(rows.map((r) => [r.id, r.label]));
+  const predictions = fitOnSameSplit(rows, input.classes.length);
+  const ids = [...predictions.keys()];
+  const baseline: BaselineResult | undefined = ids.length
+    ? {
+      key: "age-gender",
+      name: "estimated age and gender (face-api's age/gender net), no face otherwise",
+      score: heldOutScore(
+        ids.map((id) => actual.get(id)!),
+        ids.map((id) => predictions.get(id)!),
+        input.classes.length,
+      ),
+      versus: Object.fromEntries(
+        input.kinds.flatMap((kind) => {
+          const own = input.heldOut.get(kind);
+          return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
+        }),
+      ),
+      skipped: input.records.length - rows.length
+        ? { no_estimate: input.records.length - rows.length }
+        : {},
+    }
+    : undefined;
+  const demographics: Demographics = {
+    estimatedBy: "face-api age/gender net",
+    n: rows.length,
+    strata: Object.fromEntries(
+      input.kinds.map((kind) => [
+        kind,
+        strataScores(actual, input.heldOut.get(kind) ?? new Map(), attributes),
+      ]),
+    ),
+    matchedPairs: Object.fromEntries(
+      input.kinds.map((kind) => [
+        kind,
+        matchedPairs(
+          actual,
+          input.heldOutProbabilities?.get(kind) ?? new Map(),
+          attributes,
+          input.classes.length,
+        ),
+      ]),
+    ),
+  };
+  return { baseline, demographics };
+}
+
+/**
+ * Runs every check on a run's faces: leave-one-source-out per model kind, the style
+ * baselines and the demographic ones, all on the face models' own split.
+ */
+export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
+  const { maxLosoRuns = 10 } = input;
+  if (!Number.isInteger(maxLosoRuns) || maxLosoRuns < 1) {
+    throw new RangeError(
+      `Cannot run the checks as 'maxLosoRuns' must be a positive integer: got ${maxLosoRuns}`,
+    );
+  }
+  const log = input.log ?? ((line: string) => console.error(line));
+  const sources = new Map(input.records.map((r) => [r.id, sourceOf(r, input.sourceOfPage)]));
+  const sourceFaces = new Map<string, { category: Set<string>; faces: number }>();
+  for (const record of input.records) {
+    const entry = sourceFaces.get(sources.get(record.id)!) ?? { category: new Set(), faces: 0 };
+    entry.category.add(record.category);
+    entry.faces++;
+    sourceFaces.set(sources.get(record.id)!, entry);
+  }
+  const groupedBy = input.records.some((r) => input.sourceOfPage?.has(r.pageUrl))
+    ? "source row"
+    : "page host";
+  log("check: style baselines");
+  const baselines = await styleBaselines(input);
+  const { baseline: demographic, demographics } = demographicChecks(input);
+  if (demographic) baselines.push(demographic);
+  const loso = await leaveOneSourceOut(input, sources, log);
+  return {
+    groupedBy,
+    sources: [...sourceFaces.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map((
+      [source, { category, faces }],
+    ) => ({ source, category: [...category].sort().join(", "), faces })),
+    loso,
+    baselines,
+    ...(demographics ? { demographics } : {}),
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The verdict: the report's first lines, in words. For each face model, what it beats, what it
+ * does not beat, and which check explains most of its accuracy, so a user who reads nothing
+ * else still learns whether the model reads faces or photos.
+ */
+import type { Metrics, SignificanceTest } from "../stages/evaluate.ts";
+import type { BaselineResult, LosoResult, ValidityChecks } from "../stages/validity.ts";
+
+const pct = (value: number) => `${(value * 100).toFixed(1)} %`;
+const p = (test: SignificanceTest) =>
+  test.pValue < 0.001 ? "p < 0.001" : `p = ${test.pValue.toFixed(3)}`;
+
+/** Short names for the baselines, as the verdict says them. */
+const SHORT: Record<string, string> = {
+  "image-statistics": "image statistics",
+  "masked-face": "the photo with the face masked",
+  "blurred-face": "a heavily blurred face",
+  "age-gender": "estimated age and gender",
+};
+
+/** What one check leaves of the model's accuracy above chance. */
+interface Explanation {
+  what: string;
+  /** Share of the model's accuracy above chance that the check accounts for. */
+  share: number;
+}
+
+function baselineName(baseline: BaselineResult): string {
+  const name = SHORT[baseline.key] ?? baseline.key;
+  const telling = baseline.telling?.slice(0, 2).map((t) => t.feature);
+  return telling?.length ? `${name} (most telling: ${telling.join(", ")})` : name;
+}
+
+function explanations(
+  model: Metrics,
+  kind: string,
+  checks: ValidityChecks | undefined,
+): Explanation[] {
+  const above = model.accuracy - model.chance;
+  if (above <= 0) return [];
+  const found: Explanation[] = [];
+  for (const baseline of checks?.baselines ?? []) {
+    const versus = baseline.versus[kind];
+    if (!versus || versus.n === 0) continue;
+    found.push({
+      what: baselineName(baseline),
+      share: (versus.baselineAccuracy - model.chance) / (versus.modelAccuracy - model.chance || 1),
+    });
+  }
+  const loso = checks?.loso.find((l) => l.kind === kind);
+  if (loso?.score) {
+    const random = loso.randomSplitOnTheseSources?.accuracy ?? model.accuracy;
+    found.push({
+      what: "its sources: on sources it never saw (leave-one-source-out) it loses it",
+      share: (random - loso.score.accuracy) / (random - model.chance || 1),
+    });
+  }
+  const gender = model.confounds.genderOnly;
+  if (gender.accuracy !== null) {
+    found.push({ what: "predicted gender alone", share: (gender.accuracy - model.chance) / above });
+  }
+  // A check can explain all of it, not more: a model below chance on unseen sources loses
+  // everything. Ties keep the baselines first, so the verdict names the cue itself.
+  return found.map((e) => ({ ...e, share: Math.min(1, e.share) }))
+    .sort((a, b) => b.share - a.share);
+}
+
+function losoLine(loso: LosoResult | undefined): string | null {
+  if (!loso) return null;
+  if (!loso.possible || !loso.score) {
+    const why = loso.reason ?? loso.notPossible.map((n) => n.reason).join("; ");
+    return `  leave-one-source-out cannot be made: ${why}`;
+  }
+  const s = loso.score;
+  const cannot = loso.notPossible.length
+    ? ` (not for ${loso.notPossible.map((n) => `'${n.category}'`).join(", ")}: one source each)`
+    : "";
+  return `  on sources it never saw (leave-one-source-out): ${pct(s.accuracy)} (95 % CI ${
+    pct(s.ci95[0])
+  }–${pct(s.ci95[1])}, n = ${s.n}), ${s.beatsChance.significant ? "above" : "NOT above"} chance (${
+    p(s.beatsChance)
+  })${cannot}`;
+}
+
+/**
+ * The verdict's lines for every model: plain text, the first lines of report.html,
+ * metrics.json and the terminal summary.
+ */
+export function verdictLines(
+  models: { kind: string; metrics: Metrics }[],
+  checks?: ValidityChecks,
+): string[] {
+  const lines: string[] = [];
+  for (const { kind, metrics: m } of models) {
+    lines.push(
+      `${kind}: ${pct(m.accuracy)} (95 % CI ${pct(m.ci95[0])}–${
+        pct(m.ci95[1])
+      }) on the random split, n = ${m.n}; balanced accuracy ${
+        pct(m.balancedAccuracy)
+      }, label-permutation p = ${m.permutation.pValue.toFixed(4)}`,
+    );
+    const beats: string[] = [];
+    const not: string[] = [];
+    (m.beatsChance.significant ? beats : not).push(`chance ${pct(m.chance)} (${p(m.beatsChance)})`);
+    (m.beatsMajority.significant ? beats : not).push(
+      `majority '${m.majorityBaseline.label}' ${pct(m.majorityBaseline.accuracy)} (${
+        p(m.beatsMajority)
+      })`,
+    );
+    const gender = m.confounds.genderOnly;
+    if (gender.accuracy !== null && gender.modelBeatsIt) {
+      (gender.modelBeatsIt.significant ? beats : not).push(
+        `predicted gender ${pct(gender.accuracy)} (${p(gender.modelBeatsIt)})`,
+      );
+    }
+    const close: string[] = [];
+    for (const baseline of checks?.baselines ?? []) {
+      const versus = baseline.versus[kind];
+      if (!versus || versus.n === 0) continue;
+      const text = `${SHORT[baseline.key] ?? baseline.key} ${
+        pct(versus.baselineAccuracy)
+      } (McNemar ${p(versus.modelBeatsIt)})`;
+      (versus.modelBeatsIt.significant ? beats : not).push(text);
+      if (versus.close) {
+        close.push(
+          `${baselineName(baseline)} reaches ${pct(versus.baselineAccuracy)} against its ${
+            pct(versus.modelAccuracy)
+          }`,
+        );
+      }
+    }
+    lines.push(`  beats: ${beats.join("; ") || "nothing"}`);
+    lines.push(`  does not beat: ${not.join("; ") || "nothing it was checked against"}`);
+    // At chance there is nothing a baseline could come close to explaining.
+    if (close.length && m.accuracy > m.chance) {
+      lines.push(`  WARNING, a model that sees no face comes close: ${close.join("; ")}`);
+    }
+    const loso = losoLine(checks?.loso.find((l) => l.kind === kind));
+    if (loso) lines.push(loso);
+    const pairs = checks?.demographics?.matchedPairs[kind];
+    if (pairs?.accuracy != null && pairs.ci95) {
+      lines.push(
+        `  matched pairs (same estimated gender, age within ${pairs.maxAgeGap} years): ${
+          pct(pairs.accuracy)
+        } of ${pairs.pairs} pairs ranked right (95 % CI ${pct(pairs.ci95[0])}–${
+          pct(pairs.ci95[1])
+        })`,
+      );
+    }
+    const [top] = explanations(m, kind, checks);
+    if (m.accuracy <= m.chance) {
+      lines.push(`  it is no better than chance, so there is no accuracy to explain`);
+    } else if (top && top.share >= 0.5) {
+      lines.push(
+        `  explains most of its accuracy: ${top.what}, ${
+          Math.round(top.share * 100)
+        } % of its accuracy above chance`,
+      );
+    } else if (top) {
+      lines.push(
+        `  no check explains most of its accuracy; the largest share is ${top.what}, ${
+          Math.round(Math.max(0, top.share) * 100)
+        } %`,
+      );
+    }
+  }
+  return lines;
+}
