@@ -8,6 +8,7 @@ import { benchCongressCommand } from "./bench/congress.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
 import { cropCommand } from "./crop.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
+import { workerCommand } from "./worker.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -15,6 +16,7 @@ export const commands: Command[] = [
   predictCommand,
   cropCommand,
   forgetCommand,
+  workerCommand,
   benchCrawlCommand,
   benchFacesCommand,
   benchTrainCommand,

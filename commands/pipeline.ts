@@ -11,6 +11,8 @@ import {
   type UntilStage,
 } from "../pipeline/run.ts";
 import { formatSummary } from "../report/summary.ts";
+import { connectCoordinator, jobSettingsFor } from "../pipeline/cluster/coordinator.ts";
+import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 import type { ModelKind } from "../models/classifier.ts";
 import type { DetectorName } from "../models/faces/faces.ts";
 
@@ -123,6 +125,9 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
   --batch-size N       (default 32)
   --seed N             seed for shuffling and augmentation (default 42)
   --out DIR            report folder (default <data dir>/report)
+  --cluster URL        crawl, download and find faces on NATS workers (deno task worker):
+                       nats://[user:pass@|token@]host:4222, tls://… for TLS
+  --tls-ca FILE        CA certificate that signed the NATS server's (implies TLS)
 `,
   options: {
     sources: { type: "string" },
@@ -143,6 +148,8 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
     "batch-size": { type: "string" },
     seed: { type: "string" },
     out: { type: "string" },
+    cluster: { type: "string" },
+    "tls-ca": { type: "string" },
   },
   async run(values) {
     const options = pipelineOptionsFrom(values);
@@ -166,8 +173,14 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
       );
       input = of(demo.sourcesCsv);
     }
+    const clusterUrl = stringOption(values, "cluster");
+    const coordinator = clusterUrl === undefined ? undefined : await connectCoordinator({
+      address: parseClusterUrl(clusterUrl, stringOption(values, "tls-ca")),
+      settings: jobSettingsFor(options),
+      refresh: options.refresh,
+    });
     try {
-      const summary = await runPipeline(options, input);
+      const summary = await runPipeline({ ...options, crawler: coordinator?.crawler }, input);
       console.log(formatSummary(summary));
       return 0;
     } catch (error) {
@@ -177,6 +190,7 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
       }
       throw error;
     } finally {
+      await coordinator?.close();
       await demo?.close();
     }
   },

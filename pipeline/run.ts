@@ -20,7 +20,6 @@ import {
   of,
   share,
   tap,
-  toArray,
 } from "rxjs";
 import { join } from "node:path";
 import { fail } from "../core/errors.ts";
@@ -44,10 +43,8 @@ import {
   type SplitRecord,
 } from "../core/types.ts";
 import { readSources, sourceBytes } from "../stages/read_sources.ts";
-import { fetchPages } from "../stages/fetch_pages.ts";
 import { HttpClient } from "../net/http.ts";
-import { parsePeople } from "../stages/parse_people.ts";
-import { downloadImages } from "../stages/download_images.ts";
+import { type CrawlerFactory, localCrawler } from "./crawler.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
 import { evaluateModels, type TrainedModel } from "./evaluate_run.ts";
@@ -95,10 +92,12 @@ export interface PipelineOptions {
   /** Report folder. @default `<data dir>/report` */
   out?: string;
   seed?: number;
+  /**
+   * Who crawls and downloads, e.g. NATS workers (`pipeline/cluster/`).
+   * @default localCrawler: this process, with the options above
+   */
+  crawler?: CrawlerFactory;
 }
-
-/** Sources crawled at once; the HTTP client's per-host limit still applies across them. */
-const SOURCES_AT_ONCE = 4;
 
 /** Runs `onComplete` when the source completes normally (not on error or unsubscribe). */
 function finalizeWith<T>(onComplete: () => void) {
@@ -197,7 +196,6 @@ export async function runPipeline(
     delayMs = 100,
     seed = 42,
   } = options;
-  const http = new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs });
   const paths = dataPaths(dataDir);
   const out = options.out ?? paths.reports;
   await Deno.mkdir(paths.root, { recursive: true });
@@ -206,6 +204,10 @@ export async function runPipeline(
   const pageLog = await PageLog.open(paths.pages);
   const removed = await RemovedList.open(paths.removed);
   const progress = new Progress(["pages", "people", "images", "faces", "split"]);
+  const crawler = (options.crawler ?? localCrawler({
+    http: new HttpClient({ perHostConcurrency: perHost, politenessDelayMs: delayMs }),
+    concurrency,
+  }))({ paths, lookup: cachedImage(manifest, paths) });
 
   // A run that is stopped keeps everything it finished: the manifest is flushed, the lock freed.
   const onSignal = () => {
@@ -243,53 +245,46 @@ export async function runPipeline(
     const crawledPeople$ = sources$.pipe(
       mergeMap(
         (source) =>
-          of(source).pipe(
-            fetchPages({ http }),
+          crawler.crawlSource(source).pipe(
             finalizeWith(() => pageLog.recordComplete(source.url, source.category)),
           ),
-        SOURCES_AT_ONCE,
+        crawler.sourcesAtOnce,
       ),
-      mergeMap((outcome) => {
-        if (outcome.status !== "ok") {
+      mergeMap((page) => {
+        if (page.status !== "ok") {
           pageCounts.failed++;
           progress.add("pages");
           pageLog.record({
-            source_url: outcome.source.url,
-            page_url: outcome.url,
-            category: outcome.source.category,
+            source_url: page.source.url,
+            page_url: page.url,
+            category: page.source.category,
             status: "failed",
-            reason: outcome.reason,
+            reason: page.reason,
             people: "0",
           });
-          progress.log(`page failed (source line ${outcome.source.line}): ${outcome.reason}`);
+          progress.log(`page failed (source line ${page.source.line}): ${page.reason}`);
           return EMPTY;
         }
-        const page = outcome.page;
-        return of(page).pipe(
-          parsePeople(),
-          toArray(),
-          tap((people) => {
-            // The people reach disk before the page counts as crawled: a run killed in
-            // between re-crawls the page rather than losing its people.
-            for (const person of people) {
-              if (!removed.matches(person) && !manifest.get(person.id)) {
-                manifest.record(ok(person), "people");
-              }
-            }
-            manifest.flushSync();
-            pageCounts.ok++;
-            progress.add("pages");
-            pageLog.record({
-              source_url: page.source.url,
-              page_url: page.url,
-              category: page.source.category,
-              status: "ok",
-              reason: people.length ? "" : "no_people_found",
-              people: String(people.length),
-            });
-          }),
-          mergeMap((people) => from(people)),
-        );
+        const { people } = page;
+        // The people reach disk before the page counts as crawled: a run killed in
+        // between re-crawls the page rather than losing its people.
+        for (const person of people) {
+          if (!removed.matches(person) && !manifest.get(person.id)) {
+            manifest.record(ok(person), "people");
+          }
+        }
+        manifest.flushSync();
+        pageCounts.ok++;
+        progress.add("pages");
+        pageLog.record({
+          source_url: page.source.url,
+          page_url: page.url,
+          category: page.source.category,
+          status: "ok",
+          reason: people.length ? "" : "no_people_found",
+          people: String(people.length),
+        });
+        return from(people);
       }),
     );
 
@@ -305,12 +300,7 @@ export async function runPipeline(
     );
 
     const images$ = people$.pipe(
-      downloadImages({
-        cacheDir: paths.imageCache,
-        concurrency,
-        http,
-        lookup: cachedImage(manifest, paths),
-      }),
+      crawler.downloadImages,
       map(dropDuplicateImages(manifest)),
       tap((outcome) => manifest.record(outcome, "images")),
       filter(isOk),
