@@ -201,28 +201,36 @@ export async function openCluster(
       duplicate_window: 2 * 60 * 1e9,
     }).catch(ignoreAlreadyExists);
   }
-  try {
-    await jsm.consumers.info(JOBS_STREAM, WORKERS_CONSUMER);
-  } catch {
-    await jsm.consumers.add(JOBS_STREAM, {
-      durable_name: WORKERS_CONSUMER,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: settled.ackWaitMs * 1e6,
-      // One more than `attempts`: that delivery writes the poisoned result instead of working.
-      max_deliver: settled.attempts + 1,
-      max_ack_pending: -1,
-    }).catch(ignoreAlreadyExists);
-  }
+  let consumer = await jsm.consumers.info(JOBS_STREAM, WORKERS_CONSUMER).catch(() => undefined);
+  consumer ??= await jsm.consumers.add(JOBS_STREAM, {
+    durable_name: WORKERS_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: settled.ackWaitMs * 1e6,
+    // One more than `attempts`: that delivery writes the poisoned result instead of working.
+    max_deliver: settled.attempts + 1,
+    max_ack_pending: -1,
+  }).catch(async (error) => {
+    ignoreAlreadyExists(error);
+    return await jsm.consumers.info(JOBS_STREAM, WORKERS_CONSUMER);
+  });
   const js = jetstream(nc);
   const kvm = new Kvm(js);
   const results = await kvm.create(RESULTS_BUCKET, { history: 1, storage: StorageType.File });
   const hosts = await kvm.create(HOSTS_BUCKET, {
     history: 1,
     ttl: settled.leaseTtlMs,
-    storage: StorageType.Memory,
+    // On disk like the rest: a memory bucket would be gone after a server restart.
+    storage: StorageType.File,
   });
   const blobs = await new Objm(js).create(BLOBS_BUCKET, { storage: StorageType.File });
-  return { js, results, blobs, hosts, tuning: settled };
+  // Whoever created the queue and buckets first chose their timing: everyone goes by that.
+  const hostsTtlMs = (await hosts.status()).ttl;
+  const agreed = {
+    ackWaitMs: Math.round(consumer.config.ack_wait! / 1e6),
+    attempts: consumer.config.max_deliver! - 1,
+    leaseTtlMs: hostsTtlMs > 0 ? hostsTtlMs : settled.leaseTtlMs,
+  };
+  return { js, results, blobs, hosts, tuning: agreed };
 }
 
 /** Two processes creating the same thing at once: the loser opens the winner's. */
