@@ -6,6 +6,7 @@ import { predictCommand } from "./predict.ts";
 import { benchTrainCommand } from "./bench/train.ts";
 import { benchCongressCommand } from "./bench/congress.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
+import { benchClusterCommand } from "./bench/cluster.ts";
 import { cropCommand } from "./crop.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   forgetCommand,
   workerCommand,
   benchCrawlCommand,
+  benchClusterCommand,
   benchFacesCommand,
   benchTrainCommand,
   benchPredictCommand,

@@ -18,7 +18,7 @@ jobs in hand and stops; a killed worker's jobs go to another worker.
 
   --cluster URL        nats://[user:pass@|token@]host:4222, tls://… for TLS (required)
   --tls-ca FILE        CA certificate that signed the server's (implies TLS)
-  --concurrency N      jobs worked at once (default 8)
+  --concurrency N      jobs worked at once, waiting for a host's turn included (default 32)
   --face-threads N     threads for the face nets, 0 for this thread (default: cores)
   --work-dir DIR       scratch folder (default: a temp folder, removed at the end)
   --verbose            a line per job started and done (record ids only)
@@ -46,7 +46,7 @@ jobs in hand and stops; a killed worker's jobs go to another worker.
     try {
       await runWorker({
         address,
-        concurrency: intOption(values, "concurrency", 8, { min: 1, max: 256 }),
+        concurrency: intOption(values, "concurrency", 32, { min: 1, max: 256 }),
         faceThreads: intOption(values, "face-threads", navigator.hardwareConcurrency, {
           min: 0,
           max: 64,

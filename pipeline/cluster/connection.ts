@@ -87,7 +87,8 @@ export function safeMessage(error: unknown): string {
 /** Resolves after `ms`, or early (without error) when `signal` aborts. */
 export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
+    // No timer for no wait: a 0 ms timer still costs a turn of the timer queue (≥ 1 ms).
+    if (signal?.aborted || ms <= 0) return resolve();
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);

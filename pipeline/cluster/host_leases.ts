@@ -10,6 +10,7 @@
  * the delay (NTP does that); the concurrency limit does not depend on clocks.
  */
 import type { KV } from "@nats-io/kv";
+import pLimit, { type LimitFunction } from "p-limit";
 import {
   type GetOptions,
   type GetResult,
@@ -32,6 +33,13 @@ export interface HostLeaseOptions {
 
 /** The cluster-wide host gate, shared by all requests of one worker. */
 export class HostLeases {
+  /**
+   * This worker's own queue per host, in front of the cluster's slots: at most `perHost` of its
+   * requests contend in KV, and the next in line goes the moment one of them is done instead
+   * of waiting for its next poll.
+   */
+  readonly #local = new Map<string, LimitFunction>();
+
   constructor(readonly kv: KV, readonly options: HostLeaseOptions) {
     const { perHost, delayMs, ttlMs } = options;
     if (!Number.isInteger(perHost) || perHost < 1) {
@@ -51,8 +59,32 @@ export class HostLeases {
    * Waits for a free slot of the origin and for its turn after the delay; resolves with the
    * function that gives the slot back. Rejects only when `signal` aborts.
    */
-  async acquire(origin: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+  acquire(origin: string, signal?: AbortSignal): Promise<() => Promise<void>> {
     const host = hostKey(origin);
+    let local = this.#local.get(host);
+    if (!local) {
+      local = pLimit(this.options.perHost);
+      this.#local.set(host, local);
+    }
+    return new Promise((resolve, reject) => {
+      local(async () => {
+        let releaseSlot: () => Promise<void>;
+        try {
+          releaseSlot = await this.#acquireSlot(host, signal);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        // The local turn lasts until the caller gives the slot back.
+        await new Promise<void>((done) => resolve(() => releaseSlot().finally(done)));
+      }).finally(() => {
+        // An idle host's queue goes, so a crawl over a million hosts keeps no million queues.
+        if (local.activeCount === 0 && local.pendingCount === 0) this.#local.delete(host);
+      });
+    });
+  }
+
+  async #acquireSlot(host: string, signal?: AbortSignal): Promise<() => Promise<void>> {
     const slot = await this.#takeSlot(host, signal);
     const slotKey = `slot.${host}.${slot.index}`;
     let revision = slot.revision;
@@ -106,8 +138,9 @@ export class HostLeases {
           // Taken (or the server is away): try the next slot, then wait.
         }
       }
+      // Only other workers hold the slots now (ours queue locally): poll them briskly.
       await pause(waitMs + Math.random() * waitMs, signal);
-      waitMs = Math.min(200, waitMs * 2);
+      waitMs = Math.min(50, waitMs * 2);
     }
   }
 

@@ -46,8 +46,9 @@ import { ClusterHttpClient, HostLeases } from "./host_leases.ts";
 export interface WorkerOptions {
   address: ClusterAddress;
   /**
-   * Jobs worked at once.
-   * @default 8
+   * Jobs worked at once. Jobs waiting for a busy host's turn count too, so this is higher than
+   * a single run's downloads at once: the host leases, not this, bound each host's load.
+   * @default 32
    */
   concurrency?: number;
   /**
@@ -131,7 +132,7 @@ class FaceQueue {
 export async function runWorker(options: WorkerOptions): Promise<WorkerStats> {
   const {
     address,
-    concurrency = 8,
+    concurrency = 32,
     faceThreads = navigator.hardwareConcurrency,
     codeVersion = CLUSTER_CODE_VERSION,
     signal,
