@@ -30,6 +30,33 @@ interface ManyHostSite {
   close(): Promise<void>;
 }
 
+/**
+ * CPU milliseconds a process has used (user + system), from /proc; undefined off Linux. The
+ * clock tick is 100 Hz on every Linux this runs on (`getconf CLK_TCK`).
+ */
+function cpuMs(pid: number | "self"): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms per image of each process group over a run, so the scaling limit can be read off. */
+function cpuPerImage(before: Map<string, number[]>, pids: Map<string, number[]>, images: number) {
+  const result: Record<string, number> = {};
+  for (const [group, list] of pids) {
+    const used = list.reduce(
+      (sum, pid, i) => sum + ((cpuMs(pid) ?? 0) - (before.get(group)?.[i] ?? 0)),
+      0,
+    );
+    result[group] = Math.round(used / Math.max(1, images) * 100) / 100;
+  }
+  return result;
+}
+
 /** `hosts` servers (one port each), each with a department of `pages` × `perPage` people. */
 async function startManyHostSite(
   hosts: number,
@@ -114,6 +141,7 @@ async function startNatsServer() {
   }
   return {
     url: `nats://127.0.0.1:${port}`,
+    pid: child.pid,
     async close() {
       child.kill("SIGKILL");
       await child.status;
@@ -157,6 +185,7 @@ async function startWorkers(url: string, count: number, concurrency: number) {
     })().catch(() => {});
   }));
   return {
+    pids: workers.map((child) => child.pid),
     async close() {
       for (const child of workers) child.kill("SIGTERM");
       await Promise.all(workers.map((child) => child.status));
@@ -164,7 +193,14 @@ async function startWorkers(url: string, count: number, concurrency: number) {
   };
 }
 
-async function timedRun(options: PipelineOptions, sourcesCsv: string) {
+async function timedRun(
+  options: PipelineOptions,
+  sourcesCsv: string,
+  processes: Map<string, number[]>,
+) {
+  const cpuBefore = new Map(
+    [...processes].map(([group, pids]) => [group, pids.map((pid) => cpuMs(pid) ?? 0)]),
+  );
   const start = performance.now();
   const summary = await runPipeline(options, of(sourcesCsv));
   const wall = (performance.now() - start) / 1000;
@@ -179,6 +215,7 @@ async function timedRun(options: PipelineOptions, sourcesCsv: string) {
     wall_s: round(wall),
     pages_per_s: round(summary.pages.ok / wall),
     images_per_s: round(images / wall),
+    cpu_ms_per_image: cpuPerImage(cpuBefore, processes, images),
   };
 }
 
@@ -192,6 +229,7 @@ usage: deno task bench:cluster [--hosts 24] [--pages 3] [--per-page 10] [--laten
 Serves generated staff pages on --hosts loopback ports (each port is a host), every request
 held --latency-ms, and runs 'pipeline --until images' on them: first in this process alone,
 then as a coordinator with each count of 'deno task worker' processes on a fresh nats-server.
+"this_process" CPU includes the site's servers, and the coordinator in cluster runs.
 Politeness is the same in all runs (--per-host requests in flight per host, no delay); each
 worker and the single run work --concurrency records at once (waits for a host's turn
 included). One JSON line per run.
@@ -235,7 +273,11 @@ Needs nats-server on PATH.`,
     try {
       const single = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
       try {
-        const result = await timedRun({ ...base, dataDir: single }, site.sourcesCsv);
+        const result = await timedRun(
+          { ...base, dataDir: single },
+          site.sourcesCsv,
+          new Map([["this_process", [Deno.pid]]]),
+        );
         console.log(
           JSON.stringify({
             bench: "cluster",
@@ -262,6 +304,11 @@ Needs nats-server on PATH.`,
           const result = await timedRun(
             { ...options, crawler: coordinator.crawler },
             site.sourcesCsv,
+            new Map([
+              ["this_process", [Deno.pid]],
+              ["workers", workers.pids],
+              ["nats_server", [server.pid]],
+            ]),
           );
           console.log(
             JSON.stringify({

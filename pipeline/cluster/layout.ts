@@ -19,7 +19,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { type ObjectStore, Objm } from "@nats-io/obj";
+import { type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
 import { settingsHash, sha256Hex } from "../../core/ids.ts";
 import type { ImageRecord, Outcome, PersonRecord, SourceRow } from "../../core/types.ts";
 import {
@@ -189,6 +189,9 @@ export async function openCluster(
   tuning: ClusterTuning = {},
 ): Promise<ClusterHandles> {
   const settled = tuningWithDefaults(tuning);
+  // The object store checks every blob's SHA-256; node:crypto does it several times faster
+  // than the client's default pure-JS hash (the choice is process-wide).
+  setSha256Backend("native");
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.streams.info(JOBS_STREAM);
