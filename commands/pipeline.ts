@@ -126,7 +126,8 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
   --seed N             seed for shuffling and augmentation (default 42)
   --out DIR            report folder (default <data dir>/report)
   --cluster URL        crawl, download and find faces on NATS workers (deno task worker):
-                       nats://[user:pass@|token@]host:4222, tls://… for TLS
+                       nats://[user:pass@|token@]host:4222, tls://… for TLS, or
+                       env:NAME for a URL in that environment variable
   --tls-ca FILE        CA certificate that signed the NATS server's (implies TLS)
 `,
   options: {

@@ -16,7 +16,8 @@ KV bucket, image bytes and crops in an object store). Start as many as you like,
 that reaches the server; politeness per host holds across all of them. Ctrl-C finishes the
 jobs in hand and stops; a killed worker's jobs go to another worker.
 
-  --cluster URL        nats://[user:pass@|token@]host:4222, tls://… for TLS (required)
+  --cluster URL        nats://[user:pass@|token@]host:4222, tls://… for TLS (required);
+                       env:NAME reads the URL from that variable (keeps a password out of ps)
   --tls-ca FILE        CA certificate that signed the server's (implies TLS)
   --concurrency N      jobs worked at once, waiting for a host's turn included (default 32)
   --face-threads N     threads for the face nets, 0 for this thread (default: cores)

@@ -106,6 +106,10 @@ Deno.test("parseClusterUrl() takes user/password, token and TLS, and never shows
   assert.equal(withToken.tls, true);
   assert.equal(withToken.redacted, "tls://***@nats.example.org:4222");
   assert.equal(parseClusterUrl("127.0.0.1:4222").redacted, "nats://127.0.0.1:4222");
+  Deno.env.set("FACEFIELD_TEST_CLUSTER", "nats://u:from-env@127.0.0.1:4999");
+  assert.equal(parseClusterUrl("env:FACEFIELD_TEST_CLUSTER").pass, "from-env");
+  Deno.env.delete("FACEFIELD_TEST_CLUSTER");
+  assert.throws(() => parseClusterUrl("env:FACEFIELD_TEST_CLUSTER"), /is not set/);
   assert.throws(() => parseClusterUrl("http://user:hunter2@host"), (error: Error) => {
     assert.ok(error instanceof UserError);
     assert.doesNotMatch(error.message, /hunter2/);

@@ -23,8 +23,9 @@ export interface ClusterAddress {
 const SCHEMES = new Set(["nats:", "tls:"]);
 
 /**
- * Reads `nats://[user:pass@|token@]host[:port]` (or `tls://…`). A bad URL is a usage error
- * whose message never repeats the credentials.
+ * Reads `nats://[user:pass@|token@]host[:port]` (or `tls://…`), or `env:NAME` for a URL in
+ * that environment variable. A bad URL is a usage error whose message never repeats the
+ * credentials.
  *
  * @example
  * ```ts
@@ -32,6 +33,15 @@ const SCHEMES = new Set(["nats:", "tls:"]);
  * ```
  */
 export function parseClusterUrl(text: string, caFile?: string): ClusterAddress {
+  // `env:NAME` keeps a password off the command line, where `ps` would show it to anyone.
+  const variable = /^env:(\w+)$/.exec(text)?.[1];
+  if (variable !== undefined) {
+    const value = Deno.env.get(variable);
+    if (!value) {
+      fail(`--cluster env:${variable}: the environment variable ${variable} is not set`, 2);
+    }
+    text = value;
+  }
   let url: URL;
   try {
     url = new URL(text.includes("://") ? text : `nats://${text}`);
