@@ -277,6 +277,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "3 workers keep the politeness delay between two requests to a host for the whole cluster",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const site = startPeopleSite({ hosts: 1, peoplePerHost: 8, latencyMs: 0 });
+    const dataDir = await tempDir();
+    const workers = startWorkers(server.url, 3);
+    const delayMs = 150;
+    try {
+      await clusterRun(
+        server.url,
+        { dataDir, until: "images", perHost: 2, delayMs },
+        site.sourcesCsv,
+      );
+      const times = site.arrivals[0]!;
+      assert.equal(times.length, 1 + 1 + 8, "robots.txt, the page, 8 images");
+      const gaps = times.slice(1).map((time, i) => time - times[i]!);
+      // Starts are claimed in KV 150 ms apart; arrival adds only a little jitter on loopback.
+      assert.ok(Math.min(...gaps) >= delayMs - 30, `gaps ${gaps.map(Math.round).join(", ")} ms`);
+    } finally {
+      await workers.stop();
+      await site.close();
+      await server.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name:
     "a poisoned record ends with a reason after the delivery limit; the rest of the run is whole",
   ignore,

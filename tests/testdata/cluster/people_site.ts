@@ -44,6 +44,8 @@ export interface PeopleSite {
   people: number;
   /** Requests for images, by path with the host's port: each should come once. */
   imageRequests(): Map<string, number>;
+  /** When each request to a host arrived (performance.now() ms), by host index. */
+  arrivals: number[][];
   close(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export function startPeopleSite(
 ): PeopleSite {
   const servers: Loopback[] = [];
   const counts = new Map<string, number>();
+  const arrivals: number[][] = [];
   for (let host = 0; host < hosts; host++) {
     const images = new Map<number, Uint8Array<ArrayBuffer>>();
     const imageFor = async (i: number) => {
@@ -72,7 +75,10 @@ export function startPeopleSite(
       return image;
     };
     const perPage = Math.ceil(peoplePerHost / pagesPerHost);
+    const times: number[] = [];
+    arrivals.push(times);
     const server = startLoopback(async (_request, url) => {
+      times.push(performance.now());
       await delay(latencyMs);
       const image = /^\/img\/(\d+)\.png$/.exec(url.pathname);
       if (image) {
@@ -111,6 +117,7 @@ export function startPeopleSite(
       servers.map((server, host) => `${server.origin}/people,dept-${host}\n`).join(""),
     people: hosts * peoplePerHost,
     imageRequests: () => counts,
+    arrivals,
     close: async () => {
       await Promise.all(servers.map((server) => server.close()));
     },
