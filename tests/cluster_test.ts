@@ -306,6 +306,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a 429 pauses its host for every worker of the cluster, and the image is fetched after",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const site = startPeopleSite({ hosts: 1, peoplePerHost: 6, latencyMs: 0, slowDownOnce: true });
+    const dataDir = await tempDir();
+    const workers = startWorkers(server.url, 3);
+    try {
+      await clusterRun(
+        server.url,
+        { dataDir, until: "images", perHost: 1, delayMs: 0 },
+        site.sourcesCsv,
+      );
+      const rows = await manifestRows(dataDir);
+      assert.deepEqual(rows.map((row) => row.status), Array(6).fill("ok"));
+      const slowDown = site.slowDowns[0]!;
+      const after = site.arrivals[0]!.filter((time) => time > slowDown);
+      assert.equal(after.length, 6, "5 other images and the retry, all after the pause");
+      // The first pause is 2 s; no worker sent anything to the host inside it.
+      assert.ok(
+        Math.min(...after) - slowDown >= 1900,
+        `next request ${Math.round(Math.min(...after) - slowDown)} ms after the 429`,
+      );
+    } finally {
+      await workers.stop();
+      await site.close();
+      await server.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name:
     "a poisoned record ends with a reason after the delivery limit; the rest of the run is whole",
   ignore,

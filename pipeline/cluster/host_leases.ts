@@ -242,15 +242,19 @@ export class ClusterHttpClient extends HttpClient {
         return { ok: false, url: url.href, reason: "aborted: cancelled by the caller" };
       }
       let result: GetResult;
+      const waitMs = this.#slowDownMs * 2 ** retry;
+      let slowedDown = false;
       try {
         result = await super.get(url.href, options);
+        slowedDown = !result.ok && SLOW_DOWN.test(result.reason) && retry < this.#retries;
+        // The pause is set while the slot is still ours, so no worker slips in between.
+        if (slowedDown) await this.#leases.pauseHost(url.origin, waitMs);
       } finally {
         await release();
       }
       if (result.ok || !TRANSIENT.test(result.reason) || retry >= this.#retries) return result;
-      const waitMs = this.#slowDownMs * 2 ** retry;
-      if (SLOW_DOWN.test(result.reason)) await this.#leases.pauseHost(url.origin, waitMs);
-      else await pause(waitMs / 2 + Math.random() * waitMs / 2, options.signal);
+      // A slowed-down host is waited out in the next acquire; other failures wait here.
+      if (!slowedDown) await pause(waitMs / 2 + Math.random() * waitMs / 2, options.signal);
       if (options.signal?.aborted) return result;
     }
   }

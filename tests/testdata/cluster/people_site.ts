@@ -46,16 +46,19 @@ export interface PeopleSite {
   imageRequests(): Map<string, number>;
   /** When each request to a host arrived (performance.now() ms), by host index. */
   arrivals: number[][];
+  /** When the one 429 was sent (with `slowDownOnce`), by host index. */
+  slowDowns: number[];
   close(): Promise<void>;
 }
 
 /** Serves `hosts` staff pages of `peoplePerHost` people with solid-colour portraits. */
 export function startPeopleSite(
-  { hosts = 3, peoplePerHost = 20, latencyMs = 50, pagesPerHost = 1 } = {},
+  { hosts = 3, peoplePerHost = 20, latencyMs = 50, pagesPerHost = 1, slowDownOnce = false } = {},
 ): PeopleSite {
   const servers: Loopback[] = [];
   const counts = new Map<string, number>();
   const arrivals: number[][] = [];
+  const slowDowns: number[] = [];
   for (let host = 0; host < hosts; host++) {
     const images = new Map<number, Uint8Array<ArrayBuffer>>();
     const imageFor = async (i: number) => {
@@ -81,6 +84,10 @@ export function startPeopleSite(
       times.push(performance.now());
       await delay(latencyMs);
       const image = /^\/img\/(\d+)\.png$/.exec(url.pathname);
+      if (image && slowDownOnce && slowDowns[host] === undefined) {
+        slowDowns[host] = performance.now();
+        return new Response("slow down", { status: 429, headers: { "retry-after": "2" } });
+      }
       if (image) {
         const key = `${url.port}${url.pathname}`;
         counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -118,6 +125,7 @@ export function startPeopleSite(
     people: hosts * peoplePerHost,
     imageRequests: () => counts,
     arrivals,
+    slowDowns,
     close: async () => {
       await Promise.all(servers.map((server) => server.close()));
     },
