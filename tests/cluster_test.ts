@@ -592,3 +592,65 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "forget --cluster removes the person's record, bytes and page entries from the cluster",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const site = startPeopleSite({ hosts: 1, peoplePerHost: 3, latencyMs: 0 });
+    const dataDir = await tempDir();
+    const workers = startWorkers(server.url, 1);
+    try {
+      await clusterRun(server.url, { dataDir, until: "images", delayMs: 0 }, site.sourcesCsv);
+      await workers.stop();
+      const [gone, kept] = await manifestRows(dataDir);
+      const forget = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "forget",
+          "--data",
+          dataDir,
+          "--id",
+          gone!.id,
+          "--cluster",
+          server.url,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(forget.stdout);
+      assert.equal(forget.code, 0, new TextDecoder().decode(forget.stderr));
+      assert.match(
+        stdout,
+        /cluster nats:\/\/127\.0\.0\.1:\d+: removed 1 records, 1 images and crops, them from 1 page results/,
+      );
+
+      const nc = await connectCluster(parseClusterUrl(server.url), { name: "t", log: () => {} });
+      const cluster = await openCluster(nc);
+      assert.equal(
+        (await cluster.results.get(`record.${gone!.id}`))?.operation ?? "PURGE",
+        "PURGE",
+      );
+      assert.equal((await cluster.results.get(`record.${kept!.id}`))?.operation, "PUT");
+      assert.equal((await cluster.blobs.info(`image/${gone!.sha256}`))?.deleted ?? true, true);
+      assert.equal(await cluster.blobs.getBlob(`image/${gone!.sha256}`), null);
+      assert.notEqual(await cluster.blobs.info(`image/${kept!.sha256}`), null);
+      const sources: string[] = [];
+      for await (const key of await cluster.results.keys("source.>")) sources.push(key);
+      const pages = JSON.parse((await cluster.results.get(sources[0]!))!.string()).pages;
+      const listed = pages.flatMap((page: { people: { id: string }[] }) =>
+        page.people.map((p) => p.id)
+      );
+      assert.deepEqual(listed.sort(), (await manifestRows(dataDir)).map((row) => row.id).sort());
+      await nc.close();
+    } finally {
+      await workers.stop();
+      await site.close();
+      await server.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});

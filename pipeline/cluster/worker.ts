@@ -417,7 +417,9 @@ class JobWorker {
   /** Puts a file in the object store unless its name is there already (names are content hashes). */
   async #upload(name: string, path: string) {
     const { blobs } = this.cluster;
-    if (await blobs.info(name)) return;
+    const info = await blobs.info(name);
+    // A deleted object leaves a marker behind: that is no copy.
+    if (info && !info.deleted) return;
     await blobs.putBlob({ name }, await Deno.readFile(path));
   }
 
