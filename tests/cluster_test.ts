@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { of } from "rxjs";
 import { type PipelineOptions, runPipeline } from "../pipeline/run.ts";
 import { connectCoordinator, jobSettingsFor } from "../pipeline/cluster/coordinator.ts";
-import { connectCluster, parseClusterUrl } from "../pipeline/cluster/connection.ts";
+import { connectCluster, parseClusterUrl, safeMessage } from "../pipeline/cluster/connection.ts";
 import { runWorker, type WorkerOptions, type WorkerStats } from "../pipeline/cluster/worker.ts";
 import {
   type ClusterTuning,
@@ -110,6 +110,12 @@ Deno.test("parseClusterUrl() takes user/password, token and TLS, and never shows
   assert.equal(parseClusterUrl("env:FACEFIELD_TEST_CLUSTER").pass, "from-env");
   Deno.env.delete("FACEFIELD_TEST_CLUSTER");
   assert.throws(() => parseClusterUrl("env:FACEFIELD_TEST_CLUSTER"), /is not set/);
+  assert.equal(
+    safeMessage(
+      new Error("dial nats://bob:pw@10.0.0.9:4222 for https://uni.example/ada.jpg\nstack"),
+    ),
+    "dial nats://***@10.0.0.9:4222 for <url>",
+  );
   assert.throws(() => parseClusterUrl("http://user:hunter2@host"), (error: Error) => {
     assert.ok(error instanceof UserError);
     assert.doesNotMatch(error.message, /hunter2/);

@@ -87,10 +87,14 @@ function isAuthFailure(error: unknown): boolean {
   return /authori[sz]ation|authentication|permission/i.test(text);
 }
 
-/** An error's message without anything that looks like a URL with credentials in it. */
+/**
+ * An error's first line for a log: credentials in a server URL become `***`, and web URLs
+ * (an image URL is personal data) become `<url>`.
+ */
 export function safeMessage(error: unknown): string {
   const message = (error as Error)?.message ?? String(error);
-  return message.replace(/\b[a-z]+:\/\/[^@\s/]*@/gi, (match) => match.replace(/\/\/.*@/, "//***@"))
+  return message.replace(/\bhttps?:\/\/\S+/gi, "<url>")
+    .replace(/\b[a-z]+:\/\/[^@\s/]*@/gi, (match) => match.replace(/\/\/.*@/, "//***@"))
     .split("\n")[0]!.slice(0, 200);
 }
 
