@@ -113,6 +113,27 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Socket errors the NATS client can leave without a listener when the server goes away. */
+const SOCKET_RESETS = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ETIMEDOUT"]);
+let resetGuard: ((line: string) => void) | undefined;
+
+/**
+ * The node transport of the NATS client drops its socket listeners for a moment during a
+ * (re)connect; a server killed in that moment raises an "error" nobody listens to, which would
+ * end the process. That error is only the lost connection, which the client handles by
+ * reconnecting: swallow it (with a line) instead of dying.
+ */
+function guardSocketResets(log: (line: string) => void) {
+  if (resetGuard) return;
+  resetGuard = log;
+  globalThis.addEventListener("error", (event) => {
+    const code = (event.error as { code?: unknown } | undefined)?.code;
+    if (typeof code !== "string" || !SOCKET_RESETS.has(code)) return;
+    event.preventDefault();
+    resetGuard?.(`cluster: a NATS socket closed under us (${code}); the client reconnects`);
+  });
+}
+
 /**
  * Connects, retrying the first connect with exponential backoff (and a line on stderr for
  * each failure) until it succeeds or `signal` aborts; an authentication failure ends it at
@@ -124,6 +145,7 @@ export async function connectCluster(
   options: ConnectOptions,
 ): Promise<NatsConnection> {
   const { name, log = console.error, signal, maxBackoffMs = 15000 } = options;
+  guardSocketResets(log);
   let waitMs = 500;
   for (let attempt = 1;; attempt++) {
     signal?.throwIfAborted();
