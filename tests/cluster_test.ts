@@ -63,11 +63,17 @@ function startWorkers(url: string, count: number, extra: Partial<WorkerOptions> 
 }
 
 /** One pipeline run whose crawler is the cluster at `url`. */
-async function clusterRun(url: string, options: PipelineOptions, sourcesCsv: string) {
+async function clusterRun(
+  url: string,
+  options: PipelineOptions,
+  sourcesCsv: string,
+  tuning = TUNING,
+) {
+  // The same timing as the workers': whichever connects first creates the queue with it.
   const coordinator = await connectCoordinator({
     address: parseClusterUrl(url),
     settings: jobSettingsFor(options),
-    tuning: TUNING,
+    tuning,
     log: () => {},
   });
   try {
@@ -361,7 +367,10 @@ Deno.test({
       },
     });
     try {
-      await clusterRun(server.url, { dataDir, until: "images", delayMs: 0 }, site.sourcesCsv);
+      await clusterRun(server.url, { dataDir, until: "images", delayMs: 0 }, site.sourcesCsv, {
+        ...TUNING,
+        attempts: 2,
+      });
       const rows = await manifestRows(dataDir);
       assert.equal(rows.length, 4);
       const poisoned = rows.find((row) => row.id === poisonId)!;
@@ -395,7 +404,10 @@ Deno.test({
       codeVersion: "facefield-cluster-0",
     });
     try {
-      await clusterRun(server.url, { dataDir, until: "images", delayMs: 0 }, site.sourcesCsv);
+      await clusterRun(server.url, { dataDir, until: "images", delayMs: 0 }, site.sourcesCsv, {
+        ...TUNING,
+        attempts: 2,
+      });
       const pages = await PageLog.open(dataPaths(dataDir).pages);
       const failed = pages.rows().filter((row) => row.status === "failed");
       assert.equal(failed.length, 1);
