@@ -2,7 +2,10 @@
 import { type Command, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { dataPaths } from "../store/paths.ts";
-import { forget } from "../store/forget.ts";
+import { forget, rowsOfPerson } from "../store/forget.ts";
+import { Manifest } from "../store/manifest.ts";
+import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
+import { forgetInCluster } from "../pipeline/cluster/forget.ts";
 
 export const forgetCommand: Command = {
   name: "forget",
@@ -19,11 +22,16 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
   --data DIR     data dir (default facefield-data)
   --id ID        manifest id (8 hex chars), repeatable
   --name NAME    name as on the page, repeatable
+  --cluster URL  also remove them from the NATS cluster a run used (records, queued jobs,
+                 images, crops, page results); nats://… as for 'pipeline --cluster'
+  --tls-ca FILE  CA certificate of the NATS server (implies TLS)
 `,
   options: {
     data: { type: "string" },
     id: { type: "string", multiple: true },
     name: { type: "string", multiple: true },
+    cluster: { type: "string" },
+    "tls-ca": { type: "string" },
   },
   async run(values) {
     const ids = (values.id as string[] | undefined) ?? [];
@@ -35,7 +43,28 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
     } catch {
       fail(`no manifest in '${dataDir}': pass the data dir with --data`, 2);
     }
+    const clusterUrl = stringOption(values, "cluster");
+    const address = clusterUrl === undefined
+      ? undefined
+      : parseClusterUrl(clusterUrl, stringOption(values, "tls-ca"));
+    // Who they are in the manifest, read before the local forget deletes the rows.
+    const rows = rowsOfPerson((await Manifest.open(dataPaths(dataDir).manifest)).rows(), {
+      dataDir,
+      ids,
+      names,
+    });
     const result = await forget({ dataDir, ids, names });
+    if (address) {
+      const inCluster = await forgetInCluster(address, {
+        ids: [...new Set([...ids, ...rows.map((row) => row.id)])],
+        sha256s: [...new Set(rows.map((row) => row.sha256).filter(Boolean))],
+        names: [...names, ...rows.map((row) => row.name)],
+      });
+      console.log(
+        `cluster ${address.redacted}: removed ${inCluster.records} records, ${inCluster.blobs} ` +
+          `images and crops, them from ${inCluster.sourcePages} page results`,
+      );
+    }
     console.log(
       `removed ${result.records} records, ${result.images} images, ${result.faceFiles} face files, ` +
         `${result.models.length} models${result.reportRemoved ? ", the report" : ""}; ` +

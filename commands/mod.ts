@@ -6,8 +6,10 @@ import { predictCommand } from "./predict.ts";
 import { benchTrainCommand } from "./bench/train.ts";
 import { benchCongressCommand } from "./bench/congress.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
+import { benchClusterCommand } from "./bench/cluster.ts";
 import { cropCommand } from "./crop.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
+import { workerCommand } from "./worker.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -15,7 +17,9 @@ export const commands: Command[] = [
   predictCommand,
   cropCommand,
   forgetCommand,
+  workerCommand,
   benchCrawlCommand,
+  benchClusterCommand,
   benchFacesCommand,
   benchTrainCommand,
   benchPredictCommand,

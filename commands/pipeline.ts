@@ -1,6 +1,6 @@
 /** `deno task pipeline`: its options, the embedded demo, and the hand-off to `runPipeline`. */
 import { type Observable, of } from "rxjs";
-import { type Command, type ParsedValues } from "./cli.ts";
+import { type Command, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { startDemoSite } from "../pipeline/demo_site.ts";
 import { SourcesFormatError } from "../stages/read_sources.ts";
@@ -13,6 +13,8 @@ import {
   pipelineOptionsHelp,
 } from "../pipeline/options.ts";
 import { formatSummary } from "../report/summary.ts";
+import { connectCoordinator, jobSettingsFor } from "../pipeline/cluster/coordinator.ts";
+import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 
 /**
  * The run's options from its flags, checked by the one table in pipeline/options.ts. Only the
@@ -73,8 +75,18 @@ Rerunning with more sources adds to the same data dir and redoes nothing already
 ${pipelineOptionsHelp()}
 
 The demo (no --sources) uses --data ${DEMO_DATA_DIR}, --delay-ms 0 and --batch-size 8 unless given.
+
+Past one machine (the crawl, downloads and faces on 'deno task worker' processes):
+  --cluster URL     nats://[user:pass@|token@]host:4222, tls://… for TLS, or env:NAME for a
+                    URL in that environment variable
+  --tls-ca FILE     CA certificate that signed the NATS server's (implies TLS)
 `,
-  options: pipelineFlagSpec(),
+  options: {
+    ...pipelineFlagSpec(),
+    // The cluster's connection is the command's, not the run's: it picks who crawls.
+    cluster: { type: "string" },
+    "tls-ca": { type: "string" },
+  },
   async run(values) {
     const options = pipelineOptionsFrom(values);
     if (options.sources !== undefined && options.sources !== "-") {
@@ -97,8 +109,14 @@ The demo (no --sources) uses --data ${DEMO_DATA_DIR}, --delay-ms 0 and --batch-s
       );
       input = of(demo.sourcesCsv);
     }
+    const clusterUrl = stringOption(values, "cluster");
+    const coordinator = clusterUrl === undefined ? undefined : await connectCoordinator({
+      address: parseClusterUrl(clusterUrl, stringOption(values, "tls-ca")),
+      settings: jobSettingsFor(options),
+      refresh: options.refresh,
+    });
     try {
-      const summary = await runPipeline(options, input);
+      const summary = await runPipeline(options, input, { crawler: coordinator?.crawler });
       console.log(formatSummary(summary));
       return 0;
     } catch (error) {
@@ -108,6 +126,7 @@ The demo (no --sources) uses --data ${DEMO_DATA_DIR}, --delay-ms 0 and --batch-s
       }
       throw error;
     } finally {
+      await coordinator?.close();
       await demo?.close();
     }
   },

@@ -330,7 +330,16 @@ export class HttpClient {
   }
 
   /** GETs `url`, following redirects and retrying transient failures. Never throws. */
-  async get(url: string, options: GetOptions): Promise<GetResult> {
+  get(url: string, options: GetOptions): Promise<GetResult> {
+    return this.#get(url, options);
+  }
+
+  /**
+   * `get` itself, which the client's own robots.txt requests call too: a subclass that gates
+   * `get` (the cluster's host leases) must not be asked for a second slot by a request that
+   * already holds one, or every slot of a host can wait on its robots.txt.
+   */
+  async #get(url: string, options: GetOptions): Promise<GetResult> {
     let current: URL, scope: URL;
     try {
       current = new URL(url);
@@ -392,7 +401,7 @@ export class HttpClient {
     let robot = this.#robots.get(url.origin);
     if (!robot) {
       const robotsUrl = new URL("/robots.txt", url).href;
-      robot = this.get(robotsUrl, {
+      robot = this.#get(robotsUrl, {
         maxBytes: 512 * 1024,
         scope: scope.href,
         robots: false,

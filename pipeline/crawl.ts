@@ -1,7 +1,8 @@
 /**
  * The crawl half of a run, as named parts of one stream: sources → pages → people (new ones
  * reach the manifest before their page counts as crawled), earlier runs' people ahead of them,
- * then downloads. Each part takes the run's state and returns an Observable.
+ * then downloads. Each part takes the run's state and returns an Observable; the fetching and
+ * downloading itself is the run's `Crawler` (pipeline/crawler.ts), this process's or a cluster's.
  */
 import {
   concat,
@@ -15,25 +16,17 @@ import {
   type Observable,
   of,
   tap,
-  toArray,
 } from "rxjs";
-import { type FetchedPage, type ImageRecord, isOk, ok, type Outcome } from "../core/types.ts";
+import { type ImageRecord, isOk, ok, type Outcome } from "../core/types.ts";
 import type { PersonRecord, SourceRow } from "../core/types.ts";
-import type { HttpClient } from "../net/http.ts";
-import type { BrowserRenderer } from "../net/browser.ts";
 import { filterRoles } from "../stages/filter_roles.ts";
 import { type Manifest, type ManifestRow, rowToImage, rowToPerson } from "../store/manifest.ts";
 import { blobPath } from "../store/paths.ts";
 import type { RemovedList } from "../store/removed.ts";
-import { downloadImages } from "../stages/download_images.ts";
-import { fetchPages } from "../stages/fetch_pages.ts";
-import { parsePeople } from "../stages/parse_people.ts";
 import { readSources, sourceBytes } from "../stages/read_sources.ts";
 import type { ResolvedPipelineOptions } from "./options.ts";
 import type { RunState } from "./run_state.ts";
-
-/** Sources crawled at once; the HTTP client's per-host limit still applies across them. */
-const SOURCES_AT_ONCE = 4;
+import type { CrawledPage, Crawler } from "./crawler.ts";
 
 /** Failures worth another try on the next run: the network, not the content. */
 const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429|robots_unreachable)/;
@@ -65,32 +58,33 @@ function sourcesToCrawl(
   );
 }
 
-/** A page's people, written to the manifest before the page is logged as crawled. */
-function peopleOfPage(page: FetchedPage, state: RunState): Observable<PersonRecord> {
-  return of(page).pipe(
-    parsePeople(),
-    toArray(),
-    tap((people) => {
-      // A run killed in between re-crawls the page rather than losing its people.
-      for (const person of people) {
-        if (!state.removed.matches(person) && !state.manifest.get(person.id)) {
-          state.manifest.record(ok(person), "people");
-        }
-      }
-      state.manifest.flushSync();
-      state.pages.ok++;
-      state.progress.add("pages");
-      state.pageLog.record({
-        source_url: page.source.url,
-        page_url: page.url,
-        category: page.source.category,
-        status: "ok",
-        reason: people.length ? "" : "no_people_found",
-        people: String(people.length),
-      });
-    }),
-    mergeMap((people) => from(people)),
-  );
+/**
+ * Logs one crawled page and passes its people on. They reach the manifest before the page is
+ * logged as crawled: a run killed in between re-crawls the page rather than losing its people.
+ */
+function recordPage(page: CrawledPage, state: RunState): Observable<PersonRecord> {
+  state.pages[page.status === "ok" ? "ok" : "failed"]++;
+  state.progress.add("pages");
+  const row = { source_url: page.source.url, page_url: page.url, category: page.source.category };
+  if (page.status !== "ok") {
+    state.pageLog.record({ ...row, status: "failed", reason: page.reason, people: "0" });
+    state.progress.log(`page failed (source line ${page.source.line}): ${page.reason}`);
+    return EMPTY;
+  }
+  const { people } = page;
+  for (const person of people) {
+    if (!state.removed.matches(person) && !state.manifest.get(person.id)) {
+      state.manifest.record(ok(person), "people");
+    }
+  }
+  state.manifest.flushSync();
+  state.pageLog.record({
+    ...row,
+    status: "ok",
+    reason: people.length ? "" : "no_people_found",
+    people: String(people.length),
+  });
+  return from(people);
 }
 
 /**
@@ -101,37 +95,18 @@ function peopleOfPage(page: FetchedPage, state: RunState): Observable<PersonReco
 export function crawledPeople(
   options: ResolvedPipelineOptions,
   state: RunState,
-  clients: { http: HttpClient; browser: BrowserRenderer },
+  crawler: Crawler,
   input?: Observable<Uint8Array | string>,
 ): Observable<PersonRecord> {
-  const { http, browser } = clients;
-  // One memory per host of whether its pages need the browser, shared by all sources.
-  const hostRendering = new Map<string, "http" | "browser">();
   return sourcesToCrawl(options, state, input).pipe(
     mergeMap(
       (source) =>
-        of(source).pipe(
-          fetchPages({ http, browser, hostRendering }),
+        crawler.crawlSource(source).pipe(
           finalizeWith(() => state.pageLog.recordComplete(source.url, source.category)),
         ),
-      SOURCES_AT_ONCE,
+      crawler.sourcesAtOnce,
     ),
-    mergeMap((outcome) => {
-      if (outcome.status === "ok") return peopleOfPage(outcome.record, state);
-      const { source, url } = outcome.record;
-      state.pages.failed++;
-      state.progress.add("pages");
-      state.pageLog.record({
-        source_url: source.url,
-        page_url: url,
-        category: source.category,
-        status: "failed",
-        reason: outcome.reason,
-        people: "0",
-      });
-      state.progress.log(`page failed (source line ${source.line}): ${outcome.reason}`);
-      return EMPTY;
-    }),
+    mergeMap((page) => recordPage(page, state)),
   );
 }
 
@@ -174,7 +149,7 @@ export function allPeople(
 }
 
 /** An earlier download that is still in the cache, so the stage need not fetch it again. */
-function cachedImage(state: RunState) {
+export function cachedImage(state: RunState) {
   return (person: PersonRecord): ImageRecord | undefined => {
     const row = state.manifest.get(person.id);
     if (!row?.sha256 || row.image_url !== person.imageUrl) return undefined;
@@ -216,18 +191,11 @@ export function dropDuplicateImages(manifest: Manifest) {
 /** People to stored, validated portraits; every outcome reaches the manifest. */
 export function downloadedImages(
   people$: Observable<PersonRecord>,
-  options: ResolvedPipelineOptions,
   state: RunState,
-  http: HttpClient,
+  crawler: Crawler,
 ): Observable<ImageRecord> {
   return people$.pipe(
-    downloadImages({
-      cacheDir: state.paths.imageCache,
-      concurrency: options.concurrency,
-      http,
-      lookup: cachedImage(state),
-      revalidate: options.refresh,
-    }),
+    crawler.downloadImages,
     map(dropDuplicateImages(state.manifest)),
     tap((outcome) => state.manifest.record(outcome, "images")),
     filter(isOk),

@@ -23,7 +23,8 @@ import { droppedByReason, type RunSummary } from "../report/summary.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
 import { collectFaces } from "./batches.ts";
-import { allPeople, crawledPeople, downloadedImages } from "./crawl.ts";
+import { allPeople, cachedImage, crawledPeople, downloadedImages } from "./crawl.ts";
+import { type CrawlerFactory, localCrawler } from "./crawler.ts";
 import { evaluateModels } from "./evaluate_run.ts";
 import {
   type PipelineOptions,
@@ -35,6 +36,15 @@ import { trainModels } from "./train_run.ts";
 
 export type { RunSummary };
 export { type PipelineOptions, UNTIL_STAGES, type UntilStage } from "./options.ts";
+
+/** What a caller may put in place of this process's own parts. */
+export interface RunHooks {
+  /**
+   * Who crawls and downloads, e.g. NATS workers (`pipeline/cluster/`).
+   * @default localCrawler: this process, with the run's options
+   */
+  crawler?: CrawlerFactory;
+}
 
 /** Drains a stream for its side effects (the manifest), up to its end. */
 async function drain<T>(stream: Observable<T>): Promise<void> {
@@ -119,6 +129,7 @@ function provenance(options: ResolvedPipelineOptions, engine: string) {
 export async function runPipeline(
   pipelineOptions: PipelineOptions,
   sourceInput?: Observable<Uint8Array | string>,
+  hooks: RunHooks = {},
 ): Promise<RunSummary> {
   const options = resolvePipelineOptions(pipelineOptions);
   const state = await RunState.open(options.dataDir);
@@ -132,12 +143,14 @@ export async function runPipeline(
   // One Chromium for the run, started only if a page needs it.
   const browser = new BrowserRenderer(http);
   try {
-    const people$ = allPeople(
-      options,
-      state,
-      crawledPeople(options, state, { http, browser }, sourceInput),
-    );
-    const images$ = downloadedImages(people$, options, state, http);
+    const crawler = (hooks.crawler ?? localCrawler({
+      http,
+      browser,
+      concurrency: options.concurrency,
+      revalidate: options.refresh,
+    }))({ paths: state.paths, lookup: cachedImage(state) });
+    const people$ = allPeople(options, state, crawledPeople(options, state, crawler, sourceInput));
+    const images$ = downloadedImages(people$, state, crawler);
     if (options.until === "images") return await drain(images$).then(() => state.summary());
 
     const faces$ = acceptedFaces(images$, options, state);

@@ -57,7 +57,7 @@ const LAST = [
 ];
 
 /** An invented, unique name for person `n`, with a title on some as real pages have. */
-function benchName(n: number): string {
+export function benchName(n: number): string {
   const first = FIRST[n % FIRST.length]!;
   const last = LAST[Math.floor(n / FIRST.length) % LAST.length]!;
   const title = n % 5 === 0 ? "Prof. Dr. " : n % 3 === 0 ? "Dr. " : "";
@@ -65,7 +65,7 @@ function benchName(n: number): string {
 }
 
 /** A distinct 225×275 JPEG per person: a colour of its own plus mild noise, like a photo's size. */
-async function benchPortrait(n: number): Promise<Uint8Array<ArrayBuffer>> {
+export async function benchPortrait(n: number): Promise<Uint8Array<ArrayBuffer>> {
   const tone = sharp({
     create: {
       width: 225,

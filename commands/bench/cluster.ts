@@ -1,0 +1,336 @@
+/**
+ * `bench:cluster`: the crawl and downloads (pipeline --until images) on a loopback site of many
+ * hosts with a fixed latency per request, once on this machine alone and then with 1, 2, 4 …
+ * `deno task worker` processes behind a NATS server. One JSON line per run.
+ *
+ * The latency is what a crawl waits on in the wild; with it, the work is waiting rather than
+ * CPU, so workers scale past this machine's cores until the politeness limit (hosts × per-host
+ * requests in flight) or the coordinator's and server's CPU stop them.
+ */
+import { of } from "rxjs";
+import { type Command, intOption, log, stringOption } from "../cli.ts";
+import { fail } from "../../core/errors.ts";
+import { type PipelineOptions, type RunHooks, runPipeline } from "../../pipeline/run.ts";
+import { connectCoordinator, jobSettingsFor } from "../../pipeline/cluster/coordinator.ts";
+import { parseClusterUrl } from "../../pipeline/cluster/connection.ts";
+import { Manifest } from "../../store/manifest.ts";
+import { dataPaths } from "../../store/paths.ts";
+import { benchName, benchPortrait } from "./crawl.ts";
+
+/** Second surnames, so that names stay unique (and digit-free, as the extractor wants) past 300. */
+const SECOND = ["Adler", "Berger", "Claes", "Dorn", "Eich", "Falk", "Gast", "Holm", "Iser", "Jung"];
+
+function personName(n: number): string {
+  return n < 300 ? benchName(n) : `${benchName(n % 300)}-${SECOND[Math.floor(n / 300) % 10]}`;
+}
+
+interface ManyHostSite {
+  sourcesCsv: string;
+  requests: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * CPU milliseconds a process has used (user + system), from /proc; undefined off Linux. The
+ * clock tick is 100 Hz on every Linux this runs on (`getconf CLK_TCK`).
+ */
+function cpuMs(pid: number | "self"): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms per image of each process group over a run, so the scaling limit can be read off. */
+function cpuPerImage(before: Map<string, number[]>, pids: Map<string, number[]>, images: number) {
+  const result: Record<string, number> = {};
+  for (const [group, list] of pids) {
+    const used = list.reduce(
+      (sum, pid, i) => sum + ((cpuMs(pid) ?? 0) - (before.get(group)?.[i] ?? 0)),
+      0,
+    );
+    result[group] = Math.round(used / Math.max(1, images) * 100) / 100;
+  }
+  return result;
+}
+
+/** `hosts` servers (one port each), each with a department of `pages` × `perPage` people. */
+async function startManyHostSite(
+  hosts: number,
+  pages: number,
+  perPage: number,
+  latencyMs: number,
+): Promise<ManyHostSite> {
+  const total = hosts * pages * perPage;
+  const images: Uint8Array<ArrayBuffer>[] = [];
+  for (let start = 0; start < total; start += 16) {
+    const batch = Array.from({ length: Math.min(16, total - start) }, (_, i) => start + i);
+    images.push(...await Promise.all(batch.map(benchPortrait)));
+  }
+  let requests = 0;
+  const servers = Array.from(
+    { length: hosts },
+    (_, host) =>
+      Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+        requests++;
+        await new Promise((resolve) => setTimeout(resolve, latencyMs));
+        const { pathname } = new URL(request.url);
+        const page = /^\/people-(\d+)\.html$/.exec(pathname);
+        if (page && Number(page[1]) < pages) {
+          const index = Number(page[1]);
+          const first = (host * pages + index) * perPage;
+          const cards = Array.from({ length: perPage }, (_, i) => first + i).map((n) =>
+            `<div class="person"><img src="/img/${n}.jpg" width="225" height="275"><h3>${
+              personName(n)
+            }</h3></div>`
+          ).join("");
+          const next = index + 1 < pages
+            ? `<a rel="next" href="/people-${index + 1}.html">Next</a>`
+            : "";
+          return new Response(
+            `<!doctype html><html><body><div class="staff">${cards}</div>${next}</body></html>`,
+            {
+              headers: { "content-type": "text/html; charset=utf-8" },
+            },
+          );
+        }
+        const image = images[Number(/^\/img\/(\d+)\.jpg$/.exec(pathname)?.[1] ?? NaN)];
+        if (image) return new Response(image, { headers: { "content-type": "image/jpeg" } });
+        return new Response("not found", { status: 404 });
+      }),
+  );
+  const rows = servers.map((server, host) =>
+    `http://127.0.0.1:${server.addr.port}/people-0.html,dept-${host}`
+  );
+  return {
+    sourcesCsv: ["url,category", ...rows].join("\n") + "\n",
+    requests: () => requests,
+    close: async () => {
+      await Promise.all(servers.map((server) => server.shutdown()));
+    },
+  };
+}
+
+/** nats-server with JetStream in a temp folder on a free port; killed and removed by `close`. */
+async function startNatsServer() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const storeDir = await Deno.makeTempDir({ prefix: "facefield-bench-nats-" });
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("nats-server", {
+      args: ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  } catch {
+    fail("bench:cluster needs nats-server on PATH (Debian: apt-get install nats-server)");
+  }
+  for (let tries = 0;; tries++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch (error) {
+      if (tries > 200) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    pid: child.pid,
+    async close() {
+      child.kill("SIGKILL");
+      await child.status;
+      await Deno.remove(storeDir, { recursive: true });
+    },
+  };
+}
+
+/** `count` worker processes, resolved once each has said it is connected. */
+async function startWorkers(url: string, count: number, concurrency: number) {
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  const workers = Array.from({ length: count }, () =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        main,
+        "worker",
+        "--cluster",
+        url,
+        "--concurrency",
+        String(concurrency),
+        "--face-threads",
+        "0",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn());
+  await Promise.all(workers.map(async (child) => {
+    let text = "";
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    while (!text.includes("jobs at once")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`a worker exited before it connected: ${text.slice(-300)}`);
+      text += value;
+    }
+    // Keep reading so the worker never blocks on a full pipe.
+    (async () => {
+      while (!(await reader.read()).done);
+    })().catch(() => {});
+  }));
+  return {
+    pids: workers.map((child) => child.pid),
+    async close() {
+      for (const child of workers) child.kill("SIGTERM");
+      await Promise.all(workers.map((child) => child.status));
+    },
+  };
+}
+
+async function timedRun(
+  options: PipelineOptions & { dataDir: string },
+  sourcesCsv: string,
+  processes: Map<string, number[]>,
+  hooks: RunHooks = {},
+) {
+  const cpuBefore = new Map(
+    [...processes].map(([group, pids]) => [group, pids.map((pid) => cpuMs(pid) ?? 0)]),
+  );
+  const start = performance.now();
+  const summary = await runPipeline(options, of(sourcesCsv), hooks);
+  const wall = (performance.now() - start) / 1000;
+  const rows = (await Manifest.open(dataPaths(options.dataDir).manifest)).rows();
+  const images = rows.filter((row) => row.status === "ok").length;
+  const round = (value: number) => Math.round(value * 100) / 100;
+  return {
+    pages: summary.pages.ok,
+    failed_pages: summary.pages.failed,
+    images,
+    dropped: rows.length - images,
+    wall_s: round(wall),
+    pages_per_s: round(summary.pages.ok / wall),
+    images_per_s: round(images / wall),
+    cpu_ms_per_image: cpuPerImage(cpuBefore, processes, images),
+  };
+}
+
+export const benchClusterCommand: Command = {
+  name: "bench:cluster",
+  summary: "crawl + download throughput alone and with 1, 2, 4 NATS workers on a many-host site",
+  usage: `
+usage: deno task bench:cluster [--hosts 24] [--pages 3] [--per-page 10] [--latency-ms 50]
+                               [--workers 1,2,4] [--per-host 2] [--concurrency 32]
+
+Serves generated staff pages on --hosts loopback ports (each port is a host), every request
+held --latency-ms, and runs 'pipeline --until images' on them: first in this process alone,
+then as a coordinator with each count of 'deno task worker' processes on a fresh nats-server.
+"this_process" CPU includes the site's servers, and the coordinator in cluster runs.
+Politeness is the same in all runs (--per-host requests in flight per host, no delay); each
+worker and the single run work --concurrency records at once (waits for a host's turn
+included). One JSON line per run.
+Needs nats-server on PATH.`,
+  options: {
+    hosts: { type: "string" },
+    pages: { type: "string" },
+    "per-page": { type: "string" },
+    "latency-ms": { type: "string" },
+    workers: { type: "string" },
+    "per-host": { type: "string" },
+    concurrency: { type: "string" },
+  },
+  async run(values) {
+    const hosts = intOption(values, "hosts", 24, { min: 1, max: 200 });
+    const pages = intOption(values, "pages", 3, { min: 1, max: 20 });
+    const perPage = intOption(values, "per-page", 10, { min: 1, max: 100 });
+    const latencyMs = intOption(values, "latency-ms", 50, { min: 0, max: 5000 });
+    const perHost = intOption(values, "per-host", 2, { min: 1, max: 64 });
+    const concurrency = intOption(values, "concurrency", 32, { min: 1, max: 256 });
+    const counts = stringOption(values, "workers", "1,2,4").split(",").map(Number);
+    if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+      fail(`--workers takes worker counts from 1 to 64 like 1,2,4: got '${values.workers}'`, 2);
+    }
+    log(`bench:cluster: generating ${hosts * pages * perPage} portraits on ${hosts} hosts…`);
+    const site = await startManyHostSite(hosts, pages, perPage, latencyMs);
+    const settings = {
+      hosts,
+      pages,
+      per_page: perPage,
+      latency_ms: latencyMs,
+      per_host: perHost,
+      concurrency,
+    };
+    const base: Omit<PipelineOptions, "dataDir"> = {
+      until: "images",
+      perHost,
+      delayMs: 0,
+      concurrency,
+    };
+    try {
+      const single = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
+      try {
+        const result = await timedRun(
+          { ...base, dataDir: single },
+          site.sourcesCsv,
+          new Map([["this_process", [Deno.pid]]]),
+        );
+        console.log(
+          JSON.stringify({
+            bench: "cluster",
+            mode: "single-machine",
+            workers: 0,
+            ...result,
+            settings,
+          }),
+        );
+      } finally {
+        await Deno.remove(single, { recursive: true });
+      }
+      for (const count of counts) {
+        const server = await startNatsServer();
+        const workers = await startWorkers(server.url, count, concurrency);
+        const dataDir = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
+        const options: PipelineOptions & { dataDir: string } = { ...base, dataDir };
+        const coordinator = await connectCoordinator({
+          address: parseClusterUrl(server.url),
+          settings: jobSettingsFor(options),
+          log: () => {},
+        });
+        try {
+          const result = await timedRun(
+            options,
+            site.sourcesCsv,
+            new Map([
+              ["this_process", [Deno.pid]],
+              ["workers", workers.pids],
+              ["nats_server", [server.pid]],
+            ]),
+            { crawler: coordinator.crawler },
+          );
+          console.log(
+            JSON.stringify({
+              bench: "cluster",
+              mode: "cluster",
+              workers: count,
+              ...result,
+              settings,
+            }),
+          );
+        } finally {
+          await coordinator.close();
+          await workers.close();
+          await server.close();
+          await Deno.remove(dataDir, { recursive: true });
+        }
+      }
+    } finally {
+      await site.close();
+    }
+    return 0;
+  },
+};

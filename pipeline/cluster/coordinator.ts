@@ -1,0 +1,296 @@
+/**
+ * `pipeline --cluster`: the run's crawler, done by NATS workers. Each source and each person
+ * record becomes a job; the coordinator waits for its result in the KV bucket, copies the
+ * image bytes and face-cache files from the object store into the data dir's caches, and hands
+ * the run the same outcomes the local stages would have given. The face stage of the run then
+ * finds every face in its cache, so the split, training and report go on unchanged.
+ *
+ * Resume: a result already in the bucket is used as it is (a passing failure from an earlier
+ * run is tried again, as a local rerun does); a job already queued is not queued twice.
+ */
+import { join } from "node:path";
+import { defer, from, mergeMap, type Observable, type OperatorFunction } from "rxjs";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type KvEntry, KvWatchInclude } from "@nats-io/kv";
+import type { ImageRecord, Outcome, PersonRecord, SourceRow } from "../../core/types.ts";
+import { exists, writeFileAtomic } from "../../core/files.ts";
+import { blobPath, type DataPaths } from "../../store/paths.ts";
+import type { CrawledPage, CrawlerFactory } from "../crawler.ts";
+import { type PipelineOptions, resolvePipelineOptions } from "../options.ts";
+import { type ClusterAddress, connectCluster, pause } from "./connection.ts";
+import {
+  type ClusterHandles,
+  type ClusterTuning,
+  decodeJson,
+  encodeJson,
+  faceCacheDirName,
+  faceObjectName,
+  imageObjectName,
+  type Job,
+  jobMessageId,
+  type JobSettings,
+  jobSettingsHash,
+  jobSubject,
+  openCluster,
+  type RecordResult,
+  resultKey,
+  sourceKey,
+  type SourceResult,
+  untilDone,
+} from "./layout.ts";
+
+export interface CoordinatorOptions {
+  address: ClusterAddress;
+  settings: JobSettings;
+  /**
+   * Crawl again the sources whose result the cluster already holds.
+   * @default false
+   */
+  refresh?: boolean;
+  /**
+   * Sources whose results are awaited at once (each is one small waiter, no work here).
+   * @default 64
+   */
+  sourcesInFlight?: number;
+  /**
+   * Person records whose results are awaited at once: the bound on queued record jobs.
+   * @default 512
+   */
+  recordsInFlight?: number;
+  /** The queue's timing, used when the coordinator is the first to create it. */
+  tuning?: ClusterTuning;
+  /** @default console.error */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface Coordinator {
+  /** The run's crawler (`RunHooks.crawler`). */
+  crawler: CrawlerFactory;
+  /** Jobs this run queued, and results it found already in the cluster. */
+  stats: { queued: number; reused: number };
+  close(): Promise<void>;
+}
+
+/** Failures worth another try on a later run: the network, not the content (as `run.ts`). */
+const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429)/;
+
+/**
+ * Resolves waits for KV keys as their values arrive: one watcher over the bucket, and a poll of
+ * the keys still awaited every few seconds, in case the watcher missed something while the
+ * server was away.
+ */
+class ResultBoard {
+  readonly #waiters = new Map<string, Array<{ after: number; resolve: (e: KvEntry) => void }>>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #stopped = false;
+
+  constructor(readonly cluster: ClusterHandles, pollMs = 3000) {
+    this.#watch();
+    this.#timer = setInterval(() => {
+      for (const key of this.#waiters.keys()) this.#check(key);
+    }, pollMs);
+  }
+
+  /** The key's first value above revision `after`. */
+  wait(key: string, after: number): Promise<KvEntry> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(key) ?? [];
+      waiters.push({ after, resolve });
+      this.#waiters.set(key, waiters);
+      this.#check(key);
+    });
+  }
+
+  stop() {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+  }
+
+  #check(key: string) {
+    this.cluster.results.get(key).then((entry) => entry && this.#offer(entry)).catch(() => {});
+  }
+
+  #offer(entry: KvEntry) {
+    if (entry.operation !== "PUT") return;
+    const waiters = this.#waiters.get(entry.key);
+    if (!waiters) return;
+    const still = waiters.filter((waiter) => waiter.after >= entry.revision);
+    for (const waiter of waiters) if (waiter.after < entry.revision) waiter.resolve(entry);
+    if (still.length) this.#waiters.set(entry.key, still);
+    else this.#waiters.delete(entry.key);
+  }
+
+  async #watch() {
+    while (!this.#stopped) {
+      try {
+        const updates = await this.cluster.results.watch({
+          key: ">",
+          include: KvWatchInclude.UpdatesOnly,
+        });
+        for await (const entry of updates) {
+          if (this.#stopped) {
+            updates.stop();
+            break;
+          }
+          this.#offer(entry);
+        }
+      } catch {
+        // The server went away; the poll covers the gap until the watch is back.
+      }
+      if (!this.#stopped) await pause(1000);
+    }
+  }
+}
+
+/** Connects to the cluster and makes the crawler of a run. */
+export async function connectCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
+  const {
+    address,
+    settings,
+    refresh = false,
+    sourcesInFlight = 64,
+    recordsInFlight = 512,
+    log = console.error,
+    signal,
+  } = options;
+  for (
+    const [name, value] of [["sourcesInFlight", sourcesInFlight], [
+      "recordsInFlight",
+      recordsInFlight,
+    ]] as const
+  ) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`Cannot coordinate as '${name}' must be a positive integer: ${value}`);
+    }
+  }
+  const nc: NatsConnection = await connectCluster(address, { name: "coordinator", log, signal });
+  const cluster = await untilDone(
+    "coordinator: opening the cluster",
+    () => openCluster(nc, options.tuning),
+    {
+      log,
+      signal,
+    },
+  );
+  const board = new ResultBoard(cluster);
+  const settingsHash = jobSettingsHash(settings);
+  const faceDir = faceCacheDirName(settings);
+  const stats = { queued: 0, reused: 0 };
+  const retry = <T>(what: string, task: () => Promise<T>) =>
+    untilDone(`coordinator: ${what}`, task, { log, signal });
+
+  /** The job's result: the one in the bucket if `usable` says so, else a fresh one. */
+  const resultOf = async (job: Job, usable: (entry: KvEntry) => boolean): Promise<KvEntry> => {
+    const key = resultKey(job);
+    const existing = await retry(`reading ${key}`, () => cluster.results.get(key));
+    if (existing?.operation === "PUT" && usable(existing)) {
+      stats.reused++;
+      return existing;
+    }
+    const queued: Job = { ...job, after: existing?.revision ?? 0 };
+    const waiting = board.wait(key, queued.after);
+    await retry(
+      `queueing ${key}`,
+      () =>
+        cluster.js.publish(jobSubject(queued), encodeJson(queued), { msgID: jobMessageId(queued) }),
+    );
+    stats.queued++;
+    return await waiting;
+  };
+
+  const crawlSource = (source: SourceRow): Observable<CrawledPage> =>
+    defer(async () => {
+      const job: Job = {
+        kind: "source",
+        key: sourceKey(source),
+        source,
+        settings,
+        settingsHash,
+        after: 0,
+      };
+      const entry = await resultOf(job, (found) => {
+        if (refresh) return false;
+        const { pages } = decodeJson<SourceResult>(found.value);
+        return pages.every((page) => page.status === "ok" || !TRANSIENT_REASON.test(page.reason));
+      });
+      const { pages } = decodeJson<SourceResult>(entry.value);
+      return pages.map((page): CrawledPage => ({ ...page, source }));
+    }).pipe(mergeMap((pages) => from(pages)));
+
+  const materialise = async (
+    result: RecordResult,
+    person: PersonRecord,
+    paths: DataPaths,
+  ): Promise<Outcome<ImageRecord>> => {
+    if (result.image.status !== "ok") {
+      return { ...result.image, record: { ...result.image.record, ...person } };
+    }
+    const { sha256 } = result.image.record;
+    const imagePath = blobPath(paths.imageCache, sha256);
+    const copies = [{ name: imageObjectName(sha256), path: imagePath }];
+    // The crop before its JSON: the JSON is the face cache's done-marker.
+    for (const extension of [".png", ".json"].filter((ext) => result.faceFiles.includes(ext))) {
+      copies.push({
+        name: faceObjectName(faceDir, sha256, extension),
+        path: blobPath(join(paths.faceCache, faceDir), sha256, extension),
+      });
+    }
+    for (const { name, path } of copies) {
+      if (await exists(path)) continue;
+      const bytes = await retry(`fetching ${name}`, () => cluster.blobs.getBlob(name));
+      if (bytes === null) {
+        return {
+          status: "failed",
+          stage: "images",
+          reason: `blob_missing: the cluster's object store has no ${name.split("/")[0]} ${sha256}`,
+          record: { ...person, sha256 },
+        };
+      }
+      await writeFileAtomic(path, bytes);
+    }
+    return { status: "ok", record: { ...result.image.record, ...person, imagePath } };
+  };
+
+  const downloadVia = (
+    paths: DataPaths,
+    lookup: (person: PersonRecord) => ImageRecord | undefined,
+  ): OperatorFunction<PersonRecord, Outcome<ImageRecord>> =>
+    mergeMap(async (person: PersonRecord): Promise<Outcome<ImageRecord>> => {
+      const known = lookup(person);
+      // Bytes (and, when faces are wanted, the face) already here: nothing for the cluster.
+      if (
+        known && await exists(known.imagePath) &&
+        (!settings.faces ||
+          await exists(blobPath(join(paths.faceCache, faceDir), known.sha256, ".json")))
+      ) {
+        return { status: "ok", record: { ...known, ...person } };
+      }
+      const job: Job = { kind: "record", key: person.id, person, settings, settingsHash, after: 0 };
+      const entry = await resultOf(job, (found) => {
+        const result = decodeJson<RecordResult>(found.value);
+        return result.settingsHash === settingsHash &&
+          (result.image.status === "ok" || !TRANSIENT_REASON.test(result.image.reason));
+      });
+      return await materialise(decodeJson<RecordResult>(entry.value), person, paths);
+    }, recordsInFlight);
+
+  return {
+    crawler: ({ paths, lookup }) => ({
+      sourcesAtOnce: sourcesInFlight,
+      crawlSource,
+      downloadImages: downloadVia(paths, lookup),
+    }),
+    stats,
+    async close() {
+      board.stop();
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+/** A run's options as job settings: what the workers must match and the politeness they keep. */
+export function jobSettingsFor(options: PipelineOptions): JobSettings {
+  const { detector, size, facePercent, until, perHost, delayMs } = resolvePipelineOptions(options);
+  return { detector, size, facePercent, faces: until !== "images", perHost, delayMs };
+}

@@ -1,0 +1,288 @@
+/**
+ * Politeness for the whole cluster: per host, at most `perHost` requests in flight and at
+ * least `delayMs` between two starts, whichever worker sends them; a 429 or 503 pauses the
+ * host for every worker.
+ *
+ * The state is a KV bucket whose entries expire (`leaseTtlMs`): `slot.<host>.<i>` is taken
+ * with a create that only one worker can win and renewed while the request runs, so a worker
+ * killed mid-request frees its slot by expiry; `next.<host>` is the earliest time the next
+ * request may start, moved on with compare-and-set. The workers' clocks must agree to within
+ * the delay (NTP does that); the concurrency limit does not depend on clocks.
+ */
+import type { KV } from "@nats-io/kv";
+import pLimit, { type LimitFunction } from "p-limit";
+import {
+  type GetOptions,
+  type GetResult,
+  HttpClient,
+  type HttpClientOptions,
+} from "../../net/http.ts";
+import { hostKey } from "./layout.ts";
+import { pause } from "./connection.ts";
+
+export interface HostLeaseOptions {
+  /** Requests in flight per host for the whole cluster. */
+  perHost: number;
+  /** Least milliseconds between two request starts to one host, for the whole cluster. */
+  delayMs: number;
+  /** Milliseconds a slot lives unrenewed; the bucket's TTL. */
+  ttlMs: number;
+  /** Who holds a slot, for a person reading the bucket. */
+  owner: string;
+}
+
+/** The cluster-wide host gate, shared by all requests of one worker. */
+export class HostLeases {
+  /**
+   * This worker's own queue per host, in front of the cluster's slots: at most `perHost` of its
+   * requests contend in KV, and the next in line goes the moment one of them is done instead
+   * of waiting for its next poll.
+   */
+  readonly #local = new Map<string, LimitFunction>();
+
+  constructor(readonly kv: KV, readonly options: HostLeaseOptions) {
+    const { perHost, delayMs, ttlMs } = options;
+    if (!Number.isInteger(perHost) || perHost < 1) {
+      throw new RangeError(`Cannot gate hosts as 'perHost' must be a positive integer: ${perHost}`);
+    }
+    if (!Number.isInteger(delayMs) || delayMs < 0) {
+      throw new RangeError(
+        `Cannot gate hosts as 'delayMs' must be a non-negative integer: ${delayMs}`,
+      );
+    }
+    if (!Number.isInteger(ttlMs) || ttlMs < 1000) {
+      throw new RangeError(`Cannot gate hosts as 'ttlMs' must be an integer ≥ 1000: ${ttlMs}`);
+    }
+  }
+
+  /**
+   * Waits for a free slot of the origin and for its turn after the delay; resolves with the
+   * function that gives the slot back. Rejects only when `signal` aborts.
+   */
+  acquire(origin: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+    const host = hostKey(origin);
+    let local = this.#local.get(host);
+    if (!local) {
+      local = pLimit(this.options.perHost);
+      this.#local.set(host, local);
+    }
+    return new Promise((resolve, reject) => {
+      local(async () => {
+        let releaseSlot: () => Promise<void>;
+        try {
+          releaseSlot = await this.#acquireSlot(host, signal);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        // The local turn lasts until the caller gives the slot back.
+        await new Promise<void>((done) => resolve(() => releaseSlot().finally(done)));
+      }).finally(() => {
+        // An idle host's queue goes, so a crawl over a million hosts keeps no million queues.
+        if (local.activeCount === 0 && local.pendingCount === 0) this.#local.delete(host);
+      });
+    });
+  }
+
+  async #acquireSlot(host: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+    const slot = await this.#takeSlot(host, signal);
+    const slotKey = `slot.${host}.${slot.index}`;
+    let revision = slot.revision;
+    // Renewal keeps a long download's slot; a dead worker stops renewing and the slot expires.
+    const renew = setInterval(() => {
+      this.kv.update(slotKey, this.options.owner, revision).then((next) => revision = next)
+        .catch(() => {});
+    }, Math.max(250, Math.floor(this.options.ttlMs / 3)));
+    try {
+      await this.#waitForTurn(host, signal);
+    } catch (error) {
+      clearInterval(renew);
+      await this.kv.delete(slotKey).catch(() => {});
+      throw error;
+    }
+    return async () => {
+      clearInterval(renew);
+      await this.kv.delete(slotKey, { previousSeq: revision }).catch(() =>
+        // Renewed under us or expired: free it anyway; a stale delete only frees our own slot.
+        this.kv.delete(slotKey).catch(() => {})
+      );
+    };
+  }
+
+  /** Pushes the origin's next start `ms` into the future for every worker. */
+  async pauseHost(origin: string, ms: number): Promise<void> {
+    const key = `next.${hostKey(origin)}`;
+    for (let tries = 0; tries < 20; tries++) {
+      const entry = await this.kv.get(key).catch(() => null);
+      const current = entry?.operation === "PUT" ? Number(entry.string()) : 0;
+      const until = Math.max(current, Date.now() + ms);
+      try {
+        if (entry) await this.kv.update(key, String(until), entry.revision);
+        else await this.kv.create(key, String(until));
+        return;
+      } catch {
+        // Another worker moved it first: read again.
+      }
+    }
+  }
+
+  async #takeSlot(host: string, signal?: AbortSignal) {
+    let waitMs = 5;
+    for (;;) {
+      signal?.throwIfAborted();
+      for (let index = 0; index < this.options.perHost; index++) {
+        try {
+          const revision = await this.kv.create(`slot.${host}.${index}`, this.options.owner);
+          return { index, revision };
+        } catch {
+          // Taken (or the server is away): try the next slot, then wait.
+        }
+      }
+      // Only other workers hold the slots now (ours queue locally): poll them briskly.
+      await pause(waitMs + Math.random() * waitMs, signal);
+      waitMs = Math.min(50, waitMs * 2);
+    }
+  }
+
+  /**
+   * Claims the next start time of the host with compare-and-set, then sleeps until it. With
+   * no delay there is nothing to claim: only a pause (a 429 somewhere) is waited out.
+   */
+  async #waitForTurn(host: string, signal?: AbortSignal) {
+    const key = `next.${host}`;
+    for (;;) {
+      signal?.throwIfAborted();
+      let entry;
+      try {
+        entry = await this.kv.get(key);
+      } catch {
+        await pause(100, signal);
+        continue;
+      }
+      const now = Date.now();
+      const next = entry?.operation === "PUT" ? Number(entry.string()) || 0 : 0;
+      const start = Math.max(now, next);
+      if (this.options.delayMs > 0) {
+        const claim = String(start + this.options.delayMs);
+        try {
+          if (entry) await this.kv.update(key, claim, entry.revision);
+          else await this.kv.create(key, claim);
+        } catch {
+          continue; // another worker claimed this start first
+        }
+      }
+      await pause(start - now, signal);
+      signal?.throwIfAborted();
+      return;
+    }
+  }
+}
+
+/** Failures worth another try: the network or the server's load, not the content. */
+const TRANSIENT = /^(timeout|network|http_5\d\d|http_429)/;
+/** Failures that say the host wants fewer requests: every worker waits. */
+const SLOW_DOWN = /^http_(429|503)/;
+
+export interface ClusterHttpOptions extends HttpClientOptions {
+  /**
+   * Extra attempts after a transient failure, each behind the cluster's host gate.
+   * @default 3
+   */
+  clusterRetries?: number;
+  /**
+   * Pause of a host after its first 429 or 503; it doubles per retry.
+   * @default 2000
+   */
+  slowDownMs?: number;
+}
+
+/**
+ * An `HttpClient` whose requests pass the cluster's host gate. It uses the client's public
+ * `get` only: each `get` runs with one cluster slot held, and the retries happen here, so a
+ * 429 or 503 pauses the host for all workers rather than for one request. The client's own
+ * retries are off (`maxRetries: 0`), and a redirect to another host is gated by the first.
+ */
+export class ClusterHttpClient extends HttpClient {
+  readonly #leases: HostLeases;
+  readonly #retries: number;
+  readonly #slowDownMs: number;
+  /** robots.txt per origin for this worker, so each source job does not fetch it again. */
+  readonly #robots = new Map<string, Promise<GetResult>>();
+  /** Origins whose robots.txt this worker has read (or is reading) under a slot. */
+  readonly #robotsRead = new Map<string, Promise<void>>();
+
+  constructor(leases: HostLeases, options: ClusterHttpOptions = {}) {
+    const { clusterRetries = 3, slowDownMs = 2000, ...clientOptions } = options;
+    super({ ...clientOptions, maxRetries: 0 });
+    this.#leases = leases;
+    this.#retries = clusterRetries;
+    this.#slowDownMs = slowDownMs;
+  }
+
+  override get(url: string, options: GetOptions): Promise<GetResult> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return super.get(url, options);
+    }
+    if (parsed.pathname !== "/robots.txt") return this.#gatedGet(parsed, options);
+    let robots = this.#robots.get(parsed.origin);
+    if (!robots) {
+      robots = this.#gatedGet(parsed, { ...options, signal: undefined });
+      this.#robots.set(parsed.origin, robots);
+    }
+    return robots;
+  }
+
+  /**
+   * Reads the origin's robots.txt under a slot of its own before a request takes one: the
+   * client reads robots.txt inside `get`, and a request that held a slot while it waited for
+   * robots.txt would hold every slot of a busy host that way.
+   */
+  #robotsFirst(url: URL, options: GetOptions): Promise<void> {
+    if (options.robots === false) return Promise.resolve();
+    let warmed = this.#robotsRead.get(url.origin);
+    if (!warmed) {
+      warmed = (async () => {
+        const release = await this.#leases.acquire(url.origin);
+        try {
+          await super.refusal(url.href, options.scope ?? url.href);
+        } finally {
+          await release();
+        }
+      })().catch(() => {
+        // Unread, the client reads it in `get` and gives the page its reason.
+      });
+      this.#robotsRead.set(url.origin, warmed);
+    }
+    return warmed;
+  }
+
+  async #gatedGet(url: URL, options: GetOptions): Promise<GetResult> {
+    await this.#robotsFirst(url, options);
+    for (let retry = 0;; retry++) {
+      let release: () => Promise<void>;
+      try {
+        release = await this.#leases.acquire(url.origin, options.signal);
+      } catch {
+        return { ok: false, url: url.href, reason: "aborted: cancelled by the caller" };
+      }
+      let result: GetResult;
+      const waitMs = this.#slowDownMs * 2 ** retry;
+      let slowedDown = false;
+      try {
+        result = await super.get(url.href, options);
+        slowedDown = !result.ok && SLOW_DOWN.test(result.reason) && retry < this.#retries;
+        // The pause is set while the slot is still ours, so no worker slips in between.
+        if (slowedDown) await this.#leases.pauseHost(url.origin, waitMs);
+      } finally {
+        await release();
+      }
+      if (result.ok || !TRANSIENT.test(result.reason) || retry >= this.#retries) return result;
+      // A slowed-down host is waited out in the next acquire; other failures wait here.
+      if (!slowedDown) await pause(waitMs / 2 + Math.random() * waitMs / 2, options.signal);
+      if (options.signal?.aborted) return result;
+    }
+  }
+}

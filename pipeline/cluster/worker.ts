@@ -1,0 +1,470 @@
+/**
+ * `deno task worker`: pulls jobs from the cluster and works them with the single-machine
+ * stages (fetch pages and parse people for a source; download and faces for a record).
+ *
+ * A job is acked only after its result is stored, so a worker killed mid-job loses nothing:
+ * JetStream gives the job to another worker once `ackWaitMs` passes without a "still working".
+ * A job whose result is already there is acked without work (a duplicate), a job that fails
+ * is handed back with a growing delay, and the delivery after the last attempt stores a
+ * `poisoned` result with the last reason instead of trying again.
+ */
+import { hostname } from "node:os";
+import { lastValueFrom, of, Subject, toArray } from "rxjs";
+import type { JsMsg } from "@nats-io/jetstream";
+import type { FaceRecord, ImageRecord, Outcome } from "../../core/types.ts";
+import { exists } from "../../core/files.ts";
+import { blobPath } from "../../store/paths.ts";
+import { downloadImages } from "../../stages/download_images.ts";
+import { detectFaces } from "../../stages/detect_faces.ts";
+import { crawlOneSource } from "../crawler.ts";
+import { type ClusterAddress, connectCluster, pause, safeMessage } from "./connection.ts";
+import {
+  CLUSTER_CODE_VERSION,
+  type ClusterHandles,
+  type ClusterTuning,
+  decodeJson,
+  encodeJson,
+  faceCacheDirName,
+  faceObjectName,
+  imageObjectName,
+  type Job,
+  JOBS_STREAM,
+  type JobSettings,
+  jobSettingsHash,
+  openCluster,
+  type RecordResult,
+  resultKey,
+  resultMessageId,
+  RESULTS_BUCKET,
+  type SourceResult,
+  toPageResult,
+  untilDone,
+  WORKERS_CONSUMER,
+} from "./layout.ts";
+import { ClusterHttpClient, HostLeases } from "./host_leases.ts";
+
+export interface WorkerOptions {
+  address: ClusterAddress;
+  /**
+   * Jobs worked at once. Jobs waiting for a busy host's turn count too, so this is higher than
+   * a single run's downloads at once: the host leases, not this, bound each host's load.
+   * @default 32
+   */
+  concurrency?: number;
+  /**
+   * Threads for the face nets; 0 runs them on this thread.
+   * @default navigator.hardwareConcurrency
+   */
+  faceThreads?: number;
+  /**
+   * Scratch folder for the stages' caches; files leave it once they are in the object store.
+   * @default a new temp folder, removed when the worker stops
+   */
+  workDir?: string;
+  /**
+   * The code version this worker stands for; a job made for another is refused.
+   * @default CLUSTER_CODE_VERSION
+   */
+  codeVersion?: string;
+  /** The queue's timing, used when this worker is the first to create it. */
+  tuning?: ClusterTuning;
+  /** Stops pulling jobs; the jobs in hand are finished. */
+  signal?: AbortSignal;
+  /** @default console.error */
+  log?: (line: string) => void;
+  /** Log each job's start and end (record ids only). @default false */
+  verbose?: boolean;
+  /** @default `worker-<host>-<pid>` */
+  name?: string;
+  /** Runs before a job is worked; a throw fails that delivery (how tests poison a record). */
+  beforeJob?: (job: Job) => void | Promise<void>;
+}
+
+export interface WorkerStats {
+  done: number;
+  duplicates: number;
+  failedDeliveries: number;
+  refused: number;
+  poisoned: number;
+}
+
+/** One detectFaces stream per face settings, kept for the worker's life (its threads load once). */
+class FaceQueue {
+  readonly #input = new Subject<ImageRecord>();
+  readonly #waiting = new Map<string, Array<(outcome: Outcome<FaceRecord>) => void>>();
+  #broken: Error | undefined;
+
+  constructor(cacheDir: string, settings: JobSettings, workers: number) {
+    const { detector, size, facePercent } = settings;
+    this.#input.pipe(detectFaces({ cacheDir, detector, size, facePercent, workers })).subscribe({
+      next: (outcome) => {
+        const waiters = this.#waiting.get(outcome.record.id) ?? [];
+        this.#waiting.delete(outcome.record.id);
+        for (const resolve of waiters) resolve(outcome);
+      },
+      error: (error) => {
+        this.#broken = error as Error;
+        this.#waiting.clear();
+      },
+    });
+  }
+
+  get broken() {
+    return this.#broken !== undefined;
+  }
+
+  detect(image: ImageRecord): Promise<Outcome<FaceRecord>> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return new Promise((resolve) => {
+      const waiters = this.#waiting.get(image.id) ?? [];
+      waiters.push(resolve);
+      this.#waiting.set(image.id, waiters);
+      this.#input.next(image);
+    });
+  }
+
+  close() {
+    this.#input.complete();
+  }
+}
+
+/** Runs a worker until `signal` aborts; resolves with what it did. */
+export async function runWorker(options: WorkerOptions): Promise<WorkerStats> {
+  const {
+    address,
+    concurrency = 32,
+    faceThreads = navigator.hardwareConcurrency,
+    codeVersion = CLUSTER_CODE_VERSION,
+    signal,
+    log = console.error,
+    verbose = false,
+    name = `worker-${hostname()}-${Deno.pid}`,
+    beforeJob,
+  } = options;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(
+      `Cannot start a worker as 'concurrency' must be a positive integer: ${concurrency}`,
+    );
+  }
+  const ownWorkDir = options.workDir === undefined;
+  const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "facefield-worker-" });
+  const stats: WorkerStats = {
+    done: 0,
+    duplicates: 0,
+    failedDeliveries: 0,
+    refused: 0,
+    poisoned: 0,
+  };
+  const nc = await connectCluster(address, { name, log, signal });
+  try {
+    const cluster = await untilDone(
+      `${name}: opening the cluster`,
+      () => openCluster(nc, options.tuning),
+      {
+        log,
+        signal,
+      },
+    );
+    const consumer = await untilDone(
+      `${name}: finding the job queue`,
+      () => cluster.js.consumers.get(JOBS_STREAM, WORKERS_CONSUMER),
+      { log, signal },
+    );
+    log(`${name}: connected to ${address.redacted}, ${concurrency} jobs at once`);
+    const work = new JobWorker(cluster, {
+      workDir,
+      faceThreads,
+      codeVersion,
+      log,
+      verbose,
+      name,
+      beforeJob,
+      stats,
+    });
+    const running = new Set<Promise<void>>();
+    let pullFailures = 0;
+    while (!signal?.aborted) {
+      if (running.size >= concurrency) {
+        await Promise.race(running);
+        continue;
+      }
+      try {
+        const batch = await consumer.fetch({
+          max_messages: concurrency - running.size,
+          expires: 2000,
+        });
+        for await (const msg of batch) {
+          const job = work.handle(msg).finally(() => running.delete(job));
+          running.add(job);
+        }
+        pullFailures = 0;
+      } catch (error) {
+        if (pullFailures++ === 0) {
+          log(`${name}: cannot pull jobs (${safeMessage(error)}); retrying`);
+        }
+        await pause(Math.min(5000, 250 * 2 ** pullFailures), signal);
+      }
+    }
+    await Promise.allSettled(running);
+    work.close();
+    log(
+      `${name}: stopped; ${stats.done} jobs done, ${stats.duplicates} duplicates skipped, ` +
+        `${stats.failedDeliveries} failed deliveries, ${stats.refused} refused, ${stats.poisoned} poisoned`,
+    );
+    return stats;
+  } finally {
+    await nc.drain().catch(() => nc.close());
+    if (ownWorkDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  }
+}
+
+interface JobWorkerOptions {
+  workDir: string;
+  faceThreads: number;
+  codeVersion: string;
+  log: (line: string) => void;
+  verbose: boolean;
+  name: string;
+  beforeJob?: (job: Job) => void | Promise<void>;
+  stats: WorkerStats;
+}
+
+/** Works single jobs; shares HTTP clients, face threads and scratch files between them. */
+class JobWorker {
+  readonly #https = new Map<string, ClusterHttpClient>();
+  readonly #faces = new Map<string, FaceQueue>();
+  /** Jobs using a scratch image, so that the last one to finish deletes it. */
+  readonly #scratchUsers = new Map<string, number>();
+  readonly #refusedHashes = new Set<string>();
+  readonly #imagesDir: string;
+  readonly #facesDir: string;
+
+  constructor(readonly cluster: ClusterHandles, readonly options: JobWorkerOptions) {
+    this.#imagesDir = `${options.workDir}/images`;
+    this.#facesDir = `${options.workDir}/faces`;
+  }
+
+  close() {
+    for (const queue of this.#faces.values()) queue.close();
+  }
+
+  async handle(msg: JsMsg): Promise<void> {
+    const { attempts, ackWaitMs } = this.cluster.tuning;
+    const { log, verbose, name, stats } = this.options;
+    // "Still working" keeps a long job ours; a killed worker stops sending it.
+    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
+    let job: Job | undefined;
+    try {
+      job = decodeJson<Job>(msg.data);
+      const delivery = msg.info.deliveryCount;
+      if (delivery > attempts) {
+        await this.#storePoisoned(job);
+        stats.poisoned++;
+        msg.ack();
+        return;
+      }
+      const ownHash = jobSettingsHash(job.settings, this.options.codeVersion);
+      if (ownHash !== job.settingsHash) {
+        this.#refuse(msg, job, ownHash, delivery);
+        return;
+      }
+      if (await this.#alreadyDone(job)) {
+        stats.duplicates++;
+        msg.ack();
+        return;
+      }
+      if (verbose) log(`${name}: job ${job.kind} ${job.key} started (delivery ${delivery})`);
+      await this.options.beforeJob?.(job);
+      if (job.kind === "source") await this.#workSource(job);
+      else await this.#workRecord(job);
+      msg.ack();
+      stats.done++;
+      if (verbose) log(`${name}: job ${job.kind} ${job.key} done`);
+    } catch (error) {
+      stats.failedDeliveries++;
+      const reason = safeMessage(error);
+      const what = job ? `${job.kind} ${job.key}` : "(unreadable)";
+      log(`${name}: job ${what} failed on delivery ${msg.info.deliveryCount}: ${reason}`);
+      if (job) {
+        await this.cluster.results.put(`error.${resultKey(job)}`, reason).catch(() => {});
+      }
+      msg.nak(Math.min(30000, 500 * 2 ** msg.info.deliveryCount));
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  /** A job made with other settings or code: hand it back for a matching worker, say why once. */
+  #refuse(msg: JsMsg, job: Job, ownHash: string, delivery: number) {
+    const { log, name, stats, codeVersion } = this.options;
+    stats.refused++;
+    const { detector, size, facePercent, faces } = job.settings;
+    const reason = `settings_mismatch: the job's settings hash ${job.settingsHash} (detector ` +
+      `${detector}, crop ${size} px, face ${facePercent} %, faces ${
+        faces ? "on" : "off"
+      }) is not ` +
+      `this worker's ${ownHash} (code ${codeVersion}); run workers of the coordinator's version`;
+    if (!this.#refusedHashes.has(job.settingsHash)) {
+      this.#refusedHashes.add(job.settingsHash);
+      log(`${name}: refusing jobs: ${reason}`);
+    }
+    this.cluster.results.put(`error.${resultKey(job)}`, reason).catch(() => {}).finally(() =>
+      msg.nak(delivery < this.cluster.tuning.attempts ? 1000 * delivery : 0)
+    );
+  }
+
+  async #alreadyDone(job: Job): Promise<boolean> {
+    const entry = await this.cluster.results.get(resultKey(job));
+    if (!entry || entry.operation !== "PUT" || entry.revision <= job.after) return false;
+    return decodeJson<{ settingsHash: string }>(entry.value).settingsHash === job.settingsHash;
+  }
+
+  #http(settings: JobSettings): ClusterHttpClient {
+    const key = `${settings.perHost}/${settings.delayMs}`;
+    let http = this.#https.get(key);
+    if (!http) {
+      const leases = new HostLeases(this.cluster.hosts, {
+        perHost: settings.perHost,
+        delayMs: settings.delayMs,
+        ttlMs: this.cluster.tuning.leaseTtlMs,
+        owner: this.options.name,
+      });
+      // The cluster gate does the politeness; this client's own gate only adds the same spacing.
+      http = new ClusterHttpClient(leases, {
+        perHostConcurrency: settings.perHost,
+        politenessDelayMs: 0,
+      });
+      this.#https.set(key, http);
+    }
+    return http;
+  }
+
+  #faceQueue(settings: JobSettings): FaceQueue {
+    const dir = faceCacheDirName(settings);
+    let queue = this.#faces.get(dir);
+    if (!queue || queue.broken) {
+      queue = new FaceQueue(this.#facesDir, settings, this.options.faceThreads);
+      this.#faces.set(dir, queue);
+    }
+    return queue;
+  }
+
+  async #storeResult(job: Job, result: SourceResult | RecordResult, sha256?: string) {
+    const subject = `$KV.${RESULTS_BUCKET}.${resultKey(job)}`;
+    await untilDone(
+      `${this.options.name}: storing the result of ${job.kind} ${job.key}`,
+      () =>
+        this.cluster.js.publish(subject, encodeJson(result), {
+          msgID: resultMessageId(job, sha256),
+        }),
+      { log: this.options.log },
+    );
+  }
+
+  async #workSource(job: Extract<Job, { kind: "source" }>) {
+    const pages = await lastValueFrom(
+      crawlOneSource(job.source, this.#http(job.settings)).pipe(toArray()),
+    );
+    await this.#storeResult(job, {
+      settingsHash: job.settingsHash,
+      pages: pages.map(toPageResult),
+    });
+  }
+
+  async #workRecord(job: Extract<Job, { kind: "record" }>) {
+    const [image] = await lastValueFrom(
+      of(job.person).pipe(
+        downloadImages({
+          cacheDir: this.#imagesDir,
+          http: this.#http(job.settings),
+          concurrency: 1,
+        }),
+        toArray(),
+      ),
+    );
+    if (!image) throw new Error("the download stage gave no outcome");
+    const faceFiles: string[] = [];
+    let sha256: string | undefined;
+    if (image.status === "ok") {
+      sha256 = image.record.sha256;
+      this.#scratchUsers.set(sha256, (this.#scratchUsers.get(sha256) ?? 0) + 1);
+      try {
+        await this.#upload(imageObjectName(sha256), image.record.imagePath);
+        if (job.settings.faces) {
+          await this.#faceQueue(job.settings).detect(image.record);
+          const faceDir = faceCacheDirName(job.settings);
+          for (const extension of [".json", ".png"]) {
+            const path = blobPath(`${this.#facesDir}/${faceDir}`, sha256, extension);
+            if (!await exists(path)) continue;
+            await this.#upload(faceObjectName(faceDir, sha256, extension), path);
+            faceFiles.push(extension);
+          }
+        }
+      } finally {
+        await this.#releaseScratch(sha256, image.record.imagePath, job.settings);
+      }
+    }
+    const stored: Outcome<ImageRecord> = image.status === "ok"
+      ? { status: "ok", record: { ...image.record, imagePath: "" } }
+      : image;
+    await this.#storeResult(
+      job,
+      { settingsHash: job.settingsHash, image: stored, faceFiles },
+      sha256,
+    );
+  }
+
+  /** Puts a file in the object store unless its name is there already (names are content hashes). */
+  async #upload(name: string, path: string) {
+    const { blobs } = this.cluster;
+    const info = await blobs.info(name);
+    // A deleted object leaves a marker behind: that is no copy.
+    if (info && !info.deleted) return;
+    await blobs.putBlob({ name }, await Deno.readFile(path));
+  }
+
+  /** The last job using a scratch image deletes it and its face files: they live in the store. */
+  async #releaseScratch(sha256: string, imagePath: string, settings: JobSettings) {
+    const users = (this.#scratchUsers.get(sha256) ?? 1) - 1;
+    if (users > 0) {
+      this.#scratchUsers.set(sha256, users);
+      return;
+    }
+    this.#scratchUsers.delete(sha256);
+    const faceDir = `${this.#facesDir}/${faceCacheDirName(settings)}`;
+    for (
+      const path of [
+        imagePath,
+        blobPath(faceDir, sha256, ".json"),
+        blobPath(faceDir, sha256, ".png"),
+      ]
+    ) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+
+  /** The delivery after the last attempt: the job ends as data with the last reason. */
+  async #storePoisoned(job: Job) {
+    const { attempts } = this.cluster.tuning;
+    const last = await this.cluster.results.get(`error.${resultKey(job)}`).catch(() => null);
+    const lastReason = last?.operation === "PUT" ? last.string() : "";
+    const mismatch = lastReason.startsWith("settings_mismatch");
+    const reason = mismatch ? lastReason : `poisoned: no worker finished this job in ${attempts} ` +
+      `deliveries; last: ${lastReason || "the worker died or timed out"}`;
+    this.options.log(
+      `${this.options.name}: job ${job.kind} ${job.key} ends after ${attempts} deliveries`,
+    );
+    if (job.kind === "source") {
+      await this.#storeResult(job, {
+        settingsHash: job.settingsHash,
+        pages: [{ status: "failed", url: job.source.url, reason }],
+      });
+    } else {
+      await this.#storeResult(job, {
+        settingsHash: job.settingsHash,
+        image: { status: "failed", stage: "images", reason, record: job.person },
+        faceFiles: [],
+      });
+    }
+  }
+}
