@@ -28,6 +28,7 @@ import { Manifest, type ManifestRow } from "../store/manifest.ts";
 import { DataDirLock } from "../store/lock.ts";
 import { PageLog } from "../store/page_log.ts";
 import { RemovedList } from "../store/removed.ts";
+import { RunEventLog } from "../store/run_events.ts";
 import { type RunSummary, summarise } from "../report/summary.ts";
 
 export type { RunSummary };
@@ -206,6 +207,7 @@ export async function runPipeline(
   const pageLog = await PageLog.open(paths.pages);
   const removed = await RemovedList.open(paths.removed);
   const progress = new Progress(["pages", "people", "images", "faces", "split"]);
+  const events = RunEventLog.start(paths.runEvents, until);
 
   // A run that is stopped keeps everything it finished: the manifest is flushed, the lock freed.
   const onSignal = () => {
@@ -388,20 +390,24 @@ export async function runPipeline(
     const trainAndSave = async (kind: ModelKind, fold: number | null, dir: string) => {
       const label = fold === null ? kind : `${kind} fold ${fold + 1}/${folds}`;
       console.error(`training ${label} on ${splitRecords.length} faces, ${classes.length} classes`);
+      const faces = splitRecords.length;
+      events.append({ type: "training", model: label, faces, classes: classes.length, epochs });
       const result = await trainClassifier(kind, store, {
         epochs,
         patience,
         batchSize,
         seed,
         testFold: fold ?? undefined,
-        onEpoch: (stats) =>
+        onEpoch: (stats) => {
+          events.append({ type: "epoch", model: label, ...stats });
           console.error(
             `  ${label} epoch ${stats.epoch}/${epochs} loss ${stats.loss.toFixed(3)} ` +
               `acc ${stats.accuracy.toFixed(3)} ` +
               `val_acc ${stats.valAccuracy?.toFixed(3) ?? "n/a"} ETA ${
                 Math.round(stats.etaSeconds)
               }s`,
-          ),
+          );
+        },
       });
       await saveClassifier(result.classifier, dir);
       await Deno.writeTextFile(join(dir, "training_ids.json"), trainingIds);
@@ -460,6 +466,7 @@ export async function runPipeline(
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     manifest.flushSync();
+    events.append({ type: "run_finished" });
     lock.releaseSync();
   }
 }

@@ -9,8 +9,12 @@ export interface DataPaths {
   lock: string;
   imageCache: string;
   faceCache: string;
+  /** Small previews made by `deno task serve`, by image sha256; forget removes them too. */
+  thumbnails: string;
   models: string;
   reports: string;
+  /** The current run's progress as JSON lines (stages, epochs): counts only, no personal data. */
+  runEvents: string;
 }
 
 export function dataPaths(root: string): DataPaths {
@@ -22,8 +26,10 @@ export function dataPaths(root: string): DataPaths {
     lock: join(root, ".lock"),
     imageCache: join(root, "cache", "images"),
     faceCache: join(root, "cache", "faces"),
+    thumbnails: join(root, "cache", "thumbnails"),
     models: join(root, "models"),
     reports: join(root, "report"),
+    runEvents: join(root, "run_events.jsonl"),
   };
 }
 
