@@ -7,6 +7,7 @@ import { benchTrainCommand } from "./bench/train.ts";
 import { benchCongressCommand } from "./bench/congress.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
 import { cropCommand } from "./crop.ts";
+import { serveCommand } from "./serve.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
@@ -15,6 +16,7 @@ export const commands: Command[] = [
   predictCommand,
   cropCommand,
   forgetCommand,
+  serveCommand,
   benchCrawlCommand,
   benchFacesCommand,
   benchTrainCommand,
