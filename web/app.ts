@@ -3,6 +3,7 @@
  * small script and one stylesheet served by the app itself. Every file is addressed by record
  * id or sha256 and resolved inside the data dir; anything else is 404.
  */
+import { basename } from "node:path";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { bodyLimit } from "hono/body-limit";
@@ -108,8 +109,10 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
   if (token !== undefined) app.use(tokenCheck(token));
   app.use(csrfCheck(csrfToken));
 
+  // The nav names the data dir by its folder only: a full path says more about the machine.
+  const dataDirName = basename(view.paths.root);
   const render = async (current: string, title: string, body: Html | Promise<Html>) =>
-    String(await page({ title, current, csrfToken, dataDir: view.paths.root, body: await body }));
+    String(await page({ title, current, csrfToken, dataDir: dataDirName, body: await body }));
 
   app.get("/", async (c) => c.html(await render("/", "Overview", overviewPage(view))));
   app.get("/events", (c) => liveEvents(c, view, { pollMs }));
