@@ -9,6 +9,7 @@ import { benchCrawlCommand } from "./bench/crawl.ts";
 import { cropCommand } from "./crop.ts";
 import { serveCommand } from "./serve.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
+import { benchServeCommand } from "./bench/serve.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -22,4 +23,5 @@ export const commands: Command[] = [
   benchTrainCommand,
   benchPredictCommand,
   benchCongressCommand,
+  benchServeCommand,
 ];

@@ -17,20 +17,9 @@ import { rowsOfPerson } from "../store/forget.ts";
 import { blobPath, dataPaths } from "../store/paths.ts";
 import { RunEventLog } from "../store/run_events.ts";
 import { createApp } from "../web/app.ts";
+import { CHROMIUM_ARGS } from "../commands/bench/serve.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-/** Flags for a quiet, isolated headless Chromium that reaches nothing but the test server. */
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 function findChromium(): string | undefined {
   for (const path of [Deno.env.get("FACEFIELD_CHROMIUM"), "/usr/bin/chromium"]) {

@@ -159,20 +159,20 @@ export class ModelSet {
   }
 
   /**
-   * The faces in uploaded bytes with every model's answer, through `Predictor.predict` as
-   * `deno task predict` runs it. Throws `InputError` for bytes that are not a usable image.
+   * The faces in uploaded bytes with every model's answer, through `Predictor` as
+   * `deno task predict` runs it: the faces are found once, then each model classifies them.
+   * Throws `InputError` for bytes that are not a usable image.
    */
   async predictUpload(bytes: Uint8Array): Promise<{ faces: UploadFace[]; noFace?: string }> {
+    const models = await this.models();
+    if (models.length === 0) return { faces: [] };
+    const found = await models[0]!.predictor.findFaces(bytes);
+    if (found.result === "no_face") return { faces: [], noFace: found.reason };
     const faces: UploadFace[] = [];
-    let noFace: string | undefined;
-    for (const model of await this.models()) {
-      const lines: PredictionLine[] = await model.predictor.predict("upload", bytes);
+    for (const model of models) {
+      const lines: PredictionLine[] = await model.predictor.classify("upload", found);
       for (const line of lines) {
-        if ("error" in line) continue;
-        if (line.result === "no_face") {
-          noFace = line.reason;
-          continue;
-        }
+        if (!("result" in line) || line.result === "no_face") continue;
         const face = faces[line.face - 1] ??= { box: line.box, score: line.score, answers: {} };
         face.answers[model.kind] = {
           label: line.label,
@@ -181,7 +181,7 @@ export class ModelSet {
         };
       }
     }
-    return { faces, noFace };
+    return { faces };
   }
 
   /** Drops every loaded model, e.g. after `forget` removed them. */
