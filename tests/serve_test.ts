@@ -366,7 +366,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "serve: an oversized, a non-image, an SVG and an empty upload get 413, 415, 415 and 400",
+  name:
+    "serve: an oversized, a pixel-bomb, a non-image, an SVG and an empty upload get 413, 413, 415, 415 and 400",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -387,6 +388,12 @@ Deno.test({
       const big = await post(new Blob([new Uint8Array(11 * 1024 * 1024)]), "big.jpg");
       assert.equal(big.status, 413);
       assert.match(big.body.error, /^too_large/);
+      const bomb = await Deno.readFile(
+        new URL("./testdata/serve/too_many_pixels.png", import.meta.url),
+      );
+      const pixels = await post(new Blob([bomb]), "small-file-huge-image.png");
+      assert.equal(pixels.status, 413, "7000×6000 px in 5 kB");
+      assert.match(pixels.body.error, /^too_many_pixels/);
       const text = await post(new Blob(["just some text, not a photo"]), "photo.jpg");
       assert.equal(text.status, 415);
       assert.match(text.body.error, /^not_an_image/);
@@ -478,6 +485,56 @@ Deno.test({
     } finally {
       await reader.cancel();
       await app.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: an image URL on Try it is fetched by the polite client and checked like an upload",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { root } = await dataDir();
+    const png = await Deno.readFile(
+      blobPath(
+        dataPaths(root).imageCache,
+        (await Manifest.open(dataPaths(root).manifest)).rows()[0]!.sha256,
+      ),
+    );
+    const site = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/portrait.png") {
+        return new Response(png, { headers: { "content-type": "image/png" } });
+      }
+      if (path === "/page.html") return new Response("<html>not an image</html>");
+      return new Response("gone", { status: 404 });
+    });
+    const siteBase = `http://127.0.0.1:${site.addr.port}`;
+    const app = await serve({ dataDir: root });
+    const post = async (url: string) => {
+      const response = await fetch(`${app.base}/api/predict`, {
+        method: "POST",
+        headers: { origin: app.base, "x-csrf-token": app.csrfToken },
+        body: new URLSearchParams({ url }),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    try {
+      // The synthetic data dir has no model: the image got through fetching and checking.
+      const image = await post(`${siteBase}/portrait.png`);
+      assert.equal(image.status, 409);
+      assert.match(image.body.error, /^no_model/);
+      const page = await post(`${siteBase}/page.html`);
+      assert.equal(page.status, 415);
+      const missing = await post(`${siteBase}/missing.png`);
+      assert.equal(missing.status, 422);
+      assert.match(missing.body.error, /^unreachable: http_404/);
+      const file = await post("file:///etc/passwd");
+      assert.equal(file.status, 400);
+      assert.match(file.body.error, /^bad_url/);
+    } finally {
+      await app.close();
+      await site.shutdown();
     }
   },
 });

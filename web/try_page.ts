@@ -80,7 +80,11 @@ async function checkImage(
     const quarterTurn = (metadata.orientation ?? 1) >= 5;
     return quarterTurn ? { width: height, height: width } : { width, height };
   } catch (error) {
-    return refuse(415, `decode_failed: ${String((error as Error).message).split("\n")[0]}`);
+    const message = String((error as Error).message).split("\n")[0]!;
+    if (/pixel limit/i.test(message)) {
+      return refuse(413, `too_many_pixels: over ${DEFAULT_MAX_IMAGE_PIXELS} pixels (${message})`);
+    }
+    return refuse(415, `decode_failed: ${message}`);
   }
 }
 
