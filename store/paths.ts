@@ -13,7 +13,7 @@ export interface DataPaths {
   thumbnails: string;
   models: string;
   reports: string;
-  /** The current run's progress as JSON lines (stages, epochs): counts only, no personal data. */
+  /** The latest run's progress as JSON lines (start, epochs, end): counts only, no personal data. */
   runEvents: string;
 }
 

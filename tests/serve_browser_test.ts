@@ -114,6 +114,13 @@ Deno.test({
     });
     page.on("pageerror", (error) => errors.push(`${page.url()}: ${error.message}`));
     const screenshot = async (name: string) => {
+      // Lazy thumbnails do not hold up the load event: wait until every one is in.
+      await page.evaluate(`new Promise((resolve) => {
+        const check = () => [...document.images].every((i) => i.complete)
+          ? resolve(true)
+          : setTimeout(check, 20);
+        check();
+      })`);
       const png = await page.screenshot({ fullPage: true });
       await Deno.writeFile(join(shots, name), png);
       if (keep) await Deno.writeFile(join(keep, name), png);
