@@ -3,6 +3,7 @@ import { type Command, intOption, log, type ParsedValues, stringOption } from ".
 import { fail } from "../core/errors.ts";
 import { dataPaths } from "../store/paths.ts";
 import { createApp } from "../web/app.ts";
+import { DEFAULT_DATA_DIRS } from "../pipeline/predictor.ts";
 import { generateToken, isLoopback } from "../web/security.ts";
 
 export interface ServeSettings {
@@ -12,9 +13,17 @@ export interface ServeSettings {
   token?: string;
 }
 
+/** Without --data: the first of the default data dirs that has a manifest, as predict looks. */
+async function firstDataDir(): Promise<string> {
+  for (const dir of DEFAULT_DATA_DIRS) {
+    if (await Deno.stat(dataPaths(dir).manifest).then((s) => s.isFile, () => false)) return dir;
+  }
+  return DEFAULT_DATA_DIRS[0]!;
+}
+
 /** Reads and checks the options; a non-loopback bind without a token is refused here. */
 export async function serveSettings(values: ParsedValues): Promise<ServeSettings> {
-  const dataDir = stringOption(values, "data", "facefield-data");
+  const dataDir = stringOption(values, "data") ?? await firstDataDir();
   const host = stringOption(values, "host", "127.0.0.1");
   const port = intOption(values, "port", 8080, { min: 0, max: 65535 });
   const token = stringOption(values, "token");
@@ -75,7 +84,7 @@ works on the data dir), the faces with their images, boxes, manifest rows and th
 answers, the evaluation report with links to its faces, a Try-it page (the same prediction as
 'deno task predict'), and removal of a person (the same as 'deno task forget').
 
-  --data DIR       data dir (default facefield-data)
+  --data DIR       data dir (default: the first of ${DEFAULT_DATA_DIRS.join(", ")} that exists)
   --port N         port (default 8080; 0 picks a free one)
   --host ADDR      address to listen on (default 127.0.0.1, this machine only). Any other
                    address needs --token: every request must then carry it.

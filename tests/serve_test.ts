@@ -538,3 +538,41 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "deno task serve listens on 127.0.0.1, serves the data dir, and refuses a missing one",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const missing = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "serve", "--data", join(await Deno.makeTempDir(), "nowhere")],
+      stderr: "piped",
+    }).output();
+    assert.equal(missing.code, 2);
+    assert.match(new TextDecoder().decode(missing.stderr), /no data dir at/);
+
+    const { root } = await dataDir();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "serve", "--data", root, "--port", "0"],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      let text = "";
+      while (!/on http:\/\/127\.0\.0\.1:\d+\//.test(text)) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`serve ended: ${text}`);
+        text += value;
+      }
+      const url = text.match(/http:\/\/127\.0\.0\.1:\d+\//)![0];
+      const response = await fetch(url + "faces");
+      assert.equal(response.status, 200);
+      assert.match(await response.text(), /data-count="14"/, "12 faces and 2 rejected");
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await lines.cancel().catch(() => {});
+    }
+  },
+});

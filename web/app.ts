@@ -77,6 +77,20 @@ function imageType(bytes: Uint8Array): string {
   return sniffed.kind === "sharp" ? `image/${sniffed.format}` : "application/octet-stream";
 }
 
+/** What the route groups share. */
+interface RouteContext {
+  view: StoreView;
+  models: ModelSet;
+  csrfToken: string;
+  render(current: string, title: string, body: Html | Promise<Html>): Promise<string>;
+  /** One-shot messages shown after a redirect, by a random key (never in the URL itself). */
+  notices: Map<string, string>;
+  http: HttpClient;
+  pollMs: number;
+  thumbnails: Thumbnails;
+  assets: Map<string, Uint8Array>;
+}
+
 export async function createApp(options: AppOptions): Promise<WebApp> {
   const {
     dataDir,
@@ -114,6 +128,44 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
   const render = async (current: string, title: string, body: Html | Promise<Html>) =>
     String(await page({ title, current, csrfToken, dataDir: dataDirName, body: await body }));
 
+  const context: RouteContext = {
+    view,
+    models,
+    csrfToken,
+    render,
+    notices,
+    http,
+    pollMs,
+    thumbnails,
+    assets,
+  };
+  pageRoutes(app, context);
+  actionRoutes(app, context);
+  fileRoutes(app, context);
+
+  app.notFound(async (c) => c.html(await render("", "Not found", htmlNotFound()), 404));
+  app.onError((error, c) => {
+    // The message may name a file of the data dir, never a person: record ids and paths only.
+    console.error(
+      `facefield serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${error.message}`,
+    );
+    return c.text("internal error; the server's log says more", 500);
+  });
+  return { app, csrfToken, view, models };
+}
+
+function htmlNotFound(): Html {
+  return html`
+    <h1>Not found</h1>
+    <p>Nothing here. Try ${NAV.map((n, i) =>
+      html`${i ? ", " : ""}<a href="${n.path}">${n.label}</a>`
+    )}.</p>
+  `;
+}
+
+/** Pages, and the live view's event stream. */
+function pageRoutes(app: Hono, context: RouteContext): void {
+  const { view, models, render, notices, pollMs, csrfToken } = context;
   app.get("/", async (c) => c.html(await render("/", "Overview", overviewPage(view))));
   app.get("/events", (c) => liveEvents(c, view, { pollMs }));
 
@@ -141,6 +193,13 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
     if (!row) return c.notFound();
     return c.html(await render("/faces", `Remove ${row.id}`, removePage(view, row, csrfToken)));
   });
+  app.get("/report", async (c) => c.html(await render("/report", "Report", reportPage(view))));
+  app.get("/try", async (c) => c.html(await render("/try", "Try it", tryPage())));
+}
+
+/** The two POSTs: removing a person and predicting on an upload (the CSRF check runs before). */
+function actionRoutes(app: Hono, context: RouteContext): void {
+  const { view, models, notices, http } = context;
   app.post("/faces/:id/remove", async (c) => {
     const row = await view.row(c.req.param("id"));
     if (!row) return c.notFound();
@@ -156,8 +215,6 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
     }
   });
 
-  app.get("/report", async (c) => c.html(await render("/report", "Report", reportPage(view))));
-  app.get("/try", async (c) => c.html(await render("/try", "Try it", tryPage())));
   app.post(
     "/api/predict",
     bodyLimit({
@@ -177,7 +234,11 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
       return c.json(response.body, response.status);
     },
   );
+}
 
+/** Files by sha256 (thumbnails, original bytes) and the app's own assets; anything else 404. */
+function fileRoutes(app: Hono, context: RouteContext): void {
+  const { view, thumbnails, assets } = context;
   app.get("/thumb/:kind/:sha", async (c) => {
     const kind = c.req.param("kind");
     if (!isThumbnailKind(kind)) return c.notFound();
@@ -204,23 +265,4 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
     if (!asset) return c.notFound();
     return c.body(asset.slice().buffer, 200, { "content-type": ASSETS[name]!.type });
   });
-
-  app.notFound(async (c) => c.html(await render("", "Not found", htmlNotFound()), 404));
-  app.onError((error, c) => {
-    // The message may name a file of the data dir, never a person: record ids and paths only.
-    console.error(
-      `facefield serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${error.message}`,
-    );
-    return c.text("internal error; the server's log says more", 500);
-  });
-  return { app, csrfToken, view, models };
-}
-
-function htmlNotFound(): Html {
-  return html`
-    <h1>Not found</h1>
-    <p>Nothing here. Try ${NAV.map((n, i) =>
-      html`${i ? ", " : ""}<a href="${n.path}">${n.label}</a>`
-    )}.</p>
-  `;
 }

@@ -63,7 +63,7 @@ export class ModelSet {
   #engine: Promise<unknown> | undefined;
   #refresh: Promise<LoadedModel[]> | undefined;
   /** Predictions of every stored face, per model version, for the confusion matrix's links. */
-  #allFaces = new Map<string, Promise<Map<string, string>>>();
+  #allFaces: { key: string; rows: ManifestRow[]; labels: Promise<Map<string, string>> } | undefined;
   /** Why a model folder could not be used, by kind, to show instead of its answers. */
   readonly problems = new Map<string, string>();
 
@@ -131,14 +131,12 @@ export class ModelSet {
   async predictedLabels(kind: string, rows: ManifestRow[]): Promise<Map<string, string>> {
     const model = (await this.models()).find((m) => m.kind === kind);
     if (!model) return new Map();
-    const key = `${kind}:${model.version}:${rows.length}`;
-    let pending = this.#allFaces.get(key);
-    if (!pending) {
-      pending = this.#labelAll(model, rows);
-      this.#allFaces.clear();
-      this.#allFaces.set(key, pending);
+    // The view hands out the same rows array until the manifest changes on disk.
+    const key = `${kind}:${model.version}`;
+    if (this.#allFaces?.key !== key || this.#allFaces.rows !== rows) {
+      this.#allFaces = { key, rows, labels: this.#labelAll(model, rows) };
     }
-    return await pending;
+    return await this.#allFaces.labels;
   }
 
   async #labelAll(model: LoadedModel, rows: ManifestRow[]): Promise<Map<string, string>> {
@@ -188,6 +186,6 @@ export class ModelSet {
   reset(): void {
     for (const model of this.#loaded.values()) model.classifier.dispose();
     this.#loaded.clear();
-    this.#allFaces.clear();
+    this.#allFaces = undefined;
   }
 }
