@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../../core/files.ts";
 import { ok, type SplitName } from "../../core/types.ts";
 import { Manifest, outcomeToRow } from "../../store/manifest.ts";
 import { PageLog } from "../../store/page_log.ts";
-import { blobPath, dataPaths } from "../../store/paths.ts";
+import { blobPath, type DataPaths, dataPaths } from "../../store/paths.ts";
 
 export const SYNTHETIC_CATEGORIES = ["biology", "chemistry", "history", "law"];
 /** The face settings folder the synthetic crops go under. */
@@ -55,6 +55,51 @@ const SPLIT_CYCLE: SplitName[] = [
   "test",
 ];
 
+/** Writes one record: its image, its face stage cache entry (a crop or a rejection), its row. */
+async function writeRecord(
+  paths: DataPaths,
+  manifest: Manifest,
+  source: { category: string; url: string },
+  index: number,
+  split: SplitName | "rejected",
+): Promise<string> {
+  const settingsDir = join(paths.faceCache, SYNTHETIC_SETTINGS);
+  const png = await noisePng(index);
+  const sha256 = sha256Hex(png);
+  await writeFileAtomic(blobPath(paths.imageCache, sha256), png);
+  const id = sha256Hex(`synthetic ${index}`).slice(0, 8);
+  const person = {
+    id,
+    category: source.category,
+    imageUrl: `${source.url}/${index}.png`,
+    name: `Person ${index}`,
+    pageUrl: source.url,
+    sha256,
+    format: "png",
+    width: 64,
+    height: 64,
+    bytes: png.length,
+  };
+  if (split === "rejected") {
+    const entry = { status: "rejected", reason: "no_face", faceCount: 0 } as const;
+    await writeFileAtomic(blobPath(settingsDir, sha256, ".json"), JSON.stringify(entry));
+    manifest.set(
+      outcomeToRow({ ...entry, stage: "faces", record: { ...person, faceCount: 0 } }, "faces"),
+    );
+    return id;
+  }
+  const faceBox = { x: 8, y: 8, width: 48, height: 48 };
+  const descriptor = Array.from({ length: 128 }, (_, d) => Math.sin(index * 0.37 + d) * 0.1);
+  await writeFileAtomic(blobPath(settingsDir, sha256, ".png"), png);
+  await writeFileAtomic(
+    blobPath(settingsDir, sha256, ".json"),
+    JSON.stringify({ status: "ok", faceBox, descriptor }),
+  );
+  const face = { faceBox, faceScore: 0.9, faceCount: 1, faceAngle: 0, detector: "synthetic" };
+  manifest.set(outcomeToRow(ok({ ...person, ...face, split, fold: null, identity: id }), "split"));
+  return id;
+}
+
 /** Writes the data dir under `root` (made if missing) and returns the ids it holds. */
 export async function buildSyntheticDataDir(
   root: string,
@@ -86,60 +131,14 @@ export async function buildSyntheticDataDir(
   }
   const manifest = await Manifest.open(paths.manifest, { flushIntervalMs: 60_000 });
   const ids = { faces: [] as string[], rejected: [] as string[] };
-  const settingsDir = join(paths.faceCache, SYNTHETIC_SETTINGS);
   for (let i = 0; i < faces + rejected; i++) {
     const source = sources[i % sources.length]!;
-    const png = await noisePng(i);
-    const sha256 = sha256Hex(png);
-    await writeFileAtomic(blobPath(paths.imageCache, sha256), png);
-    const id = sha256Hex(`synthetic ${i}`).slice(0, 8);
-    const person = {
-      id,
-      category: source.category,
-      imageUrl: `${source.url}/${i}.png`,
-      name: `Person ${i}`,
-      pageUrl: source.url,
-      sha256,
-      format: "png",
-      width: 64,
-      height: 64,
-      bytes: png.length,
-    };
     if (i >= faces) {
-      manifest.set(outcomeToRow({
-        status: "rejected",
-        stage: "faces",
-        reason: "no_face",
-        record: { ...person, faceCount: 0 },
-      }, "faces"));
-      await writeFileAtomic(
-        blobPath(settingsDir, sha256, ".json"),
-        JSON.stringify({ status: "rejected", reason: "no_face", faceCount: 0 }),
-      );
-      ids.rejected.push(id);
+      ids.rejected.push(await writeRecord(paths, manifest, source, i, "rejected"));
       continue;
     }
-    const descriptor = Array.from({ length: 128 }, (_, d) => Math.sin(i * 0.37 + d) * 0.1);
-    await writeFileAtomic(blobPath(settingsDir, sha256, ".png"), png);
-    await writeFileAtomic(
-      blobPath(settingsDir, sha256, ".json"),
-      JSON.stringify({ status: "ok", faceBox: { x: 8, y: 8, width: 48, height: 48 }, descriptor }),
-    );
-    manifest.set(outcomeToRow(
-      ok({
-        ...person,
-        faceBox: { x: 8, y: 8, width: 48, height: 48 },
-        faceScore: 0.9,
-        faceCount: 1,
-        faceAngle: 0,
-        detector: "synthetic",
-        split: SPLIT_CYCLE[Math.floor(i / sources.length) % SPLIT_CYCLE.length]!,
-        fold: null,
-        identity: id,
-      }),
-      "split",
-    ));
-    ids.faces.push(id);
+    const split = SPLIT_CYCLE[Math.floor(i / sources.length) % SPLIT_CYCLE.length]!;
+    ids.faces.push(await writeRecord(paths, manifest, source, i, split));
   }
   manifest.flushSync();
   return ids;
