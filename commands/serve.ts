@@ -65,7 +65,11 @@ async function runServe(values: ParsedValues): Promise<number> {
       log("stop with Ctrl-C");
     },
   }, app.fetch);
-  const stop = () => server.shutdown();
+  const stop = () => {
+    server.shutdown();
+    // An open live view (Server-Sent Events) never ends by itself: give requests a second.
+    Deno.unrefTimer(setTimeout(() => Deno.exit(0), 1000));
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   await server.finished;
