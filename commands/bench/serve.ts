@@ -4,12 +4,13 @@
  * (thumbnails not yet made) and warm, one page of the default size and all 2,000 on one page;
  * and the predict round trip from the Try-it page on a trained data dir. Prints JSON lines.
  */
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { type Command, intOption, log, type ParsedValues, stringOption } from "../cli.ts";
 import { fail } from "../../core/errors.ts";
 import { demoImagePaths } from "../../models/faces/package_files.ts";
 import { createApp } from "../../web/app.ts";
-import { dataPaths } from "../../store/paths.ts";
+import { blobPath, dataPaths } from "../../store/paths.ts";
+import { Manifest } from "../../store/manifest.ts";
 import { buildSyntheticDataDir } from "./serve_data.ts";
 
 /** Flags for a quiet, isolated headless Chromium that reaches nothing but our own server. */
@@ -136,44 +137,62 @@ async function predictBench(browser: Browser, dataDir: string, runs: number): Pr
   const page = await context.newPage();
   try {
     await page.goto(server.base + "/try");
-    const image = demoImagePaths()[0]!;
-    const once = async () => {
-      await page.evaluate(
-        `document.querySelector("form#try").removeAttribute("data-roundtrip-ms")`,
-      );
-      // Cleared first: picking the same file again would fire no change event.
-      await page.setInputFiles("#image", []);
-      await page.setInputFiles("#image", image);
-      await page.locator("form#try[data-roundtrip-ms]").waitFor({
-        state: "attached",
-        timeout: 20_000,
-      })
-        .catch(async (error) => {
-          const status = await page.locator("#try-status").textContent();
-          throw new Error(`no answer on the Try-it page (status: '${status}'): ${error.message}`);
-        });
-      const roundTrip = Number(await page.locator("form#try").getAttribute("data-roundtrip-ms"));
-      const status = (await page.locator("#try-status").textContent()) ?? "";
-      const server = Number(status.match(/(\d+) ms on the server/)?.[1] ?? NaN);
-      return { roundTrip, server, ok: status.includes("face(s)") };
-    };
-    const first = await once();
-    const warm = [];
-    for (let i = 0; i < runs; i++) warm.push(await once());
-    console.log(JSON.stringify({
-      bench: "serve:predict",
-      image: image.split("/").at(-1),
-      first_round_trip_ms: first.roundTrip,
-      first_server_ms: first.server,
-      warm_round_trip_ms_median: median(warm.map((w) => w.roundTrip)),
-      warm_server_ms_median: median(warm.map((w) => w.server)),
-      all_answered: [first, ...warm].every((w) => w.ok),
-      runs,
-    }));
+    // A 1920-px group photo that ships with face-api, and one portrait of the data dir.
+    const portrait = (await Manifest.open(dataPaths(dataDir).manifest)).rows()
+      .find((row) => row.status === "ok" && row.sha256);
+    const images = [
+      { name: "face-api demo sample1.jpg (1920×1280)", path: demoImagePaths()[0]! },
+      ...(portrait
+        ? [{
+          name: `a portrait of the data dir (${portrait.width}×${portrait.height})`,
+          path: blobPath(dataPaths(dataDir).imageCache, portrait.sha256),
+        }]
+        : []),
+    ];
+    for (const { name, path } of images) await timeImage(page, name, path, runs);
   } finally {
     await context.close();
     await server.close();
   }
+}
+
+/** The round trip the Try-it page measures for one image: first, then `runs` more. */
+async function timeImage(page: Page, name: string, image: string, runs: number): Promise<void> {
+  const once = async () => {
+    await page.evaluate(
+      `document.querySelector("form#try").removeAttribute("data-roundtrip-ms")`,
+    );
+    // Cleared first: picking the same file again would fire no change event.
+    await page.setInputFiles("#image", []);
+    await page.setInputFiles("#image", image);
+    await page.locator("form#try[data-roundtrip-ms]").waitFor({
+      state: "attached",
+      timeout: 20_000,
+    })
+      .catch(async (error) => {
+        const status = await page.locator("#try-status").textContent();
+        throw new Error(`no answer on the Try-it page (status: '${status}'): ${error.message}`);
+      });
+    const roundTrip = Number(await page.locator("form#try").getAttribute("data-roundtrip-ms"));
+    const status = (await page.locator("#try-status").textContent()) ?? "";
+    const server = Number(status.match(/(\d+) ms on the server/)?.[1] ?? NaN);
+    const faces = Number(status.match(/^(\d+) face/)?.[1] ?? NaN);
+    return { roundTrip, server, faces, ok: status.includes("face(s)") };
+  };
+  const first = await once();
+  const warm = [];
+  for (let i = 0; i < runs; i++) warm.push(await once());
+  console.log(JSON.stringify({
+    bench: "serve:predict",
+    image: name,
+    faces: first.faces,
+    first_round_trip_ms: first.roundTrip,
+    first_server_ms: first.server,
+    warm_round_trip_ms_median: median(warm.map((w) => w.roundTrip)),
+    warm_server_ms_median: median(warm.map((w) => w.server)),
+    all_answered: [first, ...warm].every((w) => w.ok),
+    runs,
+  }));
 }
 
 async function runBench(values: ParsedValues): Promise<number> {
