@@ -15,7 +15,7 @@ import { sha256Hex } from "../core/ids.ts";
 import { Manifest, outcomeToRow } from "../store/manifest.ts";
 import { rowsOfPerson } from "../store/forget.ts";
 import { blobPath, dataPaths } from "../store/paths.ts";
-import { RunEventLog } from "../store/run_events.ts";
+import { readRunEvents, RunEventLog } from "../store/run_events.ts";
 import { createApp } from "../web/app.ts";
 import { CHROMIUM_ARGS } from "../commands/bench/serve.ts";
 
@@ -53,6 +53,14 @@ async function demoDataDir(): Promise<{ root: string; rejectedId: string }> {
   }).output();
   assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
   const paths = dataPaths(root);
+  // The run left its progress for the live view: both models' epochs, then its end.
+  const events = await readRunEvents(paths.runEvents);
+  assert.equal(events[0]?.type, "run_started");
+  assert.equal(events.at(-1)?.type, "run_finished");
+  for (const model of ["cnn", "embedding"]) {
+    const epochs = events.filter((e) => e.type === "epoch" && e.model === model);
+    assert.deepEqual(epochs.map((e) => e.type === "epoch" && e.epoch), [1, 2], model);
+  }
   const png = new Uint8Array(
     await sharp({ create: { width: 80, height: 60, channels: 3, background: "#789" } }).png()
       .toBuffer(),

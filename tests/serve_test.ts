@@ -10,7 +10,7 @@ import { ok } from "../core/types.ts";
 import { buildSyntheticDataDir } from "../commands/bench/serve_data.ts";
 import { Manifest, outcomeToRow } from "../store/manifest.ts";
 import { blobPath, dataPaths } from "../store/paths.ts";
-import { RunEventLog } from "../store/run_events.ts";
+import { parseRunEvents, RunEventLog } from "../store/run_events.ts";
 import type { PageLogRow } from "../store/page_log.ts";
 import { createApp, type WebApp } from "../web/app.ts";
 import { filterRows } from "../web/faces_page.ts";
@@ -575,4 +575,15 @@ Deno.test({
       await lines.cancel().catch(() => {});
     }
   },
+});
+
+Deno.test("parseRunEvents() skips a torn last line and garbage, keeps whole events in order", () => {
+  const text = [
+    '{"type":"run_started","at":"t","until":"evaluate"}',
+    "not json",
+    '{"type":"epoch","at":"t","model":"cnn","epoch":1,"loss":1,"accuracy":0.5,"valLoss":null,"valAccuracy":null}',
+    '{"no":"type"}',
+    '{"type":"epoch","at":"t","model":"cnn","epo',
+  ].join("\n");
+  assert.deepEqual(parseRunEvents(text).map((e) => e.type), ["run_started", "epoch"]);
 });
