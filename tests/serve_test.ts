@@ -167,6 +167,13 @@ Deno.test({
         assert.match(response.headers.get("content-security-policy") ?? "", /script-src 'self'/);
         assert.doesNotMatch(text, /<script>|<script [^>]*>[^<]/, "no inline script");
       }
+      const cards = (html: string) => html.match(/<li class="card/g)?.length ?? 0;
+      const first = await (await fetch(`${app.base}/faces?per=5`)).text();
+      assert.equal(cards(first), 5);
+      assert.match(first, /rel="next" href="\/faces\?page=2&amp;per=5"/);
+      const last = await (await fetch(`${app.base}/faces?per=5&page=3`)).text();
+      assert.equal(cards(last), 4, "14 records: 5 + 5 + 4");
+      assert.doesNotMatch(last, /rel="next"/);
       const grid = await (await fetch(`${app.base}/faces?status=rejected`)).text();
       assert.match(grid, /data-count="2"/);
       assert.match(grid, /no_face/);
