@@ -36,6 +36,9 @@ export interface ReportData {
   models: ReportModel[];
 }
 
+/** How long the list of face settings folders is trusted. */
+const SETTINGS_TTL_MS = 2000;
+
 /** A stat's identity: a file replaced by rename or rewritten gets a new one. */
 async function fingerprint(path: string): Promise<string> {
   try {
@@ -86,6 +89,8 @@ export class StoreView {
   readonly #report: CachedFile<ReportData | undefined>;
   #byId = new Map<string, ManifestRow>();
   #byIdOf: ManifestRow[] | undefined;
+  #realRoot: Promise<string> | undefined;
+  #settings: { at: number; dirs: Promise<string[]> } | undefined;
 
   constructor(dataDir: string) {
     this.paths = dataPaths(resolve(dataDir));
@@ -141,7 +146,8 @@ export class StoreView {
    * links) would lead outside it. Every file the app serves goes through here.
    */
   async inside(path: string): Promise<string | undefined> {
-    const root = await Deno.realPath(this.paths.root).catch(() => this.paths.root);
+    this.#realRoot ??= Deno.realPath(this.paths.root).catch(() => this.paths.root);
+    const root = await this.#realRoot;
     let real: string;
     try {
       real = await Deno.realPath(path);
@@ -157,8 +163,19 @@ export class StoreView {
     return await this.inside(blobPath(this.paths.imageCache, sha256));
   }
 
-  /** Face settings folders, newest first, so the latest run's crops win. */
-  async #faceSettingsDirs(): Promise<string[]> {
+  /**
+   * Face settings folders, newest first, so the latest run's crops win. Listed again at most
+   * every `SETTINGS_TTL_MS`: a grid asks for a hundred crops at once.
+   */
+  #faceSettingsDirs(): Promise<string[]> {
+    const now = Date.now();
+    if (!this.#settings || now - this.#settings.at > SETTINGS_TTL_MS) {
+      this.#settings = { at: now, dirs: this.#listFaceSettingsDirs() };
+    }
+    return this.#settings.dirs;
+  }
+
+  async #listFaceSettingsDirs(): Promise<string[]> {
     const dirs: { path: string; mtime: number }[] = [];
     try {
       for await (const entry of Deno.readDir(this.paths.faceCache)) {
