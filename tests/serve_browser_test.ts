@@ -195,6 +195,8 @@ Deno.test({
         await Promise.all([page.waitForURL(/predicted=/), cell.click()]);
         assert.equal(await page.locator(".chip").count(), 1);
         assert.equal(await page.locator("li.card").count(), count, "the cell's faces");
+        await page.goto(base + "/report/static");
+        assert.match((await page.locator("h1").first().textContent()) ?? "", /facefield/);
       });
 
       const image = rows.find((r) => r.status === "ok" && r.split === "test")!;

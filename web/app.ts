@@ -3,7 +3,7 @@
  * small script and one stylesheet served by the app itself. Every file is addressed by record
  * id or sha256 and resolved inside the data dir; anything else is 404.
  */
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { bodyLimit } from "hono/body-limit";
@@ -16,7 +16,14 @@ import { ModelSet } from "./models.ts";
 import { overviewPage } from "./overview_page.ts";
 import { removedNotice, removePage, removePerson } from "./remove_page.ts";
 import { reportPage } from "./report_page.ts";
-import { csrfCheck, generateToken, hostCheck, securityHeaders, tokenCheck } from "./security.ts";
+import {
+  csrfCheck,
+  generateToken,
+  hostCheck,
+  securityHeaders,
+  STATIC_REPORT_CSP,
+  tokenCheck,
+} from "./security.ts";
 import { StoreView } from "./store_view.ts";
 import { isThumbnailKind, Thumbnails } from "./thumbnails.ts";
 import { predictBytes, tryPage, uploadBytes } from "./try_page.ts";
@@ -258,6 +265,12 @@ function fileRoutes(app: Hono, context: RouteContext): void {
       "content-disposition": "inline",
       "cache-control": "private, max-age=3600",
     });
+  });
+  app.get("/report/static", async (c) => {
+    const path = await view.inside(join(view.paths.reports, "report.html"));
+    if (!path) return c.notFound();
+    c.header("content-security-policy", STATIC_REPORT_CSP);
+    return c.html(await Deno.readTextFile(path));
   });
   app.get("/assets/:name", (c) => {
     const name = c.req.param("name");

@@ -155,6 +155,7 @@ export async function reportPage(view: StoreView): Promise<Html> {
     `;
   }
   return html`<h1>Report</h1>
+<p><a href="/report/static">The report as the run wrote it</a> (report.html, charts included).</p>
 <p class="muted">Evaluated ${report.generatedAt}. A confusion cell opens its test faces as the
 model in <code>models/</code> labels them now; with cross-validation folds the matrix counts the
 fold models' answers, so the grid can differ.</p>

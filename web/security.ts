@@ -36,6 +36,10 @@ export function sameSecret(given: string | undefined, expected: string): boolean
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** The policy for report.html as the run wrote it: its own styles and data: images, no script. */
+export const STATIC_REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /** The content security policy and the other headers that keep the pages to themselves. */
 export function securityHeaders(): MiddlewareHandler {
   return secureHeaders({
@@ -53,6 +57,8 @@ export function securityHeaders(): MiddlewareHandler {
     referrerPolicy: "same-origin",
     crossOriginResourcePolicy: "same-origin",
     strictTransportSecurity: false,
+    // A route may set a stricter policy of its own (the static report: no script at all).
+    overwrite: false,
   });
 }
 
