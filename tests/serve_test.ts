@@ -240,7 +240,9 @@ Deno.test({
   async fn() {
     const { root } = await dataDir();
     const token = "t0ken-for-the-test-0123456789";
-    const app = await serve({ dataDir: root, token });
+    // As `serve --host 0.0.0.0 --token …` configures it (any host name), bound to 127.0.0.1.
+    await assert.rejects(createApp({ dataDir: root, allowedHosts: "any" }), RangeError);
+    const app = await serve({ dataDir: root, token, allowedHosts: "any" });
     try {
       assert.equal((await fetch(`${app.base}/faces`)).status, 401);
       assert.equal(
