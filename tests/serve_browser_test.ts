@@ -14,6 +14,7 @@ import { chromium as playwright, type Page } from "playwright-core";
 import { sha256Hex } from "../core/ids.ts";
 import { Manifest, outcomeToRow } from "../store/manifest.ts";
 import { rowsOfPerson } from "../store/forget.ts";
+import { DataDirLock } from "../store/lock.ts";
 import { blobPath, dataPaths } from "../store/paths.ts";
 import { readRunEvents, RunEventLog } from "../store/run_events.ts";
 import { createApp } from "../web/app.ts";
@@ -227,6 +228,8 @@ Deno.test({
       await t.step("live: the overview follows the run's records and epochs", async () => {
         await page.goto(base + "/");
         await page.locator('[data-live][data-updates="1"]').waitFor();
+        // A run holds the data dir's lock and writes its events, as runPipeline does.
+        const lock = await DataDirLock.acquire(paths.lock);
         const events = RunEventLog.start(paths.runEvents, "evaluate");
         events.append({ type: "training", model: "cnn", faces: 24, classes: 4, epochs: 3 });
         for (let epoch = 1; epoch <= 3; epoch++) {
@@ -242,7 +245,11 @@ Deno.test({
         }
         await page.getByText("cnn: epoch 3, loss 1.100").waitFor();
         assert.equal(await page.locator("#live svg polyline").count(), 3);
+        assert.equal(await page.locator('[data-run="running"]').count(), 1);
         await screenshot("live.png");
+        events.append({ type: "run_finished" });
+        lock.releaseSync();
+        await page.locator('[data-run="idle"]').waitFor();
       });
 
       await t.step("remove a person: gone from the grid, the manifest and the caches", async () => {

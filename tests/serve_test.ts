@@ -596,3 +596,33 @@ Deno.test("parseRunEvents() skips a torn last line and garbage, keeps whole even
   ].join("\n");
   assert.deepEqual(parseRunEvents(text).map((e) => e.type), ["run_started", "epoch"]);
 });
+
+Deno.test({
+  name: "serve: removing a person while a run holds the data dir gets 409 and changes nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { root, faces } = await dataDir();
+    const paths = dataPaths(root);
+    // Another live process owns the lock, as a running pipeline would.
+    const run = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    await Deno.writeTextFile(paths.lock, String(run.pid));
+    const before = await snapshot(root);
+    const app = await serve({ dataDir: root });
+    try {
+      const response = await fetch(`${app.base}/faces/${faces[0]}/remove`, {
+        method: "POST",
+        headers: { origin: app.base },
+        body: new URLSearchParams({ csrf: app.csrfToken }),
+        redirect: "manual",
+      });
+      assert.equal(response.status, 409);
+      assert.match(await response.text(), /another facefield run/);
+      assert.deepEqual(await snapshot(root), before);
+    } finally {
+      run.kill();
+      await run.status;
+      await app.close();
+    }
+  },
+});
