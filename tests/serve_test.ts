@@ -626,3 +626,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "serve: the live view follows a real pipeline run from no records to trained epochs",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "facefield-serve-live-" });
+    await Deno.writeTextFile(dataPaths(root).manifest, "");
+    const app = await serve({ dataDir: root });
+    const response = await fetch(`${app.base}/events`);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const buffered = { text: "" };
+    const seen: string[] = [];
+    try {
+      seen.push(await nextEvent(reader, buffered, () => true));
+      const run = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "pipeline", "--data", root, "--epochs", "2", "--patience", "2"],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      // Until the run has ended and the view says so.
+      seen.push(await nextEvent(reader, buffered, (d) => /data-run="running"/.test(d)));
+      while (true) {
+        const event = await nextEvent(reader, buffered, () => true);
+        seen.push(event);
+        if (/data-run="idle"/.test(event) && /run finished/i.test(event)) break;
+      }
+      assert.equal((await run.status).code, 0);
+      const records = seen.map((d) => Number(d.match(/data-total="records">(\d+)</)?.[1]));
+      assert.equal(records[0], 0);
+      assert.ok(records.at(-1)! >= 20, `the demo's people arrived: ${records.join(",")}`);
+      assert.ok(
+        seen.some((d) => /data-run="running"/.test(d) && /cnn: epoch \d/.test(d)),
+        "training curves were shown while the run went on",
+      );
+      assert.match(seen.at(-1)!, /embedding: epoch 2/);
+    } finally {
+      await reader.cancel();
+      await app.close();
+    }
+  },
+});
