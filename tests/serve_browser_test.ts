@@ -225,6 +225,24 @@ Deno.test({
         await screenshot("try.png");
       });
 
+      await t.step("Try it: an image URL is fetched and answered the same way", async () => {
+        const bytes = await Deno.readFile(blobPath(paths.imageCache, image.sha256));
+        const site = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {} },
+          () => new Response(bytes, { headers: { "content-type": "image/jpeg" } }),
+        );
+        try {
+          await page.goto(base + "/try");
+          await page.fill("#url", `http://127.0.0.1:${site.addr.port}/portrait.jpg`);
+          await page.click('form#try button[type="submit"]');
+          await page.locator("table.predictions").waitFor({ timeout: 60_000 });
+          assert.equal(await page.locator("table.predictions td.label").count(), 2);
+          assert.match((await page.locator("#try-status").textContent()) ?? "", /1 face/);
+        } finally {
+          await site.shutdown();
+        }
+      });
+
       await t.step("live: the overview follows the run's records and epochs", async () => {
         await page.goto(base + "/");
         await page.locator('[data-live][data-updates="1"]').waitFor();
