@@ -206,7 +206,13 @@ async function runBench(values: ParsedValues): Promise<number> {
   const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
   try {
     await gridBench(browser, faces, runs);
-    await predictBench(browser, await trainedDataDir(stringOption(values, "data")), runs * 2);
+    const given = stringOption(values, "data");
+    const dataDir = await trainedDataDir(given);
+    try {
+      await predictBench(browser, dataDir, runs * 2);
+    } finally {
+      if (!given) await Deno.remove(dataDir, { recursive: true });
+    }
   } finally {
     await browser.close();
   }
