@@ -262,12 +262,13 @@ Deno.test({
       assert.equal(first.status, 303);
       assert.equal(first.headers.get("location"), "/faces?split=test", "token leaves the URL");
       const cookie = first.headers.get("set-cookie")!.split(";")[0]!;
+      assert.ok(cookie.startsWith(`facefield_token_${app.port}=`), cookie);
       assert.match(first.headers.get("set-cookie")!, /HttpOnly/i);
       const withCookie = await fetch(`${app.base}/faces`, { headers: { cookie } });
       assert.equal(withCookie.status, 200);
       await withCookie.body?.cancel();
       const wrongCookie = await fetch(`${app.base}/faces`, {
-        headers: { cookie: "facefield_token=nope" },
+        headers: { cookie: `facefield_token_${app.port}=nope` },
       });
       assert.equal(wrongCookie.status, 401);
       await wrongCookie.body?.cancel();

@@ -9,8 +9,13 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { secureHeaders } from "hono/secure-headers";
 
-/** Cookie that carries the access token after the first visit with `?token=`. */
-export const TOKEN_COOKIE = "facefield_token";
+/**
+ * Cookie that carries the access token after the first visit with `?token=`. Cookies ignore
+ * ports, so the name carries it: two servers on one host keep their tokens apart.
+ */
+export function tokenCookie(url: string): string {
+  return `facefield_token_${new URL(url).port || "80"}`;
+}
 /** Header (for fetch) or form field (for plain forms) that carries the CSRF token. */
 export const CSRF_HEADER = "x-csrf-token";
 export const CSRF_FIELD = "csrf";
@@ -84,12 +89,16 @@ export function tokenCheck(token: string): MiddlewareHandler {
     const bearer = c.req.header("authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
     const query = c.req.query("token");
     if (query !== undefined && sameSecret(query, token) && c.req.method === "GET") {
-      setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: "Strict", path: "/" });
+      setCookie(c, tokenCookie(c.req.url), token, {
+        httpOnly: true,
+        sameSite: "Strict",
+        path: "/",
+      });
       const url = new URL(c.req.url);
       url.searchParams.delete("token");
       return c.redirect(url.pathname + url.search, 303);
     }
-    if (!sameSecret(bearer, token) && !sameSecret(getCookie(c, TOKEN_COOKIE), token)) {
+    if (!sameSecret(bearer, token) && !sameSecret(getCookie(c, tokenCookie(c.req.url)), token)) {
       return c.text("this server needs its access token: open the address it printed", 401);
     }
     await next();
