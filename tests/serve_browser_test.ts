@@ -19,8 +19,7 @@ import { blobPath, dataPaths } from "../store/paths.ts";
 import { readRunEvents, RunEventLog } from "../store/run_events.ts";
 import { createApp } from "../web/app.ts";
 import { CHROMIUM_ARGS } from "../commands/bench/serve.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+import { trainDemoDataDir } from "../commands/bench/serve_data.ts";
 
 function findChromium(): string | undefined {
   for (const path of [Deno.env.get("FACEFIELD_CHROMIUM"), "/usr/bin/chromium"]) {
@@ -47,12 +46,7 @@ async function exists(path: string): Promise<boolean> {
 /** The demo's data dir, trained for 2 epochs, and one rejected record with its image. */
 async function demoDataDir(): Promise<{ root: string; rejectedId: string }> {
   const root = await Deno.makeTempDir({ prefix: "facefield-serve-browser-" });
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "pipeline", "--data", root, "--epochs", "2", "--patience", "2"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  await trainDemoDataDir(root);
   const paths = dataPaths(root);
   // The run left its progress for the live view: both models' epochs, then its end.
   const events = await readRunEvents(paths.runEvents);

@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ok } from "../core/types.ts";
-import { buildSyntheticDataDir } from "../commands/bench/serve_data.ts";
+import {
+  buildSyntheticDataDir,
+  demoRunArgs,
+  demoSourcesFile,
+} from "../commands/bench/serve_data.ts";
 import { Manifest, outcomeToRow } from "../store/manifest.ts";
 import { blobPath, dataPaths } from "../store/paths.ts";
 import { parseRunEvents, RunEventLog } from "../store/run_events.ts";
@@ -635,6 +639,7 @@ Deno.test({
   async fn() {
     const root = await Deno.makeTempDir({ prefix: "facefield-serve-live-" });
     await Deno.writeTextFile(dataPaths(root).manifest, "");
+    const sources = await demoSourcesFile(await Deno.makeTempDir());
     const app = await serve({ dataDir: root });
     const response = await fetch(`${app.base}/events`);
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -643,7 +648,7 @@ Deno.test({
     try {
       seen.push(await nextEvent(reader, buffered, () => true));
       const run = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MAIN, "pipeline", "--data", root, "--epochs", "2", "--patience", "2"],
+        args: demoRunArgs(sources.path, root),
         stdout: "null",
         stderr: "null",
       }).spawn();
@@ -666,6 +671,7 @@ Deno.test({
     } finally {
       await reader.cancel();
       await app.close();
+      await sources.close();
     }
   },
 });

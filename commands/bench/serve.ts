@@ -11,7 +11,7 @@ import { demoImagePaths } from "../../models/faces/package_files.ts";
 import { createApp } from "../../web/app.ts";
 import { blobPath, dataPaths } from "../../store/paths.ts";
 import { Manifest } from "../../store/manifest.ts";
-import { buildSyntheticDataDir } from "./serve_data.ts";
+import { buildSyntheticDataDir, trainDemoDataDir } from "./serve_data.ts";
 
 /** Flags for a quiet, isolated headless Chromium that reaches nothing but our own server. */
 export const CHROMIUM_ARGS = [
@@ -24,8 +24,6 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -120,14 +118,7 @@ async function trainedDataDir(given: string | undefined): Promise<string> {
   if (given) return given;
   const root = await Deno.makeTempDir({ prefix: "facefield-bench-serve-demo-" });
   log("training the demo (2 epochs) for the predict round trip…");
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "pipeline", "--data", root, "--epochs", "2", "--patience", "2"],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (run.code !== 0) {
-    fail(`the demo run failed: ${new TextDecoder().decode(run.stderr).slice(-400)}`);
-  }
+  await trainDemoDataDir(root);
   return root;
 }
 

@@ -12,6 +12,7 @@ import { ok, type SplitName } from "../../core/types.ts";
 import { Manifest, outcomeToRow } from "../../store/manifest.ts";
 import { PageLog } from "../../store/page_log.ts";
 import { blobPath, type DataPaths, dataPaths } from "../../store/paths.ts";
+import { startDemoSite } from "../../pipeline/demo_site.ts";
 
 export const SYNTHETIC_CATEGORIES = ["biology", "chemistry", "history", "law"];
 /** The face settings folder the synthetic crops go under. */
@@ -142,4 +143,58 @@ export async function buildSyntheticDataDir(
   }
   manifest.flushSync();
   return ids;
+}
+
+/**
+ * The embedded demo site on a free port of its own, with a sources file for it. Not the demo's
+ * fixed port: a demo run elsewhere (a parallel test) may hold that one, and a run that falls
+ * back to another port gives its records new ids.
+ */
+export async function demoSourcesFile(
+  dir: string,
+): Promise<{ path: string; close(): Promise<void> }> {
+  const site = await startDemoSite();
+  const path = join(dir, "demo-sources.csv");
+  await Deno.writeTextFile(path, site.sourcesCsv);
+  return { path, close: () => site.close() };
+}
+
+/** The `pipeline` command's arguments for a short demo run (`epochs` epochs) into `root`. */
+export function demoRunArgs(sources: string, root: string, epochs = 2): string[] {
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  return [
+    "run",
+    "-A",
+    main,
+    "pipeline",
+    "--sources",
+    sources,
+    "--data",
+    root,
+    "--epochs",
+    String(epochs),
+    "--patience",
+    String(epochs),
+    "--delay-ms",
+    "0",
+  ];
+}
+
+/** Trains the demo into `root` with the real command, in a process of its own. */
+export async function trainDemoDataDir(root: string, epochs = 2): Promise<void> {
+  const scratch = await Deno.makeTempDir({ prefix: "facefield-demo-sources-" });
+  const sources = await demoSourcesFile(scratch);
+  try {
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: demoRunArgs(sources.path, root, epochs),
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (run.code !== 0) {
+      throw new Error(`the demo run failed: ${new TextDecoder().decode(run.stderr).slice(-600)}`);
+    }
+  } finally {
+    await sources.close();
+    await Deno.remove(scratch, { recursive: true });
+  }
 }
