@@ -8,8 +8,10 @@ import { benchCongressCommand } from "./bench/congress.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
 import { benchClusterCommand } from "./bench/cluster.ts";
 import { cropCommand } from "./crop.ts";
+import { serveCommand } from "./serve.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
+import { benchServeCommand } from "./bench/serve.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -18,10 +20,12 @@ export const commands: Command[] = [
   cropCommand,
   forgetCommand,
   workerCommand,
+  serveCommand,
   benchCrawlCommand,
   benchClusterCommand,
   benchFacesCommand,
   benchTrainCommand,
   benchPredictCommand,
   benchCongressCommand,
+  benchServeCommand,
 ];

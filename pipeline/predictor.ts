@@ -100,6 +100,11 @@ export interface PredictorOptions {
   timings?: FaceTimings;
 }
 
+/** The faces of one image, largest first, or why there is none. */
+export type FoundFaces =
+  | { result: "face" | "whole_image"; faces: ExtractedFace[] }
+  | { result: "no_face"; reason: string };
+
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
 /** Turns image bytes into result lines with a loaded classifier. */
@@ -129,6 +134,19 @@ export class Predictor {
 
   /** Result lines for one image: one per face, largest first. Throws `InputError` on bad bytes. */
   async predict(input: string, bytes: Uint8Array): Promise<PredictionLine[]> {
+    return await this.classify(input, await this.findFaces(bytes));
+  }
+
+  /**
+   * The face work of `predict` alone, so several models can classify one image's faces (the
+   * web app's Try it) without finding them again. Throws `InputError` on bad bytes.
+   * `describe` computes the descriptor, which a model on descriptors needs (default: when
+   * this predictor's model does); one call for several models says whether any of them does.
+   */
+  async findFaces(
+    bytes: Uint8Array,
+    { describe = this.#classifier.metadata.preprocessing.input === "descriptor" } = {},
+  ): Promise<FoundFaces> {
     const sniffed = sniffImageType(bytes);
     if (bytes.length === 0) throw new InputError("not_an_image: the input is empty");
     if (sniffed.kind === "unknown") {
@@ -145,12 +163,12 @@ export class Predictor {
         detector: this.#detector,
         timings: this.#timings,
         // A model on crops needs no descriptor, which is half of the face work.
-        describe: this.#classifier.metadata.preprocessing.input === "descriptor",
+        describe,
       });
       faces = extraction.faces;
       if (faces.length === 0) {
         if (!this.#wholeImage) {
-          return [{ input, result: "no_face", reason: extraction.rejection ?? "no_face" }];
+          return { result: "no_face", reason: extraction.rejection ?? "no_face" };
         }
         faces = [await describeWholeImage(bytes)];
         result = "whole_image";
@@ -159,6 +177,13 @@ export class Predictor {
       if (error instanceof FaceInputError) throw new InputError(error.message);
       throw error;
     }
+    return { result, faces };
+  }
+
+  /** Result lines for faces `findFaces` found: one per face, as `predict` gives them. */
+  async classify(input: string, found: FoundFaces): Promise<PredictionLine[]> {
+    if (found.result === "no_face") return [{ input, result: "no_face", reason: found.reason }];
+    const { faces, result } = found;
     const started = performance.now();
     const probabilities = await this.#classifier.predict(faces);
     this.classifyMs += performance.now() - started;

@@ -132,7 +132,7 @@ export async function runPipeline(
   hooks: RunHooks = {},
 ): Promise<RunSummary> {
   const options = resolvePipelineOptions(pipelineOptions);
-  const state = await RunState.open(options.dataDir);
+  const state = await RunState.open(options.dataDir, options.until);
   const http = new HttpClient({
     perHostConcurrency: options.perHost,
     politenessDelayMs: options.delayMs,
@@ -173,6 +173,7 @@ export async function runPipeline(
       classes,
       modelsDir: state.paths.models,
       onSaved: (dir) => state.models.push(dir),
+      events: state.events,
     }, options);
     if (options.until === "train") return state.summary();
 

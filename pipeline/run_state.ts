@@ -9,6 +9,7 @@ import { PageLog } from "../store/page_log.ts";
 import { type DataPaths, dataPaths } from "../store/paths.ts";
 import { RemovedList } from "../store/removed.ts";
 import { HttpCacheStore } from "../store/http_cache.ts";
+import { RunEventLog } from "../store/run_events.ts";
 import { type RunSummary, summarise } from "../report/summary.ts";
 import { Progress } from "./progress.ts";
 
@@ -36,13 +37,15 @@ export class RunState {
     readonly removed: RemovedList,
     /** Validators of what earlier runs fetched: a refresh of an unchanged site moves headers only. */
     readonly httpCache: HttpCacheStore,
+    /** The run's progress for `deno task serve`: start, training epochs, end (no names). */
+    readonly events: RunEventLog,
   ) {
     Deno.addSignalListener("SIGINT", this.#onSignal);
     Deno.addSignalListener("SIGTERM", this.#onSignal);
   }
 
   /** Takes the data dir's lock (one run at a time) and opens its files. */
-  static async open(dataDir: string): Promise<RunState> {
+  static async open(dataDir: string, until: string): Promise<RunState> {
     const paths = dataPaths(dataDir);
     await Deno.mkdir(paths.root, { recursive: true });
     const lock = await DataDirLock.acquire(paths.lock);
@@ -54,6 +57,7 @@ export class RunState {
         await PageLog.open(paths.pages),
         await RemovedList.open(paths.removed),
         await HttpCacheStore.open(paths),
+        RunEventLog.start(paths.runEvents, until),
       );
     } catch (error) {
       lock.releaseSync();
@@ -82,6 +86,7 @@ export class RunState {
     this.progress.stop();
     this.manifest.flushSync();
     this.httpCache.flushSync();
+    this.events.append({ type: "run_finished" });
     this.lock.releaseSync();
   }
 }

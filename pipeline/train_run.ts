@@ -11,6 +11,7 @@ import { trainClassifier, type TrainResult } from "../models/training/train.ts";
 import { MODEL_FILES } from "../store/paths.ts";
 import type { TrainedModel } from "./evaluate_run.ts";
 import type { ResolvedPipelineOptions } from "./options.ts";
+import type { RunEventLog } from "../store/run_events.ts";
 
 export interface TrainRunInput {
   store: FaceStore;
@@ -20,6 +21,8 @@ export interface TrainRunInput {
   modelsDir: string;
   /** Called with each saved model's folder. */
   onSaved?: (dir: string) => void;
+  /** Where training's start and epochs are told to `deno task serve`. */
+  events?: RunEventLog;
 }
 
 /** A line per epoch on stderr: loss, accuracy, validation accuracy and the time left. */
@@ -47,16 +50,26 @@ async function trainAndSave(
   options: ResolvedPipelineOptions,
 ): Promise<TrainResult> {
   const label = fold === null ? kind : `${kind} fold ${fold + 1}/${options.folds}`;
-  console.error(
-    `training ${label} on ${input.records.length} faces, ${input.classes.length} classes`,
-  );
+  const faces = input.records.length;
+  console.error(`training ${label} on ${faces} faces, ${input.classes.length} classes`);
+  input.events?.append({
+    type: "training",
+    model: label,
+    faces,
+    classes: input.classes.length,
+    epochs: options.epochs,
+  });
+  const logEpoch = epochLogger(label, options.epochs);
   const result = await trainClassifier(kind, input.store, {
     epochs: options.epochs,
     patience: options.patience,
     batchSize: options.batchSize,
     seed: options.seed,
     testFold: fold ?? undefined,
-    onEpoch: epochLogger(label, options.epochs),
+    onEpoch: (stats) => {
+      input.events?.append({ type: "epoch", model: label, ...stats });
+      logEpoch(stats);
+    },
   });
   await saveClassifier(result.classifier, dir);
   await Deno.writeTextFile(

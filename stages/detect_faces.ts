@@ -74,7 +74,25 @@ type FaceFields = Pick<
 >;
 
 /** What the cache keeps for one image: its face fields, or a rejection with its reason. */
-type CacheEntry = Outcome<FaceFields, Partial<Pick<FaceRecord, "faceCount" | "detector">>>;
+export type FaceCacheEntry = Outcome<
+  FaceFields,
+  Partial<Pick<FaceRecord, "faceCount" | "detector">>
+>;
+type CacheEntry = FaceCacheEntry;
+
+/**
+ * A cache entry from its JSON text: the one reader of the format, for the stage and for
+ * `deno task serve`. Undefined for torn text or an entry in an older shape (a cache miss).
+ */
+export function parseFaceCacheEntry(text: string): FaceCacheEntry | undefined {
+  let entry: FaceCacheEntry;
+  try {
+    entry = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return entry && typeof entry === "object" && "record" in entry ? entry : undefined;
+}
 
 function rejection(reason: string, record: CacheEntry["record"] = {}): CacheEntry {
   return { status: "rejected", stage: "faces", reason, record };
@@ -93,14 +111,15 @@ class FaceCache {
 
   /** The entry for an image, or undefined where there is none (or one from an older format). */
   async read(sha256: string): Promise<CacheEntry | undefined> {
-    let entry: CacheEntry;
+    let text: string;
     try {
-      entry = JSON.parse(await Deno.readTextFile(blobPath(this.dir, sha256, ".json")));
+      text = await Deno.readTextFile(blobPath(this.dir, sha256, ".json"));
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound || error instanceof SyntaxError) return undefined;
+      if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
-    if (!entry || typeof entry !== "object" || !("record" in entry)) return undefined;
+    const entry = parseFaceCacheEntry(text);
+    if (!entry) return undefined;
     if (entry.status === "ok" && !(await exists(this.cropPath(sha256)))) return undefined;
     return entry;
   }

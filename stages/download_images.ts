@@ -21,6 +21,11 @@ import {
 } from "../core/types.ts";
 import { exists, writeFileAtomic } from "../core/files.ts";
 
+/** Largest image the downloader accepts by default, in bytes (10 MiB). */
+export const DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+/** Largest image the downloader accepts by default, in pixels: a guard against decompression bombs. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
+
 export interface DownloadImagesOptions {
   /** Content-addressed cache directory: bytes go to `blobPath(cacheDir, sha256)`. */
   cacheDir: string;
@@ -155,8 +160,8 @@ export function downloadImages(
     cacheDir,
     http = new HttpClient(),
     concurrency = 8,
-    maxBytes = 10 * 1024 * 1024,
-    maxPixels = 40_000_000,
+    maxBytes = DEFAULT_MAX_IMAGE_BYTES,
+    maxPixels = DEFAULT_MAX_IMAGE_PIXELS,
     minSide = 32,
     allowSvg = false,
     lookup,

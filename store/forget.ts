@@ -95,7 +95,8 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
 
     let images = 0;
     let faceFiles = 0;
-    const faceSettingsDirs = await listDirs(paths.faceCache);
+    // Face crops live under one folder per face settings; thumbnails under one flat folder.
+    const faceSettingsDirs = [...await listDirs(paths.faceCache), paths.thumbnails];
     for (const sha of shas) {
       if (await removeIfPresent(blobPath(paths.imageCache, sha))) images++;
       for (const dir of faceSettingsDirs) {

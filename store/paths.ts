@@ -13,8 +13,12 @@ export interface DataPaths {
   /** Validators (ETag, Last-Modified) of pages and images, by URL. */
   httpCache: string;
   faceCache: string;
+  /** Small previews made by `deno task serve`, by image sha256; forget removes them too. */
+  thumbnails: string;
   models: string;
   reports: string;
+  /** The latest run's progress as JSON lines (start, epochs, end): counts only, no personal data. */
+  runEvents: string;
 }
 
 export function dataPaths(root: string): DataPaths {
@@ -28,8 +32,10 @@ export function dataPaths(root: string): DataPaths {
     pageCache: join(root, "cache", "pages"),
     httpCache: join(root, "cache", "http.csv"),
     faceCache: join(root, "cache", "faces"),
+    thumbnails: join(root, "cache", "thumbnails"),
     models: join(root, "models"),
     reports: join(root, "report"),
+    runEvents: join(root, "run_events.jsonl"),
   };
 }
 

@@ -68,6 +68,7 @@ async function seededDataDir() {
     await touch(blobPath(paths.imageCache, sha));
     await touch(blobPath(join(paths.faceCache, "settings1"), sha, ".png"));
     await touch(blobPath(join(paths.faceCache, "settings1"), sha, ".json"));
+    await touch(blobPath(paths.thumbnails, sha, ".face.webp"));
   }
   await touch(
     join(paths.models, "cnn", "training_ids.json"),
@@ -88,8 +89,10 @@ Deno.test("forget() removes the person everywhere, including their face under an
     assert.equal(await exists(blobPath(paths.imageCache, sha)), false);
     assert.equal(await exists(blobPath(join(paths.faceCache, "settings1"), sha, ".png")), false);
     assert.equal(await exists(blobPath(join(paths.faceCache, "settings1"), sha, ".json")), false);
+    assert.equal(await exists(blobPath(paths.thumbnails, sha, ".face.webp")), false, "thumbnail");
   }
   assert.equal(await exists(blobPath(paths.imageCache, shaOther)), true, "others stay");
+  assert.equal(await exists(blobPath(paths.thumbnails, shaOther, ".face.webp")), true);
   assert.equal(await exists(join(paths.models, "cnn")), false, "model trained on them is gone");
   assert.equal(await exists(join(paths.models, "other")), true, "model without them stays");
   assert.equal(await exists(paths.reports), false);

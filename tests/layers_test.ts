@@ -12,6 +12,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FLOORS: string[][] = [
   ["main.ts"],
   ["commands"],
+  ["web"],
   ["pipeline"],
   ["report"],
   ["stages"],

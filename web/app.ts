@@ -1,0 +1,281 @@
+/**
+ * The web app over one data dir (`deno task serve`): Hono routes, server-rendered pages, one
+ * small script and one stylesheet served by the app itself. Every file is addressed by record
+ * id or sha256 and resolved inside the data dir; anything else is 404.
+ */
+import { basename, join } from "node:path";
+import { Hono } from "hono";
+import { html } from "hono/html";
+import { bodyLimit } from "hono/body-limit";
+import { HttpClient } from "../net/http.ts";
+import { DEFAULT_MAX_IMAGE_BYTES, sniffImageType } from "../stages/download_images.ts";
+import { DEFAULT_PER_PAGE, facePage, facesPage, readFilter } from "./faces_page.ts";
+import { type Html, NAV, page } from "./layout.ts";
+import { liveEvents } from "./live.ts";
+import { ModelSet } from "./models.ts";
+import { overviewPage } from "./overview_page.ts";
+import { removedNotice, removePage, removePerson } from "./remove_page.ts";
+import { reportPage } from "./report_page.ts";
+import {
+  csrfCheck,
+  generateToken,
+  hostCheck,
+  securityHeaders,
+  STATIC_REPORT_CSP,
+  tokenCheck,
+} from "./security.ts";
+import { StoreView } from "./store_view.ts";
+import { isThumbnailKind, Thumbnails } from "./thumbnails.ts";
+import { predictBytes, tryPage, uploadBytes } from "./try_page.ts";
+
+export interface AppOptions {
+  dataDir: string;
+  /** Every request must carry this token; required on a non-loopback bind. */
+  token?: string;
+  /**
+   * Host names (without port) requests may name, against DNS rebinding; `"any"` only with a
+   * token (the token then guards every request, whatever name reached the server).
+   * @default ["127.0.0.1", "localhost", "[::1]"]
+   */
+  allowedHosts?: string[] | "any";
+  /**
+   * The CSRF token the pages embed and POSTs must return.
+   * @default a random one per start
+   */
+  csrfToken?: string;
+  /**
+   * The client that fetches an image URL given on the Try-it page.
+   * @default new HttpClient({ maxRetries: 1, timeoutMs: 15000 })
+   */
+  http?: HttpClient;
+  /**
+   * Milliseconds between two looks at the data dir's files for the live view.
+   * @default 500
+   */
+  pollMs?: number;
+}
+
+export interface WebApp {
+  app: Hono;
+  csrfToken: string;
+  view: StoreView;
+  models: ModelSet;
+}
+
+const ASSETS: Record<string, { file: string; type: string }> = {
+  "app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "app.css": { file: "app.css", type: "text/css; charset=utf-8" },
+};
+
+/** Multipart framing around an upload of the largest allowed image. */
+const MULTIPART_SLACK = 64 * 1024;
+
+async function loadAssets(): Promise<Map<string, Uint8Array>> {
+  const assets = new Map<string, Uint8Array>();
+  for (const [name, { file }] of Object.entries(ASSETS)) {
+    assets.set(name, await Deno.readFile(new URL(`./assets/${file}`, import.meta.url)));
+  }
+  return assets;
+}
+
+/** The MIME type of stored image bytes, from their magic number; SVG is served as a download. */
+function imageType(bytes: Uint8Array): string {
+  const sniffed = sniffImageType(bytes);
+  return sniffed.kind === "sharp" ? `image/${sniffed.format}` : "application/octet-stream";
+}
+
+/** What the route groups share. */
+interface RouteContext {
+  view: StoreView;
+  models: ModelSet;
+  csrfToken: string;
+  render(current: string, title: string, body: Html | Promise<Html>): Promise<string>;
+  /** One-shot messages shown after a redirect, by a random key (never in the URL itself). */
+  notices: Map<string, string>;
+  http: HttpClient;
+  pollMs: number;
+  thumbnails: Thumbnails;
+  assets: Map<string, Uint8Array>;
+}
+
+export async function createApp(options: AppOptions): Promise<WebApp> {
+  const {
+    dataDir,
+    token,
+    allowedHosts = ["127.0.0.1", "localhost", "[::1]"],
+    csrfToken = generateToken(),
+    http = new HttpClient({ maxRetries: 1, timeoutMs: 15000 }),
+    pollMs = 500,
+  } = options;
+  if (token !== undefined && token.length < 16) {
+    throw new RangeError(
+      `'token' must be at least 16 characters to resist guessing: got ${token.length}`,
+    );
+  }
+  if (allowedHosts === "any" && token === undefined) {
+    throw new RangeError(
+      "'allowedHosts' may be \"any\" only with a 'token': else any site could reach it",
+    );
+  }
+  const view = new StoreView(dataDir);
+  const models = new ModelSet(view);
+  const thumbnails = new Thumbnails(view);
+  const assets = await loadAssets();
+  /** One-shot messages shown after a redirect, by a random key (never in the URL itself). */
+  const notices = new Map<string, string>();
+
+  const app = new Hono();
+  app.use(securityHeaders());
+  if (allowedHosts !== "any") app.use(hostCheck(new Set(allowedHosts.map((h) => h.toLowerCase()))));
+  if (token !== undefined) app.use(tokenCheck(token));
+  app.use(csrfCheck(csrfToken));
+
+  // The nav names the data dir by its folder only: a full path says more about the machine.
+  const dataDirName = basename(view.paths.root);
+  const render = async (current: string, title: string, body: Html | Promise<Html>) =>
+    String(await page({ title, current, csrfToken, dataDir: dataDirName, body: await body }));
+
+  const context: RouteContext = {
+    view,
+    models,
+    csrfToken,
+    render,
+    notices,
+    http,
+    pollMs,
+    thumbnails,
+    assets,
+  };
+  pageRoutes(app, context);
+  actionRoutes(app, context);
+  fileRoutes(app, context);
+
+  app.notFound(async (c) => c.html(await render("", "Not found", htmlNotFound()), 404));
+  app.onError((error, c) => {
+    // The message may name a file of the data dir, never a person: record ids and paths only.
+    console.error(
+      `facefield serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${error.message}`,
+    );
+    return c.text("internal error; the server's log says more", 500);
+  });
+  return { app, csrfToken, view, models };
+}
+
+function htmlNotFound(): Html {
+  return html`
+    <h1>Not found</h1>
+    <p>Nothing here. Try ${NAV.map((n, i) =>
+      html`${i ? ", " : ""}<a href="${n.path}">${n.label}</a>`
+    )}.</p>
+  `;
+}
+
+/** Pages, and the live view's event stream. */
+function pageRoutes(app: Hono, context: RouteContext): void {
+  const { view, models, render, notices, pollMs, csrfToken } = context;
+  app.get("/", async (c) => c.html(await render("/", "Overview", overviewPage(view))));
+  app.get("/events", (c) => liveEvents(c, view, { pollMs }));
+
+  app.get("/faces", async (c) => {
+    const noticeKey = c.req.query("notice");
+    const notice = noticeKey ? notices.get(noticeKey) : undefined;
+    if (noticeKey) notices.delete(noticeKey);
+    const pageNumber = Number(c.req.query("page") ?? 1);
+    const perPage = Number(c.req.query("per") ?? DEFAULT_PER_PAGE);
+    const body = facesPage(view, models, {
+      filter: readFilter(c.req.query()),
+      page: Number.isInteger(pageNumber) ? pageNumber : 1,
+      perPage: Number.isInteger(perPage) ? perPage : DEFAULT_PER_PAGE,
+      notice,
+    });
+    return c.html(await render("/faces", "Faces", body));
+  });
+  app.get("/faces/:id", async (c) => {
+    const row = await view.row(c.req.param("id"));
+    if (!row) return c.notFound();
+    return c.html(await render("/faces", `Record ${row.id}`, facePage(view, models, row)));
+  });
+  app.get("/faces/:id/remove", async (c) => {
+    const row = await view.row(c.req.param("id"));
+    if (!row) return c.notFound();
+    return c.html(await render("/faces", `Remove ${row.id}`, removePage(view, row, csrfToken)));
+  });
+  app.get("/report", async (c) => c.html(await render("/report", "Report", reportPage(view))));
+  app.get("/try", async (c) => c.html(await render("/try", "Try it", tryPage())));
+}
+
+/** The two POSTs: removing a person and predicting on an upload (the CSRF check runs before). */
+function actionRoutes(app: Hono, context: RouteContext): void {
+  const { view, models, notices, http } = context;
+  app.post("/faces/:id/remove", async (c) => {
+    const row = await view.row(c.req.param("id"));
+    if (!row) return c.notFound();
+    try {
+      const result = await removePerson(view, row.id);
+      models.reset();
+      const key = generateToken().slice(0, 12);
+      notices.set(key, removedNotice(result));
+      return c.redirect(`/faces?notice=${key}`, 303);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.Busy)) throw error;
+      return c.text(`not removed: ${error.message}`, 409);
+    }
+  });
+
+  app.post(
+    "/api/predict",
+    bodyLimit({
+      maxSize: DEFAULT_MAX_IMAGE_BYTES + MULTIPART_SLACK,
+      onError: (c) => c.json({ error: `too_large: over ${DEFAULT_MAX_IMAGE_BYTES} bytes` }, 413),
+    }),
+    async (c) => {
+      const type = c.req.header("content-type") ?? "";
+      if (
+        !type.startsWith("multipart/form-data") &&
+        !type.startsWith("application/x-www-form-urlencoded")
+      ) {
+        return c.json({ error: "bad_request: send a form (multipart/form-data)" }, 400);
+      }
+      const bytes = await uploadBytes(await c.req.parseBody(), http);
+      const response = bytes instanceof Uint8Array ? await predictBytes(models, bytes) : bytes;
+      return c.json(response.body, response.status);
+    },
+  );
+}
+
+/** Files by sha256 (thumbnails, original bytes) and the app's own assets; anything else 404. */
+function fileRoutes(app: Hono, context: RouteContext): void {
+  const { view, thumbnails, assets } = context;
+  app.get("/thumb/:kind/:sha", async (c) => {
+    const kind = c.req.param("kind");
+    if (!isThumbnailKind(kind)) return c.notFound();
+    const bytes = await thumbnails.get(c.req.param("sha"), kind);
+    if (!bytes) return c.notFound();
+    return c.body(bytes.slice().buffer, 200, {
+      "content-type": "image/webp",
+      "cache-control": "private, max-age=3600",
+    });
+  });
+  app.get("/image/:sha", async (c) => {
+    const path = await view.imagePath(c.req.param("sha"));
+    if (!path) return c.notFound();
+    const bytes = await Deno.readFile(path);
+    return c.body(bytes.slice().buffer, 200, {
+      "content-type": imageType(bytes),
+      "content-disposition": "inline",
+      "cache-control": "private, max-age=3600",
+    });
+  });
+  app.get("/report/static", async (c) => {
+    const path = await view.inside(join(view.paths.reports, "report.html"));
+    if (!path) return c.notFound();
+    c.header("content-security-policy", STATIC_REPORT_CSP);
+    return c.html(await Deno.readTextFile(path));
+  });
+  app.get("/assets/:name", (c) => {
+    const name = c.req.param("name");
+    const asset = assets.get(name);
+    if (!asset) return c.notFound();
+    return c.body(asset.slice().buffer, 200, { "content-type": ASSETS[name]!.type });
+  });
+}

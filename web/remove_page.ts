@@ -1,0 +1,96 @@
+/**
+ * Remove a person: a confirmation that lists what `forget()` (store/forget.ts) will delete,
+ * worked out with its own `rowsOfPerson`, and the POST that runs it.
+ */
+import { join } from "node:path";
+import { html } from "hono/html";
+import { forget, type ForgetResult, rowsOfPerson } from "../store/forget.ts";
+import type { ManifestRow } from "../store/manifest.ts";
+import { CSRF_FIELD } from "./security.ts";
+import type { Html } from "./layout.ts";
+import type { StoreView } from "./store_view.ts";
+
+export interface RemovalPlan {
+  rows: ManifestRow[];
+  images: number;
+  /** Model folders (names under models/) trained on one of the rows. */
+  models: string[];
+  report: boolean;
+}
+
+/** What `forget({ ids: [id] })` would delete, without deleting anything. */
+export async function removalPlan(view: StoreView, id: string): Promise<RemovalPlan> {
+  const rows = rowsOfPerson(await view.rows(), { dataDir: view.paths.root, ids: [id] });
+  const ids = new Set(rows.map((row) => row.id));
+  const models: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(view.paths.models)) {
+      if (!entry.isDirectory) continue;
+      let trainedOn: string[] | undefined;
+      try {
+        trainedOn = JSON.parse(
+          await Deno.readTextFile(join(view.paths.models, entry.name, "training_ids.json")),
+        );
+      } catch {
+        trainedOn = undefined; // forget() removes a model it cannot prove clean; so do we here.
+      }
+      if (!trainedOn || trainedOn.some((t) => ids.has(t))) models.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const report = await Deno.stat(view.paths.reports).then(() => true, () => false);
+  return {
+    rows,
+    images: new Set(rows.map((row) => row.sha256).filter(Boolean)).size,
+    models: models.sort(),
+    report: report && (rows.length > 0 || models.length > 0),
+  };
+}
+
+export async function removePage(
+  view: StoreView,
+  row: ManifestRow,
+  csrfToken: string,
+): Promise<Html> {
+  const plan = await removalPlan(view, row.id);
+  return html`
+    <h1>Remove ${row.name || row.id}?</h1>
+    <p>This runs the same removal as <code>deno task forget --id ${row
+      .id}</code> and cannot be undone.
+    It deletes:</p>
+    <ul class="plan">
+      <li data-plan="records">${plan.rows.length} manifest record(s): ${plan.rows.map((r, i) =>
+        html`${i ? ", " : ""}<code>${r.id}</code> (${r.category}, ${r.name})`
+      )}</li>
+      <li
+        data-plan="images">${plan
+          .images} cached image(s) with their face crops, descriptors and thumbnails</li>
+      <li data-plan="models">${plan.models.length
+        ? html`${plan.models.length} trained model(s) that saw them: ${plan.models.join(", ")}`
+        : "no trained model"}</li>
+      <li data-plan="report">${plan.report ? "the evaluation report" : "no report"}</li>
+    </ul>
+    <p>Their id, image hash and a one-way hash of their name go on the data dir's removal list, so
+    later crawls drop them before anything is stored.${plan.models.length
+      ? " Retrain afterwards with deno task pipeline."
+      : ""}</p>
+    <form method="post" action="/faces/${row.id}/remove">
+      <input type="hidden" name="${CSRF_FIELD}" value="${csrfToken}">
+      <button type="submit" class="danger">Remove ${plan.rows.length} record(s) for good</button>
+      <a href="/faces/${row.id}">cancel</a>
+    </form>
+  `;
+}
+
+/** Runs the removal; a run holding the data dir makes it wait (Deno.errors.Busy is thrown). */
+export async function removePerson(view: StoreView, id: string): Promise<ForgetResult> {
+  return await forget({ dataDir: view.paths.root, ids: [id] });
+}
+
+export function removedNotice(result: ForgetResult): string {
+  return `Removed ${result.records} record(s), ${result.images} image(s), ${result.faceFiles} ` +
+    `cached face file(s), ${result.models.length} model(s)${
+      result.reportRemoved ? " and the report" : ""
+    }.`;
+}

@@ -1,0 +1,211 @@
+/**
+ * The web app's read-only view of a data dir, through the store's own code (manifest, page log,
+ * run events, paths). Files are read again when they change on disk, so the pages follow a run
+ * that is writing them; nothing here writes.
+ */
+import { join, resolve, sep } from "node:path";
+import { type ManifestRow, parseManifest } from "../store/manifest.ts";
+import { PageLog, type PageLogRow } from "../store/page_log.ts";
+import { blobPath, type DataPaths, dataPaths } from "../store/paths.ts";
+import { readRunEvents, type RunEvent } from "../store/run_events.ts";
+import type { Metrics } from "../stages/evaluate.ts";
+import type { EpochPoint } from "../report/report.ts";
+import { type FaceCacheEntry, parseFaceCacheEntry } from "../stages/detect_faces.ts";
+
+/** A record id as `personId()` makes it. */
+export const ID_PATTERN = /^[0-9a-f]{8}$/;
+/** A content hash as `sha256Hex()` makes it. */
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
+export type { FaceCacheEntry };
+
+/** One model of the report's metrics.json. */
+export interface ReportModel {
+  kind: string;
+  bestEpoch: number;
+  history: EpochPoint[];
+  metrics: Metrics;
+}
+
+export interface ReportData {
+  generatedAt: string;
+  models: ReportModel[];
+}
+
+/** How long the list of face settings folders is trusted. */
+const SETTINGS_TTL_MS = 2000;
+
+/** A stat's identity: a file replaced by rename or rewritten gets a new one. */
+async function fingerprint(path: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    return `${info.mtime?.getTime()}:${info.size}:${info.ino ?? ""}`;
+  } catch {
+    return "missing";
+  }
+}
+
+/** Reads a file again only when its fingerprint changed. */
+class CachedFile<T> {
+  #fingerprint = "";
+  #value: T | undefined;
+  constructor(readonly path: string, readonly parse: (path: string) => Promise<T>) {}
+
+  async get(): Promise<T> {
+    const now = await fingerprint(this.path);
+    if (now !== this.#fingerprint || this.#value === undefined) {
+      this.#value = await this.parse(this.path);
+      this.#fingerprint = now;
+    }
+    return this.#value;
+  }
+}
+
+async function readManifestRows(path: string): Promise<ManifestRow[]> {
+  try {
+    return parseManifest(await Deno.readTextFile(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+async function readReport(path: string): Promise<ReportData | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as ReportData;
+  } catch {
+    return undefined; // No report yet, or one being written: the page says there is none.
+  }
+}
+
+export class StoreView {
+  readonly paths: DataPaths;
+  readonly #manifest: CachedFile<ManifestRow[]>;
+  readonly #pages: CachedFile<PageLogRow[]>;
+  readonly #report: CachedFile<ReportData | undefined>;
+  #byId = new Map<string, ManifestRow>();
+  #byIdOf: ManifestRow[] | undefined;
+  #realRoot: Promise<string> | undefined;
+  #settings: { at: number; dirs: Promise<string[]> } | undefined;
+
+  constructor(dataDir: string) {
+    this.paths = dataPaths(resolve(dataDir));
+    this.#manifest = new CachedFile(this.paths.manifest, readManifestRows);
+    this.#pages = new CachedFile(
+      this.paths.pages,
+      async (path) => (await PageLog.open(path)).rows(),
+    );
+    this.#report = new CachedFile(join(this.paths.reports, "metrics.json"), readReport);
+  }
+
+  rows(): Promise<ManifestRow[]> {
+    return this.#manifest.get();
+  }
+
+  async row(id: string): Promise<ManifestRow | undefined> {
+    if (!ID_PATTERN.test(id)) return undefined;
+    const rows = await this.rows();
+    if (this.#byIdOf !== rows) {
+      this.#byId = new Map(rows.map((row) => [row.id, row]));
+      this.#byIdOf = rows;
+    }
+    return this.#byId.get(id);
+  }
+
+  pages(): Promise<PageLogRow[]> {
+    return this.#pages.get();
+  }
+
+  report(): Promise<ReportData | undefined> {
+    return this.#report.get();
+  }
+
+  runEvents(): Promise<RunEvent[]> {
+    return readRunEvents(this.paths.runEvents);
+  }
+
+  /** Fingerprints of the files the live view follows; a change means "send an update". */
+  async liveFingerprint(): Promise<{ manifest: string; events: string; lock: string }> {
+    const [manifest, events, lock] = await Promise.all(
+      [this.paths.manifest, this.paths.runEvents, this.paths.lock].map(fingerprint),
+    );
+    return { manifest: manifest!, events: events!, lock: lock! };
+  }
+
+  /** Whether a run holds the data dir now. */
+  async running(): Promise<boolean> {
+    return (await fingerprint(this.paths.lock)) !== "missing";
+  }
+
+  /**
+   * A file inside the data dir, or undefined when `path` (after resolving `..` and symbolic
+   * links) would lead outside it. Every file the app serves goes through here.
+   */
+  async inside(path: string): Promise<string | undefined> {
+    this.#realRoot ??= Deno.realPath(this.paths.root).catch(() => this.paths.root);
+    const root = await this.#realRoot;
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+    } catch {
+      return undefined;
+    }
+    return real.startsWith(root + sep) ? real : undefined;
+  }
+
+  /** Raw image bytes by sha256, or undefined when the hash is malformed or not cached. */
+  async imagePath(sha256: string): Promise<string | undefined> {
+    if (!SHA256_PATTERN.test(sha256)) return undefined;
+    return await this.inside(blobPath(this.paths.imageCache, sha256));
+  }
+
+  /**
+   * Face settings folders, newest first, so the latest run's crops win. Listed again at most
+   * every `SETTINGS_TTL_MS`: a grid asks for a hundred crops at once.
+   */
+  #faceSettingsDirs(): Promise<string[]> {
+    const now = Date.now();
+    if (!this.#settings || now - this.#settings.at > SETTINGS_TTL_MS) {
+      this.#settings = { at: now, dirs: this.#listFaceSettingsDirs() };
+    }
+    return this.#settings.dirs;
+  }
+
+  async #listFaceSettingsDirs(): Promise<string[]> {
+    const dirs: { path: string; mtime: number }[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.paths.faceCache)) {
+        if (!entry.isDirectory) continue;
+        const path = join(this.paths.faceCache, entry.name);
+        const info = await Deno.stat(path);
+        dirs.push({ path, mtime: info.mtime?.getTime() ?? 0 });
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return dirs.sort((a, b) => b.mtime - a.mtime).map((d) => d.path);
+  }
+
+  /** The aligned crop (PNG) of an image's face, if the face stage made one. */
+  async cropPath(sha256: string): Promise<string | undefined> {
+    if (!SHA256_PATTERN.test(sha256)) return undefined;
+    for (const dir of await this.#faceSettingsDirs()) {
+      const path = await this.inside(blobPath(dir, sha256, ".png"));
+      if (path) return path;
+    }
+    return undefined;
+  }
+
+  /** The face stage's cache entry beside the crop: descriptor, or the rejection. */
+  async faceEntry(sha256: string): Promise<FaceCacheEntry | undefined> {
+    if (!SHA256_PATTERN.test(sha256)) return undefined;
+    for (const dir of await this.#faceSettingsDirs()) {
+      const path = await this.inside(blobPath(dir, sha256, ".json"));
+      if (!path) continue;
+      const entry = parseFaceCacheEntry(await Deno.readTextFile(path).catch(() => ""));
+      // Torn (a run is writing it) or older: another settings folder may have it whole.
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+}
