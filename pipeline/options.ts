@@ -189,6 +189,11 @@ const modelsOption: OptionDef<ModelKind[]> = {
 /** Every option of a run, in the order `--help` lists them. */
 export const PIPELINE_OPTIONS = {
   sources: text("sources", "FILE|-", "sources CSV, '-' reads stdin as it arrives"),
+  images: text(
+    "images",
+    "FILE|-",
+    "a labelled image list instead of a crawl: image (URL or path), category, name, source",
+  ),
   dataDir: text(
     "data",
     "DIR",
@@ -259,10 +264,10 @@ type ValueOf<K extends keyof Table> = Table[K] extends OptionDef<infer T> ? T : 
 /** A run's options: any may be left out. See PIPELINE_OPTIONS for each one's default. */
 export type PipelineOptions = { [K in keyof Table]?: ValueOf<K> };
 
-/** Options with every default filled in; `sources`, `folds` and `out` may stay undefined. */
+/** Options with every default filled in; `sources`, `images`, `folds`, `out` may stay undefined. */
 export type ResolvedPipelineOptions =
-  & { [K in Exclude<keyof Table, "sources" | "folds" | "out">]: ValueOf<K> }
-  & { sources?: string; folds?: number; out?: string };
+  & { [K in Exclude<keyof Table, "sources" | "images" | "folds" | "out">]: ValueOf<K> }
+  & { sources?: string; images?: string; folds?: number; out?: string };
 
 /**
  * Fills in the defaults and checks every value, with the library's names in messages
@@ -274,6 +279,11 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     const value = (options as Record<string, unknown>)[key] ?? def.default;
     if (value !== undefined) def.check(value, `'${key}'`);
     resolved[key] = value;
+  }
+  if (resolved.sources !== undefined && resolved.images !== undefined) {
+    throw new RangeError(
+      "'sources' and 'images' cannot both be given: a run crawls or reads a list",
+    );
   }
   return resolved as ResolvedPipelineOptions;
 }

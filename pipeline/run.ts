@@ -23,6 +23,7 @@ import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
 import { collectFaces } from "./batches.ts";
 import { allPeople, crawledPeople, downloadedImages } from "./crawl.ts";
+import { listedPeople } from "./image_list.ts";
 import { evaluateModels } from "./evaluate_run.ts";
 import {
   type PipelineOptions,
@@ -100,7 +101,9 @@ function provenance(options: ResolvedPipelineOptions, engine: string) {
   const { ratios } = options;
   return {
     "data dir": options.dataDir,
-    sources: options.sources ?? "embedded demo",
+    sources: options.images !== undefined
+      ? `image list ${options.images}`
+      : options.sources ?? "embedded demo",
     detector: options.detector,
     "crop size": options.size,
     "face percent": options.facePercent,
@@ -114,10 +117,14 @@ function provenance(options: ResolvedPipelineOptions, engine: string) {
   };
 }
 
-/** Runs the pipeline once, up to `until`. Per-record failures land in the manifest, not here. */
+/**
+ * Runs the pipeline once, up to `until`. Per-record failures land in the manifest, not here.
+ * `sourceInput`, when given, is the sources CSV's bytes, or the image list's with `images`.
+ */
 export async function runPipeline(
   pipelineOptions: PipelineOptions,
   sourceInput?: Observable<Uint8Array | string>,
+  listOptions?: Parameters<typeof listedPeople>[3],
 ): Promise<RunSummary> {
   const options = resolvePipelineOptions(pipelineOptions);
   const http = new HttpClient({
@@ -126,7 +133,10 @@ export async function runPipeline(
   });
   const state = await RunState.open(options.dataDir);
   try {
-    const people$ = allPeople(state, crawledPeople(options, state, http, sourceInput));
+    const newPeople$ = options.images !== undefined
+      ? listedPeople(options, state, sourceInput, listOptions)
+      : crawledPeople(options, state, http, sourceInput);
+    const people$ = allPeople(state, newPeople$);
     const images$ = downloadedImages(people$, options, state, http);
     if (options.until === "images") return await drain(images$).then(() => state.summary());
 

@@ -6,6 +6,7 @@
  * Memory: at most `concurrency` bodies of at most `maxBytes` each are held at once. The records
  * mergeMap queues are small (a few hundred bytes each); the bytes only enter inside the limit.
  */
+import { fileURLToPath } from "node:url";
 import { mergeMap, Observable, type OperatorFunction } from "rxjs";
 import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
@@ -118,10 +119,51 @@ async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Downloads each record's image, validates it and stores its raw bytes by sha256. Every
- * failure is a Dropped outcome of stage "images" with a reason code: http_<code>, timeout,
- * network, too_large, not_an_image, unsupported_format, decode_failed, too_many_pixels,
- * too_small, cache_write_failed.
+ * The bytes of a `file:` image (an image list's local path), inside the same size limit as a
+ * download: the size is checked before reading, so a huge file is never loaded.
+ */
+async function readLocalImage(
+  url: string,
+  maxBytes: number,
+): Promise<
+  { ok: true; body: Uint8Array } | { ok: false; status: Dropped["status"]; reason: string }
+> {
+  const failed = (reason: string) => ({ ok: false as const, status: "failed" as const, reason });
+  const rejected = (reason: string) => ({
+    ok: false as const,
+    status: "rejected" as const,
+    reason,
+  });
+  let path: string;
+  try {
+    path = fileURLToPath(url);
+  } catch {
+    return rejected("bad_image: not a local file URL");
+  }
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) return rejected("not_a_file: the path is a folder or a device");
+    if (info.size > maxBytes) {
+      return rejected(`too_large: file of ${info.size} > ${maxBytes} bytes`);
+    }
+    const body = await Deno.readFile(path);
+    if (body.length > maxBytes) return rejected(`too_large: file over ${maxBytes} bytes`);
+    return { ok: true, body };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return failed("file_not_found: no such file");
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return failed("file_unreadable: permission denied");
+    }
+    return failed(`file_unreadable: ${(error as Error).message.split("\n")[0]?.slice(0, 120)}`);
+  }
+}
+
+/**
+ * Downloads each record's image, validates it and stores its raw bytes by sha256; a `file:`
+ * URL is read from disk instead, inside the same limits. Every failure is a Dropped outcome of
+ * stage "images" with a reason code: http_<code>, timeout, network, too_large, not_an_image,
+ * unsupported_format, decode_failed, too_many_pixels, too_small, cache_write_failed, and for
+ * local files file_not_found, not_a_file, file_unreadable.
  *
  * @example
  * ```ts
@@ -210,6 +252,12 @@ export function downloadImages(
 
       const download = (url: string): Promise<DownloadResult> => {
         let result = byUrl.get(url);
+        if (!result && url.startsWith("file:")) {
+          result = readLocalImage(url, maxBytes).then((read) =>
+            read.ok ? validate(read.body) : read
+          );
+          byUrl.set(url, result);
+        }
         if (!result) {
           result = http.get(url, {
             maxBytes,
