@@ -5,6 +5,7 @@ import { benchPredictCommand } from "./bench/predict.ts";
 import { predictCommand } from "./predict.ts";
 import { benchTrainCommand } from "./bench/train.ts";
 import { benchCongressCommand } from "./bench/congress.ts";
+import { benchPeopleCommand } from "./bench/people.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
 import { cropCommand } from "./crop.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
@@ -19,5 +20,6 @@ export const commands: Command[] = [
   benchFacesCommand,
   benchTrainCommand,
   benchPredictCommand,
+  benchPeopleCommand,
   benchCongressCommand,
 ];

@@ -26,10 +26,11 @@ export function listedPeople(
   options: ResolvedPipelineOptions,
   state: RunState,
   input?: Observable<Uint8Array | string>,
-  listOptions: Pick<ReadImageListOptions, "columns"> = {},
+  listOptions: Pick<ReadImageListOptions, "columns" | "baseDir"> = {},
 ): Observable<PersonRecord> {
+  const { baseDir = imageListBaseDir(options.images), columns } = listOptions;
   return (input ?? sourceBytes(options.images ?? "-")).pipe(
-    readImageList({ ...listOptions, baseDir: imageListBaseDir(options.images) }),
+    readImageList({ baseDir, columns }),
     tap((item) => {
       if (item.kind !== "invalid") return;
       state.sources.invalid++;

@@ -30,10 +30,11 @@ import {
   type ResolvedPipelineOptions,
   resolvePipelineOptions,
 } from "./options.ts";
-import { RunState } from "./run_state.ts";
+import { type RunResult, RunState } from "./run_state.ts";
 import { trainModels } from "./train_run.ts";
 
-export type { RunSummary };
+export type { RunResult, RunSummary };
+export type { StageTime } from "./run_state.ts";
 export { type PipelineOptions, UNTIL_STAGES, type UntilStage } from "./options.ts";
 
 /** Drains a stream for its side effects (the manifest), up to its end. */
@@ -125,7 +126,7 @@ export async function runPipeline(
   pipelineOptions: PipelineOptions,
   sourceInput?: Observable<Uint8Array | string>,
   listOptions?: Parameters<typeof listedPeople>[3],
-): Promise<RunSummary> {
+): Promise<RunResult> {
   const options = resolvePipelineOptions(pipelineOptions);
   const http = new HttpClient({
     perHostConcurrency: options.perHost,
@@ -154,28 +155,30 @@ export async function runPipeline(
       );
     }
     await initEngine();
-    const trained = await trainModels({
-      store,
-      records,
-      classes,
-      modelsDir: state.paths.models,
-      onSaved: (dir) => state.models.push(dir),
-    }, options);
+    const trained = await state.timed("train", records.length, () =>
+      trainModels({
+        store,
+        records,
+        classes,
+        modelsDir: state.paths.models,
+        onSaved: (dir) => state.models.push(dir),
+      }, options));
     if (options.until === "train") return state.summary();
 
-    const evaluation = await evaluateModels({
-      trained,
-      records,
-      out: options.out ?? state.paths.reports,
-      classes,
-      facePercent: options.facePercent,
-      dataName: options.dataDir,
-      dropped: droppedByReason(state.manifest.rows()),
-      provenance: provenance(
-        options,
-        trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
-      ),
-    });
+    const evaluation = await state.timed("evaluate", records.length, () =>
+      evaluateModels({
+        trained,
+        records,
+        out: options.out ?? state.paths.reports,
+        classes,
+        facePercent: options.facePercent,
+        dataName: options.dataDir,
+        dropped: droppedByReason(state.manifest.rows()),
+        provenance: provenance(
+          options,
+          trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
+        ),
+      }));
     for (const model of trained) model.classifier.dispose();
     return state.summary({
       report: evaluation.reportPath,

@@ -5,39 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDemoSite } from "../pipeline/demo_site.ts";
+import { type DemoPortrait, saveDemoPortraits } from "./testdata/lists/demo_portraits.ts";
 import { runPipeline } from "../pipeline/run.ts";
 import { Manifest } from "../store/manifest.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const NOT_AN_IMAGE = new URL("./testdata/faces/not_an_image.jpg", import.meta.url).pathname;
 
-interface DemoPerson {
-  name: string;
-  department: string;
-}
-
-function slugify(name: string): string {
-  return name.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-}
-
-/** Writes a list of the demo's 24 people plus three bad rows; returns its path. */
-async function writeList(dir: string, siteUrl: string): Promise<string> {
-  const people = JSON.parse(
-    await Deno.readTextFile(new URL("../data/demo/people.json", import.meta.url)),
-  ) as DemoPerson[];
-  await Deno.mkdir(join(dir, "photos"));
+/** A list of the demo's 24 people (even ones as files, odd ones as URLs) plus bad rows. */
+async function writeList(dir: string, portraits: DemoPortrait[]): Promise<string> {
   const rows = ["id,category,image_url,name,source"];
-  for (const [i, person] of people.entries()) {
-    const url = new URL(`/people/${slugify(person.name)}.jpg`, siteUrl).href;
-    const source = `site-${i % 2}`;
-    if (i % 2 === 0) {
-      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-      await Deno.writeFile(join(dir, "photos", `${i}.jpg`), bytes);
-      rows.push(`p${i},${person.department},photos/${i}.jpg,"${person.name}",${source}`);
-    } else {
-      rows.push(`p${i},${person.department},${url},"${person.name}",${source}`);
-    }
+  for (const [i, person] of portraits.entries()) {
+    const image = i % 2 === 0 ? person.file : person.url;
+    rows.push(`p${i},${person.department},${image},"${person.name}",site-${i % 2}`);
   }
   rows.push("missing,economics,photos/none.jpg,Nobody,site-0");
   rows.push(`junk,economics,${NOT_AN_IMAGE},Junk,site-0`);
@@ -55,9 +35,9 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "facefield-list-" });
-    const site = await startDemoSite();
+    const site = await saveDemoPortraits(dir, true);
     try {
-      const list = await writeList(dir, site.url);
+      const list = await writeList(dir, site.portraits);
       const data = join(dir, "data");
       const summary = await runPipeline({ images: list, dataDir: data, until: "split" });
       const manifest = await Manifest.open(join(data, "index.csv"));
@@ -91,19 +71,14 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "facefield-list-cli-" });
-    const site = await startDemoSite();
-    let list: string;
-    try {
-      list = await writeList(dir, site.url);
-      // Serve the URLs only while the list is written: the run below reads local files only.
-      await Deno.writeTextFile(
-        list,
-        (await Deno.readTextFile(list)).split("\n").filter((line) => !line.includes("http:"))
-          .join("\n"),
-      );
-    } finally {
-      await site.close();
-    }
+    const { portraits } = await saveDemoPortraits(dir);
+    const list = await writeList(dir, portraits);
+    // The site is closed: the run reads the local files only.
+    await Deno.writeTextFile(
+      list,
+      (await Deno.readTextFile(list)).split("\n").filter((line) => !line.includes("http:"))
+        .join("\n"),
+    );
     const data = join(dir, "data");
     const run = async (...args: string[]) => {
       const out = await new Deno.Command(Deno.execPath(), {
