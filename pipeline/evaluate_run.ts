@@ -93,6 +93,7 @@ export async function evaluateModels(
         heldOut.map((record) => ({
           crop: cues.get(record.id)!.crop,
           descriptor: record.descriptor,
+          embeddings: record.embeddings,
         })),
       );
       heldOut.forEach((record, i) => {

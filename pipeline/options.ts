@@ -5,7 +5,7 @@
  * differ between the command line and the library.
  */
 import { DETECTOR_NAMES, type DetectorName, FACE_DEFAULTS } from "../models/faces/faces.ts";
-import { MODEL_KINDS, type ModelKind } from "../models/classifier.ts";
+import { DEFAULT_MODEL_KINDS, MODEL_KINDS, type ModelKind } from "../models/classifier.ts";
 import { TRAIN_DEFAULTS } from "../models/training/train.ts";
 
 export const UNTIL_STAGES = ["images", "faces", "split", "train", "evaluate"] as const;
@@ -171,8 +171,8 @@ const modelsOption: OptionDef<ModelKind[]> = {
   flag: "models",
   arg: "LIST",
   help: `models to train, from ${MODEL_KINDS.join(",")}`,
-  default: [...MODEL_KINDS],
-  shownDefault: MODEL_KINDS.join(","),
+  default: [...DEFAULT_MODEL_KINDS],
+  shownDefault: DEFAULT_MODEL_KINDS.join(","),
   fromText(value, label) {
     const kinds = value.split(",").map((kind) => kind.trim()).filter(Boolean) as ModelKind[];
     modelsOption.check(kinds, label);

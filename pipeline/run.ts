@@ -17,6 +17,7 @@ import {
 import { fail } from "../core/errors.ts";
 import { engineInfo, initEngine } from "../models/engine.ts";
 import type { FaceStore } from "../models/dataset.ts";
+import { networksFor } from "../models/classifier.ts";
 import { HttpClient } from "../net/http.ts";
 import { droppedByReason, type RunSummary } from "../report/summary.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
@@ -49,8 +50,10 @@ function acceptedFaces(
   state: RunState,
 ): Observable<FaceRecord> {
   const { detector, size, facePercent } = options;
+  // The shipped networks run only for the models that read them.
+  const networks = networksFor(options.models);
   return images$.pipe(
-    detectFaces({ cacheDir: state.paths.faceCache, detector, size, facePercent }),
+    detectFaces({ cacheDir: state.paths.faceCache, detector, size, facePercent, networks }),
     tap((outcome) => state.manifest.record(outcome, "faces")),
     filter(isOk),
     map((outcome) => outcome.record),

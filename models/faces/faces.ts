@@ -8,6 +8,12 @@ import { faceModelDir } from "./package_files.ts";
 
 import { initEngine, tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
+import {
+  checkFaceNetwork,
+  embedFace,
+  FACE_NETWORKS,
+  type FaceNetworkName,
+} from "./face_networks.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
 export type DetectorName = "ssd" | "tiny" | "auto";
@@ -88,6 +94,13 @@ export interface FaceOptions {
    * @default [128, 224]
    */
   tinyInputSizes?: number[];
+  /**
+   * Shipped face networks (`faceres`, `mobilefacenet`) whose embeddings to add to each face,
+   * each on its own crop of the same aligned geometry. None by default: they cost 20–90 ms a
+   * face, and a run computes them only for the models that use them.
+   * @default []
+   */
+  networks?: FaceNetworkName[];
   /** Adds the milliseconds spent in each part, for `bench:faces`. */
   timings?: FaceTimings;
 }
@@ -99,10 +112,12 @@ export interface FaceTimings {
   align: number;
   crop: number;
   descriptor: number;
+  /** The shipped networks' embeddings (`networks`), each crop and inference. */
+  networks: number;
 }
 
 export function emptyTimings(): FaceTimings {
-  return { decode: 0, detect: 0, align: 0, crop: 0, descriptor: 0 };
+  return { decode: 0, detect: 0, align: 0, crop: 0, descriptor: 0, networks: 0 };
 }
 
 export interface ExtractedFace {
@@ -115,6 +130,8 @@ export interface ExtractedFace {
   crop: Uint8Array;
   /** 128-d face descriptor. */
   descriptor: Float32Array;
+  /** The embeddings of the `networks` asked for. */
+  embeddings: Partial<Record<FaceNetworkName, Float32Array>>;
 }
 
 export interface FaceExtraction {
@@ -442,9 +459,12 @@ function checkOptions(options: FaceOptions) {
     align = true,
     allFaces = false,
     tinyInputSizes = [128, 224],
+    networks = [],
     timings,
   } = options;
   checkDetector(detector);
+  if (!Array.isArray(networks)) throw new RangeError("'networks' must be a list of network names");
+  for (const network of networks) checkFaceNetwork(network);
   for (const [name, value] of [["size", size], ["width", width], ["height", height]] as const) {
     if (!Number.isInteger(value) || value < 8 || value > 4096) {
       throw new RangeError(`'${name}' must be an integer from 8 to 4096 px: got ${value}`);
@@ -475,14 +495,56 @@ function checkOptions(options: FaceOptions) {
     align,
     allFaces,
     tinyInputSizes,
+    networks: [...new Set(networks)].sort(),
     timings,
   };
 }
 
-/** The settings that change a crop or descriptor, for cache keys. */
+/**
+ * The settings that change a crop or descriptor, for cache keys. Networks count only when
+ * some are asked for, so caches made before they existed keep their key.
+ */
 export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
-  const { timings: _timings, allFaces: _allFaces, ...settings } = checkOptions(options);
-  return { ...settings, version: FACE_ALGORITHM_VERSION };
+  const { timings: _timings, allFaces: _allFaces, networks, ...settings } = checkOptions(
+    options,
+  );
+  return {
+    ...settings,
+    ...(networks.length ? { networks } : {}),
+    version: FACE_ALGORITHM_VERSION,
+  };
+}
+
+/** Each asked-for network's embedding of the face at `geometry`, on its own aligned crop. */
+async function embedWithNetworks(
+  pixels: tf.Tensor3D,
+  geometry: Geometry,
+  networks: FaceNetworkName[],
+  timings: FaceTimings | undefined,
+): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
+  const started = performance.now();
+  const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
+  for (const name of networks) {
+    const { span, raise, side } = FACE_NETWORKS[name];
+    const up = raise * geometry.faceSize;
+    const chip = sampleWindow(
+      pixels,
+      geometry.centreX + Math.sin(geometry.angle) * up,
+      geometry.centreY - Math.cos(geometry.angle) * up,
+      geometry.angle,
+      span * geometry.faceSize,
+      span * geometry.faceSize,
+      side,
+      side,
+    );
+    try {
+      embeddings[name] = await embedFace(name, chip);
+    } finally {
+      chip.dispose();
+    }
+  }
+  if (timings) timings.networks += performance.now() - started;
+  return embeddings;
 }
 
 /**
@@ -547,12 +609,19 @@ export async function extractFaces(
       const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
       if (timings) timings.align += performance.now() - started;
       const { crop, descriptor } = await cropAndDescribe(image.pixels, geometry, settings, timings);
+      const embeddings = await embedWithNetworks(
+        image.pixels,
+        geometry,
+        settings.networks,
+        timings,
+      );
       result.faces.push({
         box: scaleBox(detection.box, image.scale),
         score: detection.score,
         angle: geometry.angle * 180 / Math.PI,
         crop,
         descriptor,
+        embeddings,
       });
     }
     return result;
@@ -594,10 +663,10 @@ function rejectionReason(
  */
 export async function describeWholeImage(
   bytes: Uint8Array,
-  options: { size?: number } = {},
+  options: { size?: number; networks?: FaceNetworkName[] } = {},
 ): Promise<ExtractedFace> {
-  const { size = FACE_DEFAULTS.size } = options;
-  checkOptions({ size });
+  const { size = FACE_DEFAULTS.size, networks = [] } = options;
+  checkOptions({ size, networks });
   await loadFaceModels();
   const image = await decode(bytes);
   try {
@@ -616,7 +685,8 @@ export async function describeWholeImage(
       width: side,
       height: side,
     }, image.scale);
-    return { box, score: 0, angle: 0, crop, descriptor };
+    const embeddings = await embedWithNetworks(image.pixels, geometry, networks, undefined);
+    return { box, score: 0, angle: 0, crop, descriptor, embeddings };
   } finally {
     image.pixels.dispose();
   }
