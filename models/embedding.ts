@@ -68,7 +68,7 @@ export function probePreprocessing(network: FaceNetworkName): Preprocessing {
 export interface ProbeOptions {
   /**
    * L2 penalty on the weights: the probe has length × classes weights and a few hundred faces.
-   * @default 0.001
+   * @default 0.01
    */
   l2?: number;
   /**
@@ -90,7 +90,7 @@ export function buildLinearProbe(
   length: number,
   options: ProbeOptions = {},
 ): tf.Sequential {
-  const { l2 = 0.001, seed } = options;
+  const { l2 = 0.01, seed } = options;
   if (!Number.isInteger(classes) || classes < 2) {
     throw new RangeError(
       `Cannot build a probe as 'classes' must be an integer ≥ 2: got ${classes}`,

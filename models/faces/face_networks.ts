@@ -8,6 +8,12 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { initEngine, tf } from "../engine.ts";
 
+/**
+ * Version of the networks' crops and scaling, part of the face cache key when any network
+ * runs: bump it when an embedding would change.
+ */
+export const FACE_NETWORKS_VERSION = 2;
+
 /** The shipped networks facefield can describe a face with, besides face-api's 128-d net. */
 export type FaceNetworkName = "faceres" | "mobilefacenet";
 
@@ -30,8 +36,8 @@ interface FaceNetwork {
 }
 
 /**
- * faceres (HSE's face attributes net, as Human uses it): RGB 0–255 on a 1.4× face box, its
- * 1024-d global pooling. mobilefacenet (ArcFace): (x − 127.5) / 128 on ArcFace's 112 px
+ * faceres (HSE's face attributes net): as its original code feeds it, BGR minus the ImageNet
+ * channel means on a 1.2× face box; its 1024-d global pooling. mobilefacenet (ArcFace): (x − 127.5) / 128 on ArcFace's 112 px
  * template, where the eyes sit at 46 % and the mouth at 82 % of the height: a 1.25× face box
  * whose centre is 0.17 face sizes above dlib's face centre.
  */
@@ -41,9 +47,9 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     side: 224,
     output: "global_pooling/Mean",
     length: 1024,
-    span: 1.4,
+    span: 1.2,
     raise: 0,
-    scale: (pixels) => pixels,
+    scale: (pixels) => tf.reverse(pixels, -1).sub(tf.tensor1d([103.939, 116.779, 123.68])),
   },
   mobilefacenet: {
     file: "mobilefacenet",

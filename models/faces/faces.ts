@@ -12,6 +12,7 @@ import {
   checkFaceNetwork,
   embedFace,
   FACE_NETWORKS,
+  FACE_NETWORKS_VERSION,
   type FaceNetworkName,
 } from "./face_networks.ts";
 
@@ -510,7 +511,7 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
   );
   return {
     ...settings,
-    ...(networks.length ? { networks } : {}),
+    ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
     version: FACE_ALGORITHM_VERSION,
   };
 }
