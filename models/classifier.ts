@@ -20,7 +20,7 @@ export const MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", ...FACE_NE
 
 /**
  * The kinds a run trains when none are named. mobilefacenet's probe scored best on congress dev
- * (5-fold) at half the descriptor's cost per face; faceres scored lowest at three times it, so
+ * (5-fold) at about the descriptor's cost per face; faceres scored lowest at three times it, so
  * it is opt-in.
  */
 export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", "mobilefacenet"];
