@@ -5,6 +5,7 @@ import { benchPredictCommand } from "./bench/predict.ts";
 import { predictCommand } from "./predict.ts";
 import { benchTrainCommand } from "./bench/train.ts";
 import { benchCongressCommand } from "./bench/congress.ts";
+import { benchPeopleCommand } from "./bench/people.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
 import { benchClusterCommand } from "./bench/cluster.ts";
 import { cropCommand } from "./crop.ts";
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   benchFacesCommand,
   benchTrainCommand,
   benchPredictCommand,
+  benchPeopleCommand,
   benchCongressCommand,
   benchServeCommand,
 ];

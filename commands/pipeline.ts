@@ -4,6 +4,7 @@ import { type Command, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { startDemoSite } from "../pipeline/demo_site.ts";
 import { SourcesFormatError } from "../stages/read_sources.ts";
+import { ImageListFormatError } from "../stages/read_image_list.ts";
 import { runPipeline } from "../pipeline/run.ts";
 import {
   PIPELINE_OPTIONS,
@@ -30,7 +31,10 @@ export function pipelineOptionsFrom(
     if (error instanceof RangeError) fail(error.message, 2);
     throw error;
   }
-  const demo = flags.sources === undefined;
+  if (flags.sources !== undefined && flags.images !== undefined) {
+    fail("--sources and --images cannot both be given: a run crawls pages or reads a list", 2);
+  }
+  const demo = flags.sources === undefined && flags.images === undefined;
   return {
     ...flags,
     dataDir: flags.dataDir ?? (demo ? DEMO_DATA_DIR : PIPELINE_OPTIONS.dataDir.default!),
@@ -66,11 +70,17 @@ export const pipelineCommand: Command = {
   summary: "crawl people pages → faces → split → train → evaluate (no arguments: offline demo)",
   usage: `
 usage: deno task pipeline [--sources FILE|-] [--data DIR] [--until STAGE] [options]
+       deno task pipeline --images LIST.csv [--data DIR] [options]
 
 With no --sources, serves the embedded demo site on 127.0.0.1 and runs on it (data dir
 facefield-demo). A sources CSV has the header url,category and optional columns
 person_selector,name_selector,image_selector,next_selector; see data/sources.example.csv.
 Rerunning with more sources adds to the same data dir and redoes nothing already done.
+
+With --images, no page is crawled: the list's header names an image column (image_url, image,
+path, file, url), a category (category, label) and optionally name, source and id; the seed
+study's index.csv (id,category,image_url,name) works as it is. Relative paths resolve against
+the list's folder; the source is the group a leave-one-source-out check holds out.
 
 ${pipelineOptionsHelp()}
 
@@ -89,11 +99,12 @@ Past one machine (the crawl, downloads and faces on 'deno task worker' processes
   },
   async run(values) {
     const options = pipelineOptionsFrom(values);
-    if (options.sources !== undefined && options.sources !== "-") {
-      const info = await Deno.stat(options.sources).catch(() => undefined);
+    for (const [flag, path] of [["sources", options.sources], ["images", options.images]]) {
+      if (path === undefined || path === "-") continue;
+      const info = await Deno.stat(path).catch(() => undefined);
       if (!info?.isFile) {
         const what = info ? "not a file" : "no such file";
-        fail(`cannot read the sources file '${options.sources}': ${what} (use '-' for stdin)`, 2);
+        fail(`cannot read the ${flag} file '${path}': ${what} (use '-' for stdin)`, 2);
       }
     }
     const dataInfo = await Deno.stat(options.dataDir).catch(() => undefined);
@@ -102,7 +113,7 @@ Past one machine (the crawl, downloads and faces on 'deno task worker' processes
     }
     let demo: Awaited<ReturnType<typeof startDemoSite>> | undefined;
     let input: Observable<string> | undefined;
-    if (options.sources === undefined) {
+    if (options.sources === undefined && options.images === undefined) {
       demo = await startDemoSiteOnStablePort();
       console.error(
         `demo: serving ${demo.people} people on ${demo.url} (no --sources given; data dir ${options.dataDir})`,
@@ -123,6 +134,9 @@ Past one machine (the crawl, downloads and faces on 'deno task worker' processes
       if (error instanceof Deno.errors.Busy) fail(error.message);
       if (error instanceof SourcesFormatError) {
         fail(`${error.message}. See data/sources.example.csv for the format.`, 2);
+      }
+      if (error instanceof ImageListFormatError) {
+        fail(`${error.message}. See deno task pipeline --help for the list's columns.`, 2);
       }
       throw error;
     } finally {

@@ -79,6 +79,8 @@ export interface FaceRecord extends ImageRecord {
   faceAngle: number;
   /** 128-d face descriptor from face-api's recognition net. */
   descriptor: number[];
+  /** Embeddings of the stronger shipped face networks the run asked for, by network name. */
+  embeddings?: Record<string, number[]>;
   detector: string;
 }
 

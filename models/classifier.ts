@@ -7,11 +7,30 @@ import sharp from "sharp";
 import { join } from "node:path";
 import { tf } from "./engine.ts";
 import type { RgbImage, SplitName } from "../core/types.ts";
+import { FACE_NETWORK_NAMES, type FaceNetworkName } from "./faces/face_networks.ts";
 
-export type ModelKind = "cnn" | "embedding";
+/**
+ * `cnn` learns from the crop, `embedding` is a head on face-api's 128-d descriptor, and each
+ * shipped face network (`faceres`, `mobilefacenet`) is a linear probe on its embedding.
+ */
+export type ModelKind = "cnn" | "embedding" | FaceNetworkName;
 
 /** Every model kind, in the order a run trains them. */
-export const MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding"];
+export const MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", ...FACE_NETWORK_NAMES];
+
+/**
+ * The kinds a run trains when none are named. mobilefacenet's probe scored best on congress dev
+ * (5-fold) at about the descriptor's cost per face; faceres scored lowest at three times it, so
+ * it is opt-in.
+ */
+export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", "mobilefacenet"];
+
+/** The face networks whose embeddings the given model kinds read. */
+export function networksFor(kinds: readonly ModelKind[]): FaceNetworkName[] {
+  return kinds.filter((kind): kind is FaceNetworkName =>
+    (FACE_NETWORK_NAMES as readonly string[]).includes(kind)
+  );
+}
 
 export const MODEL_FORMAT = "facefield-model/1";
 
@@ -20,6 +39,8 @@ export interface FaceInput {
   /** The aligned crop: encoded (PNG) bytes, or pixels already decoded once for the run. */
   crop: Uint8Array | RgbImage;
   descriptor: ArrayLike<number>;
+  /** Embeddings of the shipped face networks, by name, for the probe kinds. */
+  embeddings?: Record<string, ArrayLike<number>>;
 }
 
 /** One training epoch, 1-based. Validation figures are null without validation data. */
@@ -43,9 +64,14 @@ export type Preprocessing =
     resize: "sharp fill (lanczos3)";
   }
   | {
-    /** The face stage's descriptor (face-api recognition net), used as is. */
+    /**
+     * The face stage's descriptor (face-api recognition net), or with `network` that shipped
+     * network's embedding; `l2` scales each to length √n (unit variance per value on average).
+     */
     input: "descriptor";
     length: number;
+    network?: FaceNetworkName;
+    normalise?: "l2";
   };
 
 export interface DataSummary {
@@ -170,6 +196,11 @@ export function inputBatch(
         throw new RangeError(`descriptor has ${sample.length} values, the model takes ${length}`);
       }
       values.set(sample, i * length);
+      if (preprocessing.normalise === "l2") {
+        const norm = Math.hypot(...sample) || 1;
+        const factor = Math.sqrt(length) / norm;
+        for (let j = i * length; j < (i + 1) * length; j++) values[j]! *= factor;
+      }
     });
     return tf.tensor2d(values, [samples.length, length]);
   }
@@ -184,7 +215,13 @@ export async function facesToSamples(
   faces: readonly FaceInput[],
 ): Promise<(Uint8Array | Float32Array)[]> {
   if (preprocessing.input === "descriptor") {
-    return faces.map((face) => Float32Array.from(face.descriptor));
+    const { network } = preprocessing;
+    return faces.map((face) => {
+      if (network === undefined) return Float32Array.from(face.descriptor);
+      const embedding = face.embeddings?.[network];
+      if (!embedding) throw new RangeError(`the face has no ${network} embedding to classify`);
+      return Float32Array.from(embedding);
+    });
   }
   const { size, channels } = preprocessing;
   return await Promise.all(faces.map((face) => decodeCrop(face.crop, size, channels)));

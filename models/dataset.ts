@@ -35,6 +35,8 @@ export interface StoredFace {
    */
   image?: RgbImage;
   descriptor: Float32Array;
+  /** The shipped face networks' embeddings the face stage computed, by network name. */
+  embeddings?: Record<string, Float32Array>;
   /** Origin of the page the face came from (no path, nothing personal). */
   source: string;
 }
@@ -132,6 +134,12 @@ export class FaceStore {
       crop,
       image,
       descriptor: Float32Array.from(record.descriptor ?? []),
+      embeddings: Object.fromEntries(
+        Object.entries(record.embeddings ?? {}).map(([name, values]) => [
+          name,
+          Float32Array.from(values),
+        ]),
+      ),
       source,
     });
   }
@@ -211,7 +219,16 @@ export class FaceStore {
 
   /** The model input of one face under a preprocessing. */
   sample(face: StoredFace, preprocessing: Preprocessing): Uint8Array | Float32Array {
-    if (preprocessing.input === "descriptor") return face.descriptor;
+    if (preprocessing.input === "descriptor") {
+      if (preprocessing.network === undefined) return face.descriptor;
+      const embedding = face.embeddings?.[preprocessing.network];
+      if (!embedding) {
+        throw new RangeError(
+          `face ${face.id} has no ${preprocessing.network} embedding: the face stage ran without it`,
+        );
+      }
+      return embedding;
+    }
     if (
       !this.crops || this.crops.size !== preprocessing.size ||
       this.crops.channels !== preprocessing.channels

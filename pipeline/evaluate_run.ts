@@ -135,6 +135,7 @@ export async function evaluateModels(
         heldOut.map((record) => ({
           crop: cues.get(record.id)!.image,
           descriptor: record.descriptor,
+          embeddings: record.embeddings,
         })),
       );
       heldOut.forEach((record, i) => {

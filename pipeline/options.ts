@@ -5,7 +5,7 @@
  * differ between the command line and the library.
  */
 import { DETECTOR_NAMES, type DetectorName, FACE_DEFAULTS } from "../models/faces/faces.ts";
-import { MODEL_KINDS, type ModelKind } from "../models/classifier.ts";
+import { DEFAULT_MODEL_KINDS, MODEL_KINDS, type ModelKind } from "../models/classifier.ts";
 import { TRAIN_DEFAULTS } from "../models/training/train.ts";
 import { parseRoleRules, type RoleRules } from "../stages/filter_roles.ts";
 
@@ -172,8 +172,8 @@ const modelsOption: OptionDef<ModelKind[]> = {
   flag: "models",
   arg: "LIST",
   help: `models to train, from ${MODEL_KINDS.join(",")}`,
-  default: [...MODEL_KINDS],
-  shownDefault: MODEL_KINDS.join(","),
+  default: [...DEFAULT_MODEL_KINDS],
+  shownDefault: DEFAULT_MODEL_KINDS.join(","),
   fromText(value, label) {
     const kinds = value.split(",").map((kind) => kind.trim()).filter(Boolean) as ModelKind[];
     modelsOption.check(kinds, label);
@@ -212,6 +212,11 @@ const rolesOption: OptionDef<RoleRules> = {
 /** Every option of a run, in the order `--help` lists them. */
 export const PIPELINE_OPTIONS = {
   sources: text("sources", "FILE|-", "sources CSV, '-' reads stdin as it arrives"),
+  images: text(
+    "images",
+    "FILE|-",
+    "a labelled image list instead of a crawl: image (URL or path), category, name, source",
+  ),
   dataDir: text(
     "data",
     "DIR",
@@ -305,12 +310,21 @@ type ValueOf<K extends keyof Table> = Table[K] extends OptionDef<infer T> ? T : 
 /** A run's options: any may be left out. See PIPELINE_OPTIONS for each one's default. */
 export type PipelineOptions = { [K in keyof Table]?: ValueOf<K> };
 
-/** Options with every default filled in; `sources`, `folds`, `out`, `contact` may stay undefined. */
+/** Options with every default filled in; the ones without a default may stay undefined. */
 export type ResolvedPipelineOptions =
   & {
-    [K in Exclude<keyof Table, "sources" | "folds" | "out" | "contact" | "roles">]: ValueOf<K>;
+    [K in Exclude<keyof Table, OptionalKey>]: ValueOf<K>;
   }
-  & { sources?: string; folds?: number; out?: string; contact?: string; roles?: RoleRules };
+  & {
+    sources?: string;
+    images?: string;
+    folds?: number;
+    out?: string;
+    contact?: string;
+    roles?: RoleRules;
+  };
+
+type OptionalKey = "sources" | "images" | "folds" | "out" | "contact" | "roles";
 
 /**
  * Fills in the defaults and checks every value, with the library's names in messages
@@ -322,6 +336,11 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     const value = (options as Record<string, unknown>)[key] ?? def.default;
     if (value !== undefined) def.check(value, `'${key}'`);
     resolved[key] = value;
+  }
+  if (resolved.sources !== undefined && resolved.images !== undefined) {
+    throw new RangeError(
+      "'sources' and 'images' cannot both be given: a run crawls or reads a list",
+    );
   }
   return resolved as ResolvedPipelineOptions;
 }

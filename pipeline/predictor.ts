@@ -2,6 +2,7 @@
  * The predictor behind `predict` (and the web UI): loads a trained model and the face nets once,
  * then classifies every face in an image, or reads the image a path or URL names.
  */
+import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { join } from "node:path";
 import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
@@ -114,6 +115,8 @@ export class Predictor {
   readonly #top: number;
   readonly #detector: DetectorName;
   readonly #timings: FaceTimings | undefined;
+  /** The shipped face network a probe model reads, if it is one. */
+  readonly #networks: FaceNetworkName[];
   /** Milliseconds spent in the classifier, summed. */
   classifyMs = 0;
 
@@ -130,6 +133,10 @@ export class Predictor {
     this.#top = Math.min(top, classes);
     this.#detector = detector;
     this.#timings = timings;
+    const { preprocessing } = classifier.metadata;
+    this.#networks = preprocessing.input === "descriptor" && preprocessing.network
+      ? [preprocessing.network]
+      : [];
   }
 
   /** Result lines for one image: one per face, largest first. Throws `InputError` on bad bytes. */
@@ -161,6 +168,7 @@ export class Predictor {
       const extraction = await extractFaces(bytes, {
         allFaces: true,
         detector: this.#detector,
+        networks: this.#networks,
         timings: this.#timings,
         // A model on crops needs no descriptor, which is half of the face work.
         describe,
@@ -170,7 +178,7 @@ export class Predictor {
         if (!this.#wholeImage) {
           return { result: "no_face", reason: extraction.rejection ?? "no_face" };
         }
-        faces = [await describeWholeImage(bytes)];
+        faces = [await describeWholeImage(bytes, { networks: this.#networks })];
         result = "whole_image";
       }
     } catch (error) {

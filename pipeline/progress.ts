@@ -18,8 +18,27 @@ export class Progress {
     Deno.unrefTimer(this.#timer);
   }
 
+  readonly #firstAt = new Map<string, number>();
+  readonly #lastAt = new Map<string, number>();
+
   add(label: string, by = 1): void {
     this.counts.set(label, (this.counts.get(label) ?? 0) + by);
+    const now = performance.now() - this.#started;
+    if (!this.#firstAt.has(label)) this.#firstAt.set(label, now);
+    this.#lastAt.set(label, now);
+  }
+
+  /**
+   * Per label: its count and when (seconds since the start) its first and last item passed.
+   * Streamed stages overlap, so a stage's span is from its first item to its last.
+   */
+  timings(): { label: string; items: number; firstS: number; lastS: number }[] {
+    return this.labels.map((label) => ({
+      label,
+      items: this.counts.get(label) ?? 0,
+      firstS: (this.#firstAt.get(label) ?? 0) / 1000,
+      lastS: (this.#lastAt.get(label) ?? 0) / 1000,
+    }));
   }
 
   line(): string {

@@ -17,6 +17,7 @@ import {
 import { fail } from "../core/errors.ts";
 import { engineInfo, initEngine } from "../models/engine.ts";
 import type { FaceStore } from "../models/dataset.ts";
+import { networksFor } from "../models/classifier.ts";
 import { HttpClient, userAgentFor } from "../net/http.ts";
 import { BrowserRenderer } from "../net/browser.ts";
 import { droppedByReason, type RunSummary } from "../report/summary.ts";
@@ -25,16 +26,18 @@ import { assignSplit } from "../stages/split.ts";
 import { collectFaces } from "./batches.ts";
 import { allPeople, cachedImage, crawledPeople, downloadedImages } from "./crawl.ts";
 import { type CrawlerFactory, localCrawler } from "./crawler.ts";
+import { listedPeople } from "./image_list.ts";
 import { evaluateModels } from "./evaluate_run.ts";
 import {
   type PipelineOptions,
   type ResolvedPipelineOptions,
   resolvePipelineOptions,
 } from "./options.ts";
-import { RunState } from "./run_state.ts";
+import { type RunResult, RunState } from "./run_state.ts";
 import { trainModels } from "./train_run.ts";
 
-export type { RunSummary };
+export type { RunResult, RunSummary };
+export type { StageTime } from "./run_state.ts";
 export { type PipelineOptions, UNTIL_STAGES, type UntilStage } from "./options.ts";
 
 /** What a caller may put in place of this process's own parts. */
@@ -44,6 +47,8 @@ export interface RunHooks {
    * @default localCrawler: this process, with the run's options
    */
   crawler?: CrawlerFactory;
+  /** With `images`: the list's columns and the folder its relative paths start from. */
+  imageList?: Parameters<typeof listedPeople>[3];
 }
 
 /** Drains a stream for its side effects (the manifest), up to its end. */
@@ -58,8 +63,10 @@ function acceptedFaces(
   state: RunState,
 ): Observable<FaceRecord> {
   const { detector, size, facePercent } = options;
+  // The shipped networks run only for the models that read them.
+  const networks = networksFor(options.models);
   return images$.pipe(
-    detectFaces({ cacheDir: state.paths.faceCache, detector, size, facePercent }),
+    detectFaces({ cacheDir: state.paths.faceCache, detector, size, facePercent, networks }),
     tap((outcome) => state.manifest.record(outcome, "faces")),
     filter(isOk),
     map((outcome) => outcome.record),
@@ -130,7 +137,7 @@ export async function runPipeline(
   pipelineOptions: PipelineOptions,
   sourceInput?: Observable<Uint8Array | string>,
   hooks: RunHooks = {},
-): Promise<RunSummary> {
+): Promise<RunResult> {
   const options = resolvePipelineOptions(pipelineOptions);
   const state = await RunState.open(options.dataDir, options.until);
   const http = new HttpClient({
@@ -149,7 +156,11 @@ export async function runPipeline(
       concurrency: options.concurrency,
       revalidate: options.refresh,
     }))({ paths: state.paths, lookup: cachedImage(state) });
-    const people$ = allPeople(options, state, crawledPeople(options, state, crawler, sourceInput));
+    // People from a labelled image list (`--images`), or from the crawl of the sources.
+    const newPeople$ = options.images !== undefined
+      ? listedPeople(options, state, sourceInput, hooks.imageList)
+      : crawledPeople(options, state, crawler, sourceInput);
+    const people$ = allPeople(options, state, newPeople$);
     const images$ = downloadedImages(people$, state, crawler);
     if (options.until === "images") return await drain(images$).then(() => state.summary());
 
@@ -167,42 +178,44 @@ export async function runPipeline(
       );
     }
     await initEngine();
-    const trained = await trainModels({
-      store,
-      records,
-      classes,
-      modelsDir: state.paths.models,
-      onSaved: (dir) => state.models.push(dir),
-      events: state.events,
-    }, options);
+    const trained = await state.timed("train", records.length, () =>
+      trainModels({
+        store,
+        records,
+        classes,
+        modelsDir: state.paths.models,
+        onSaved: (dir) => state.models.push(dir),
+        events: state.events,
+      }, options));
     if (options.until === "train") return state.summary();
 
-    const evaluation = await evaluateModels({
-      trained,
-      records,
-      out: options.out ?? state.paths.reports,
-      classes,
-      facePercent: options.facePercent,
-      dataName: options.dataDir,
-      store,
-      sourceOfPage: new Map(
-        state.pageLog.rows().filter((row) => row.page_url).map((row) => [
-          row.page_url,
-          row.source_url,
-        ]),
-      ),
-      training: {
-        epochs: options.epochs,
-        patience: options.patience,
-        batchSize: options.batchSize,
-        seed: options.seed,
-      },
-      dropped: droppedByReason(state.manifest.rows()),
-      provenance: provenance(
-        options,
-        trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
-      ),
-    });
+    const evaluation = await state.timed("evaluate", records.length, () =>
+      evaluateModels({
+        trained,
+        records,
+        out: options.out ?? state.paths.reports,
+        classes,
+        facePercent: options.facePercent,
+        dataName: options.dataDir,
+        store,
+        sourceOfPage: new Map(
+          state.pageLog.rows().filter((row) => row.page_url).map((row) => [
+            row.page_url,
+            row.source_url,
+          ]),
+        ),
+        training: {
+          epochs: options.epochs,
+          patience: options.patience,
+          batchSize: options.batchSize,
+          seed: options.seed,
+        },
+        dropped: droppedByReason(state.manifest.rows()),
+        provenance: provenance(
+          options,
+          trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
+        ),
+      }));
     for (const model of trained) model.classifier.dispose();
     return state.summary({
       report: evaluation.reportPath,

@@ -13,7 +13,27 @@ import { RunEventLog } from "../store/run_events.ts";
 import { type RunSummary, summarise } from "../report/summary.ts";
 import { Progress } from "./progress.ts";
 
+/** One stage's figures: streamed stages from their items' times, train and evaluate timed whole. */
+export interface StageTime {
+  stage: string;
+  items: number;
+  /** Seconds from the stage's first item to its last (or its whole run, for a phase). */
+  seconds: number;
+  /** When the stage's last item passed, seconds since the run began. */
+  doneAtS: number;
+  itemsPerS: number | null;
+}
+
+/** The end-of-run summary, plus the time each stage took. */
+export interface RunResult extends RunSummary {
+  stages: StageTime[];
+}
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
 export class RunState {
+  readonly #startedAt = performance.now();
+  readonly #phases: StageTime[] = [];
   /** Source rows that were invalid, and sources skipped because an earlier run crawled them. */
   readonly sources = { invalid: 0, skipped: 0 };
   readonly pages = { ok: 0, failed: 0 };
@@ -65,11 +85,38 @@ export class RunState {
     }
   }
 
+  /** Runs a whole phase (train, evaluate) and keeps its time, counting `items` for it. */
+  async timed<T>(stage: string, items: number, work: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    const result = await work();
+    const seconds = (performance.now() - start) / 1000;
+    this.#phases.push({
+      stage,
+      items,
+      seconds: round(seconds),
+      doneAtS: round((performance.now() - this.#startedAt) / 1000),
+      itemsPerS: seconds > 0 ? round(items / seconds) : null,
+    });
+    return result;
+  }
+
+  /** Every stage's figures so far, in the order of the stream. */
+  stageTimes(): StageTime[] {
+    const streamed = this.progress.timings().map(({ label, items, firstS, lastS }) => ({
+      stage: label,
+      items,
+      seconds: round(lastS - firstS),
+      doneAtS: round(lastS),
+      itemsPerS: lastS > firstS ? round(items / (lastS - firstS)) : null,
+    }));
+    return [...streamed, ...this.#phases];
+  }
+
   /** The end-of-run summary, with the manifest flushed first. */
-  summary(extra: Pick<RunSummary, "report" | "terminalReport"> = {}): RunSummary {
+  summary(extra: Pick<RunSummary, "report" | "terminalReport"> = {}): RunResult {
     this.progress.stop();
     this.manifest.flushSync();
-    return summarise(this.manifest, {
+    const summary = summarise(this.manifest, {
       dataDir: this.paths.root,
       invalidSources: this.sources.invalid,
       skippedSources: this.sources.skipped,
@@ -77,6 +124,7 @@ export class RunState {
       models: this.models,
       ...extra,
     });
+    return { ...summary, stages: this.stageTimes() };
   }
 
   /** Flushes the manifest and frees the lock; the signal handlers go. */

@@ -17,6 +17,7 @@ import {
   type FaceOptions,
   faceSettings,
 } from "../models/faces/faces.ts";
+import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { settingsHash } from "../core/ids.ts";
 import { blobPath } from "../store/paths.ts";
 import { type FaceRecord, type ImageRecord, ok, type Outcome } from "../core/types.ts";
@@ -56,6 +57,12 @@ export interface DetectFacesOptions {
    */
   align?: boolean;
   /**
+   * Shipped face networks whose embeddings each face also gets (`faceres`, `mobilefacenet`).
+   * They are part of the cache key only when given, so caches without them stay valid.
+   * @default []
+   */
+  networks?: FaceNetworkName[];
+  /**
    * Worker threads for the face nets; 0 runs them on this thread.
    * @default navigator.hardwareConcurrency
    */
@@ -70,7 +77,7 @@ export interface DetectFacesOptions {
 /** The face fields of a `FaceRecord` that the cache keeps for one image. */
 type FaceFields = Pick<
   FaceRecord,
-  "faceBox" | "faceScore" | "faceCount" | "faceAngle" | "descriptor" | "detector"
+  "faceBox" | "faceScore" | "faceCount" | "faceAngle" | "descriptor" | "embeddings" | "detector"
 >;
 
 /** What the cache keeps for one image: its face fields, or a rejection with its reason. */
@@ -144,6 +151,13 @@ function toEntry(extraction: FaceExtraction): CacheEntry {
     faceCount: extraction.faceCount,
     faceAngle: face.angle,
     descriptor: Array.from(face.descriptor),
+    ...(Object.keys(face.embeddings).length
+      ? {
+        embeddings: Object.fromEntries(
+          Object.entries(face.embeddings).map(([name, values]) => [name, Array.from(values!)]),
+        ),
+      }
+      : {}),
     detector: extraction.detector,
   });
 }
@@ -158,6 +172,7 @@ function checkOptions(options: DetectFacesOptions) {
     minScore = FACE_DEFAULTS.minScore,
     minFaceSize = FACE_DEFAULTS.minFaceSize,
     align = true,
+    networks = [],
     workers = navigator.hardwareConcurrency,
     concurrency = Math.max(1, 2 * workers),
   } = options;
@@ -170,7 +185,15 @@ function checkOptions(options: DetectFacesOptions) {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`'concurrency' must be a positive integer: got ${concurrency}`);
   }
-  const faceOptions: FaceOptions = { detector, size, facePercent, minScore, minFaceSize, align };
+  const faceOptions: FaceOptions = {
+    detector,
+    size,
+    facePercent,
+    minScore,
+    minFaceSize,
+    align,
+    networks,
+  };
   const cache = new FaceCache(join(cacheDir, settingsHash(faceSettings(faceOptions))));
   return { faceOptions, cache, workers, concurrency };
 }

@@ -6,6 +6,7 @@
  * Memory: at most `concurrency` bodies of at most `maxBytes` each are held at once. The records
  * mergeMap queues are small (a few hundred bytes each); the bytes only enter inside the limit.
  */
+import { fileURLToPath } from "node:url";
 import { mergeMap, Observable, type OperatorFunction } from "rxjs";
 import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
@@ -143,6 +144,40 @@ async function storeBlob(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 /**
+ * The bytes of a `file:` image (an image list's local path), inside the same size limit as a
+ * download: the size is checked before reading, so a huge file is never loaded.
+ */
+async function readLocalImage(
+  url: string,
+  maxBytes: number,
+): Promise<Outcome<Uint8Array, null>> {
+  const failed = (reason: string) => dropped("images", "failed", reason, null);
+  const rejected = (reason: string) => dropped("images", "rejected", reason, null);
+  let path: string;
+  try {
+    path = fileURLToPath(url);
+  } catch {
+    return rejected("bad_image: not a local file URL");
+  }
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) return rejected("not_a_file: the path is a folder or a device");
+    if (info.size > maxBytes) {
+      return rejected(`too_large: file of ${info.size} > ${maxBytes} bytes`);
+    }
+    const body = await Deno.readFile(path);
+    if (body.length > maxBytes) return rejected(`too_large: file over ${maxBytes} bytes`);
+    return ok(body);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return failed("file_not_found: no such file");
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return failed("file_unreadable: permission denied");
+    }
+    return failed(`file_unreadable: ${(error as Error).message.split("\n")[0]?.slice(0, 120)}`);
+  }
+}
+
+/**
  * Downloads each record's image, validates it and stores its raw bytes by sha256. Every
  * failure is a Dropped outcome of stage "images" with a reason code: http_<code>, timeout,
  * network, too_large, not_an_image, unsupported_format, animated, decode_failed,
@@ -239,6 +274,12 @@ export function downloadImages(
         // Keyed by the page's host too: the same URL from another host has another scope.
         const key = `${url}\n${URL.canParse(pageUrl) ? new URL(pageUrl).host : ""}`;
         let result = byUrl.get(key);
+        if (!result && url.startsWith("file:")) {
+          result = readLocalImage(url, maxBytes).then((read) =>
+            read.status === "ok" ? validate(read.record) : read
+          );
+          byUrl.set(key, result);
+        }
         if (!result) {
           result = http.get(url, {
             maxBytes,

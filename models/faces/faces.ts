@@ -8,6 +8,13 @@ import { faceModelDir } from "./package_files.ts";
 
 import { initEngine, tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
+import {
+  checkFaceNetwork,
+  embedFace,
+  FACE_NETWORKS,
+  FACE_NETWORKS_VERSION,
+  type FaceNetworkName,
+} from "./face_networks.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
 export type DetectorName = "ssd" | "tiny" | "auto";
@@ -94,6 +101,12 @@ export interface FaceOptions {
    * @default true
    */
   describe?: boolean;
+   * Shipped face networks (`faceres`, `mobilefacenet`) whose embeddings to add to each face,
+   * each on its own crop of the same aligned geometry. None by default: they cost 20–90 ms a
+   * face, and a run computes them only for the models that use them.
+   * @default []
+   */
+  networks?: FaceNetworkName[];
   /** Adds the milliseconds spent in each part, for `bench:faces`. */
   timings?: FaceTimings;
 }
@@ -105,10 +118,12 @@ export interface FaceTimings {
   align: number;
   crop: number;
   descriptor: number;
+  /** The shipped networks' embeddings (`networks`), each crop and inference. */
+  networks: number;
 }
 
 export function emptyTimings(): FaceTimings {
-  return { decode: 0, detect: 0, align: 0, crop: 0, descriptor: 0 };
+  return { decode: 0, detect: 0, align: 0, crop: 0, descriptor: 0, networks: 0 };
 }
 
 export interface ExtractedFace {
@@ -121,6 +136,8 @@ export interface ExtractedFace {
   crop: Uint8Array;
   /** 128-d face descriptor; empty with `describe: false`. */
   descriptor: Float32Array;
+  /** The embeddings of the `networks` asked for. */
+  embeddings: Partial<Record<FaceNetworkName, Float32Array>>;
 }
 
 export interface FaceExtraction {
@@ -455,9 +472,12 @@ function checkOptions(options: FaceOptions) {
     allFaces = false,
     tinyInputSizes = [128, 224],
     describe = true,
+    networks = [],
     timings,
   } = options;
   checkDetector(detector);
+  if (!Array.isArray(networks)) throw new RangeError("'networks' must be a list of network names");
+  for (const network of networks) checkFaceNetwork(network);
   for (const [name, value] of [["size", size], ["width", width], ["height", height]] as const) {
     if (!Number.isInteger(value) || value < 8 || value > 4096) {
       throw new RangeError(`'${name}' must be an integer from 8 to 4096 px: got ${value}`);
@@ -489,15 +509,59 @@ function checkOptions(options: FaceOptions) {
     allFaces,
     tinyInputSizes,
     describe,
+    networks: [...new Set(networks)].sort(),
     timings,
   };
 }
 
-/** The settings that change a crop or descriptor, for cache keys. */
+/**
+ * The settings that change a crop or descriptor, for cache keys. Networks count only when
+ * some are asked for, so caches made before they existed keep their key.
+ */
 export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
   const { timings: _timings, allFaces: _allFaces, describe, ...settings } = checkOptions(options);
   // Caches made before `describe` existed stay valid: only leaving the descriptor out counts.
   return { ...settings, ...(describe ? {} : { describe }), version: FACE_ALGORITHM_VERSION };
+  const { timings: _timings, allFaces: _allFaces, networks, ...settings } = checkOptions(
+    options,
+  );
+  return {
+    ...settings,
+    ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
+    version: FACE_ALGORITHM_VERSION,
+  };
+}
+
+/** Each asked-for network's embedding of the face at `geometry`, on its own aligned crop. */
+async function embedWithNetworks(
+  pixels: tf.Tensor3D,
+  geometry: Geometry,
+  networks: FaceNetworkName[],
+  timings: FaceTimings | undefined,
+): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
+  const started = performance.now();
+  const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
+  for (const name of networks) {
+    const { span, raise, side } = FACE_NETWORKS[name];
+    const up = raise * geometry.faceSize;
+    const chip = sampleWindow(
+      pixels,
+      geometry.centreX + Math.sin(geometry.angle) * up,
+      geometry.centreY - Math.cos(geometry.angle) * up,
+      geometry.angle,
+      span * geometry.faceSize,
+      span * geometry.faceSize,
+      side,
+      side,
+    );
+    try {
+      embeddings[name] = await embedFace(name, chip);
+    } finally {
+      chip.dispose();
+    }
+  }
+  if (timings) timings.networks += performance.now() - started;
+  return embeddings;
 }
 
 /**
@@ -562,12 +626,19 @@ export async function extractFaces(
       const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
       if (timings) timings.align += performance.now() - started;
       const { crop, descriptor } = await cropAndDescribe(image.pixels, geometry, settings, timings);
+      const embeddings = await embedWithNetworks(
+        image.pixels,
+        geometry,
+        settings.networks,
+        timings,
+      );
       result.faces.push({
         box: scaleBox(detection.box, image.scale),
         score: detection.score,
         angle: geometry.angle * 180 / Math.PI,
         crop,
         descriptor,
+        embeddings,
       });
     }
     return result;
@@ -609,10 +680,10 @@ function rejectionReason(
  */
 export async function describeWholeImage(
   bytes: Uint8Array,
-  options: { size?: number } = {},
+  options: { size?: number; networks?: FaceNetworkName[] } = {},
 ): Promise<ExtractedFace> {
-  const { size = FACE_DEFAULTS.size } = options;
-  checkOptions({ size });
+  const { size = FACE_DEFAULTS.size, networks = [] } = options;
+  checkOptions({ size, networks });
   await loadFaceModels();
   const image = await decode(bytes);
   try {
@@ -631,7 +702,8 @@ export async function describeWholeImage(
       width: side,
       height: side,
     }, image.scale);
-    return { box, score: 0, angle: 0, crop, descriptor };
+    const embeddings = await embedWithNetworks(image.pixels, geometry, networks, undefined);
+    return { box, score: 0, angle: 0, crop, descriptor, embeddings };
   } finally {
     image.pixels.dispose();
   }

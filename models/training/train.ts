@@ -9,13 +9,20 @@ import {
   type EpochStats,
   LayersClassifier,
   MODEL_FORMAT,
+  MODEL_KINDS,
   type ModelKind,
   type ModelMetadata,
+  networksFor,
   predictSamples,
   type Preprocessing,
 } from "../classifier.ts";
 import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
-import { buildEmbeddingHead, EMBEDDING_PREPROCESSING } from "../embedding.ts";
+import {
+  buildEmbeddingHead,
+  buildLinearProbe,
+  EMBEDDING_PREPROCESSING,
+  probePreprocessing,
+} from "../embedding.ts";
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
@@ -342,7 +349,7 @@ export async function trainClassifier(
     throw new RangeError("Cannot train: no faces in the training split");
   }
   const valFaces = store.select(valFilter);
-  const preprocessing = kind === "cnn" ? CNN_PREPROCESSING : EMBEDDING_PREPROCESSING;
+  const preprocessing = preprocessingOf(kind);
   const model = compiledModel(kind, classes.length, seed, settings.learningRate);
   const trainData = store.dataset({
     filter: trainFilter,
@@ -436,8 +443,10 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
   if (!(learningRate > 0 && Number.isFinite(learningRate))) {
     throw new RangeError(`Cannot train as 'learningRate' must be positive: got ${learningRate}`);
   }
-  if (kind !== "cnn" && kind !== "embedding") {
-    throw new TypeError(`Cannot train as model kind '${kind}' is unknown: use cnn or embedding`);
+  if (!MODEL_KINDS.includes(kind)) {
+    throw new TypeError(
+      `Cannot train as model kind '${kind}' is unknown: use ${MODEL_KINDS.join(", ")}`,
+    );
   }
   const folds = store.folds;
   if (testFold !== undefined && (folds === null || !(testFold >= 0 && testFold < folds))) {
@@ -461,11 +470,23 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
   return { epochs, patience, batchSize, learningRate, augment, seed, testFold, workers };
 }
 
+/** How a face becomes the input of a model of `kind`. */
+export function preprocessingOf(kind: ModelKind): Preprocessing {
+  if (kind === "cnn") return CNN_PREPROCESSING;
+  if (kind === "embedding") return EMBEDDING_PREPROCESSING;
+  return probePreprocessing(networksFor([kind])[0]!);
+}
+
 /** A fresh model of `kind`, compiled as the seed compiled it: Adam, cross-entropy. */
 function compiledModel(kind: ModelKind, classes: number, seed: number, learningRate: number) {
+  const preprocessing = preprocessingOf(kind);
   const model = kind === "cnn"
     ? buildCnn(classes, { seed })
-    : buildEmbeddingHead(classes, { seed });
+    : kind === "embedding"
+    ? buildEmbeddingHead(classes, { seed })
+    : buildLinearProbe(classes, preprocessing.input === "descriptor" ? preprocessing.length : 0, {
+      seed,
+    });
   model.compile({
     optimizer: tf.train.adam(learningRate),
     loss: "categoricalCrossentropy",
