@@ -101,6 +101,7 @@ export interface FaceOptions {
    * @default true
    */
   describe?: boolean;
+  /**
    * Shipped face networks (`faceres`, `mobilefacenet`) whose embeddings to add to each face,
    * each on its own crop of the same aligned geometry. None by default: they cost 20–90 ms a
    * face, and a run computes them only for the models that use them.
@@ -519,14 +520,14 @@ function checkOptions(options: FaceOptions) {
  * some are asked for, so caches made before they existed keep their key.
  */
 export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
-  const { timings: _timings, allFaces: _allFaces, describe, ...settings } = checkOptions(options);
-  // Caches made before `describe` existed stay valid: only leaving the descriptor out counts.
-  return { ...settings, ...(describe ? {} : { describe }), version: FACE_ALGORITHM_VERSION };
-  const { timings: _timings, allFaces: _allFaces, networks, ...settings } = checkOptions(
+  const { timings: _timings, allFaces: _allFaces, describe, networks, ...settings } = checkOptions(
     options,
   );
+  // Caches made before `describe` and `networks` existed keep their key: only leaving the
+  // descriptor out, or asking for networks, counts.
   return {
     ...settings,
+    ...(describe ? {} : { describe }),
     ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
     version: FACE_ALGORITHM_VERSION,
   };
