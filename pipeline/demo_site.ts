@@ -260,8 +260,18 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
 
   const pages = new Map<string, string>();
   const portraitsByPath = new Map<string, { person: DemoPerson; style: PhotoStyle }>();
+  // Every person's portrait in the first source's neutral style at /people/, linked or not:
+  // the portraits tests and image lists take from the demo.
+  for (const person of people) {
+    portraitsByPath.set(`/people/${slugify(person.name)}.jpg`, {
+      person,
+      style: SOURCE_PAGES[0]!.style,
+    });
+  }
+  let listings = 0;
   for (const department of SOURCE_PAGES) {
     const listed = people.filter((person) => department.lists.includes(person.department));
+    listings += listed.length;
     for (const person of listed) {
       portraitsByPath.set(`${department.imageDir}${slugify(person.name)}.jpg`, {
         person,
@@ -361,5 +371,5 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
     "url,category",
     ...SOURCE_PAGES.map((d) => `${new URL(`/${d.slug}/`, url).href},${d.category}`),
   ].join("\n") + "\n";
-  return { url, sourcesCsv, people: portraitsByPath.size, close: () => server.shutdown() };
+  return { url, sourcesCsv, people: listings, close: () => server.shutdown() };
 }

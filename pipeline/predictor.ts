@@ -152,7 +152,10 @@ export class Predictor {
    */
   async findFaces(
     bytes: Uint8Array,
-    { describe = this.#classifier.metadata.preprocessing.input === "descriptor" } = {},
+    {
+      describe = this.#classifier.metadata.preprocessing.input === "descriptor",
+      networks = this.#networks,
+    }: { describe?: boolean; networks?: FaceNetworkName[] } = {},
   ): Promise<FoundFaces> {
     const sniffed = sniffImageType(bytes);
     if (bytes.length === 0) throw new InputError("not_an_image: the input is empty");
@@ -168,7 +171,7 @@ export class Predictor {
       const extraction = await extractFaces(bytes, {
         allFaces: true,
         detector: this.#detector,
-        networks: this.#networks,
+        networks,
         timings: this.#timings,
         // A model on crops needs no descriptor, which is half of the face work.
         describe,
@@ -178,7 +181,7 @@ export class Predictor {
         if (!this.#wholeImage) {
           return { result: "no_face", reason: extraction.rejection ?? "no_face" };
         }
-        faces = [await describeWholeImage(bytes, { networks: this.#networks })];
+        faces = [await describeWholeImage(bytes, { networks })];
         result = "whole_image";
       }
     } catch (error) {

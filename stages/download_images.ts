@@ -284,7 +284,8 @@ export function downloadImages(
           result = http.get(url, {
             maxBytes,
             // The image may reach only addresses in its page's class (a public page: public).
-            scope: pageUrl || undefined,
+            // An image list's row names its source, not a page: the image URL is then its own scope.
+            scope: URL.canParse(pageUrl) && /^https?:/i.test(pageUrl) ? pageUrl : undefined,
             accept: "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.1",
             signal: controller.signal,
           }).then((response): Promise<DownloadResult> | DownloadResult => {

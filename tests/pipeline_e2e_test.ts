@@ -57,7 +57,7 @@ Deno.test({
     // The demo's sources differ in photo style: the checks run and the verdict leads.
     assert.equal(Object.keys(metrics)[0], "verdict");
     assert.equal(metrics.checks.sources.length, 4);
-    assert.equal(metrics.checks.loso.length, 2);
+    assert.equal(metrics.checks.loso.length, DEFAULT_MODEL_KINDS.length, "one per model kind");
     assert.ok(metrics.checks.loso.every((l: { possible: boolean }) => l.possible));
     assert.deepEqual(
       metrics.checks.baselines.map((b: { key: string }) => b.key),

@@ -11,6 +11,7 @@ import {
   loadClassifier,
   MODEL_KINDS,
   ModelLoadError,
+  networksFor,
 } from "../models/classifier.ts";
 import { type PredictionLine, Predictor } from "../pipeline/predictor.ts";
 import type { ManifestRow } from "../store/manifest.ts";
@@ -171,8 +172,10 @@ export class ModelSet {
   async predictUpload(bytes: Uint8Array): Promise<{ faces: UploadFace[]; noFace?: string }> {
     const models = await this.models();
     if (models.length === 0) return { faces: [] };
+    // The faces are found once, with what every model reads: the descriptor, the networks.
     const describe = models.some((m) => m.classifier.metadata.preprocessing.input === "descriptor");
-    const found = await models[0]!.predictor.findFaces(bytes, { describe });
+    const networks = networksFor(models.map((m) => m.classifier.metadata.kind));
+    const found = await models[0]!.predictor.findFaces(bytes, { describe, networks });
     if (found.result === "no_face") return { faces: [], noFace: found.reason };
     const faces: UploadFace[] = [];
     for (const model of models) {

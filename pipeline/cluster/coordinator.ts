@@ -38,6 +38,7 @@ import {
   type SourceResult,
   untilDone,
 } from "./layout.ts";
+import { networksFor } from "../../models/classifier.ts";
 
 export interface CoordinatorOptions {
   address: ClusterAddress;
@@ -291,6 +292,17 @@ export async function connectCoordinator(options: CoordinatorOptions): Promise<C
 
 /** A run's options as job settings: what the workers must match and the politeness they keep. */
 export function jobSettingsFor(options: PipelineOptions): JobSettings {
-  const { detector, size, facePercent, until, perHost, delayMs } = resolvePipelineOptions(options);
-  return { detector, size, facePercent, faces: until !== "images", perHost, delayMs };
+  const { detector, size, facePercent, until, perHost, delayMs, models } = resolvePipelineOptions(
+    options,
+  );
+  const networks = networksFor(models);
+  return {
+    detector,
+    size,
+    facePercent,
+    faces: until !== "images",
+    perHost,
+    delayMs,
+    ...(networks.length ? { networks } : {}),
+  };
 }

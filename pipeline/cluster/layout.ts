@@ -29,6 +29,7 @@ import {
 } from "../../models/faces/faces.ts";
 import type { CrawledPage } from "../crawler.ts";
 import { pause, safeMessage } from "./connection.ts";
+import type { FaceNetworkName } from "../../models/faces/face_networks.ts";
 
 export const JOBS_STREAM = "FACEFIELD_JOBS";
 export const JOBS_SUBJECT = "facefield.jobs";
@@ -89,6 +90,8 @@ export interface JobSettings {
   facePercent: number;
   /** False for a run that stops at images: workers download but find no faces. */
   faces: boolean;
+  /** Shipped face networks whose embeddings the run's models read (see `networksFor`). */
+  networks?: FaceNetworkName[];
   /** Requests in flight per host, for the whole cluster. */
   perHost: number;
   /** Least milliseconds between two request starts to one host, for the whole cluster. */
@@ -97,14 +100,24 @@ export interface JobSettings {
 
 /** The hash a worker recomputes with its own code version before it takes a job. */
 export function jobSettingsHash(settings: JobSettings, codeVersion = CLUSTER_CODE_VERSION) {
-  const { detector, size, facePercent, faces } = settings;
-  return settingsHash({ detector, size, facePercent, faces, code: codeVersion });
+  const { detector, size, facePercent, faces, networks = [] } = settings;
+  return settingsHash({
+    detector,
+    size,
+    facePercent,
+    faces,
+    // Left out when empty, so a cluster's jobs from before networks keep their hash.
+    ...(networks.length ? { networks } : {}),
+    code: codeVersion,
+  });
 }
 
 /** The face cache's folder for these settings: the one `detectFaces` writes and reads. */
-export function faceCacheDirName(settings: Pick<JobSettings, "detector" | "size" | "facePercent">) {
-  const { detector, size, facePercent } = settings;
-  return settingsHash(faceSettings({ detector, size, facePercent }));
+export function faceCacheDirName(
+  settings: Pick<JobSettings, "detector" | "size" | "facePercent" | "networks">,
+) {
+  const { detector, size, facePercent, networks } = settings;
+  return settingsHash(faceSettings({ detector, size, facePercent, networks }));
 }
 
 interface JobBase {

@@ -95,18 +95,19 @@ class FaceQueue {
   #broken: Error | undefined;
 
   constructor(cacheDir: string, settings: JobSettings, workers: number) {
-    const { detector, size, facePercent } = settings;
-    this.#input.pipe(detectFaces({ cacheDir, detector, size, facePercent, workers })).subscribe({
-      next: (outcome) => {
-        const waiters = this.#waiting.get(outcome.record.id) ?? [];
-        this.#waiting.delete(outcome.record.id);
-        for (const resolve of waiters) resolve(outcome);
-      },
-      error: (error) => {
-        this.#broken = error as Error;
-        this.#waiting.clear();
-      },
-    });
+    const { detector, size, facePercent, networks } = settings;
+    this.#input.pipe(detectFaces({ cacheDir, detector, size, facePercent, networks, workers }))
+      .subscribe({
+        next: (outcome) => {
+          const waiters = this.#waiting.get(outcome.record.id) ?? [];
+          this.#waiting.delete(outcome.record.id);
+          for (const resolve of waiters) resolve(outcome);
+        },
+        error: (error) => {
+          this.#broken = error as Error;
+          this.#waiting.clear();
+        },
+      });
   }
 
   get broken() {
