@@ -4,6 +4,7 @@
  * freshly varied crops instead of a fixed ~3× copy on disk.
  */
 import { tf } from "./engine.ts";
+import { seededUniform } from "../core/statistics.ts";
 
 export interface AugmentOptions {
   /**
@@ -28,17 +29,11 @@ export interface AugmentOptions {
   maxBrightness?: number;
 }
 
-/** A small seeded PRNG (mulberry32): tfjs' own random ops take no per-call stream we can rerun. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/**
+ * A small seeded PRNG (mulberry32): tfjs' own random ops take no per-call stream we can rerun.
+ * The one generator is core/statistics.ts's; this is its name here.
+ */
+export const seededRandom: (seed: number) => () => number = seededUniform;
 
 export function checkAugmentOptions(options: AugmentOptions): Required<AugmentOptions> {
   const { flip = true, maxRotationDegrees = 10, zoom = 0.1, maxBrightness = 0.1 } = options;

@@ -25,7 +25,7 @@ import type { HttpClient } from "./http.ts";
 export const DEFAULT_CHROMIUM = "/usr/bin/chromium";
 
 /** Flags for a quiet, disposable headless Chromium (Playwright adds a fresh profile dir). */
-const CHROMIUM_FLAGS = [
+export const CHROMIUM_FLAGS = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",

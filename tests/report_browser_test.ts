@@ -12,6 +12,7 @@ import { pathToFileURL } from "node:url";
 import sharp from "sharp";
 import { writeReport } from "../report/report.ts";
 import { SAMPLE_DATASET, sampleCrops, sampleModels } from "./testdata/eval/sample_run.ts";
+import { CHROMIUM_FLAGS } from "../net/browser.ts";
 
 function findChromium(): string | undefined {
   const candidates = [
@@ -135,14 +136,7 @@ Deno.test({
     });
     const child = new Deno.Command(chromium!, {
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        ...CHROMIUM_FLAGS,
         "--disable-dev-shm-usage",
         "--hide-scrollbars",
         `--user-data-dir=${join(work, "profile")}`,

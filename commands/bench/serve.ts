@@ -12,18 +12,10 @@ import { createApp } from "../../web/app.ts";
 import { blobPath, dataPaths } from "../../store/paths.ts";
 import { Manifest } from "../../store/manifest.ts";
 import { buildSyntheticDataDir, trainDemoDataDir } from "./serve_data.ts";
+import { CHROMIUM_FLAGS } from "../../net/browser.ts";
 
-/** Flags for a quiet, isolated headless Chromium that reaches nothing but our own server. */
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+/** The renderer's flags: a quiet, isolated headless Chromium that reaches nothing of its own. */
+export const CHROMIUM_ARGS = CHROMIUM_FLAGS;
 
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
