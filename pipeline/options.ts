@@ -35,17 +35,21 @@ export interface OptionDef<T> {
   check(value: T, label: string): void;
 }
 
-function integer(
+/** A number option in [min, max]; `whole` asks for an integer. */
+function numeric(
+  whole: boolean,
   flag: string,
   arg: string,
   help: string,
   fallback: number | undefined,
   min: number,
-  max = Number.MAX_SAFE_INTEGER,
+  max: number,
 ): OptionDef<number> {
+  const kind = whole ? "an integer" : "a number";
   const check = (value: number, label: string) => {
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new RangeError(`${label} must be an integer from ${min} to ${max}: got '${value}'`);
+    const valid = whole ? Number.isInteger(value) : Number.isFinite(value);
+    if (!valid || value < min || value > max) {
+      throw new RangeError(`${label} must be ${kind} from ${min} to ${max}: got '${value}'`);
     }
   };
   return {
@@ -62,6 +66,17 @@ function integer(
   };
 }
 
+function integer(
+  flag: string,
+  arg: string,
+  help: string,
+  fallback: number | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): OptionDef<number> {
+  return numeric(true, flag, arg, help, fallback, min, max);
+}
+
 function decimal(
   flag: string,
   arg: string,
@@ -70,23 +85,7 @@ function decimal(
   min: number,
   max: number,
 ): OptionDef<number> {
-  const check = (value: number, label: string) => {
-    if (!Number.isFinite(value) || value < min || value > max) {
-      throw new RangeError(`${label} must be a number from ${min} to ${max}: got '${value}'`);
-    }
-  };
-  return {
-    flag,
-    arg,
-    help,
-    default: fallback,
-    fromText: (text, label) => {
-      const value = Number(text);
-      check(value, label);
-      return value;
-    },
-    check,
-  };
+  return numeric(false, flag, arg, help, fallback, min, max);
 }
 
 function oneOf<T extends string>(
