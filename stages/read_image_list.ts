@@ -14,6 +14,7 @@ import { pathToFileURL } from "node:url";
 import { Observable, type OperatorFunction } from "rxjs";
 import { personId } from "../core/ids.ts";
 import type { PersonRecord } from "../core/types.ts";
+import { subscribeLines } from "./_lines.ts";
 
 /** The list as a whole cannot be read (no header, no image or category column). */
 export class ImageListFormatError extends Error {
@@ -193,17 +194,13 @@ export function readImageList(
   }
   return (input) =>
     new Observable<ImageListItem>((subscriber) => {
-      const decoder = new TextDecoder("utf-8", { ignoreBOM: false });
-      let pending = "";
       let lineNumber = 0;
       let header: { index: Partial<Record<ImageListField, number>>; width: number } | undefined;
-      let overlong = false;
 
-      const handleLine = (raw: string) => {
+      const handleLine = (raw: string, tooLong: boolean) => {
         lineNumber++;
         const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-        if (overlong || text.length > maxLineLength) {
-          overlong = false;
+        if (tooLong || text.length > maxLineLength) {
           const reason = `line_too_long: over ${maxLineLength} characters`;
           subscriber.next({ kind: "invalid", line: lineNumber, reason });
           return;
@@ -227,38 +224,9 @@ export function readImageList(
         subscriber.next(toItem(header.index, header.width, fields, lineNumber, baseDir));
       };
 
-      const consume = (text: string) => {
-        pending += text;
-        let newline: number;
-        while ((newline = pending.indexOf("\n")) >= 0) {
-          handleLine(pending.slice(0, newline));
-          pending = pending.slice(newline + 1);
-        }
-        if (pending.length > maxLineLength) {
-          overlong = true;
-          pending = "";
-        }
-      };
-
-      return input.subscribe({
-        next: (chunk) => {
-          try {
-            consume(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
-          } catch (error) {
-            subscriber.error(error);
-          }
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => {
-          try {
-            consume(decoder.decode());
-            if (pending !== "" || overlong) handleLine(pending);
-            if (!header) throw new ImageListFormatError("image list is empty: it needs a header");
-            subscriber.complete();
-          } catch (error) {
-            subscriber.error(error);
-          }
-        },
+      return subscribeLines(input, subscriber, maxLineLength, handleLine, () => {
+        if (!header) throw new ImageListFormatError("image list is empty: it needs a header");
+        subscriber.complete();
       });
     });
 }

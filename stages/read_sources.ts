@@ -11,6 +11,7 @@ import { parse } from "csv-parse/sync";
 import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
 import { dropped, ok, type Outcome, type RenderMode, type SourceRow } from "../core/types.ts";
+import { subscribeLines } from "./_lines.ts";
 
 /** The sources file as a whole cannot be read (no header, a bad header): the run cannot start. */
 export class SourcesFormatError extends Error {
@@ -179,17 +180,13 @@ export function readSources(
   }
   return (input) =>
     new Observable<SourceItem>((subscriber) => {
-      const decoder = new TextDecoder("utf-8", { ignoreBOM: false });
-      let pending = "";
       let lineNumber = 0;
       let columns: ColumnName[] | undefined;
-      let overlong = false;
 
-      const handleLine = (raw: string) => {
+      const handleLine = (raw: string, tooLong: boolean) => {
         lineNumber++;
         const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-        if (overlong || text.length > maxLineLength) {
-          overlong = false;
+        if (tooLong || text.length > maxLineLength) {
           subscriber.next(
             invalidLine(lineNumber, `line_too_long: over ${maxLineLength} characters`),
           );
@@ -214,41 +211,11 @@ export function readSources(
         );
       };
 
-      const consume = (text: string) => {
-        pending += text;
-        let newline: number;
-        while ((newline = pending.indexOf("\n")) >= 0) {
-          handleLine(pending.slice(0, newline));
-          pending = pending.slice(newline + 1);
+      return subscribeLines(input, subscriber, maxLineLength, handleLine, () => {
+        if (!columns) {
+          throw new SourcesFormatError("sources CSV is empty: it needs a header line");
         }
-        if (pending.length > maxLineLength) {
-          // Keep counting the line but drop its text; it is reported when it ends.
-          overlong = true;
-          pending = "";
-        }
-      };
-
-      return input.subscribe({
-        next: (chunk) => {
-          try {
-            consume(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
-          } catch (error) {
-            subscriber.error(error);
-          }
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => {
-          try {
-            consume(decoder.decode());
-            if (pending !== "" || overlong) handleLine(pending);
-            if (!columns) {
-              throw new SourcesFormatError("sources CSV is empty: it needs a header line");
-            }
-            subscriber.complete();
-          } catch (error) {
-            subscriber.error(error);
-          }
-        },
+        subscriber.complete();
       });
     });
 }
