@@ -221,6 +221,170 @@ async function svgToPng(name: string): Promise<Uint8Array<ArrayBuffer>> {
   return Uint8Array.from(await sharp(svg).png().toBuffer());
 }
 
+/** The page chrome's images (logo, placeholder, icons) by their path on the site. */
+async function staticFiles(): Promise<Map<string, Uint8Array<ArrayBuffer>>> {
+  const names = ["logo", "no-photo", "icon-mail", "icon-phone"];
+  return new Map(
+    await Promise.all(
+      names.map(async (name) => [`/static/${name}.png`, await svgToPng(`${name}.svg`)] as const),
+    ),
+  );
+}
+
+/** A portrait the site serves: whose face, through which source's photographer. */
+interface ServedPortrait {
+  person: DemoPerson;
+  style: PhotoStyle;
+}
+
+/** What the site serves, all made at startup but the portraits' bytes. */
+interface SiteContent {
+  pages: Map<string, string>;
+  portraitsByPath: Map<string, ServedPortrait>;
+  /** People listed with a portrait, summed over the sources. */
+  listings: number;
+}
+
+/** A source's staff list: its people with a role and portrait, then its "no photo" staff. */
+function staffOf(department: SourcePage, listed: DemoPerson[]): StaffEntry[] {
+  const staff: StaffEntry[] = listed.map((person, i) => ({
+    name: person.name,
+    role: ROLES[i % ROLES.length]!,
+    slug: slugify(person.name),
+    image: `${department.imageDir}${slugify(person.name)}.jpg`,
+  }));
+  for (const name of NO_PHOTO_STAFF[department.slug] ?? []) {
+    staff.push({ name, role: "Secretary", slug: slugify(name), image: PLACEHOLDER });
+  }
+  return staff;
+}
+
+/** The previous/next links under page `index` of a paginated source; none on a single page. */
+function pager(department: SourcePage, index: number): string {
+  if (department.pages === 1) return "";
+  const previous = index > 0
+    ? `<a href="${pagePath(department.slug, index - 1)}" rel="prev">‹ Previous</a> `
+    : "";
+  const next = index < department.pages - 1
+    ? ` <a href="${pagePath(department.slug, index + 1)}" rel="next">Next ›</a>`
+    : "";
+  return `<nav class="pagination">${previous}Page ${index + 1} of ${department.pages}${next}</nav>`;
+}
+
+/** A source's listing pages by path: its staff split evenly over `department.pages`. */
+function listingPages(department: SourcePage, staff: StaffEntry[]): Array<[string, string]> {
+  const perPage = Math.ceil(staff.length / department.pages);
+  return Array.from({ length: department.pages }, (_, index) => {
+    const chunk = staff.slice(index * perPage, (index + 1) * perPage);
+    return [
+      pagePath(department.slug, index),
+      shell(
+        `${department.title}: People`,
+        `<!-- photos: ${department.style.name} -->${department.layout(chunk)}${
+          pager(department, index)
+        }`,
+      ),
+    ];
+  });
+}
+
+function homePage(): string {
+  return shell(
+    "Demo University",
+    `<ul>${
+      SOURCE_PAGES.map((d) => `<li><a href="/${d.slug}/">${escapeHtml(d.title)}</a></li>`)
+        .join("")
+    }</ul>`,
+  );
+}
+
+/** Every page of the site, and where each source's styled portrait of each person is served. */
+function siteContent(people: DemoPerson[]): SiteContent {
+  const pages = new Map<string, string>();
+  const portraitsByPath = new Map<string, ServedPortrait>();
+  // Every person's portrait in the first source's neutral style at /people/, linked or not:
+  // the portraits tests and image lists take from the demo.
+  for (const person of people) {
+    portraitsByPath.set(`/people/${slugify(person.name)}.jpg`, {
+      person,
+      style: SOURCE_PAGES[0]!.style,
+    });
+  }
+  let listings = 0;
+  for (const department of SOURCE_PAGES) {
+    const listed = people.filter((person) => department.lists.includes(person.department));
+    listings += listed.length;
+    for (const person of listed) {
+      portraitsByPath.set(`${department.imageDir}${slugify(person.name)}.jpg`, {
+        person,
+        style: department.style,
+      });
+    }
+    for (const [path, html] of listingPages(department, staffOf(department, listed))) {
+      pages.set(path, html);
+    }
+  }
+  pages.set("/", homePage());
+  return { pages, portraitsByPath, listings };
+}
+
+/**
+ * Cuts portraits from face-api's sample photos on first request and keeps them: one small JPEG
+ * per person and page.
+ */
+function portraitCutter(width: number, height: number) {
+  const sampleDir = join(faceApiPackageDir(), "demo");
+  const portraits = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
+  return (path: string, { person, style }: ServedPortrait) => {
+    let bytes = portraits.get(path);
+    if (!bytes) {
+      const { x, y, width: boxWidth, height: boxHeight } = person.box;
+      let image = sharp(join(sampleDir, person.sample))
+        .rotate()
+        .extract({ left: x, top: y, width: boxWidth, height: boxHeight });
+      if (person.flop) image = image.flop();
+      // Styled from a lossless copy, so the cast and the JPEG step compose as a camera's would.
+      bytes = image.resize(width, height, { fit: "cover" }).png().toBuffer()
+        .then((png) => style.apply(sharp(png)).jpeg({ quality: style.quality }).toBuffer())
+        .then((buffer) => Uint8Array.from(buffer));
+      portraits.set(path, bytes);
+    }
+    return bytes;
+  };
+}
+
+/** Answers GET and HEAD: robots.txt, the pages, the chrome's images, then the portraits. */
+function siteHandler(
+  content: SiteContent,
+  files: Map<string, Uint8Array<ArrayBuffer>>,
+  portrait: ReturnType<typeof portraitCutter>,
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const { pathname } = new URL(request.url);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("method not allowed", { status: 405 });
+    }
+    if (pathname === "/robots.txt") {
+      return new Response("User-agent: *\nAllow: /\n", {
+        headers: { "content-type": "text/plain" },
+      });
+    }
+    const html = content.pages.get(pathname);
+    if (html !== undefined) {
+      return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    const file = files.get(pathname);
+    if (file) return new Response(file, { headers: { "content-type": "image/png" } });
+    const served = content.portraitsByPath.get(pathname);
+    if (served) {
+      return new Response(await portrait(pathname, served), {
+        headers: { "content-type": "image/jpeg" },
+      });
+    }
+    return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
+  };
+}
+
 /**
  * Starts the demo site on 127.0.0.1 and returns its address and a sources CSV for it.
  *
@@ -243,133 +407,17 @@ export async function startDemoSite(options: DemoSiteOptions = {}): Promise<Demo
       `Cannot start the demo site as 'portraitWidth' must be 32–1000: current value is ${portraitWidth}`,
     );
   }
-  const portraitHeight = Math.round(portraitWidth * 5 / 4);
   const people = JSON.parse(
     await Deno.readTextFile(new URL("people.json", ASSET_DIR)),
   ) as DemoPerson[];
-  const sampleDir = join(faceApiPackageDir(), "demo");
-  const [logo, placeholder, mail, phone] = await Promise.all(
-    ["logo.svg", "no-photo.svg", "icon-mail.svg", "icon-phone.svg"].map(svgToPng),
-  );
-  const staticFiles = new Map<string, Uint8Array<ArrayBuffer>>([
-    ["/static/logo.png", logo!],
-    ["/static/no-photo.png", placeholder!],
-    ["/static/icon-mail.png", mail!],
-    ["/static/icon-phone.png", phone!],
-  ]);
-
-  const pages = new Map<string, string>();
-  const portraitsByPath = new Map<string, { person: DemoPerson; style: PhotoStyle }>();
-  // Every person's portrait in the first source's neutral style at /people/, linked or not:
-  // the portraits tests and image lists take from the demo.
-  for (const person of people) {
-    portraitsByPath.set(`/people/${slugify(person.name)}.jpg`, {
-      person,
-      style: SOURCE_PAGES[0]!.style,
-    });
-  }
-  let listings = 0;
-  for (const department of SOURCE_PAGES) {
-    const listed = people.filter((person) => department.lists.includes(person.department));
-    listings += listed.length;
-    for (const person of listed) {
-      portraitsByPath.set(`${department.imageDir}${slugify(person.name)}.jpg`, {
-        person,
-        style: department.style,
-      });
-    }
-    const staff: StaffEntry[] = listed.map((person, i) => ({
-      name: person.name,
-      role: ROLES[i % ROLES.length]!,
-      slug: slugify(person.name),
-      image: `${department.imageDir}${slugify(person.name)}.jpg`,
-    }));
-    for (const name of NO_PHOTO_STAFF[department.slug] ?? []) {
-      staff.push({ name, role: "Secretary", slug: slugify(name), image: PLACEHOLDER });
-    }
-    const perPage = Math.ceil(staff.length / department.pages);
-    for (let index = 0; index < department.pages; index++) {
-      const chunk = staff.slice(index * perPage, (index + 1) * perPage);
-      const pager = department.pages === 1
-        ? ""
-        : `<nav class="pagination">${
-          index > 0
-            ? `<a href="${pagePath(department.slug, index - 1)}" rel="prev">‹ Previous</a> `
-            : ""
-        }Page ${index + 1} of ${department.pages}${
-          index < department.pages - 1
-            ? ` <a href="${pagePath(department.slug, index + 1)}" rel="next">Next ›</a>`
-            : ""
-        }</nav>`;
-      pages.set(
-        pagePath(department.slug, index),
-        shell(
-          `${department.title}: People`,
-          `<!-- photos: ${department.style.name} -->${department.layout(chunk)}${pager}`,
-        ),
-      );
-    }
-  }
-  pages.set(
-    "/",
-    shell(
-      "Demo University",
-      `<ul>${
-        SOURCE_PAGES.map((d) => `<li><a href="/${d.slug}/">${escapeHtml(d.title)}</a></li>`)
-          .join("")
-      }</ul>`,
-    ),
-  );
-
-  // Portraits are cut on first request and kept: one small JPEG per person and page.
-  const portraits = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
-  const portrait = (path: string, person: DemoPerson, style: PhotoStyle) => {
-    let bytes = portraits.get(path);
-    if (!bytes) {
-      const { x, y, width, height } = person.box;
-      let image = sharp(join(sampleDir, person.sample))
-        .rotate()
-        .extract({ left: x, top: y, width, height });
-      if (person.flop) image = image.flop();
-      // Styled from a lossless copy, so the cast and the JPEG step compose as a camera's would.
-      bytes = image.resize(portraitWidth, portraitHeight, { fit: "cover" }).png().toBuffer()
-        .then((png) => style.apply(sharp(png)).jpeg({ quality: style.quality }).toBuffer())
-        .then((buffer) => Uint8Array.from(buffer));
-      portraits.set(path, bytes);
-    }
-    return bytes;
-  };
-
-  const handler = async (request: Request): Promise<Response> => {
-    const { pathname } = new URL(request.url);
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return new Response("method not allowed", { status: 405 });
-    }
-    if (pathname === "/robots.txt") {
-      return new Response("User-agent: *\nAllow: /\n", {
-        headers: { "content-type": "text/plain" },
-      });
-    }
-    const html = pages.get(pathname);
-    if (html !== undefined) {
-      return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
-    }
-    const file = staticFiles.get(pathname);
-    if (file) return new Response(file, { headers: { "content-type": "image/png" } });
-    const served = portraitsByPath.get(pathname);
-    if (served) {
-      return new Response(await portrait(pathname, served.person, served.style), {
-        headers: { "content-type": "image/jpeg" },
-      });
-    }
-    return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
-  };
-
+  const content = siteContent(people);
+  const portrait = portraitCutter(portraitWidth, Math.round(portraitWidth * 5 / 4));
+  const handler = siteHandler(content, await staticFiles(), portrait);
   const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
   const url = `http://127.0.0.1:${server.addr.port}/`;
   const sourcesCsv = [
     "url,category",
     ...SOURCE_PAGES.map((d) => `${new URL(`/${d.slug}/`, url).href},${d.category}`),
   ].join("\n") + "\n";
-  return { url, sourcesCsv, people: listings, close: () => server.shutdown() };
+  return { url, sourcesCsv, people: content.listings, close: () => server.shutdown() };
 }

@@ -101,6 +101,114 @@ async function faceCues(
   return new Map(cues);
 }
 
+/** One model's held-out faces, scored: for the evaluation stage and for the checks. */
+interface HeldOutScores {
+  scored: ScoredFace[];
+  /** Each face's predicted class, as an index into the run's classes. */
+  predictions: Map<string, number>;
+  /** Each face's probabilities in the run's class order (the model's may differ). */
+  inClassOrder: Map<string, number[]>;
+}
+
+async function scoreHeldOut(
+  model: TrainedModel,
+  records: SplitRecord[],
+  classes: string[],
+  cues: Map<string, FaceCues>,
+): Promise<HeldOutScores> {
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const modelClasses = model.classifier.metadata.classes;
+  const heldOut = records.filter((record) => isHeldOut(record, model.fold));
+  const probabilities = await model.classifier.predict(
+    heldOut.map((record) => ({
+      crop: cues.get(record.id)!.image,
+      descriptor: record.descriptor,
+      embeddings: record.embeddings,
+    })),
+  );
+  const scores: HeldOutScores = { scored: [], predictions: new Map(), inClassOrder: new Map() };
+  heldOut.forEach((record, i) => {
+    const cue = cues.get(record.id)!;
+    const p = probabilities[i]!;
+    let best = 0;
+    for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+    scores.predictions.set(record.id, classIndex.get(modelClasses[best]!)!);
+    const ordered = classes.map(() => 0);
+    modelClasses.forEach((c, k) => ordered[classIndex.get(c)!] = p[k]!);
+    scores.inClassOrder.set(record.id, ordered);
+    scores.scored.push({
+      id: record.id,
+      category: record.category,
+      probabilities: p,
+      crop: cue.crop,
+      gender: cue.gender,
+      grayscale: cue.grayscale,
+      fold: model.fold,
+    });
+  });
+  return scores;
+}
+
+/** What a model was trained on, as the evaluation compares against: categories and genders. */
+function trainingMix(records: SplitRecord[], fold: number | null, cues: Map<string, FaceCues>) {
+  const trainDistribution: Record<string, number> = {};
+  const genderFit: { gender: Gender; category: string }[] = [];
+  for (const record of records.filter((r) => isTraining(r, fold))) {
+    trainDistribution[record.category] = (trainDistribution[record.category] ?? 0) + 1;
+    const gender = cues.get(record.id)?.gender;
+    if (gender) genderFit.push({ gender, category: record.category });
+  }
+  return { trainDistribution, genderFit };
+}
+
+/** One kind's models (all its folds) scored together into one set of metrics. */
+async function evaluateKind(
+  kind: ModelKind,
+  models: TrainedModel[],
+  records: SplitRecord[],
+  classes: string[],
+  cues: Map<string, FaceCues>,
+): Promise<{ result: ModelResult } & Omit<HeldOutScores, "scored">> {
+  const scored: ScoredFace[] = [];
+  const predictions = new Map<string, number>();
+  const inClassOrder = new Map<string, number[]>();
+  for (const model of models) {
+    const scores = await scoreHeldOut(model, records, classes, cues);
+    scored.push(...scores.scored);
+    for (const [id, index] of scores.predictions) predictions.set(id, index);
+    for (const [id, ordered] of scores.inClassOrder) inClassOrder.set(id, ordered);
+  }
+  // With folds each model has its own training set; the first one stands for them all.
+  const first = models[0]!;
+  const { trainDistribution, genderFit } = trainingMix(records, first.fold, cues);
+  const metrics = await lastValueFrom(
+    from(scored).pipe(evaluate({ classes, trainDistribution, genderFit })),
+  );
+  const result = { kind, metrics, history: first.history, bestEpoch: first.bestEpoch };
+  return { result, predictions, inClassOrder };
+}
+
+/** Faces per category in each split, for the report's dataset table. */
+function splitCounts(records: SplitRecord[]): Record<string, Record<string, number>> {
+  const splits: Record<string, Record<string, number>> = {};
+  for (const record of records) {
+    const split = splits[record.split] ??= {};
+    split[record.category] = (split[record.category] ?? 0) + 1;
+  }
+  return splits;
+}
+
+/** The estimated gender and age of each face that has both, for the demographic baselines. */
+function attributesOf(cues: Map<string, FaceCues>) {
+  return new Map(
+    [...cues].flatMap(([id, cue]) =>
+      cue.gender !== undefined && cue.age !== undefined
+        ? [[id, { gender: cue.gender, age: cue.age }]]
+        : []
+    ),
+  );
+}
+
 /** Evaluates every trained model (all folds of a kind together) and writes the report. */
 export async function evaluateModels(
   options: EvaluateRunOptions,
@@ -115,71 +223,24 @@ export async function evaluateModels(
   const kinds = [...new Set(trained.map((model) => model.kind))];
   const results: ModelResult[] = [];
   const metricsByKind = new Map<string, Metrics>();
-  const classIndex = new Map(classes.map((c, i) => [c, i]));
   /** Each kind's held-out predictions as class indices, for the checks' paired comparisons. */
   const heldOutByKind = new Map<string, Map<string, number>>();
   const probabilitiesByKind = new Map<string, Map<string, number[]>>();
-
   for (const kind of kinds) {
     const models = trained.filter((model) => model.kind === kind);
-    const scored: ScoredFace[] = [];
-    const trainDistribution: Record<string, number> = {};
-    const genderFit: { gender: Gender; category: string }[] = [];
-    const predictions = new Map<string, number>();
-    heldOutByKind.set(kind, predictions);
-    const inClassOrder = new Map<string, number[]>();
-    probabilitiesByKind.set(kind, inClassOrder);
-    for (const model of models) {
-      const heldOut = records.filter((record) => isHeldOut(record, model.fold));
-      const probabilities = await model.classifier.predict(
-        heldOut.map((record) => ({
-          crop: cues.get(record.id)!.image,
-          descriptor: record.descriptor,
-          embeddings: record.embeddings,
-        })),
-      );
-      heldOut.forEach((record, i) => {
-        const cue = cues.get(record.id)!;
-        const p = probabilities[i]!;
-        let best = 0;
-        for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-        predictions.set(record.id, classIndex.get(model.classifier.metadata.classes[best]!)!);
-        const ordered = classes.map(() => 0);
-        model.classifier.metadata.classes.forEach((c, k) => ordered[classIndex.get(c)!] = p[k]!);
-        inClassOrder.set(record.id, ordered);
-        scored.push({
-          id: record.id,
-          category: record.category,
-          probabilities: probabilities[i]!,
-          crop: cue.crop,
-          gender: cue.gender,
-          grayscale: cue.grayscale,
-          fold: model.fold,
-        });
-      });
-      // With folds each model has its own training set; the first one stands for them all.
-      if (model === models[0]) {
-        for (const record of records.filter((r) => isTraining(r, model.fold))) {
-          trainDistribution[record.category] = (trainDistribution[record.category] ?? 0) + 1;
-          const gender = cues.get(record.id)?.gender;
-          if (gender) genderFit.push({ gender, category: record.category });
-        }
-      }
-    }
-    const metrics = await lastValueFrom(
-      from(scored).pipe(evaluate({ classes, trainDistribution, genderFit })),
+    const { result, predictions, inClassOrder } = await evaluateKind(
+      kind,
+      models,
+      records,
+      classes,
+      cues,
     );
-    metricsByKind.set(kind, metrics);
-    const first = models[0]!;
-    results.push({ kind, metrics, history: first.history, bestEpoch: first.bestEpoch });
+    results.push(result);
+    metricsByKind.set(kind, result.metrics);
+    heldOutByKind.set(kind, predictions);
+    probabilitiesByKind.set(kind, inClassOrder);
   }
 
-  const splits: Record<string, Record<string, number>> = {};
-  for (const record of records) {
-    const split = splits[record.split] ??= {};
-    split[record.category] = (split[record.category] ?? 0) + 1;
-  }
-  const faces = new Map([...cues].map(([id, cue]) => [id, cue.crop]));
   const checks = options.store
     ? await runChecks({
       records,
@@ -188,13 +249,7 @@ export async function evaluateModels(
       classes,
       heldOut: heldOutByKind,
       heldOutProbabilities: probabilitiesByKind,
-      attributes: new Map(
-        [...cues].flatMap(([id, cue]) =>
-          cue.gender !== undefined && cue.age !== undefined
-            ? [[id, { gender: cue.gender, age: cue.age }]]
-            : []
-        ),
-      ),
+      attributes: attributesOf(cues),
       crops: new Map([...cues].map(([id, cue]) => [id, cue.image])),
       sourceOfPage: options.sourceOfPage,
       training: options.training,
@@ -203,10 +258,10 @@ export async function evaluateModels(
   const files = await writeReport(out, {
     models: results,
     checks,
-    faces,
+    faces: new Map([...cues].map(([id, cue]) => [id, cue.crop])),
     dataset: {
       name: options.dataName ?? out,
-      splits,
+      splits: splitCounts(records),
       dropped: options.dropped,
       folds: trained.some((model) => model.fold !== null)
         ? new Set(trained.map((m) => m.fold)).size

@@ -25,7 +25,7 @@ import { detectFaces } from "../stages/detect_faces.ts";
 import { assignSplit } from "../stages/split.ts";
 import { collectFaces } from "./batches.ts";
 import { allPeople, cachedImage, crawledPeople, downloadedImages } from "./crawl.ts";
-import { type CrawlerFactory, localCrawler } from "./crawler.ts";
+import { type Crawler, type CrawlerFactory, localCrawler } from "./crawler.ts";
 import { listedPeople } from "./image_list.ts";
 import { evaluateModels } from "./evaluate_run.ts";
 import {
@@ -132,6 +132,86 @@ function provenance(options: ResolvedPipelineOptions, engine: string) {
   };
 }
 
+/** The categories to train on, sorted; fewer than two is a configuration error. */
+function trainingClasses(records: SplitRecord[]): string[] {
+  const classes = [...new Set(records.map((r) => r.category))].sort();
+  if (classes.length < 2) {
+    fail(
+      `training needs at least 2 categories with faces; this data dir has ${classes.length}. ` +
+        `Add sources, or stop earlier with --until split.`,
+    );
+  }
+  return classes;
+}
+
+/** The run's crawler: the hook's (e.g. NATS workers), or this process with its own clients. */
+function runCrawler(
+  options: ResolvedPipelineOptions,
+  state: RunState,
+  hooks: RunHooks,
+  clients: { http: HttpClient; browser: BrowserRenderer },
+): Crawler {
+  const factory = hooks.crawler ?? localCrawler({
+    ...clients,
+    concurrency: options.concurrency,
+    revalidate: options.refresh,
+  });
+  return factory({ paths: state.paths, lookup: cachedImage(state) });
+}
+
+/** Trains every model the options ask for; each saved model is noted in the run's state. */
+async function trainRun(
+  dataset: { records: SplitRecord[]; store: FaceStore },
+  classes: string[],
+  options: ResolvedPipelineOptions,
+  state: RunState,
+) {
+  await initEngine();
+  return await state.timed("train", dataset.records.length, () =>
+    trainModels({
+      ...dataset,
+      classes,
+      modelsDir: state.paths.models,
+      onSaved: (dir) => state.models.push(dir),
+      events: state.events,
+    }, options));
+}
+
+/** The source row of each crawled page (pages.csv), by page URL. */
+function sourceOfPages(state: RunState): Map<string, string> {
+  return new Map(
+    state.pageLog.rows().filter((row) => row.page_url).map((row) => [row.page_url, row.source_url]),
+  );
+}
+
+/** Evaluates the trained models and writes the report, with the run's provenance. */
+async function evaluateRun(
+  trained: Awaited<ReturnType<typeof trainRun>>,
+  { records, store }: { records: SplitRecord[]; store: FaceStore },
+  classes: string[],
+  options: ResolvedPipelineOptions,
+  state: RunState,
+) {
+  const { epochs, patience, batchSize, seed } = options;
+  return await state.timed("evaluate", records.length, () =>
+    evaluateModels({
+      trained,
+      records,
+      out: options.out ?? state.paths.reports,
+      classes,
+      facePercent: options.facePercent,
+      dataName: options.dataDir,
+      store,
+      sourceOfPage: sourceOfPages(state),
+      training: { epochs, patience, batchSize, seed },
+      dropped: droppedByReason(state.manifest.rows()),
+      provenance: provenance(
+        options,
+        trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
+      ),
+    }));
+}
+
 /** Runs the pipeline once, up to `until`. Per-record failures land in the manifest, not here. */
 export async function runPipeline(
   pipelineOptions: PipelineOptions,
@@ -150,12 +230,7 @@ export async function runPipeline(
   // One Chromium for the run, started only if a page needs it.
   const browser = new BrowserRenderer(http);
   try {
-    const crawler = (hooks.crawler ?? localCrawler({
-      http,
-      browser,
-      concurrency: options.concurrency,
-      revalidate: options.refresh,
-    }))({ paths: state.paths, lookup: cachedImage(state) });
+    const crawler = runCrawler(options, state, hooks, { http, browser });
     // People from a labelled image list (`--images`), or from the crawl of the sources.
     const newPeople$ = options.images !== undefined
       ? listedPeople(options, state, sourceInput, hooks.imageList)
@@ -167,55 +242,14 @@ export async function runPipeline(
     const faces$ = acceptedFaces(images$, options, state);
     if (options.until === "faces") return await drain(faces$).then(() => state.summary());
 
-    const { records, store } = await splitIntoDataset(faces$, options, state);
+    const dataset = await splitIntoDataset(faces$, options, state);
     if (options.until === "split") return state.summary();
 
-    const classes = [...new Set(records.map((r) => r.category))].sort();
-    if (classes.length < 2) {
-      fail(
-        `training needs at least 2 categories with faces; this data dir has ${classes.length}. ` +
-          `Add sources, or stop earlier with --until split.`,
-      );
-    }
-    await initEngine();
-    const trained = await state.timed("train", records.length, () =>
-      trainModels({
-        store,
-        records,
-        classes,
-        modelsDir: state.paths.models,
-        onSaved: (dir) => state.models.push(dir),
-        events: state.events,
-      }, options));
+    const classes = trainingClasses(dataset.records);
+    const trained = await trainRun(dataset, classes, options, state);
     if (options.until === "train") return state.summary();
 
-    const evaluation = await state.timed("evaluate", records.length, () =>
-      evaluateModels({
-        trained,
-        records,
-        out: options.out ?? state.paths.reports,
-        classes,
-        facePercent: options.facePercent,
-        dataName: options.dataDir,
-        store,
-        sourceOfPage: new Map(
-          state.pageLog.rows().filter((row) => row.page_url).map((row) => [
-            row.page_url,
-            row.source_url,
-          ]),
-        ),
-        training: {
-          epochs: options.epochs,
-          patience: options.patience,
-          batchSize: options.batchSize,
-          seed: options.seed,
-        },
-        dropped: droppedByReason(state.manifest.rows()),
-        provenance: provenance(
-          options,
-          trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
-        ),
-      }));
+    const evaluation = await evaluateRun(trained, dataset, classes, options, state);
     for (const model of trained) model.classifier.dispose();
     return state.summary({
       report: evaluation.reportPath,

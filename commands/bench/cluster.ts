@@ -8,7 +8,7 @@
  * requests in flight) or the coordinator's and server's CPU stop them.
  */
 import { of } from "rxjs";
-import { type Command, intOption, log, stringOption } from "../cli.ts";
+import { type Command, intOption, log, type ParsedValues, stringOption } from "../cli.ts";
 import { fail } from "../../core/errors.ts";
 import { type PipelineOptions, type RunHooks, runPipeline } from "../../pipeline/run.ts";
 import { connectCoordinator, jobSettingsFor } from "../../pipeline/cluster/coordinator.ts";
@@ -220,6 +220,104 @@ async function timedRun(
   };
 }
 
+/** What every run of one bench shares: the site's shape, politeness, and the worker counts. */
+interface ClusterBenchSettings {
+  hosts: number;
+  pages: number;
+  perPage: number;
+  latencyMs: number;
+  perHost: number;
+  concurrency: number;
+  workerCounts: number[];
+}
+
+function readSettings(values: ParsedValues): ClusterBenchSettings {
+  const settings = {
+    hosts: intOption(values, "hosts", 24, { min: 1, max: 200 }),
+    pages: intOption(values, "pages", 3, { min: 1, max: 20 }),
+    perPage: intOption(values, "per-page", 10, { min: 1, max: 100 }),
+    latencyMs: intOption(values, "latency-ms", 50, { min: 0, max: 5000 }),
+    perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
+    concurrency: intOption(values, "concurrency", 32, { min: 1, max: 256 }),
+  };
+  const workerCounts = stringOption(values, "workers", "1,2,4").split(",").map(Number);
+  if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+    fail(`--workers takes worker counts from 1 to 64 like 1,2,4: got '${values.workers}'`, 2);
+  }
+  return { ...settings, workerCounts };
+}
+
+/** One bench, its settings as each JSON line repeats them, and the pipeline options of its runs. */
+class ClusterBench {
+  readonly base: Omit<PipelineOptions, "dataDir">;
+  readonly reported: Record<string, number>;
+
+  constructor(readonly settings: ClusterBenchSettings, readonly site: ManyHostSite) {
+    const { hosts, pages, perPage, latencyMs, perHost, concurrency } = settings;
+    this.base = { until: "images", perHost, delayMs: 0, concurrency };
+    this.reported = {
+      hosts,
+      pages,
+      per_page: perPage,
+      latency_ms: latencyMs,
+      per_host: perHost,
+      concurrency,
+    };
+  }
+
+  /** The crawl in this process alone: the baseline the cluster runs are read against. */
+  async runSingleMachine(): Promise<void> {
+    const dataDir = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
+    try {
+      const result = await timedRun(
+        { ...this.base, dataDir },
+        this.site.sourcesCsv,
+        new Map([["this_process", [Deno.pid]]]),
+      );
+      this.print("single-machine", 0, result);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  }
+
+  /** The crawl handed to `count` workers behind a fresh nats-server, all torn down after. */
+  async runCluster(count: number): Promise<void> {
+    const server = await startNatsServer();
+    const workers = await startWorkers(server.url, count, this.settings.concurrency);
+    const dataDir = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
+    const options: PipelineOptions & { dataDir: string } = { ...this.base, dataDir };
+    const coordinator = await connectCoordinator({
+      address: parseClusterUrl(server.url),
+      settings: jobSettingsFor(options),
+      log: () => {},
+    });
+    try {
+      const result = await timedRun(
+        options,
+        this.site.sourcesCsv,
+        new Map([
+          ["this_process", [Deno.pid]],
+          ["workers", workers.pids],
+          ["nats_server", [server.pid]],
+        ]),
+        { crawler: coordinator.crawler },
+      );
+      this.print("cluster", count, result);
+    } finally {
+      await coordinator.close();
+      await workers.close();
+      await server.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  }
+
+  private print(mode: string, workers: number, result: Awaited<ReturnType<typeof timedRun>>) {
+    console.log(
+      JSON.stringify({ bench: "cluster", mode, workers, ...result, settings: this.reported }),
+    );
+  }
+}
+
 export const benchClusterCommand: Command = {
   name: "bench:cluster",
   summary: "crawl + download throughput alone and with 1, 2, 4 NATS workers on a many-host site",
@@ -245,89 +343,14 @@ Needs nats-server on PATH.`,
     concurrency: { type: "string" },
   },
   async run(values) {
-    const hosts = intOption(values, "hosts", 24, { min: 1, max: 200 });
-    const pages = intOption(values, "pages", 3, { min: 1, max: 20 });
-    const perPage = intOption(values, "per-page", 10, { min: 1, max: 100 });
-    const latencyMs = intOption(values, "latency-ms", 50, { min: 0, max: 5000 });
-    const perHost = intOption(values, "per-host", 2, { min: 1, max: 64 });
-    const concurrency = intOption(values, "concurrency", 32, { min: 1, max: 256 });
-    const counts = stringOption(values, "workers", "1,2,4").split(",").map(Number);
-    if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
-      fail(`--workers takes worker counts from 1 to 64 like 1,2,4: got '${values.workers}'`, 2);
-    }
+    const settings = readSettings(values);
+    const { hosts, pages, perPage, latencyMs } = settings;
     log(`bench:cluster: generating ${hosts * pages * perPage} portraits on ${hosts} hosts…`);
     const site = await startManyHostSite(hosts, pages, perPage, latencyMs);
-    const settings = {
-      hosts,
-      pages,
-      per_page: perPage,
-      latency_ms: latencyMs,
-      per_host: perHost,
-      concurrency,
-    };
-    const base: Omit<PipelineOptions, "dataDir"> = {
-      until: "images",
-      perHost,
-      delayMs: 0,
-      concurrency,
-    };
+    const bench = new ClusterBench(settings, site);
     try {
-      const single = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
-      try {
-        const result = await timedRun(
-          { ...base, dataDir: single },
-          site.sourcesCsv,
-          new Map([["this_process", [Deno.pid]]]),
-        );
-        console.log(
-          JSON.stringify({
-            bench: "cluster",
-            mode: "single-machine",
-            workers: 0,
-            ...result,
-            settings,
-          }),
-        );
-      } finally {
-        await Deno.remove(single, { recursive: true });
-      }
-      for (const count of counts) {
-        const server = await startNatsServer();
-        const workers = await startWorkers(server.url, count, concurrency);
-        const dataDir = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
-        const options: PipelineOptions & { dataDir: string } = { ...base, dataDir };
-        const coordinator = await connectCoordinator({
-          address: parseClusterUrl(server.url),
-          settings: jobSettingsFor(options),
-          log: () => {},
-        });
-        try {
-          const result = await timedRun(
-            options,
-            site.sourcesCsv,
-            new Map([
-              ["this_process", [Deno.pid]],
-              ["workers", workers.pids],
-              ["nats_server", [server.pid]],
-            ]),
-            { crawler: coordinator.crawler },
-          );
-          console.log(
-            JSON.stringify({
-              bench: "cluster",
-              mode: "cluster",
-              workers: count,
-              ...result,
-              settings,
-            }),
-          );
-        } finally {
-          await coordinator.close();
-          await workers.close();
-          await server.close();
-          await Deno.remove(dataDir, { recursive: true });
-        }
-      }
+      await bench.runSingleMachine();
+      for (const count of settings.workerCounts) await bench.runCluster(count);
     } finally {
       await site.close();
     }

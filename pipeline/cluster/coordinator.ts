@@ -144,73 +144,44 @@ class ResultBoard {
   }
 }
 
-/** Connects to the cluster and makes the crawler of a run. */
-export async function connectCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
-  const {
-    address,
-    settings,
-    refresh = false,
-    sourcesInFlight = 64,
-    recordsInFlight = 512,
-    log = console.error,
-    signal,
-  } = options;
-  for (
-    const [name, value] of [["sourcesInFlight", sourcesInFlight], [
-      "recordsInFlight",
-      recordsInFlight,
-    ]] as const
-  ) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(`Cannot coordinate as '${name}' must be a positive integer: ${value}`);
-    }
+/** What the crawl's jobs need besides the cluster: its settings and how it behaves. */
+interface CrawlConfig {
+  settings: JobSettings;
+  refresh: boolean;
+  recordsInFlight: number;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * One run's crawl through the cluster: sources and person records as jobs, their results read
+ * from the bucket (or awaited on the board), and the blobs copied into the data dir's caches.
+ */
+class CoordinatedCrawl {
+  readonly stats = { queued: 0, reused: 0 };
+  readonly #board: ResultBoard;
+  readonly #settingsHash: string;
+  readonly #faceDir: string;
+
+  constructor(readonly cluster: ClusterHandles, readonly config: CrawlConfig) {
+    this.#board = new ResultBoard(cluster);
+    this.#settingsHash = jobSettingsHash(config.settings);
+    this.#faceDir = faceCacheDirName(config.settings);
   }
-  const nc: NatsConnection = await connectCluster(address, { name: "coordinator", log, signal });
-  const cluster = await untilDone(
-    "coordinator: opening the cluster",
-    () => openCluster(nc, options.tuning),
-    {
-      log,
-      signal,
-    },
-  );
-  const board = new ResultBoard(cluster);
-  const settingsHash = jobSettingsHash(settings);
-  const faceDir = faceCacheDirName(settings);
-  const stats = { queued: 0, reused: 0 };
-  const retry = <T>(what: string, task: () => Promise<T>) =>
-    untilDone(`coordinator: ${what}`, task, { log, signal });
 
-  /** The job's result: the one in the bucket if `usable` says so, else a fresh one. */
-  const resultOf = async (job: Job, usable: (entry: KvEntry) => boolean): Promise<KvEntry> => {
-    const key = resultKey(job);
-    const existing = await retry(`reading ${key}`, () => cluster.results.get(key));
-    if (existing?.operation === "PUT" && usable(existing)) {
-      stats.reused++;
-      return existing;
-    }
-    const queued: Job = { ...job, after: existing?.revision ?? 0 };
-    const waiting = board.wait(key, queued.after);
-    await retry(
-      `queueing ${key}`,
-      () =>
-        cluster.js.publish(jobSubject(queued), encodeJson(queued), { msgID: jobMessageId(queued) }),
-    );
-    stats.queued++;
-    return await waiting;
-  };
-
-  const crawlSource = (source: SourceRow): Observable<CrawledPage> =>
-    defer(async () => {
+  /** One source's pages, as a worker crawled them. */
+  crawlSource(source: SourceRow): Observable<CrawledPage> {
+    const { settings, refresh } = this.config;
+    return defer(async () => {
       const job: Job = {
         kind: "source",
         key: sourceKey(source),
         source,
         settings,
-        settingsHash,
+        settingsHash: this.#settingsHash,
         after: 0,
       };
-      const entry = await resultOf(job, (found) => {
+      const entry = await this.#resultOf(job, (found) => {
         if (refresh) return false;
         const { pages } = decodeJson<SourceResult>(found.value);
         return pages.every((page) => page.status === "ok" || !TRANSIENT_REASON.test(page.reason));
@@ -218,12 +189,73 @@ export async function connectCoordinator(options: CoordinatorOptions): Promise<C
       const { pages } = decodeJson<SourceResult>(entry.value);
       return pages.map((page): CrawledPage => ({ ...page, source }));
     }).pipe(mergeMap((pages) => from(pages)));
+  }
 
-  const materialise = async (
+  /** Person records to images in the run's cache: from the cache itself, or via a record job. */
+  downloadVia(
+    paths: DataPaths,
+    lookup: (person: PersonRecord) => ImageRecord | undefined,
+  ): OperatorFunction<PersonRecord, Outcome<ImageRecord>> {
+    const { settings, recordsInFlight } = this.config;
+    const settingsHash = this.#settingsHash;
+    return mergeMap(async (person: PersonRecord): Promise<Outcome<ImageRecord>> => {
+      const known = lookup(person);
+      if (known && await this.#alreadyHere(known, paths)) {
+        return { status: "ok", record: { ...known, ...person } };
+      }
+      const job: Job = { kind: "record", key: person.id, person, settings, settingsHash, after: 0 };
+      const entry = await this.#resultOf(job, (found) => {
+        const result = decodeJson<RecordResult>(found.value);
+        return result.settingsHash === settingsHash &&
+          (result.image.status === "ok" || !TRANSIENT_REASON.test(result.image.reason));
+      });
+      return await this.#materialise(decodeJson<RecordResult>(entry.value), person, paths);
+    }, recordsInFlight);
+  }
+
+  stop() {
+    this.#board.stop();
+  }
+
+  /** Bytes (and, when faces are wanted, the face) already here: nothing for the cluster. */
+  async #alreadyHere(known: ImageRecord, paths: DataPaths): Promise<boolean> {
+    return await exists(known.imagePath) &&
+      (!this.config.settings.faces ||
+        await exists(blobPath(join(paths.faceCache, this.#faceDir), known.sha256, ".json")));
+  }
+
+  #retry<T>(what: string, task: () => Promise<T>): Promise<T> {
+    const { log, signal } = this.config;
+    return untilDone(`coordinator: ${what}`, task, { log, signal });
+  }
+
+  /** The job's result: the one in the bucket if `usable` says so, else a fresh one. */
+  async #resultOf(job: Job, usable: (entry: KvEntry) => boolean): Promise<KvEntry> {
+    const key = resultKey(job);
+    const existing = await this.#retry(`reading ${key}`, () => this.cluster.results.get(key));
+    if (existing?.operation === "PUT" && usable(existing)) {
+      this.stats.reused++;
+      return existing;
+    }
+    const queued: Job = { ...job, after: existing?.revision ?? 0 };
+    const waiting = this.#board.wait(key, queued.after);
+    await this.#retry(
+      `queueing ${key}`,
+      () =>
+        this.cluster.js.publish(jobSubject(queued), encodeJson(queued), {
+          msgID: jobMessageId(queued),
+        }),
+    );
+    this.stats.queued++;
+    return await waiting;
+  }
+
+  /** A record's result made local: its image and face files copied out of the object store. */
+  async #materialise(
     result: RecordResult,
     person: PersonRecord,
     paths: DataPaths,
-  ): Promise<Outcome<ImageRecord>> => {
+  ): Promise<Outcome<ImageRecord>> {
     if (result.image.status !== "ok") {
       return { ...result.image, record: { ...result.image.record, ...person } };
     }
@@ -233,13 +265,13 @@ export async function connectCoordinator(options: CoordinatorOptions): Promise<C
     // The crop before its JSON: the JSON is the face cache's done-marker.
     for (const extension of [".png", ".json"].filter((ext) => result.faceFiles.includes(ext))) {
       copies.push({
-        name: faceObjectName(faceDir, sha256, extension),
-        path: blobPath(join(paths.faceCache, faceDir), sha256, extension),
+        name: faceObjectName(this.#faceDir, sha256, extension),
+        path: blobPath(join(paths.faceCache, this.#faceDir), sha256, extension),
       });
     }
     for (const { name, path } of copies) {
       if (await exists(path)) continue;
-      const bytes = await retry(`fetching ${name}`, () => cluster.blobs.getBlob(name));
+      const bytes = await this.#retry(`fetching ${name}`, () => this.cluster.blobs.getBlob(name));
       if (bytes === null) {
         return {
           status: "failed",
@@ -251,40 +283,45 @@ export async function connectCoordinator(options: CoordinatorOptions): Promise<C
       await writeFileAtomic(path, bytes);
     }
     return { status: "ok", record: { ...result.image.record, ...person, imagePath } };
-  };
+  }
+}
 
-  const downloadVia = (
-    paths: DataPaths,
-    lookup: (person: PersonRecord) => ImageRecord | undefined,
-  ): OperatorFunction<PersonRecord, Outcome<ImageRecord>> =>
-    mergeMap(async (person: PersonRecord): Promise<Outcome<ImageRecord>> => {
-      const known = lookup(person);
-      // Bytes (and, when faces are wanted, the face) already here: nothing for the cluster.
-      if (
-        known && await exists(known.imagePath) &&
-        (!settings.faces ||
-          await exists(blobPath(join(paths.faceCache, faceDir), known.sha256, ".json")))
-      ) {
-        return { status: "ok", record: { ...known, ...person } };
-      }
-      const job: Job = { kind: "record", key: person.id, person, settings, settingsHash, after: 0 };
-      const entry = await resultOf(job, (found) => {
-        const result = decodeJson<RecordResult>(found.value);
-        return result.settingsHash === settingsHash &&
-          (result.image.status === "ok" || !TRANSIENT_REASON.test(result.image.reason));
-      });
-      return await materialise(decodeJson<RecordResult>(entry.value), person, paths);
-    }, recordsInFlight);
+function checkInFlight(limits: Record<string, number>) {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`Cannot coordinate as '${name}' must be a positive integer: ${value}`);
+    }
+  }
+}
 
+/** Connects to the cluster and makes the crawler of a run. */
+export async function connectCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
+  const {
+    address,
+    settings,
+    refresh = false,
+    sourcesInFlight = 64,
+    recordsInFlight = 512,
+    log = console.error,
+    signal,
+  } = options;
+  checkInFlight({ sourcesInFlight, recordsInFlight });
+  const nc: NatsConnection = await connectCluster(address, { name: "coordinator", log, signal });
+  const cluster = await untilDone(
+    "coordinator: opening the cluster",
+    () => openCluster(nc, options.tuning),
+    { log, signal },
+  );
+  const crawl = new CoordinatedCrawl(cluster, { settings, refresh, recordsInFlight, log, signal });
   return {
     crawler: ({ paths, lookup }) => ({
       sourcesAtOnce: sourcesInFlight,
-      crawlSource,
-      downloadImages: downloadVia(paths, lookup),
+      crawlSource: (source) => crawl.crawlSource(source),
+      downloadImages: crawl.downloadVia(paths, lookup),
     }),
-    stats,
+    stats: crawl.stats,
     async close() {
-      board.stop();
+      crawl.stop();
       await nc.drain().catch(() => nc.close());
     },
   };

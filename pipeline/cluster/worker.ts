@@ -10,7 +10,8 @@
  */
 import { hostname } from "node:os";
 import { lastValueFrom, of, Subject, toArray } from "rxjs";
-import type { JsMsg } from "@nats-io/jetstream";
+import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { FaceRecord, ImageRecord, Outcome } from "../../core/types.ts";
 import { exists } from "../../core/files.ts";
 import { blobPath } from "../../store/paths.ts";
@@ -158,19 +159,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerStats> {
   };
   const nc = await connectCluster(address, { name, log, signal });
   try {
-    const cluster = await untilDone(
-      `${name}: opening the cluster`,
-      () => openCluster(nc, options.tuning),
-      {
-        log,
-        signal,
-      },
-    );
-    const consumer = await untilDone(
-      `${name}: finding the job queue`,
-      () => cluster.js.consumers.get(JOBS_STREAM, WORKERS_CONSUMER),
-      { log, signal },
-    );
+    const { cluster, consumer } = await openJobQueue(nc, name, options.tuning, { log, signal });
     log(`${name}: connected to ${address.redacted}, ${concurrency} jobs at once`);
     const work = new JobWorker(cluster, {
       workDir,
@@ -182,31 +171,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerStats> {
       beforeJob,
       stats,
     });
-    const running = new Set<Promise<void>>();
-    let pullFailures = 0;
-    while (!signal?.aborted) {
-      if (running.size >= concurrency) {
-        await Promise.race(running);
-        continue;
-      }
-      try {
-        const batch = await consumer.fetch({
-          max_messages: concurrency - running.size,
-          expires: 2000,
-        });
-        for await (const msg of batch) {
-          const job = work.handle(msg).finally(() => running.delete(job));
-          running.add(job);
-        }
-        pullFailures = 0;
-      } catch (error) {
-        if (pullFailures++ === 0) {
-          log(`${name}: cannot pull jobs (${safeMessage(error)}); retrying`);
-        }
-        await pause(Math.min(5000, 250 * 2 ** pullFailures), signal);
-      }
-    }
-    await Promise.allSettled(running);
+    await pullJobs(consumer, work, { concurrency, name, log, signal });
     work.close();
     log(
       `${name}: stopped; ${stats.done} jobs done, ${stats.duplicates} duplicates skipped, ` +
@@ -217,6 +182,67 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerStats> {
     await nc.drain().catch(() => nc.close());
     if (ownWorkDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The cluster's handles and the workers' consumer of the job stream, waited for while away. */
+async function openJobQueue(
+  nc: NatsConnection,
+  name: string,
+  tuning: ClusterTuning | undefined,
+  waiting: { log: (line: string) => void; signal?: AbortSignal },
+): Promise<{ cluster: ClusterHandles; consumer: Consumer }> {
+  const cluster = await untilDone(
+    `${name}: opening the cluster`,
+    () => openCluster(nc, tuning),
+    waiting,
+  );
+  const consumer = await untilDone(
+    `${name}: finding the job queue`,
+    () => cluster.js.consumers.get(JOBS_STREAM, WORKERS_CONSUMER),
+    waiting,
+  );
+  return { cluster, consumer };
+}
+
+/**
+ * Pulls jobs while `signal` is not aborted, never more than `concurrency` in hand, and backs off
+ * while the server cannot be reached; resolves once the jobs in hand are finished.
+ */
+async function pullJobs(
+  consumer: Consumer,
+  work: JobWorker,
+  { concurrency, name, log, signal }: {
+    concurrency: number;
+    name: string;
+    log: (line: string) => void;
+    signal?: AbortSignal;
+  },
+) {
+  const running = new Set<Promise<void>>();
+  let pullFailures = 0;
+  while (!signal?.aborted) {
+    if (running.size >= concurrency) {
+      await Promise.race(running);
+      continue;
+    }
+    try {
+      const batch = await consumer.fetch({
+        max_messages: concurrency - running.size,
+        expires: 2000,
+      });
+      for await (const msg of batch) {
+        const job = work.handle(msg).finally(() => running.delete(job));
+        running.add(job);
+      }
+      pullFailures = 0;
+    } catch (error) {
+      if (pullFailures++ === 0) {
+        log(`${name}: cannot pull jobs (${safeMessage(error)}); retrying`);
+      }
+      await pause(Math.min(5000, 250 * 2 ** pullFailures), signal);
+    }
+  }
+  await Promise.allSettled(running);
 }
 
 interface JobWorkerOptions {
