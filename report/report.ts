@@ -19,7 +19,7 @@ import {
 import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
 import type { SplitName } from "../core/types.ts";
 import { REPORT_FILES } from "../store/paths.ts";
-import type { ValidityChecks } from "../stages/validity.ts";
+import type { BaselineResult, Demographics, ValidityChecks } from "../stages/validity.ts";
 import { verdictLines } from "./verdict.ts";
 
 export type { EpochPoint, ModelResult };
@@ -280,6 +280,13 @@ function checksSection(models: ModelResult[], checks: ValidityChecks | undefined
     return `<p class="warn">The validity checks were not run for this report, so nothing here
 says whether the models read faces or photos.</p>`;
   }
+  return `${losoPart(checks)}
+${baselinesPart(models, checks.baselines)}
+${demographicsPart(checks.demographics)}`;
+}
+
+/** Leave-one-source-out: each model against its random split, the sources it could not hold out. */
+function losoPart(checks: ValidityChecks): string {
   const loso = checks.loso.map((l) => {
     const random = l.randomSplitOnTheseSources;
     return [
@@ -309,7 +316,23 @@ says whether the models read faces or photos.</p>`;
         .join("<br>")
     }</p>`
     : "";
-  const baselineRows = checks.baselines.map((b) => [
+  return `<p>Is it the face, or the photo? Faces are grouped by ${
+    escapeXml(checks.groupedBy)
+  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
+source but one and tests it on the held-out one: a model that learned a site's photo style
+instead of faces falls to chance there.</p>
+${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
+${cannot}
+${
+    perSource.length
+      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
+      : ""
+  }`;
+}
+
+/** The style baselines against each face model on the same faces, and the telling statistics. */
+function baselinesPart(models: ModelResult[], baselines: BaselineResult[]): string {
+  const baselineRows = baselines.map((b) => [
     escapeXml(b.name),
     `${pct(b.score.accuracy)} (${pct(b.score.ci95[0])} – ${
       pct(b.score.ci95[1])
@@ -324,59 +347,8 @@ says whether the models read faces or photos.</p>`;
       }${v.close ? ` <span class="no">close</span>` : ""}`;
     }),
   ]);
-  const telling = checks.baselines.find((b) => b.telling)?.telling ?? [];
-  const demographics = checks.demographics;
-  const strataNames = demographics
-    ? Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? []
-    : [];
-  const demographicPart = demographics
-    ? `<h3>Demographics (estimated by ${
-      escapeXml(demographics.estimatedBy)
-    }, ${demographics.n} faces)</h3>
-<p>Accuracy within each stratum of estimated gender and age: a model that reads only
-demographics does well in some strata and at chance within them.</p>
-${
-      table(
-        ["model", ...strataNames.map(escapeXml)],
-        Object.entries(demographics.strata).map(([kind, strata]) => [
-          escapeXml(kind),
-          ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
-        ]),
-        "num",
-      )
-    }
-<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
-gender and ages at most a few years apart, each face in one pair; how often the model gives each
-face's own class the higher score.</p>
-${
-      table(
-        ["model", "pairs", "ranked right (95 % CI)"],
-        Object.entries(demographics.matchedPairs).map(([kind, m]) => [
-          escapeXml(kind),
-          m.pairs,
-          m.accuracy === null || !m.ci95
-            ? "n/a"
-            : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
-              pct(m.ci95[1])
-            }), age gap ≤ ${m.maxAgeGap} years`,
-        ]),
-        "num",
-      )
-    }`
-    : "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
-  return `<p>Is it the face, or the photo? Faces are grouped by ${
-    escapeXml(checks.groupedBy)
-  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
-source but one and tests it on the held-out one: a model that learned a site's photo style
-instead of faces falls to chance there.</p>
-${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
-${cannot}
-${
-    perSource.length
-      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
-      : ""
-  }
-<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
+  const telling = baselines.find((b) => b.telling)?.telling ?? [];
+  return `<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
 split as the face models. A face model that does not beat them may have learned the photos.</p>
 ${
     table(
@@ -390,8 +362,48 @@ ${
         telling.map((t) => `${escapeXml(t.feature)} (${t.separation.toFixed(2)})`).join(", ")
       }.</p>`
       : ""
+  }`;
+}
+
+/** Accuracy within strata of estimated gender and age, and the matched pairs. */
+function demographicsPart(demographics: Demographics | undefined): string {
+  if (!demographics) {
+    return "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
   }
-${demographicPart}`;
+  const strataNames = Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? [];
+  return `<h3>Demographics (estimated by ${
+    escapeXml(demographics.estimatedBy)
+  }, ${demographics.n} faces)</h3>
+<p>Accuracy within each stratum of estimated gender and age: a model that reads only
+demographics does well in some strata and at chance within them.</p>
+${
+    table(
+      ["model", ...strataNames.map(escapeXml)],
+      Object.entries(demographics.strata).map(([kind, strata]) => [
+        escapeXml(kind),
+        ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
+      ]),
+      "num",
+    )
+  }
+<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
+gender and ages at most a few years apart, each face in one pair; how often the model gives each
+face's own class the higher score.</p>
+${
+    table(
+      ["model", "pairs", "ranked right (95 % CI)"],
+      Object.entries(demographics.matchedPairs).map(([kind, m]) => [
+        escapeXml(kind),
+        m.pairs,
+        m.accuracy === null || !m.ci95
+          ? "n/a"
+          : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
+            pct(m.ci95[1])
+          }), age gap ≤ ${m.maxAgeGap} years`,
+      ]),
+      "num",
+    )
+  }`;
 }
 
 function datasetSection(dataset: DatasetSummary, classes: string[]): string {
