@@ -205,6 +205,24 @@ interface Hop {
   cached?: CachedResponse;
 }
 
+/** An attempt that ends the tries for this hop with `reason`. */
+function attemptFailed(url: URL, reason: string): AttemptResult {
+  return { kind: "done", result: { ok: false, url: url.href, reason } };
+}
+
+/**
+ * Why a 2xx response must not be used, read from its headers before its body: an
+ * X-Robots-Tag that forbids AI use, or the caller's own check. Undefined when it may be read.
+ */
+function refusalBeforeBody(
+  response: RawResponse,
+  checkResponse: GetOptions["checkResponse"],
+): string | undefined {
+  const noAi = noAiDirective(response.headers.get("x-robots-tag"));
+  if (noAi !== undefined) return `robots_tag: X-Robots-Tag ${noAi} forbids using it`;
+  return checkResponse?.({ status: response.status, headers: response.headers });
+}
+
 /**
  * An HTTP GET client with address rules, politeness, retries, checked redirects and a cache.
  *
@@ -461,39 +479,13 @@ export class HttpClient {
 
   /** One request, body included, so the host slot covers the whole transfer. */
   async #attempt(hop: Hop, gate: HostGate): Promise<AttemptResult> {
-    const { url, scope, options, cached } = hop;
-    const { accept, checkResponse, signal } = options;
-    const done = (reason: string): AttemptResult => ({
-      kind: "done",
-      result: { ok: false, url: url.href, reason },
-    });
+    const { signal } = hop.options;
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const attemptSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const headers: Record<string, string> = {
-      "user-agent": this.userAgent,
-      "accept-encoding": "gzip, deflate, br",
-    };
-    if (accept) headers.accept = accept;
-    if (cached?.etag) headers["if-none-match"] = cached.etag;
-    if (cached?.lastModified) headers["if-modified-since"] = cached.lastModified;
+    const headers = this.#requestHeaders(hop);
     const started = Date.now();
-    let response: RawResponse;
-    this.stats.requests++;
-    try {
-      response = await sendRequest(
-        { url, scope, headers, signal: attemptSignal },
-        this.policy,
-        this.#dial,
-        this.stats,
-      );
-    } catch (error) {
-      if (error instanceof BlockedAddressError) return done(error.reason);
-      if (error instanceof UnsupportedEncodingError) return done(error.message);
-      const reason = describeError(error, this.timeoutMs);
-      // A certificate that does not fit will not fit on the next try either.
-      if (reason.startsWith("tls_failed")) return done(reason);
-      return signal?.aborted ? done(reason) : { kind: "retry", reason };
-    }
+    const response = await this.#send(hop, headers, attemptSignal);
+    if ("kind" in response) return response;
     const { status } = response;
     const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
     gate.observe(Date.now() - started, status, retryAfterMs);
@@ -501,47 +493,96 @@ export class HttpClient {
       response.cancel();
       return { kind: "redirect", status, location: response.headers.get("location") };
     }
-    if (status === 304 && cached) {
-      response.cancel();
-      const body = await cached.body();
-      if (body === undefined) {
-        // The stored body went missing: the next attempt asks for it in full.
-        hop.cached = undefined;
-        return { kind: "retry", reason: "cache_lost: the stored body is gone" };
-      }
-      this.stats.notModified++;
-      return {
-        kind: "done",
-        result: {
-          ok: true,
-          url: url.href,
-          status,
-          contentType: cached.contentType,
-          body,
-          notModified: true,
-        },
-      };
-    }
+    if (status === 304 && hop.cached) return await this.#reuseCached(hop, hop.cached, response);
     if (status < 200 || status > 299) {
       response.cancel();
       const reason = `http_${status}: ${response.statusText || "error"}`;
-      if (status !== 429 && status < 500) return done(reason);
+      if (status !== 429 && status < 500) return attemptFailed(hop.url, reason);
       return { kind: "retry", reason, retryAfterMs };
     }
-    const noAi = noAiDirective(response.headers.get("x-robots-tag"));
-    if (noAi !== undefined) {
+    const refusal = refusalBeforeBody(response, hop.options.checkResponse);
+    if (refusal !== undefined) {
       response.cancel();
-      return done(`robots_tag: X-Robots-Tag ${noAi} forbids using it`);
+      return attemptFailed(hop.url, refusal);
     }
-    const rejection = checkResponse?.({ status, headers: response.headers });
-    if (rejection !== undefined) {
-      response.cancel();
-      return done(rejection);
+    return await this.#takeBody(hop, response, attemptSignal);
+  }
+
+  /** Who we are, the encodings we decode, and the cached validators of a conditional GET. */
+  #requestHeaders({ options, cached }: Hop): Record<string, string> {
+    const headers: Record<string, string> = {
+      "user-agent": this.userAgent,
+      "accept-encoding": "gzip, deflate, br",
+    };
+    if (options.accept) headers.accept = options.accept;
+    if (cached?.etag) headers["if-none-match"] = cached.etag;
+    if (cached?.lastModified) headers["if-modified-since"] = cached.lastModified;
+    return headers;
+  }
+
+  /** Sends the request: its response, or what its failure means (give up, or try again). */
+  async #send(
+    hop: Hop,
+    headers: Record<string, string>,
+    attemptSignal: AbortSignal,
+  ): Promise<RawResponse | AttemptResult> {
+    const { url, scope, options } = hop;
+    this.stats.requests++;
+    try {
+      return await sendRequest(
+        { url, scope, headers, signal: attemptSignal },
+        this.policy,
+        this.#dial,
+        this.stats,
+      );
+    } catch (error) {
+      if (error instanceof BlockedAddressError) return attemptFailed(url, error.reason);
+      if (error instanceof UnsupportedEncodingError) return attemptFailed(url, error.message);
+      const reason = describeError(error, this.timeoutMs);
+      // A certificate that does not fit will not fit on the next try either.
+      if (reason.startsWith("tls_failed")) return attemptFailed(url, reason);
+      return options.signal?.aborted ? attemptFailed(url, reason) : { kind: "retry", reason };
     }
+  }
+
+  /** A 304: the cached body stands for the response, or the hop asks again in full. */
+  async #reuseCached(
+    hop: Hop,
+    cached: CachedResponse,
+    response: RawResponse,
+  ): Promise<AttemptResult> {
+    response.cancel();
+    const body = await cached.body();
+    if (body === undefined) {
+      // The stored body went missing: the next attempt asks for it in full.
+      hop.cached = undefined;
+      return { kind: "retry", reason: "cache_lost: the stored body is gone" };
+    }
+    this.stats.notModified++;
+    return {
+      kind: "done",
+      result: {
+        ok: true,
+        url: hop.url.href,
+        status: response.status,
+        contentType: cached.contentType,
+        body,
+        notModified: true,
+      },
+    };
+  }
+
+  /** Reads a 2xx body within the cap, caches it, and retries a transfer the network cut off. */
+  async #takeBody(
+    hop: Hop,
+    response: RawResponse,
+    attemptSignal: AbortSignal,
+  ): Promise<AttemptResult> {
+    const { url, options } = hop;
     const result = await this.#readBody(url, response, options.maxBytes, attemptSignal);
     if (result.ok) await this.#remember(url, response.headers, result);
     // A body cut off by the network may pass; one over the cap will not.
-    if (!result.ok && /^(timeout|network)/.test(result.reason) && !signal?.aborted) {
+    if (!result.ok && /^(timeout|network)/.test(result.reason) && !options.signal?.aborted) {
       return { kind: "retry", reason: result.reason };
     }
     return { kind: "done", result };

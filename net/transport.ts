@@ -104,30 +104,16 @@ export function sendRequest(
   dial: Dialer,
   stats: WireStats,
 ): Promise<RawResponse> {
-  const { url, scope, headers, signal } = request;
+  const { url, headers, signal } = request;
   const secure = url.protocol === "https:";
-  const port = Number(url.port) || (secure ? 443 : 80);
   return new Promise<RawResponse>((resolve, reject) => {
-    let socket: Duplex | undefined;
-    const onSocket = (checked: CheckedAddress) => {
-      stats.connections++;
-      socket = dial({ address: checked.address, port, tls: secure, servername: url.hostname });
-      socket.on("data", (chunk: Uint8Array) => stats.bytesReceived += chunk.length);
-      return socket;
-    };
-    const module = secure ? https : http;
-    const connect = (done: (error: Error | null, s?: Duplex) => void) => {
-      policy.check(url, scope).then(
-        (checked) => signal.aborted ? done(signal.reason) : done(null, onSocket(checked)),
-        (error) => done(error),
-      );
-    };
-    const client = module.request(url, {
+    const connection = checkedConnection(request, policy, dial, stats);
+    const client = (secure ? https : http).request(url, {
       method: "GET",
       // One agent per request and no keep-alive: each attempt is one socket, which nothing
       // resends behind our back. The agent's createConnection is where the check happens; a
       // request's own createConnection is ignored once an agent is given.
-      agent: oneShotAgent(secure, connect),
+      agent: connection.agent,
       // Without a port: node would write `host:80`, which some virtual hosts mishandle.
       headers: { host: url.host, connection: "close", ...headers },
     });
@@ -139,46 +125,97 @@ export function sendRequest(
       reject(signal.aborted ? signal.reason : error);
     });
     client.on("response", (response: http.IncomingMessage) => {
-      const responseHeaders = new Headers();
-      for (const [name, value] of Object.entries(response.headers)) {
-        if (value === undefined) continue;
-        for (const one of Array.isArray(value) ? value : [value]) responseHeaders.append(name, one);
+      const detach = () => signal.removeEventListener("abort", onAbort);
+      try {
+        resolve(rawResponse(response, detach, connection.socket));
+      } catch (error) {
+        reject(error);
       }
-      const encoding = (responseHeaders.get("content-encoding") ?? "identity").trim()
-        .toLowerCase();
-      let body: Readable = response;
-      if (encoding !== "identity" && encoding !== "") {
-        const decoder = DECODERS[encoding];
-        if (!decoder) {
-          response.destroy();
-          return reject(new UnsupportedEncodingError(encoding));
-        }
-        const decoded = decoder();
-        response.on("error", (error) => decoded.destroy(error));
-        body = response.pipe(decoded);
-      }
-      const cancel = () => {
-        signal.removeEventListener("abort", onAbort);
-        body.destroy();
-        response.destroy();
-        socket?.destroy();
-      };
-      resolve({
-        status: response.statusCode ?? 0,
-        statusText: response.statusMessage ?? "",
-        headers: responseHeaders,
-        body: (async function* () {
-          try {
-            for await (const chunk of body) yield chunk as Uint8Array;
-          } finally {
-            cancel();
-          }
-        })(),
-        cancel,
-      });
     });
     client.end();
   });
+}
+
+/** An agent that opens its one socket to the address `policy` checks, and the socket it opened. */
+function checkedConnection(
+  request: RawRequest,
+  policy: AddressPolicy,
+  dial: Dialer,
+  stats: WireStats,
+): { agent: http.Agent; socket: () => Duplex | undefined } {
+  const { url, scope, signal } = request;
+  const secure = url.protocol === "https:";
+  const port = Number(url.port) || (secure ? 443 : 80);
+  let socket: Duplex | undefined;
+  const onSocket = (checked: CheckedAddress) => {
+    stats.connections++;
+    socket = dial({ address: checked.address, port, tls: secure, servername: url.hostname });
+    socket.on("data", (chunk: Uint8Array) => stats.bytesReceived += chunk.length);
+    return socket;
+  };
+  const agent = oneShotAgent(secure, (done) => {
+    policy.check(url, scope).then(
+      (checked) => signal.aborted ? done(signal.reason) : done(null, onSocket(checked)),
+      (error) => done(error),
+    );
+  });
+  return { agent, socket: () => socket };
+}
+
+/**
+ * A node response as a RawResponse whose body is decoded and whose cancel closes everything.
+ * Throws UnsupportedEncodingError, with the response destroyed, for an encoding we lack.
+ */
+function rawResponse(
+  response: http.IncomingMessage,
+  detach: () => void,
+  socket: () => Duplex | undefined,
+): RawResponse {
+  const headers = headersOf(response);
+  const body = decodedBody(response, headers);
+  const cancel = () => {
+    detach();
+    body.destroy();
+    response.destroy();
+    socket()?.destroy();
+  };
+  return {
+    status: response.statusCode ?? 0,
+    statusText: response.statusMessage ?? "",
+    headers,
+    body: (async function* () {
+      try {
+        for await (const chunk of body) yield chunk as Uint8Array;
+      } finally {
+        cancel();
+      }
+    })(),
+    cancel,
+  };
+}
+
+/** Node's header object as Headers, each repeated header kept. */
+function headersOf(response: http.IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
+  }
+  return headers;
+}
+
+/** The body as its Content-Encoding says to decode it. */
+function decodedBody(response: http.IncomingMessage, headers: Headers): Readable {
+  const encoding = (headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  if (encoding === "identity" || encoding === "") return response;
+  const decoder = DECODERS[encoding];
+  if (!decoder) {
+    response.destroy();
+    throw new UnsupportedEncodingError(encoding);
+  }
+  const decoded = decoder();
+  response.on("error", (error) => decoded.destroy(error));
+  return response.pipe(decoded);
 }
 
 export { BlockedAddressError };

@@ -316,6 +316,15 @@ const NO_FACE_LABELS: Record<string, string> = {
   "age-gender": "estimated age and gender",
 };
 
+/** One bar of the checks chart: an accuracy with its 95 % interval. */
+interface CheckRow {
+  what: string;
+  accuracy: number;
+  lo: number;
+  hi: number;
+  kind: "model" | "baseline";
+}
+
 /**
  * Is it the face, or the photo? Each model on the random split and on sources it never saw,
  * beside the baselines that never see a face, each with its 95 % interval and chance marked.
@@ -323,8 +332,19 @@ const NO_FACE_LABELS: Record<string, string> = {
 export function checksSpec(models: ModelResult[], checks: ValidityChecks): TopLevelSpec {
   const first = models[0]?.metrics;
   if (!first) throw new RangeError("Cannot draw the checks chart without a model");
-  const rows = [
-    ...models.flatMap((m) => [
+  return {
+    title: "Face models against what sees no face (95 % intervals; the line is chance)",
+    width: 520,
+    height: { step: 30 },
+    layer: checksLayers(checksRows(models, checks), first.chance),
+    // Layers with their own data (the chance line) are valid Vega-Lite that the types reject.
+  } as unknown as TopLevelSpec;
+}
+
+/** The chart's rows, top to bottom: each model, its leave-one-source-out scores, the baselines. */
+function checksRows(models: ModelResult[], checks: ValidityChecks): CheckRow[] {
+  return [
+    ...models.flatMap((m): CheckRow[] => [
       {
         what: `${m.kind}: random split`,
         accuracy: m.metrics.accuracy,
@@ -332,7 +352,7 @@ export function checksSpec(models: ModelResult[], checks: ValidityChecks): TopLe
         hi: m.metrics.ci95[1],
         kind: "model",
       },
-      ...checks.loso.filter((l) => l.kind === m.kind && l.score).map((l) => ({
+      ...checks.loso.filter((l) => l.kind === m.kind && l.score).map((l): CheckRow => ({
         what: `${m.kind}: leave-one-source-out`,
         accuracy: l.score!.accuracy,
         lo: l.score!.ci95[0],
@@ -340,7 +360,7 @@ export function checksSpec(models: ModelResult[], checks: ValidityChecks): TopLe
         kind: "model",
       })),
     ]),
-    ...checks.baselines.map((b) => ({
+    ...checks.baselines.map((b): CheckRow => ({
       what: `no face: ${NO_FACE_LABELS[b.key] ?? b.key}`,
       accuracy: b.score.accuracy,
       lo: b.score.ci95[0],
@@ -348,6 +368,10 @@ export function checksSpec(models: ModelResult[], checks: ValidityChecks): TopLe
       kind: "baseline",
     })),
   ];
+}
+
+/** The interval rules, the accuracy points and their labels, and the dashed chance line. */
+function checksLayers(rows: CheckRow[], chance: number): unknown[] {
   const y = {
     field: "what",
     type: "nominal",
@@ -356,50 +380,44 @@ export function checksSpec(models: ModelResult[], checks: ValidityChecks): TopLe
     axis: { labelLimit: 320 },
   } as const;
   const x = { type: "quantitative", scale: { domain: [0, 1] } } as const;
-  return {
-    title: "Face models against what sees no face (95 % intervals; the line is chance)",
-    width: 520,
-    height: { step: 30 },
-    layer: [
-      {
-        data: { values: rows },
-        mark: { type: "rule", strokeWidth: 2 },
-        encoding: {
-          y,
-          x: { ...x, field: "lo" },
-          x2: { field: "hi" },
-          color: {
-            field: "kind",
-            type: "nominal",
-            scale: { domain: ["model", "baseline"], range: ["#4c78a8", "#e45756"] },
-            legend: null,
-          },
+  return [
+    {
+      data: { values: rows },
+      mark: { type: "rule", strokeWidth: 2 },
+      encoding: {
+        y,
+        x: { ...x, field: "lo" },
+        x2: { field: "hi" },
+        color: {
+          field: "kind",
+          type: "nominal",
+          scale: { domain: ["model", "baseline"], range: ["#4c78a8", "#e45756"] },
+          legend: null,
         },
       },
-      {
-        data: { values: rows },
-        mark: { type: "point", filled: true, size: 90 },
-        encoding: {
-          y,
-          x: { ...x, field: "accuracy", axis: { format: ".0%" }, title: "accuracy" },
-          color: { field: "kind", type: "nominal", legend: null },
-        },
+    },
+    {
+      data: { values: rows },
+      mark: { type: "point", filled: true, size: 90 },
+      encoding: {
+        y,
+        x: { ...x, field: "accuracy", axis: { format: ".0%" }, title: "accuracy" },
+        color: { field: "kind", type: "nominal", legend: null },
       },
-      {
-        data: { values: rows },
-        mark: { type: "text", align: "left", dx: 8, dy: -9, fontSize: 11 },
-        encoding: {
-          y,
-          x: { ...x, field: "accuracy" },
-          text: { field: "accuracy", type: "quantitative", format: ".1%" },
-        },
+    },
+    {
+      data: { values: rows },
+      mark: { type: "text", align: "left", dx: 8, dy: -9, fontSize: 11 },
+      encoding: {
+        y,
+        x: { ...x, field: "accuracy" },
+        text: { field: "accuracy", type: "quantitative", format: ".1%" },
       },
-      {
-        data: { values: [{ chance: first.chance }] },
-        mark: { type: "rule", strokeDash: [4, 4], color: "#666" },
-        encoding: { x: { ...x, field: "chance" } },
-      },
-    ],
-    // Layers with their own data (the chance line) are valid Vega-Lite that the types reject.
-  } as unknown as TopLevelSpec;
+    },
+    {
+      data: { values: [{ chance }] },
+      mark: { type: "rule", strokeDash: [4, 4], color: "#666" },
+      encoding: { x: { ...x, field: "chance" } },
+    },
+  ];
 }

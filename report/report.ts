@@ -6,6 +6,7 @@
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import sharp from "sharp";
+import type { TopLevelSpec } from "vega-lite";
 import {
   checksSpec,
   confusionSpec,
@@ -19,7 +20,7 @@ import {
 import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
 import type { SplitName } from "../core/types.ts";
 import { REPORT_FILES } from "../store/paths.ts";
-import type { ValidityChecks } from "../stages/validity.ts";
+import type { BaselineResult, Demographics, ValidityChecks } from "../stages/validity.ts";
 import { verdictLines } from "./verdict.ts";
 
 export type { EpochPoint, ModelResult };
@@ -280,6 +281,13 @@ function checksSection(models: ModelResult[], checks: ValidityChecks | undefined
     return `<p class="warn">The validity checks were not run for this report, so nothing here
 says whether the models read faces or photos.</p>`;
   }
+  return `${losoPart(checks)}
+${baselinesPart(models, checks.baselines)}
+${demographicsPart(checks.demographics)}`;
+}
+
+/** Leave-one-source-out: each model against its random split, the sources it could not hold out. */
+function losoPart(checks: ValidityChecks): string {
   const loso = checks.loso.map((l) => {
     const random = l.randomSplitOnTheseSources;
     return [
@@ -309,7 +317,23 @@ says whether the models read faces or photos.</p>`;
         .join("<br>")
     }</p>`
     : "";
-  const baselineRows = checks.baselines.map((b) => [
+  return `<p>Is it the face, or the photo? Faces are grouped by ${
+    escapeXml(checks.groupedBy)
+  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
+source but one and tests it on the held-out one: a model that learned a site's photo style
+instead of faces falls to chance there.</p>
+${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
+${cannot}
+${
+    perSource.length
+      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
+      : ""
+  }`;
+}
+
+/** The style baselines against each face model on the same faces, and the telling statistics. */
+function baselinesPart(models: ModelResult[], baselines: BaselineResult[]): string {
+  const baselineRows = baselines.map((b) => [
     escapeXml(b.name),
     `${pct(b.score.accuracy)} (${pct(b.score.ci95[0])} – ${
       pct(b.score.ci95[1])
@@ -324,59 +348,8 @@ says whether the models read faces or photos.</p>`;
       }${v.close ? ` <span class="no">close</span>` : ""}`;
     }),
   ]);
-  const telling = checks.baselines.find((b) => b.telling)?.telling ?? [];
-  const demographics = checks.demographics;
-  const strataNames = demographics
-    ? Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? []
-    : [];
-  const demographicPart = demographics
-    ? `<h3>Demographics (estimated by ${
-      escapeXml(demographics.estimatedBy)
-    }, ${demographics.n} faces)</h3>
-<p>Accuracy within each stratum of estimated gender and age: a model that reads only
-demographics does well in some strata and at chance within them.</p>
-${
-      table(
-        ["model", ...strataNames.map(escapeXml)],
-        Object.entries(demographics.strata).map(([kind, strata]) => [
-          escapeXml(kind),
-          ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
-        ]),
-        "num",
-      )
-    }
-<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
-gender and ages at most a few years apart, each face in one pair; how often the model gives each
-face's own class the higher score.</p>
-${
-      table(
-        ["model", "pairs", "ranked right (95 % CI)"],
-        Object.entries(demographics.matchedPairs).map(([kind, m]) => [
-          escapeXml(kind),
-          m.pairs,
-          m.accuracy === null || !m.ci95
-            ? "n/a"
-            : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
-              pct(m.ci95[1])
-            }), age gap ≤ ${m.maxAgeGap} years`,
-        ]),
-        "num",
-      )
-    }`
-    : "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
-  return `<p>Is it the face, or the photo? Faces are grouped by ${
-    escapeXml(checks.groupedBy)
-  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
-source but one and tests it on the held-out one: a model that learned a site's photo style
-instead of faces falls to chance there.</p>
-${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
-${cannot}
-${
-    perSource.length
-      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
-      : ""
-  }
-<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
+  const telling = baselines.find((b) => b.telling)?.telling ?? [];
+  return `<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
 split as the face models. A face model that does not beat them may have learned the photos.</p>
 ${
     table(
@@ -390,8 +363,48 @@ ${
         telling.map((t) => `${escapeXml(t.feature)} (${t.separation.toFixed(2)})`).join(", ")
       }.</p>`
       : ""
+  }`;
+}
+
+/** Accuracy within strata of estimated gender and age, and the matched pairs. */
+function demographicsPart(demographics: Demographics | undefined): string {
+  if (!demographics) {
+    return "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
   }
-${demographicPart}`;
+  const strataNames = Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? [];
+  return `<h3>Demographics (estimated by ${
+    escapeXml(demographics.estimatedBy)
+  }, ${demographics.n} faces)</h3>
+<p>Accuracy within each stratum of estimated gender and age: a model that reads only
+demographics does well in some strata and at chance within them.</p>
+${
+    table(
+      ["model", ...strataNames.map(escapeXml)],
+      Object.entries(demographics.strata).map(([kind, strata]) => [
+        escapeXml(kind),
+        ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
+      ]),
+      "num",
+    )
+  }
+<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
+gender and ages at most a few years apart, each face in one pair; how often the model gives each
+face's own class the higher score.</p>
+${
+    table(
+      ["model", "pairs", "ranked right (95 % CI)"],
+      Object.entries(demographics.matchedPairs).map(([kind, m]) => [
+        escapeXml(kind),
+        m.pairs,
+        m.accuracy === null || !m.ci95
+          ? "n/a"
+          : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
+            pct(m.ci95[1])
+          }), age gap ≤ ${m.maxAgeGap} years`,
+      ]),
+      "num",
+    )
+  }`;
 }
 
 function datasetSection(dataset: DatasetSummary, classes: string[]): string {
@@ -479,76 +492,150 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
     throw new RangeError(`Each model kind may appear once: got ${kinds.join(", ")}`);
   }
   await Deno.mkdir(outDir, { recursive: true });
-  const pngs: string[] = [];
-  const save = async (name: string, png: Uint8Array) => {
-    const path = join(outDir, name);
-    await Deno.writeFile(path, png);
-    pngs.push(path);
-    return png;
-  };
-  // Shown at half the PNG's pixels, so charts stay sharp on high-density screens.
-  const chart = async (name: string, png: Uint8Array, alt: string) => {
-    await save(name, png);
-    const { width = 0 } = await sharp(png).metadata();
-    return `<figure>${imageTag(png, alt, Math.round(width / 2))}</figure>`;
-  };
-
-  const headline = await renderChart(headlineSpec(models));
-  const headlineImage = await chart("accuracy.png", headline.png, "accuracy against baselines");
+  const images = new ReportImages(outDir);
+  const headlineImage = await images.chart(
+    "accuracy.png",
+    headlineSpec(models),
+    "accuracy against baselines",
+  );
   const checksImage = checks
-    ? await chart(
+    ? await images.chart(
       "checks.png",
-      (await renderChart(checksSpec(models, checks))).png,
+      checksSpec(models, checks),
       "face models against what sees no face",
     )
     : "";
-  const perModel: {
-    confusion: string;
-    curves: string;
-    distribution: string;
-    montages: string[];
-  }[] = [];
-  for (const model of models) {
-    const kind = slug(model.kind);
-    const confusion = await chart(
-      `confusion-${kind}.png`,
-      (await renderChart(confusionSpec(model.kind, model.metrics))).png,
-      `confusion matrix of ${model.kind}`,
-    );
-    const curves = model.history.length
-      ? await chart(
-        `training-${kind}.png`,
-        (await renderChart(trainingCurvesSpec(model.kind, model.history, model.bestEpoch))).png,
-        `training curves of ${model.kind}`,
-      )
-      : "<p>No training history recorded.</p>";
-    const distribution = await chart(
-      `distribution-${kind}.png`,
-      (await renderChart(distributionSpec(model.kind, model.metrics))).png,
-      `class distribution of ${model.kind}`,
-    );
-    const montages: string[] = [];
-    for (const lists of model.metrics.topK) {
-      montages.push(
-        await chart(
-          `faces-${kind}-${slug(lists.label)}.png`,
-          await montage(model.kind, lists, faces),
-          `faces of ${lists.label} (${model.kind})`,
-        ),
-      );
-    }
-    perModel.push({ confusion, curves, distribution, montages });
+  const perModel: ModelFigures[] = [];
+  for (const model of models) perModel.push(await modelFigures(model, faces, images));
+  const verdict = verdictLines(models, checks);
+  const html = reportHtml({
+    title,
+    generatedAt,
+    dataset,
+    models,
+    checks,
+    verdict,
+    headlineImage,
+    checksImage,
+    perModel,
+  });
+  const htmlPath = join(outDir, REPORT_FILES.html);
+  const metricsPath = join(outDir, REPORT_FILES.metrics);
+  await Deno.writeTextFile(
+    metricsPath,
+    metricsJsonText(verdict, generatedAt, checks, dataset, models) + "\n",
+  );
+  await Deno.writeTextFile(htmlPath, html);
+  return { html: htmlPath, metricsJson: metricsPath, pngs: images.pngs };
+}
+
+/** The report's PNGs: each written under the report's folder and shown as a figure. */
+class ReportImages {
+  /** Paths of every PNG written, in order. */
+  readonly pngs: string[] = [];
+
+  constructor(readonly outDir: string) {}
+
+  /** Renders a chart, writes it and gives its figure. */
+  async chart(name: string, spec: TopLevelSpec, alt: string): Promise<string> {
+    return await this.figure(name, (await renderChart(spec)).png, alt);
   }
 
+  /** Writes `png` as `name` and gives its figure. */
+  async figure(name: string, png: Uint8Array, alt: string): Promise<string> {
+    const path = join(this.outDir, name);
+    await Deno.writeFile(path, png);
+    this.pngs.push(path);
+    // Shown at half the PNG's pixels, so charts stay sharp on high-density screens.
+    const { width = 0 } = await sharp(png).metadata();
+    return `<figure>${imageTag(png, alt, Math.round(width / 2))}</figure>`;
+  }
+}
+
+/** One model's figures on the page. */
+interface ModelFigures {
+  confusion: string;
+  curves: string;
+  distribution: string;
+  /** One per class, in the confusion matrix's order. */
+  montages: string[];
+}
+
+/** Renders and writes one model's charts and face montages. */
+async function modelFigures(
+  model: ModelResult,
+  faces: Map<string, Uint8Array>,
+  images: ReportImages,
+): Promise<ModelFigures> {
+  const kind = slug(model.kind);
+  const confusion = await images.chart(
+    `confusion-${kind}.png`,
+    confusionSpec(model.kind, model.metrics),
+    `confusion matrix of ${model.kind}`,
+  );
+  const curves = model.history.length
+    ? await images.chart(
+      `training-${kind}.png`,
+      trainingCurvesSpec(model.kind, model.history, model.bestEpoch),
+      `training curves of ${model.kind}`,
+    )
+    : "<p>No training history recorded.</p>";
+  const distribution = await images.chart(
+    `distribution-${kind}.png`,
+    distributionSpec(model.kind, model.metrics),
+    `class distribution of ${model.kind}`,
+  );
+  const montages: string[] = [];
+  for (const lists of model.metrics.topK) {
+    montages.push(
+      await images.figure(
+        `faces-${kind}-${slug(lists.label)}.png`,
+        await montage(model.kind, lists, faces),
+        `faces of ${lists.label} (${model.kind})`,
+      ),
+    );
+  }
+  return { confusion, curves, distribution, montages };
+}
+
+/** What the page is made of, its figures already rendered. */
+interface ReportPage {
+  title: string;
+  generatedAt: Date;
+  dataset: DatasetSummary;
+  models: ModelResult[];
+  checks?: ValidityChecks;
+  verdict: string[];
+  headlineImage: string;
+  checksImage: string;
+  /** In the order of `models`. */
+  perModel: ModelFigures[];
+}
+
+/**
+ * report.html, in the order people read: verdict, headline, charts, per class, faces, checks,
+ * provenance.
+ */
+function reportHtml(page: ReportPage): string {
+  const {
+    title,
+    generatedAt,
+    dataset,
+    models,
+    checks,
+    verdict,
+    headlineImage,
+    checksImage,
+    perModel,
+  } = page;
   const classes = models[0]!.metrics.confusion.labels;
   const sideBySide = (pick: (i: number) => string) =>
     `<div class="grid">${models.map((_, i) => pick(i)).join("\n")}</div>`;
   const perClass = models.map((m) =>
     `<div><h3>${escapeXml(m.kind)}</h3>${perClassTable(m.metrics)}</div>`
   ).join("\n");
-  const verdict = verdictLines(models, checks);
   const stamp = generatedAt.toISOString().replace("T", " ").slice(0, 16) + " UTC";
-  const html = `<!doctype html>
+  return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeXml(title)}</title><style>${STYLE}</style></head>
@@ -581,8 +668,17 @@ ${datasetSection(dataset, classes)}
 <footer>Written by facefield. Every number is in metrics.json next to this page.</footer>
 </body></html>
 `;
+}
 
-  const metricsJson = JSON.stringify(
+/** metrics.json: every number of the report, machine-readable. */
+function metricsJsonText(
+  verdict: string[],
+  generatedAt: Date,
+  checks: ValidityChecks | undefined,
+  dataset: DatasetSummary,
+  models: ModelResult[],
+): string {
+  return JSON.stringify(
     {
       verdict,
       generatedAt: generatedAt.toISOString(),
@@ -598,11 +694,6 @@ ${datasetSection(dataset, classes)}
     null,
     2,
   );
-  const htmlPath = join(outDir, REPORT_FILES.html);
-  const metricsPath = join(outDir, REPORT_FILES.metrics);
-  await Deno.writeTextFile(metricsPath, metricsJson + "\n");
-  await Deno.writeTextFile(htmlPath, html);
-  return { html: htmlPath, metricsJson: metricsPath, pngs };
 }
 
 /**

@@ -212,108 +212,156 @@ export function downloadImages(
       );
     }
   }
-
-  const validate = async (body: Uint8Array): Promise<DownloadResult> => {
-    const reject = (reason: string): DownloadResult => dropped("images", "rejected", reason, null);
-    const sniffed = sniffImageType(body);
-    if (sniffed.kind === "unknown") return reject("not_an_image: the bytes match no image format");
-    if (sniffed.kind === "unsupported") {
-      return reject(`unsupported_format: ${sniffed.format} cannot be decoded`);
-    }
-    if (sniffed.kind === "svg" && !allowSvg) {
-      return reject("unsupported_format: svg is a drawing, not a photo");
-    }
-    let width: number, height: number, format: string;
-    try {
-      const image = sharp(body, { limitInputPixels: maxPixels, failOn: "error" });
-      const metadata = await image.metadata();
-      const rawWidth = metadata.width ?? 0;
-      const rawHeight = metadata.height ?? 0;
-      if (rawWidth * rawHeight > maxPixels) {
-        return reject(`too_many_pixels: ${rawWidth}x${rawHeight} is over ${maxPixels} pixels`);
-      }
-      const frames = metadata.pages ?? 1;
-      if (frames > 1 && (metadata.format === "gif" || metadata.format === "webp")) {
-        // A portrait is a still photo; an animation is a banner, an avatar loop or a sprite.
-        return reject(`animated: ${metadata.format} with ${frames} frames, not a still photo`);
-      }
-      // Orientations 5–8 turn the image a quarter: width and height swap.
-      const quarterTurn = (metadata.orientation ?? 1) >= 5;
-      width = quarterTurn ? rawHeight : rawWidth;
-      height = quarterTurn ? rawWidth : rawHeight;
-      format = metadata.format ?? (sniffed.kind === "sharp" ? sniffed.format : "svg");
-      // Decoding every pixel is what catches truncated and corrupt files. A small output keeps
-      // it cheap; .rotate() applies the EXIF orientation the way later stages will see it.
-      await image.rotate().resize(64, 64, { fit: "inside" }).raw().toBuffer();
-    } catch (error) {
-      const message = (error as Error).message ?? String(error);
-      if (/pixel limit/i.test(message)) return reject(`too_many_pixels: ${message.slice(0, 120)}`);
-      return reject(`decode_failed: ${message.split("\n")[0]?.slice(0, 160)}`);
-    }
-    if (Math.min(width, height) < minSide) {
-      return reject(`too_small: ${width}x${height} has a side under ${minSide} px`);
-    }
-    const sha256 = sha256Hex(body);
-    const imagePath = blobPath(cacheDir, sha256);
-    try {
-      await storeBlob(imagePath, body);
-    } catch (error) {
-      return dropped("images", "failed", `cache_write_failed: ${(error as Error).message}`, null);
-    }
-    return ok({ sha256, imagePath, format, width, height, bytes: body.length });
-  };
+  const rules: ImageRules = { cacheDir, maxPixels, minSide, allowSvg };
 
   return (people) =>
     new Observable<Outcome<ImageRecord>>((subscriber) => {
-      // Per subscription: one download per URL, whether the requests overlap or come later
-      // (a shared "no photo" placeholder is fetched once). Results are small; bytes are not kept.
-      const byUrl = new Map<string, Promise<DownloadResult>>();
-      const controller = new AbortController();
-
-      const download = (url: string, pageUrl: string): Promise<DownloadResult> => {
-        // Keyed by the page's host too: the same URL from another host has another scope.
-        const key = `${url}\n${URL.canParse(pageUrl) ? new URL(pageUrl).host : ""}`;
-        let result = byUrl.get(key);
-        if (!result && url.startsWith("file:")) {
-          result = readLocalImage(url, maxBytes).then((read) =>
-            read.status === "ok" ? validate(read.record) : read
-          );
-          byUrl.set(key, result);
-        }
-        if (!result) {
-          result = http.get(url, {
-            maxBytes,
-            // The image may reach only addresses in its page's class (a public page: public).
-            // An image list's row names its source, not a page: the image URL is then its own scope.
-            scope: URL.canParse(pageUrl) && /^https?:/i.test(pageUrl) ? pageUrl : undefined,
-            accept: "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.1",
-            signal: controller.signal,
-          }).then((response): Promise<DownloadResult> | DownloadResult => {
-            if (response.ok) return validate(response.body);
-            // What the site or our rules refuse is rejected; what went wrong on the way failed.
-            const status = REFUSED.test(response.reason) ? "rejected" : "failed";
-            return dropped("images", status, response.reason, null);
-          });
-          byUrl.set(key, result);
-        }
-        return result;
-      };
-
+      const downloads = new ImageDownloads(http, maxBytes, rules);
       const process = async (record: PersonRecord): Promise<Outcome<ImageRecord>> => {
         const known = revalidate ? undefined : lookup?.(record);
         // A known record counts only while its bytes are still in the cache.
         if (known && await exists(known.imagePath)) {
           return { status: "ok", record: { ...known, ...record } };
         }
-        const result = await download(record.imageUrl, record.pageUrl);
+        const result = await downloads.get(record.imageUrl, record.pageUrl);
         if (!isOk(result)) return { ...result, record };
         return ok({ ...record, ...result.record });
       };
-
       const subscription = people.pipe(mergeMap(process, concurrency)).subscribe(subscriber);
       return () => {
-        controller.abort();
+        downloads.abort();
         subscription.unsubscribe();
       };
     });
+}
+
+/** What an image must be to be kept, and where its bytes go. */
+interface ImageRules {
+  cacheDir: string;
+  maxPixels: number;
+  minSide: number;
+  allowSvg: boolean;
+}
+
+/**
+ * One subscription's downloads: one per URL, whether the requests overlap or come later (a
+ * shared "no photo" placeholder is fetched once). Results are small; bytes are not kept.
+ */
+class ImageDownloads {
+  readonly #byUrl = new Map<string, Promise<DownloadResult>>();
+  readonly #controller = new AbortController();
+
+  constructor(
+    readonly http: HttpClient,
+    readonly maxBytes: number,
+    readonly rules: ImageRules,
+  ) {}
+
+  /** The result for the image `url` found on `pageUrl`, read or downloaded once. */
+  get(url: string, pageUrl: string): Promise<DownloadResult> {
+    // Keyed by the page's host too: the same URL from another host has another scope.
+    const key = `${url}\n${URL.canParse(pageUrl) ? new URL(pageUrl).host : ""}`;
+    let result = this.#byUrl.get(key);
+    if (!result) {
+      result = url.startsWith("file:") ? this.#readLocal(url) : this.#download(url, pageUrl);
+      this.#byUrl.set(key, result);
+    }
+    return result;
+  }
+
+  /** Stops the downloads in flight, when the subscriber leaves. */
+  abort(): void {
+    this.#controller.abort();
+  }
+
+  async #readLocal(url: string): Promise<DownloadResult> {
+    const read = await readLocalImage(url, this.maxBytes);
+    return read.status === "ok" ? await validateImage(read.record, this.rules) : read;
+  }
+
+  async #download(url: string, pageUrl: string): Promise<DownloadResult> {
+    const response = await this.http.get(url, {
+      maxBytes: this.maxBytes,
+      // The image may reach only addresses in its page's class (a public page: public).
+      // An image list's row names its source, not a page: the image URL is then its own scope.
+      scope: URL.canParse(pageUrl) && /^https?:/i.test(pageUrl) ? pageUrl : undefined,
+      accept: "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.1",
+      signal: this.#controller.signal,
+    });
+    if (response.ok) return await validateImage(response.body, this.rules);
+    // What the site or our rules refuse is rejected; what went wrong on the way failed.
+    const status = REFUSED.test(response.reason) ? "rejected" : "failed";
+    return dropped("images", status, response.reason, null);
+  }
+}
+
+/** Checks that `body` is a still photo within the rules, and stores it by its sha256. */
+async function validateImage(body: Uint8Array, rules: ImageRules): Promise<DownloadResult> {
+  const reject = (reason: string): DownloadResult => dropped("images", "rejected", reason, null);
+  const sniffed = sniffImageType(body);
+  if (sniffed.kind === "unknown") return reject("not_an_image: the bytes match no image format");
+  if (sniffed.kind === "unsupported") {
+    return reject(`unsupported_format: ${sniffed.format} cannot be decoded`);
+  }
+  if (sniffed.kind === "svg" && !rules.allowSvg) {
+    return reject("unsupported_format: svg is a drawing, not a photo");
+  }
+  const decoded = await decodeImage(body, sniffed, rules.maxPixels);
+  if (!decoded.ok) return reject(decoded.reason);
+  const { width, height, format } = decoded;
+  if (Math.min(width, height) < rules.minSide) {
+    return reject(`too_small: ${width}x${height} has a side under ${rules.minSide} px`);
+  }
+  const sha256 = sha256Hex(body);
+  const imagePath = blobPath(rules.cacheDir, sha256);
+  try {
+    await storeBlob(imagePath, body);
+  } catch (error) {
+    return dropped("images", "failed", `cache_write_failed: ${(error as Error).message}`, null);
+  }
+  return ok({ sha256, imagePath, format, width, height, bytes: body.length });
+}
+
+/**
+ * Decodes every pixel of an image sharp can read: its size as it is shown (after the EXIF
+ * orientation) and its format, or why it is rejected (too many pixels, animated, corrupt).
+ */
+async function decodeImage(
+  body: Uint8Array,
+  sniffed: SniffedType,
+  maxPixels: number,
+): Promise<
+  { ok: true; width: number; height: number; format: string } | { ok: false; reason: string }
+> {
+  const reject = (reason: string) => ({ ok: false as const, reason });
+  try {
+    const image = sharp(body, { limitInputPixels: maxPixels, failOn: "error" });
+    const metadata = await image.metadata();
+    const rawWidth = metadata.width ?? 0;
+    const rawHeight = metadata.height ?? 0;
+    if (rawWidth * rawHeight > maxPixels) {
+      return reject(`too_many_pixels: ${rawWidth}x${rawHeight} is over ${maxPixels} pixels`);
+    }
+    const frames = metadata.pages ?? 1;
+    if (frames > 1 && (metadata.format === "gif" || metadata.format === "webp")) {
+      // A portrait is a still photo; an animation is a banner, an avatar loop or a sprite.
+      return reject(`animated: ${metadata.format} with ${frames} frames, not a still photo`);
+    }
+    // Orientations 5–8 turn the image a quarter: width and height swap.
+    const quarterTurn = (metadata.orientation ?? 1) >= 5;
+    const format = metadata.format ?? (sniffed.kind === "sharp" ? sniffed.format : "svg");
+    // Decoding every pixel is what catches truncated and corrupt files. A small output keeps
+    // it cheap; .rotate() applies the EXIF orientation the way later stages will see it.
+    await image.rotate().resize(64, 64, { fit: "inside" }).raw().toBuffer();
+    return {
+      ok: true,
+      width: quarterTurn ? rawHeight : rawWidth,
+      height: quarterTurn ? rawWidth : rawHeight,
+      format,
+    };
+  } catch (error) {
+    const message = (error as Error).message ?? String(error);
+    if (/pixel limit/i.test(message)) return reject(`too_many_pixels: ${message.slice(0, 120)}`);
+    return reject(`decode_failed: ${message.split("\n")[0]?.slice(0, 160)}`);
+  }
 }

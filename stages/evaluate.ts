@@ -316,8 +316,50 @@ export function computeMetrics(
   if (faces.length === 0) {
     throw new RangeError("Cannot evaluate on 0 faces: the test split is empty");
   }
+  const judged = judgeFaces(faces, classes);
+  const n = judged.length;
+  const { counts, rowNormalised, real, predicted, correct } = confusionOf(judged, classes);
+  const perClass = perClassMetrics(classes, counts, real, predicted);
+  const majority = majorityBaseline(classes, real, n, options.trainDistribution);
+  const chance = 1 / classes.length;
+  const actualLabels = judged.map((j) => j.actual);
+  const predictedLabels = judged.map((j) => j.predicted);
+  const permutations = options.permutations ?? 2000;
+  const metrics: Metrics = {
+    accuracy: correct / n,
+    ci95: wilsonInterval(correct, n),
+    n,
+    correct,
+    majorityBaseline: majority,
+    chance,
+    beatsMajority: significance(correct, n, majority.accuracy, alpha),
+    beatsChance: significance(correct, n, chance, alpha),
+    macroF1: perClass.reduce((sum, c) => sum + c.f1, 0) / classes.length,
+    balancedAccuracy: balancedAccuracy(actualLabels, predictedLabels),
+    permutation: {
+      pValue: permutationPValue(actualLabels, predictedLabels, { permutations }),
+      permutations,
+    },
+    mostConfused: mostConfused(counts, classes),
+    perClass,
+    confusion: { labels: [...classes], counts, rowNormalised },
+    distribution: classes.map((label, i) => ({ label, real: real[i]!, predicted: predicted[i]! })),
+    topK: topKLists(judged, classes, topK),
+    confounds: {
+      genderOnly: genderOnly(judged, classes, correct, n, alpha, options.genderFit),
+      grayscale: subsetAccuracy(judged.filter((j) => j.face.grayscale === true)),
+      colour: subsetAccuracy(judged.filter((j) => j.face.grayscale === false)),
+    },
+  };
+  const folds = foldMetrics(judged);
+  if (folds) metrics.folds = folds;
+  return metrics;
+}
+
+/** Each face with its true class and the model's answer; a face that does not fit throws. */
+function judgeFaces(faces: ScoredFace[], classes: string[]): Judged[] {
   const index = new Map(classes.map((label, i) => [label, i]));
-  const judged: Judged[] = faces.map((face) => {
+  return faces.map((face) => {
     if (face.probabilities.length !== classes.length) {
       throw new TypeError(
         `Face ${face.id} has ${face.probabilities.length} probabilities for ${classes.length} classes`,
@@ -333,94 +375,81 @@ export function computeMetrics(
     }
     return { face, actual, predicted: argmax(face.probabilities) };
   });
+}
 
-  const n = judged.length;
+/**
+ * The confusion matrix, its rows normalised, its row sums (`real`: faces per true class), its
+ * column sums (`predicted`: faces per predicted class) and its diagonal's sum (`correct`).
+ */
+function confusionOf(judged: Judged[], classes: string[]) {
   const counts = classes.map(() => classes.map(() => 0));
   for (const j of judged) counts[j.actual]![j.predicted]!++;
   const correct = classes.reduce((sum, _, i) => sum + counts[i]![i]!, 0);
-  const accuracy = correct / n;
   const rowNormalised = counts.map((row) => {
     const total = row.reduce((a, b) => a + b, 0);
     return row.map((c) => (total ? c / total : 0));
   });
   const real = counts.map((row) => row.reduce((a, b) => a + b, 0));
   const predicted = classes.map((_, j) => counts.reduce((sum, row) => sum + row[j]!, 0));
+  return { counts, rowNormalised, real, predicted, correct };
+}
 
-  const perClass = classes.map((label, i) => {
+/** Precision, recall and F1 of each class against the rest. */
+function perClassMetrics(
+  classes: string[],
+  counts: number[][],
+  real: number[],
+  predicted: number[],
+): ClassMetrics[] {
+  return classes.map((label, i) => {
     const truePositives = counts[i]![i]!;
     const precision = predicted[i]! ? truePositives / predicted[i]! : 0;
     const recall = real[i]! ? truePositives / real[i]! : 0;
     const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
     return { label, precision, recall, f1, support: real[i]! };
   });
-  const macroF1 = perClass.reduce((sum, c) => sum + c.f1, 0) / classes.length;
+}
 
-  const trainCounts = options.trainDistribution;
-  const majorityFitOn = trainCounts && Object.values(trainCounts).some((c) => c > 0)
-    ? "train"
-    : "test";
-  const majorityLabel = majorityFitOn === "train"
+/**
+ * Always answering the most common class: the training set's when its counts are known (what
+ * a model could know), else the test set's. `real` counts the test faces per class.
+ */
+function majorityBaseline(
+  classes: string[],
+  real: number[],
+  n: number,
+  trainCounts: MetricsOptions["trainDistribution"],
+): Metrics["majorityBaseline"] {
+  const fitOn = trainCounts && Object.values(trainCounts).some((c) => c > 0) ? "train" : "test";
+  const label = fitOn === "train"
     ? mostCommon(new Map(Object.entries(trainCounts!)), classes)!
     : mostCommon(new Map(classes.map((c, i) => [c, real[i]!])), classes)!;
-  const majorityAccuracy = real[index.get(majorityLabel)!]! / n;
-  const chance = 1 / classes.length;
+  return { label, accuracy: real[classes.indexOf(label)]! / n, fitOn };
+}
 
-  const topKLists = classes.map((label, c) => ({
+/** Per class, the most confident mistakes either way and the most confident right answers. */
+function topKLists(judged: Judged[], classes: string[], k: number): Metrics["topK"] {
+  return classes.map((label, c) => ({
     label,
     falseNegatives: ranked(
       judged.filter((j) => j.actual === c && j.predicted !== c),
       classes,
       (j) => j.face.probabilities[j.predicted]!,
-      topK,
+      k,
     ),
     falsePositives: ranked(
       judged.filter((j) => j.predicted === c && j.actual !== c),
       classes,
       (j) => j.face.probabilities[c]!,
-      topK,
+      k,
     ),
     truePositives: ranked(
       judged.filter((j) => j.actual === c && j.predicted === c),
       classes,
       (j) => j.face.probabilities[c]!,
-      topK,
+      k,
     ),
   }));
-
-  const metrics: Metrics = {
-    accuracy,
-    ci95: wilsonInterval(correct, n),
-    n,
-    correct,
-    majorityBaseline: { label: majorityLabel, accuracy: majorityAccuracy, fitOn: majorityFitOn },
-    chance,
-    beatsMajority: significance(correct, n, majorityAccuracy, alpha),
-    beatsChance: significance(correct, n, chance, alpha),
-    macroF1,
-    balancedAccuracy: balancedAccuracy(
-      judged.map((j) => j.actual),
-      judged.map((j) => j.predicted),
-    ),
-    permutation: {
-      pValue: permutationPValue(judged.map((j) => j.actual), judged.map((j) => j.predicted), {
-        permutations: options.permutations ?? 2000,
-      }),
-      permutations: options.permutations ?? 2000,
-    },
-    mostConfused: mostConfused(counts, classes),
-    perClass,
-    confusion: { labels: [...classes], counts, rowNormalised },
-    distribution: classes.map((label, i) => ({ label, real: real[i]!, predicted: predicted[i]! })),
-    topK: topKLists,
-    confounds: {
-      genderOnly: genderOnly(judged, classes, correct, n, alpha, options.genderFit),
-      grayscale: subsetAccuracy(judged.filter((j) => j.face.grayscale === true)),
-      colour: subsetAccuracy(judged.filter((j) => j.face.grayscale === false)),
-    },
-  };
-  const folds = foldMetrics(judged);
-  if (folds) metrics.folds = folds;
-  return metrics;
 }
 
 export interface EvaluateOptions extends MetricsOptions {

@@ -9,7 +9,7 @@
  * Crawlee's adaptive crawler. What rendering gave is remembered per host.
  */
 import { finalize, mergeMap, Observable, type OperatorFunction } from "rxjs";
-import { HttpClient } from "../net/http.ts";
+import { HttpClient, type ResponseHead } from "../net/http.ts";
 import { BrowserRenderer } from "../net/browser.ts";
 import { pageDocument } from "./people/dom.ts";
 import { dropped, type FetchedPage, ok, type Outcome, type SourceRow } from "../core/types.ts";
@@ -189,86 +189,118 @@ export function fetchPages(
   checkPositiveInteger("maxPages", maxPages);
   checkPositiveInteger("maxPageBytes", maxPageBytes);
 
-  // The body is the state one subscription shares (the browser, what each host needed) and
-  // the closures that use it.
+  // The body is the state one subscription shares: the browser, what each host needed.
   return (sources) => {
     const ownBrowser = options.browser ? undefined : new BrowserRenderer(http);
-    const browser = options.browser ?? ownBrowser!;
-    const hostRendering = options.hostRendering ?? new Map<string, "http" | "browser">();
-
-    const fetchPage = async (
-      source: SourceRow,
-      url: string,
-      pageIndex: number,
-      signal: AbortSignal,
-    ): Promise<PageOutcome> => {
-      const failed = (reason: string, at = url): PageOutcome =>
-        dropped("pages", "failed", reason, { source, url: at });
-      const result = await http.get(url, {
-        maxBytes: maxPageBytes,
-        // The client reads robots.txt once per origin per run and checks every redirect hop.
-        robots: respectRobots,
-        accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-        signal,
-        checkResponse: (response) => {
-          const type = response.headers.get("content-type");
-          return type === null || HTML_TYPES.test(type) ? undefined : `not_html: ${type}`;
-        },
-      });
-      if (!result.ok) return failed(result.reason, result.url);
-      const served: FetchedPage = {
-        source,
-        url: result.url,
-        html: decodeHtml(result.body, result.contentType),
-        pageIndex,
-        renderedBy: "http",
-      };
-      return await renderWhereNeeded(served, {
-        browser,
-        hostRendering,
-        hasPeople,
-        maxPageBytes,
-        // The page's scripts fetch under the same address rules and robots.txt as the crawl.
-        checkRequest: (target) => http.refusal(target, served.url),
-      }, signal);
+    const crawl: CrawlContext = {
+      http,
+      browser: options.browser ?? ownBrowser!,
+      hostRendering: options.hostRendering ?? new Map<string, "http" | "browser">(),
+      hasPeople,
+      maxPageBytes,
+      maxPages,
+      respectRobots,
+      nextPageUrl,
     };
-
-    const crawlSource = (source: SourceRow) =>
-      new Observable<PageOutcome>((subscriber) => {
-        const controller = new AbortController();
-        (async () => {
-          const visited = new Set<string>();
-          let url = source.url;
-          for (let pageIndex = 0; pageIndex < maxPages; pageIndex++) {
-            visited.add(pageKey(url));
-            const outcome = await fetchPage(source, url, pageIndex, controller.signal);
-            if (controller.signal.aborted) return;
-            subscriber.next(outcome);
-            if (outcome.status !== "ok") break;
-            const page = outcome.record;
-            visited.add(pageKey(page.url));
-            const next = nextPageUrl(page);
-            if (next === undefined) break;
-            let nextUrl: URL;
-            try {
-              nextUrl = new URL(next, page.url);
-            } catch {
-              break;
-            }
-            const sameHost = nextUrl.host === new URL(page.url).host &&
-              (nextUrl.protocol === "http:" || nextUrl.protocol === "https:");
-            if (!sameHost || visited.has(pageKey(nextUrl.href))) break;
-            url = nextUrl.href;
-          }
-          subscriber.complete();
-        })().catch((error) => subscriber.error(error));
-        return () => controller.abort();
-      });
-
     return sources.pipe(
-      mergeMap(crawlSource, concurrency),
+      mergeMap((source) => crawlSource(source, crawl), concurrency),
       // A renderer made here is closed here; the process it started must not outlive the stream.
       finalize(() => void ownBrowser?.close()),
     );
   };
+}
+
+/** What one subscription's crawl works with: the client, the renderer and the limits. */
+interface CrawlContext extends Omit<RenderContext, "checkRequest"> {
+  http: HttpClient;
+  maxPages: number;
+  respectRobots: boolean;
+  nextPageUrl: (page: FetchedPage) => string | undefined;
+}
+
+/**
+ * One source's pages in order, each emitted as it arrives, until a page fails, has no next
+ * page to follow, or `maxPages` is reached. Unsubscribing aborts the request in flight.
+ */
+function crawlSource(source: SourceRow, crawl: CrawlContext): Observable<PageOutcome> {
+  return new Observable<PageOutcome>((subscriber) => {
+    const controller = new AbortController();
+    (async () => {
+      const visited = new Set<string>();
+      let url: string | undefined = source.url;
+      for (let pageIndex = 0; pageIndex < crawl.maxPages && url !== undefined; pageIndex++) {
+        visited.add(pageKey(url));
+        const outcome = await fetchPage(source, url, pageIndex, crawl, controller.signal);
+        if (controller.signal.aborted) return;
+        subscriber.next(outcome);
+        if (outcome.status !== "ok") break;
+        // Where a redirect took us counts as seen too.
+        visited.add(pageKey(outcome.record.url));
+        url = nextPageToFollow(outcome.record, crawl.nextPageUrl, visited);
+      }
+      subscriber.complete();
+    })().catch((error) => subscriber.error(error));
+    return () => controller.abort();
+  });
+}
+
+/** One page as served, then as the browser renders it where it needs one. */
+async function fetchPage(
+  source: SourceRow,
+  url: string,
+  pageIndex: number,
+  crawl: CrawlContext,
+  signal: AbortSignal,
+): Promise<PageOutcome> {
+  const { http, browser, hostRendering, hasPeople, maxPageBytes } = crawl;
+  const result = await http.get(url, {
+    maxBytes: maxPageBytes,
+    // The client reads robots.txt once per origin per run and checks every redirect hop.
+    robots: crawl.respectRobots,
+    accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+    signal,
+    checkResponse: notHtml,
+  });
+  if (!result.ok) return dropped("pages", "failed", result.reason, { source, url: result.url });
+  const served: FetchedPage = {
+    source,
+    url: result.url,
+    html: decodeHtml(result.body, result.contentType),
+    pageIndex,
+    renderedBy: "http",
+  };
+  return await renderWhereNeeded(served, {
+    browser,
+    hostRendering,
+    hasPeople,
+    maxPageBytes,
+    // The page's scripts fetch under the same address rules and robots.txt as the crawl.
+    checkRequest: (target) => http.refusal(target, served.url),
+  }, signal);
+}
+
+/** Why a response is not a page to parse (its declared type is not HTML), before its body. */
+function notHtml(response: ResponseHead): string | undefined {
+  const type = response.headers.get("content-type");
+  return type === null || HTML_TYPES.test(type) ? undefined : `not_html: ${type}`;
+}
+
+/** The page's next page, when it is one to follow: on the same host, over http(s), not seen. */
+function nextPageToFollow(
+  page: FetchedPage,
+  nextPageUrl: (page: FetchedPage) => string | undefined,
+  visited: Set<string>,
+): string | undefined {
+  const next = nextPageUrl(page);
+  if (next === undefined) return undefined;
+  let nextUrl: URL;
+  try {
+    nextUrl = new URL(next, page.url);
+  } catch {
+    return undefined;
+  }
+  const sameHost = nextUrl.host === new URL(page.url).host &&
+    (nextUrl.protocol === "http:" || nextUrl.protocol === "https:");
+  if (!sameHost || visited.has(pageKey(nextUrl.href))) return undefined;
+  return nextUrl.href;
 }
