@@ -8,6 +8,7 @@ import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
 import type { Classifier, EpochStats, ModelKind } from "../models/classifier.ts";
 import { predictGender } from "../models/faces/faces.ts";
+import { estimateWithGear } from "../models/faces/gear.ts";
 import {
   evaluate,
   type Gender,
@@ -60,6 +61,8 @@ interface FaceCues {
   gender?: Gender;
   /** Age in years as face-api's age/gender net estimates it. */
   age?: number;
+  /** Ethnicity as GEAR estimates it. */
+  ethnicity?: string;
   grayscale: boolean;
 }
 
@@ -72,8 +75,9 @@ function isTraining(record: SplitRecord, fold: number | null): boolean {
 }
 
 /**
- * What the evaluation reads of each face besides the models' scores: estimated gender and age,
- * and whether the photo is black and white, all from the crop the dataset decoded once.
+ * What the evaluation reads of each face besides the models' scores: estimated gender, age and
+ * ethnicity, and whether the photo is black and white, all from the crop the dataset decoded
+ * once.
  */
 async function faceCues(
   records: SplitRecord[],
@@ -87,11 +91,13 @@ async function faceCues(
         const crop = await Deno.readFile(record.cropPath);
         const image = decoded.get(record.id) ?? await decodeRgb(crop);
         const estimate = await predictGender(image, { facePercent }).catch(() => undefined);
+        const gear = await estimateWithGear(image, { facePercent }).catch(() => undefined);
         return [record.id, {
           image,
           crop,
           gender: estimate?.gender,
           age: estimate?.age,
+          ethnicity: gear?.ethnicity,
           grayscale: await isGrayscale(image),
         }] as const;
       }, 2),
@@ -191,7 +197,11 @@ export async function evaluateModels(
       attributes: new Map(
         [...cues].flatMap(([id, cue]) =>
           cue.gender !== undefined && cue.age !== undefined
-            ? [[id, { gender: cue.gender, age: cue.age }]]
+            ? [[id, {
+              gender: cue.gender,
+              age: cue.age,
+              ...(cue.ethnicity ? { ethnicity: cue.ethnicity } : {}),
+            }]]
             : []
         ),
       ),
