@@ -23,6 +23,7 @@ import {
   type BaselineResult,
   compareOnSameFaces,
   type Demographics,
+  ETHNICITY_STRATA,
   heldOutScore,
   type LosoResult,
   matchedPairs,
@@ -273,7 +274,7 @@ interface FeatureRow {
   id: string;
   label: number;
   group: number | "test" | "train";
-  features: Record<Exclude<BaselineKey, "age-gender">, ArrayLike<number>>;
+  features: Record<Exclude<BaselineKey, "demographics">, ArrayLike<number>>;
 }
 
 /** Reads each record's photo and crop into the baselines' features; unreadable ones are counted. */
@@ -310,7 +311,7 @@ async function featureRows(
   return { rows: rows.filter((row): row is FeatureRow => row !== null), skipped };
 }
 
-const BASELINE_NAMES: Record<Exclude<BaselineKey, "age-gender">, string> = {
+const BASELINE_NAMES: Record<Exclude<BaselineKey, "demographics">, string> = {
   "image-statistics":
     "image statistics (size, aspect ratio, bytes per pixel, JPEG quality, mean colour, brightness, contrast, colourfulness)",
   "masked-face": "the photo with the face box masked (background, clothes, light, crop)",
@@ -385,20 +386,25 @@ async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
   return results;
 }
 
-/** The baseline from estimated gender and age, on the same split, and the model's strata and pairs. */
+/**
+ * The baseline from estimated gender, age and (where GEAR estimated it) ethnicity, on the same
+ * split, and the model's strata and pairs.
+ */
 function demographicChecks(
   input: ChecksInput,
 ): { baseline?: BaselineResult; demographics?: Demographics } {
   const attributes = input.attributes;
   if (!attributes || attributes.size === 0) return {};
   const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  const withEthnicity = [...attributes.values()].some((a) => a.ethnicity !== undefined);
   const rows = input.records.filter((r) => attributes.has(r.id)).map((r) => {
     const a = attributes.get(r.id)!;
+    const ethnicity = withEthnicity ? ETHNICITY_STRATA.map((e) => a.ethnicity === e ? 1 : 0) : [];
     return {
       id: r.id,
       label: classIndex.get(r.category)!,
       group: heldOutGroup(r),
-      x: [a.gender === "female" ? 1 : 0, a.age, a.age * a.age / 100],
+      x: [a.gender === "female" ? 1 : 0, a.age, a.age * a.age / 100, ...ethnicity],
     };
   });
   const actual = new Map(rows.map((r) => [r.id, r.label]));
@@ -406,8 +412,10 @@ function demographicChecks(
   const ids = [...predictions.keys()];
   const baseline: BaselineResult | undefined = ids.length
     ? {
-      key: "age-gender",
-      name: "estimated age and gender (face-api's age/gender net), no face otherwise",
+      key: "demographics",
+      name: withEthnicity
+        ? "estimated age, gender (face-api's age/gender net) and ethnicity (GEAR), no face otherwise"
+        : "estimated age and gender (face-api's age/gender net), no face otherwise",
       score: heldOutScore(
         ids.map((id) => actual.get(id)!),
         ids.map((id) => predictions.get(id)!),
@@ -425,7 +433,9 @@ function demographicChecks(
     }
     : undefined;
   const demographics: Demographics = {
-    estimatedBy: "face-api age/gender net",
+    estimatedBy: withEthnicity
+      ? "face-api age/gender net (age, gender), GEAR (ethnicity)"
+      : "face-api age/gender net",
     n: rows.length,
     strata: Object.fromEntries(
       input.kinds.map((kind) => [

@@ -8,6 +8,7 @@ import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
 import type { Classifier, EpochStats, ModelKind } from "../models/classifier.ts";
 import { predictGender } from "../models/faces/faces.ts";
+import { estimateWithGear } from "../models/faces/gear.ts";
 import {
   evaluate,
   type Gender,
@@ -17,7 +18,7 @@ import {
 } from "../stages/evaluate.ts";
 import { type ModelResult, terminalSummary, writeReport } from "../report/report.ts";
 import type { FaceStore } from "../models/dataset.ts";
-import type { ValidityChecks } from "../stages/validity.ts";
+import type { Attributes, ValidityChecks } from "../stages/validity.ts";
 import { type CheckTraining, runChecks } from "./checks.ts";
 
 export interface TrainedModel {
@@ -60,6 +61,8 @@ interface FaceCues {
   gender?: Gender;
   /** Age in years as face-api's age/gender net estimates it. */
   age?: number;
+  /** Ethnicity as GEAR estimates it. */
+  ethnicity?: string;
   grayscale: boolean;
 }
 
@@ -72,8 +75,9 @@ function isTraining(record: SplitRecord, fold: number | null): boolean {
 }
 
 /**
- * What the evaluation reads of each face besides the models' scores: estimated gender and age,
- * and whether the photo is black and white, all from the crop the dataset decoded once.
+ * What the evaluation reads of each face besides the models' scores: estimated gender, age and
+ * ethnicity, and whether the photo is black and white, all from the crop the dataset decoded
+ * once.
  */
 async function faceCues(
   records: SplitRecord[],
@@ -87,11 +91,13 @@ async function faceCues(
         const crop = await Deno.readFile(record.cropPath);
         const image = decoded.get(record.id) ?? await decodeRgb(crop);
         const estimate = await predictGender(image, { facePercent }).catch(() => undefined);
+        const gear = await estimateWithGear(image, { facePercent }).catch(() => undefined);
         return [record.id, {
           image,
           crop,
           gender: estimate?.gender,
           age: estimate?.age,
+          ethnicity: gear?.ethnicity,
           grayscale: await isGrayscale(image),
         }] as const;
       }, 2),
@@ -198,12 +204,16 @@ function splitCounts(records: SplitRecord[]): Record<string, Record<string, numb
   return splits;
 }
 
-/** The estimated gender and age of each face that has both, for the demographic baselines. */
-function attributesOf(cues: Map<string, FaceCues>) {
+/** The estimated gender, age and ethnicity of each face with an age and gender, for the demographic checks. */
+function attributesOf(cues: Map<string, FaceCues>): Map<string, Attributes> {
   return new Map(
-    [...cues].flatMap(([id, cue]) =>
+    [...cues].flatMap(([id, cue]): [string, Attributes][] =>
       cue.gender !== undefined && cue.age !== undefined
-        ? [[id, { gender: cue.gender, age: cue.age }]]
+        ? [[id, {
+          gender: cue.gender,
+          age: cue.age,
+          ...(cue.ethnicity ? { ethnicity: cue.ethnicity } : {}),
+        }]]
         : []
     ),
   );

@@ -313,7 +313,7 @@ const NO_FACE_LABELS: Record<string, string> = {
   "image-statistics": "image statistics",
   "masked-face": "photo with the face masked",
   "blurred-face": "heavily blurred face",
-  "age-gender": "estimated age and gender",
+  demographics: "estimated age, gender and ethnicity",
 };
 
 /** One bar of the checks chart: an accuracy with its 95 % interval. */

@@ -15,7 +15,7 @@ const SHORT: Record<string, string> = {
   "image-statistics": "image statistics",
   "masked-face": "the photo with the face masked",
   "blurred-face": "a heavily blurred face",
-  "age-gender": "estimated age and gender",
+  demographics: "estimated age, gender and ethnicity",
 };
 
 /** What one check leaves of the model's accuracy above chance. */

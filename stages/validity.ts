@@ -37,7 +37,7 @@ export interface Comparison {
   close: boolean;
 }
 
-export type BaselineKey = "image-statistics" | "masked-face" | "blurred-face" | "age-gender";
+export type BaselineKey = "image-statistics" | "masked-face" | "blurred-face" | "demographics";
 
 export interface BaselineResult {
   key: BaselineKey;
@@ -87,7 +87,12 @@ export interface Attributes {
   gender: "male" | "female";
   /** Years. */
   age: number;
+  /** Estimated ethnicity (GEAR's classes: white, black, asian, indian, other), where estimated. */
+  ethnicity?: string;
 }
+
+/** GEAR's ethnicity classes, the strata of the ethnicity estimate. */
+export const ETHNICITY_STRATA: readonly string[] = ["white", "black", "asian", "indian", "other"];
 
 /** A model's accuracy within one stratum of estimated attributes. */
 export interface StratumScore {
@@ -101,7 +106,7 @@ export interface StratumScore {
 
 /**
  * Kosinski-style matched pairs: two held-out faces of different classes with the same estimated
- * gender and ages at most `maxAgeGap` apart, each face in one pair at most; the model ranks a
+ * gender and ethnicity and ages at most `maxAgeGap` apart, each face in one pair at most; the model ranks a
  * pair right when it gives each face's own class the higher score against the other's.
  */
 export interface MatchedPairs {
@@ -141,18 +146,28 @@ export const AGE_BANDS: readonly [string, number][] = [
   ["age ≥ 65", Infinity],
 ];
 
-/** A model's accuracy among women, men and each age band of the estimates. */
+/**
+ * A model's accuracy among women, men, each age band and, where any face has an ethnicity
+ * estimate, each estimated ethnicity.
+ */
 export function strataScores(
   actual: ReadonlyMap<string, number>,
   predicted: ReadonlyMap<string, number>,
   attributes: ReadonlyMap<string, Attributes>,
 ): StratumScore[] {
+  const withEthnicity = [...attributes.values()].some((a) => a.ethnicity !== undefined);
   const strata: [string, (a: Attributes) => boolean][] = [
     ["women", (a) => a.gender === "female"],
     ["men", (a) => a.gender === "male"],
     ...AGE_BANDS.map(([name, upper], i): [string, (a: Attributes) => boolean] => [
       name,
       (a) => a.age < upper && (i === 0 || a.age >= AGE_BANDS[i - 1]![1]),
+    ]),
+    ...(withEthnicity ? ETHNICITY_STRATA : []).map((
+      ethnicity,
+    ): [string, (a: Attributes) => boolean] => [
+      `estimated ${ethnicity}`,
+      (a) => a.ethnicity === ethnicity,
     ]),
   ];
   return strata.map(([stratum, inIt]) => {
@@ -176,7 +191,8 @@ export function strataScores(
 
 /**
  * Matched pairs (see `MatchedPairs`): for each pair of classes, each face of the first is
- * matched greedily to the unmatched face of the second with its gender and the nearest age.
+ * matched greedily to the unmatched face of the second with its gender, its estimated ethnicity
+ * (where both have one) and the nearest age.
  * `probabilities` are in class order.
  */
 export function matchedPairs(
@@ -201,6 +217,7 @@ export function matchedPairs(
         for (const [b] of others) {
           const other = attributes.get(b)!;
           if (used.has(b) || other.gender !== attrs.gender) continue;
+          if (other.ethnicity !== attrs.ethnicity) continue;
           const gap = Math.abs(other.age - attrs.age);
           if (gap <= maxAgeGap && gap < bestGap) [best, bestGap] = [b, gap];
         }

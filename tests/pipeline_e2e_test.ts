@@ -61,7 +61,7 @@ Deno.test({
     assert.ok(metrics.checks.loso.every((l: { possible: boolean }) => l.possible));
     assert.deepEqual(
       metrics.checks.baselines.map((b: { key: string }) => b.key),
-      ["image-statistics", "masked-face", "blurred-face", "age-gender"],
+      ["image-statistics", "masked-face", "blurred-face", "demographics"],
     );
     assert.match(run.stdout, /^verdict:$/m);
     assert.match(run.stdout, /report: .*report\.html/);

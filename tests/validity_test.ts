@@ -17,6 +17,7 @@ import {
   maskedFacePixels,
 } from "../models/style_features.ts";
 import {
+  type Attributes,
   compareOnSameFaces,
   heldOutScore,
   matchedPairs,
@@ -326,8 +327,83 @@ Deno.test("matchedPairs() pairs faces of different classes on gender and age, ea
   assert.equal(matchedPairs(actual, right, attributes, 2, 0).pairs, 0);
 });
 
+Deno.test("strataScores() and matchedPairs() read the ethnicity estimate where there is one", () => {
+  const actual = new Map([["a", 0], ["b", 1], ["c", 0], ["d", 1]]);
+  const predicted = new Map([["a", 0], ["b", 0], ["c", 0], ["d", 1]]);
+  const attributes = new Map<string, Attributes>([
+    ["a", { gender: "male", age: 50, ethnicity: "black" }],
+    ["b", { gender: "male", age: 50, ethnicity: "white" }],
+    ["c", { gender: "male", age: 50, ethnicity: "white" }],
+    ["d", { gender: "male", age: 51, ethnicity: "white" }],
+  ]);
+  const strata = Object.fromEntries(
+    strataScores(actual, predicted, attributes).map((s) => [s.stratum, s]),
+  );
+  assert.equal(strata["estimated black"]!.n, 1);
+  assert.equal(strata["estimated white"]!.n, 3);
+  assert.equal(strata["estimated white"]!.correct, 2);
+  assert.equal(strata["estimated asian"]!.n, 0);
+  const withoutEthnicity = new Map(
+    [...attributes].map(([id, a]) => [id, { gender: a.gender, age: a.age }]),
+  );
+  assert(
+    !strataScores(actual, predicted, withoutEthnicity).some((s) =>
+      s.stratum.startsWith("estimated")
+    ),
+  );
+  const right = new Map(
+    [...actual].map(([id, label]) => [id, label === 0 ? [0.7, 0.3] : [0.4, 0.6]]),
+  );
+  // a (black) may not pair with b (white) although gender and age match: c pairs with b, and
+  // a is left without a partner.
+  const pairs = matchedPairs(actual, right, attributes, 2);
+  assert.equal(pairs.pairs, 1);
+  assert.equal(matchedPairs(actual, right, withoutEthnicity, 2).pairs, 2);
+});
+
 Deno.test({
-  name: "runChecks(): where the class is the estimated gender, the age-gender baseline finds it",
+  name:
+    "runChecks(): where the class is the estimated ethnicity, the demographics baseline finds it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "facefield_checks_" });
+    try {
+      const records = await sourcedFaces(dir, 1);
+      const random = seededUniform(5);
+      const attributes = new Map(records.map((r): [string, Attributes] => [r.id, {
+        gender: random() < 0.5 ? "female" : "male",
+        age: 25 + Math.floor(random() * 40),
+        ethnicity: r.category === "bio" ? "asian" : "white",
+      }]));
+      const input = {
+        records,
+        store: await collectFaces(from(records), {}),
+        kinds: [],
+        classes: ["bio", "law"],
+        heldOut: new Map(),
+        crops: new Map(),
+        log: () => {},
+      };
+      const checks = await runChecks({ ...input, attributes });
+      const demographic = checks.baselines.find((b) => b.key === "demographics")!;
+      assert.equal(demographic.score.accuracy, 1);
+      assert.match(demographic.name, /ethnicity/);
+      // The same faces without the ethnicity estimate: gender and age are noise here.
+      const blind = new Map(
+        [...attributes].map(([id, a]) => [id, { gender: a.gender, age: a.age }]),
+      );
+      const without = await runChecks({ ...input, attributes: blind });
+      const blindScore = without.baselines.find((b) => b.key === "demographics")!.score;
+      assert(blindScore.accuracy! < 0.8, `gender and age alone scored ${blindScore.accuracy}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "runChecks(): where the class is the estimated gender, the demographics baseline finds it",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -349,7 +425,7 @@ Deno.test({
         crops: new Map(),
         log: () => {},
       });
-      const demographic = checks.baselines.find((b) => b.key === "age-gender")!;
+      const demographic = checks.baselines.find((b) => b.key === "demographics")!;
       assert.equal(demographic.score.accuracy, 1);
       assert.equal(checks.demographics!.n, records.length);
     } finally {

