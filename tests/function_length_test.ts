@@ -4,11 +4,10 @@
  * in an object literal, a class or an arrow counts as much as a declared one.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { ROOT, sourceFiles } from "./_source_files.ts";
 import ts from "typescript";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Lines a function may span before it needs a reason. */
 export const MAX_FUNCTION_LINES = 80;
 /** The words a leading comment uses to give that reason. */
@@ -18,19 +17,6 @@ export interface LongFunction {
   file: string;
   name: string;
   lines: number;
-}
-
-async function sourceFiles(dir = ROOT): Promise<string[]> {
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    const rel = relative(ROOT, path);
-    if (entry.isDirectory) {
-      if (["node_modules", "tests", ".git"].includes(rel) || entry.name.startsWith(".")) continue;
-      files.push(...await sourceFiles(path));
-    } else if (entry.name.endsWith(".ts")) files.push(rel);
-  }
-  return files.sort();
 }
 
 type FunctionNode =

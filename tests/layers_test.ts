@@ -3,10 +3,8 @@
  * down the layers, sideways only inside one folder, and no files import each other in a circle.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { dirname, join, normalize, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { dirname, join, normalize } from "node:path";
+import { ROOT, sourceFiles } from "./_source_files.ts";
 
 /** Layers from the top; folders on one floor may not import each other. */
 const FLOORS: string[][] = [
@@ -24,19 +22,6 @@ function layerOf(file: string): { floor: number; folder: string } | undefined {
   const folder = file.includes("/") ? file.split("/")[0]! : file;
   const floor = FLOORS.findIndex((names) => names.includes(folder));
   return floor < 0 ? undefined : { floor, folder };
-}
-
-async function sourceFiles(dir = ROOT): Promise<string[]> {
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    const rel = relative(ROOT, path);
-    if (entry.isDirectory) {
-      if (["node_modules", "tests", ".git"].includes(rel) || entry.name.startsWith(".")) continue;
-      files.push(...await sourceFiles(path));
-    } else if (entry.name.endsWith(".ts")) files.push(rel);
-  }
-  return files;
 }
 
 /**
