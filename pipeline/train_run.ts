@@ -1,11 +1,14 @@
 /**
- * A run's training: every model kind, on the train/validation split, or on each of k folds
- * plus a final model per kind (trained like a run without folds) for `predict`. Each model is
- * saved with the ids it was trained on, so `forget` knows which models saw a person.
+ * A run's training: every model kind, on the train/validation split, or on each of k folds.
+ * With folds, `predict`'s model of a kind is the fold model with the best validation score:
+ * it saw as many faces as a run without folds would train on, so training one more would cost
+ * a sixth of the run for nothing. Each model is saved with the ids of the run's faces, so
+ * `forget` knows which models saw a person.
  */
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { SplitRecord } from "../core/types.ts";
-import { type ModelKind, saveClassifier } from "../models/classifier.ts";
+import { type EpochStats, type ModelKind, saveClassifier } from "../models/classifier.ts";
 import type { FaceStore } from "../models/dataset.ts";
 import { trainClassifier, type TrainResult } from "../models/training/train.ts";
 import { MODEL_FILES } from "../store/paths.ts";
@@ -81,8 +84,25 @@ async function trainAndSave(
 }
 
 /**
+ * The fold model to keep for predict: the best validation accuracy at its kept epoch, then the
+ * lower validation loss, then the earlier fold. Never the test folds' figures.
+ */
+export function bestOnValidation<T extends { history: EpochStats[]; bestEpoch: number }>(
+  models: T[],
+): T {
+  const score = (model: T) => {
+    const kept = model.history[model.bestEpoch - 1];
+    return { accuracy: kept?.valAccuracy ?? -1, loss: kept?.valLoss ?? Infinity };
+  };
+  return models.reduce((best, model) => {
+    const [a, b] = [score(model), score(best)];
+    return a.accuracy > b.accuracy || (a.accuracy === b.accuracy && a.loss < b.loss) ? model : best;
+  });
+}
+
+/**
  * Trains every kind the options name. Returns the models to evaluate: one per kind, or one per
- * kind and fold with `folds` (the final per-kind model is saved for predict but not returned).
+ * kind and fold with `folds` (then the best fold's copy in the kind's own folder is predict's).
  */
 export async function trainModels(
   input: TrainRunInput,
@@ -100,13 +120,17 @@ export async function trainModels(
       });
       continue;
     }
+    const folds: TrainedModel[] = [];
     for (let fold = 0; fold < options.folds; fold++) {
       const dir = join(input.modelsDir, `${kind}-fold${fold}`);
-      trained.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir, input, options) });
+      folds.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir, input, options) });
     }
-    // Folds estimate how good the model is; predict needs one model, trained on the
-    // ordinary train/validation split like a run without folds.
-    (await trainAndSave(kind, null, finalDir, input, options)).classifier.dispose();
+    const kept = bestOnValidation(folds);
+    await rm(finalDir, { recursive: true, force: true });
+    await cp(kept.dir, finalDir, { recursive: true });
+    console.error(`${kind}: predict keeps fold ${kept.fold! + 1} (best validation)`);
+    input.onSaved?.(finalDir);
+    trained.push(...folds);
   }
   return trained;
 }
