@@ -481,12 +481,28 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
   const groupedBy = input.records.some((r) => input.sourceOfPage?.has(r.pageUrl))
     ? "source row"
     : "page host";
+  const seconds: Record<string, number> = {};
+  const timed = async <T>(name: string, work: () => T | Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      seconds[name] = Math.round(performance.now() - started) / 1000;
+    }
+  };
   log("check: style baselines");
-  const baselines = await styleBaselines(input);
-  const { baseline: demographic, demographics } = demographicChecks(input);
+  const baselines = await timed("style baselines", () => styleBaselines(input));
+  const { baseline: demographic, demographics } = await timed(
+    "demographics",
+    () => demographicChecks(input),
+  );
   if (demographic) baselines.push(demographic);
-  const loso = await leaveOneSourceOut(input, sources, log);
+  const loso = await timed(
+    "leave-one-source-out",
+    () => leaveOneSourceOut(input, sources, log),
+  );
   return {
+    seconds,
     groupedBy,
     sources: [...sourceFaces.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map((
       [source, { category, faces }],

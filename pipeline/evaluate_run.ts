@@ -229,7 +229,9 @@ export async function evaluateModels(
   checks?: ValidityChecks;
 }> {
   const { trained, records, classes, out, facePercent = 50 } = options;
+  const cuesStarted = performance.now();
   const cues = await faceCues(records, facePercent, options.store);
+  const cueSeconds = Math.round(performance.now() - cuesStarted) / 1000;
   const kinds = [...new Set(trained.map((model) => model.kind))];
   const results: ModelResult[] = [];
   const metricsByKind = new Map<string, Metrics>();
@@ -265,6 +267,9 @@ export async function evaluateModels(
       training: options.training,
     })
     : undefined;
+  if (checks) {
+    checks.seconds = { "face estimates (age, gender, ethnicity)": cueSeconds, ...checks.seconds };
+  }
   const files = await writeReport(out, {
     models: results,
     checks,

@@ -136,6 +136,8 @@ export interface ValidityChecks {
   baselines: BaselineResult[];
   /** Absent when no face had an age and gender estimate. */
   demographics?: Demographics;
+  /** Seconds each check took, by name (the run's face estimates included). */
+  seconds?: Record<string, number>;
 }
 
 /** The age bands of the strata, upper bounds exclusive. */

@@ -389,6 +389,12 @@ Deno.test({
       const demographic = checks.baselines.find((b) => b.key === "demographics")!;
       assert.equal(demographic.score.accuracy, 1);
       assert.match(demographic.name, /ethnicity/);
+      assert.deepEqual(Object.keys(checks.seconds!), [
+        "style baselines",
+        "demographics",
+        "leave-one-source-out",
+      ]);
+      assert.ok(Object.values(checks.seconds!).every((s) => s >= 0 && s < 600));
       // The same faces without the ethnicity estimate: gender and age are noise here.
       const blind = new Map(
         [...attributes].map(([id, a]) => [id, { gender: a.gender, age: a.age }]),
