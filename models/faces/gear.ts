@@ -7,10 +7,9 @@
  * wants Human's 1.4× face box, cut again to its empirical box (top 0, left 0.1, bottom 0.9, right
  * 0.9), at 198 px and scaled 0–1.
  */
-import { join } from "node:path";
 import type { RgbImage } from "../../core/types.ts";
-import { initEngine, tf } from "../engine.ts";
-import { humanModelsDir } from "./package_files.ts";
+import { tf } from "../engine.ts";
+import { loadHumanModel } from "./package_files.ts";
 
 /** GEAR's race classes, in its output order. */
 export const ETHNICITIES = ["white", "black", "asian", "indian", "other"] as const;
@@ -36,25 +35,9 @@ export interface GearEstimate {
 
 let model: Promise<tf.GraphModel> | undefined;
 
-/** Loads GEAR once per process from the package's files (plain tfjs has no file loader here). */
+/** Loads GEAR once per process. */
 function loadGear(): Promise<tf.GraphModel> {
-  model ??= (async () => {
-    await initEngine();
-    const dir = humanModelsDir();
-    const json = JSON.parse(await Deno.readTextFile(join(dir, "gear.json")));
-    const weights = await Deno.readFile(join(dir, "gear.bin"));
-    return await tf.loadGraphModel(tf.io.fromMemory({
-      modelTopology: json.modelTopology,
-      weightSpecs: json.weightsManifest.flatMap((group: { weights: unknown[] }) => group.weights),
-      weightData: weights.buffer.slice(
-        weights.byteOffset,
-        weights.byteOffset + weights.byteLength,
-      ) as ArrayBuffer,
-      format: json.format,
-      generatedBy: json.generatedBy,
-      convertedBy: json.convertedBy,
-    }));
-  })();
+  model ??= loadHumanModel("gear");
   return model;
 }
 

