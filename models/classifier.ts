@@ -7,16 +7,29 @@ import sharp from "sharp";
 import { join } from "node:path";
 import { tf } from "./engine.ts";
 import type { RgbImage, SplitName } from "../core/types.ts";
-import { FACE_NETWORK_NAMES, type FaceNetworkName } from "./faces/face_networks.ts";
+import type { FaceNetworkName } from "./faces/face_networks.ts";
+// Registers the tuned model's layers, so that loadClassifier can read a saved one.
+import "./tuned_layers.ts";
+
+/** The shipped face networks whose embeddings a linear probe reads, each a model kind. */
+export type ProbeKind = "faceres" | "mobilefacenet";
+
+export const PROBE_KINDS: readonly ProbeKind[] = ["faceres", "mobilefacenet"];
 
 /**
- * `cnn` learns from the crop, `embedding` is a head on face-api's 128-d descriptor, and each
- * shipped face network (`faceres`, `mobilefacenet`) is a linear probe on its embedding.
+ * `cnn` learns from the crop, `embedding` is a head on face-api's 128-d descriptor, each
+ * shipped face network (`faceres`, `mobilefacenet`) is a linear probe on its embedding, and
+ * `mobilefacenet-tuned` fine-tunes mobilefacenet's last block with the probe's head on top.
  */
-export type ModelKind = "cnn" | "embedding" | FaceNetworkName;
+export type ModelKind = "cnn" | "embedding" | ProbeKind | "mobilefacenet-tuned";
 
 /** Every model kind, in the order a run trains them. */
-export const MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", ...FACE_NETWORK_NAMES];
+export const MODEL_KINDS: readonly ModelKind[] = [
+  "cnn",
+  "embedding",
+  ...PROBE_KINDS,
+  "mobilefacenet-tuned",
+];
 
 /**
  * The kinds a run trains when none are named. mobilefacenet's probe scored best on congress dev
@@ -25,11 +38,16 @@ export const MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", ...FACE_NE
  */
 export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", "mobilefacenet"];
 
-/** The face networks whose embeddings the given model kinds read. */
+/** The face-stage network outputs the given model kinds read, each once. */
 export function networksFor(kinds: readonly ModelKind[]): FaceNetworkName[] {
-  return kinds.filter((kind): kind is FaceNetworkName =>
-    (FACE_NETWORK_NAMES as readonly string[]).includes(kind)
+  const networks = kinds.flatMap((kind): FaceNetworkName[] =>
+    kind === "mobilefacenet-tuned"
+      ? ["mobilefacenet-trunk"]
+      : (PROBE_KINDS as readonly string[]).includes(kind)
+      ? [kind as ProbeKind]
+      : []
   );
+  return [...new Set(networks)];
 }
 
 export const MODEL_FORMAT = "facefield-model/1";

@@ -10,10 +10,11 @@ import { initEngine, tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
 import {
   checkFaceNetwork,
-  embedFace,
+  embedFaceAll,
   FACE_NETWORKS,
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
+  sameInput,
 } from "./face_networks.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
@@ -533,7 +534,10 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
   };
 }
 
-/** Each asked-for network's embedding of the face at `geometry`, on its own aligned crop. */
+/**
+ * Each asked-for network's embedding of the face at `geometry`, on its own aligned crop;
+ * outputs of one graph on one crop (mobilefacenet and its trunk) share one inference.
+ */
 async function embedWithNetworks(
   pixels: tf.Tensor3D,
   geometry: Geometry,
@@ -542,7 +546,11 @@ async function embedWithNetworks(
 ): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
   const started = performance.now();
   const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
-  for (const name of networks) {
+  const left = [...networks];
+  while (left.length > 0) {
+    const name = left[0]!;
+    const group = left.filter((other) => sameInput(name, other));
+    for (const done of group) left.splice(left.indexOf(done), 1);
     const { span, raise, side } = FACE_NETWORKS[name];
     const up = raise * geometry.faceSize;
     const chip = sampleWindow(
@@ -556,7 +564,7 @@ async function embedWithNetworks(
       side,
     );
     try {
-      embeddings[name] = await embedFace(name, chip);
+      Object.assign(embeddings, await embedFaceAll(group, chip));
     } finally {
       chip.dispose();
     }
