@@ -30,18 +30,41 @@ function only(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return Array.isArray(inputs) ? inputs[0]! : inputs;
 }
 
+/**
+ * a · b, whose gradients transpose explicitly: wasm's matmul with a transposed operand (what
+ * tfjs' own MatMul gradient asks for) ran 3–7× slower than a transpose and a plain matmul.
+ * `needInput` false leaves a's gradient zero: the block's first layer reads data.
+ */
+function product(needInput: boolean): (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D {
+  return tf.customGrad((a, b, save) => {
+    (save as tf.GradSaveFunc)([a as tf.Tensor2D, b as tf.Tensor2D]);
+    return {
+      value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+      gradFunc: (dy, [a, b]) => [
+        needInput ? tf.matMul(dy as tf.Tensor2D, tf.transpose(b!)) : tf.zerosLike(a!),
+        tf.matMul(tf.transpose(a!), dy as tf.Tensor2D),
+      ],
+    };
+  }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+}
+
 /** A 1×1 convolution (or a dense layer on vectors): a matmul over the last axis, plus a bias. */
 export class Pointwise extends tf.layers.Layer {
   static className = "FacefieldPointwise";
   readonly units: number;
   readonly rate: number;
+  /** Whether the layer's input needs a gradient (false where it reads frozen data). */
+  readonly inputGradient: boolean;
+  readonly #product: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
   #kernel?: tf.LayerVariable;
   #bias?: tf.LayerVariable;
 
-  constructor(config: RateConfig & { units: number }) {
+  constructor(config: RateConfig & { units: number; inputGradient?: boolean }) {
     super({ name: config.name });
     this.units = config.units;
     this.rate = checkRate(config.rate);
+    this.inputGradient = config.inputGradient ?? true;
+    this.#product = product(this.inputGradient);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -68,13 +91,18 @@ export class Pointwise extends tf.layers.Layer {
       const depth = x.shape.at(-1)!;
       const flat = x.reshape([-1, depth]) as tf.Tensor2D;
       const kernel = this.#kernel!.read().mul(this.rate) as tf.Tensor2D;
-      const y = tf.matMul(flat, kernel).add(this.#bias!.read().mul(this.rate));
+      const y = this.#product(flat, kernel).add(this.#bias!.read().mul(this.rate));
       return y.reshape([...x.shape.slice(0, -1), this.units]);
     });
   }
 
   override getConfig(): Kwargs {
-    return { ...super.getConfig(), units: this.units, rate: this.rate };
+    return {
+      ...super.getConfig(),
+      units: this.units,
+      rate: this.rate,
+      inputGradient: this.inputGradient,
+    };
   }
 }
 
@@ -173,6 +201,49 @@ export class UnitLength extends tf.layers.Layer {
   }
 }
 
-for (const layer of [Pointwise, ChannelPrelu, GlobalDepthwise, UnitLength]) {
+/**
+ * (x − mean) / std per value, with the mean and std fixed when the model is built (from the
+ * training faces through the shipped block) and saved with it, never updated. Batch
+ * normalisation would not do here: the embeddings of different faces differ by about a
+ * hundredth of their length, so while the block learns, its running mean lags behind by more
+ * than that spread and every validation face lands on one side.
+ */
+export class Standardise extends tf.layers.Layer {
+  static className = "FacefieldStandardise";
+  #mean?: tf.LayerVariable;
+  #inverseStd?: tf.LayerVariable;
+
+  constructor(config: { name?: string } = {}) {
+    super({ name: config.name });
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const depth = [shape.at(-1)!];
+    this.#mean = this.addWeight(
+      "mean",
+      depth,
+      "float32",
+      tf.initializers.zeros(),
+      undefined,
+      false,
+    );
+    this.#inverseStd = this.addWeight(
+      "inverse_std",
+      depth,
+      "float32",
+      tf.initializers.ones(),
+      undefined,
+      false,
+    );
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => only(inputs).sub(this.#mean!.read()).mul(this.#inverseStd!.read()));
+  }
+}
+
+for (const layer of [Pointwise, ChannelPrelu, GlobalDepthwise, UnitLength, Standardise]) {
   tf.serialization.registerClass(layer);
 }

@@ -15,6 +15,7 @@ import {
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
   sameInput,
+  TRUNK_DECIMALS,
 } from "./face_networks.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
@@ -530,6 +531,8 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
     ...settings,
     ...(describe ? {} : { describe }),
     ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
+    // The trunk is cached rounded (stages/detect_faces.ts): its rounding is part of the key.
+    ...(networks.includes("mobilefacenet-trunk") ? { trunkDecimals: TRUNK_DECIMALS } : {}),
     version: FACE_ALGORITHM_VERSION,
   };
 }

@@ -351,7 +351,7 @@ export async function trainClassifier(
   }
   const valFaces = store.select(valFilter);
   const preprocessing = preprocessingOf(kind);
-  const model = await compiledModel(kind, classes.length, seed, settings.learningRate);
+  const model = await compiledModel(kind, store, trainFilter, seed, settings.learningRate);
   const trainData = store.dataset({
     filter: trainFilter,
     preprocessing,
@@ -481,20 +481,27 @@ export function preprocessingOf(kind: ModelKind): Preprocessing {
   return probePreprocessing(networksFor([kind])[0]!);
 }
 
-/** A fresh model of `kind`, compiled as the seed compiled it: Adam, cross-entropy. */
+/**
+ * A fresh model of `kind` for the store's classes, compiled as the seed compiled it: Adam,
+ * cross-entropy. The tuned model fixes its standardisation on the training faces.
+ */
 async function compiledModel(
   kind: ModelKind,
-  classes: number,
+  store: FaceStore,
+  trainFilter: FaceFilter,
   seed: number,
   learningRate: number,
 ): Promise<tf.LayersModel> {
+  const classes = store.classes.length;
   const preprocessing = preprocessingOf(kind);
+  const trainingSamples = () =>
+    store.select(trainFilter).map((face) => store.sample(face, preprocessing) as Float32Array);
   const model = kind === "cnn"
     ? buildCnn(classes, { seed })
     : kind === "embedding"
     ? buildEmbeddingHead(classes, { seed })
     : kind === "mobilefacenet-tuned"
-    ? await buildTunedMobileFaceNet(classes, { seed })
+    ? await buildTunedMobileFaceNet(classes, { seed, standardiseOn: trainingSamples() })
     : buildLinearProbe(classes, preprocessing.input === "descriptor" ? preprocessing.length : 0, {
       seed,
     });
