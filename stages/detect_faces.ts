@@ -17,7 +17,7 @@ import {
   type FaceOptions,
   faceSettings,
 } from "../models/faces/faces.ts";
-import type { FaceNetworkName } from "../models/faces/face_networks.ts";
+import { cachedValues, type FaceNetworkName } from "../models/faces/face_networks.ts";
 import { settingsHash } from "../core/ids.ts";
 import { blobPath } from "../store/paths.ts";
 import { type FaceRecord, type ImageRecord, ok, type Outcome } from "../core/types.ts";
@@ -154,7 +154,10 @@ function toEntry(extraction: FaceExtraction): CacheEntry {
     ...(Object.keys(face.embeddings).length
       ? {
         embeddings: Object.fromEntries(
-          Object.entries(face.embeddings).map(([name, values]) => [name, Array.from(values!)]),
+          Object.entries(face.embeddings).map(([name, values]) => [
+            name,
+            cachedValues(name, values!),
+          ]),
         ),
       }
       : {}),

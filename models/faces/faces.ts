@@ -10,10 +10,12 @@ import { initEngine, tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
 import {
   checkFaceNetwork,
-  embedFace,
+  embedFaceAll,
   FACE_NETWORKS,
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
+  sameInput,
+  TRUNK_DECIMALS,
 } from "./face_networks.ts";
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
@@ -529,11 +531,16 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
     ...settings,
     ...(describe ? {} : { describe }),
     ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
+    // The trunk is cached rounded (stages/detect_faces.ts): its rounding is part of the key.
+    ...(networks.includes("mobilefacenet-trunk") ? { trunkDecimals: TRUNK_DECIMALS } : {}),
     version: FACE_ALGORITHM_VERSION,
   };
 }
 
-/** Each asked-for network's embedding of the face at `geometry`, on its own aligned crop. */
+/**
+ * Each asked-for network's embedding of the face at `geometry`, on its own aligned crop;
+ * outputs of one graph on one crop (mobilefacenet and its trunk) share one inference.
+ */
 async function embedWithNetworks(
   pixels: tf.Tensor3D,
   geometry: Geometry,
@@ -542,7 +549,11 @@ async function embedWithNetworks(
 ): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
   const started = performance.now();
   const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
-  for (const name of networks) {
+  const left = [...networks];
+  while (left.length > 0) {
+    const name = left[0]!;
+    const group = left.filter((other) => sameInput(name, other));
+    for (const done of group) left.splice(left.indexOf(done), 1);
     const { span, raise, side } = FACE_NETWORKS[name];
     const up = raise * geometry.faceSize;
     const chip = sampleWindow(
@@ -556,7 +567,7 @@ async function embedWithNetworks(
       side,
     );
     try {
-      embeddings[name] = await embedFace(name, chip);
+      Object.assign(embeddings, await embedFaceAll(group, chip));
     } finally {
       chip.dispose();
     }

@@ -23,6 +23,7 @@ import {
   EMBEDDING_PREPROCESSING,
   probePreprocessing,
 } from "../embedding.ts";
+import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../finetune.ts";
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
@@ -350,7 +351,7 @@ export async function trainClassifier(
   }
   const valFaces = store.select(valFilter);
   const preprocessing = preprocessingOf(kind);
-  const model = compiledModel(kind, classes.length, seed, settings.learningRate);
+  const model = await compiledModel(kind, store, trainFilter, seed, settings.learningRate);
   const trainData = store.dataset({
     filter: trainFilter,
     preprocessing,
@@ -474,16 +475,33 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
 export function preprocessingOf(kind: ModelKind): Preprocessing {
   if (kind === "cnn") return CNN_PREPROCESSING;
   if (kind === "embedding") return EMBEDDING_PREPROCESSING;
+  if (kind === "mobilefacenet-tuned") {
+    return { input: "descriptor", length: TUNED_INPUT_LENGTH, network: TUNED_NETWORK };
+  }
   return probePreprocessing(networksFor([kind])[0]!);
 }
 
-/** A fresh model of `kind`, compiled as the seed compiled it: Adam, cross-entropy. */
-function compiledModel(kind: ModelKind, classes: number, seed: number, learningRate: number) {
+/**
+ * A fresh model of `kind` for the store's classes, compiled as the seed compiled it: Adam,
+ * cross-entropy. The tuned model fixes its standardisation on the training faces.
+ */
+async function compiledModel(
+  kind: ModelKind,
+  store: FaceStore,
+  trainFilter: FaceFilter,
+  seed: number,
+  learningRate: number,
+): Promise<tf.LayersModel> {
+  const classes = store.classes.length;
   const preprocessing = preprocessingOf(kind);
+  const trainingSamples = () =>
+    store.select(trainFilter).map((face) => store.sample(face, preprocessing) as Float32Array);
   const model = kind === "cnn"
     ? buildCnn(classes, { seed })
     : kind === "embedding"
     ? buildEmbeddingHead(classes, { seed })
+    : kind === "mobilefacenet-tuned"
+    ? await buildTunedMobileFaceNet(classes, { seed, standardiseOn: trainingSamples() })
     : buildLinearProbe(classes, preprocessing.input === "descriptor" ? preprocessing.length : 0, {
       seed,
     });
