@@ -174,3 +174,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test("extractFaces() on its own crop frames the face the same way: level, centred, same size", async () => {
+  for (const name of ["portrait.jpg", "group.jpg"]) {
+    const first = (await extractFaces(await fixture(name), { size: 160 })).faces[0]!;
+    const again = (await extractFaces(first.crop, { size: 160 })).faces[0];
+    assert.ok(again, `${name}: no face in its own crop`);
+    assert.ok(Math.abs(again.angle) < 3, `${name}: the crop is still tilted ${again.angle}°`);
+    const { x, y, width, height } = again.box;
+    assert.ok(Math.hypot(x + width / 2 - 80, y + height / 2 - 80) < 10, `${name}: off centre`);
+    const { data: a } = await rawPixels(first.crop);
+    const { data: b } = await rawPixels(again.crop);
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+    // Landmarks move by a pixel or two between the two, so the crops differ a little.
+    assert.ok(sum / a.length < 16, `${name}: the re-crop differs by ${sum / a.length} per value`);
+  }
+});
+
+Deno.test("extractFaces() encodes the crop as cropFormat asks", async () => {
+  const bytes = await fixture("portrait.jpg");
+  for (const format of ["jpeg", "webp", "png"] as const) {
+    const face = (await extractFaces(bytes, { describe: false, cropFormat: format })).faces[0]!;
+    assert.equal((await sharp(face.crop).metadata()).format, format);
+    assert.equal(face.descriptor.length, 0);
+  }
+  // deno-lint-ignore no-explicit-any
+  await assert.rejects(extractFaces(bytes, { cropFormat: "gif" as any }), RangeError);
+});

@@ -5,6 +5,7 @@
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
 import { faceModelDir } from "./package_files.ts";
+import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
 
 import { initEngine, tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
@@ -15,6 +16,11 @@ import {
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
 } from "./face_networks.ts";
+
+/** How a crop is encoded: PNG (lossless, the face cache's), or JPEG or WebP at quality 92. */
+export type CropFormat = "png" | "jpeg" | "webp";
+
+export const CROP_FORMATS: readonly CropFormat[] = ["png", "jpeg", "webp"];
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
 export type DetectorName = "ssd" | "tiny" | "auto";
@@ -102,6 +108,12 @@ export interface FaceOptions {
    */
   describe?: boolean;
   /**
+   * Encoding of `crop`. `crop` asks for its output file's format, so that the worker encodes
+   * once and no PNG is decoded and encoded again on the main thread.
+   * @default "png"
+   */
+  cropFormat?: CropFormat;
+  /**
    * Shipped face networks (`faceres`, `mobilefacenet`) whose embeddings to add to each face,
    * each on its own crop of the same aligned geometry. None by default: they cost 20–90 ms a
    * face, and a run computes them only for the models that use them.
@@ -133,7 +145,7 @@ export interface ExtractedFace {
   score: number;
   /** Degrees the image was turned counter-clockwise to level the eyes (0 without `align`). */
   angle: number;
-  /** PNG, `width`×`height` RGB. */
+  /** `width`×`height` RGB, encoded as `cropFormat` (PNG by default). */
   crop: Uint8Array;
   /** 128-d face descriptor; empty with `describe: false`. */
   descriptor: Float32Array;
@@ -175,8 +187,11 @@ const WORK_MAX_SIDE = 1024;
 const DESCRIPTOR_SIDE = 150;
 const LANDMARK_SIDE = 112;
 
-/** Version of the face algorithm, part of every cache key: bump it when crops would change. */
-export const FACE_ALGORITHM_VERSION = 1;
+/**
+ * Version of the face algorithm, part of every cache key: bump it when crops would change.
+ * 2: crops and chips sampled from the decoded pixels in one area-filtered pass.
+ */
+export const FACE_ALGORITHM_VERSION = 2;
 
 const netsReady = new Map<string, Promise<void>>();
 
@@ -205,7 +220,9 @@ export function loadFaceModels(): Promise<void> {
 }
 
 interface DecodedImage {
-  /** Work copy: RGB float tensor, at most WORK_MAX_SIDE on its longer side. */
+  /** Work copy: RGB bytes, at most WORK_MAX_SIDE on its longer side; crops sample from it. */
+  rgb: RgbImage;
+  /** The work copy as a float tensor, for the detectors and landmarks. */
   pixels: tf.Tensor3D;
   /** Original size after EXIF rotation. */
   width: number;
@@ -216,36 +233,42 @@ interface DecodedImage {
 
 /** Decodes any format sharp reads to an sRGB work copy: EXIF-rotated, alpha flattened on white. */
 async function decode(bytes: Uint8Array): Promise<DecodedImage> {
-  let metadata: sharp.Metadata;
-  try {
-    metadata = await sharp(bytes).metadata();
-  } catch (error) {
-    throw new FaceInputError("not_an_image", firstLine(error));
-  }
-  const rotated = (metadata.orientation ?? 1) >= 5;
-  const width = (rotated ? metadata.height : metadata.width) ?? 0;
-  const height = (rotated ? metadata.width : metadata.height) ?? 0;
-  if (width < 1 || height < 1) throw new FaceInputError("decode_failed", "no image size");
-  try {
-    const { data, info } = await sharp(bytes, { failOn: "error" })
+  // The header and the pixels are read side by side: the header's answer comes while the
+  // pixels decode, instead of one round trip to sharp's threads after the other.
+  const [header, decoded] = await Promise.allSettled([
+    sharp(bytes).metadata(),
+    // sharp shrinks a large JPEG while decoding it (shrink-on-load): it is never held whole.
+    sharp(bytes, { failOn: "error" })
       .rotate()
       .resize(WORK_MAX_SIDE, WORK_MAX_SIDE, { fit: "inside", withoutEnlargement: true })
       .flatten({ background: "#ffffff" })
       .toColourspace("srgb")
       .removeAlpha()
       .raw()
-      .toBuffer({ resolveWithObject: true });
-    const pixels = tf.tidy(() =>
-      tf.tensor3d(
-        new Uint8Array(data.buffer, data.byteOffset, data.length),
-        [info.height, info.width, info.channels],
-        "int32",
-      ).toFloat()
-    );
-    return { pixels, width, height, scale: width / info.width };
-  } catch (error) {
-    throw new FaceInputError("decode_failed", firstLine(error));
+      .toBuffer({ resolveWithObject: true }),
+  ]);
+  if (header.status === "rejected") {
+    throw new FaceInputError("not_an_image", firstLine(header.reason));
   }
+  const metadata = header.value;
+  const rotated = (metadata.orientation ?? 1) >= 5;
+  const width = (rotated ? metadata.height : metadata.width) ?? 0;
+  const height = (rotated ? metadata.width : metadata.height) ?? 0;
+  if (width < 1 || height < 1) throw new FaceInputError("decode_failed", "no image size");
+  if (decoded.status === "rejected") {
+    throw new FaceInputError("decode_failed", firstLine(decoded.reason));
+  }
+  const { data, info } = decoded.value;
+  if (info.channels !== 3) {
+    throw new FaceInputError("decode_failed", `${info.channels} channels after sRGB conversion`);
+  }
+  const rgb = {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    width: info.width,
+    height: info.height,
+  };
+  const pixels = tf.tensor3d(new Float32Array(rgb.data), [info.height, info.width, 3]);
+  return { rgb, pixels, width, height, scale: width / info.width };
 }
 
 function firstLine(error: unknown): string {
@@ -398,61 +421,57 @@ interface CropSpec {
   facePercent: number;
   /** @default true */
   describe?: boolean;
+  /** @default "png" */
+  cropFormat?: CropFormat;
 }
 
-/** Renders the crop window and returns the PNG and the descriptor of the face at its centre. */
+/** Encodes RGB bytes as a crop file. */
+function encodeCrop(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  format: CropFormat = "png",
+): Promise<Buffer> {
+  const image = sharp(pixels, { raw: { width, height, channels: 3 } });
+  // Level 3 compresses a face crop as small as level 6 does (within 1 %), in less time.
+  return format === "jpeg"
+    ? image.jpeg({ quality: 92 }).toBuffer()
+    : format === "webp"
+    ? image.webp({ quality: 92 }).toBuffer()
+    : image.png({ compressionLevel: 3 }).toBuffer();
+}
+
+/**
+ * Samples the crop window and the descriptor's chip straight from the decoded pixels, each at
+ * its output size in one pass, and returns the PNG and the descriptor of the face at its centre.
+ */
 async function cropAndDescribe(
-  pixels: tf.Tensor3D,
+  rgb: RgbImage,
   geometry: Geometry,
   spec: CropSpec,
   timings: FaceTimings | undefined,
 ): Promise<{ crop: Uint8Array; descriptor: Float32Array }> {
   let started = performance.now();
   const spanHeight = geometry.faceSize * 100 / spec.facePercent;
-  const spanWidth = spanHeight * spec.width / spec.height;
-  // Render at up to 2× the output so sharp's Lanczos filter, not bilinear sampling, downsizes.
-  const renderHeight = Math.max(
-    spec.height,
-    Math.min(Math.round(spanHeight), 2 * Math.max(spec.height, DESCRIPTOR_SIDE)),
-  );
-  const renderWidth = Math.max(1, Math.round(renderHeight * spec.width / spec.height));
-  const window = sampleWindow(
-    pixels,
-    geometry.centreX,
-    geometry.centreY,
-    geometry.angle,
-    spanWidth,
+  const window = {
+    centreX: geometry.centreX,
+    centreY: geometry.centreY,
+    angle: geometry.angle,
+    spanWidth: spanHeight * spec.width / spec.height,
     spanHeight,
-    renderWidth,
-    renderHeight,
-  );
-  const rendered = tf.tidy(() => window.clipByValue(0, 255).round().toInt());
-  const raw = new Uint8Array(await rendered.data());
-  rendered.dispose();
-  const crop = new Uint8Array(
-    await sharp(raw, { raw: { width: renderWidth, height: renderHeight, channels: 3 } })
-      .resize(spec.width, spec.height, { fit: "fill", kernel: "lanczos3" })
-      .png({ compressionLevel: 6 })
-      .toBuffer(),
-  );
+  };
+  const pixels = toBytes(sampleRgbWindow(rgb, window, spec.width, spec.height));
+  const crop = new Uint8Array(await encodeCrop(pixels, spec.width, spec.height, spec.cropFormat));
   const afterCrop = performance.now();
   if (timings) timings.crop += afterCrop - started;
-  if (spec.describe === false) {
-    window.dispose();
-    return { crop, descriptor: new Float32Array(0) };
-  }
+  if (spec.describe === false) return { crop, descriptor: new Float32Array(0) };
   started = afterCrop;
-  // The face box is the centre of the window: faceSize square, at the window's scale.
-  const faceHeight = renderHeight * spec.facePercent / 100;
-  const faceWidth = faceHeight * renderWidth / renderHeight * (spanHeight / spanWidth);
-  const top = (renderHeight - faceHeight) / 2;
-  const left = (renderWidth - faceWidth) / 2;
-  const chip = cropResized(
-    window,
-    { x: left, y: top, width: faceWidth, height: faceHeight },
-    DESCRIPTOR_SIDE,
+  // The face box, faceSize square at the window's centre, is what the recognition net reads.
+  const chipWindow = { ...window, spanWidth: geometry.faceSize, spanHeight: geometry.faceSize };
+  const chip = tf.tensor3d(
+    sampleRgbWindow(rgb, chipWindow, DESCRIPTOR_SIDE, DESCRIPTOR_SIDE),
+    [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3],
   );
-  window.dispose();
   // deno-lint-ignore no-explicit-any
   const descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(chip as any);
   chip.dispose();
@@ -473,9 +492,15 @@ function checkOptions(options: FaceOptions) {
     allFaces = false,
     tinyInputSizes = [128, 224],
     describe = true,
+    cropFormat = "png",
     networks = [],
     timings,
   } = options;
+  if (!CROP_FORMATS.includes(cropFormat)) {
+    throw new RangeError(
+      `'cropFormat' must be one of ${CROP_FORMATS.join(", ")}: got '${cropFormat}'`,
+    );
+  }
   checkDetector(detector);
   if (!Array.isArray(networks)) throw new RangeError("'networks' must be a list of network names");
   for (const network of networks) checkFaceNetwork(network);
@@ -510,6 +535,7 @@ function checkOptions(options: FaceOptions) {
     allFaces,
     tinyInputSizes,
     describe,
+    cropFormat,
     networks: [...new Set(networks)].sort(),
     timings,
   };
@@ -520,14 +546,20 @@ function checkOptions(options: FaceOptions) {
  * some are asked for, so caches made before they existed keep their key.
  */
 export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
-  const { timings: _timings, allFaces: _allFaces, describe, networks, ...settings } = checkOptions(
-    options,
-  );
+  const {
+    timings: _timings,
+    allFaces: _allFaces,
+    describe,
+    cropFormat,
+    networks,
+    ...settings
+  } = checkOptions(options);
   // Caches made before `describe` and `networks` existed keep their key: only leaving the
   // descriptor out, or asking for networks, counts.
   return {
     ...settings,
     ...(describe ? {} : { describe }),
+    ...(cropFormat === "png" ? {} : { cropFormat }),
     ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
     version: FACE_ALGORITHM_VERSION,
   };
@@ -626,7 +658,7 @@ export async function extractFaces(
       started = performance.now();
       const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
       if (timings) timings.align += performance.now() - started;
-      const { crop, descriptor } = await cropAndDescribe(image.pixels, geometry, settings, timings);
+      const { crop, descriptor } = await cropAndDescribe(image.rgb, geometry, settings, timings);
       const embeddings = await embedWithNetworks(
         image.pixels,
         geometry,
@@ -692,7 +724,7 @@ export async function describeWholeImage(
     const side = Math.min(workWidth, workHeight);
     const geometry = { centreX: workWidth / 2, centreY: workHeight / 2, faceSize: side, angle: 0 };
     const { crop, descriptor } = await cropAndDescribe(
-      image.pixels,
+      image.rgb,
       geometry,
       { width: size, height: size, facePercent: 100 },
       undefined,
