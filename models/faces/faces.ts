@@ -348,12 +348,17 @@ async function faceGeometry(pixels: tf.Tensor3D, box: Box, align: boolean): Prom
   const left = box.x + box.width / 2 - side / 2;
   const top = box.y + box.height / 2 - side / 2;
   const patch = cropResized(pixels, { x: left, y: top, width: side, height: side }, LANDMARK_SIDE);
+  // The net's own output, x and y of each point as shares of the square patch: the same values
+  // detectLandmarks gives, without its 68 point objects and their scaling.
   // deno-lint-ignore no-explicit-any
-  const landmarks = await faceapi.nets.faceLandmark68Net.detectLandmarks(patch as any);
+  const output = await faceapi.nets.faceLandmark68Net.forward(patch as any);
   patch.dispose();
-  const marks = Array.isArray(landmarks) ? landmarks[0]! : landmarks;
-  const toWork = (p: Point): Point => ({ x: left + p.x * side, y: top + p.y * side });
-  const relative = marks.relativePositions.map(toWork);
+  const values = await output.data();
+  output.dispose();
+  const relative = Array.from(
+    { length: values.length / 2 },
+    (_, k): Point => ({ x: left + values[2 * k]! * side, y: top + values[2 * k + 1]! * side }),
+  );
   const leftEye = mean(relative.slice(36, 42));
   const rightEye = mean(relative.slice(42, 48));
   const mouth = mean(relative.slice(48, 68));
