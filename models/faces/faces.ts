@@ -5,6 +5,7 @@
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
 import { faceModelDir } from "./package_files.ts";
+import { encodePng } from "./png.ts";
 import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
 
 import { initEngine, tf } from "../engine.ts";
@@ -233,34 +234,36 @@ interface DecodedImage {
 
 /** Decodes any format sharp reads to an sRGB work copy: EXIF-rotated, alpha flattened on white. */
 async function decode(bytes: Uint8Array): Promise<DecodedImage> {
-  // The header and the pixels are read side by side: the header's answer comes while the
-  // pixels decode, instead of one round trip to sharp's threads after the other.
-  const [header, decoded] = await Promise.allSettled([
-    sharp(bytes).metadata(),
+  let decoded: { data: Buffer; info: sharp.OutputInfo };
+  try {
     // sharp shrinks a large JPEG while decoding it (shrink-on-load): it is never held whole.
-    sharp(bytes, { failOn: "error" })
+    decoded = await sharp(bytes, { failOn: "error" })
       .rotate()
       .resize(WORK_MAX_SIDE, WORK_MAX_SIDE, { fit: "inside", withoutEnlargement: true })
       .flatten({ background: "#ffffff" })
       .toColourspace("srgb")
       .removeAlpha()
       .raw()
-      .toBuffer({ resolveWithObject: true }),
-  ]);
-  if (header.status === "rejected") {
-    throw new FaceInputError("not_an_image", firstLine(header.reason));
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    // Only a failure asks for the header: no header is no image, a bad body a failed decode.
+    const header = await sharp(bytes).metadata().then(() => undefined, (e) => e);
+    if (header !== undefined) throw new FaceInputError("not_an_image", firstLine(header));
+    throw new FaceInputError("decode_failed", firstLine(error));
   }
-  const metadata = header.value;
-  const rotated = (metadata.orientation ?? 1) >= 5;
-  const width = (rotated ? metadata.height : metadata.width) ?? 0;
-  const height = (rotated ? metadata.width : metadata.height) ?? 0;
-  if (width < 1 || height < 1) throw new FaceInputError("decode_failed", "no image size");
-  if (decoded.status === "rejected") {
-    throw new FaceInputError("decode_failed", firstLine(decoded.reason));
-  }
-  const { data, info } = decoded.value;
+  const { data, info } = decoded;
   if (info.channels !== 3) {
     throw new FaceInputError("decode_failed", `${info.channels} channels after sRGB conversion`);
+  }
+  let width = info.width;
+  let height = info.height;
+  // Below the work size nothing was shrunk, so the original size is the decoded one and the
+  // header need not be read: a second round trip to sharp for most portraits.
+  if (Math.max(width, height) >= WORK_MAX_SIDE) {
+    const metadata = await sharp(bytes).metadata();
+    const rotated = (metadata.orientation ?? 1) >= 5;
+    width = (rotated ? metadata.height : metadata.width) ?? width;
+    height = (rotated ? metadata.width : metadata.height) ?? height;
   }
   const rgb = {
     data: new Uint8Array(data.buffer, data.byteOffset, data.length),
@@ -431,19 +434,16 @@ interface CropSpec {
 }
 
 /** Encodes RGB bytes as a crop file. */
-function encodeCrop(
+async function encodeCrop(
   pixels: Uint8Array,
   width: number,
   height: number,
   format: CropFormat = "png",
-): Promise<Buffer> {
+): Promise<Uint8Array> {
+  if (format === "png") return encodePng(pixels, width, height);
   const image = sharp(pixels, { raw: { width, height, channels: 3 } });
-  // Level 3 compresses a face crop as small as level 6 does (within 1 %), in less time.
-  return format === "jpeg"
-    ? image.jpeg({ quality: 92 }).toBuffer()
-    : format === "webp"
-    ? image.webp({ quality: 92 }).toBuffer()
-    : image.png({ compressionLevel: 3 }).toBuffer();
+  const encoded = format === "jpeg" ? image.jpeg({ quality: 92 }) : image.webp({ quality: 92 });
+  return new Uint8Array(await encoded.toBuffer());
 }
 
 /**
@@ -466,7 +466,7 @@ async function cropAndDescribe(
     spanHeight,
   };
   const pixels = toBytes(sampleRgbWindow(rgb, window, spec.width, spec.height));
-  const crop = new Uint8Array(await encodeCrop(pixels, spec.width, spec.height, spec.cropFormat));
+  const crop = await encodeCrop(pixels, spec.width, spec.height, spec.cropFormat);
   const afterCrop = performance.now();
   if (timings) timings.crop += afterCrop - started;
   if (spec.describe === false) return { crop, descriptor: new Float32Array(0) };
