@@ -202,3 +202,24 @@ Deno.test("extractFaces() encodes the crop as cropFormat asks", async () => {
   // deno-lint-ignore no-explicit-any
   await assert.rejects(extractFaces(bytes, { cropFormat: "gif" as any }), RangeError);
 });
+
+Deno.test("extractFaces() finds the same face, in original px, in a large copy of the image", async () => {
+  // 1800×2214: shrunk to the 1024 px work copy, then to the detectors' 512 px copy.
+  const large = new Uint8Array(
+    await sharp(await fixture("portrait.jpg")).resize(1800).jpeg({ quality: 95 }).toBuffer(),
+  );
+  const result = await extractFaces(large, { describe: false });
+  const face = result.faces[0];
+  assert.ok(face, "no face in the large copy");
+  assert.deepEqual([result.width, result.height], [1800, 2214]);
+  const scale = 1800 / 300;
+  const expected = portraitFace.box;
+  for (const key of ["x", "y", "width", "height"] as const) {
+    const want = expected[key] * scale;
+    assert.ok(
+      Math.abs(face.box[key] - want) < 0.05 * expected.width * scale,
+      `${key}: ${face.box[key]} against ${want}`,
+    );
+  }
+  assert.ok(Math.abs(face.angle - portraitFace.angle) < 3, `angle ${face.angle}`);
+});

@@ -184,6 +184,8 @@ export class FaceInputError extends Error {
 const SCORE_FLOOR = 0.3;
 /** Longest side of the copy that detection and cropping work on; boxes map back by its scale. */
 const WORK_MAX_SIDE = 1024;
+/** Longest side of the detectors' copy: SSD's input side, above the tiny detector's. */
+const DETECT_MAX_SIDE = 512;
 /** face-api's recognition net input side. */
 const DESCRIPTOR_SIDE = 150;
 const LANDMARK_SIDE = 112;
@@ -602,6 +604,73 @@ async function embedWithNetworks(
   return embeddings;
 }
 
+type Settings = ReturnType<typeof checkOptions>;
+
+/**
+ * Runs the detector passes in turn (tiny at each input size, then SSD, as `detector` says)
+ * until one finds a usable face, on a copy at most DETECT_MAX_SIDE on its longer side (or the
+ * largest tiny input size): every pass shrinks its input to that size or less anyway, and
+ * padding and shrinking the whole work copy cost more than the pass itself on a large image.
+ * Boxes come back in work px.
+ */
+async function detectInTurn(
+  image: DecodedImage,
+  settings: Settings,
+  minSide: number,
+): Promise<{ detections: Detection[]; detector: string }> {
+  const passes: DetectorPass[] = [
+    ...(settings.detector === "ssd" ? [] : settings.tinyInputSizes).map((inputSize) => ({
+      detector: "tiny" as const,
+      inputSize,
+    })),
+    ...(settings.detector === "tiny" ? [] : [{ detector: "ssd" as const, inputSize: 512 }]),
+  ];
+  const { rgb } = image;
+  const side = Math.max(DETECT_MAX_SIDE, ...settings.tinyInputSizes);
+  const shrink = Math.max(1, Math.max(rgb.width, rgb.height) / side);
+  const width = Math.max(1, Math.round(rgb.width / shrink));
+  const height = Math.max(1, Math.round(rgb.height / shrink));
+  const pixels = shrink === 1 ? image.pixels : tf.tensor3d(
+    sampleRgbWindow(
+      rgb,
+      {
+        centreX: rgb.width / 2,
+        centreY: rgb.height / 2,
+        angle: 0,
+        spanWidth: rgb.width,
+        spanHeight: rgb.height,
+      },
+      width,
+      height,
+    ),
+    [height, width, 3],
+  );
+  const toWork = { x: rgb.width / width, y: rgb.height / height };
+  try {
+    let detections: Detection[] = [];
+    let detector = "";
+    for (const pass of passes) {
+      detector = pass.detector;
+      detections = (await detectWith(pass, pixels)).map(({ box, score }) => ({
+        box: {
+          x: box.x * toWork.x,
+          y: box.y * toWork.y,
+          width: box.width * toWork.x,
+          height: box.height * toWork.y,
+        },
+        score,
+      }));
+      const usable = detections.some((d) =>
+        d.score >= settings.minScore && Math.min(d.box.width, d.box.height) >= minSide
+      );
+      if (usable) break;
+    }
+    return { detections, detector };
+  } finally {
+    if (pixels !== image.pixels) pixels.dispose();
+  }
+}
+
 /**
  * Finds the faces in an encoded image and crops, aligns and describes the largest (or all).
  * Throws `FaceInputError` only when the bytes are no readable image.
@@ -626,23 +695,7 @@ export async function extractFaces(
   try {
     started = performance.now();
     const minSide = settings.minFaceSize / image.scale;
-    const passes: DetectorPass[] = [
-      ...(settings.detector === "ssd" ? [] : settings.tinyInputSizes).map((inputSize) => ({
-        detector: "tiny" as const,
-        inputSize,
-      })),
-      ...(settings.detector === "tiny" ? [] : [{ detector: "ssd" as const, inputSize: 512 }]),
-    ];
-    let detections: Detection[] = [];
-    let detector = "";
-    for (const pass of passes) {
-      detector = pass.detector;
-      detections = await detectWith(pass, image.pixels);
-      const usable = detections.some((d) =>
-        d.score >= settings.minScore && Math.min(d.box.width, d.box.height) >= minSide
-      );
-      if (usable) break;
-    }
+    const { detections, detector } = await detectInTurn(image, settings, minSide);
     if (timings) timings.detect += performance.now() - started;
     const confident = detections.filter((d) => d.score >= settings.minScore);
     const usable = confident
