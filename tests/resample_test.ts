@@ -53,6 +53,57 @@ Deno.test("sampleWindow() averages what it shrinks: a fine checkerboard becomes 
   }
 });
 
+/** Exact area weights of 1-D output pixels of `k` image px from `from`: [pixel, weight][]. */
+function areaWeights(out: number, k: number, from: number): [number, number][][] {
+  return Array.from({ length: out }, (_, u) => {
+    const start = from + u * k;
+    const weights: [number, number][] = [];
+    for (let i = Math.floor(start); i < Math.ceil(start + k); i++) {
+      const overlap = Math.min(start + k, i + 1) - Math.max(start, i);
+      if (overlap > 0) weights.push([i, overlap / k]);
+    }
+    return weights;
+  });
+}
+
+Deno.test("sampleWindow() shrinks as an exact area filter does, neither blurrier nor aliased", () => {
+  // Fine stripes with noise: what a blurring filter softens and a point sampler aliases.
+  let state = 7;
+  const noise = () => (state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5;
+  const texture = imageOf(200, 200, (x, y) => {
+    const value = Math.round(128 + 80 * Math.sin(x * 0.9) * Math.cos(y * 0.7) + 40 * noise());
+    const byte = Math.max(0, Math.min(255, value));
+    return [byte, byte, byte];
+  });
+  for (const out of [80, 57, 40]) {
+    const span = 160;
+    const weights = areaWeights(out, span / out, 100 - span / 2);
+    const window = { centreX: 100, centreY: 100, angle: 0, spanWidth: span, spanHeight: span };
+    const values = sampleWindow(texture, window, out, out);
+    let difference = 0;
+    for (let v = 0; v < out; v++) {
+      for (let u = 0; u < out; u++) {
+        let exact = 0;
+        for (const [y, wy] of weights[v]!) {
+          for (const [x, wx] of weights[u]!) exact += wy * wx * texture.data[(y * 200 + x) * 3]!;
+        }
+        difference += Math.abs(exact - values[(v * out + u) * 3]!);
+      }
+    }
+    // Measured: 0.00 at whole reductions, 0.35 at 2.8×; 2×2 blocks first gave 7, points 3–6.
+    assert.ok(difference / out / out < 1, `${span} px into ${out}: ${difference / out / out}`);
+  }
+});
+
+Deno.test("sampleWindow() averages blocks first past an 8× reduction, and still does not alias", () => {
+  const board = imageOf(256, 256, (x, y) => (x + y) % 2 ? [255, 255, 255] : [0, 0, 0]);
+  const window = { centreX: 128, centreY: 128, angle: 0.2, spanWidth: 200, spanHeight: 200 };
+  const values = sampleWindow(board, window, 16, 16);
+  for (let k = 0; k < values.length; k += 3) {
+    assert.ok(Math.abs(values[k]! - 127.5) < 20, `value ${values[k]} at ${k / 3}`);
+  }
+});
+
 Deno.test("sampleWindow() repeats the edge outside the image", () => {
   // Row 4's centre is at y = 4.5: pixel i covers [i, i + 1).
   const window = { centreX: -20, centreY: 4.5, angle: 0, spanWidth: 4, spanHeight: 1 };

