@@ -175,6 +175,29 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "FaceWorkerPool holds two jobs a worker and answers each with its own result",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    assert.throws(() => new FaceWorkerPool({ workers: 1, jobsPerWorker: 0 }), RangeError);
+    const pool = new FaceWorkerPool({ workers: 1, jobsPerWorker: 2 });
+    try {
+      const names = ["portrait.jpg", "tiny.png", "group.jpg", "rgba.png", "portrait.jpg"];
+      const inputs = await Promise.all(names.map(fixture));
+      const results = await Promise.all(inputs.map((bytes) => pool.extractFaces(bytes)));
+      for (const [k, result] of results.entries()) {
+        const alone = await extractFaces(inputs[k]!);
+        const name = names[k]!;
+        assert.equal(result.faces.length, alone.faces.length, name);
+        assert.deepEqual(result.faces[0]?.box, alone.faces[0]?.box, name);
+      }
+    } finally {
+      pool.close();
+    }
+  },
+});
+
 Deno.test("extractFaces() on its own crop frames the face the same way: level, centred, same size", async () => {
   for (const name of ["portrait.jpg", "group.jpg"]) {
     const first = (await extractFaces(await fixture(name), { size: 160 })).faces[0]!;
