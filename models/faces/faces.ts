@@ -561,8 +561,8 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
     networks,
     ...settings
   } = checkOptions(options);
-  // Caches made before `describe` and `networks` existed keep their key: only leaving the
-  // descriptor out, or asking for networks, counts.
+  // Caches made before `describe`, `cropFormat` and `networks` existed keep their key: only
+  // leaving the descriptor out, another crop format, or asking for networks counts.
   return {
     ...settings,
     ...(describe ? {} : { describe }),
