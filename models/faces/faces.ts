@@ -294,14 +294,21 @@ interface DetectorPass {
 
 async function detectWith(pass: DetectorPass, pixels: tf.Tensor3D): Promise<Detection[]> {
   if (pass.detector === "ssd") await loadNets(["ssdMobilenetv1"]);
-  const options = pass.detector === "tiny"
-    ? new faceapi.TinyFaceDetectorOptions({
-      inputSize: pass.inputSize,
-      scoreThreshold: SCORE_FLOOR,
-    })
-    : new faceapi.SsdMobilenetv1Options({ minConfidence: SCORE_FLOOR, maxResults: 20 });
   // deno-lint-ignore no-explicit-any
-  const found = await faceapi.detectAllFaces(pixels as any, options);
+  const input = pixels as any;
+  // Each net's own locateFaces: what detectAllFaces runs, without its task wrapper (~5 %).
+  const found = pass.detector === "tiny"
+    ? await faceapi.nets.tinyFaceDetector.locateFaces(
+      input,
+      new faceapi.TinyFaceDetectorOptions({
+        inputSize: pass.inputSize,
+        scoreThreshold: SCORE_FLOOR,
+      }),
+    )
+    : await faceapi.nets.ssdMobilenetv1.locateFaces(
+      input,
+      new faceapi.SsdMobilenetv1Options({ minConfidence: SCORE_FLOOR, maxResults: 20 }),
+    );
   return found.map((d) => ({
     box: { x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height },
     score: d.score,
