@@ -8,6 +8,7 @@ import pLimit from "p-limit";
 import sharp from "sharp";
 import { FaceWorkerPool } from "../models/faces/worker_pool.ts";
 import {
+  type CropFormat,
   extractFaces,
   type FaceExtraction,
   FaceInputError,
@@ -15,7 +16,7 @@ import {
 } from "../models/faces/faces.ts";
 
 /** Output formats kept as they came; anything else (GIF, TIFF, …) is written as PNG. */
-const KEPT_FORMATS: Record<string, "jpeg" | "png" | "webp"> = {
+const KEPT_FORMATS: Record<string, CropFormat> = {
   ".jpg": "jpeg",
   ".jpeg": "jpeg",
   ".png": "png",
@@ -73,15 +74,6 @@ async function imageFiles(
   return { files: files.sort(), brokenLinks };
 }
 
-/** Encodes a PNG crop in the input's format where it is one we keep, PNG otherwise. */
-function encodeCrop(crop: Uint8Array, format: "jpeg" | "png" | "webp" | undefined) {
-  return format === "jpeg"
-    ? sharp(crop).jpeg({ quality: 92 }).toBuffer()
-    : format === "webp"
-    ? sharp(crop).webp({ quality: 92 }).toBuffer()
-    : Promise.resolve(crop);
-}
-
 /** A crop of one image, or why there is none. */
 export type CropResult = { ok: true; bytes: Uint8Array; format: string } | {
   ok: false;
@@ -93,18 +85,19 @@ export type CropResult = { ok: true; bytes: Uint8Array; format: string } | {
  * when that is JPEG, PNG or WebP, else PNG. Runs the face nets on this thread.
  */
 export async function cropImage(bytes: Uint8Array, options: FaceOptions): Promise<CropResult> {
+  // An unreadable header is extractFaces' to report; its format does not matter then.
+  const input = await sharp(bytes).metadata().then((m) => m.format, () => undefined);
+  const format = input === "jpeg" || input === "webp" ? input : "png";
   let extraction: FaceExtraction;
   try {
-    extraction = await extractFaces(bytes, { ...options, describe: false });
+    extraction = await extractFaces(bytes, { ...options, describe: false, cropFormat: format });
   } catch (error) {
     if (!(error instanceof FaceInputError)) throw error;
     return { ok: false, reason: error.message };
   }
   const face = extraction.faces[0];
   if (!face) return { ok: false, reason: extraction.rejection ?? "no_face" };
-  const input = (await sharp(bytes).metadata()).format;
-  const format = input === "jpeg" || input === "webp" ? input : "png";
-  return { ok: true, bytes: new Uint8Array(await encodeCrop(face.crop, format)), format };
+  return { ok: true, bytes: face.crop, format };
 }
 
 /** Crops every image file directly in `input` (not its subfolders), links followed. */
@@ -123,10 +116,12 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
   if (reject !== undefined) await mkdir(reject, { recursive: true });
   const summary: CropSummary = { files: files.length, cropped: 0, rejected: 0, reasons: {} };
   const pool = workers > 0 ? new FaceWorkerPool({ workers }) : undefined;
-  // A crop needs no descriptor, which is half of the face work.
-  const cropOptions = { ...faceOptions, describe: false };
-  const extract = (bytes: Uint8Array) =>
-    pool ? pool.extractFaces(bytes, cropOptions) : extractFaces(bytes, cropOptions);
+  // A crop needs no descriptor, which is half of the face work, and comes encoded as its file
+  // will be, so the main thread only reads and writes.
+  const extract = (bytes: Uint8Array, cropFormat: CropFormat) => {
+    const cropOptions = { ...faceOptions, describe: false, cropFormat };
+    return pool ? pool.extractFaces(bytes, cropOptions) : extractFaces(bytes, cropOptions);
+  };
   // Bounds the bytes held in memory: a few files per worker, not the whole folder.
   const limit = pLimit(Math.max(1, 2 * workers));
   const rejectFile = async (name: string, reason: string) => {
@@ -148,18 +143,17 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
         let extraction: FaceExtraction;
         const broken = brokenLinks.get(name);
         if (broken) return rejectFile(name, broken);
+        const format = KEPT_FORMATS[extname(name).toLowerCase()];
         try {
-          extraction = await extract(await Deno.readFile(join(input, name)));
+          extraction = await extract(await Deno.readFile(join(input, name)), format ?? "png");
         } catch (error) {
           if (!(error instanceof FaceInputError)) throw error;
           return rejectFile(name, error.message);
         }
         const face = extraction.faces[0];
         if (!face) return rejectFile(name, extraction.rejection ?? "no_face");
-        const extension = extname(name).toLowerCase();
-        const format = KEPT_FORMATS[extension];
         const target = format ? name : `${basename(name, extname(name))}.png`;
-        await Deno.writeFile(join(output, target), await encodeCrop(face.crop, format));
+        await Deno.writeFile(join(output, target), face.crop);
         summary.cropped++;
       })
     ));

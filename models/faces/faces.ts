@@ -5,6 +5,8 @@
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
 import { faceModelDir } from "./package_files.ts";
+import { encodePng } from "./png.ts";
+import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
 
 import { initEngine, tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
@@ -17,6 +19,11 @@ import {
   sameInput,
   TRUNK_DECIMALS,
 } from "./face_networks.ts";
+
+/** How a crop is encoded: PNG (lossless, the face cache's), or JPEG or WebP at quality 92. */
+export type CropFormat = "png" | "jpeg" | "webp";
+
+export const CROP_FORMATS: readonly CropFormat[] = ["png", "jpeg", "webp"];
 
 /** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
 export type DetectorName = "ssd" | "tiny" | "auto";
@@ -104,6 +111,12 @@ export interface FaceOptions {
    */
   describe?: boolean;
   /**
+   * Encoding of `crop`. `crop` asks for its output file's format, so that the worker encodes
+   * once and no PNG is decoded and encoded again on the main thread.
+   * @default "png"
+   */
+  cropFormat?: CropFormat;
+  /**
    * Shipped face networks (`faceres`, `mobilefacenet`) whose embeddings to add to each face,
    * each on its own crop of the same aligned geometry. None by default: they cost 20–90 ms a
    * face, and a run computes them only for the models that use them.
@@ -135,7 +148,7 @@ export interface ExtractedFace {
   score: number;
   /** Degrees the image was turned counter-clockwise to level the eyes (0 without `align`). */
   angle: number;
-  /** PNG, `width`×`height` RGB. */
+  /** `width`×`height` RGB, encoded as `cropFormat` (PNG by default). */
   crop: Uint8Array;
   /** 128-d face descriptor; empty with `describe: false`. */
   descriptor: Float32Array;
@@ -173,12 +186,17 @@ export class FaceInputError extends Error {
 const SCORE_FLOOR = 0.3;
 /** Longest side of the copy that detection and cropping work on; boxes map back by its scale. */
 const WORK_MAX_SIDE = 1024;
+/** Longest side of the detectors' copy: SSD's input side, above the tiny detector's. */
+const DETECT_MAX_SIDE = 512;
 /** face-api's recognition net input side. */
 const DESCRIPTOR_SIDE = 150;
 const LANDMARK_SIDE = 112;
 
-/** Version of the face algorithm, part of every cache key: bump it when crops would change. */
-export const FACE_ALGORITHM_VERSION = 1;
+/**
+ * Version of the face algorithm, part of every cache key: bump it when crops would change.
+ * 2: crops and chips sampled from the decoded pixels in one area-filtered pass.
+ */
+export const FACE_ALGORITHM_VERSION = 2;
 
 const netsReady = new Map<string, Promise<void>>();
 
@@ -207,7 +225,9 @@ export function loadFaceModels(): Promise<void> {
 }
 
 interface DecodedImage {
-  /** Work copy: RGB float tensor, at most WORK_MAX_SIDE on its longer side. */
+  /** Work copy: RGB bytes, at most WORK_MAX_SIDE on its longer side; crops sample from it. */
+  rgb: RgbImage;
+  /** The work copy as a float tensor, for the detectors and landmarks. */
   pixels: tf.Tensor3D;
   /** Original size after EXIF rotation. */
   width: number;
@@ -218,18 +238,10 @@ interface DecodedImage {
 
 /** Decodes any format sharp reads to an sRGB work copy: EXIF-rotated, alpha flattened on white. */
 async function decode(bytes: Uint8Array): Promise<DecodedImage> {
-  let metadata: sharp.Metadata;
+  let decoded: { data: Buffer; info: sharp.OutputInfo };
   try {
-    metadata = await sharp(bytes).metadata();
-  } catch (error) {
-    throw new FaceInputError("not_an_image", firstLine(error));
-  }
-  const rotated = (metadata.orientation ?? 1) >= 5;
-  const width = (rotated ? metadata.height : metadata.width) ?? 0;
-  const height = (rotated ? metadata.width : metadata.height) ?? 0;
-  if (width < 1 || height < 1) throw new FaceInputError("decode_failed", "no image size");
-  try {
-    const { data, info } = await sharp(bytes, { failOn: "error" })
+    // sharp shrinks a large JPEG while decoding it (shrink-on-load): it is never held whole.
+    decoded = await sharp(bytes, { failOn: "error" })
       .rotate()
       .resize(WORK_MAX_SIDE, WORK_MAX_SIDE, { fit: "inside", withoutEnlargement: true })
       .flatten({ background: "#ffffff" })
@@ -237,17 +249,33 @@ async function decode(bytes: Uint8Array): Promise<DecodedImage> {
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
-    const pixels = tf.tidy(() =>
-      tf.tensor3d(
-        new Uint8Array(data.buffer, data.byteOffset, data.length),
-        [info.height, info.width, info.channels],
-        "int32",
-      ).toFloat()
-    );
-    return { pixels, width, height, scale: width / info.width };
   } catch (error) {
+    // Only a failure asks for the header: no header is no image, a bad body a failed decode.
+    const header = await sharp(bytes).metadata().then(() => undefined, (e) => e);
+    if (header !== undefined) throw new FaceInputError("not_an_image", firstLine(header));
     throw new FaceInputError("decode_failed", firstLine(error));
   }
+  const { data, info } = decoded;
+  if (info.channels !== 3) {
+    throw new FaceInputError("decode_failed", `${info.channels} channels after sRGB conversion`);
+  }
+  let width = info.width;
+  let height = info.height;
+  // Below the work size nothing was shrunk, so the original size is the decoded one and the
+  // header need not be read: a second round trip to sharp for most portraits.
+  if (Math.max(width, height) >= WORK_MAX_SIDE) {
+    const metadata = await sharp(bytes).metadata();
+    const rotated = (metadata.orientation ?? 1) >= 5;
+    width = (rotated ? metadata.height : metadata.width) ?? width;
+    height = (rotated ? metadata.width : metadata.height) ?? height;
+  }
+  const rgb = {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    width: info.width,
+    height: info.height,
+  };
+  const pixels = tf.tensor3d(new Float32Array(rgb.data), [info.height, info.width, 3]);
+  return { rgb, pixels, width, height, scale: width / info.width };
 }
 
 function firstLine(error: unknown): string {
@@ -268,14 +296,21 @@ interface DetectorPass {
 
 async function detectWith(pass: DetectorPass, pixels: tf.Tensor3D): Promise<Detection[]> {
   if (pass.detector === "ssd") await loadNets(["ssdMobilenetv1"]);
-  const options = pass.detector === "tiny"
-    ? new faceapi.TinyFaceDetectorOptions({
-      inputSize: pass.inputSize,
-      scoreThreshold: SCORE_FLOOR,
-    })
-    : new faceapi.SsdMobilenetv1Options({ minConfidence: SCORE_FLOOR, maxResults: 20 });
   // deno-lint-ignore no-explicit-any
-  const found = await faceapi.detectAllFaces(pixels as any, options);
+  const input = pixels as any;
+  // Each net's own locateFaces: what detectAllFaces runs, without its task wrapper (~5 %).
+  const found = pass.detector === "tiny"
+    ? await faceapi.nets.tinyFaceDetector.locateFaces(
+      input,
+      new faceapi.TinyFaceDetectorOptions({
+        inputSize: pass.inputSize,
+        scoreThreshold: SCORE_FLOOR,
+      }),
+    )
+    : await faceapi.nets.ssdMobilenetv1.locateFaces(
+      input,
+      new faceapi.SsdMobilenetv1Options({ minConfidence: SCORE_FLOOR, maxResults: 20 }),
+    );
   return found.map((d) => ({
     box: { x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height },
     score: d.score,
@@ -327,12 +362,17 @@ async function faceGeometry(pixels: tf.Tensor3D, box: Box, align: boolean): Prom
   const left = box.x + box.width / 2 - side / 2;
   const top = box.y + box.height / 2 - side / 2;
   const patch = cropResized(pixels, { x: left, y: top, width: side, height: side }, LANDMARK_SIDE);
+  // The net's own output, x and y of each point as shares of the square patch: the same values
+  // detectLandmarks gives, without its 68 point objects and their scaling.
   // deno-lint-ignore no-explicit-any
-  const landmarks = await faceapi.nets.faceLandmark68Net.detectLandmarks(patch as any);
+  const output = await faceapi.nets.faceLandmark68Net.forward(patch as any);
   patch.dispose();
-  const marks = Array.isArray(landmarks) ? landmarks[0]! : landmarks;
-  const toWork = (p: Point): Point => ({ x: left + p.x * side, y: top + p.y * side });
-  const relative = marks.relativePositions.map(toWork);
+  const values = await output.data();
+  output.dispose();
+  const relative = Array.from(
+    { length: values.length / 2 },
+    (_, k): Point => ({ x: left + values[2 * k]! * side, y: top + values[2 * k + 1]! * side }),
+  );
   const leftEye = mean(relative.slice(36, 42));
   const rightEye = mean(relative.slice(42, 48));
   const mouth = mean(relative.slice(48, 68));
@@ -400,61 +440,54 @@ interface CropSpec {
   facePercent: number;
   /** @default true */
   describe?: boolean;
+  /** @default "png" */
+  cropFormat?: CropFormat;
 }
 
-/** Renders the crop window and returns the PNG and the descriptor of the face at its centre. */
+/** Encodes RGB bytes as a crop file. */
+async function encodeCrop(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  format: CropFormat = "png",
+): Promise<Uint8Array> {
+  if (format === "png") return encodePng(pixels, width, height);
+  const image = sharp(pixels, { raw: { width, height, channels: 3 } });
+  const encoded = format === "jpeg" ? image.jpeg({ quality: 92 }) : image.webp({ quality: 92 });
+  return new Uint8Array(await encoded.toBuffer());
+}
+
+/**
+ * Samples the crop window and the descriptor's chip straight from the decoded pixels, each at
+ * its output size in one pass, and returns the PNG and the descriptor of the face at its centre.
+ */
 async function cropAndDescribe(
-  pixels: tf.Tensor3D,
+  rgb: RgbImage,
   geometry: Geometry,
   spec: CropSpec,
   timings: FaceTimings | undefined,
 ): Promise<{ crop: Uint8Array; descriptor: Float32Array }> {
   let started = performance.now();
   const spanHeight = geometry.faceSize * 100 / spec.facePercent;
-  const spanWidth = spanHeight * spec.width / spec.height;
-  // Render at up to 2× the output so sharp's Lanczos filter, not bilinear sampling, downsizes.
-  const renderHeight = Math.max(
-    spec.height,
-    Math.min(Math.round(spanHeight), 2 * Math.max(spec.height, DESCRIPTOR_SIDE)),
-  );
-  const renderWidth = Math.max(1, Math.round(renderHeight * spec.width / spec.height));
-  const window = sampleWindow(
-    pixels,
-    geometry.centreX,
-    geometry.centreY,
-    geometry.angle,
-    spanWidth,
+  const window = {
+    centreX: geometry.centreX,
+    centreY: geometry.centreY,
+    angle: geometry.angle,
+    spanWidth: spanHeight * spec.width / spec.height,
     spanHeight,
-    renderWidth,
-    renderHeight,
-  );
-  const rendered = tf.tidy(() => window.clipByValue(0, 255).round().toInt());
-  const raw = new Uint8Array(await rendered.data());
-  rendered.dispose();
-  const crop = new Uint8Array(
-    await sharp(raw, { raw: { width: renderWidth, height: renderHeight, channels: 3 } })
-      .resize(spec.width, spec.height, { fit: "fill", kernel: "lanczos3" })
-      .png({ compressionLevel: 6 })
-      .toBuffer(),
-  );
+  };
+  const pixels = toBytes(sampleRgbWindow(rgb, window, spec.width, spec.height));
+  const crop = await encodeCrop(pixels, spec.width, spec.height, spec.cropFormat);
   const afterCrop = performance.now();
   if (timings) timings.crop += afterCrop - started;
-  if (spec.describe === false) {
-    window.dispose();
-    return { crop, descriptor: new Float32Array(0) };
-  }
+  if (spec.describe === false) return { crop, descriptor: new Float32Array(0) };
   started = afterCrop;
-  // The face box is the centre of the window: faceSize square, at the window's scale.
-  const faceHeight = renderHeight * spec.facePercent / 100;
-  const faceWidth = faceHeight * renderWidth / renderHeight * (spanHeight / spanWidth);
-  const top = (renderHeight - faceHeight) / 2;
-  const left = (renderWidth - faceWidth) / 2;
-  const chip = cropResized(
-    window,
-    { x: left, y: top, width: faceWidth, height: faceHeight },
-    DESCRIPTOR_SIDE,
+  // The face box, faceSize square at the window's centre, is what the recognition net reads.
+  const chipWindow = { ...window, spanWidth: geometry.faceSize, spanHeight: geometry.faceSize };
+  const chip = tf.tensor3d(
+    sampleRgbWindow(rgb, chipWindow, DESCRIPTOR_SIDE, DESCRIPTOR_SIDE),
+    [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3],
   );
-  window.dispose();
   // deno-lint-ignore no-explicit-any
   const descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(chip as any);
   chip.dispose();
@@ -475,9 +508,15 @@ function checkOptions(options: FaceOptions) {
     allFaces = false,
     tinyInputSizes = [128, 224],
     describe = true,
+    cropFormat = "png",
     networks = [],
     timings,
   } = options;
+  if (!CROP_FORMATS.includes(cropFormat)) {
+    throw new RangeError(
+      `'cropFormat' must be one of ${CROP_FORMATS.join(", ")}: got '${cropFormat}'`,
+    );
+  }
   checkDetector(detector);
   if (!Array.isArray(networks)) throw new RangeError("'networks' must be a list of network names");
   for (const network of networks) checkFaceNetwork(network);
@@ -512,6 +551,7 @@ function checkOptions(options: FaceOptions) {
     allFaces,
     tinyInputSizes,
     describe,
+    cropFormat,
     networks: [...new Set(networks)].sort(),
     timings,
   };
@@ -522,14 +562,20 @@ function checkOptions(options: FaceOptions) {
  * some are asked for, so caches made before they existed keep their key.
  */
 export function faceSettings(options: FaceOptions = {}): Record<string, unknown> {
-  const { timings: _timings, allFaces: _allFaces, describe, networks, ...settings } = checkOptions(
-    options,
-  );
-  // Caches made before `describe` and `networks` existed keep their key: only leaving the
-  // descriptor out, or asking for networks, counts.
+  const {
+    timings: _timings,
+    allFaces: _allFaces,
+    describe,
+    cropFormat,
+    networks,
+    ...settings
+  } = checkOptions(options);
+  // Caches made before `describe`, `cropFormat` and `networks` existed keep their key: only
+  // leaving the descriptor out, another crop format, or asking for networks counts.
   return {
     ...settings,
     ...(describe ? {} : { describe }),
+    ...(cropFormat === "png" ? {} : { cropFormat }),
     ...(networks.length ? { networks, networksVersion: FACE_NETWORKS_VERSION } : {}),
     // The trunk is cached rounded (stages/detect_faces.ts): its rounding is part of the key.
     ...(networks.includes("mobilefacenet-trunk") ? { trunkDecimals: TRUNK_DECIMALS } : {}),
@@ -576,6 +622,73 @@ async function embedWithNetworks(
   return embeddings;
 }
 
+type Settings = ReturnType<typeof checkOptions>;
+
+/**
+ * Runs the detector passes in turn (tiny at each input size, then SSD, as `detector` says)
+ * until one finds a usable face, on a copy at most DETECT_MAX_SIDE on its longer side (or the
+ * largest tiny input size): every pass shrinks its input to that size or less anyway, and
+ * padding and shrinking the whole work copy cost more than the pass itself on a large image.
+ * Boxes come back in work px.
+ */
+async function detectInTurn(
+  image: DecodedImage,
+  settings: Settings,
+  minSide: number,
+): Promise<{ detections: Detection[]; detector: string }> {
+  const passes: DetectorPass[] = [
+    ...(settings.detector === "ssd" ? [] : settings.tinyInputSizes).map((inputSize) => ({
+      detector: "tiny" as const,
+      inputSize,
+    })),
+    ...(settings.detector === "tiny" ? [] : [{ detector: "ssd" as const, inputSize: 512 }]),
+  ];
+  const { rgb } = image;
+  const side = Math.max(DETECT_MAX_SIDE, ...settings.tinyInputSizes);
+  const shrink = Math.max(1, Math.max(rgb.width, rgb.height) / side);
+  const width = Math.max(1, Math.round(rgb.width / shrink));
+  const height = Math.max(1, Math.round(rgb.height / shrink));
+  const pixels = shrink === 1 ? image.pixels : tf.tensor3d(
+    sampleRgbWindow(
+      rgb,
+      {
+        centreX: rgb.width / 2,
+        centreY: rgb.height / 2,
+        angle: 0,
+        spanWidth: rgb.width,
+        spanHeight: rgb.height,
+      },
+      width,
+      height,
+    ),
+    [height, width, 3],
+  );
+  const toWork = { x: rgb.width / width, y: rgb.height / height };
+  try {
+    let detections: Detection[] = [];
+    let detector = "";
+    for (const pass of passes) {
+      detector = pass.detector;
+      detections = (await detectWith(pass, pixels)).map(({ box, score }) => ({
+        box: {
+          x: box.x * toWork.x,
+          y: box.y * toWork.y,
+          width: box.width * toWork.x,
+          height: box.height * toWork.y,
+        },
+        score,
+      }));
+      const usable = detections.some((d) =>
+        d.score >= settings.minScore && Math.min(d.box.width, d.box.height) >= minSide
+      );
+      if (usable) break;
+    }
+    return { detections, detector };
+  } finally {
+    if (pixels !== image.pixels) pixels.dispose();
+  }
+}
+
 /**
  * Finds the faces in an encoded image and crops, aligns and describes the largest (or all).
  * Throws `FaceInputError` only when the bytes are no readable image.
@@ -600,23 +713,7 @@ export async function extractFaces(
   try {
     started = performance.now();
     const minSide = settings.minFaceSize / image.scale;
-    const passes: DetectorPass[] = [
-      ...(settings.detector === "ssd" ? [] : settings.tinyInputSizes).map((inputSize) => ({
-        detector: "tiny" as const,
-        inputSize,
-      })),
-      ...(settings.detector === "tiny" ? [] : [{ detector: "ssd" as const, inputSize: 512 }]),
-    ];
-    let detections: Detection[] = [];
-    let detector = "";
-    for (const pass of passes) {
-      detector = pass.detector;
-      detections = await detectWith(pass, image.pixels);
-      const usable = detections.some((d) =>
-        d.score >= settings.minScore && Math.min(d.box.width, d.box.height) >= minSide
-      );
-      if (usable) break;
-    }
+    const { detections, detector } = await detectInTurn(image, settings, minSide);
     if (timings) timings.detect += performance.now() - started;
     const confident = detections.filter((d) => d.score >= settings.minScore);
     const usable = confident
@@ -637,7 +734,7 @@ export async function extractFaces(
       started = performance.now();
       const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
       if (timings) timings.align += performance.now() - started;
-      const { crop, descriptor } = await cropAndDescribe(image.pixels, geometry, settings, timings);
+      const { crop, descriptor } = await cropAndDescribe(image.rgb, geometry, settings, timings);
       const embeddings = await embedWithNetworks(
         image.pixels,
         geometry,
@@ -703,7 +800,7 @@ export async function describeWholeImage(
     const side = Math.min(workWidth, workHeight);
     const geometry = { centreX: workWidth / 2, centreY: workHeight / 2, faceSize: side, angle: 0 };
     const { crop, descriptor } = await cropAndDescribe(
-      image.pixels,
+      image.rgb,
       geometry,
       { width: size, height: size, facePercent: 100 },
       undefined,

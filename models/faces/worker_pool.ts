@@ -27,6 +27,12 @@ export interface FaceWorkerPoolOptions {
    * @default navigator.hardwareConcurrency
    */
   workers?: number;
+  /**
+   * Images a worker holds at once. With two, one decodes on sharp's threads while the other
+   * runs the nets, so a worker's thread does not wait for the decode.
+   * @default 2
+   */
+  jobsPerWorker?: number;
 }
 
 /**
@@ -45,18 +51,24 @@ export interface FaceWorkerPoolOptions {
 export class FaceWorkerPool {
   readonly size: number;
   readonly #workers: Worker[] = [];
-  readonly #idle: Worker[] = [];
+  /** Jobs each worker holds now, by worker. */
+  readonly #load = new Map<Worker, number>();
+  readonly #jobsPerWorker: number;
   readonly #queue: { job: Job; transfer: ArrayBuffer[] }[] = [];
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
   #closed = false;
 
   constructor(options: FaceWorkerPoolOptions = {}) {
-    const { workers = navigator.hardwareConcurrency } = options;
+    const { workers = navigator.hardwareConcurrency, jobsPerWorker = 2 } = options;
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
       throw new RangeError(`'workers' must be an integer from 1 to 64: got ${workers}`);
     }
+    if (!Number.isInteger(jobsPerWorker) || jobsPerWorker < 1 || jobsPerWorker > 8) {
+      throw new RangeError(`'jobsPerWorker' must be an integer from 1 to 8: got ${jobsPerWorker}`);
+    }
     this.size = workers;
+    this.#jobsPerWorker = jobsPerWorker;
     for (let i = 0; i < workers; i++) {
       const worker = new Worker(new URL("./worker_pool.ts", import.meta.url), { type: "module" });
       worker.onmessage = (event: MessageEvent<Reply>) => this.#settle(worker, event.data);
@@ -65,7 +77,7 @@ export class FaceWorkerPool {
         this.#failAll(new Error(`face worker crashed: ${event.message}`));
       };
       this.#workers.push(worker);
-      this.#idle.push(worker);
+      this.#load.set(worker, 0);
     }
   }
 
@@ -90,10 +102,19 @@ export class FaceWorkerPool {
     this.#failAll(new Error("FaceWorkerPool closed"));
   }
 
+  /** Hands queued jobs to the least loaded workers, up to `jobsPerWorker` each. */
   #pump(): void {
-    while (this.#idle.length > 0 && this.#queue.length > 0) {
-      const worker = this.#idle.pop()!;
+    while (this.#queue.length > 0) {
+      let worker: Worker | undefined;
+      for (const candidate of this.#workers) {
+        const load = this.#load.get(candidate)!;
+        if (load < this.#jobsPerWorker && (!worker || load < this.#load.get(worker)!)) {
+          worker = candidate;
+        }
+      }
+      if (!worker) return;
       const { job, transfer } = this.#queue.shift()!;
+      this.#load.set(worker, this.#load.get(worker)! + 1);
       worker.postMessage(job, transfer);
     }
   }
@@ -101,7 +122,7 @@ export class FaceWorkerPool {
   #settle(worker: Worker, reply: Reply): void {
     const pending = this.#pending.get(reply.id);
     this.#pending.delete(reply.id);
-    this.#idle.push(worker);
+    this.#load.set(worker, Math.max(0, this.#load.get(worker)! - 1));
     this.#pump();
     if (!pending) return;
     if ("error" in reply) {

@@ -1,7 +1,7 @@
 /**
  * The fast training kernels for the wasm backend, registered in place of kernels wasm lacks
  * (Conv2DBackpropFilter) or runs slowly (Conv2DBackpropInput, MaxPoolGrad, Sum over leading
- * axes, Identity). Forward convolutions, matmuls and activations stay the stock XNNPACK ones,
+ * axes, Identity, Concat of short slices). Forward convolutions, matmuls and activations stay the stock XNNPACK ones,
  * so inference (face-api) computes what it computed before.
  */
 import {
@@ -10,6 +10,7 @@ import {
   registerKernel,
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
+import { makeConcatConfig } from "./concat.ts";
 import { conv2DBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d_backprop_input.ts";
 import { makeIdentityConfig } from "./identity.ts";
@@ -32,6 +33,7 @@ const FACTORIES: ReadonlyMap<string, KernelFactory> = new Map([
   ["MaxPoolGrad", () => maxPoolGradConfig],
   ["Sum", wrapping(makeSumConfig)],
   ["Identity", wrapping(makeIdentityConfig)],
+  ["Concat", wrapping(makeConcatConfig)],
 ]);
 
 const ours = new Map<string, KernelConfig>();
