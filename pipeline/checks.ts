@@ -7,7 +7,8 @@
 import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
 import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
-import type { ModelKind } from "../models/classifier.ts";
+import { type ModelKind, networksFor } from "../models/classifier.ts";
+import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { LogisticRegression } from "../models/logistic.ts";
@@ -42,6 +43,17 @@ export interface CheckTraining {
   batchSize?: number;
   /** @default 42 */
   seed?: number;
+}
+
+/**
+ * The face-stage outputs the checks read besides the models' own: GEAR's ethnicity estimate,
+ * for the demographic checks. A run asks the face stage for them with the models' networks.
+ */
+export const CHECK_NETWORKS: readonly FaceNetworkName[] = ["gear-ethnicity"];
+
+/** What a run asks the face stage for: the networks its models read, and the checks'. */
+export function runNetworks(kinds: readonly ModelKind[]): FaceNetworkName[] {
+  return [...new Set([...networksFor(kinds), ...CHECK_NETWORKS])];
 }
 
 export interface ChecksInput {

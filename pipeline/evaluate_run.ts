@@ -8,7 +8,7 @@ import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
 import type { Classifier, EpochStats, ModelKind } from "../models/classifier.ts";
 import { predictGender } from "../models/faces/faces.ts";
-import { estimateWithGear } from "../models/faces/gear.ts";
+import { ethnicityOf } from "../models/faces/face_networks.ts";
 import {
   evaluate,
   type Gender,
@@ -61,7 +61,7 @@ interface FaceCues {
   gender?: Gender;
   /** Age in years as face-api's age/gender net estimates it. */
   age?: number;
-  /** Ethnicity as GEAR estimates it. */
+  /** Ethnicity as GEAR estimated it in the face stage (`CHECK_NETWORKS`). */
   ethnicity?: string;
   grayscale: boolean;
 }
@@ -91,13 +91,12 @@ async function faceCues(
         const crop = await Deno.readFile(record.cropPath);
         const image = decoded.get(record.id) ?? await decodeRgb(crop);
         const estimate = await predictGender(image, { facePercent }).catch(() => undefined);
-        const gear = await estimateWithGear(image, { facePercent }).catch(() => undefined);
         return [record.id, {
           image,
           crop,
           gender: estimate?.gender,
           age: estimate?.age,
-          ethnicity: gear?.ethnicity,
+          ethnicity: ethnicityOf(record.embeddings?.["gear-ethnicity"]),
           grayscale: await isGrayscale(image),
         }] as const;
       }, 2),

@@ -17,7 +17,6 @@ import {
 import { fail } from "../core/errors.ts";
 import { engineInfo, initEngine } from "../models/engine.ts";
 import type { FaceStore } from "../models/dataset.ts";
-import { networksFor } from "../models/classifier.ts";
 import { HttpClient, userAgentFor } from "../net/http.ts";
 import { BrowserRenderer } from "../net/browser.ts";
 import { droppedByReason, type RunSummary } from "../report/summary.ts";
@@ -35,6 +34,7 @@ import {
 } from "./options.ts";
 import { type RunResult, RunState } from "./run_state.ts";
 import { trainModels } from "./train_run.ts";
+import { runNetworks } from "./checks.ts";
 
 export type { RunResult, RunSummary };
 export type { StageTime } from "./run_state.ts";
@@ -63,8 +63,8 @@ function acceptedFaces(
   state: RunState,
 ): Observable<FaceRecord> {
   const { detector, size, facePercent } = options;
-  // The shipped networks run only for the models that read them.
-  const networks = networksFor(options.models);
+  // The shipped networks run only for the models and checks that read them.
+  const networks = runNetworks(options.models);
   return images$.pipe(
     detectFaces({ cacheDir: state.paths.faceCache, detector, size, facePercent, networks }),
     tap((outcome) => state.manifest.record(outcome, "faces")),

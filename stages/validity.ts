@@ -5,6 +5,7 @@
  * in pipeline/checks.ts; this file holds no operator because the checks need every face of a
  * run at once (whole sources held out, baselines fitted per split), not a stream.
  */
+import { GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
 import {
   balancedAccuracy,
   binomialUpperTail,
@@ -92,7 +93,7 @@ export interface Attributes {
 }
 
 /** GEAR's ethnicity classes, the strata of the ethnicity estimate. */
-export const ETHNICITY_STRATA: readonly string[] = ["white", "black", "asian", "indian", "other"];
+export const ETHNICITY_STRATA: readonly string[] = GEAR_ETHNICITIES;
 
 /** A model's accuracy within one stratum of estimated attributes. */
 export interface StratumScore {

@@ -63,6 +63,9 @@ Deno.test({
       metrics.checks.baselines.map((b: { key: string }) => b.key),
       ["image-statistics", "masked-face", "blurred-face", "demographics"],
     );
+    // The face stage estimated ethnicity for the demographic checks, and they read it.
+    assert.match(metrics.checks.demographics.estimatedBy, /GEAR/);
+    assert.ok(Object.keys(metrics.checks.seconds).includes("demographics"));
     assert.match(run.stdout, /^verdict:$/m);
     assert.match(run.stdout, /report: .*report\.html/);
     // Names are personal data: the run's logs carry ids and counts only.

@@ -17,13 +17,20 @@ export const FACE_NETWORKS_VERSION = 2;
  * The shipped networks facefield can describe a face with, besides face-api's 128-d net.
  * `mobilefacenet-trunk` is no network of its own: it is mobilefacenet's activation where its
  * last block begins, the frozen part that `mobilefacenet-tuned` fine-tunes on top of.
+ * `gear-ethnicity` is GEAR's estimate of ethnicity (`GEAR_ETHNICITIES`' probabilities), which
+ * the demographic checks read; no model learns from it.
  */
-export type FaceNetworkName = "faceres" | "mobilefacenet" | "mobilefacenet-trunk";
+export type FaceNetworkName =
+  | "faceres"
+  | "mobilefacenet"
+  | "mobilefacenet-trunk"
+  | "gear-ethnicity";
 
 export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [
   "faceres",
   "mobilefacenet",
   "mobilefacenet-trunk",
+  "gear-ethnicity",
 ];
 
 /**
@@ -59,7 +66,9 @@ interface FaceNetwork {
  * faceres (HSE's face attributes net): as its original code feeds it, BGR minus the ImageNet
  * channel means on a 1.2× face box; its 1024-d global pooling. mobilefacenet (ArcFace): (x − 127.5) / 128 on ArcFace's 112 px
  * template, where the eyes sit at 46 % and the mouth at 82 % of the height: a 1.25× face box
- * whose centre is 0.17 face sizes above dlib's face centre.
+ * whose centre is 0.17 face sizes above dlib's face centre. GEAR (gender, emotion, age, race) as
+ * Human feeds it: 0–1, 198 px, from its box [top 0, left 0.1, bottom 0.9, right 0.9] inside a 1.4×
+ * face box, about a 1.2× square whose centre is 0.07 face sizes up; its race output.
  */
 export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
   faceres: {
@@ -89,7 +98,30 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     raise: 0.17,
     scale: (pixels) => pixels.sub(127.5).div(128),
   },
+  "gear-ethnicity": {
+    file: "gear",
+    side: 198,
+    output: "Identity_2",
+    length: 5,
+    span: 1.2,
+    raise: 0.07,
+    scale: (pixels) => pixels.div(255),
+  },
 };
+
+/** GEAR's ethnicity classes, in the order of its `gear-ethnicity` output. */
+export const GEAR_ETHNICITIES = ["white", "black", "asian", "indian", "other"] as const;
+export type Ethnicity = typeof GEAR_ETHNICITIES[number];
+
+/** The most likely of GEAR's classes, or undefined for an output that is no distribution. */
+export function ethnicityOf(probabilities: ArrayLike<number> | undefined): Ethnicity | undefined {
+  if (!probabilities || probabilities.length !== GEAR_ETHNICITIES.length) return undefined;
+  let best = 0;
+  for (let i = 1; i < probabilities.length; i++) {
+    if (probabilities[i]! > probabilities[best]!) best = i;
+  }
+  return Number.isFinite(probabilities[best]) ? GEAR_ETHNICITIES[best] : undefined;
+}
 
 /**
  * Decimal places the trunk's activation keeps in the face cache. Its values are tens (mean

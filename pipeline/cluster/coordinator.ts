@@ -38,7 +38,7 @@ import {
   type SourceResult,
   untilDone,
 } from "./layout.ts";
-import { networksFor } from "../../models/classifier.ts";
+import { runNetworks } from "../checks.ts";
 
 export interface CoordinatorOptions {
   address: ClusterAddress;
@@ -332,7 +332,7 @@ export function jobSettingsFor(options: PipelineOptions): JobSettings {
   const { detector, size, facePercent, until, perHost, delayMs, models } = resolvePipelineOptions(
     options,
   );
-  const networks = networksFor(models);
+  const networks = runNetworks(models);
   return {
     detector,
     size,
