@@ -172,6 +172,21 @@ export function modelFigures(model: Record<string, unknown>): ModelFigures {
   };
 }
 
+/**
+ * The run's options against the bench's own loopback site: no politeness delay and 8 requests
+ * at a time unless the user asked otherwise. An option passed as undefined counts as not asked
+ * (a spread would let it wipe out the bench's value and bring back the crawl's 100 ms).
+ */
+export function servedSiteOptions(pipeline: PipelineOptions): PipelineOptions {
+  return {
+    ...pipeline,
+    delayMs: pipeline.delayMs ?? 0,
+    perHost: pipeline.perHost ?? 8,
+    sources: "-",
+    images: undefined,
+  };
+}
+
 /** Runs the stream on a labelled CSV and returns the benchmark's summary. */
 export async function runPeopleBench(options: PeopleBenchOptions): Promise<PeopleBenchSummary> {
   const { csv, baseDir, columns, serve = false, perPage = 60, port = 0 } = options;
@@ -189,10 +204,7 @@ export async function runPeopleBench(options: PeopleBenchOptions): Promise<Peopl
       site = servePeopleSite(people, perPage, 0);
     }
     try {
-      result = await runPipeline(
-        { delayMs: 0, perHost: 8, ...options.pipeline, sources: "-", images: undefined },
-        of(site.sourcesCsv),
-      );
+      result = await runPipeline(servedSiteOptions(options.pipeline), of(site.sourcesCsv));
     } finally {
       await site.close();
     }

@@ -1,7 +1,7 @@
 /** `bench --people`: any labelled CSV through the whole stream, as an image list or a site. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { modelFigures, runPeopleBench } from "../pipeline/people_bench.ts";
+import { modelFigures, runPeopleBench, servedSiteOptions } from "../pipeline/people_bench.ts";
 import { saveDemoPortraits } from "./testdata/lists/demo_portraits.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -82,4 +82,14 @@ Deno.test("bench without --people, or with a missing file, is a usage error", as
     assert.equal(out.code, 2);
     assert.match(new TextDecoder().decode(out.stderr), /--people/);
   }
+});
+
+Deno.test("the served site runs without a politeness delay unless asked, even when flags pass undefined", () => {
+  // What `bench --people … --serve` hands over when --delay-ms was not given.
+  const fromFlags = servedSiteOptions({ dataDir: "x", delayMs: undefined, perHost: undefined });
+  assert.equal(fromFlags.delayMs, 0);
+  assert.equal(fromFlags.perHost, 8);
+  assert.equal(fromFlags.sources, "-");
+  const asked = servedSiteOptions({ dataDir: "x", delayMs: 250, perHost: 2 });
+  assert.deepEqual([asked.delayMs, asked.perHost], [250, 2]);
 });
