@@ -37,11 +37,15 @@ Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", 
       "Jane A Smith",
       "Smith, A. B.",
       "Jean-Luc Picard",
+      'Robert C. "Bobby" Scott',
+      "Howard P. “Buck” McKeon",
+      "Francisco „Quico“ Canseco",
     ]
   ) {
     assert.deepEqual(splitName(text), { name: text }, text);
   }
   assert.deepEqual(splitName("  Jane   Doe,  "), { name: "Jane Doe" });
+  assert.equal(splitName('Henry C. "Hank" Johnson, Jr.')?.name, 'Henry C. "Hank" Johnson, Jr.');
   // An address is cut off and kept out of the role: contact details are not a role.
   assert.deepEqual(splitName("Jane Doe jane.doe@uni.example"), { name: "Jane Doe" });
   assert.deepEqual(splitName("Jane Doe, PhD Student <jdoe@uni.example>"), {
@@ -52,7 +56,16 @@ Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", 
 
 Deno.test("splitName() rejects what is not a name once the trailer is gone", () => {
   for (
-    const text of ["Postdoctoral Researcher", "Open Day 2024", "(FA21-)", "Team, 2019", "Das Team"]
+    const text of [
+      "Postdoctoral Researcher",
+      "Open Day 2024",
+      "(FA21-)",
+      "Team, 2019",
+      "Das Team",
+      // Quotes around more than one word are a title or a quotation, not a nickname.
+      '"Meet The Team"',
+      'Jane "The Best Lab Manager" Doe',
+    ]
   ) {
     assert.equal(splitName(text), undefined, text);
   }

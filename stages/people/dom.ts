@@ -496,6 +496,11 @@ export function looksLikeName(text: string): boolean {
     / \(([\p{Lu}\p{Lo}][\p{L}\p{M}'’-]*)\)(?= |$)/gu,
     (_, inner: string) => /^\p{Lo}/u.test(inner) ? "" : ` ${inner}`,
   );
+  // So is a nickname in quotes, one word between spaces: 'Robert C. "Bobby" Scott'.
+  text = text.replace(
+    / (?:"|“|„|«|‘)(\p{Lu}[\p{L}\p{M}'’.-]*)(?:"|”|“|»|’)(?= |,|$)/gu,
+    " $1",
+  );
   if (/[\d@|:;!?()[\]{}<>=+*#/\\"“”„«»©®]|https?|www\./i.test(text)) return false;
   const tokens = text.split(" ").map((token) => token.replace(/,$/, "")).filter(Boolean);
   if (tokens.length > 10) return false;
