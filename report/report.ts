@@ -366,7 +366,7 @@ ${
   }`;
 }
 
-/** Accuracy within strata of estimated gender and age, and the matched pairs. */
+/** Accuracy within strata of estimated gender, age and ethnicity, and the matched pairs. */
 function demographicsPart(demographics: Demographics | undefined): string {
   if (!demographics) {
     return "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
@@ -375,7 +375,7 @@ function demographicsPart(demographics: Demographics | undefined): string {
   return `<h3>Demographics (estimated by ${
     escapeXml(demographics.estimatedBy)
   }, ${demographics.n} faces)</h3>
-<p>Accuracy within each stratum of estimated gender and age: a model that reads only
+<p>Accuracy within each stratum of estimated gender, age and ethnicity: a model that reads only
 demographics does well in some strata and at chance within them.</p>
 ${
     table(
@@ -388,7 +388,7 @@ ${
     )
   }
 <p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
-gender and ages at most a few years apart, each face in one pair; how often the model gives each
+gender (and ethnicity, where it was estimated) and ages at most a few years apart, each face in one pair; how often the model gives each
 face's own class the higher score.</p>
 ${
     table(

@@ -140,7 +140,9 @@ export function verdictLines(
     const pairs = checks?.demographics?.matchedPairs[kind];
     if (pairs?.accuracy != null && pairs.ci95) {
       lines.push(
-        `  matched pairs (same estimated gender, age within ${pairs.maxAgeGap} years): ${
+        `  matched pairs (same estimated gender${
+          pairs.sameEthnicity ? " and ethnicity" : ""
+        }, age within ${pairs.maxAgeGap} years): ${
           pct(pairs.accuracy)
         } of ${pairs.pairs} pairs ranked right (95 % CI ${pct(pairs.ci95[0])}–${
           pct(pairs.ci95[1])

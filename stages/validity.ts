@@ -117,6 +117,8 @@ export interface MatchedPairs {
   /** Wilson interval over pairs (each face in at most one pair, so pairs are independent). */
   ci95: [number, number] | null;
   maxAgeGap: number;
+  /** Whether a pair's faces also share an estimated ethnicity (where the faces had one). */
+  sameEthnicity: boolean;
 }
 
 export interface Demographics {
@@ -242,6 +244,7 @@ export function matchedPairs(
     accuracy: pairs ? right / pairs : null,
     ci95: pairs ? wilsonInterval(Math.round(right), pairs) : null,
     maxAgeGap,
+    sameEthnicity: faces.some(([id]) => attributes.get(id)!.ethnicity !== undefined),
   };
 }
 

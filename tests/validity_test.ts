@@ -359,6 +359,8 @@ Deno.test("strataScores() and matchedPairs() read the ethnicity estimate where t
   const pairs = matchedPairs(actual, right, attributes, 2);
   assert.equal(pairs.pairs, 1);
   assert.equal(matchedPairs(actual, right, withoutEthnicity, 2).pairs, 2);
+  assert.equal(pairs.sameEthnicity, true);
+  assert.equal(matchedPairs(actual, right, withoutEthnicity, 2).sameEthnicity, false);
 });
 
 Deno.test({
