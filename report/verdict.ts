@@ -4,7 +4,12 @@
  * else still learns whether the model reads faces or photos.
  */
 import type { Metrics, SignificanceTest } from "../stages/evaluate.ts";
-import type { BaselineResult, LosoResult, ValidityChecks } from "../stages/validity.ts";
+import type {
+  BaselineResult,
+  LosoResult,
+  MatchedPairs,
+  ValidityChecks,
+} from "../stages/validity.ts";
 
 const pct = (value: number) => `${(value * 100).toFixed(1)} %`;
 const p = (test: SignificanceTest) =>
@@ -137,18 +142,8 @@ export function verdictLines(
     }
     const loso = losoLine(checks?.loso.find((l) => l.kind === kind));
     if (loso) lines.push(loso);
-    const pairs = checks?.demographics?.matchedPairs[kind];
-    if (pairs?.accuracy != null && pairs.ci95) {
-      lines.push(
-        `  matched pairs (same estimated gender${
-          pairs.sameEthnicity ? " and ethnicity" : ""
-        }, age within ${pairs.maxAgeGap} years): ${
-          pct(pairs.accuracy)
-        } of ${pairs.pairs} pairs ranked right (95 % CI ${pct(pairs.ci95[0])}–${
-          pct(pairs.ci95[1])
-        })`,
-      );
-    }
+    const pairs = pairsLine(checks?.demographics?.matchedPairs[kind]);
+    if (pairs) lines.push(pairs);
     const [top] = explanations(m, kind, checks);
     if (m.accuracy <= m.chance) {
       lines.push(`  it is no better than chance, so there is no accuracy to explain`);
@@ -167,4 +162,13 @@ export function verdictLines(
     }
   }
   return lines;
+}
+
+/** The matched-pairs line of a model's verdict, or undefined without pairs. */
+function pairsLine(pairs: MatchedPairs | undefined): string | undefined {
+  if (pairs?.accuracy == null || !pairs.ci95) return undefined;
+  const matched = `same estimated gender${pairs.sameEthnicity ? " and ethnicity" : ""}`;
+  return `  matched pairs (${matched}, age within ${pairs.maxAgeGap} years): ${
+    pct(pairs.accuracy)
+  } of ${pairs.pairs} pairs ranked right (95 % CI ${pct(pairs.ci95[0])}–${pct(pairs.ci95[1])})`;
 }
