@@ -488,6 +488,24 @@ Deno.test("verdictLines() says what the model beats, what it does not, and which
     /explains most of its accuracy: image statistics \(most telling: mean blue\), 100 %/,
   );
 
+  // With matched pairs, the verdict says what the pairs were matched on.
+  const pairs = { pairs: 12, right: 9, accuracy: 0.75, ci95: [0.47, 0.91] as [number, number] };
+  const withPairs = (sameEthnicity: boolean) =>
+    verdictLines([{ kind: "cnn", metrics }], {
+      ...checks,
+      demographics: {
+        estimatedBy: "test",
+        n: 20,
+        strata: {},
+        matchedPairs: { cnn: { ...pairs, maxAgeGap: 3, sameEthnicity } },
+      },
+    }).join("\n");
+  assert.match(
+    withPairs(true),
+    /matched pairs \(same estimated gender and ethnicity, age within 3 years\): 75\.0 % of 12/,
+  );
+  assert.match(withPairs(false), /matched pairs \(same estimated gender, age within 3 years\)/);
+
   // A model at chance gets no "comes close" warning and nothing to explain.
   const atChance = computeMetrics(
     faces.map((f, i) => ({ ...f, probabilities: i < 10 ? [0.9, 0.1] : [0.1, 0.9] })),
