@@ -8,7 +8,7 @@ import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
 import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
 import { type ModelKind, networksFor } from "../models/classifier.ts";
-import type { FaceNetworkName } from "../models/faces/face_networks.ts";
+import { type FaceNetworkName, GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { LogisticRegression } from "../models/logistic.ts";
@@ -24,7 +24,6 @@ import {
   type BaselineResult,
   compareOnSameFaces,
   type Demographics,
-  ETHNICITY_STRATA,
   heldOutScore,
   type LosoResult,
   matchedPairs,
@@ -358,6 +357,28 @@ export function fitOnSameSplit(
   return predictions;
 }
 
+/** A baseline's held-out score, and its comparison with each face model on the same faces. */
+function scoredAgainstModels(
+  actual: ReadonlyMap<string, number>,
+  predictions: ReadonlyMap<string, number>,
+  input: ChecksInput,
+): Pick<BaselineResult, "score" | "versus"> {
+  const ids = [...predictions.keys()];
+  return {
+    score: heldOutScore(
+      ids.map((id) => actual.get(id)!),
+      ids.map((id) => predictions.get(id)!),
+      input.classes.length,
+    ),
+    versus: Object.fromEntries(
+      input.kinds.flatMap((kind) => {
+        const own = input.heldOut.get(kind);
+        return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
+      }),
+    ),
+  };
+}
+
 /** The style baselines, each on the same split as the face models and compared with them. */
 async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
   const { rows, skipped } = await featureRows(input);
@@ -369,21 +390,10 @@ async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
       input.classes.length,
     );
     if (predictions.size === 0) continue;
-    const ids = [...predictions.keys()];
     const result: BaselineResult = {
       key,
       name: BASELINE_NAMES[key],
-      score: heldOutScore(
-        ids.map((id) => actual.get(id)!),
-        ids.map((id) => predictions.get(id)!),
-        input.classes.length,
-      ),
-      versus: Object.fromEntries(
-        input.kinds.flatMap((kind) => {
-          const own = input.heldOut.get(kind);
-          return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
-        }),
-      ),
+      ...scoredAgainstModels(actual, predictions, input),
       skipped,
     };
     if (key === "image-statistics") {
@@ -411,7 +421,7 @@ function demographicChecks(
   const withEthnicity = [...attributes.values()].some((a) => a.ethnicity !== undefined);
   const rows = input.records.filter((r) => attributes.has(r.id)).map((r) => {
     const a = attributes.get(r.id)!;
-    const ethnicity = withEthnicity ? ETHNICITY_STRATA.map((e) => a.ethnicity === e ? 1 : 0) : [];
+    const ethnicity = withEthnicity ? GEAR_ETHNICITIES.map((e) => a.ethnicity === e ? 1 : 0) : [];
     return {
       id: r.id,
       label: classIndex.get(r.category)!,
@@ -421,24 +431,13 @@ function demographicChecks(
   });
   const actual = new Map(rows.map((r) => [r.id, r.label]));
   const predictions = fitOnSameSplit(rows, input.classes.length);
-  const ids = [...predictions.keys()];
-  const baseline: BaselineResult | undefined = ids.length
+  const baseline: BaselineResult | undefined = predictions.size
     ? {
       key: "demographics",
       name: withEthnicity
         ? "estimated age, gender (face-api's age/gender net) and ethnicity (GEAR), no face otherwise"
         : "estimated age and gender (face-api's age/gender net), no face otherwise",
-      score: heldOutScore(
-        ids.map((id) => actual.get(id)!),
-        ids.map((id) => predictions.get(id)!),
-        input.classes.length,
-      ),
-      versus: Object.fromEntries(
-        input.kinds.flatMap((kind) => {
-          const own = input.heldOut.get(kind);
-          return own ? [[kind, compareOnSameFaces(actual, own, predictions)]] : [];
-        }),
-      ),
+      ...scoredAgainstModels(actual, predictions, input),
       skipped: input.records.length - rows.length
         ? { no_estimate: input.records.length - rows.length }
         : {},

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { SplitRecord } from "../core/types.ts";
 import { type EpochStats, type ModelKind, saveClassifier } from "../models/classifier.ts";
 import type { FaceStore } from "../models/dataset.ts";
-import { trainClassifier, type TrainResult } from "../models/training/train.ts";
+import { isBetter, trainClassifier, type TrainResult } from "../models/training/train.ts";
 import { MODEL_FILES } from "../store/paths.ts";
 import type { TrainedModel } from "./evaluate_run.ts";
 import type { ResolvedPipelineOptions } from "./options.ts";
@@ -94,10 +94,7 @@ export function bestOnValidation<T extends { history: EpochStats[]; bestEpoch: n
     const kept = model.history[model.bestEpoch - 1];
     return { accuracy: kept?.valAccuracy ?? -1, loss: kept?.valLoss ?? Infinity };
   };
-  return models.reduce((best, model) => {
-    const [a, b] = [score(model), score(best)];
-    return a.accuracy > b.accuracy || (a.accuracy === b.accuracy && a.loss < b.loss) ? model : best;
-  });
+  return models.reduce((best, model) => isBetter(score(model), score(best)) ? model : best);
 }
 
 /**

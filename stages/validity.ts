@@ -92,9 +92,6 @@ export interface Attributes {
   ethnicity?: string;
 }
 
-/** GEAR's ethnicity classes, the strata of the ethnicity estimate. */
-export const ETHNICITY_STRATA: readonly string[] = GEAR_ETHNICITIES;
-
 /** A model's accuracy within one stratum of estimated attributes. */
 export interface StratumScore {
   /** `women`, `men`, `age < 35`, … */
@@ -168,7 +165,7 @@ export function strataScores(
       name,
       (a) => a.age < upper && (i === 0 || a.age >= AGE_BANDS[i - 1]![1]),
     ]),
-    ...(withEthnicity ? ETHNICITY_STRATA : []).map((
+    ...(withEthnicity ? GEAR_ETHNICITIES : []).map((
       ethnicity,
     ): [string, (a: Attributes) => boolean] => [
       `estimated ${ethnicity}`,
