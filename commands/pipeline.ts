@@ -38,9 +38,11 @@ export function pipelineOptionsFrom(
   return {
     ...flags,
     dataDir: flags.dataDir ?? (demo ? DEMO_DATA_DIR : PIPELINE_OPTIONS.dataDir.default!),
-    delayMs: flags.delayMs ?? (demo ? 0 : undefined),
+    // Only the demo sets these: a key left undefined would wipe a caller's own default when
+    // spread over it (bench --serve's no-delay site).
+    ...(demo && flags.delayMs === undefined ? { delayMs: 0 } : {}),
     // The demo's ~30 training faces make one step an epoch at 32; 8 gives the models four.
-    batchSize: flags.batchSize ?? (demo ? 8 : undefined),
+    ...(demo && flags.batchSize === undefined ? { batchSize: 8 } : {}),
   };
 }
 
