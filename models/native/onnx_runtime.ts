@@ -1,0 +1,59 @@
+/**
+ * The native engine: ONNX Runtime's prebuilt CPU library, from the `onnxruntime-node` npm
+ * package (its MLAS kernels use AVX-512 where the CPU has it; tfjs' wasm SIMD is 128 bits wide).
+ * It is optional: where the package's binary cannot load (another platform, a sandbox without
+ * FFI), or `FACEFIELD_ENGINE=wasm` asks for it, the caller falls back to the wasm engine and
+ * says why.
+ */
+import type * as Ort from "onnxruntime-node";
+
+export type OrtModule = typeof Ort;
+export type OrtSession = Ort.InferenceSession;
+export type OrtTensor = Ort.Tensor;
+
+/** The native engine, or the reason it is not used. */
+export type NativeEngine = { ok: true; ort: OrtModule; version: string } | {
+  ok: false;
+  reason: string;
+};
+
+let loading: Promise<NativeEngine> | undefined;
+
+/** Loads ONNX Runtime once per process; later calls return the same answer. */
+export function nativeEngine(): Promise<NativeEngine> {
+  loading ??= (async (): Promise<NativeEngine> => {
+    if (Deno.env.get("FACEFIELD_ENGINE") === "wasm") {
+      return { ok: false, reason: "FACEFIELD_ENGINE=wasm asks for the wasm engine" };
+    }
+    try {
+      const ort = await import("onnxruntime-node");
+      return { ok: true, ort, version: ort.env.versions?.node ?? "unknown" };
+    } catch (error) {
+      return {
+        ok: false,
+        reason: `onnxruntime-node did not load: ${(error as Error).message.split("\n")[0]}`,
+      };
+    }
+  })();
+  return loading;
+}
+
+export interface SessionOptions {
+  /** Threads one run computes with. @default 1 (a run's parallelism is its workers) */
+  threads?: number;
+}
+
+/** An inference session for a model held in memory (nothing is written to disk). */
+export async function createSession(
+  ort: OrtModule,
+  model: Uint8Array,
+  options: SessionOptions = {},
+): Promise<OrtSession> {
+  const { threads = 1 } = options;
+  return await ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  });
+}
