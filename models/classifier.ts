@@ -121,6 +121,19 @@ export interface ModelMetadata {
   createdAt: string;
   /** tfjs version and backend that trained it. */
   engine: string;
+  /** For a probe: how it was fitted instead of by epochs (models/training/probe_fit.ts). */
+  fit?: ModelFit;
+}
+
+/** A fit without epochs: the method, its chosen penalty and the cross-validation behind it. */
+export interface ModelFit {
+  method: string;
+  /** The chosen L2 penalty (mean cross-entropy + l2/2 · Σ weight²). */
+  l2: number;
+  /** Each penalty's mean log loss and accuracy in the inner cross-validation. */
+  cv: { l2: number; loss: number; accuracy: number }[];
+  /** Faces it was fitted on. */
+  faces: number;
 }
 
 export interface Classifier {

@@ -283,6 +283,7 @@ async function leaveOneSourceOut(
 
 interface FeatureRow {
   id: string;
+  person: string;
   label: number;
   group: number | "test" | "train";
   features: Record<Exclude<BaselineKey, "demographics">, ArrayLike<number>>;
@@ -302,6 +303,7 @@ async function featureRows(
           const crop = input.crops.get(record.id) ?? await decodeRgb(record.cropPath);
           return {
             id: record.id,
+            person: record.identity,
             label: classIndex.get(record.category)!,
             group: heldOutGroup(record),
             features: {
@@ -331,10 +333,20 @@ const BASELINE_NAMES: Record<Exclude<BaselineKey, "demographics">, string> = {
 
 /**
  * Fits a logistic regression on each held-out group's complement and predicts the group: the
- * same split as the face models (the folds, or train+val → test).
+ * same split as the face models (the folds, or train+val → test). Its penalty is chosen by
+ * cross-validation inside the training rows, grouped by person, exactly as the probes'
+ * (models/training/probe_fit.ts): a baseline fitted less carefully than the model it is held
+ * against would flatter the model.
  */
 export function fitOnSameSplit(
-  rows: { id: string; label: number; group: number | "test" | "train"; x: ArrayLike<number> }[],
+  rows: {
+    id: string;
+    label: number;
+    group: number | "test" | "train";
+    x: ArrayLike<number>;
+    /** Who the face is: one person's faces stay on one side of the inner folds. */
+    person?: string;
+  }[],
   classes: number,
 ): Map<string, number> {
   const predictions = new Map<string, number>();
@@ -347,7 +359,12 @@ export function fitOnSameSplit(
     if (train.length === 0 || test.length === 0 || new Set(train.map((r) => r.label)).size < 2) {
       continue;
     }
-    const model = LogisticRegression.fit(train.map((r) => r.x), train.map((r) => r.label), classes);
+    const { model } = LogisticRegression.fitCv(
+      train.map((r) => r.x),
+      train.map((r) => r.label),
+      classes,
+      { groups: train.map((r) => r.person ?? r.id) },
+    );
     model.predict(test.map((r) => r.x)).forEach((p, i) => {
       let best = 0;
       for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
@@ -386,7 +403,13 @@ async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
   const results: BaselineResult[] = [];
   for (const key of Object.keys(BASELINE_NAMES) as (keyof typeof BASELINE_NAMES)[]) {
     const predictions = fitOnSameSplit(
-      rows.map((r) => ({ id: r.id, label: r.label, group: r.group, x: r.features[key] })),
+      rows.map((r) => ({
+        id: r.id,
+        label: r.label,
+        group: r.group,
+        x: r.features[key],
+        person: r.person,
+      })),
       input.classes.length,
     );
     if (predictions.size === 0) continue;
@@ -424,6 +447,7 @@ function demographicChecks(
     const ethnicity = withEthnicity ? GEAR_ETHNICITIES.map((e) => a.ethnicity === e ? 1 : 0) : [];
     return {
       id: r.id,
+      person: r.identity,
       label: classIndex.get(r.category)!,
       group: heldOutGroup(r),
       x: [a.gender === "female" ? 1 : 0, a.age, a.age * a.age / 100, ...ethnicity],

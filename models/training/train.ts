@@ -10,19 +10,17 @@ import {
   LayersClassifier,
   MODEL_FORMAT,
   MODEL_KINDS,
+  type ModelFit,
   type ModelKind,
   type ModelMetadata,
   networksFor,
   predictSamples,
   type Preprocessing,
+  PROBE_KINDS,
 } from "../classifier.ts";
+import { fitProbe } from "./probe_fit.ts";
 import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
-import {
-  buildEmbeddingHead,
-  buildLinearProbe,
-  EMBEDDING_PREPROCESSING,
-  probePreprocessing,
-} from "../embedding.ts";
+import { buildEmbeddingHead, EMBEDDING_PREPROCESSING, probePreprocessing } from "../embedding.ts";
 import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../finetune.ts";
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
@@ -351,6 +349,19 @@ export async function trainClassifier(
   }
   const valFaces = store.select(valFilter);
   const preprocessing = preprocessingOf(kind);
+  if ((PROBE_KINDS as readonly ModelKind[]).includes(kind)) {
+    const { model, history, fit } = fitProbe(store, [trainFilter, valFilter], preprocessing);
+    const metadata = trainedMetadata(kind, model, store, {
+      preprocessing,
+      history,
+      bestEpoch: 1,
+      testFold,
+      sources: options.sources,
+      threads: 1,
+      fit,
+    });
+    return { classifier: new LayersClassifier(model, metadata), history, bestEpoch: 1 };
+  }
   const model = await compiledModel(kind, store, trainFilter, seed, settings.learningRate);
   const trainData = store.dataset({
     filter: trainFilter,
@@ -496,15 +507,12 @@ async function compiledModel(
   const preprocessing = preprocessingOf(kind);
   const trainingSamples = () =>
     store.select(trainFilter).map((face) => store.sample(face, preprocessing) as Float32Array);
+  // The probe kinds are fitted, not trained by epochs (probe_fit.ts), and never get here.
   const model = kind === "cnn"
     ? buildCnn(classes, { seed })
     : kind === "embedding"
     ? buildEmbeddingHead(classes, { seed })
-    : kind === "mobilefacenet-tuned"
-    ? await buildTunedMobileFaceNet(classes, { seed, standardiseOn: trainingSamples() })
-    : buildLinearProbe(classes, preprocessing.input === "descriptor" ? preprocessing.length : 0, {
-      seed,
-    });
+    : await buildTunedMobileFaceNet(classes, { seed, standardiseOn: trainingSamples() });
   model.compile({
     optimizer: tf.train.adam(learningRate),
     loss: "categoricalCrossentropy",
@@ -573,6 +581,7 @@ function trainedMetadata(
     testFold?: number;
     sources?: string[];
     threads: number;
+    fit?: ModelFit;
   },
 ): ModelMetadata {
   const provenance = store.provenance();
@@ -595,5 +604,6 @@ function trainedMetadata(
     engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
       run.threads > 1 ? `, ${run.threads} threads` : ""
     }`,
+    ...(run.fit ? { fit: run.fit } : {}),
   };
 }
