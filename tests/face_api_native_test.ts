@@ -1,0 +1,108 @@
+/**
+ * face-api's nets on the native engine compute what they compute on tfjs wasm, on real faces:
+ * the project's fixtures and the demo photos that ship in the face-api package.
+ */
+import assert from "node:assert/strict";
+import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
+import sharp from "sharp";
+import { tf } from "../models/engine.ts";
+import { loadFaceModels } from "../models/faces/faces.ts";
+import { demoImagePaths } from "../models/faces/package_files.ts";
+import { NativeFaceNets } from "../models/native/face_api_sessions.ts";
+import { nativeEngine } from "../models/native/onnx_runtime.ts";
+
+const engine = await nativeEngine();
+const ignore = !engine.ok;
+if (!engine.ok) console.warn(`face-api native tests skipped: ${engine.reason}`);
+
+const FIXTURES = ["portrait.jpg", "group.jpg", "exif_rotated.jpg"].map((name) =>
+  new URL(`./testdata/faces/${name}`, import.meta.url).pathname
+);
+const IMAGES = [...FIXTURES, ...demoImagePaths()];
+
+interface Image {
+  path: string;
+  pixels: Float32Array;
+  width: number;
+  height: number;
+}
+
+async function decode(path: string): Promise<Image> {
+  const { data, info } = await sharp(path).rotate().removeAlpha().raw().toBuffer({
+    resolveWithObject: true,
+  });
+  return { path, pixels: Float32Array.from(data), width: info.width, height: info.height };
+}
+
+/** Faces as face-api's tiny detector on wasm finds them: real face content to feed the nets. */
+async function wasmFaces(image: Image) {
+  const tensor = tf.tensor3d(image.pixels, [image.height, image.width, 3]);
+  try {
+    return await faceapi.nets.tinyFaceDetector.locateFaces(
+      // deno-lint-ignore no-explicit-any
+      tensor as any,
+      new faceapi.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.4 }),
+    );
+  } finally {
+    tensor.dispose();
+  }
+}
+
+/** A detector box of an image resized to side×side RGB floats (the nets' square chip). */
+async function chipOf(path: string, box: faceapi.Box, side: number): Promise<Float32Array> {
+  const meta = await sharp(path).rotate().toBuffer({ resolveWithObject: true });
+  const left = Math.max(0, Math.round(box.x));
+  const top = Math.max(0, Math.round(box.y));
+  const width = Math.min(meta.info.width - left, Math.round(box.width));
+  const height = Math.min(meta.info.height - top, Math.round(box.height));
+  const { data } = await sharp(meta.data).extract({ left, top, width, height })
+    .resize(side, side, { fit: "fill" }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return Float32Array.from(data);
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    aa += a[i]! ** 2;
+    bb += b[i]! ** 2;
+  }
+  return dot / Math.sqrt(aa * bb);
+}
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Math.max(...Array.from(a, (value, i) => Math.abs(value - b[i]!)));
+
+let nets: NativeFaceNets | undefined;
+let chips: { path: string; box: faceapi.Box }[] = [];
+if (engine.ok) {
+  await loadFaceModels();
+  nets = await NativeFaceNets.create(engine.ort, {
+    recognition: faceapi.nets.faceRecognitionNet.params!,
+  });
+  for (const path of IMAGES) {
+    const faces = await wasmFaces(await decode(path));
+    chips = chips.concat(faces.map((face) => ({ path, box: face.box })));
+  }
+}
+
+Deno.test({
+  name: "native recognition net: descriptors match tfjs wasm on every face of the fixtures",
+  ignore,
+  async fn() {
+    assert.ok(chips.length >= 8, `only ${chips.length} faces found in ${IMAGES.length} images`);
+    for (const { path, box } of chips) {
+      const chip = await chipOf(path, box, 150);
+      const tensor = tf.tensor3d(chip, [150, 150, 3]);
+      // deno-lint-ignore no-explicit-any
+      const wasm = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(tensor as any);
+      tensor.dispose();
+      const native = await nets!.describe(chip);
+      const reference = wasm as Float32Array;
+      assert.equal(native.length, 128);
+      const similarity = cosine(native, reference);
+      const diff = maxAbsDiff(native, reference);
+      assert.ok(similarity >= 0.9999 && diff <= 1e-3, `${path}: cosine ${similarity}, Δ ${diff}`);
+    }
+  },
+});
