@@ -8,6 +8,11 @@ import sharp from "sharp";
 import { tf } from "../models/engine.ts";
 import { loadFaceModels } from "../models/faces/faces.ts";
 import { demoImagePaths } from "../models/faces/package_files.ts";
+import {
+  cropAndResize,
+  tinyDetections,
+  tinyDetectorInput,
+} from "../models/faces/face_api_inputs.ts";
 import { NativeFaceNets } from "../models/native/face_api_sessions.ts";
 import { nativeEngine } from "../models/native/onnx_runtime.ts";
 
@@ -77,8 +82,16 @@ let nets: NativeFaceNets | undefined;
 let chips: { path: string; box: faceapi.Box }[] = [];
 if (engine.ok) {
   await loadFaceModels();
+  const landmarkNet = faceapi.nets.faceLandmark68Net;
   nets = await NativeFaceNets.create(engine.ort, {
     recognition: faceapi.nets.faceRecognitionNet.params!,
+    landmarks: {
+      // deno-lint-ignore no-explicit-any
+      extractor: (landmarkNet.faceFeatureExtractor as any).params,
+      fc: landmarkNet.params!.fc,
+    },
+    // deno-lint-ignore no-explicit-any
+    tinyDetector: faceapi.nets.tinyFaceDetector.params as any,
   });
   for (const path of IMAGES) {
     const faces = await wasmFaces(await decode(path));
@@ -106,3 +119,90 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "native landmark net: the 68 points match tfjs wasm within 0.5 px on every face",
+  ignore,
+  async fn() {
+    for (const { path, box } of chips) {
+      const patch = await chipOf(path, box, 112);
+      const tensor = tf.tensor3d(patch, [112, 112, 3]);
+      // deno-lint-ignore no-explicit-any
+      const output = await faceapi.nets.faceLandmark68Net.forward(tensor as any);
+      const wasm = await output.data();
+      tensor.dispose();
+      output.dispose();
+      const native = await nets!.landmarks(patch);
+      assert.equal(native.length, 136);
+      // Shares of the patch, times the face's side in the image: image px.
+      const px = maxAbsDiff(native, wasm) * Math.max(box.width, box.height);
+      assert.ok(px <= 0.5, `${path}: landmarks differ by ${px.toFixed(3)} px`);
+    }
+  },
+});
+
+Deno.test({
+  name: "native tiny detector: the same faces as tfjs wasm (IoU ≥ 0.98, scores within 1e-3)",
+  ignore,
+  async fn() {
+    let compared = 0;
+    for (const path of IMAGES) {
+      const image = await decode(path);
+      const tensor = tf.tensor3d(image.pixels, [image.height, image.width, 3]);
+      for (const side of [128, 224, 416]) {
+        const wasm = await faceapi.nets.tinyFaceDetector.locateFaces(
+          // deno-lint-ignore no-explicit-any
+          tensor as any,
+          new faceapi.TinyFaceDetectorOptions({ inputSize: side, scoreThreshold: 0.3 }),
+        );
+        const grid = await nets!.tinyGrid(
+          tinyDetectorInput({ ...image, data: image.pixels }, side),
+          side,
+        );
+        const native = tinyDetections(grid, image, side, 0.3);
+        // A score right at the threshold may fall either side of it; none here is that close.
+        assert.equal(native.length, wasm.length, `${path} at ${side}: face counts differ`);
+        for (const [i, found] of native.entries()) {
+          const reference = wasm[i]!;
+          const overlap = iou(found.box, reference.box);
+          assert.ok(overlap >= 0.98, `${path} at ${side}: face ${i} IoU ${overlap}`);
+          assert.ok(Math.abs(found.score - reference.score) <= 1e-3, `${path}: score`);
+          compared++;
+        }
+      }
+      tensor.dispose();
+    }
+    assert.ok(compared >= 20, `only ${compared} detections compared`);
+  },
+});
+
+Deno.test("cropAndResize() samples a patch as tf.image.cropAndResize does, zero outside", async () => {
+  const image = await decode(FIXTURES[0]!);
+  const tensor = tf.tensor4d(image.pixels, [1, image.height, image.width, 3]);
+  // A square that runs off the image's top left, as a face at its edge asks for.
+  const rect = { x: -20.5, y: -10.25, width: 180.3, height: 180.3 };
+  const reference = tf.image.cropAndResize(
+    tensor,
+    [[
+      rect.y / image.height,
+      rect.x / image.width,
+      (rect.y + rect.height) / image.height,
+      (rect.x + rect.width) / image.width,
+    ]],
+    [0],
+    [112, 112],
+    "bilinear",
+  );
+  const expected = await reference.data();
+  tf.dispose([tensor, reference]);
+  const patch = cropAndResize({ ...image, data: image.pixels }, rect, 112);
+  assert.ok(maxAbsDiff(patch, expected) < 1e-2, `Δ ${maxAbsDiff(patch, expected)}`);
+  assert.equal(patch[0], 0);
+});
+
+function iou(a: faceapi.IRect, b: faceapi.IRect): number {
+  const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const height = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  const overlap = Math.max(0, width) * Math.max(0, height);
+  return overlap / (a.width * a.height + b.width * b.height - overlap);
+}

@@ -35,6 +35,39 @@ export interface ResidualWeights {
   conv2: ScaledConvWeights;
 }
 
+/** A dense block of face-api's feature extractor: a (strided) first conv, then three more. */
+export interface DenseBlockWeights {
+  conv0: ConvWeights | SeparableConvWeights;
+  conv1: SeparableConvWeights;
+  conv2: SeparableConvWeights;
+  conv3: SeparableConvWeights;
+}
+
+/**
+ * The 68-point landmark net: `faceapi.nets.faceLandmark68Net.faceFeatureExtractor.params` and
+ * the net's own `params.fc`.
+ */
+export interface LandmarkWeights {
+  extractor: {
+    dense0: DenseBlockWeights;
+    dense1: DenseBlockWeights;
+    dense2: DenseBlockWeights;
+    dense3: DenseBlockWeights;
+  };
+  fc: { weights: WeightTensor; bias: WeightTensor };
+}
+
+/** `faceapi.nets.tinyFaceDetector.params` (the tiny face detector has no conv6 or conv7). */
+export interface TinyDetectorWeights {
+  conv0: ConvWeights;
+  conv1: SeparableConvWeights;
+  conv2: SeparableConvWeights;
+  conv3: SeparableConvWeights;
+  conv4: SeparableConvWeights;
+  conv5: SeparableConvWeights;
+  conv8: ConvWeights;
+}
+
 /** `faceapi.nets.faceRecognitionNet.params`. */
 export interface RecognitionWeights {
   conv32_down: ScaledConvWeights;
@@ -142,25 +175,33 @@ class FaceApiGraph {
     return { name, channels: 3, height: size, width: size, side };
   }
 
-  /** Conv with per-channel output scale and shift folded into its filter and bias. */
+  /** A conv (depthwise where `group` is the channel count), with a bias if it has one. */
   conv(
     x: Activation,
     filter: WeightTensor,
-    bias: ArrayLike<number>,
+    bias: ArrayLike<number> | undefined,
     options: { stride?: number; padding?: Padding; pads?: number[]; group?: number } = {},
   ): Activation {
     const { stride = 1, padding = "same", group = 1 } = options;
     const depthwise = group > 1;
     const { values, shape } = onnxFilter(filter, depthwise);
     const kernel = shape[2]!;
-    const geometry = padsFor(x, kernel, stride, padding);
+    const geometry = options.pads
+      ? padsFor(
+        {
+          height: x.height + options.pads[0]! + options.pads[2]!,
+          width: x.width + options.pads[1]! + options.pads[3]!,
+        },
+        kernel,
+        stride,
+        "valid",
+      )
+      : padsFor(x, kernel, stride, padding);
     const pads = options.pads ?? geometry.pads;
     const g = this.graph;
-    const name = g.node("Conv", [
-      x.name,
-      g.constant("w", values, shape),
-      g.constant("b", Float32Array.from(bias), [shape[0]!]),
-    ], {
+    const inputs = [x.name, g.constant("w", values, shape)];
+    if (bias) inputs.push(g.constant("b", Float32Array.from(bias), [shape[0]!]));
+    const name = g.node("Conv", inputs, {
       kernel_shape: [kernel, kernel],
       strides: [stride, stride],
       pads,
@@ -186,6 +227,29 @@ class FaceApiGraph {
     });
   }
 
+  /**
+   * tf.separableConv2d plus bias: a depthwise conv (with the stride and padding) and a
+   * pointwise one; `pads` overrides the padding (the detector pads by hand, then goes valid).
+   */
+  separable(
+    x: Activation,
+    layer: SeparableConvWeights,
+    options: { stride?: number; padding?: Padding; pads?: number[] },
+  ): Activation {
+    const depthwise = this.conv(x, layer.depthwise_filter, undefined, {
+      ...options,
+      group: x.channels,
+    });
+    return this.conv(depthwise, layer.pointwise_filter, layer.bias.dataSync(), {
+      padding: "valid",
+    });
+  }
+
+  /** face-api's leaky relu, relu(x − 0.1x) + 0.1x: x above zero, 0.1x below. */
+  leaky(x: Activation): Activation {
+    return { ...x, name: this.graph.node("LeakyRelu", [x.name], { alpha: { float: 0.1 } }) };
+  }
+
   relu(x: Activation): Activation {
     return { ...x, name: this.graph.node("Relu", [x.name]) };
   }
@@ -194,11 +258,19 @@ class FaceApiGraph {
     return { ...a, name: this.graph.node("Add", [a.name, b.name]) };
   }
 
-  pool(op: "MaxPool" | "AveragePool", x: Activation, kernel: number, stride: number) {
-    const geometry = padsFor(x, kernel, stride, "valid");
+  /** A pool; "same" pads with values the pool ignores (tf's max pool does the same). */
+  pool(
+    op: "MaxPool" | "AveragePool",
+    x: Activation,
+    kernel: number,
+    stride: number,
+    padding: Padding = "valid",
+  ) {
+    const geometry = padsFor(x, kernel, stride, padding);
     const name = this.graph.node(op, [x.name], {
       kernel_shape: [kernel, kernel],
       strides: [stride, stride],
+      ...(padding === "same" ? { pads: geometry.pads } : {}),
     });
     return { ...x, name, height: geometry.height, width: geometry.width };
   }
@@ -282,5 +354,67 @@ export function recognitionGraph(params: RecognitionWeights): Uint8Array {
   const mean = { ...x, name: net.graph.node("GlobalAveragePool", [x.name]), height: 1, width: 1 };
   const output = net.graph.node("Identity", [net.dense(mean, params.fc)], {}, GRAPH_OUTPUT);
   net.graph.output(output, ["n", 128]);
+  return net.graph.toBytes();
+}
+
+/** face-api's dense block: four convs, each reading the relu of the sum of the ones before. */
+function denseBlock(net: FaceApiGraph, x: Activation, block: DenseBlockWeights): Activation {
+  const first = "filters" in block.conv0
+    ? net.conv(x, block.conv0.filters, block.conv0.bias.dataSync(), { stride: 2 })
+    : net.separable(x, block.conv0, { stride: 2 });
+  const out1 = net.relu(first);
+  const out2 = net.separable(out1, block.conv1, {});
+  const out3 = net.separable(net.relu(net.add(out1, out2)), block.conv2, {});
+  const sum3 = net.add(out1, net.add(out2, out3));
+  const out4 = net.separable(net.relu(sum3), block.conv3, {});
+  return net.relu(net.add(out1, net.add(out2, net.add(out3, out4))));
+}
+
+/** Side of the landmark net's input. */
+export const LANDMARK_SIDE = 112;
+
+/**
+ * The 68-point landmark net: [n, 112, 112, 3] pixels 0–255 → [n, 136], x and y of each point
+ * as shares of the square input (what `FaceLandmark68Net.forward` gives for a square input).
+ */
+export function landmarkGraph(params: LandmarkWeights): Uint8Array {
+  const net = new FaceApiGraph("face_landmark_68");
+  let x: Activation = net.normalisedInput(LANDMARK_SIDE, FACE_MEAN_RGB);
+  const { dense0, dense1, dense2, dense3 } = params.extractor;
+  for (const block of [dense0, dense1, dense2, dense3]) x = denseBlock(net, x, block);
+  x = net.pool("AveragePool", x, 7, 2);
+  const output = net.graph.node(
+    "Identity",
+    [net.dense(x, params.fc.weights, params.fc.bias)],
+    {},
+    GRAPH_OUTPUT,
+  );
+  net.graph.output(output, ["n", 136]);
+  return net.graph.toBytes();
+}
+
+/** The tiny face detector's mean RGB. */
+const TINY_MEAN_RGB = [117.001, 114.697, 97.404];
+
+/**
+ * The tiny face detector's convolutions for one input side (a multiple of 32): [1, side, side,
+ * 3] pixels 0–255, the image already padded to a square and resized as face-api does → its
+ * [1, cells, cells, 25] grid (5 anchors × x, y, w, h, score), as `TinyYolov2.forwardInput` gives.
+ */
+export function tinyDetectorGraph(params: TinyDetectorWeights, side: number): Uint8Array {
+  const net = new FaceApiGraph(`tiny_face_detector_${side}`);
+  let x: Activation = net.normalisedInput(side, TINY_MEAN_RGB);
+  x = net.leaky(
+    net.conv(x, params.conv0.filters, params.conv0.bias.dataSync(), { padding: "valid" }),
+  );
+  const around = [1, 1, 1, 1];
+  for (const layer of [params.conv1, params.conv2, params.conv3, params.conv4, params.conv5]) {
+    x = net.pool("MaxPool", x, 2, 2, "same");
+    x = net.leaky(net.separable(x, layer, { pads: around }));
+  }
+  x = net.pool("MaxPool", x, 2, 1, "same");
+  x = net.conv(x, params.conv8.filters, params.conv8.bias.dataSync(), { padding: "valid" });
+  const output = net.graph.node("Transpose", [x.name], { perm: [0, 2, 3, 1] }, GRAPH_OUTPUT);
+  net.graph.output(output, [1, x.height, x.width, x.channels]);
   return net.graph.toBytes();
 }
