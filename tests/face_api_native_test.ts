@@ -80,8 +80,8 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
 
 let nets: NativeFaceNets | undefined;
 let chips: { path: string; box: faceapi.Box }[] = [];
+await loadFaceModels();
 if (engine.ok) {
-  await loadFaceModels();
   const landmarkNet = faceapi.nets.faceLandmark68Net;
   nets = await NativeFaceNets.create(engine.ort, {
     recognition: faceapi.nets.faceRecognitionNet.params!,
