@@ -13,7 +13,8 @@ import {
 import { fail } from "../core/errors.ts";
 import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
-import { type Classifier, loadClassifier, ModelLoadError } from "../models/classifier.ts";
+import { type Classifier, ModelLoadError } from "../models/classifier.ts";
+import { loadModel } from "../models/ensemble.ts";
 import { DETECTOR_NAMES, emptyTimings, loadFaceModels } from "../models/faces/faces.ts";
 import { initEngine } from "../models/engine.ts";
 import {
@@ -163,7 +164,7 @@ export async function resolveModelDir(values: ParsedValues): Promise<string> {
 
 export async function openClassifier(dir: string): Promise<Classifier> {
   try {
-    return await loadClassifier(dir);
+    return await loadModel(dir);
   } catch (error) {
     if (!(error instanceof ModelLoadError)) throw error;
     if (error.message.startsWith("model folder not found")) {

@@ -11,42 +11,61 @@ import type { FaceNetworkName } from "./faces/face_networks.ts";
 // Registers the tuned model's layers, so that loadClassifier can read a saved one.
 import "./tuned_layers.ts";
 
-/** The shipped face networks whose embeddings a linear probe reads, each a model kind. */
-export type ProbeKind = "faceres" | "mobilefacenet";
+/**
+ * The linear probes, each a model kind: on face-api's 128-d descriptor (`descriptor`, which the
+ * face stage always computes) and on the embeddings of the shipped face networks it computes on
+ * request (`faceres`, `mobilefacenet`).
+ */
+export type ProbeKind = "descriptor" | "faceres" | "mobilefacenet";
 
-export const PROBE_KINDS: readonly ProbeKind[] = ["faceres", "mobilefacenet"];
+export const PROBE_KINDS: readonly ProbeKind[] = ["descriptor", "faceres", "mobilefacenet"];
 
 /**
- * `cnn` learns from the crop, `embedding` is a head on face-api's 128-d descriptor, each
- * shipped face network (`faceres`, `mobilefacenet`) is a linear probe on its embedding, and
- * `mobilefacenet-tuned` fine-tunes mobilefacenet's last block with the probe's head on top.
+ * `cnn` learns from the crop, `embedding` is a head on face-api's 128-d descriptor, each probe
+ * kind is a linear probe on one embedding, `mobilefacenet-tuned` fine-tunes mobilefacenet's last
+ * block with the probe's head on top, and `ensemble` averages the probabilities of the probes a
+ * run trains.
  */
-export type ModelKind = "cnn" | "embedding" | ProbeKind | "mobilefacenet-tuned";
+export type ModelKind = "cnn" | "embedding" | ProbeKind | "mobilefacenet-tuned" | "ensemble";
 
-/** Every model kind, in the order a run trains them. */
+/** Every model kind, in the order a run trains them (the ensemble last: it reads the others). */
 export const MODEL_KINDS: readonly ModelKind[] = [
   "cnn",
   "embedding",
   ...PROBE_KINDS,
   "mobilefacenet-tuned",
+  "ensemble",
 ];
 
+/** The kinds whose probabilities `ensemble` averages, where a run trains them. */
+export function ensembleMembers(kinds: readonly ModelKind[]): ProbeKind[] {
+  return PROBE_KINDS.filter((kind) => kinds.includes(kind));
+}
+
 /**
- * The kinds a run trains when none are named. mobilefacenet's probe scored best on congress dev
- * (5-fold) at about the descriptor's cost per face; faceres scored lowest at three times it, so
- * it is opt-in. mobilefacenet-tuned is opt-in too: on congress dev (5-fold) it scored 62.0 %
- * (55.1–68.4) beside the probe's 62.5 % (55.6–68.9) in the same run, at ten times the
- * training time.
+ * The kinds a run trains when none are named: the seed's two (cnn, embedding), the probes on
+ * face-api's descriptor and on mobilefacenet, and their ensemble. On congress dev (5-fold,
+ * three splits) the descriptor probe scored 65.5–69.0 %, the mobilefacenet probe 63.5–66.0 %,
+ * their ensemble 67.5–68.5 %, the embedding head 60.5–64.5 % and the cnn 58.5–61.5 %. faceres
+ * scored lowest at three times the cost per face, so it is opt-in; mobilefacenet-tuned is opt-in
+ * too: on congress dev it scored 62.0 % (55.1–68.4) beside the probe's 62.5 % (55.6–68.9) in the
+ * same run (both probes then trained by epochs), at ten times the training time.
  */
-export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = ["cnn", "embedding", "mobilefacenet"];
+export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = [
+  "cnn",
+  "embedding",
+  "descriptor",
+  "mobilefacenet",
+  "ensemble",
+];
 
 /** The face-stage network outputs the given model kinds read, each once. */
 export function networksFor(kinds: readonly ModelKind[]): FaceNetworkName[] {
   const networks = kinds.flatMap((kind): FaceNetworkName[] =>
     kind === "mobilefacenet-tuned"
       ? ["mobilefacenet-trunk"]
-      : (PROBE_KINDS as readonly string[]).includes(kind)
-      ? [kind as ProbeKind]
+      : kind === "faceres" || kind === "mobilefacenet"
+      ? [kind]
       : []
   );
   return [...new Set(networks)];
@@ -123,6 +142,26 @@ export interface ModelMetadata {
   engine: string;
   /** For a probe: how it was fitted instead of by epochs (models/training/probe_fit.ts). */
   fit?: ModelFit;
+  /** For an ensemble: its members' metadata (models/ensemble.ts). */
+  members?: ModelMetadata[];
+}
+
+/**
+ * What the face stage must compute for a model: the descriptor (for a model on descriptors)
+ * and the shipped networks' embeddings it reads, its members' included.
+ */
+export function inputsOf(metadata: ModelMetadata): {
+  describe: boolean;
+  networks: FaceNetworkName[];
+} {
+  const all = [metadata, ...(metadata.members ?? [])];
+  const networks = all.flatMap(({ preprocessing }) =>
+    preprocessing.input === "descriptor" && preprocessing.network ? [preprocessing.network] : []
+  );
+  return {
+    describe: all.some(({ preprocessing }) => preprocessing.input === "descriptor"),
+    networks: [...new Set(networks)],
+  };
 }
 
 /** A fit without epochs: the method, its chosen penalty and the cross-validation behind it. */

@@ -7,7 +7,7 @@
 import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
 import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
-import { type ModelKind, networksFor } from "../models/classifier.ts";
+import { ensembleMembers, type ModelKind, networksFor } from "../models/classifier.ts";
 import { type FaceNetworkName, GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
@@ -178,13 +178,29 @@ function storeWithout(
   return looStore;
 }
 
-/** Trains `kind` without one source and predicts that source's faces (class indices), or null. */
+/** One held-out face as a check's run answered it. */
+interface HeldOutFace {
+  id: string;
+  actual: number;
+  predicted: number;
+  /** Its probabilities in the run's class order. */
+  probabilities: number[];
+}
+
+/** The class with the highest probability. */
+function argmax(p: ArrayLike<number>): number {
+  let best = 0;
+  for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+  return best;
+}
+
+/** Trains `kind` without one source and predicts that source's faces, or null. */
 async function predictHeldOutSource(
   kind: ModelKind,
   looStore: FaceStore,
   classIndex: Map<string, number>,
   training: Required<CheckTraining>,
-): Promise<{ id: string; actual: number; predicted: number }[] | null> {
+): Promise<HeldOutFace[] | null> {
   const testFold = 0;
   if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
     return null;
@@ -197,14 +213,31 @@ async function predictHeldOutSource(
     );
     const order = classifier.metadata.classes.map((c) => classIndex.get(c)!);
     return faces.map((face, f) => {
-      const p = probabilities[f]!;
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-      return { id: face.id, actual: classIndex.get(face.category)!, predicted: order[best]! };
+      const ordered = order.map(() => 0);
+      order.forEach((to, from) => ordered[to] = probabilities[f]![from]!);
+      return {
+        id: face.id,
+        actual: classIndex.get(face.category)!,
+        predicted: argmax(ordered),
+        probabilities: ordered,
+      };
     });
   } finally {
     classifier.dispose();
   }
+}
+
+/** The ensemble's answers for one run: the mean of its members' answers, or null. */
+function ensembleOfRun(answers: (HeldOutFace[] | null)[]): HeldOutFace[] | null {
+  if (answers.length === 0 || answers.some((a) => a === null)) return null;
+  const [first, ...others] = answers as HeldOutFace[][];
+  return first!.map((face, i) => {
+    const probabilities = face.probabilities.map((p, c) =>
+      (p + others.reduce((sum, member) => sum + member[i]!.probabilities[c]!, 0)) /
+      answers.length
+    );
+    return { ...face, predicted: argmax(probabilities), probabilities };
+  });
 }
 
 /** Leave-one-source-out for each model kind; categories with a single source are reported. */
@@ -224,6 +257,8 @@ async function leaveOneSourceOut(
     predictions.length;
 
   const results: LosoResult[] = [];
+  /** Each kind's answers per run, for the ensemble. */
+  const answersOf = new Map<ModelKind, (HeldOutFace[] | null)[]>();
   for (const kind of kinds) {
     const own = [...(heldOut.get(kind) ?? new Map<string, number>())];
     const randomSplitAccuracy = own.length ? accuracyOf(own) : 0;
@@ -239,15 +274,21 @@ async function leaveOneSourceOut(
       continue;
     }
     const perSource: SourceScore[] = [];
-    const judged: { id: string; actual: number; predicted: number }[] = [];
+    const judged: HeldOutFace[] = [];
+    const answers: (HeldOutFace[] | null)[] = [];
+    answersOf.set(kind, answers);
     for (const [i, held] of runs.entries()) {
       log(`check: leave-one-source-out ${kind}, run ${i + 1}/${runs.length}`);
-      const faces = await predictHeldOutSource(
-        kind,
-        storeWithout(store, records, sources, held),
-        classIndex,
-        training,
-      );
+      // The ensemble is not trained again: it averages its members' answers in the same run.
+      const faces = kind === "ensemble"
+        ? ensembleOfRun(ensembleMembers(kinds).map((member) => answersOf.get(member)?.[i] ?? null))
+        : await predictHeldOutSource(
+          kind,
+          storeWithout(store, records, sources, held),
+          classIndex,
+          training,
+        );
+      answers.push(faces);
       if (!faces) {
         log(`check: leave-one-source-out ${kind}: run ${i + 1} leaves one class; skipped`);
         continue;

@@ -189,7 +189,14 @@ async function evaluateKind(
   const metrics = await lastValueFrom(
     from(scored).pipe(evaluate({ classes, trainDistribution, genderFit })),
   );
-  const result = { kind, metrics, history: first.history, bestEpoch: first.bestEpoch };
+  const fit = first.classifier.metadata.fit;
+  const result: ModelResult = {
+    kind,
+    metrics,
+    history: first.history,
+    bestEpoch: first.bestEpoch,
+    ...(fit ? { fit } : {}),
+  };
   return { result, predictions, inClassOrder };
 }
 

@@ -5,7 +5,13 @@
  * differ between the command line and the library.
  */
 import { DETECTOR_NAMES, type DetectorName, FACE_DEFAULTS } from "../models/faces/faces.ts";
-import { DEFAULT_MODEL_KINDS, MODEL_KINDS, type ModelKind } from "../models/classifier.ts";
+import {
+  DEFAULT_MODEL_KINDS,
+  ensembleMembers,
+  MODEL_KINDS,
+  type ModelKind,
+  PROBE_KINDS,
+} from "../models/classifier.ts";
 import { TRAIN_DEFAULTS } from "../models/training/train.ts";
 import { parseRoleRules, type RoleRules } from "../stages/filter_roles.ts";
 
@@ -174,14 +180,21 @@ const modelsOption: OptionDef<ModelKind[]> = {
   default: [...DEFAULT_MODEL_KINDS],
   shownDefault: DEFAULT_MODEL_KINDS.join(","),
   fromText(value, label) {
-    const kinds = value.split(",").map((kind) => kind.trim()).filter(Boolean) as ModelKind[];
-    modelsOption.check(kinds, label);
-    return kinds;
+    const named = value.split(",").map((kind) => kind.trim()).filter(Boolean) as ModelKind[];
+    modelsOption.check(named, label);
+    // In training order, each once: the ensemble comes after the probes it averages.
+    return MODEL_KINDS.filter((kind) => named.includes(kind));
   },
   check(kinds, label) {
     const unknown = kinds.filter((kind) => !MODEL_KINDS.includes(kind));
     if (kinds.length === 0 || unknown.length) {
       throw new RangeError(`${label} takes ${MODEL_KINDS.join(" and/or ")}: got '${kinds}'`);
+    }
+    if (kinds.includes("ensemble") && ensembleMembers(kinds).length < 2) {
+      throw new RangeError(
+        `${label}: 'ensemble' averages the probes a run trains (${PROBE_KINDS.join(", ")}); ` +
+          `name two or more of them with it: got '${kinds}'`,
+      );
     }
   },
 };

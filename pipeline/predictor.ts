@@ -6,7 +6,7 @@ import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { join } from "node:path";
 import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
-import { type Classifier } from "../models/classifier.ts";
+import { type Classifier, inputsOf } from "../models/classifier.ts";
 import {
   checkDetector,
   describeWholeImage,
@@ -133,10 +133,7 @@ export class Predictor {
     this.#top = Math.min(top, classes);
     this.#detector = detector;
     this.#timings = timings;
-    const { preprocessing } = classifier.metadata;
-    this.#networks = preprocessing.input === "descriptor" && preprocessing.network
-      ? [preprocessing.network]
-      : [];
+    this.#networks = inputsOf(classifier.metadata).networks;
   }
 
   /** Result lines for one image: one per face, largest first. Throws `InputError` on bad bytes. */
@@ -153,7 +150,7 @@ export class Predictor {
   async findFaces(
     bytes: Uint8Array,
     {
-      describe = this.#classifier.metadata.preprocessing.input === "descriptor",
+      describe = inputsOf(this.#classifier.metadata).describe,
       networks = this.#networks,
     }: { describe?: boolean; networks?: FaceNetworkName[] } = {},
   ): Promise<FoundFaces> {

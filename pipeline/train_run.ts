@@ -8,7 +8,13 @@
 import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { SplitRecord } from "../core/types.ts";
-import { type EpochStats, type ModelKind, saveClassifier } from "../models/classifier.ts";
+import {
+  ensembleMembers,
+  type EpochStats,
+  type ModelKind,
+  saveClassifier,
+} from "../models/classifier.ts";
+import { EnsembleClassifier, saveEnsemble } from "../models/ensemble.ts";
 import type { FaceStore } from "../models/dataset.ts";
 import { isBetter, trainClassifier, type TrainResult } from "../models/training/train.ts";
 import { MODEL_FILES } from "../store/paths.ts";
@@ -100,21 +106,27 @@ export function bestOnValidation<T extends { history: EpochStats[]; bestEpoch: n
 /**
  * Trains every kind the options name. Returns the models to evaluate: one per kind, or one per
  * kind and fold with `folds` (then the best fold's copy in the kind's own folder is predict's).
+ * The ensemble is not trained: it is composed of the probes trained on the same faces.
  */
 export async function trainModels(
   input: TrainRunInput,
   options: ResolvedPipelineOptions,
 ): Promise<TrainedModel[]> {
   const trained: TrainedModel[] = [];
+  /** Each kind's model for predict: the only one, or the fold kept on validation. */
+  const kept = new Map<ModelKind, TrainedModel>();
   for (const kind of options.models) {
+    if (kind === "ensemble") continue;
     const finalDir = join(input.modelsDir, kind);
     if (!options.folds) {
-      trained.push({
+      const model: TrainedModel = {
         kind,
         fold: null,
         dir: finalDir,
         ...await trainAndSave(kind, null, finalDir, input, options),
-      });
+      };
+      trained.push(model);
+      kept.set(kind, model);
       continue;
     }
     const folds: TrainedModel[] = [];
@@ -122,12 +134,50 @@ export async function trainModels(
       const dir = join(input.modelsDir, `${kind}-fold${fold}`);
       folds.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir, input, options) });
     }
-    const kept = bestOnValidation(folds);
+    const best = bestOnValidation(folds);
     await rm(finalDir, { recursive: true, force: true });
-    await cp(kept.dir, finalDir, { recursive: true });
-    console.error(`${kind}: predict keeps fold ${kept.fold! + 1} (best validation)`);
+    await cp(best.dir, finalDir, { recursive: true });
+    console.error(`${kind}: predict keeps fold ${best.fold! + 1} (best validation)`);
     input.onSaved?.(finalDir);
     trained.push(...folds);
+    kept.set(kind, best);
+  }
+  if (options.models.includes("ensemble")) {
+    trained.push(...await composeEnsembles(trained, kept, input, options));
   }
   return trained;
+}
+
+/**
+ * The ensemble of each fold's (or the run's) probes, to evaluate, and predict's ensemble of
+ * each probe's kept model, saved under `models/ensemble/` with the run's training ids.
+ */
+async function composeEnsembles(
+  trained: readonly TrainedModel[],
+  kept: ReadonlyMap<ModelKind, TrainedModel>,
+  input: TrainRunInput,
+  options: ResolvedPipelineOptions,
+): Promise<TrainedModel[]> {
+  const members = ensembleMembers(options.models);
+  const dir = join(input.modelsDir, "ensemble");
+  const folds = options.folds ? Array.from({ length: options.folds }, (_, i) => i) : [null];
+  const composed = folds.map((fold): TrainedModel => ({
+    kind: "ensemble",
+    fold,
+    dir,
+    classifier: new EnsembleClassifier(
+      members.map((kind) => trained.find((m) => m.kind === kind && m.fold === fold)!.classifier),
+    ),
+    history: [],
+    bestEpoch: 0,
+  }));
+  const forPredict = new EnsembleClassifier(members.map((kind) => kept.get(kind)!.classifier));
+  await saveEnsemble(forPredict, members.map((kind) => join(input.modelsDir, kind)), dir);
+  await Deno.writeTextFile(
+    join(dir, MODEL_FILES.trainingIds),
+    JSON.stringify(input.records.map((r) => r.id)),
+  );
+  console.error(`ensemble: the mean of ${members.join(", ")}`);
+  input.onSaved?.(dir);
+  return composed;
 }

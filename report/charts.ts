@@ -25,6 +25,14 @@ export interface ModelResult {
   history: EpochPoint[];
   /** Epoch whose weights were kept. */
   bestEpoch: number;
+  /** A probe's fit instead of epochs: each penalty's inner cross-validation, and the chosen. */
+  fit?: PenaltyFit;
+}
+
+/** What `penaltySpec` draws: the penalties tried, their inner-CV scores, the one kept. */
+export interface PenaltyFit {
+  l2: number;
+  cv: { l2: number; loss: number; accuracy: number }[];
 }
 
 export interface RenderedChart {
@@ -192,6 +200,44 @@ export function trainingCurvesSpec(kind: string, history: EpochPoint[], bestEpoc
     title: `Training: ${kind} (dashed: the epoch kept)`,
     hconcat: [panel("loss", lossValues, ".2f"), panel("accuracy", accuracyValues, ".0%")],
     resolve: { scale: { color: "shared" } },
+  } as TopLevelSpec;
+}
+
+/**
+ * A fitted probe's "training curve": inner cross-validation log loss and accuracy against the
+ * L2 penalty (log scale), dashed at the penalty kept. Left of it the probe learns too little,
+ * right of it it learns the training faces.
+ */
+export function penaltySpec(kind: string, fit: PenaltyFit): TopLevelSpec {
+  const panel = (title: string, field: "loss" | "accuracy", format: string) => ({
+    title,
+    width: 300,
+    height: 200,
+    layer: [
+      {
+        data: { values: fit.cv },
+        mark: { type: "line", point: true, color: "#f58518" },
+        encoding: {
+          x: { field: "l2", type: "quantitative", scale: { type: "log" }, title: "L2 penalty" },
+          y: {
+            field,
+            type: "quantitative",
+            title: null,
+            axis: { format },
+            scale: { zero: false },
+          },
+        },
+      },
+      {
+        data: { values: [{ l2: fit.l2 }] },
+        mark: { type: "rule", strokeDash: [4, 4], color: "#666" },
+        encoding: { x: { field: "l2", type: "quantitative" } },
+      },
+    ],
+  });
+  return {
+    title: `Fit: ${kind}, inner cross-validation on the training faces (dashed: the penalty kept)`,
+    hconcat: [panel("log loss", "loss", ".2f"), panel("accuracy", "accuracy", ".0%")],
   } as TopLevelSpec;
 }
 

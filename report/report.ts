@@ -14,6 +14,7 @@ import {
   type EpochPoint,
   headlineSpec,
   type ModelResult,
+  penaltySpec,
   renderChart,
   trainingCurvesSpec,
 } from "./charts.ts";
@@ -573,7 +574,13 @@ async function modelFigures(
     confusionSpec(model.kind, model.metrics),
     `confusion matrix of ${model.kind}`,
   );
-  const curves = model.history.length
+  const curves = model.fit?.cv.length
+    ? await images.chart(
+      `training-${kind}.png`,
+      penaltySpec(model.kind, model.fit),
+      `penalty choice of ${model.kind}`,
+    )
+    : model.history.length
     ? await images.chart(
       `training-${kind}.png`,
       trainingCurvesSpec(model.kind, model.history, model.bestEpoch),
@@ -684,10 +691,11 @@ function metricsJsonText(
       generatedAt: generatedAt.toISOString(),
       checks: checks ?? null,
       dataset,
-      models: models.map(({ kind, metrics, history, bestEpoch }) => ({
+      models: models.map(({ kind, metrics, history, bestEpoch, fit }) => ({
         kind,
         bestEpoch,
         history,
+        ...(fit ? { fit } : {}),
         metrics,
       })),
     },

@@ -283,6 +283,39 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "runChecks(): the ensemble's leave-one-source-out averages its members' runs, not trained again",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await initEngine();
+    const dir = await Deno.makeTempDir({ prefix: "facefield_checks_" });
+    try {
+      const records = await sourcedFaces(dir, 2);
+      const lines: string[] = [];
+      const checks = await runChecks({
+        records,
+        store: await collectFaces(from(records), {}),
+        kinds: ["descriptor", "ensemble"],
+        classes: ["bio", "law"],
+        heldOut: new Map(),
+        crops: new Map(),
+        log: (line) => lines.push(line),
+      });
+      const [probe, ensemble] = checks.loso;
+      assert.equal(ensemble!.kind, "ensemble");
+      assert.equal(ensemble!.possible, true);
+      // One member: its mean is the member, run by run.
+      assert.deepEqual(ensemble!.perSource, probe!.perSource);
+      assert.ok(probe!.score!.accuracy >= 0.9, JSON.stringify(probe!.perSource));
+      assert.equal(lines.filter((l) => l.includes("ensemble")).length, probe!.perSource.length);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("strataScores() counts each stratum of estimated gender and age", () => {
   const actual = new Map([["a", 0], ["b", 0], ["c", 1], ["d", 1], ["e", 1]]);
   const predicted = new Map([["a", 0], ["b", 1], ["c", 1], ["d", 1], ["e", 0]]);

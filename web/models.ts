@@ -6,13 +6,8 @@
  */
 import { join } from "node:path";
 import { initEngine } from "../models/engine.ts";
-import {
-  type Classifier,
-  loadClassifier,
-  MODEL_KINDS,
-  ModelLoadError,
-  networksFor,
-} from "../models/classifier.ts";
+import { type Classifier, inputsOf, MODEL_KINDS, ModelLoadError } from "../models/classifier.ts";
+import { loadModel } from "../models/ensemble.ts";
 import { type PredictionLine, Predictor } from "../pipeline/predictor.ts";
 import type { ManifestRow } from "../store/manifest.ts";
 import type { StoreView } from "./store_view.ts";
@@ -100,7 +95,7 @@ export class ModelSet {
       this.#engine ??= initEngine();
       await this.#engine;
       try {
-        const classifier = await loadClassifier(dir);
+        const classifier = await loadModel(dir);
         const loaded = { kind, dir, classifier, predictor: new Predictor(classifier), version };
         this.#loaded.set(kind, loaded);
         models.push(loaded);
@@ -173,8 +168,9 @@ export class ModelSet {
     const models = await this.models();
     if (models.length === 0) return { faces: [] };
     // The faces are found once, with what every model reads: the descriptor, the networks.
-    const describe = models.some((m) => m.classifier.metadata.preprocessing.input === "descriptor");
-    const networks = networksFor(models.map((m) => m.classifier.metadata.kind));
+    const inputs = models.map((m) => inputsOf(m.classifier.metadata));
+    const describe = inputs.some((input) => input.describe);
+    const networks = [...new Set(inputs.flatMap((input) => input.networks))];
     const found = await models[0]!.predictor.findFaces(bytes, { describe, networks });
     if (found.result === "no_face") return { faces: [], noFace: found.reason };
     const faces: UploadFace[] = [];

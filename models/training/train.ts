@@ -20,7 +20,12 @@ import {
 } from "../classifier.ts";
 import { fitProbe } from "./probe_fit.ts";
 import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
-import { buildEmbeddingHead, EMBEDDING_PREPROCESSING, probePreprocessing } from "../embedding.ts";
+import {
+  buildEmbeddingHead,
+  DESCRIPTOR_LENGTH,
+  EMBEDDING_PREPROCESSING,
+  probePreprocessing,
+} from "../embedding.ts";
 import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../finetune.ts";
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
@@ -350,17 +355,7 @@ export async function trainClassifier(
   const valFaces = store.select(valFilter);
   const preprocessing = preprocessingOf(kind);
   if ((PROBE_KINDS as readonly ModelKind[]).includes(kind)) {
-    const { model, history, fit } = fitProbe(store, [trainFilter, valFilter], preprocessing);
-    const metadata = trainedMetadata(kind, model, store, {
-      preprocessing,
-      history,
-      bestEpoch: 1,
-      testFold,
-      sources: options.sources,
-      threads: 1,
-      fit,
-    });
-    return { classifier: new LayersClassifier(model, metadata), history, bestEpoch: 1 };
+    return trainedProbe(kind, store, [trainFilter, valFilter], testFold, options.sources);
   }
   const model = await compiledModel(kind, store, trainFilter, seed, settings.learningRate);
   const trainData = store.dataset({
@@ -427,6 +422,28 @@ export async function trainClassifier(
   return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
 }
 
+/** A probe kind, fitted on the training and validation faces (probe_fit.ts), with metadata. */
+function trainedProbe(
+  kind: ModelKind,
+  store: FaceStore,
+  filters: FaceFilter[],
+  testFold: number | undefined,
+  sources: string[] | undefined,
+): TrainResult {
+  const preprocessing = preprocessingOf(kind);
+  const { model, history, fit } = fitProbe(store, filters, preprocessing);
+  const metadata = trainedMetadata(kind, model, store, {
+    preprocessing,
+    history,
+    bestEpoch: 1,
+    testFold,
+    sources,
+    threads: 1,
+    fit,
+  });
+  return { classifier: new LayersClassifier(model, metadata), history, bestEpoch: 1 };
+}
+
 /** Which faces train and which validate: the splits, or the roles around a test fold. */
 function splitFilters(
   testFold: number | undefined,
@@ -460,6 +477,12 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
       `Cannot train as model kind '${kind}' is unknown: use ${MODEL_KINDS.join(", ")}`,
     );
   }
+  if (kind === "ensemble") {
+    throw new TypeError(
+      "Cannot train the ensemble on its own: it averages models trained on the same faces " +
+        "(composeEnsemble in models/ensemble.ts)",
+    );
+  }
   const folds = store.folds;
   if (testFold !== undefined && (folds === null || !(testFold >= 0 && testFold < folds))) {
     throw new RangeError(
@@ -488,6 +511,12 @@ export function preprocessingOf(kind: ModelKind): Preprocessing {
   if (kind === "embedding") return EMBEDDING_PREPROCESSING;
   if (kind === "mobilefacenet-tuned") {
     return { input: "descriptor", length: TUNED_INPUT_LENGTH, network: TUNED_NETWORK };
+  }
+  if (kind === "descriptor") {
+    return { input: "descriptor", length: DESCRIPTOR_LENGTH, normalise: "l2" };
+  }
+  if (kind === "ensemble") {
+    throw new TypeError("the ensemble has no input of its own: it averages its members'");
   }
   return probePreprocessing(networksFor([kind])[0]!);
 }
