@@ -6,6 +6,14 @@
  * Flatten runs over (h, w, c) as tfjs' does, so they need no conversion.
  */
 import { type Dim, OnnxDataType, OnnxGraph } from "./onnx_graph.ts";
+import {
+  blockBackward,
+  blockForward,
+  type BlockShape,
+  type BlockTensors,
+  firstBlockBackward,
+  firstBlockForward,
+} from "./conv_blocks.ts";
 
 /** The seed CNN's fixed sizes. */
 export const CNN_GRAPH_SIZES = {
@@ -66,12 +74,23 @@ const CROSS_ENTROPY_EPSILON = 1e-7;
 
 /** What the forward pass leaves for the backward pass. */
 interface ForwardTensors {
-  /** Per conv block: its input, its ReLU's output, the pooled map and the pool's indices. */
-  blocks: { input: string; relu: string; pooled: string; indices: string }[];
+  blocks: BlockTensors[];
   flat: string;
   hidden: string;
   dropped: string;
   probabilities: string;
+}
+
+/** Each conv block's geometry: 64 → 62 → 31, 31 → 29 → 14, 14 → 12 → 6. */
+function blockShapes(): BlockShape[] {
+  const { input, filters } = CNN_GRAPH_SIZES;
+  const shapes: BlockShape[] = [];
+  let side: number = input;
+  for (let block = 0; block < CNN_GRAPH_SIZES.blocks; block++) {
+    shapes.push({ channels: block === 0 ? 1 : filters, side, filters });
+    side = Math.floor((side - 2) / 2);
+  }
+  return shapes;
 }
 
 /** The conv blocks, Flatten in tfjs' (h, w, c) order, the dense layers and softmax. */
@@ -84,19 +103,14 @@ function forward(
   const { input, filters, lastSide } = CNN_GRAPH_SIZES;
   // NHWC with one channel holds the same floats as NCHW.
   let current = graph.node("Reshape", [x, graph.int64s("image_shape", [-1, 1, input, input])]);
-  const blocks: ForwardTensors["blocks"] = [];
-  for (let block = 0; block < CNN_GRAPH_SIZES.blocks; block++) {
-    const conv = graph.node("Conv", [current, weights[2 * block]!, weights[2 * block + 1]!], {
-      kernel_shape: [3, 3],
-    });
-    const relu = graph.node("Relu", [conv]);
-    const [pooled, indices] = graph.nodeOutputs("MaxPool", [relu], 2, {
-      kernel_shape: [2, 2],
-      strides: [2, 2],
-    });
-    blocks.push({ input: current, relu, pooled: pooled!, indices: indices! });
-    current = pooled!;
-  }
+  const blocks = blockShapes().map((shape, block) => {
+    const [kernel, bias] = [weights[2 * block]!, weights[2 * block + 1]!];
+    const tensors = block === 0
+      ? firstBlockForward(graph, current, kernel, bias, shape)
+      : blockForward(graph, current, kernel, bias, shape);
+    current = tensors.pooled;
+    return tensors;
+  });
   const flat = graph.node("Reshape", [
     graph.node("Transpose", [current], { perm: [0, 2, 3, 1] }),
     graph.int64s("flat_shape", [-1, lastSide * lastSide * filters]),
@@ -120,54 +134,6 @@ function crossEntropy(graph: OnnxGraph, probabilities: string, labels: string): 
     graph.int64s("class_axis", [1]),
   ], { keepdims: 0 });
   return graph.node("Neg", [graph.node("ReduceMean", [perFace], { keepdims: 0 })]);
-}
-
-/**
- * The gradient through MaxPool(2) and the ReLU before it: each pooled cell's gradient goes
- * back to the cell its max came from (the pool's indices, flat over the whole tensor), where
- * the ReLU passed it (the max was positive).
- */
-function poolReluGradient(
-  graph: OnnxGraph,
-  gradient: string,
-  block: ForwardTensors["blocks"][number],
-): string {
-  const zero = graph.floats("zero", [0], []);
-  const passed = graph.node("Where", [graph.node("Greater", [block.pooled, zero]), gradient, zero]);
-  const flatShape = graph.int64s("flat_all", [-1]);
-  const cells = graph.node("Reshape", [graph.node("Size", [block.relu]), graph.int64s("one", [1])]);
-  const scattered = graph.node("ScatterElements", [
-    graph.node("ConstantOfShape", [cells]),
-    graph.node("Reshape", [block.indices, flatShape]),
-    graph.node("Reshape", [passed, flatShape]),
-  ], { axis: 0 });
-  return graph.node("Reshape", [scattered, graph.node("Shape", [block.relu])]);
-}
-
-/**
- * A conv layer's gradients from its output's: the kernel's as a convolution of the input by
- * the output gradient with the batch as channels, the bias' as a sum, and the input's (when
- * asked) as the transposed convolution.
- */
-function convGradients(
-  graph: OnnxGraph,
-  outputGradient: string,
-  input: string,
-  kernel: string,
-  withInput: boolean,
-): { kernel: string; bias: string; input: string | null } {
-  const swap = { perm: [1, 0, 2, 3] };
-  const kernelGradient = graph.node("Transpose", [
-    graph.node("Conv", [
-      graph.node("Transpose", [input], swap),
-      graph.node("Transpose", [outputGradient], swap),
-    ]),
-  ], swap);
-  const bias = graph.node("ReduceSum", [outputGradient, graph.int64s("nhw", [0, 2, 3])], {
-    keepdims: 0,
-  });
-  const inputGradient = withInput ? graph.node("ConvTranspose", [outputGradient, kernel]) : null;
-  return { kernel: kernelGradient, bias, input: inputGradient };
 }
 
 /** Every weight's gradient of the mean cross-entropy, in CNN_WEIGHT_NAMES order. */
@@ -204,18 +170,13 @@ function backward(
     ]),
   ], { perm: [0, 3, 1, 2] });
   const convs: string[][] = [];
-  for (let block = CNN_GRAPH_SIZES.blocks - 1; block >= 0; block--) {
-    const tensorsOfBlock = tensors.blocks[block]!;
-    const conv = convGradients(
-      graph,
-      poolReluGradient(graph, gradient, tensorsOfBlock),
-      tensorsOfBlock.input,
-      weights[2 * block]!,
-      block > 0,
-    );
+  for (let block = CNN_GRAPH_SIZES.blocks - 1; block > 0; block--) {
+    const conv = blockBackward(graph, gradient, tensors.blocks[block]!, weights[2 * block]!, true);
     convs.unshift([conv.kernel, conv.bias]);
-    if (conv.input) gradient = conv.input;
+    gradient = conv.input!;
   }
+  const first = firstBlockBackward(graph, gradient, tensors.blocks[0]!);
+  convs.unshift([first.kernel, first.bias]);
   return [...convs.flat(), dense1, sumRows(hiddenGradient), dense2, sumRows(logits)];
 }
 

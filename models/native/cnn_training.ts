@@ -188,7 +188,16 @@ export class NativeCnnTrainer {
 
   /** The current weights in tfjs' `model.getWeights()` order and layouts. */
   tfjsWeights(): Float32Array[] {
-    return this.#weights.map((values, i) => {
+    return this.#toTfjs(this.#weights);
+  }
+
+  /** Adam's first and second moments, in the weights' order and tfjs' layouts. */
+  moments(): { m: Float32Array[]; v: Float32Array[] } {
+    return { m: this.#toTfjs(this.#m), v: this.#toTfjs(this.#v) };
+  }
+
+  #toTfjs(tensors: Float32Array[]): Float32Array[] {
+    return tensors.map((values, i) => {
       const shape = this.#shapes[i]!;
       return isConvKernel(shape) ? kernelToTfjs(values, shape) : values.slice();
     });

@@ -27,6 +27,8 @@ import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../f
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
+import { nativeEngine } from "../native/onnx_runtime.ts";
+import { NativeCnnTrainer } from "../native/cnn_training.ts";
 
 /** Training's defaults, read by the pipeline's options too, so the two can never differ. */
 export const TRAIN_DEFAULTS = {
@@ -86,6 +88,15 @@ export interface TrainOptions {
    * @default 2 where the machine has 2 or more cores, else 1
    */
   workers?: number;
+  /**
+   * What trains the CNN: `native` is ONNX Runtime's CPU library (models/native/: the whole
+   * training step as one graph, `workers` its intra-op threads), used where it loads and
+   * `FACEFIELD_ENGINE=wasm` does not ask otherwise; `wasm` is tfjs with our gradient kernels
+   * (`workers` its replica threads). Where the native engine cannot load, training falls back
+   * to wasm and the metadata's `engine` says why. The other kinds always train on tfjs.
+   * @default "native"
+   */
+  engine?: "native" | "wasm";
   /**
    * Where the data came from, recorded in the metadata (e.g. the sources file name).
    * @default the page origins in the store
@@ -343,7 +354,7 @@ export async function trainClassifier(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const settings = checkTrainOptions(kind, store, options);
-  const { epochs, patience, batchSize, seed, testFold, workers } = settings;
+  const { epochs, patience, batchSize, seed, testFold } = settings;
   const classes = store.classes;
   const { trainFilter, valFilter } = splitFilters(testFold);
   if (store.select(trainFilter).length === 0) {
@@ -361,10 +372,7 @@ export async function trainClassifier(
     seed,
     augment: kind === "cnn" ? settings.augment : false,
   });
-  const replicas = kind === "cnn" && workers > 1 && tf.getBackend() === "wasm"
-    ? await startReplicas(workers - 1, classes.length)
-    : [];
-  const balancer = new ShareBalancer(replicas.length + 1);
+  const trainer = await startTrainer(kind, model, classes.length, settings);
 
   const history: EpochStats[] = [];
   let bestEpoch = 0;
@@ -374,7 +382,8 @@ export async function trainClassifier(
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const epochStart = performance.now();
-      const sums = await trainOneEpoch(model, trainData, replicas, balancer);
+      const sums = await trainOneEpoch(trainData, trainer.step);
+      trainer.syncModel();
       const val = evaluateFaces(model, store, valFaces, preprocessing, classes);
       const stats: EpochStats = {
         epoch,
@@ -401,7 +410,7 @@ export async function trainClassifier(
     model.dispose();
     throw error;
   } finally {
-    for (const replica of replicas) replica.terminate();
+    await trainer.close();
     // The model does not own an optimizer passed as an object, so it would outlive dispose().
     model.optimizer.dispose();
   }
@@ -411,7 +420,7 @@ export async function trainClassifier(
     bestEpoch,
     testFold,
     sources: options.sources,
-    threads: replicas.length + 1,
+    engine: trainer.engine,
   });
   return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
 }
@@ -436,7 +445,11 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
     seed = 0,
     testFold,
     workers = Math.min(2, navigator.hardwareConcurrency || 1),
+    engine = "native",
   } = options;
+  if (engine !== "native" && engine !== "wasm") {
+    throw new TypeError(`Cannot train as 'engine' must be "native" or "wasm": got ${engine}`);
+  }
   positiveInteger("epochs", epochs);
   positiveInteger("workers", workers);
   positiveInteger("patience", patience);
@@ -468,7 +481,7 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
       `Cannot train a classifier on ${store.classes.length} class(es): need 2 or more`,
     );
   }
-  return { epochs, patience, batchSize, learningRate, augment, seed, testFold, workers };
+  return { epochs, patience, batchSize, learningRate, augment, seed, testFold, workers, engine };
 }
 
 /** How a face becomes the input of a model of `kind`. */
@@ -513,34 +526,34 @@ async function compiledModel(
   return model;
 }
 
+/**
+ * How one batch trains: returns its loss sum and correct count. A step that computes off this
+ * thread calls `meanwhile` once it has let go of the batch, so the next one is made meanwhile.
+ */
+type BatchStep = (
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+  meanwhile: () => void,
+) => Promise<{ lossSum: number; correct: number }>;
+
 /** One pass over the training batches; sums of loss and correct answers, and faces seen. */
 async function trainOneEpoch(
-  model: tf.LayersModel,
   trainData: ReturnType<FaceStore["dataset"]>,
-  replicas: Replica[],
-  balancer: ShareBalancer,
+  step: BatchStep,
 ): Promise<{ loss: number; correct: number; seen: number }> {
   const sums = { loss: 0, correct: 0, seen: 0 };
   const iterator = await trainData.iterator();
   let next = await iterator.next();
   while (!next.done) {
     const { xs, ys } = next.value;
-    // With replicas, the next batch is made while they finish this one.
     let upcoming: ReturnType<typeof iterator.next> | undefined;
     try {
-      const size = xs.shape[0]!;
-      if (replicas.length > 0) {
-        const step = await dataParallelStep(model, replicas, balancer, xs, ys, () => {
-          upcoming = iterator.next();
-        });
-        sums.loss += step.lossSum;
-        sums.correct += step.correct;
-      } else {
-        const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
-        sums.loss += loss! * size;
-        sums.correct += accuracy! * size;
-      }
-      sums.seen += size;
+      const { lossSum, correct } = await step(xs, ys, () => {
+        upcoming = iterator.next();
+      });
+      sums.loss += lossSum;
+      sums.correct += correct;
+      sums.seen += xs.shape[0]!;
     } catch (error) {
       const pending = await upcoming;
       if (pending && !pending.done) tf.dispose([pending.value.xs, pending.value.ys]);
@@ -551,6 +564,107 @@ async function trainOneEpoch(
     next = await (upcoming ?? iterator.next());
   }
   return sums;
+}
+
+/** What trains a model batch by batch, on whichever engine. */
+interface Trainer {
+  step: BatchStep;
+  /** Brings the tfjs model's weights up to date (the native engine holds its own). */
+  syncModel(): void;
+  /** The engine line of the metadata. */
+  engine: string;
+  close(): Promise<void>;
+}
+
+/** Correct answers in a batch: rows of probabilities against one-hot labels. */
+function countCorrect(probabilities: Float32Array, labels: Float32Array, classes: number): number {
+  let correct = 0;
+  for (let row = 0; row * classes < labels.length; row++) {
+    let predicted = 0;
+    let actual = 0;
+    for (let c = 1; c < classes; c++) {
+      if (probabilities[row * classes + c]! > probabilities[row * classes + predicted]!) {
+        predicted = c;
+      }
+      if (labels[row * classes + c]! > labels[row * classes + actual]!) actual = c;
+    }
+    if (predicted === actual) correct++;
+  }
+  return correct;
+}
+
+/** The CNN on ONNX Runtime: weights and Adam's state live in the native trainer. */
+async function nativeTrainer(
+  model: tf.LayersModel,
+  classes: number,
+  settings: { learningRate: number; workers: number },
+): Promise<Trainer | string> {
+  const native = await nativeEngine();
+  if (!native.ok) return native.reason;
+  const trainer = await NativeCnnTrainer.create(
+    native.ort,
+    classes,
+    model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
+    { learningRate: settings.learningRate, threads: settings.workers },
+  );
+  const threads = settings.workers;
+  return {
+    step: async (xs, ys) => {
+      const labels = ys.dataSync() as Float32Array;
+      const { loss, probabilities } = await trainer.step(xs.dataSync() as Float32Array, labels);
+      return {
+        lossSum: loss * xs.shape[0]!,
+        correct: countCorrect(probabilities, labels, classes),
+      };
+    },
+    syncModel: () => restoreWeights(model, trainer.tfjsWeights()),
+    engine: `onnxruntime-node ${native.version} cpu${
+      threads > 1 ? `, ${threads} threads` : ""
+    } (native)`,
+    close: () => trainer.release(),
+  };
+}
+
+/**
+ * The trainer for a model of `kind`: the CNN on the native engine where it loads (else on
+ * tfjs, saying why in the engine line), over replica workers on wasm when asked for more than
+ * one thread; every other kind with tfjs' `trainOnBatch`.
+ */
+async function startTrainer(
+  kind: ModelKind,
+  model: tf.LayersModel,
+  classes: number,
+  settings: { learningRate: number; workers: number; engine: "native" | "wasm" },
+): Promise<Trainer> {
+  let fallback = "";
+  if (kind === "cnn" && settings.engine === "native") {
+    const native = await nativeTrainer(model, classes, settings);
+    if (typeof native !== "string") return native;
+    fallback = ` (native engine not used: ${native})`;
+  }
+  const replicas = kind === "cnn" && settings.workers > 1 && tf.getBackend() === "wasm"
+    ? await startReplicas(settings.workers - 1, classes)
+    : [];
+  const balancer = new ShareBalancer(replicas.length + 1);
+  const threads = replicas.length + 1;
+  return {
+    step: async (xs, ys, meanwhile) => {
+      if (replicas.length > 0) {
+        return await dataParallelStep(model, replicas, balancer, xs, ys, meanwhile);
+      }
+      const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
+      const size = xs.shape[0]!;
+      return { lossSum: loss! * size, correct: accuracy! * size };
+    },
+    syncModel: () => {},
+    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
+      threads > 1 ? `, ${threads} threads` : ""
+    }${fallback}`,
+    close: () => {
+      for (const replica of replicas) replica.terminate();
+      return Promise.resolve();
+    },
+  };
 }
 
 /** Puts the best epoch's weights back. */
@@ -572,7 +686,7 @@ function trainedMetadata(
     bestEpoch: number;
     testFold?: number;
     sources?: string[];
-    threads: number;
+    engine: string;
   },
 ): ModelMetadata {
   const provenance = store.provenance();
@@ -592,8 +706,6 @@ function trainedMetadata(
     history: run.history,
     bestEpoch: run.bestEpoch,
     createdAt: new Date().toISOString(),
-    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
-      run.threads > 1 ? `, ${run.threads} threads` : ""
-    }`,
+    engine: run.engine,
   };
 }
