@@ -3,7 +3,7 @@ import { from } from "rxjs";
 import { initEngine, tf } from "../models/engine.ts";
 import { buildCnn } from "../models/cnn.ts";
 import { collectFaces } from "../pipeline/batches.ts";
-import { trainClassifier } from "../models/training/train.ts";
+import { evaluateFaces, trainClassifier } from "../models/training/train.ts";
 import { nativeEngine } from "../models/native/onnx_runtime.ts";
 import {
   dropoutMask,
@@ -196,6 +196,17 @@ Deno.test({
     assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
     assert.ok(history.at(-1)!.loss < history[0]!.loss, `loss ${history.map((h) => h.loss)}`);
     assert.equal(classifier.metadata.bestEpoch, bestEpoch);
+    // Validation ran on the native forward graph; tfjs on the restored weights must agree.
+    const val = evaluateFaces(
+      classifier.model,
+      crops,
+      crops.select({ split: "val" }),
+      classifier.metadata.preprocessing,
+      classifier.metadata.classes,
+    )!;
+    const recorded = history[bestEpoch - 1]!;
+    assert.ok(Math.abs(val.loss - recorded.valLoss!) < 1e-4, `${val.loss} vs ${recorded.valLoss}`);
+    assert.equal(val.accuracy, recorded.valAccuracy);
     // The weights went back into the tfjs model: its predictions on faces never trained on.
     const test = crops.select({ split: "test" });
     const probabilities = classifier.predictSamples(

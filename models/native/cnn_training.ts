@@ -1,17 +1,18 @@
 /**
  * Trains the seed CNN on the native engine: one ONNX Runtime session runs the whole training
- * step (cnn_graph.ts), the weights and Adam's moments stay here as typed arrays between steps,
- * and convert to and from tfjs' layouts only when the caller asks (each epoch's best weights,
- * the final model).
+ * step (cnn_graph.ts), a second the forward pass for validation; the weights and Adam's
+ * moments stay here as typed arrays between steps, and convert to and from tfjs' layouts only
+ * when the caller asks (each epoch's best weights, the final model).
  */
 import {
   CNN_GRAPH_SIZES,
   CNN_WEIGHT_NAMES,
+  cnnForwardGraph,
   cnnTrainingGraph,
   cnnWeightShapes,
 } from "./cnn_graph.ts";
 import type { AdamSettings } from "./cnn_graph.ts";
-import { createSession, type OrtModule, type OrtSession } from "./onnx_runtime.ts";
+import { createSession, type OrtModule, type OrtSession, type OrtTensor } from "./onnx_runtime.ts";
 
 /** A tfjs conv kernel [kh, kw, in, out] as ONNX's [out, in, kh, kw]. */
 export function kernelToOnnx(values: Float32Array, shape: readonly number[]): Float32Array {
@@ -84,6 +85,7 @@ export interface NativeStep {
 export class NativeCnnTrainer {
   readonly #ort: OrtModule;
   readonly #session: OrtSession;
+  readonly #forward: OrtSession;
   readonly #classes: number;
   readonly #shapes: number[][];
   readonly #dropoutRate: number;
@@ -95,13 +97,14 @@ export class NativeCnnTrainer {
 
   private constructor(
     ort: OrtModule,
-    session: OrtSession,
+    [session, forward]: [OrtSession, OrtSession],
     classes: number,
     weights: Float32Array[],
     options: NativeCnnOptions,
   ) {
     this.#ort = ort;
     this.#session = session;
+    this.#forward = forward;
     this.#classes = classes;
     this.#shapes = cnnWeightShapes(classes);
     this.#dropoutRate = options.dropoutRate ?? 0.5;
@@ -136,10 +139,13 @@ export class NativeCnnTrainer {
       }
       return isConvKernel(shape) ? kernelToOnnx(values, shape) : values.slice();
     });
-    const session = await createSession(ort, cnnTrainingGraph(classes, options), {
-      threads: options.threads,
-    });
-    return new NativeCnnTrainer(ort, session, classes, weights, options);
+    // Two threads on two cores that other work shares: spinning would steal their turns.
+    const sessionOptions = { threads: options.threads, spinning: false };
+    const sessions = await Promise.all([
+      createSession(ort, cnnTrainingGraph(classes, options), sessionOptions),
+      createSession(ort, cnnForwardGraph(classes), sessionOptions),
+    ]);
+    return new NativeCnnTrainer(ort, sessions, classes, weights, options);
   }
 
   /** Adam updates made so far. */
@@ -161,7 +167,7 @@ export class NativeCnnTrainer {
       );
     }
     const Tensor = this.#ort.Tensor;
-    const feeds: Record<string, InstanceType<typeof Tensor>> = {
+    const feeds: Record<string, OrtTensor> = {
       images: new Tensor("float32", images, [faces, input, input, 1]),
       labels: new Tensor("float32", labels, [faces, this.#classes]),
       dropout_mask: new Tensor(
@@ -186,6 +192,27 @@ export class NativeCnnTrainer {
     return { loss: data("loss")[0]!, probabilities: data("probabilities") };
   }
 
+  /**
+   * The current weights' predictions (no dropout) for `images` [n, 64, 64, 1]: n rows of
+   * class probabilities, flat.
+   */
+  async predict(images: Float32Array): Promise<Float32Array> {
+    const { input } = CNN_GRAPH_SIZES;
+    const faces = images.length / (input * input);
+    if (!Number.isInteger(faces) || faces < 1) {
+      throw new RangeError(`NativeCnnTrainer.predict: ${images.length} pixels are not whole faces`);
+    }
+    const Tensor = this.#ort.Tensor;
+    const feeds: Record<string, OrtTensor> = {
+      images: new Tensor("float32", images, [faces, input, input, 1]),
+    };
+    CNN_WEIGHT_NAMES.forEach((name, i) => {
+      feeds[name] = new Tensor("float32", this.#weights[i]!, this.#shapes[i]!);
+    });
+    const { probabilities } = await this.#forward.run(feeds);
+    return probabilities!.data as Float32Array;
+  }
+
   /** The current weights in tfjs' `model.getWeights()` order and layouts. */
   tfjsWeights(): Float32Array[] {
     return this.#toTfjs(this.#weights);
@@ -203,8 +230,8 @@ export class NativeCnnTrainer {
     });
   }
 
-  /** Frees the session. */
+  /** Frees the sessions. */
   async release(): Promise<void> {
-    await this.#session.release();
+    await Promise.all([this.#session.release(), this.#forward.release()]);
   }
 }

@@ -15,6 +15,7 @@ import {
   networksFor,
   predictSamples,
   type Preprocessing,
+  scaledPixels,
 } from "../classifier.ts";
 import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
 import {
@@ -126,6 +127,46 @@ export function isBetter(
     (candidate.accuracy === best.accuracy && candidate.loss < best.loss);
 }
 
+/** Running sums of cross-entropy and correct answers over scored faces. */
+class FaceScores {
+  loss = 0;
+  correct = 0;
+  counted = 0;
+
+  /** Adds one face's probabilities against its label's index. */
+  add(p: ArrayLike<number>, label: number): void {
+    this.loss -= Math.log(Math.max(p[label]!, 1e-7));
+    let argmax = 0;
+    for (let c = 1; c < p.length; c++) if (p[c]! > p[argmax]!) argmax = c;
+    if (argmax === label) this.correct++;
+    this.counted++;
+  }
+
+  /** The mean loss and accuracy, or null when no face counted. */
+  result(): { loss: number; accuracy: number } | null {
+    return this.counted === 0
+      ? null
+      : { loss: this.loss / this.counted, accuracy: this.correct / this.counted };
+  }
+}
+
+/** The faces in batches of `batchSize`, those of a class outside `classes` left out. */
+function labelledBatches(
+  faces: readonly StoredFace[],
+  classes: readonly string[],
+  batchSize: number,
+): { batch: StoredFace[]; labels: number[] }[] {
+  const classIndex = new Map(classes.map((name, i) => [name, i]));
+  const batches = [];
+  for (let start = 0; start < faces.length; start += batchSize) {
+    const batch = faces.slice(start, start + batchSize).filter((f) => classIndex.has(f.category));
+    if (batch.length > 0) {
+      batches.push({ batch, labels: batch.map((face) => classIndex.get(face.category)!) });
+    }
+  }
+  return batches;
+}
+
 /** Mean cross-entropy and accuracy of the model on faces, batch by batch, no tensors kept. */
 export function evaluateFaces(
   model: tf.LayersModel,
@@ -135,28 +176,16 @@ export function evaluateFaces(
   classes: readonly string[],
   batchSize = 128,
 ): { loss: number; accuracy: number } | null {
-  const classIndex = new Map(classes.map((name, i) => [name, i]));
-  let loss = 0;
-  let correct = 0;
-  let counted = 0;
-  for (let start = 0; start < faces.length; start += batchSize) {
-    const batch = faces.slice(start, start + batchSize).filter((f) => classIndex.has(f.category));
+  const scores = new FaceScores();
+  for (const { batch, labels } of labelledBatches(faces, classes, batchSize)) {
     const probabilities = predictSamples(
       model,
       preprocessing,
       batch.map((face) => store.sample(face, preprocessing)),
     );
-    batch.forEach((face, i) => {
-      const p = probabilities[i]!;
-      const label = classIndex.get(face.category)!;
-      loss -= Math.log(Math.max(p[label]!, 1e-7));
-      let argmax = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[argmax]!) argmax = c;
-      if (argmax === label) correct++;
-      counted++;
-    });
+    labels.forEach((label, i) => scores.add(probabilities[i]!, label));
   }
-  return counted === 0 ? null : { loss: loss / counted, accuracy: correct / counted };
+  return scores.result();
 }
 
 /** A replica worker (train_worker.ts) answering one request at a time. */
@@ -383,8 +412,7 @@ export async function trainClassifier(
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const epochStart = performance.now();
       const sums = await trainOneEpoch(trainData, trainer.step);
-      trainer.syncModel();
-      const val = evaluateFaces(model, store, valFaces, preprocessing, classes);
+      const val = await trainer.evaluate(store, valFaces, preprocessing, classes);
       const stats: EpochStats = {
         epoch,
         loss: sums.loss / sums.seen,
@@ -399,13 +427,15 @@ export async function trainClassifier(
       if (!val || isBetter(val, best)) {
         best = val ?? best;
         bestEpoch = epoch;
-        bestWeights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+        bestWeights = trainer.weights();
       }
       const perEpoch = (performance.now() - started) / 1000 / epoch;
       options.onEpoch?.({ ...stats, etaSeconds: perEpoch * (epochs - epoch) });
       if (epoch - bestEpoch >= patience) break;
     }
-    if (bestWeights && bestEpoch !== history.length) restoreWeights(model, bestWeights);
+    if (bestWeights && (trainer.holdsWeights || bestEpoch !== history.length)) {
+      restoreWeights(model, bestWeights);
+    }
   } catch (error) {
     model.dispose();
     throw error;
@@ -569,8 +599,17 @@ async function trainOneEpoch(
 /** What trains a model batch by batch, on whichever engine. */
 interface Trainer {
   step: BatchStep;
-  /** Brings the tfjs model's weights up to date (the native engine holds its own). */
-  syncModel(): void;
+  /** Mean loss and accuracy of the current weights on faces (null without any). */
+  evaluate(
+    store: FaceStore,
+    faces: readonly StoredFace[],
+    preprocessing: Preprocessing,
+    classes: readonly string[],
+  ): Promise<{ loss: number; accuracy: number } | null>;
+  /** The current weights, in `model.getWeights()` order and tfjs' layouts. */
+  weights(): Float32Array[];
+  /** Whether the weights live outside the tfjs model, which must get them at the end. */
+  holdsWeights: boolean;
   /** The engine line of the metadata. */
   engine: string;
   close(): Promise<void>;
@@ -617,7 +656,24 @@ async function nativeTrainer(
         correct: countCorrect(probabilities, labels, classes),
       };
     },
-    syncModel: () => restoreWeights(model, trainer.tfjsWeights()),
+    evaluate: async (store, faces, preprocessing, classes) => {
+      if (preprocessing.input !== "crop") throw new TypeError("the native CNN takes crops");
+      const { size, channels, scale } = preprocessing;
+      const scores = new FaceScores();
+      for (const { batch, labels } of labelledBatches(faces, classes, 128)) {
+        const samples = batch.map((face) => store.sample(face, preprocessing));
+        const probabilities = await trainer.predict(
+          scaledPixels(samples, size * size * channels, scale),
+        );
+        const width = classes.length;
+        labels.forEach((label, i) =>
+          scores.add(probabilities.subarray(i * width, (i + 1) * width), label)
+        );
+      }
+      return scores.result();
+    },
+    weights: () => trainer.tfjsWeights(),
+    holdsWeights: true,
     engine: `onnxruntime-node ${native.version} cpu${
       threads > 1 ? `, ${threads} threads` : ""
     } (native)`,
@@ -656,7 +712,10 @@ async function startTrainer(
       const size = xs.shape[0]!;
       return { lossSum: loss! * size, correct: accuracy! * size };
     },
-    syncModel: () => {},
+    evaluate: (store, faces, preprocessing, classes) =>
+      Promise.resolve(evaluateFaces(model, store, faces, preprocessing, classes)),
+    weights: () => model.getWeights().map((w) => w.dataSync().slice() as Float32Array),
+    holdsWeights: false,
     engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
       threads > 1 ? `, ${threads} threads` : ""
     }${fallback}`,
