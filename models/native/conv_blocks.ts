@@ -28,7 +28,10 @@ export interface BlockTensors {
   input: string;
   /** The pooled output (the ReLU applied). */
   pooled: string;
-  /** First block: argmax over each window's four cells [n, 1, f, h/2, w/2]; others: MaxPool's indices. */
+  /**
+   * First block: the ReLU's output as four groups [n, 4, f, h/2, w/2], one a cell of each
+   * pooling window; others: MaxPool's indices.
+   */
   choice: string;
   /** Others only: the ReLU's output (its shape sizes the unpooled gradient). */
   relu?: string;
@@ -93,10 +96,11 @@ export function firstBlockForward(
     relu,
     graph.int64s("groups", [0, 4, filters, pooledSide, pooledSide]),
   ]);
-  const pooled = graph.node("ReduceMax", [groups], { axes: [1], keepdims: 0 });
-  // The first of equal maxima, in raster order within the window, as tfjs' max-pool takes it.
-  const choice = graph.node("ArgMax", [groups], { axis: 1, keepdims: 1 });
-  return { shape, input, pooled, choice, placement };
+  const pooled = graph.node("Reshape", [
+    graph.node("ReduceMax", [groups], { axes: [1], keepdims: 1 }),
+    graph.int64s("pooled", [0, filters, pooledSide, pooledSide]),
+  ]);
+  return { shape, input, pooled, choice: groups, placement };
 }
 
 /** The gradient of a pooled ReLU output passes where the max was positive. */
@@ -161,6 +165,30 @@ function kernelGradient(
   ]);
 }
 
+/**
+ * Which of each window's four cells gave its max, as 0/1 over the groups [n, 4, f, h, w]:
+ * the first of equal maxima in raster order, as tfjs' max-pool takes it (equal cells are
+ * common: a flat patch, the fill beyond a rotated crop's edge). A cell is first when it equals
+ * the max and no cell before it does: e_k − Σ_{j<k} e_j > 0, a 1×1 conv over the group axis
+ * as a small GEMM (ArgMax over that axis is several times slower; a 1×1 Conv goes through
+ * ORT's blocked layout and back, slower still).
+ */
+function firstMaxima(graph: OnnxGraph, groups: string, max: string): string {
+  const equal = graph.node("Cast", [graph.node("Equal", [groups, max])], {
+    to: OnnxDataType.FLOAT,
+  });
+  const weights = new Float32Array(16);
+  for (let k = 0; k < 4; k++) {
+    weights[k * 4 + k] = 1;
+    for (let j = 0; j < k; j++) weights[k * 4 + j] = -1;
+  }
+  const rows = graph.node("Reshape", [equal, graph.int64s("group_rows", [0, 4, -1])]);
+  const first = graph.node("Relu", [
+    graph.node("MatMul", [graph.constant("first_of_equal", weights, [4, 4]), rows]),
+  ]);
+  return graph.node("Reshape", [first, graph.node("Shape", [groups])]);
+}
+
 /** The first block's kernel and bias gradients from its pooled output's. */
 export function firstBlockBackward(
   graph: OnnxGraph,
@@ -170,14 +198,14 @@ export function firstBlockBackward(
   const { filters, side } = block.shape;
   const pooledSide = Math.floor((side - KERNEL + 1) / 2);
   const passed = throughRelu(graph, pooledGradient, block.pooled);
-  const oneHot = graph.node("Cast", [
-    graph.node("Equal", [
-      block.choice,
-      graph.constant("group_ids", BigInt64Array.of(0n, 1n, 2n, 3n), [1, 4, 1, 1, 1]),
-    ]),
-  ], { to: OnnxDataType.FLOAT });
+  const groupAxis = graph.int64s("group_axis", [1]);
+  const oneHot = firstMaxima(
+    graph,
+    block.choice,
+    graph.node("Unsqueeze", [block.pooled, groupAxis]),
+  );
   const spreadGradient = graph.node("Reshape", [
-    graph.node("Mul", [oneHot, graph.node("Unsqueeze", [passed, graph.int64s("group_axis", [1])])]),
+    graph.node("Mul", [oneHot, graph.node("Unsqueeze", [passed, groupAxis])]),
     graph.int64s("spread_gradient", [0, 4 * filters, pooledSide, pooledSide]),
   ]);
   const spreadKernel = kernelGradient(graph, block.input, spreadGradient, {
