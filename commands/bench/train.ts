@@ -1,9 +1,9 @@
 /**
  * bench:train — training throughput of the seed study's CNN on our engines (tfjs wasm with the
  * fast gradient kernels; ONNX Runtime, the native one), on tfjs' stock cpu backend, and on
- * PyTorch (the peer), in one run so
- * the figures share the machine's load at that moment; each with its achieved GFLOP/s and share
- * of the machine's peak; then the fine-tuning figures of `mobilefacenet-tuned`.
+ * PyTorch (the peer), in one run so the figures share the machine's load at that moment; each
+ * with its achieved GFLOP/s and share of the machine's peak; then the fine-tuning figures of
+ * `mobilefacenet-tuned`.
  */
 import { engineInfo, initEngine, tf } from "../../models/engine.ts";
 import { type Command, intOption, log, type ParsedValues } from "../cli.ts";

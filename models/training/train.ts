@@ -81,11 +81,11 @@ export interface TrainOptions {
    */
   testFold?: number;
   /**
-   * Threads that train the CNN together: each batch is split between the main thread and
-   * `workers − 1` replica workers, whose gradients are summed into one Adam update (the same
-   * update as one thread on the whole batch, up to float rounding). Only the CNN on the wasm
-   * backend uses them; the embedding head is too small to gain. On 2 cores, 2 threads train
-   * ~1.5× faster than 1 (bench:train); more were not measured.
+   * Threads that train the CNN together. On the native engine, ONNX Runtime's intra-op
+   * threads. On wasm, each batch is split between the main thread and `workers − 1` replica
+   * workers, whose gradients are summed into one Adam update (the same update as one thread on
+   * the whole batch, up to float rounding); 2 threads train ~1.5× faster than 1 there
+   * (bench:train). Only the CNN uses them; the embedding head is too small to gain.
    * @default 2 where the machine has 2 or more cores, else 1
    */
   workers?: number;
@@ -640,12 +640,18 @@ async function nativeTrainer(
 ): Promise<Trainer | string> {
   const native = await nativeEngine();
   if (!native.ok) return native.reason;
-  const trainer = await NativeCnnTrainer.create(
-    native.ort,
-    classes,
-    model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
-    { learningRate: settings.learningRate, threads: settings.workers },
-  );
+  let trainer: NativeCnnTrainer;
+  try {
+    trainer = await NativeCnnTrainer.create(
+      native.ort,
+      classes,
+      model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
+      { learningRate: settings.learningRate, threads: settings.workers },
+    );
+  } catch (error) {
+    // A library that loads but cannot build the session (an old binary, say): train on wasm.
+    return `ONNX Runtime could not build the training step: ${(error as Error).message}`;
+  }
   const threads = settings.workers;
   return {
     step: async (xs, ys) => {
