@@ -109,58 +109,96 @@ function throughRelu(graph: OnnxGraph, gradient: string, pooled: string): string
   return graph.node("Where", [graph.node("Greater", [pooled, zero]), gradient, zero]);
 }
 
+interface KernelGeometry {
+  channels: number;
+  filters: number;
+  outSide: number;
+  kernel: number;
+  stride: number;
+}
+
+/** The input's window for kernel tap (ky, kx): the cells that tap saw, one per output cell. */
+function tapWindow(
+  graph: OnnxGraph,
+  input: string,
+  [ky, kx]: [number, number],
+  { outSide, stride }: KernelGeometry,
+): string {
+  const extent = stride * (outSide - 1) + 1;
+  return graph.node("Slice", [
+    input,
+    graph.int64s("window_start", [ky, kx]),
+    graph.int64s("window_end", [ky + extent, kx + extent]),
+    graph.int64s("window_axes", [2, 3]),
+    graph.int64s("window_steps", [stride, stride]),
+  ]);
+}
+
+/**
+ * The kernel's gradient of a one-channel input [n, 1, H, W]: its tap windows stacked as the
+ * small matrix [n, cells, k²], then per face dz [o, cells] times it, summed over the batch
+ * (the big output gradient is read once, never transposed). Returns [o, 1, k, k].
+ */
+function singleChannelKernelGradient(
+  graph: OnnxGraph,
+  input: string,
+  outputGradient: string,
+  geometry: KernelGeometry,
+): string {
+  const { filters, kernel } = geometry;
+  const windows: string[] = [];
+  for (let ky = 0; ky < kernel; ky++) {
+    for (let kx = 0; kx < kernel; kx++) windows.push(tapWindow(graph, input, [ky, kx], geometry));
+  }
+  const taps = graph.node("Transpose", [
+    graph.node("Reshape", [
+      graph.node("Concat", windows, { axis: 1 }),
+      graph.int64s("tap_rows", [0, kernel * kernel, -1]),
+    ]),
+  ], { perm: [0, 2, 1] });
+  const rows = graph.node("Reshape", [outputGradient, graph.int64s("rows", [0, filters, -1])]);
+  const perFace = graph.node("MatMul", [rows, taps]);
+  return graph.node("Reshape", [
+    graph.node("ReduceSum", [perFace, graph.int64s("faces", [0])], { keepdims: 0 }),
+    graph.int64s("kernel_grad", [filters, 1, kernel, kernel]),
+  ]);
+}
+
 /**
  * The kernel's gradient from the output's, as GEMMs over the input's shifted windows:
  * Σₙ,ₚ dz[o, n·p] · x[c, n·p shifted by (ky, kx)], the batch and positions as the inner
- * dimension. With one input channel the windows stack into one GEMM; with many, one GEMM a
- * shift (stacking would copy the whole im2col matrix). Returns [o, c, k, k] (k the kernel's side).
+ * dimension, one GEMM a tap (stacking the taps would copy the whole im2col matrix). Returns
+ * [o, c, k, k].
  */
 function kernelGradient(
   graph: OnnxGraph,
   input: string,
   outputGradient: string,
-  geometry: { channels: number; filters: number; outSide: number; kernel: number; stride: number },
+  geometry: KernelGeometry,
 ): string {
-  const { channels, filters, outSide, kernel, stride } = geometry;
+  const { channels, filters, kernel } = geometry;
+  if (channels === 1) return singleChannelKernelGradient(graph, input, outputGradient, geometry);
   const swap = { perm: [1, 0, 2, 3] };
-  const inputByChannel = channels === 1
-    ? graph.node("Reshape", [input, graph.int64s("one_first", [1, -1, 0, 0])])
-    : graph.node("Transpose", [input], swap);
+  const inputByChannel = graph.node("Transpose", [input], swap);
   const gradientRows = graph.node("Reshape", [
     graph.node("Transpose", [outputGradient], swap),
     graph.int64s("rows", [filters, -1]),
   ]);
-  const extent = stride * (outSide - 1) + 1;
-  const windows: string[] = [];
+  const perTap: string[] = [];
   for (let ky = 0; ky < kernel; ky++) {
     for (let kx = 0; kx < kernel; kx++) {
-      const window = graph.node("Slice", [
-        inputByChannel,
-        graph.int64s("window_start", [ky, kx]),
-        graph.int64s("window_end", [ky + extent, kx + extent]),
-        graph.int64s("window_axes", [2, 3]),
-        graph.int64s("window_steps", [stride, stride]),
+      const window = graph.node("Reshape", [
+        tapWindow(graph, inputByChannel, [ky, kx], geometry),
+        graph.int64s("window_rows", [channels, -1]),
       ]);
-      windows.push(graph.node("Reshape", [window, graph.int64s("window_rows", [channels, -1])]));
+      perTap.push(graph.node("Unsqueeze", [
+        graph.node("Gemm", [gradientRows, window], { transB: 1 }),
+        graph.int64s("tap_axis", [2]),
+      ]));
     }
   }
-  if (channels === 1) {
-    const product = graph.node("Gemm", [gradientRows, graph.node("Concat", windows, { axis: 0 })], {
-      transB: 1,
-    });
-    return graph.node("Reshape", [
-      product,
-      graph.int64s("kernel_grad", [filters, 1, kernel, kernel]),
-    ]);
-  }
-  const perShift = windows.map((window) =>
-    graph.node("Unsqueeze", [
-      graph.node("Gemm", [gradientRows, window], { transB: 1 }),
-      graph.int64s("tap_axis", [2]),
-    ])
-  );
   return graph.node("Reshape", [
-    graph.node("Concat", perShift, { axis: 2 }),
+    graph.node("Concat", perTap, { axis: 2 }),
     graph.int64s("kernel_grad", [filters, channels, kernel, kernel]),
   ]);
 }
