@@ -123,7 +123,7 @@ Deno.test("trainClassifier() rejects bad options early", async () => {
 });
 
 /** Trains the seed CNN briefly on 24 synthetic faces and checks what every CNN run must hold. */
-async function trainSmallCnn(dataSeed: number, workers?: number) {
+async function trainSmallCnn(dataSeed: number, workers?: number, engine?: "wasm") {
   const crops = await collectFaces(
     from(await splitFaces(await syntheticFaces(dir, { perClass: 12, seed: dataSeed, noise: 0.1 }))),
   );
@@ -136,6 +136,7 @@ async function trainSmallCnn(dataSeed: number, workers?: number) {
     learningRate: 0.003,
     seed: 3,
     workers,
+    engine,
     onEpoch: () => tensors.push(tf.memory().numTensors),
   });
   assert.equal(history.length, 12);
@@ -193,7 +194,7 @@ Deno.test("shardGradients() of a batch's shares sum to the update trainOnBatch m
 });
 
 Deno.test("trainClassifier('cnn', { workers: 2 }) learns with a replica worker, leaks nothing", async () => {
-  const { crops, classifier, before } = await trainSmallCnn(14, 2);
+  const { crops, classifier, before } = await trainSmallCnn(14, 2, "wasm");
   assert.match(classifier.metadata.engine, /wasm, 2 threads$/);
   classifier.dispose();
   assert.equal(tf.memory().numTensors, before);

@@ -1,8 +1,9 @@
 /**
- * bench:train — training throughput of the seed study's CNN on our engine (tfjs wasm with the
- * fast gradient kernels), on tfjs' stock cpu backend, and on PyTorch (the peer), in one run so
- * the figures share the machine's load at that moment; each with its achieved GFLOP/s and share
- * of the machine's peak; then the fine-tuning figures of `mobilefacenet-tuned`.
+ * bench:train — training throughput of the seed study's CNN on our engines (tfjs wasm with the
+ * fast gradient kernels; ONNX Runtime, the native one), on tfjs' stock cpu backend, and on
+ * PyTorch (the peer), in one run so the figures share the machine's load at that moment; each
+ * with its achieved GFLOP/s and share of the machine's peak; then the fine-tuning figures of
+ * `mobilefacenet-tuned`.
  */
 import { engineInfo, initEngine, tf } from "../../models/engine.ts";
 import { type Command, intOption, log, type ParsedValues } from "../cli.ts";
@@ -16,6 +17,8 @@ import { sharedPath } from "../../core/shared_data.ts";
 import { trainingWork } from "../../models/flops.ts";
 import { achieved, type MachinePeak, machinePeak } from "./machine_peak.ts";
 import { measureTrunkCost, measureTunedTraining } from "./train_tuned.ts";
+import { nativeEngine } from "../../models/native/onnx_runtime.ts";
+import { NativeCnnTrainer } from "../../models/native/cnn_training.ts";
 
 const IMAGE_SIZE = 64;
 const CLASSES = 4;
@@ -104,6 +107,65 @@ async function measureTfjs(
 }
 
 /**
+ * The raw training steps on the native engine: the whole step as one ONNX Runtime graph
+ * (models/native/), `threads` intra-op threads, the same synthetic batches as the wasm steps.
+ */
+async function measureNativeSteps(
+  threads: number,
+  { batchSize, warmupBatches, timedBatches, images }: {
+    batchSize: number;
+    warmupBatches: number;
+    timedBatches: number;
+    images: number;
+  },
+): Promise<EngineFigure | { engine: string; unavailable: string }> {
+  const engine = `native (onnxruntime-node, whole step as one graph, ${threads} thread${
+    threads > 1 ? "s" : ""
+  })`;
+  const native = await nativeEngine();
+  if (!native.ok) return { engine, unavailable: native.reason };
+  const data = syntheticData(Math.max(images, batchSize));
+  const model = buildCnn(CLASSES);
+  const trainer = await NativeCnnTrainer.create(
+    native.ort,
+    CLASSES,
+    model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
+    { threads },
+  );
+  const pixels = data.images.dataSync() as Float32Array;
+  const labels = data.labels.dataSync() as Float32Array;
+  const count = data.images.shape[0];
+  const run = async (batches: number) => {
+    const start = performance.now();
+    for (let b = 0; b < batches; b++) {
+      const offset = (b * batchSize) % (count - batchSize + 1);
+      await trainer.step(
+        pixels.subarray(offset * IMAGE_SIZE * IMAGE_SIZE, (offset + batchSize) * IMAGE_SIZE ** 2),
+        labels.subarray(offset * CLASSES, (offset + batchSize) * CLASSES),
+      );
+    }
+    return (performance.now() - start) / 1000;
+  };
+  try {
+    await run(warmupBatches);
+    const seconds = await run(timedBatches);
+    return {
+      engine,
+      workers: threads,
+      images_per_s: round(timedBatches * batchSize / seconds),
+      batch: batchSize,
+      timed_batches: timedBatches,
+      warmup_batches: warmupBatches,
+      onnxruntime: native.version,
+    };
+  } finally {
+    await trainer.release();
+    model.dispose();
+    tf.dispose([data.images, data.labels]);
+  }
+}
+
+/**
  * A store of random 64×64 grayscale crops in four classes: `train` training faces and a tenth
  * as many validation faces, as the pipeline would hand to `trainClassifier`.
  */
@@ -134,11 +196,12 @@ function syntheticStore(train: number): FaceStore {
  * timed ones (their seconds include validation).
  */
 async function measureTrainLoop(
-  { batchSize, epochs, images, workers }: {
+  { batchSize, epochs, images, workers, engine }: {
     batchSize: number;
     epochs: number;
     images: number;
     workers: number;
+    engine: "native" | "wasm";
   },
 ): Promise<EngineFigure> {
   await tf.setBackend("wasm");
@@ -150,14 +213,19 @@ async function measureTrainLoop(
     batchSize,
     augment: true,
     workers,
+    engine,
     onEpoch: (stats) => seconds.push(stats.seconds),
   });
+  const trainedOn = classifier.metadata.engine;
   classifier.dispose();
   const timed = seconds.slice(1).reduce((a, b) => a + b, 0);
   return {
-    engine: `facefield trainClassifier (cnn, augment, validation each epoch, ${workers} thread${
-      workers > 1 ? "s" : ""
-    })`,
+    engine:
+      `facefield trainClassifier (cnn on ${engine}, augment, validation each epoch, ${workers} thread${
+        workers > 1 ? "s" : ""
+      })`,
+    trained_on: trainedOn,
+    engine_kind: engine,
     workers,
     images_per_s: round(images * epochs / timed),
     batch: batchSize,
@@ -309,12 +377,32 @@ function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify({ ...record, ...machineLoad() }));
 }
 
+/** The native engine's figures against the native peak only (the wasm one does not bind it). */
+function nativeShare(rate: Record<string, number>): Record<string, number> {
+  const { share_of_wasm_simd128_peak: _, ...rest } = rate;
+  return rest;
+}
+
+/** The ratio of a figure to PyTorch's on as many threads, where PyTorch ran. */
+function vsPytorch(
+  figure: EngineFigure,
+  threads: number,
+  peerFigures: Map<number, PeerFigure | { unavailable: string }>,
+): Record<string, number> {
+  const peer = peerFigures.get(threads);
+  return peer && "images_per_s" in peer
+    ? { vs_pytorch_same_threads: ratio(figure.images_per_s, peer.images_per_s) }
+    : {};
+}
+
 /**
- * The CNN's lines: the raw steps, the real loops and PyTorch, each with its GFLOP/s and share
- * of the peak, and the ratios between them.
+ * The CNN's lines: the raw steps (wasm, native on 1 and 2 threads), the real loops on both
+ * engines and PyTorch, each with its GFLOP/s and share of the peak, and the ratios between
+ * them.
  */
-function emitCnnFigures({ ours, loops, peerFigures, cnnFlops, peak }: {
+function emitCnnFigures({ ours, native, loops, peerFigures, cnnFlops, peak }: {
   ours: EngineFigure;
+  native: (EngineFigure | { engine: string; unavailable: string })[];
   loops: EngineFigure[];
   peerFigures: Map<number, PeerFigure | { unavailable: string }>;
   cnnFlops: number;
@@ -330,15 +418,31 @@ function emitCnnFigures({ ours, loops, peerFigures, cnnFlops, peak }: {
     }
   }
   emit({ ...ours, ...achieved(ours.images_per_s, cnnFlops, 1, peak), ...pytorchRatios });
+  const nativeSteps = new Map<number, EngineFigure>();
+  for (const figure of native) {
+    if ("unavailable" in figure) {
+      emit(figure);
+      continue;
+    }
+    const threads = figure.workers as number;
+    nativeSteps.set(threads, figure);
+    emit({
+      ...figure,
+      ...nativeShare(achieved(figure.images_per_s, cnnFlops, threads, peak)),
+      vs_wasm_raw_steps: ratio(figure.images_per_s, ours.images_per_s),
+      ...vsPytorch(figure, threads, peerFigures),
+    });
+  }
   for (const loop of loops) {
-    const peer = peerFigures.get(loop.workers as number);
+    const threads = loop.workers as number;
+    const native = loop.engine_kind === "native";
+    const raw = native ? nativeSteps.get(threads) : ours;
+    const rate = achieved(loop.images_per_s, cnnFlops, threads, peak);
     emit({
       ...loop,
-      ...achieved(loop.images_per_s, cnnFlops, loop.workers as number, peak),
-      vs_raw_steps: ratio(loop.images_per_s, ours.images_per_s),
-      ...(peer && "images_per_s" in peer
-        ? { vs_pytorch_same_threads: ratio(loop.images_per_s, peer.images_per_s) }
-        : {}),
+      ...(native ? nativeShare(rate) : rate),
+      ...(raw ? { vs_raw_steps: ratio(loop.images_per_s, raw.images_per_s) } : {}),
+      ...vsPytorch(loop, threads, peerFigures),
     });
   }
   for (const [threads, figure] of peerFigures) {
@@ -377,16 +481,33 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
     timedBatches: batchesPerEpoch * epochs,
     images,
   });
-  const loops: EngineFigure[] = [];
-  for (const workers of [1, 2]) {
+  const native = [];
+  for (const threads of [1, 2]) {
     log(
-      `training ${epochs} timed epoch(s) of ${images} faces through trainClassifier, ${workers} thread(s)…`,
+      `training ${epochs} timed epoch(s) of ${images} images on the native engine, ${threads} thread(s)…`,
     );
-    loops.push(await measureTrainLoop({ batchSize, epochs, images, workers }));
+    native.push(
+      await measureNativeSteps(threads, {
+        batchSize,
+        warmupBatches: batchesPerEpoch,
+        timedBatches: batchesPerEpoch * epochs,
+        images,
+      }),
+    );
+  }
+  const loops: EngineFigure[] = [];
+  const nativeLoads = (await nativeEngine()).ok;
+  for (const engine of nativeLoads ? ["wasm", "native"] as const : ["wasm"] as const) {
+    for (const workers of [1, 2]) {
+      log(
+        `training ${epochs} timed epoch(s) of ${images} faces through trainClassifier on ${engine}, ${workers} thread(s)…`,
+      );
+      loops.push(await measureTrainLoop({ batchSize, epochs, images, workers, engine }));
+    }
   }
   if (peers.includes(2)) peerFigures.set(2, await measurePytorch(2, images));
 
-  emitCnnFigures({ ours, loops, peerFigures, cnnFlops, peak });
+  emitCnnFigures({ ours, native, loops, peerFigures, cnnFlops, peak });
   if (!values["skip-tuned"]) {
     await emitPeakAndFineTuning({ batchSize, images, epochs, peak, cnnFlops });
   }
@@ -420,8 +541,10 @@ Trains the seed study's CNN (64×64×1, three conv blocks, 92,868 parameters) on
 with Adam and cross-entropy: warm-up epochs (two for the raw steps, the process's first; one
 for each loop), then the timed epochs. Prints one JSON line per engine with images_per_s:
 ours (tfjs wasm + fast kernels, raw training steps on one thread),
-the real loop (trainClassifier on a synthetic FaceStore: augmentation, validation each epoch)
-on 1 thread and on 2 (data-parallel over a replica worker), PyTorch on 1 and 2 threads (via
+the native engine's raw steps (ONNX Runtime from onnxruntime-node: the whole step, forward,
+backward and Adam, as one graph; 1 and 2 intra-op threads), the real loop (trainClassifier on
+a synthetic FaceStore: augmentation, validation each epoch) on wasm (1 thread, and 2 over a
+replica worker) and on the native engine (1 and 2 threads), PyTorch on 1 and 2 threads (via
 ../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
 ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~300× slower).
 Each CNN line carries gflop_per_s (its FLOPs per image counted from the layer shapes: forward,

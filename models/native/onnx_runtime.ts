@@ -41,6 +41,12 @@ export function nativeEngine(): Promise<NativeEngine> {
 export interface SessionOptions {
   /** Threads one run computes with. @default 1 (a run's parallelism is its workers) */
   threads?: number;
+  /**
+   * Whether idle pool threads spin while waiting for work: a little faster on an idle machine,
+   * much slower on a busy one (they take turns from whatever else runs).
+   * @default true (ORT's own default)
+   */
+  spinning?: boolean;
 }
 
 /** An inference session for a model held in memory (nothing is written to disk). */
@@ -49,11 +55,12 @@ export async function createSession(
   model: Uint8Array,
   options: SessionOptions = {},
 ): Promise<OrtSession> {
-  const { threads = 1 } = options;
+  const { threads = 1, spinning = true } = options;
   return await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
   });
 }

@@ -17,6 +17,7 @@ import {
   predictSamples,
   type Preprocessing,
   PROBE_KINDS,
+  scaledPixels,
 } from "../classifier.ts";
 import { fitProbe } from "./probe_fit.ts";
 import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
@@ -30,6 +31,8 @@ import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../f
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
+import { nativeEngine } from "../native/onnx_runtime.ts";
+import { NativeCnnTrainer } from "../native/cnn_training.ts";
 
 /** Training's defaults, read by the pipeline's options too, so the two can never differ. */
 export const TRAIN_DEFAULTS = {
@@ -81,14 +84,23 @@ export interface TrainOptions {
    */
   testFold?: number;
   /**
-   * Threads that train the CNN together: each batch is split between the main thread and
-   * `workers − 1` replica workers, whose gradients are summed into one Adam update (the same
-   * update as one thread on the whole batch, up to float rounding). Only the CNN on the wasm
-   * backend uses them; the embedding head is too small to gain. On 2 cores, 2 threads train
-   * ~1.5× faster than 1 (bench:train); more were not measured.
+   * Threads that train the CNN together. On the native engine, ONNX Runtime's intra-op
+   * threads. On wasm, each batch is split between the main thread and `workers − 1` replica
+   * workers, whose gradients are summed into one Adam update (the same update as one thread on
+   * the whole batch, up to float rounding); 2 threads train ~1.5× faster than 1 there
+   * (bench:train). Only the CNN uses them; the embedding head is too small to gain.
    * @default 2 where the machine has 2 or more cores, else 1
    */
   workers?: number;
+  /**
+   * What trains the CNN: `native` is ONNX Runtime's CPU library (models/native/: the whole
+   * training step as one graph, `workers` its intra-op threads), used where it loads and
+   * `FACEFIELD_ENGINE=wasm` does not ask otherwise; `wasm` is tfjs with our gradient kernels
+   * (`workers` its replica threads). Where the native engine cannot load, training falls back
+   * to wasm and the metadata's `engine` says why. The other kinds always train on tfjs.
+   * @default "native"
+   */
+  engine?: "native" | "wasm";
   /**
    * Where the data came from, recorded in the metadata (e.g. the sources file name).
    * @default the page origins in the store
@@ -118,6 +130,46 @@ export function isBetter(
     (candidate.accuracy === best.accuracy && candidate.loss < best.loss);
 }
 
+/** Running sums of cross-entropy and correct answers over scored faces. */
+class FaceScores {
+  loss = 0;
+  correct = 0;
+  counted = 0;
+
+  /** Adds one face's probabilities against its label's index. */
+  add(p: ArrayLike<number>, label: number): void {
+    this.loss -= Math.log(Math.max(p[label]!, 1e-7));
+    let argmax = 0;
+    for (let c = 1; c < p.length; c++) if (p[c]! > p[argmax]!) argmax = c;
+    if (argmax === label) this.correct++;
+    this.counted++;
+  }
+
+  /** The mean loss and accuracy, or null when no face counted. */
+  result(): { loss: number; accuracy: number } | null {
+    return this.counted === 0
+      ? null
+      : { loss: this.loss / this.counted, accuracy: this.correct / this.counted };
+  }
+}
+
+/** The faces in batches of `batchSize`, those of a class outside `classes` left out. */
+function labelledBatches(
+  faces: readonly StoredFace[],
+  classes: readonly string[],
+  batchSize: number,
+): { batch: StoredFace[]; labels: number[] }[] {
+  const classIndex = new Map(classes.map((name, i) => [name, i]));
+  const batches = [];
+  for (let start = 0; start < faces.length; start += batchSize) {
+    const batch = faces.slice(start, start + batchSize).filter((f) => classIndex.has(f.category));
+    if (batch.length > 0) {
+      batches.push({ batch, labels: batch.map((face) => classIndex.get(face.category)!) });
+    }
+  }
+  return batches;
+}
+
 /** Mean cross-entropy and accuracy of the model on faces, batch by batch, no tensors kept. */
 export function evaluateFaces(
   model: tf.LayersModel,
@@ -127,28 +179,16 @@ export function evaluateFaces(
   classes: readonly string[],
   batchSize = 128,
 ): { loss: number; accuracy: number } | null {
-  const classIndex = new Map(classes.map((name, i) => [name, i]));
-  let loss = 0;
-  let correct = 0;
-  let counted = 0;
-  for (let start = 0; start < faces.length; start += batchSize) {
-    const batch = faces.slice(start, start + batchSize).filter((f) => classIndex.has(f.category));
+  const scores = new FaceScores();
+  for (const { batch, labels } of labelledBatches(faces, classes, batchSize)) {
     const probabilities = predictSamples(
       model,
       preprocessing,
       batch.map((face) => store.sample(face, preprocessing)),
     );
-    batch.forEach((face, i) => {
-      const p = probabilities[i]!;
-      const label = classIndex.get(face.category)!;
-      loss -= Math.log(Math.max(p[label]!, 1e-7));
-      let argmax = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[argmax]!) argmax = c;
-      if (argmax === label) correct++;
-      counted++;
-    });
+    labels.forEach((label, i) => scores.add(probabilities[i]!, label));
   }
-  return counted === 0 ? null : { loss: loss / counted, accuracy: correct / counted };
+  return scores.result();
 }
 
 /** A replica worker (train_worker.ts) answering one request at a time. */
@@ -346,7 +386,7 @@ export async function trainClassifier(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const settings = checkTrainOptions(kind, store, options);
-  const { epochs, patience, batchSize, seed, testFold, workers } = settings;
+  const { epochs, patience, batchSize, seed, testFold } = settings;
   const classes = store.classes;
   const { trainFilter, valFilter } = splitFilters(testFold);
   if (store.select(trainFilter).length === 0) {
@@ -367,10 +407,7 @@ export async function trainClassifier(
     seed,
     augment: kind === "cnn" ? settings.augment : false,
   });
-  const replicas = kind === "cnn" && workers > 1 && tf.getBackend() === "wasm"
-    ? await startReplicas(workers - 1, classes.length)
-    : [];
-  const balancer = new ShareBalancer(replicas.length + 1);
+  const trainer = await startTrainer(kind, model, classes.length, settings);
 
   const history: EpochStats[] = [];
   let bestEpoch = 0;
@@ -380,8 +417,8 @@ export async function trainClassifier(
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const epochStart = performance.now();
-      const sums = await trainOneEpoch(model, trainData, replicas, balancer);
-      const val = evaluateFaces(model, store, valFaces, preprocessing, classes);
+      const sums = await trainOneEpoch(trainData, trainer.step);
+      const val = await trainer.evaluate(store, valFaces, preprocessing, classes);
       const stats: EpochStats = {
         epoch,
         loss: sums.loss / sums.seen,
@@ -396,18 +433,20 @@ export async function trainClassifier(
       if (!val || isBetter(val, best)) {
         best = val ?? best;
         bestEpoch = epoch;
-        bestWeights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+        bestWeights = trainer.weights();
       }
       const perEpoch = (performance.now() - started) / 1000 / epoch;
       options.onEpoch?.({ ...stats, etaSeconds: perEpoch * (epochs - epoch) });
       if (epoch - bestEpoch >= patience) break;
     }
-    if (bestWeights && bestEpoch !== history.length) restoreWeights(model, bestWeights);
+    if (bestWeights && (trainer.holdsWeights || bestEpoch !== history.length)) {
+      restoreWeights(model, bestWeights);
+    }
   } catch (error) {
     model.dispose();
     throw error;
   } finally {
-    for (const replica of replicas) replica.terminate();
+    await trainer.close();
     // The model does not own an optimizer passed as an object, so it would outlive dispose().
     model.optimizer.dispose();
   }
@@ -417,7 +456,7 @@ export async function trainClassifier(
     bestEpoch,
     testFold,
     sources: options.sources,
-    threads: replicas.length + 1,
+    engine: trainer.engine,
   });
   return { classifier: new LayersClassifier(model, metadata), history, bestEpoch };
 }
@@ -438,7 +477,7 @@ function trainedProbe(
     bestEpoch: 1,
     testFold,
     sources,
-    threads: 1,
+    engine: "L-BFGS in TypeScript (float64), 1 thread",
     fit,
   });
   return { classifier: new LayersClassifier(model, metadata), history, bestEpoch: 1 };
@@ -464,7 +503,11 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
     seed = 0,
     testFold,
     workers = Math.min(2, navigator.hardwareConcurrency || 1),
+    engine = "native",
   } = options;
+  if (engine !== "native" && engine !== "wasm") {
+    throw new TypeError(`Cannot train as 'engine' must be "native" or "wasm": got ${engine}`);
+  }
   positiveInteger("epochs", epochs);
   positiveInteger("workers", workers);
   positiveInteger("patience", patience);
@@ -502,7 +545,7 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
       `Cannot train a classifier on ${store.classes.length} class(es): need 2 or more`,
     );
   }
-  return { epochs, patience, batchSize, learningRate, augment, seed, testFold, workers };
+  return { epochs, patience, batchSize, learningRate, augment, seed, testFold, workers, engine };
 }
 
 /** How a face becomes the input of a model of `kind`. */
@@ -550,34 +593,34 @@ async function compiledModel(
   return model;
 }
 
+/**
+ * How one batch trains: returns its loss sum and correct count. A step that computes off this
+ * thread calls `meanwhile` once it has let go of the batch, so the next one is made meanwhile.
+ */
+type BatchStep = (
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+  meanwhile: () => void,
+) => Promise<{ lossSum: number; correct: number }>;
+
 /** One pass over the training batches; sums of loss and correct answers, and faces seen. */
 async function trainOneEpoch(
-  model: tf.LayersModel,
   trainData: ReturnType<FaceStore["dataset"]>,
-  replicas: Replica[],
-  balancer: ShareBalancer,
+  step: BatchStep,
 ): Promise<{ loss: number; correct: number; seen: number }> {
   const sums = { loss: 0, correct: 0, seen: 0 };
   const iterator = await trainData.iterator();
   let next = await iterator.next();
   while (!next.done) {
     const { xs, ys } = next.value;
-    // With replicas, the next batch is made while they finish this one.
     let upcoming: ReturnType<typeof iterator.next> | undefined;
     try {
-      const size = xs.shape[0]!;
-      if (replicas.length > 0) {
-        const step = await dataParallelStep(model, replicas, balancer, xs, ys, () => {
-          upcoming = iterator.next();
-        });
-        sums.loss += step.lossSum;
-        sums.correct += step.correct;
-      } else {
-        const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
-        sums.loss += loss! * size;
-        sums.correct += accuracy! * size;
-      }
-      sums.seen += size;
+      const { lossSum, correct } = await step(xs, ys, () => {
+        upcoming = iterator.next();
+      });
+      sums.loss += lossSum;
+      sums.correct += correct;
+      sums.seen += xs.shape[0]!;
     } catch (error) {
       const pending = await upcoming;
       if (pending && !pending.done) tf.dispose([pending.value.xs, pending.value.ys]);
@@ -588,6 +631,142 @@ async function trainOneEpoch(
     next = await (upcoming ?? iterator.next());
   }
   return sums;
+}
+
+/** What trains a model batch by batch, on whichever engine. */
+interface Trainer {
+  step: BatchStep;
+  /** Mean loss and accuracy of the current weights on faces (null without any). */
+  evaluate(
+    store: FaceStore,
+    faces: readonly StoredFace[],
+    preprocessing: Preprocessing,
+    classes: readonly string[],
+  ): Promise<{ loss: number; accuracy: number } | null>;
+  /** The current weights, in `model.getWeights()` order and tfjs' layouts. */
+  weights(): Float32Array[];
+  /** Whether the weights live outside the tfjs model, which must get them at the end. */
+  holdsWeights: boolean;
+  /** The engine line of the metadata. */
+  engine: string;
+  close(): Promise<void>;
+}
+
+/** Correct answers in a batch: rows of probabilities against one-hot labels. */
+function countCorrect(probabilities: Float32Array, labels: Float32Array, classes: number): number {
+  let correct = 0;
+  for (let row = 0; row * classes < labels.length; row++) {
+    let predicted = 0;
+    let actual = 0;
+    for (let c = 1; c < classes; c++) {
+      if (probabilities[row * classes + c]! > probabilities[row * classes + predicted]!) {
+        predicted = c;
+      }
+      if (labels[row * classes + c]! > labels[row * classes + actual]!) actual = c;
+    }
+    if (predicted === actual) correct++;
+  }
+  return correct;
+}
+
+/** The CNN on ONNX Runtime: weights and Adam's state live in the native trainer. */
+async function nativeTrainer(
+  model: tf.LayersModel,
+  classes: number,
+  settings: { learningRate: number; workers: number },
+): Promise<Trainer | string> {
+  const native = await nativeEngine();
+  if (!native.ok) return native.reason;
+  let trainer: NativeCnnTrainer;
+  try {
+    trainer = await NativeCnnTrainer.create(
+      native.ort,
+      classes,
+      model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
+      { learningRate: settings.learningRate, threads: settings.workers },
+    );
+  } catch (error) {
+    // A library that loads but cannot build the session (an old binary, say): train on wasm.
+    return `ONNX Runtime could not build the training step: ${(error as Error).message}`;
+  }
+  const threads = settings.workers;
+  return {
+    step: async (xs, ys) => {
+      const labels = ys.dataSync() as Float32Array;
+      const { loss, probabilities } = await trainer.step(xs.dataSync() as Float32Array, labels);
+      return {
+        lossSum: loss * xs.shape[0]!,
+        correct: countCorrect(probabilities, labels, classes),
+      };
+    },
+    evaluate: async (store, faces, preprocessing, classes) => {
+      if (preprocessing.input !== "crop") throw new TypeError("the native CNN takes crops");
+      const { size, channels, scale } = preprocessing;
+      const scores = new FaceScores();
+      for (const { batch, labels } of labelledBatches(faces, classes, 128)) {
+        const samples = batch.map((face) => store.sample(face, preprocessing));
+        const probabilities = await trainer.predict(
+          scaledPixels(samples, size * size * channels, scale),
+        );
+        const width = classes.length;
+        labels.forEach((label, i) =>
+          scores.add(probabilities.subarray(i * width, (i + 1) * width), label)
+        );
+      }
+      return scores.result();
+    },
+    weights: () => trainer.tfjsWeights(),
+    holdsWeights: true,
+    engine: `onnxruntime-node ${native.version} cpu${
+      threads > 1 ? `, ${threads} threads` : ""
+    } (native)`,
+    close: () => trainer.release(),
+  };
+}
+
+/**
+ * The trainer for a model of `kind`: the CNN on the native engine where it loads (else on
+ * tfjs, saying why in the engine line), over replica workers on wasm when asked for more than
+ * one thread; every other kind with tfjs' `trainOnBatch`.
+ */
+async function startTrainer(
+  kind: ModelKind,
+  model: tf.LayersModel,
+  classes: number,
+  settings: { learningRate: number; workers: number; engine: "native" | "wasm" },
+): Promise<Trainer> {
+  let fallback = "";
+  if (kind === "cnn" && settings.engine === "native") {
+    const native = await nativeTrainer(model, classes, settings);
+    if (typeof native !== "string") return native;
+    fallback = ` (native engine not used: ${native})`;
+  }
+  const replicas = kind === "cnn" && settings.workers > 1 && tf.getBackend() === "wasm"
+    ? await startReplicas(settings.workers - 1, classes)
+    : [];
+  const balancer = new ShareBalancer(replicas.length + 1);
+  const threads = replicas.length + 1;
+  return {
+    step: async (xs, ys, meanwhile) => {
+      if (replicas.length > 0) {
+        return await dataParallelStep(model, replicas, balancer, xs, ys, meanwhile);
+      }
+      const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
+      const size = xs.shape[0]!;
+      return { lossSum: loss! * size, correct: accuracy! * size };
+    },
+    evaluate: (store, faces, preprocessing, classes) =>
+      Promise.resolve(evaluateFaces(model, store, faces, preprocessing, classes)),
+    weights: () => model.getWeights().map((w) => w.dataSync().slice() as Float32Array),
+    holdsWeights: false,
+    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
+      threads > 1 ? `, ${threads} threads` : ""
+    }${fallback}`,
+    close: () => {
+      for (const replica of replicas) replica.terminate();
+      return Promise.resolve();
+    },
+  };
 }
 
 /** Puts the best epoch's weights back. */
@@ -609,7 +788,7 @@ function trainedMetadata(
     bestEpoch: number;
     testFold?: number;
     sources?: string[];
-    threads: number;
+    engine: string;
     fit?: ModelFit;
   },
 ): ModelMetadata {
@@ -630,9 +809,7 @@ function trainedMetadata(
     history: run.history,
     bestEpoch: run.bestEpoch,
     createdAt: new Date().toISOString(),
-    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
-      run.threads > 1 ? `, ${run.threads} threads` : ""
-    }`,
+    engine: run.engine,
     ...(run.fit ? { fit: run.fit } : {}),
   };
 }
