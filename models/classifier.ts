@@ -44,12 +44,13 @@ export function ensembleMembers(kinds: readonly ModelKind[]): ProbeKind[] {
 
 /**
  * The kinds a run trains when none are named: the seed's two (cnn, embedding), the probes on
- * face-api's descriptor and on mobilefacenet, and their ensemble. On congress dev (5-fold,
- * three splits) the descriptor probe scored 65.5–69.0 %, the mobilefacenet probe 63.5–66.0 %,
- * their ensemble 67.5–68.5 %, the embedding head 60.5–64.5 % and the cnn 58.5–61.5 %. faceres
- * scored lowest at three times the cost per face, so it is opt-in; mobilefacenet-tuned is opt-in
- * too: on congress dev it scored 62.0 % (55.1–68.4) beside the probe's 62.5 % (55.6–68.9) in the
- * same run (both probes then trained by epochs), at ten times the training time.
+ * face-api's descriptor and on mobilefacenet, and their ensemble. On congress dev (5-fold, the
+ * same three splits for all): descriptor probe 66.5–69.0 % (mean 67.5), ensemble 67.0–67.5 %
+ * (67.2), mobilefacenet probe 63.5–66.0 % (64.8), embedding head 59.5–66.5 % (62.7), cnn
+ * 59.5–64.5 % (61.8). The ensemble tied the descriptor probe and was the steadiest, so both stay.
+ * faceres scored lowest at three times the cost per face, so it is opt-in; mobilefacenet-tuned
+ * is opt-in too: on congress dev it scored 62.0 % beside the probe's 62.5 % in the same run (the
+ * probe then trained by epochs), at ten times the training time.
  */
 export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = [
   "cnn",

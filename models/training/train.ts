@@ -691,9 +691,12 @@ async function nativeTrainer(
   }
   const threads = settings.workers;
   return {
-    step: async (xs, ys) => {
+    step: async (xs, ys, meanwhile) => {
       const labels = ys.dataSync() as Float32Array;
-      const { loss, probabilities } = await trainer.step(xs.dataSync() as Float32Array, labels);
+      const stepping = trainer.step(xs.dataSync() as Float32Array, labels);
+      // ONNX Runtime computes off this thread: the next batch is cut and augmented meanwhile.
+      meanwhile();
+      const { loss, probabilities } = await stepping;
       return {
         lossSum: loss * xs.shape[0]!,
         correct: countCorrect(probabilities, labels, classes),
