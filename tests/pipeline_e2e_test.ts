@@ -48,7 +48,11 @@ Deno.test({
     const splits = new Set(rows.filter((row) => row.status === "ok").map((row) => row.split));
     assert.deepEqual([...splits].sort(), ["test", "train", "val"]);
     for (const kind of DEFAULT_MODEL_KINDS) {
-      assert.ok(await exists(join(data, "models", kind, "model.json")), `${kind} model saved`);
+      // The ensemble's folder holds copies of its members' models, not weights of its own.
+      const weights = kind === "ensemble"
+        ? join("members", "descriptor", "model.json")
+        : "model.json";
+      assert.ok(await exists(join(data, "models", kind, weights)), `${kind} model saved`);
       assert.ok(await exists(join(data, "models", kind, "metadata.json")));
     }
     assert.ok(await exists(join(data, "report", "report.html")));
@@ -77,7 +81,7 @@ Deno.test({
     const face = rows.find((row) => row.status === "ok" && row.sha256)!;
     const image = join(data, "cache", "images", face.sha256.slice(0, 2), face.sha256);
     // The probe on a shipped network computes its embedding for the new image too.
-    for (const kind of ["embedding", "mobilefacenet"]) {
+    for (const kind of ["embedding", "mobilefacenet", "ensemble"]) {
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", MAIN, "predict", "--model", join(data, "models", kind)],
         stdin: "piped",
@@ -110,6 +114,11 @@ Deno.test({
     assert.equal(afterForget.get(forgotten.id), undefined);
     assert.equal(await exists(join(data, "report")), false);
     assert.equal(await exists(join(data, "models", "cnn")), false);
+    assert.equal(
+      await exists(join(data, "models", "ensemble")),
+      false,
+      "the ensemble saw them too",
+    );
     const again = await facefield(["pipeline", "--data", data, "--until", "faces", "--refresh"]);
     assert.equal(again.code, 0, again.stderr);
     const afterRecrawl = await Manifest.open(join(data, "index.csv"));
