@@ -142,14 +142,14 @@ export function tinyDetections(
     }
   }
   return suppressed(candidates).map(({ box, score }) => ({
-    box: {
-      x: box.x * image.width,
-      y: box.y * image.height,
-      width: box.width * image.width,
-      height: box.height * image.height,
-    },
+    box: scaledBox(box, image.width, image.height),
     score,
   }));
+}
+
+/** A box with its x values times `sx` and its y values times `sy`. */
+export function scaledBox(box: Box, sx: number, sy: number): Box {
+  return { x: box.x * sx, y: box.y * sy, width: box.width * sx, height: box.height * sy };
 }
 
 function iou(a: Box, b: Box): number {

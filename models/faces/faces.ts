@@ -11,6 +11,7 @@ import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
 import {
   cropAndResize as cropAndResizePixels,
   type PixelImage,
+  scaledBox,
   tinyDetections,
   tinyDetectorInput,
 } from "./face_api_inputs.ts";
@@ -784,12 +785,7 @@ async function detectInTurn(
     for (const pass of passes) {
       detector = pass.detector;
       detections = (await detectWith(pass, copy, nets)).map(({ box, score }) => ({
-        box: {
-          x: box.x * toWork.x,
-          y: box.y * toWork.y,
-          width: box.width * toWork.x,
-          height: box.height * toWork.y,
-        },
+        box: scaledBox(box, toWork.x, toWork.y),
         score,
       }));
       const usable = detections.some((d) =>
