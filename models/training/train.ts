@@ -31,6 +31,7 @@ import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../f
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
+import { Replica, ShareBalancer } from "./replicas.ts";
 import { nativeEngine } from "../native/onnx_runtime.ts";
 import { NativeCnnTrainer } from "../native/cnn_training.ts";
 
@@ -191,81 +192,8 @@ export function evaluateFaces(
   return scores.result();
 }
 
-/** A replica worker (train_worker.ts) answering one request at a time. */
-class Replica {
-  readonly #worker: Worker;
-  #pending: { resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void } | null =
-    null;
-
-  constructor() {
-    this.#worker = new Worker(new URL("./replica_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    this.#worker.onmessage = (event: MessageEvent<ReplicaReply>) => {
-      const pending = this.#pending;
-      this.#pending = null;
-      if (event.data.kind === "error") {
-        pending?.reject(new Error(`training replica failed: ${event.data.message}`));
-      } else pending?.resolve(event.data);
-    };
-    this.#worker.onerror = (event: ErrorEvent) => {
-      event.preventDefault();
-      const pending = this.#pending;
-      this.#pending = null;
-      pending?.reject(new Error(`training replica crashed: ${event.message}`));
-    };
-  }
-
-  request(message: ReplicaRequest, transfer: Transferable[] = []): Promise<ReplicaReply> {
-    if (this.#pending) throw new Error("a replica takes one request at a time");
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      this.#worker.postMessage(message, transfer);
-    });
-  }
-
-  terminate(): void {
-    this.#worker.terminate();
-    this.#pending?.reject(new Error("training replica stopped"));
-    this.#pending = null;
-  }
-}
-
-/**
- * Splits batches between threads in proportion to their measured speed (smoothed ms per
- * face), so a thread slowed by other work on the machine, or by the main thread's own chores,
- * does not hold every step back.
- */
-export class ShareBalancer {
-  readonly #msPerFace: number[];
-
-  constructor(threads: number) {
-    this.#msPerFace = Array.from({ length: threads }, () => 1);
-  }
-
-  /** Faces per thread for a batch of `size` (the main thread first), summing to `size`. */
-  split(size: number): number[] {
-    const speeds = this.#msPerFace.map((ms) => 1 / ms);
-    const total = speeds.reduce((a, b) => a + b, 0);
-    const exact = speeds.map((speed) => size * speed / total);
-    const counts = exact.map(Math.floor);
-    let left = size - counts.reduce((a, b) => a + b, 0);
-    const byRemainder = exact.map((value, i) => [value - Math.floor(value), i] as const)
-      .sort((a, b) => b[0] - a[0]);
-    for (const [, i] of byRemainder) {
-      if (left-- <= 0) break;
-      counts[i]!++;
-    }
-    return counts;
-  }
-
-  /** Records that `thread` took `ms` for `faces` faces. */
-  record(thread: number, faces: number, ms: number): void {
-    if (faces <= 0 || !(ms > 0)) return;
-    const previous = this.#msPerFace[thread]!;
-    this.#msPerFace[thread] = previous === 1 ? ms / faces : 0.7 * previous + 0.3 * ms / faces;
-  }
-}
+/** A tfjs replica (replica_worker.ts). */
+type TfjsReplica = Replica<ReplicaRequest, ReplicaReply>;
 
 /**
  * One synchronous data-parallel step: the batch split in contiguous shares, the first on this
@@ -275,7 +203,7 @@ export class ShareBalancer {
  */
 async function dataParallelStep(
   model: tf.LayersModel,
-  replicas: readonly Replica[],
+  replicas: readonly TfjsReplica[],
   balancer: ShareBalancer,
   xs: tf.Tensor,
   ys: tf.Tensor,
@@ -353,11 +281,11 @@ async function dataParallelStep(
  * Starts `count` replica workers for a CNN over `classes` classes. A replica that cannot start
  * (no worker threads here, say) is left out: training goes on with the threads that did.
  */
-async function startReplicas(count: number, classes: number): Promise<Replica[]> {
+async function startReplicas(count: number, classes: number): Promise<TfjsReplica[]> {
   const started = await Promise.all(Array.from({ length: count }, async () => {
-    let replica: Replica | undefined;
+    let replica: TfjsReplica | undefined;
     try {
-      replica = new Replica();
+      replica = new Replica(new URL("./replica_worker.ts", import.meta.url), "training replica");
       await replica.request({ kind: "init", classes });
       return replica;
     } catch {
@@ -365,7 +293,7 @@ async function startReplicas(count: number, classes: number): Promise<Replica[]>
       return null;
     }
   }));
-  return started.filter((replica): replica is Replica => replica !== null);
+  return started.filter((replica): replica is TfjsReplica => replica !== null);
 }
 
 /**
