@@ -85,17 +85,19 @@ export interface TrainOptions {
    */
   testFold?: number;
   /**
-   * Threads that train the CNN together. On the native engine, ONNX Runtime's intra-op
-   * threads. On wasm, each batch is split between the main thread and `workers − 1` replica
-   * workers, whose gradients are summed into one Adam update (the same update as one thread on
-   * the whole batch, up to float rounding); 2 threads train ~1.5× faster than 1 there
-   * (bench:train). Only the CNN uses them; the embedding head is too small to gain.
+   * Threads that train the CNN together: each batch is split between the main thread and
+   * `workers − 1` replica workers, whose gradients are summed into one Adam update (the same
+   * update as one thread on the whole batch, up to float rounding). On the native engine each
+   * thread runs a one-thread ONNX Runtime session (2 threads ~1.8× faster than 1; ORT's own
+   * intra-op threads gain ~1.15×, and are the fallback where no worker starts); on wasm each
+   * its own tfjs (~1.5×; bench:train). Only the CNN uses them; the embedding head is too small
+   * to gain.
    * @default 2 where the machine has 2 or more cores, else 1
    */
   workers?: number;
   /**
-   * What trains the CNN: `native` is ONNX Runtime's CPU library (models/native/: the whole
-   * training step as one graph, `workers` its intra-op threads), used where it loads and
+   * What trains the CNN: `native` is ONNX Runtime's CPU library (models/native/: on one
+   * thread the whole training step as one graph, on more data-parallel), used where it loads and
    * `FACEFIELD_ENGINE=wasm` does not ask otherwise; `wasm` is tfjs with our gradient kernels
    * (`workers` its replica threads). Where the native engine cannot load, training falls back
    * to wasm and the metadata's `engine` says why. The other kinds always train on tfjs.
@@ -611,20 +613,22 @@ async function nativeTrainer(
       native.ort,
       classes,
       model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
-      { learningRate: settings.learningRate, threads: settings.workers },
+      { learningRate: settings.learningRate, threads: settings.workers, parallelism: "data" },
     );
   } catch (error) {
     // A library that loads but cannot build the session (an old binary, say): train on wasm.
     return `ONNX Runtime could not build the training step: ${(error as Error).message}`;
   }
-  const threads = settings.workers;
   return {
     step: async (xs, ys, meanwhile) => {
       const labels = ys.dataSync() as Float32Array;
-      const stepping = trainer.step(xs.dataSync() as Float32Array, labels);
-      // ONNX Runtime computes off this thread: the next batch is cut and augmented meanwhile.
-      meanwhile();
-      const { loss, probabilities } = await stepping;
+      // The next batch is cut and augmented while the replica workers compute.
+      const { loss, probabilities } = await trainer.step(
+        xs.dataSync() as Float32Array,
+        labels,
+        undefined,
+        meanwhile,
+      );
       return {
         lossSum: loss * xs.shape[0]!,
         correct: countCorrect(probabilities, labels, classes),
@@ -648,11 +652,20 @@ async function nativeTrainer(
     },
     weights: () => trainer.tfjsWeights(),
     holdsWeights: true,
-    engine: `onnxruntime-node ${native.version} cpu${
-      threads > 1 ? `, ${threads} threads` : ""
-    } (native)`,
+    engine: `onnxruntime-node ${native.version} cpu${threadsLine(trainer.parallelism)} (native)`,
     close: () => trainer.release(),
   };
+}
+
+/** How the native trainer's threads share a step, for the engine line. */
+function threadsLine({ kind, threads, fallback }: NativeCnnTrainer["parallelism"]): string {
+  if (threads === 1) return "";
+  if (kind === "data") {
+    return `, ${threads} threads (data-parallel: this one and ${threads - 1} replica worker${
+      threads > 2 ? "s" : ""
+    })`;
+  }
+  return `, ${threads} intra-op threads${fallback ? ` (data-parallel not used: ${fallback})` : ""}`;
 }
 
 /**
