@@ -9,6 +9,7 @@ import {
   dropoutMask,
   kernelToOnnx,
   kernelToTfjs,
+  type NativeCnnOptions,
   NativeCnnTrainer,
 } from "../models/native/cnn_training.ts";
 import { seededRandom } from "../models/augment.ts";
@@ -57,7 +58,7 @@ function tfjsGradients(
   names: string[];
 } {
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-  const maskTensor = tf.tensor2d(mask, [FACES, 64]);
+  const maskTensor = tf.tensor2d(mask, [mask.length / 64, 64]);
   const { value, grads } = tf.variableGrads(() => {
     let h: tf.Tensor = xs;
     for (const layer of model.layers) {
@@ -135,6 +136,115 @@ Deno.test({
   },
 });
 
+/** A trainer from the model's current weights. */
+function nativeTrainer(model: tf.LayersModel, options: NativeCnnOptions = {}) {
+  if (!engine.ok) throw new Error(engine.reason);
+  return NativeCnnTrainer.create(
+    engine.ort,
+    CLASSES,
+    model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
+    options,
+  );
+}
+
+/** The largest difference between two trainers' weights or moments, tensor by tensor. */
+function worstDifference(a: Float32Array[], b: Float32Array[]): number {
+  return Math.max(
+    ...a.map((values, i) => Math.max(...values.map((v, j) => Math.abs(v - b[i]![j]!)))),
+  );
+}
+
+Deno.test({
+  name:
+    "native data-parallel step: three Adam steps, split unevenly, equal the one-graph step's and tfjs'",
+  ignore,
+  async fn() {
+    const model = buildCnn(CLASSES, { seed: 8 });
+    const optimizer = tf.train.adam(0.001);
+    const one = await nativeTrainer(model);
+    const parallel = await nativeTrainer(model, { threads: 2, parallelism: "data" });
+    assert.deepEqual(parallel.parallelism, { kind: "data", threads: 2 });
+    const full = batch();
+    // 6 faces split 3 + 3, then 5 (3 + 2 or 2 + 3), then 1 (all on one of the two threads).
+    for (const [step, faces] of [6, 5, 1].entries()) {
+      const [xs, ys] = tf.tidy(() => [full.xs.slice(0, faces), full.ys.slice(0, faces)]);
+      const mask = dropoutMask(faces * 64, 0.5, seededRandom(10 + step));
+      const images = xs!.dataSync() as Float32Array;
+      const labels = ys!.dataSync() as Float32Array;
+      let called = 0;
+      const expected = await one.step(images, labels, mask);
+      const actual = await parallel.step(images, labels, mask, () => called++);
+      assert.equal(called, 1, "meanwhile runs once a step");
+      assert.ok(Math.abs(actual.loss - expected.loss) < 1e-5, `${actual.loss} vs ${expected.loss}`);
+      assert.ok(
+        actual.probabilities.every((p, i) => Math.abs(p - expected.probabilities[i]!) < 1e-5),
+        `step ${step + 1}: probabilities differ`,
+      );
+      const reference = tfjsGradients(model, xs!, ys!, mask);
+      optimizer.applyGradients(
+        Object.entries(reference.grads).map(([name, tensor]) => ({ name, tensor })),
+      );
+      tf.dispose([...Object.values(reference.grads), xs!, ys!]);
+      const tfjs = model.getWeights().map((w) => w.dataSync() as Float32Array);
+      const weights = parallel.tfjsWeights();
+      // Adam moves each weight by about the learning rate; they must agree far below it.
+      assert.ok(worstDifference(weights, one.tfjsWeights()) < 2e-6, `step ${step + 1}: weights`);
+      assert.ok(worstDifference(weights, tfjs) < 2e-5, `step ${step + 1}: weights vs tfjs`);
+      const [m, n] = [parallel.moments(), one.moments()];
+      assert.ok(worstDifference(m.m, n.m) < 1e-6, `step ${step + 1}: first moments`);
+      assert.ok(worstDifference(m.v, n.v) < 1e-9, `step ${step + 1}: second moments`);
+    }
+    assert.equal(parallel.steps, 3);
+    await Promise.all([one.release(), parallel.release()]);
+    tf.dispose([full.xs, full.ys]);
+    optimizer.dispose();
+    model.dispose();
+  },
+});
+
+Deno.test({
+  name: "native data-parallel step: falls back to intra-op threads where no worker starts",
+  ignore,
+  async fn() {
+    const model = buildCnn(CLASSES, { seed: 2 });
+    const { xs, ys } = batch();
+    const images = xs.dataSync() as Float32Array;
+    const labels = ys.dataSync() as Float32Array;
+    const workers = globalThis.Worker;
+    let trainers: NativeCnnTrainer[];
+    // No worker threads at all, then workers in which ONNX Runtime declines to load.
+    globalThis.Worker = class {
+      constructor() {
+        throw new Error("no workers here");
+      }
+    } as unknown as typeof Worker;
+    try {
+      trainers = [await nativeTrainer(model, { threads: 2, parallelism: "data" })];
+    } finally {
+      globalThis.Worker = workers;
+    }
+    Deno.env.set("FACEFIELD_ENGINE", "wasm");
+    try {
+      trainers.push(await nativeTrainer(model, { threads: 2, parallelism: "data" }));
+    } finally {
+      Deno.env.delete("FACEFIELD_ENGINE");
+    }
+    const reasons = [/no workers here/, /FACEFIELD_ENGINE=wasm/];
+    for (const [i, trainer] of trainers.entries()) {
+      const { kind, threads, fallback } = trainer.parallelism;
+      assert.equal(kind, "intra-op");
+      assert.equal(threads, 2);
+      assert.match(fallback ?? "", /^no native replica worker started: /);
+      assert.match(fallback ?? "", reasons[i]!);
+      const { loss } = await trainer.step(images, labels);
+      assert.ok(Number.isFinite(loss) && loss > 0, `loss ${loss}`);
+      await trainer.release();
+    }
+    tf.dispose([xs, ys]);
+    model.dispose();
+  },
+});
+
 Deno.test("native CNN step: kernels convert between tfjs' and ONNX's layouts and back", () => {
   const shape = [3, 3, 2, 4];
   const values = Float32Array.from({ length: 72 }, (_, i) => i);
@@ -162,6 +272,15 @@ Deno.test({
     await assert.rejects(
       () => trainer.step(new Float32Array(2 * 4096), new Float32Array(3 * CLASSES)),
       RangeError,
+    );
+    await assert.rejects(
+      () =>
+        trainer.step(
+          new Float32Array(2 * 4096),
+          new Float32Array(2 * CLASSES),
+          new Float32Array(5),
+        ),
+      /a mask of 5, not 128/,
     );
     await assert.rejects(
       () => NativeCnnTrainer.create(engine.ort, CLASSES, []),
@@ -192,6 +311,13 @@ Deno.test({
       onEpoch: () => tensors.push(tf.memory().numTensors),
     });
     assert.match(classifier.metadata.engine, /^onnxruntime-node .* \(native\)$/);
+    // Two threads by default where there are two cores: this thread and one replica worker.
+    if (navigator.hardwareConcurrency >= 2) {
+      assert.match(
+        classifier.metadata.engine,
+        /, 2 threads \(data-parallel: this one and 1 replica worker\)/,
+      );
+    }
     assert.ok(history.every((h) => Number.isFinite(h.loss)));
     assert.equal(new Set(tensors.slice(1)).size, 1, `tensors per epoch ${tensors}`);
     assert.ok(history.at(-1)!.loss < history[0]!.loss, `loss ${history.map((h) => h.loss)}`);

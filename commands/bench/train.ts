@@ -18,7 +18,7 @@ import { trainingWork } from "../../models/flops.ts";
 import { achieved, type MachinePeak, machinePeak } from "./machine_peak.ts";
 import { measureTrunkCost, measureTunedTraining } from "./train_tuned.ts";
 import { nativeEngine } from "../../models/native/onnx_runtime.ts";
-import { NativeCnnTrainer } from "../../models/native/cnn_training.ts";
+import { NativeCnnTrainer, type NativeParallelism } from "../../models/native/cnn_training.ts";
 
 const IMAGE_SIZE = 64;
 const CLASSES = 4;
@@ -106,12 +106,30 @@ async function measureTfjs(
   }
 }
 
+/** A native raw-steps row's engine line: how its threads share the step. */
+function nativeStepsEngine(parallelism: NativeCnnTrainer["parallelism"]): string {
+  const { kind, threads, fallback } = parallelism;
+  if (kind === "data") {
+    return `native (onnxruntime-node, data-parallel: the gradient graph on this thread and ${
+      threads - 1
+    } replica worker${
+      threads > 2 ? "s" : ""
+    }, one ORT thread each, Adam in JS, ${threads} threads)`;
+  }
+  const how = threads > 1 ? `${threads} intra-op threads` : "1 thread";
+  return `native (onnxruntime-node, whole step as one graph, ${how}${
+    fallback ? `; data-parallel not used: ${fallback}` : ""
+  })`;
+}
+
 /**
- * The raw training steps on the native engine: the whole step as one ONNX Runtime graph
- * (models/native/), `threads` intra-op threads, the same synthetic batches as the wasm steps.
+ * The raw training steps on the native engine (models/native/), the same synthetic batches as
+ * the wasm steps: on one thread the whole step as one ONNX Runtime graph; on more, that graph
+ * on ORT's intra-op threads, or data-parallel over replica workers (what trainClassifier uses).
  */
 async function measureNativeSteps(
   threads: number,
+  parallelism: NativeParallelism,
   { batchSize, warmupBatches, timedBatches, images }: {
     batchSize: number;
     warmupBatches: number;
@@ -119,18 +137,20 @@ async function measureNativeSteps(
     images: number;
   },
 ): Promise<EngineFigure | { engine: string; unavailable: string }> {
-  const engine = `native (onnxruntime-node, whole step as one graph, ${threads} thread${
-    threads > 1 ? "s" : ""
-  })`;
   const native = await nativeEngine();
-  if (!native.ok) return { engine, unavailable: native.reason };
+  if (!native.ok) {
+    return {
+      engine: nativeStepsEngine({ kind: parallelism, threads }),
+      unavailable: native.reason,
+    };
+  }
   const data = syntheticData(Math.max(images, batchSize));
   const model = buildCnn(CLASSES);
   const trainer = await NativeCnnTrainer.create(
     native.ort,
     CLASSES,
     model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
-    { threads },
+    { threads, parallelism },
   );
   const pixels = data.images.dataSync() as Float32Array;
   const labels = data.labels.dataSync() as Float32Array;
@@ -150,8 +170,9 @@ async function measureNativeSteps(
     await run(warmupBatches);
     const seconds = await run(timedBatches);
     return {
-      engine,
+      engine: nativeStepsEngine(trainer.parallelism),
       workers: threads,
+      parallelism: trainer.parallelism.kind,
       images_per_s: round(timedBatches * batchSize / seconds),
       batch: batchSize,
       timed_batches: timedBatches,
@@ -219,13 +240,16 @@ async function measureTrainLoop(
   const trainedOn = classifier.metadata.engine;
   classifier.dispose();
   const timed = seconds.slice(1).reduce((a, b) => a + b, 0);
+  const dataParallel = engine === "native" && /data-parallel:/.test(trainedOn);
   return {
-    engine:
-      `facefield trainClassifier (cnn on ${engine}, augment, validation each epoch, ${workers} thread${
-        workers > 1 ? "s" : ""
-      })`,
+    engine: `facefield trainClassifier (cnn on ${engine}${
+      dataParallel ? " data-parallel" : ""
+    }, augment, validation each epoch, ${workers} thread${workers > 1 ? "s" : ""})`,
     trained_on: trainedOn,
     engine_kind: engine,
+    parallelism: engine === "native" && workers > 1
+      ? (dataParallel ? "data" : "intra-op")
+      : undefined,
     workers,
     images_per_s: round(images * epochs / timed),
     batch: batchSize,
@@ -418,14 +442,15 @@ function emitCnnFigures({ ours, native, loops, peerFigures, cnnFlops, peak }: {
     }
   }
   emit({ ...ours, ...achieved(ours.images_per_s, cnnFlops, 1, peak), ...pytorchRatios });
-  const nativeSteps = new Map<number, EngineFigure>();
+  // By threads and how they share a step: the loop on 2 threads compares with its own kind.
+  const nativeSteps = new Map<string, EngineFigure>();
   for (const figure of native) {
     if ("unavailable" in figure) {
       emit(figure);
       continue;
     }
     const threads = figure.workers as number;
-    nativeSteps.set(threads, figure);
+    nativeSteps.set(`${threads} ${figure.parallelism}`, figure);
     emit({
       ...figure,
       ...nativeShare(achieved(figure.images_per_s, cnnFlops, threads, peak)),
@@ -436,7 +461,7 @@ function emitCnnFigures({ ours, native, loops, peerFigures, cnnFlops, peak }: {
   for (const loop of loops) {
     const threads = loop.workers as number;
     const native = loop.engine_kind === "native";
-    const raw = native ? nativeSteps.get(threads) : ours;
+    const raw = native ? nativeSteps.get(`${threads} ${loop.parallelism ?? "intra-op"}`) : ours;
     const rate = achieved(loop.images_per_s, cnnFlops, threads, peak);
     emit({
       ...loop,
@@ -482,12 +507,15 @@ async function runBenchTrain(values: ParsedValues): Promise<number> {
     images,
   });
   const native = [];
-  for (const threads of [1, 2]) {
+  const nativeKinds = [[1, "intra-op"], [2, "intra-op"], [2, "data"]] as const;
+  for (const [threads, parallelism] of nativeKinds) {
     log(
-      `training ${epochs} timed epoch(s) of ${images} images on the native engine, ${threads} thread(s)…`,
+      `training ${epochs} timed epoch(s) of ${images} images on the native engine, ${threads} thread(s)${
+        threads > 1 ? ` (${parallelism})` : ""
+      }…`,
     );
     native.push(
-      await measureNativeSteps(threads, {
+      await measureNativeSteps(threads, parallelism, {
         batchSize,
         warmupBatches: batchesPerEpoch,
         timedBatches: batchesPerEpoch * epochs,
@@ -542,9 +570,12 @@ with Adam and cross-entropy: warm-up epochs (two for the raw steps, the process'
 for each loop), then the timed epochs. Prints one JSON line per engine with images_per_s:
 ours (tfjs wasm + fast kernels, raw training steps on one thread),
 the native engine's raw steps (ONNX Runtime from onnxruntime-node: the whole step, forward,
-backward and Adam, as one graph; 1 and 2 intra-op threads), the real loop (trainClassifier on
-a synthetic FaceStore: augmentation, validation each epoch) on wasm (1 thread, and 2 over a
-replica worker) and on the native engine (1 and 2 threads), PyTorch on 1 and 2 threads (via
+backward and Adam, as one graph on 1 thread and on 2 intra-op threads; and data-parallel on 2
+threads: the gradient-only graph on this thread and a replica worker, one ORT thread each,
+their gradients summed into one Adam update in JS), the real loop (trainClassifier on a
+synthetic FaceStore: augmentation, validation each epoch) on wasm (1 thread, and 2 over a
+replica worker) and on the native engine (1 thread, and 2 data-parallel), PyTorch on 1 and 2
+threads (via
 ../shared/bench/torch_cnn.py with Debian's python3-torch, measured in the same run, with the
 ratio ours/pytorch), and tfjs' stock cpu backend (a few batches of 8: it is ~300× slower).
 Each CNN line carries gflop_per_s (its FLOPs per image counted from the layer shapes: forward,
@@ -555,12 +586,16 @@ use; the machine_peak line says how they were computed (/proc/cpuinfo: cores × 
 head on synthetic trunk activations, 1 thread, with GFLOP/s), and the frozen trunk's cost per
 face in the face stage (alone, and with the embedding from the same inference).
 
-The second core comes from data-parallel replicas (TrainOptions.workers: each Deno worker runs
-its own tfjs wasm on a share of every batch, gradients summed into one Adam update), not from
-tfjs' threaded wasm build: tfjs turns that build off outside browsers (tfjs#3830), and forced
-on under Deno its emscripten pthread workers fail to start (ERR_WORKER_PATH). It would also
-thread only XNNPACK's own kernels, not the JS gradient kernels. Measured on 2 cores with the
-machine otherwise idle: 2 threads train ~1.4–1.7× faster than 1.
+On both engines the second core comes from data-parallel replicas (TrainOptions.workers: each
+Deno worker runs its own tfjs wasm, or its own one-thread ONNX Runtime session, on a share of
+every batch, gradients summed into one Adam update). On the native engine ORT's own intra-op
+threads gain only ~1.15× on this small CNN (several of its ops run on one thread), and a
+session's run blocks the JS thread that calls it, so two sessions need two JS threads. On wasm
+the replicas stand in for tfjs' threaded wasm build: tfjs turns that build off outside browsers
+(tfjs#3830), and forced on under Deno its emscripten pthread workers fail to start
+(ERR_WORKER_PATH). It would also thread only XNNPACK's own kernels, not the JS gradient kernels.
+Measured on 2 cores with the machine otherwise idle: 2 wasm threads train ~1.4–1.7× faster
+than 1.
 
 options:
   --images N       synthetic images per epoch (default 512)

@@ -122,8 +122,16 @@ function forward(
   return { blocks, flat, hidden, dropped, probabilities };
 }
 
-/** The mean categorical cross-entropy, as tfjs computes it (clipped probabilities). */
-function crossEntropy(graph: OnnxGraph, probabilities: string, labels: string): string {
+/**
+ * The categorical cross-entropy as tfjs computes it (clipped probabilities): the batch's mean,
+ * or its sum over the faces.
+ */
+function crossEntropy(
+  graph: OnnxGraph,
+  probabilities: string,
+  labels: string,
+  reduce: "ReduceMean" | "ReduceSum" = "ReduceMean",
+): string {
   const clipped = graph.node("Clip", [
     probabilities,
     graph.floats("ce_min", [CROSS_ENTROPY_EPSILON], []),
@@ -133,22 +141,28 @@ function crossEntropy(graph: OnnxGraph, probabilities: string, labels: string): 
     graph.node("Mul", [labels, graph.node("Log", [clipped])]),
     graph.int64s("class_axis", [1]),
   ], { keepdims: 0 });
-  return graph.node("Neg", [graph.node("ReduceMean", [perFace], { keepdims: 0 })]);
+  return graph.node("Neg", [graph.node(reduce, [perFace], { keepdims: 0 })]);
 }
 
-/** Every weight's gradient of the mean cross-entropy, in CNN_WEIGHT_NAMES order. */
+/** The batch's faces, as a float tensor [1]. */
+function facesIn(graph: OnnxGraph, x: string): string {
+  return graph.node("Cast", [graph.node("Shape", [x], { start: 0, end: 1 })], {
+    to: OnnxDataType.FLOAT,
+  });
+}
+
+/**
+ * Every weight's gradient of the cross-entropy summed over the batch and divided by `faces`
+ * (the batch's own size for its mean; a whole batch's size for one share of it), in
+ * CNN_WEIGHT_NAMES order.
+ */
 function backward(
   graph: OnnxGraph,
   tensors: ForwardTensors,
-  x: string,
-  labels: string,
-  dropoutMask: string,
+  { labels, dropoutMask, faces }: { labels: string; dropoutMask: string; faces: string },
   weights: readonly string[],
 ): string[] {
   const { filters, lastSide } = CNN_GRAPH_SIZES;
-  const faces = graph.node("Cast", [graph.node("Shape", [x], { start: 0, end: 1 })], {
-    to: OnnxDataType.FLOAT,
-  });
   // Softmax and cross-entropy together: (p − y) / n.
   const logits = graph.node("Div", [graph.node("Sub", [tensors.probabilities, labels]), faces]);
   const batchAxis = graph.int64s("batch_axis", [0]);
@@ -248,7 +262,12 @@ export function cnnTrainingGraph(classes: number, settings: AdamSettings = {}): 
   const seconds = weightInputs(graph, classes, "_v");
   const tensors = forward(graph, images, weights, mask);
   const loss = crossEntropy(graph, tensors.probabilities, labels);
-  const gradients = backward(graph, tensors, images, labels, mask, weights);
+  const gradients = backward(
+    graph,
+    tensors,
+    { labels, dropoutMask: mask, faces: facesIn(graph, images) },
+    weights,
+  );
   const updated = adam(
     graph,
     step,
@@ -271,6 +290,35 @@ export function cnnTrainingGraph(classes: number, settings: AdamSettings = {}): 
     graph.output(graph.node("Identity", [updated[i]!.weight], {}, `${name}_next`), dims);
     graph.output(graph.node("Identity", [updated[i]!.m], {}, `${name}_m_next`), dims);
     graph.output(graph.node("Identity", [updated[i]!.v], {}, `${name}_v_next`), dims);
+  });
+  return graph.toBytes();
+}
+
+/**
+ * The gradients alone, for a share of a batch that several threads split (data parallelism):
+ * inputs `images`, `labels`, `dropout_mask` as cnnTrainingGraph's, `batch_faces` (the whole
+ * batch's size, a scalar) and the weights by name; outputs `loss_sum` (the share's summed
+ * cross-entropy), `probabilities` and `<name>_gradient`: the share's part of the whole batch's
+ * mean-loss gradient, so the shares' gradients sum to the batch's.
+ */
+export function cnnGradientGraph(classes: number): Uint8Array {
+  const graph = new OnnxGraph("facefield_cnn_gradients");
+  const images = imageInput(graph);
+  const labels = graph.input("labels", ["batch", classes]);
+  const mask = graph.input("dropout_mask", ["batch", CNN_GRAPH_SIZES.dense]);
+  const faces = graph.input("batch_faces", []);
+  const weights = weightInputs(graph, classes);
+  const tensors = forward(graph, images, weights, mask);
+  const lossSum = crossEntropy(graph, tensors.probabilities, labels, "ReduceSum");
+  const gradients = backward(graph, tensors, { labels, dropoutMask: mask, faces }, weights);
+  const shapes = cnnWeightShapes(classes);
+  graph.output(graph.node("Identity", [lossSum], {}, "loss_sum"), []);
+  graph.output(
+    graph.node("Identity", [tensors.probabilities], {}, "probabilities"),
+    ["batch", classes],
+  );
+  CNN_WEIGHT_NAMES.forEach((name, i) => {
+    graph.output(graph.node("Identity", [gradients[i]!], {}, `${name}_gradient`), shapes[i]!);
   });
   return graph.toBytes();
 }

@@ -2,7 +2,9 @@
  * Trains the seed CNN on the native engine: one ONNX Runtime session runs the whole training
  * step (cnn_graph.ts), a second the forward pass for validation; the weights and Adam's
  * moments stay here as typed arrays between steps, and convert to and from tfjs' layouts only
- * when the caller asks (each epoch's best weights, the final model).
+ * when the caller asks (each epoch's best weights, the final model). On more than one thread
+ * the step can instead be data-parallel (cnn_data_parallel.ts): the batch's gradients from
+ * this thread and replica workers, summed, then Adam here (adam.ts).
  */
 import {
   CNN_GRAPH_SIZES,
@@ -13,6 +15,8 @@ import {
 } from "./cnn_graph.ts";
 import type { AdamSettings } from "./cnn_graph.ts";
 import { createSession, type OrtModule, type OrtSession, type OrtTensor } from "./onnx_runtime.ts";
+import { DataParallelGradients } from "./cnn_data_parallel.ts";
+import { adamUpdate } from "./adam.ts";
 
 /** A tfjs conv kernel [kh, kw, in, out] as ONNX's [out, in, kh, kw]. */
 export function kernelToOnnx(values: Float32Array, shape: readonly number[]): Float32Array {
@@ -66,9 +70,20 @@ export function dropoutMask(
   return mask;
 }
 
+/** How more than one thread shares a step. */
+export type NativeParallelism = "intra-op" | "data";
+
 export interface NativeCnnOptions extends AdamSettings {
-  /** ORT's intra-op threads. @default 1 */
+  /** Threads that compute each step. @default 1 */
   threads?: number;
+  /**
+   * How `threads` > 1 share a step: `intra-op`, ONNX Runtime's own threads inside the one-graph
+   * step; `data`, the batch split between this thread and `threads − 1` replica workers
+   * (cnn_data_parallel.ts), each on one thread, their gradients summed into one Adam update
+   * here. Where no worker starts, `data` falls back to `intra-op` and `parallelism` says why.
+   * @default "intra-op"
+   */
+  parallelism?: NativeParallelism;
   /** The Dropout layer's rate. @default 0.5 (the seed's) */
   dropoutRate?: number;
   /** Draws the dropout masks. @default Math.random (dropout stays random, as in tfjs) */
@@ -81,15 +96,53 @@ export interface NativeStep {
   probabilities: Float32Array;
 }
 
+/** tfjs weights (`model.getWeights()` order and layouts) in ONNX's layouts, checked. */
+function onnxWeights(
+  classes: number,
+  tfjsWeights: readonly { values: Float32Array; shape: readonly number[] }[],
+): Float32Array[] {
+  const shapes = cnnWeightShapes(classes);
+  if (tfjsWeights.length !== shapes.length) {
+    throw new RangeError(
+      `NativeCnnTrainer: the seed CNN has ${shapes.length} weights, got ${tfjsWeights.length}`,
+    );
+  }
+  return tfjsWeights.map(({ values, shape }, i) => {
+    const size = shapes[i]!.reduce((a, b) => a * b, 1);
+    if (values.length !== size) {
+      throw new RangeError(
+        `NativeCnnTrainer: ${CNN_WEIGHT_NAMES[i]} has ${values.length} values, expected ${size}`,
+      );
+    }
+    return isConvKernel(shape) ? kernelToOnnx(values, shape) : values.slice();
+  });
+}
+
+/** How a trainer's steps actually run: on how many threads, which way, and why if not as asked. */
+export interface NativeParallelismUsed {
+  kind: NativeParallelism;
+  threads: number;
+  /** Why `data` was asked for and `intra-op` is used. */
+  fallback?: string;
+}
+
+/** How a step computes: the one-graph session, or the data-parallel threads. */
+type Stepper = { kind: "one-graph"; session: OrtSession } | {
+  kind: "data";
+  parallel: DataParallelGradients;
+};
+
 /** The seed CNN's weights, Adam's state and a training session on ONNX Runtime. */
 export class NativeCnnTrainer {
   readonly #ort: OrtModule;
-  readonly #session: OrtSession;
+  readonly #stepper: Stepper;
   readonly #forward: OrtSession;
   readonly #classes: number;
   readonly #shapes: number[][];
   readonly #dropoutRate: number;
   readonly #random: () => number;
+  readonly #adam: AdamSettings;
+  readonly parallelism: NativeParallelismUsed;
   #weights: Float32Array[];
   #m: Float32Array[];
   #v: Float32Array[];
@@ -97,14 +150,17 @@ export class NativeCnnTrainer {
 
   private constructor(
     ort: OrtModule,
-    [session, forward]: [OrtSession, OrtSession],
+    [stepper, forward, parallelism]: [Stepper, OrtSession, NativeParallelismUsed],
     classes: number,
     weights: Float32Array[],
     options: NativeCnnOptions,
   ) {
     this.#ort = ort;
-    this.#session = session;
+    this.#stepper = stepper;
     this.#forward = forward;
+    this.parallelism = parallelism;
+    const { learningRate, beta1, beta2, epsilon } = options;
+    this.#adam = { learningRate, beta1, beta2, epsilon };
     this.#classes = classes;
     this.#shapes = cnnWeightShapes(classes);
     this.#dropoutRate = options.dropoutRate ?? 0.5;
@@ -124,28 +180,25 @@ export class NativeCnnTrainer {
     tfjsWeights: readonly { values: Float32Array; shape: readonly number[] }[],
     options: NativeCnnOptions = {},
   ): Promise<NativeCnnTrainer> {
-    const shapes = cnnWeightShapes(classes);
-    if (tfjsWeights.length !== shapes.length) {
-      throw new RangeError(
-        `NativeCnnTrainer: the seed CNN has ${shapes.length} weights, got ${tfjsWeights.length}`,
-      );
-    }
-    const weights = tfjsWeights.map(({ values, shape }, i) => {
-      const size = shapes[i]!.reduce((a, b) => a * b, 1);
-      if (values.length !== size) {
-        throw new RangeError(
-          `NativeCnnTrainer: ${CNN_WEIGHT_NAMES[i]} has ${values.length} values, expected ${size}`,
-        );
-      }
-      return isConvKernel(shape) ? kernelToOnnx(values, shape) : values.slice();
-    });
+    const weights = onnxWeights(classes, tfjsWeights);
+    const threads = options.threads ?? 1;
     // Two threads on two cores that other work shares: spinning would steal their turns.
-    const sessionOptions = { threads: options.threads, spinning: false };
-    const sessions = await Promise.all([
-      createSession(ort, cnnTrainingGraph(classes, options), sessionOptions),
-      createSession(ort, cnnForwardGraph(classes), sessionOptions),
-    ]);
-    return new NativeCnnTrainer(ort, sessions, classes, weights, options);
+    const sessionOptions = { threads, spinning: false };
+    const forward = await createSession(ort, cnnForwardGraph(classes), sessionOptions);
+    let fallback: string | undefined;
+    if (threads > 1 && options.parallelism === "data") {
+      const parallel = await DataParallelGradients.start(ort, classes, threads - 1);
+      if (typeof parallel !== "string") {
+        const used = { kind: "data", threads: parallel.threads } as const;
+        const stepper = { kind: "data", parallel } as const;
+        return new NativeCnnTrainer(ort, [stepper, forward, used], classes, weights, options);
+      }
+      fallback = parallel;
+    }
+    const session = await createSession(ort, cnnTrainingGraph(classes, options), sessionOptions);
+    const used = { kind: "intra-op", threads, ...(fallback ? { fallback } : {}) } as const;
+    const stepper = { kind: "one-graph", session } as const;
+    return new NativeCnnTrainer(ort, [stepper, forward, used], classes, weights, options);
   }
 
   /** Adam updates made so far. */
@@ -155,9 +208,16 @@ export class NativeCnnTrainer {
 
   /**
    * One Adam step on a batch: `images` [n, 64, 64, 1] scaled as the model takes them, `labels`
-   * [n, classes] one-hot. A fresh dropout mask is drawn unless one is given.
+   * [n, classes] one-hot. A fresh dropout mask is drawn unless one is given. `meanwhile` runs
+   * on this thread while the step's other threads may still compute (after this thread's part:
+   * a session's run blocks the thread that calls it).
    */
-  async step(images: Float32Array, labels: Float32Array, mask?: Float32Array): Promise<NativeStep> {
+  async step(
+    images: Float32Array,
+    labels: Float32Array,
+    mask?: Float32Array,
+    meanwhile: () => void = () => {},
+  ): Promise<NativeStep> {
     const { input, dense } = CNN_GRAPH_SIZES;
     const faces = labels.length / this.#classes;
     if (!Number.isInteger(faces) || faces < 1 || images.length !== faces * input * input) {
@@ -166,15 +226,42 @@ export class NativeCnnTrainer {
           `a batch of ${input}×${input} faces over ${this.#classes} classes`,
       );
     }
+    const dropout = mask ?? dropoutMask(faces * dense, this.#dropoutRate, this.#random);
+    if (dropout.length !== faces * dense) {
+      throw new RangeError(
+        `NativeCnnTrainer.step: a mask of ${dropout.length}, not ${faces * dense}`,
+      );
+    }
+    const stepper = this.#stepper;
+    if (stepper.kind === "one-graph") {
+      const result = await this.#oneGraphStep(stepper.session, images, labels, dropout);
+      meanwhile();
+      return result;
+    }
+    const { gradients, lossSum, probabilities } = await stepper.parallel.gradients(
+      this.#weights,
+      { images, labels, mask: dropout },
+      meanwhile,
+    );
+    const slots = this.#weights.map((weight, i) => ({ weight, m: this.#m[i]!, v: this.#v[i]! }));
+    adamUpdate(slots, gradients, ++this.#step, this.#adam);
+    return { loss: lossSum / faces, probabilities };
+  }
+
+  /** The whole step, forward, backward and Adam, as one run of the training graph. */
+  async #oneGraphStep(
+    session: OrtSession,
+    images: Float32Array,
+    labels: Float32Array,
+    mask: Float32Array,
+  ): Promise<NativeStep> {
+    const { input, dense } = CNN_GRAPH_SIZES;
+    const faces = labels.length / this.#classes;
     const Tensor = this.#ort.Tensor;
     const feeds: Record<string, OrtTensor> = {
       images: new Tensor("float32", images, [faces, input, input, 1]),
       labels: new Tensor("float32", labels, [faces, this.#classes]),
-      dropout_mask: new Tensor(
-        "float32",
-        mask ?? dropoutMask(faces * dense, this.#dropoutRate, this.#random),
-        [faces, dense],
-      ),
+      dropout_mask: new Tensor("float32", mask, [faces, dense]),
       step: new Tensor("float32", Float32Array.of(this.#step + 1), []),
     };
     CNN_WEIGHT_NAMES.forEach((name, i) => {
@@ -183,7 +270,7 @@ export class NativeCnnTrainer {
       feeds[`${name}_m`] = new Tensor("float32", this.#m[i]!, dims);
       feeds[`${name}_v`] = new Tensor("float32", this.#v[i]!, dims);
     });
-    const results = await this.#session.run(feeds);
+    const results = await session.run(feeds);
     const data = (name: string) => results[name]!.data as Float32Array;
     this.#weights = CNN_WEIGHT_NAMES.map((name) => data(`${name}_next`));
     this.#m = CNN_WEIGHT_NAMES.map((name) => data(`${name}_m_next`));
@@ -232,6 +319,10 @@ export class NativeCnnTrainer {
 
   /** Frees the sessions. */
   async release(): Promise<void> {
-    await Promise.all([this.#session.release(), this.#forward.release()]);
+    const stepper = this.#stepper;
+    await Promise.all([
+      stepper.kind === "one-graph" ? stepper.session.release() : stepper.parallel.release(),
+      this.#forward.release(),
+    ]);
   }
 }

@@ -31,6 +31,7 @@ import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../f
 import type { AugmentOptions } from "../augment.ts";
 import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
 import { shardGradients } from "./shard.ts";
+import { Replica, ShareBalancer } from "./replicas.ts";
 import { nativeEngine } from "../native/onnx_runtime.ts";
 import { NativeCnnTrainer } from "../native/cnn_training.ts";
 
@@ -84,17 +85,19 @@ export interface TrainOptions {
    */
   testFold?: number;
   /**
-   * Threads that train the CNN together. On the native engine, ONNX Runtime's intra-op
-   * threads. On wasm, each batch is split between the main thread and `workers − 1` replica
-   * workers, whose gradients are summed into one Adam update (the same update as one thread on
-   * the whole batch, up to float rounding); 2 threads train ~1.5× faster than 1 there
-   * (bench:train). Only the CNN uses them; the embedding head is too small to gain.
+   * Threads that train the CNN together: each batch is split between the main thread and
+   * `workers − 1` replica workers, whose gradients are summed into one Adam update (the same
+   * update as one thread on the whole batch, up to float rounding). On the native engine each
+   * thread runs a one-thread ONNX Runtime session (2 threads ~1.8× faster than 1; ORT's own
+   * intra-op threads gain ~1.15×, and are the fallback where no worker starts); on wasm each
+   * its own tfjs (~1.5×; bench:train). Only the CNN uses them; the embedding head is too small
+   * to gain.
    * @default 2 where the machine has 2 or more cores, else 1
    */
   workers?: number;
   /**
-   * What trains the CNN: `native` is ONNX Runtime's CPU library (models/native/: the whole
-   * training step as one graph, `workers` its intra-op threads), used where it loads and
+   * What trains the CNN: `native` is ONNX Runtime's CPU library (models/native/: on one
+   * thread the whole training step as one graph, on more data-parallel), used where it loads and
    * `FACEFIELD_ENGINE=wasm` does not ask otherwise; `wasm` is tfjs with our gradient kernels
    * (`workers` its replica threads). Where the native engine cannot load, training falls back
    * to wasm and the metadata's `engine` says why. The other kinds always train on tfjs.
@@ -191,81 +194,8 @@ export function evaluateFaces(
   return scores.result();
 }
 
-/** A replica worker (train_worker.ts) answering one request at a time. */
-class Replica {
-  readonly #worker: Worker;
-  #pending: { resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void } | null =
-    null;
-
-  constructor() {
-    this.#worker = new Worker(new URL("./replica_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    this.#worker.onmessage = (event: MessageEvent<ReplicaReply>) => {
-      const pending = this.#pending;
-      this.#pending = null;
-      if (event.data.kind === "error") {
-        pending?.reject(new Error(`training replica failed: ${event.data.message}`));
-      } else pending?.resolve(event.data);
-    };
-    this.#worker.onerror = (event: ErrorEvent) => {
-      event.preventDefault();
-      const pending = this.#pending;
-      this.#pending = null;
-      pending?.reject(new Error(`training replica crashed: ${event.message}`));
-    };
-  }
-
-  request(message: ReplicaRequest, transfer: Transferable[] = []): Promise<ReplicaReply> {
-    if (this.#pending) throw new Error("a replica takes one request at a time");
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      this.#worker.postMessage(message, transfer);
-    });
-  }
-
-  terminate(): void {
-    this.#worker.terminate();
-    this.#pending?.reject(new Error("training replica stopped"));
-    this.#pending = null;
-  }
-}
-
-/**
- * Splits batches between threads in proportion to their measured speed (smoothed ms per
- * face), so a thread slowed by other work on the machine, or by the main thread's own chores,
- * does not hold every step back.
- */
-export class ShareBalancer {
-  readonly #msPerFace: number[];
-
-  constructor(threads: number) {
-    this.#msPerFace = Array.from({ length: threads }, () => 1);
-  }
-
-  /** Faces per thread for a batch of `size` (the main thread first), summing to `size`. */
-  split(size: number): number[] {
-    const speeds = this.#msPerFace.map((ms) => 1 / ms);
-    const total = speeds.reduce((a, b) => a + b, 0);
-    const exact = speeds.map((speed) => size * speed / total);
-    const counts = exact.map(Math.floor);
-    let left = size - counts.reduce((a, b) => a + b, 0);
-    const byRemainder = exact.map((value, i) => [value - Math.floor(value), i] as const)
-      .sort((a, b) => b[0] - a[0]);
-    for (const [, i] of byRemainder) {
-      if (left-- <= 0) break;
-      counts[i]!++;
-    }
-    return counts;
-  }
-
-  /** Records that `thread` took `ms` for `faces` faces. */
-  record(thread: number, faces: number, ms: number): void {
-    if (faces <= 0 || !(ms > 0)) return;
-    const previous = this.#msPerFace[thread]!;
-    this.#msPerFace[thread] = previous === 1 ? ms / faces : 0.7 * previous + 0.3 * ms / faces;
-  }
-}
+/** A tfjs replica (replica_worker.ts). */
+type TfjsReplica = Replica<ReplicaRequest, ReplicaReply>;
 
 /**
  * One synchronous data-parallel step: the batch split in contiguous shares, the first on this
@@ -275,7 +205,7 @@ export class ShareBalancer {
  */
 async function dataParallelStep(
   model: tf.LayersModel,
-  replicas: readonly Replica[],
+  replicas: readonly TfjsReplica[],
   balancer: ShareBalancer,
   xs: tf.Tensor,
   ys: tf.Tensor,
@@ -353,11 +283,11 @@ async function dataParallelStep(
  * Starts `count` replica workers for a CNN over `classes` classes. A replica that cannot start
  * (no worker threads here, say) is left out: training goes on with the threads that did.
  */
-async function startReplicas(count: number, classes: number): Promise<Replica[]> {
+async function startReplicas(count: number, classes: number): Promise<TfjsReplica[]> {
   const started = await Promise.all(Array.from({ length: count }, async () => {
-    let replica: Replica | undefined;
+    let replica: TfjsReplica | undefined;
     try {
-      replica = new Replica();
+      replica = new Replica(new URL("./replica_worker.ts", import.meta.url), "training replica");
       await replica.request({ kind: "init", classes });
       return replica;
     } catch {
@@ -365,7 +295,7 @@ async function startReplicas(count: number, classes: number): Promise<Replica[]>
       return null;
     }
   }));
-  return started.filter((replica): replica is Replica => replica !== null);
+  return started.filter((replica): replica is TfjsReplica => replica !== null);
 }
 
 /**
@@ -683,20 +613,22 @@ async function nativeTrainer(
       native.ort,
       classes,
       model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
-      { learningRate: settings.learningRate, threads: settings.workers },
+      { learningRate: settings.learningRate, threads: settings.workers, parallelism: "data" },
     );
   } catch (error) {
     // A library that loads but cannot build the session (an old binary, say): train on wasm.
     return `ONNX Runtime could not build the training step: ${(error as Error).message}`;
   }
-  const threads = settings.workers;
   return {
     step: async (xs, ys, meanwhile) => {
       const labels = ys.dataSync() as Float32Array;
-      const stepping = trainer.step(xs.dataSync() as Float32Array, labels);
-      // ONNX Runtime computes off this thread: the next batch is cut and augmented meanwhile.
-      meanwhile();
-      const { loss, probabilities } = await stepping;
+      // The next batch is cut and augmented while the replica workers compute.
+      const { loss, probabilities } = await trainer.step(
+        xs.dataSync() as Float32Array,
+        labels,
+        undefined,
+        meanwhile,
+      );
       return {
         lossSum: loss * xs.shape[0]!,
         correct: countCorrect(probabilities, labels, classes),
@@ -720,11 +652,20 @@ async function nativeTrainer(
     },
     weights: () => trainer.tfjsWeights(),
     holdsWeights: true,
-    engine: `onnxruntime-node ${native.version} cpu${
-      threads > 1 ? `, ${threads} threads` : ""
-    } (native)`,
+    engine: `onnxruntime-node ${native.version} cpu${threadsLine(trainer.parallelism)} (native)`,
     close: () => trainer.release(),
   };
+}
+
+/** How the native trainer's threads share a step, for the engine line. */
+function threadsLine({ kind, threads, fallback }: NativeCnnTrainer["parallelism"]): string {
+  if (threads === 1) return "";
+  if (kind === "data") {
+    return `, ${threads} threads (data-parallel: this one and ${threads - 1} replica worker${
+      threads > 2 ? "s" : ""
+    })`;
+  }
+  return `, ${threads} intra-op threads${fallback ? ` (data-parallel not used: ${fallback})` : ""}`;
 }
 
 /**
