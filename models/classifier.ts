@@ -12,34 +12,74 @@ import type { FaceNetworkName } from "./faces/face_networks.ts";
 import "./tuned_layers.ts";
 
 /**
- * The linear probes, each a model kind: on face-api's 128-d descriptor (`descriptor`, which the
- * face stage always computes) and on the embeddings of the shipped face networks it computes on
- * request (`faceres`, `mobilefacenet`).
+ * The linear probes on the face, each a model kind: on face-api's 128-d descriptor
+ * (`descriptor`, which the face stage always computes) and on the embeddings of the shipped
+ * face networks it computes on request (`faceres`, `mobilefacenet`).
  */
-export type ProbeKind = "descriptor" | "faceres" | "mobilefacenet";
+export type FaceProbeKind = "descriptor" | "faceres" | "mobilefacenet";
 
-export const PROBE_KINDS: readonly ProbeKind[] = ["descriptor", "faceres", "mobilefacenet"];
+export const FACE_PROBE_KINDS: readonly FaceProbeKind[] = [
+  "descriptor",
+  "faceres",
+  "mobilefacenet",
+];
+
+/**
+ * Every linear probe: the face probes, and `context`, a probe on the photo with the face
+ * masked (what the masked-photo baseline sees), which reads no face at all.
+ */
+export type ProbeKind = FaceProbeKind | "context";
+
+export const PROBE_KINDS: readonly ProbeKind[] = [...FACE_PROBE_KINDS, "context"];
 
 /**
  * `cnn` learns from the crop, `embedding` is a head on face-api's 128-d descriptor, each probe
- * kind is a linear probe on one embedding, `mobilefacenet-tuned` fine-tunes mobilefacenet's last
- * block with the probe's head on top, and `ensemble` averages the probabilities of the probes a
- * run trains.
+ * kind is a linear probe on one embedding (or on the masked photo), `mobilefacenet-tuned`
+ * fine-tunes mobilefacenet's last block with the probe's head on top, `ensemble` averages the
+ * probabilities of the face probes a run trains, and `portrait` averages them with `context`'s.
  */
-export type ModelKind = "cnn" | "embedding" | ProbeKind | "mobilefacenet-tuned" | "ensemble";
+export type ModelKind =
+  | "cnn"
+  | "embedding"
+  | ProbeKind
+  | "mobilefacenet-tuned"
+  | ComposedKind;
 
-/** Every model kind, in the order a run trains them (the ensemble last: it reads the others). */
+/** The kinds composed of other kinds' models, trained on nothing of their own. */
+export type ComposedKind = "ensemble" | "portrait";
+
+export const COMPOSED_KINDS: readonly ComposedKind[] = ["ensemble", "portrait"];
+
+/** Every model kind, in the order a run trains them (the composed last: they read the others). */
 export const MODEL_KINDS: readonly ModelKind[] = [
   "cnn",
   "embedding",
   ...PROBE_KINDS,
   "mobilefacenet-tuned",
-  "ensemble",
+  ...COMPOSED_KINDS,
 ];
 
-/** The kinds whose probabilities `ensemble` averages, where a run trains them. */
-export function ensembleMembers(kinds: readonly ModelKind[]): ProbeKind[] {
-  return PROBE_KINDS.filter((kind) => kinds.includes(kind));
+export function isComposed(kind: string): kind is ComposedKind {
+  return (COMPOSED_KINDS as readonly string[]).includes(kind);
+}
+
+/** Whether a kind reads the photo around the face (the masked photo), not only the face. */
+export function readsContext(kind: string): boolean {
+  return kind === "context" || kind === "portrait";
+}
+
+/** The face probes `ensemble` averages, where a run trains them. */
+export function ensembleMembers(kinds: readonly ModelKind[]): FaceProbeKind[] {
+  return FACE_PROBE_KINDS.filter((kind) => kinds.includes(kind));
+}
+
+/**
+ * The kinds a composed kind averages, among those a run trains: the face probes, and for
+ * `portrait` the masked photo's probe too.
+ */
+export function membersOf(kind: ComposedKind, kinds: readonly ModelKind[]): ProbeKind[] {
+  const faces = ensembleMembers(kinds);
+  return kind === "portrait" && kinds.includes("context") ? [...faces, "context"] : faces;
 }
 
 /**
@@ -50,7 +90,8 @@ export function ensembleMembers(kinds: readonly ModelKind[]): ProbeKind[] {
  * 59.5–64.5 % (61.8). The ensemble tied the descriptor probe and was the steadiest, so both stay.
  * faceres scored lowest at three times the cost per face, so it is opt-in; mobilefacenet-tuned
  * is opt-in too: on congress dev it scored 62.0 % beside the probe's 62.5 % in the same run (the
- * probe then trained by epochs), at ten times the training time.
+ * probe then trained by epochs), at ten times the training time. `context` and `portrait` read
+ * the photo around the face, which is not what a face model is for, so a user asks for them.
  */
 export const DEFAULT_MODEL_KINDS: readonly ModelKind[] = [
   "cnn",
@@ -65,7 +106,7 @@ export function networksFor(kinds: readonly ModelKind[]): FaceNetworkName[] {
   const networks = kinds.flatMap((kind): FaceNetworkName[] =>
     kind === "mobilefacenet-tuned"
       ? ["mobilefacenet-trunk"]
-      : kind === "faceres" || kind === "mobilefacenet"
+      : kind === "faceres" || kind === "mobilefacenet" || kind === "context"
       ? [kind]
       : []
   );

@@ -5,7 +5,7 @@
  */
 import { tf } from "./engine.ts";
 import type { Preprocessing } from "./classifier.ts";
-import { FACE_NETWORKS, type FaceNetworkName } from "./faces/face_networks.ts";
+import { type FaceNetworkName, networkLength } from "./faces/face_networks.ts";
 
 export const DESCRIPTOR_LENGTH = 128;
 
@@ -60,9 +60,16 @@ export function buildEmbeddingHead(classes: number, options: EmbeddingOptions = 
   return model;
 }
 
-/** A shipped network's embedding as a probe's input: as the face stage stored it, L2-scaled. */
+/**
+ * A face stage output as a probe's input: a shipped network's embedding as the face stage
+ * stored it, L2-scaled; the masked photo (`context`) as it is, since its pixels' size is
+ * information (the probe's fit standardises every value).
+ */
 export function probePreprocessing(network: FaceNetworkName): Preprocessing {
-  return { input: "descriptor", length: FACE_NETWORKS[network].length, network, normalise: "l2" };
+  const length = networkLength(network);
+  return network === "context"
+    ? { input: "descriptor", length, network }
+    : { input: "descriptor", length, network, normalise: "l2" };
 }
 
 export interface ProbeOptions {

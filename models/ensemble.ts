@@ -4,6 +4,8 @@
  * on any face. Averaging helps where the members err on different faces: on congress dev the
  * probes on face-api's descriptor and on mobilefacenet disagree on about a quarter of the faces.
  *
+ * `portrait` is an ensemble too, whose members include the masked photo's probe (`context`).
+ *
  * A saved ensemble is a folder of its own: metadata.json (kind `ensemble`, each member's
  * metadata) and `members/<kind>/`, a copy of each member's saved model, so it loads alone.
  */
@@ -11,7 +13,9 @@ import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type Classifier,
+  type ComposedKind,
   type FaceInput,
+  isComposed,
   loadClassifier,
   MODEL_FORMAT,
   ModelLoadError,
@@ -23,13 +27,19 @@ const MEMBERS_DIR = "members";
 
 export class EnsembleClassifier implements Classifier {
   readonly metadata: ModelMetadata;
+  readonly ownsMembers: boolean;
 
   /**
    * @param members two or more classifiers over the same classes
-   * @param ownsMembers whether `dispose` disposes them (a loaded ensemble owns its members; one
-   *   composed from a run's models shares them with the run)
+   * @param options.kind the composed kind it is saved as (`ensemble` or `portrait`)
+   * @param options.ownsMembers whether `dispose` disposes them (a loaded ensemble owns its
+   *   members; one composed from a run's models shares them with the run)
    */
-  constructor(readonly members: readonly Classifier[], readonly ownsMembers = false) {
+  constructor(
+    readonly members: readonly Classifier[],
+    options: { kind?: ComposedKind; ownsMembers?: boolean } = {},
+  ) {
+    this.ownsMembers = options.ownsMembers ?? false;
     if (members.length < 2) {
       throw new RangeError(`An ensemble needs two or more members: got ${members.length}`);
     }
@@ -45,7 +55,7 @@ export class EnsembleClassifier implements Classifier {
     const { fit: _fit, ...shared } = first;
     this.metadata = {
       ...shared,
-      kind: "ensemble",
+      kind: options.kind ?? "ensemble",
       history: [],
       bestEpoch: 0,
       createdAt: new Date().toISOString(),
@@ -102,7 +112,7 @@ export async function saveEnsemble(
 export async function loadModel(dir: string): Promise<Classifier> {
   const metadata = await Deno.readTextFile(join(dir, METADATA_JSON))
     .then((text) => JSON.parse(text) as Partial<ModelMetadata>, () => undefined);
-  if (metadata?.kind !== "ensemble") return await loadClassifier(dir);
+  if (!metadata?.kind || !isComposed(metadata.kind)) return await loadClassifier(dir);
   if (metadata.format !== MODEL_FORMAT || !Array.isArray(metadata.members)) {
     throw new ModelLoadError(`${join(dir, METADATA_JSON)} is not an ensemble this version reads`);
   }
@@ -111,7 +121,7 @@ export async function loadModel(dir: string): Promise<Classifier> {
     for (const member of metadata.members) {
       members.push(await loadClassifier(join(dir, MEMBERS_DIR, member.kind)));
     }
-    return new EnsembleClassifier(members, true);
+    return new EnsembleClassifier(members, { kind: metadata.kind, ownsMembers: true });
   } catch (error) {
     for (const member of members) member.dispose();
     if (error instanceof RangeError) throw new ModelLoadError(error.message);

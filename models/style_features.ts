@@ -6,6 +6,7 @@
  */
 import sharp from "sharp";
 import type { Box, RgbImage } from "../core/types.ts";
+import { CONTEXT_SIDE } from "./faces/face_networks.ts";
 
 /** The image statistics, in the order of `imageStatistics()`'s values. */
 export const IMAGE_STATISTIC_NAMES = [
@@ -192,18 +193,29 @@ export async function imageStatistics(bytes: Uint8Array): Promise<number[]> {
 export async function maskedFacePixels(
   bytes: Uint8Array,
   box: Box,
-  side = 12,
+  side = CONTEXT_SIDE,
 ): Promise<Float32Array> {
   const image = sharp(bytes).rotate().removeAlpha().toColourspace("srgb");
   const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  return await maskedPixels({ width: info.width, height: info.height, data }, box, side);
+}
+
+/** `maskedFacePixels` of pixels decoded already; `box` in their px. Leaves `image` as it is. */
+export async function maskedPixels(
+  image: RgbImage,
+  box: Box,
+  side = CONTEXT_SIDE,
+): Promise<Float32Array> {
+  const { width, height } = image;
+  const data = Uint8Array.from(image.data);
   const left = Math.max(0, Math.floor(box.x));
   const top = Math.max(0, Math.floor(box.y));
-  const right = Math.min(info.width, Math.ceil(box.x + box.width));
-  const bottom = Math.min(info.height, Math.ceil(box.y + box.height));
+  const right = Math.min(width, Math.ceil(box.x + box.width));
+  const bottom = Math.min(height, Math.ceil(box.y + box.height));
   for (let y = top; y < bottom; y++) {
-    data.fill(128, (y * info.width + left) * 3, (y * info.width + right) * 3);
+    data.fill(128, (y * width + left) * 3, (y * width + right) * 3);
   }
-  const small = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } })
+  const small = await sharp(data, { raw: { width, height, channels: 3 } })
     .resize(side, side, { fit: "fill" })
     .raw()
     .toBuffer();

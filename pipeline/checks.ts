@@ -7,7 +7,7 @@
 import { from, lastValueFrom, mergeMap, toArray } from "rxjs";
 import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
-import { ensembleMembers, type ModelKind, networksFor } from "../models/classifier.ts";
+import { isComposed, membersOf, type ModelKind, networksFor } from "../models/classifier.ts";
 import { type FaceNetworkName, GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
@@ -280,8 +280,8 @@ async function leaveOneSourceOut(
     for (const [i, held] of runs.entries()) {
       log(`check: leave-one-source-out ${kind}, run ${i + 1}/${runs.length}`);
       // The ensemble is not trained again: it averages its members' answers in the same run.
-      const faces = kind === "ensemble"
-        ? ensembleOfRun(ensembleMembers(kinds).map((member) => answersOf.get(member)?.[i] ?? null))
+      const faces = isComposed(kind)
+        ? ensembleOfRun(membersOf(kind, kinds).map((member) => answersOf.get(member)?.[i] ?? null))
         : await predictHeldOutSource(
           kind,
           storeWithout(store, records, sources, held),

@@ -8,9 +8,9 @@ import { DETECTOR_NAMES, type DetectorName, FACE_DEFAULTS } from "../models/face
 import {
   DEFAULT_MODEL_KINDS,
   ensembleMembers,
+  FACE_PROBE_KINDS,
   MODEL_KINDS,
   type ModelKind,
-  PROBE_KINDS,
 } from "../models/classifier.ts";
 import { TRAIN_DEFAULTS } from "../models/training/train.ts";
 import { parseRoleRules, type RoleRules } from "../stages/filter_roles.ts";
@@ -192,8 +192,17 @@ const modelsOption: OptionDef<ModelKind[]> = {
     }
     if (kinds.includes("ensemble") && ensembleMembers(kinds).length < 2) {
       throw new RangeError(
-        `${label}: 'ensemble' averages the probes a run trains (${PROBE_KINDS.join(", ")}); ` +
-          `name two or more of them with it: got '${kinds}'`,
+        `${label}: 'ensemble' averages the face probes a run trains ` +
+          `(${FACE_PROBE_KINDS.join(", ")}); name two or more of them with it: got '${kinds}'`,
+      );
+    }
+    if (
+      kinds.includes("portrait") && (!kinds.includes("context") || !ensembleMembers(kinds).length)
+    ) {
+      throw new RangeError(
+        `${label}: 'portrait' averages the masked photo's probe 'context' with the face probes ` +
+          `a run trains (${FACE_PROBE_KINDS.join(", ")}); name 'context' and one or more of ` +
+          `them with it: got '${kinds}'`,
       );
     }
   },

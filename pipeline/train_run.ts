@@ -9,8 +9,10 @@ import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { SplitRecord } from "../core/types.ts";
 import {
-  ensembleMembers,
+  type ComposedKind,
   type EpochStats,
+  isComposed,
+  membersOf,
   type ModelKind,
   saveClassifier,
 } from "../models/classifier.ts";
@@ -116,7 +118,7 @@ export async function trainModels(
   /** Each kind's model for predict: the only one, or the fold kept on validation. */
   const kept = new Map<ModelKind, TrainedModel>();
   for (const kind of options.models) {
-    if (kind === "ensemble") continue;
+    if (isComposed(kind)) continue;
     const finalDir = join(input.modelsDir, kind);
     if (!options.folds) {
       const model: TrainedModel = {
@@ -142,42 +144,49 @@ export async function trainModels(
     trained.push(...folds);
     kept.set(kind, best);
   }
-  if (options.models.includes("ensemble")) {
-    trained.push(...await composeEnsembles(trained, kept, input, options));
+  for (const kind of options.models.filter(isComposed)) {
+    trained.push(...await composeEnsembles(kind, trained, kept, input, options));
   }
   return trained;
 }
 
 /**
- * The ensemble of each fold's (or the run's) probes, to evaluate, and predict's ensemble of
- * each probe's kept model, saved under `models/ensemble/` with the run's training ids.
+ * A composed kind's mean of each fold's (or the run's) probes, to evaluate, and predict's mean
+ * of each probe's kept model, saved under `models/<kind>/` with the run's training ids.
  */
 async function composeEnsembles(
+  kind: ComposedKind,
   trained: readonly TrainedModel[],
   kept: ReadonlyMap<ModelKind, TrainedModel>,
   input: TrainRunInput,
   options: ResolvedPipelineOptions,
 ): Promise<TrainedModel[]> {
-  const members = ensembleMembers(options.models);
-  const dir = join(input.modelsDir, "ensemble");
+  const members = membersOf(kind, options.models);
+  const dir = join(input.modelsDir, kind);
   const folds = options.folds ? Array.from({ length: options.folds }, (_, i) => i) : [null];
   const composed = folds.map((fold): TrainedModel => ({
-    kind: "ensemble",
+    kind,
     fold,
     dir,
     classifier: new EnsembleClassifier(
-      members.map((kind) => trained.find((m) => m.kind === kind && m.fold === fold)!.classifier),
+      members.map((member) =>
+        trained.find((m) => m.kind === member && m.fold === fold)!.classifier
+      ),
+      { kind },
     ),
     history: [],
     bestEpoch: 0,
   }));
-  const forPredict = new EnsembleClassifier(members.map((kind) => kept.get(kind)!.classifier));
-  await saveEnsemble(forPredict, members.map((kind) => join(input.modelsDir, kind)), dir);
+  const forPredict = new EnsembleClassifier(
+    members.map((member) => kept.get(member)!.classifier),
+    { kind },
+  );
+  await saveEnsemble(forPredict, members.map((member) => join(input.modelsDir, member)), dir);
   await Deno.writeTextFile(
     join(dir, MODEL_FILES.trainingIds),
     JSON.stringify(input.records.map((r) => r.id)),
   );
-  console.error(`ensemble: the mean of ${members.join(", ")}`);
+  console.error(`${kind}: the mean of ${members.join(", ")}`);
   input.onSaved?.(dir);
   return composed;
 }

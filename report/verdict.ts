@@ -3,6 +3,7 @@
  * does not beat, and which check explains most of its accuracy, so a user who reads nothing
  * else still learns whether the model reads faces or photos.
  */
+import { readsContext } from "../models/classifier.ts";
 import type { Metrics, SignificanceTest } from "../stages/evaluate.ts";
 import type {
   BaselineResult,
@@ -133,6 +134,13 @@ export function verdictLines(
           }`,
         );
       }
+    }
+    if (readsContext(kind)) {
+      lines.push(
+        `  it reads the photo around the face (the face box masked)${
+          kind === "context" ? " and no face" : " beside the face"
+        }: against the photo with the face masked, it shows what the face adds to the photo`,
+      );
     }
     lines.push(`  beats: ${beats.join("; ") || "nothing"}`);
     lines.push(`  does not beat: ${not.join("; ") || "nothing it was checked against"}`);

@@ -4,7 +4,7 @@
  * per face, which the face stage pays once per face.
  */
 import { tf } from "../../models/engine.ts";
-import { embedFaceAll, type FaceNetworkName } from "../../models/faces/face_networks.ts";
+import { embedFaceAll, type GraphNetworkName } from "../../models/faces/face_networks.ts";
 import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH } from "../../models/finetune.ts";
 import { trainingWork } from "../../models/flops.ts";
 import { achieved, type MachinePeak } from "./machine_peak.ts";
@@ -69,7 +69,7 @@ export async function measureTrunkCost(faces: number): Promise<Record<string, un
     { length: Math.min(faces, 8) },
     (_, i) => tf.randomUniform([112, 112, 3], 0, 255, "float32", 10 + i) as tf.Tensor3D,
   );
-  const time = async (names: FaceNetworkName[]) => {
+  const time = async (names: GraphNetworkName[]) => {
     await embedFaceAll(names, chips[0]!);
     const start = performance.now();
     for (let i = 0; i < faces; i++) await embedFaceAll(names, chips[i % chips.length]!);

@@ -28,18 +28,36 @@ export const FACE_NETWORKS_VERSION = 2;
  * `gear-ethnicity` is GEAR's estimate of ethnicity (`GEAR_ETHNICITIES`' probabilities), which
  * the demographic checks read; no model learns from it.
  */
-export type FaceNetworkName =
+export type GraphNetworkName =
   | "faceres"
   | "mobilefacenet"
   | "mobilefacenet-trunk"
   | "gear-ethnicity";
 
-export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [
+export const GRAPH_NETWORK_NAMES: readonly GraphNetworkName[] = [
   "faceres",
   "mobilefacenet",
   "mobilefacenet-trunk",
   "gear-ethnicity",
 ];
+
+/**
+ * What the face stage can add to a face besides face-api's descriptor: a graph network's
+ * output, or `context`, the photo around the face (its face box painted grey, shrunk to
+ * `CONTEXT_SIDE`² RGB), which no network computes: it is what the `context` model reads, the
+ * same features as the masked-photo baseline (models/style_features.ts).
+ */
+export type FaceNetworkName = GraphNetworkName | "context";
+
+export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [...GRAPH_NETWORK_NAMES, "context"];
+
+/** Side of the masked photo `context` keeps: 12² RGB is the masked-photo baseline's size. */
+export const CONTEXT_SIDE = 12;
+
+/** How many values a face stage output holds. */
+export function networkLength(name: FaceNetworkName): number {
+  return name === "context" ? CONTEXT_SIDE * CONTEXT_SIDE * 3 : FACE_NETWORKS[name].length;
+}
 
 /**
  * mobilefacenet's graph node where the trunk is cut: the output of the last bottleneck
@@ -110,7 +128,7 @@ function scaleValues(scaling: PixelScaling, values: Float32Array): Float32Array 
  * Human feeds it: 0–1, 198 px, from its box [top 0, left 0.1, bottom 0.9, right 0.9] inside a 1.4×
  * face box, about a 1.2× square whose centre is 0.07 face sizes up; its race output.
  */
-export const FACE_NETWORKS: Record<FaceNetworkName, FaceNetwork> = {
+export const FACE_NETWORKS: Record<GraphNetworkName, FaceNetwork> = {
   faceres: {
     file: "faceres",
     side: 224,
@@ -194,7 +212,7 @@ export function checkFaceNetwork(name: string, label = "'networks'"): FaceNetwor
 const loaded = new Map<string, Promise<tf.GraphModel>>();
 
 /** Loads a network once per process (networks that share a file share the load). */
-export function loadFaceNetwork(name: FaceNetworkName): Promise<tf.GraphModel> {
+export function loadFaceNetwork(name: GraphNetworkName): Promise<tf.GraphModel> {
   const { file } = FACE_NETWORKS[name];
   let model = loaded.get(file);
   if (!model) {
@@ -208,12 +226,12 @@ export function loadFaceNetwork(name: FaceNetworkName): Promise<tf.GraphModel> {
  * The embedding of one face: `chip` is the network's square crop (`side`×`side`, RGB 0–255,
  * from `FACE_NETWORKS[name]`'s span and raise). Disposes nothing it did not make.
  */
-export async function embedFace(name: FaceNetworkName, chip: tf.Tensor3D): Promise<Float32Array> {
+export async function embedFace(name: GraphNetworkName, chip: tf.Tensor3D): Promise<Float32Array> {
   return (await embedFaceAll([name], chip))[name]!;
 }
 
 /** Whether two networks read the same crop of the same graph, so one run gives both. */
-export function sameInput(a: FaceNetworkName, b: FaceNetworkName): boolean {
+export function sameInput(a: GraphNetworkName, b: GraphNetworkName): boolean {
   const [x, y] = [FACE_NETWORKS[a], FACE_NETWORKS[b]];
   return x.file === y.file && x.side === y.side && x.span === y.span && x.raise === y.raise;
 }
@@ -223,9 +241,9 @@ export function sameInput(a: FaceNetworkName, b: FaceNetworkName): boolean {
  * `sameInput`): mobilefacenet's embedding and its trunk cost one inference, not two.
  */
 export async function embedFaceAll(
-  names: readonly FaceNetworkName[],
+  names: readonly GraphNetworkName[],
   chip: tf.Tensor3D,
-): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
+): Promise<Partial<Record<GraphNetworkName, Float32Array>>> {
   const first = names[0];
   if (first === undefined) return {};
   const other = names.find((name) => !sameInput(first, name));
@@ -239,7 +257,7 @@ export async function embedFaceAll(
     const results = model.execute(input, nodes);
     return (Array.isArray(results) ? results : [results]).map((t) => t.reshape([-1]));
   });
-  const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
+  const embeddings: Partial<Record<GraphNetworkName, Float32Array>> = {};
   try {
     for (const [i, name] of names.entries()) {
       embeddings[name] = checkedLength(name, new Float32Array(await outputs[i]!.data()));
@@ -250,7 +268,7 @@ export async function embedFaceAll(
   return embeddings;
 }
 
-function checkedLength(name: FaceNetworkName, values: Float32Array): Float32Array {
+function checkedLength(name: GraphNetworkName, values: Float32Array): Float32Array {
   if (values.length !== FACE_NETWORKS[name].length) {
     throw new Error(`${name} gave ${values.length} values, expected ${FACE_NETWORKS[name].length}`);
   }
@@ -271,7 +289,7 @@ const nativeNetworks = new Map<string, Promise<NativeNetwork | undefined>>();
  * or undefined where ONNX Runtime does not load or the graph holds an op the converter lacks
  * (then it runs on tfjs, as before, and says so once).
  */
-function nativeNetwork(name: FaceNetworkName): Promise<NativeNetwork | undefined> {
+function nativeNetwork(name: GraphNetworkName): Promise<NativeNetwork | undefined> {
   const { file, side } = FACE_NETWORKS[name];
   let network = nativeNetworks.get(file);
   if (!network) {
@@ -284,7 +302,7 @@ function nativeNetwork(name: FaceNetworkName): Promise<NativeNetwork | undefined
         const input = nodes.find((node) => node.op === "Placeholder")?.name ?? "";
         const outputs = [
           ...new Set(
-            FACE_NETWORK_NAMES.filter((other) => FACE_NETWORKS[other].file === file)
+            GRAPH_NETWORK_NAMES.filter((other) => FACE_NETWORKS[other].file === file)
               .map((other) => FACE_NETWORKS[other].output),
           ),
         ];
@@ -307,9 +325,9 @@ function nativeNetwork(name: FaceNetworkName): Promise<NativeNetwork | undefined
 
 async function embedOnNative(
   native: NativeNetwork,
-  names: readonly FaceNetworkName[],
+  names: readonly GraphNetworkName[],
   chip: tf.Tensor3D,
-): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
+): Promise<Partial<Record<GraphNetworkName, Float32Array>>> {
   const { side, pixels } = FACE_NETWORKS[names[0]!];
   const values = scaleValues(pixels, (await chip.data()) as Float32Array);
   const input = new native.ort.Tensor("float32", values, [1, side, side, 3]);
@@ -317,7 +335,7 @@ async function embedOnNative(
     { [native.input]: input },
     [...new Set(names.map((name) => FACE_NETWORKS[name].output))],
   );
-  const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
+  const embeddings: Partial<Record<GraphNetworkName, Float32Array>> = {};
   for (const name of names) {
     const output = outputs[FACE_NETWORKS[name].output]!;
     embeddings[name] = checkedLength(name, new Float32Array(output.data as Float32Array));

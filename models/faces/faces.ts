@@ -17,6 +17,7 @@ import {
 } from "./face_api_inputs.ts";
 
 import { initEngine, tf } from "../engine.ts";
+import { maskedPixels } from "../style_features.ts";
 import { nativeEngine } from "../native/onnx_runtime.ts";
 import { NativeFaceNets } from "../native/face_api_sessions.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
@@ -26,6 +27,7 @@ import {
   FACE_NETWORKS,
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
+  type GraphNetworkName,
   sameInput,
   TRUNK_DECIMALS,
 } from "./face_networks.ts";
@@ -695,16 +697,19 @@ export function faceSettings(options: FaceOptions = {}): Record<string, unknown>
 /**
  * Each asked-for network's embedding of the face at `geometry`, on its own aligned crop;
  * outputs of one graph on one crop (mobilefacenet and its trunk) share one inference.
+ * `context` is the work copy with `box` (work px) masked, as the masked-photo baseline sees it.
  */
 async function embedWithNetworks(
   image: DecodedImage,
   geometry: Geometry,
+  box: Box,
   networks: FaceNetworkName[],
   timings: FaceTimings | undefined,
 ): Promise<Partial<Record<FaceNetworkName, Float32Array>>> {
   const started = performance.now();
   const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
-  const left = [...networks];
+  if (networks.includes("context")) embeddings.context = await maskedPixels(image.rgb, box);
+  const left = networks.filter((name): name is GraphNetworkName => name !== "context");
   while (left.length > 0) {
     const name = left[0]!;
     const group = left.filter((other) => sameInput(name, other));
@@ -854,6 +859,7 @@ export async function extractFaces(
       const embeddings = await embedWithNetworks(
         image,
         geometry,
+        detection.box,
         settings.networks,
         timings,
       );
@@ -922,14 +928,21 @@ export async function describeWholeImage(
       undefined,
       nets,
     );
-    const box = scaleBox({
+    const workBox = {
       x: (workWidth - side) / 2,
       y: (workHeight - side) / 2,
       width: side,
       height: side,
-    }, image.scale);
-    const embeddings = await embedWithNetworks(image, geometry, networks, undefined);
-    return { box, score: 0, angle: 0, crop, descriptor, embeddings };
+    };
+    const embeddings = await embedWithNetworks(image, geometry, workBox, networks, undefined);
+    return {
+      box: scaleBox(workBox, image.scale),
+      score: 0,
+      angle: 0,
+      crop,
+      descriptor,
+      embeddings,
+    };
   } finally {
     image.dispose();
   }

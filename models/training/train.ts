@@ -7,6 +7,7 @@ import { tf } from "../engine.ts";
 import type { FaceFilter, FaceStore, StoredFace } from "../dataset.ts";
 import {
   type EpochStats,
+  isComposed,
   LayersClassifier,
   MODEL_FORMAT,
   MODEL_KINDS,
@@ -450,10 +451,10 @@ function checkTrainOptions(kind: ModelKind, store: FaceStore, options: TrainOpti
       `Cannot train as model kind '${kind}' is unknown: use ${MODEL_KINDS.join(", ")}`,
     );
   }
-  if (kind === "ensemble") {
+  if (isComposed(kind)) {
     throw new TypeError(
-      "Cannot train the ensemble on its own: it averages models trained on the same faces " +
-        "(composeEnsemble in models/ensemble.ts)",
+      `Cannot train the ${kind} on its own: it averages models trained on the same faces ` +
+        "(composeEnsembles in pipeline/train_run.ts)",
     );
   }
   const folds = store.folds;
@@ -488,8 +489,8 @@ export function preprocessingOf(kind: ModelKind): Preprocessing {
   if (kind === "descriptor") {
     return { input: "descriptor", length: DESCRIPTOR_LENGTH, normalise: "l2" };
   }
-  if (kind === "ensemble") {
-    throw new TypeError("the ensemble has no input of its own: it averages its members'");
+  if (isComposed(kind)) {
+    throw new TypeError(`the ${kind} has no input of its own: it averages its members'`);
   }
   return probePreprocessing(networksFor([kind])[0]!);
 }
