@@ -21,7 +21,7 @@ import { HttpClient, userAgentFor } from "../net/http.ts";
 import { BrowserRenderer } from "../net/browser.ts";
 import { droppedByReason, type RunSummary } from "../report/summary.ts";
 import { detectFaces } from "../stages/detect_faces.ts";
-import { assignSplit } from "../stages/split.ts";
+import { assignSplit, inSeedOrder } from "../stages/split.ts";
 import { collectFaces } from "./batches.ts";
 import { allPeople, cachedImage, crawledPeople, downloadedImages } from "./crawl.ts";
 import { type Crawler, type CrawlerFactory, localCrawler } from "./crawler.ts";
@@ -92,6 +92,7 @@ async function splitIntoDataset(
     }));
   const records: SplitRecord[] = [];
   const split$ = faces$.pipe(
+    inSeedOrder(String(options.seed)),
     assignSplit({
       ratios: options.ratios,
       folds: options.folds,

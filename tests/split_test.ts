@@ -3,7 +3,7 @@ import { from, lastValueFrom, toArray } from "rxjs";
 import { sha256Hex } from "../core/ids.ts";
 import type { FaceRecord, SplitName, SplitRecord } from "../core/types.ts";
 import { isOk } from "../core/types.ts";
-import { assignSplit, type SplitOptions } from "../stages/split.ts";
+import { assignSplit, inSeedOrder, type SplitOptions } from "../stages/split.ts";
 import { foldRole, SPLIT_NAMES } from "../core/split_rules.ts";
 import { seededRandom } from "../models/augment.ts";
 
@@ -241,4 +241,44 @@ Deno.test("assignSplit() rejects bad options early", () => {
   assert.throws(() => assignSplit({ folds: 2.5 }), RangeError);
   assert.throws(() => assignSplit({ identityThreshold: Number.NaN }), RangeError);
   assert.deepEqual(SPLIT_NAMES, ["train", "val", "test"]);
+});
+
+Deno.test("inSeedOrder() gives the same faces the same split and fold in any arrival order, and on another port", async () => {
+  const random = seededRandom(21);
+  const faces = Array.from({ length: 120 }, (_, i) => face(`p${i}`, i % 3 ? "bio" : "law"));
+  const shuffled = (list: FaceRecord[]) => {
+    const copy = [...list];
+    for (let i = copy.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+    }
+    return copy;
+  };
+  const options: SplitOptions = { folds: 5, seed: "42" };
+  /** Split and fold by image content, as two runs on the same images would compare them. */
+  const placements = async (records: FaceRecord[], ordered: boolean) => {
+    const arriving = from(records);
+    const stream = (ordered ? arriving.pipe(inSeedOrder("42")) : arriving).pipe(
+      assignSplit(options),
+      toArray(),
+    );
+    const out = (await lastValueFrom(stream)).filter(isOk).map((o) => o.record);
+    return new Map(out.map((r) => [r.sha256, `${r.split}/${r.fold}`]));
+  };
+  const first = await placements(faces, true);
+  const again = await placements(shuffled(faces), true);
+  assert.deepEqual(again, first);
+  // A loopback bench site on another port: other image URLs, so other record ids.
+  const moved = faces.map((f) => ({ ...f, id: sha256Hex(`port 2\n${f.id}`).slice(0, 8) }));
+  assert.deepEqual(await placements(shuffled(moved), true), first);
+  // Arrival order alone does move faces: this is what inSeedOrder is for.
+  assert.notDeepEqual(await placements(shuffled(faces), false), first);
+  // Another seed is another partition.
+  const other = await lastValueFrom(
+    from(faces).pipe(inSeedOrder("7"), assignSplit({ folds: 5, seed: "7" }), toArray()),
+  );
+  const otherPlacements = new Map(
+    other.filter(isOk).map((o) => [o.record.sha256, `${o.record.split}/${o.record.fold}`]),
+  );
+  assert.notDeepEqual(otherPlacements, first);
 });
