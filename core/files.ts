@@ -11,6 +11,12 @@ function tempBeside(path: string): string {
   return `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
 }
 
+/** The pid that wrote a temp file `tempBeside` named, or undefined for any other name. */
+export function tempWriter(name: string): number | undefined {
+  const match = /\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
 /**
  * Replaces a file whole: written to a temp file beside it, then renamed over it, so a run that
  * dies mid-write leaves the previous complete file (or none), never a torn one. Parent

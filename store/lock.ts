@@ -1,8 +1,12 @@
 /**
  * One run at a time per data dir: a lock file holding the owner's pid. A lock left by a run
  * that died (its pid is gone, or a zombie nobody reaped) is taken over, so a crash never
- * blocks the next run.
+ * blocks the next run; the temp files such a run left beside the manifest are swept when the
+ * lock is taken.
  */
+import { dirname, join } from "node:path";
+import { tempWriter } from "../core/files.ts";
+
 export class DataDirLock {
   private constructor(readonly path: string) {}
 
@@ -10,6 +14,7 @@ export class DataDirLock {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await Deno.writeTextFile(path, String(Deno.pid), { createNew: true });
+        await removeDeadWritersTemps(dirname(path));
         return new DataDirLock(path);
       } catch (error) {
         if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
@@ -30,6 +35,20 @@ export class DataDirLock {
       Deno.removeSync(this.path);
     } catch {
       // Already gone: nothing to release.
+    }
+  }
+}
+
+/**
+ * Removes the temp files that runs killed mid-write (SIGKILL, power loss) left in the data dir
+ * beside the manifest: their writer is gone, and the file they were replacing is whole. Only
+ * the lock's holder writes there, so a live writer's temp is never touched.
+ */
+async function removeDeadWritersTemps(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    const writer = tempWriter(entry.name);
+    if (entry.isFile && writer !== undefined && writer !== Deno.pid && !processAlive(writer)) {
+      await Deno.remove(join(dir, entry.name)).catch(() => {});
     }
   }
 }

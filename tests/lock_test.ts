@@ -58,3 +58,29 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "DataDirLock sweeps the temp files of writers that died, and keeps a live writer's",
+  ignore: !linux,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const gone = new Deno.Command("true").spawn();
+    await gone.status;
+    assert.equal(processAlive(gone.pid), false);
+    const live = new Deno.Command("sleep", { args: ["5"] }).spawn();
+    try {
+      const dead = join(dir, `index.csv.${gone.pid}.0123abcd.tmp`);
+      const alive = join(dir, `index.csv.${live.pid}.89abcdef.tmp`);
+      const other = join(dir, "notes.tmp");
+      for (const path of [dead, alive, other]) await Deno.writeTextFile(path, "x");
+      const lock = await DataDirLock.acquire(join(dir, ".lock"));
+      const left = [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
+      assert.deepEqual(left, [".lock", `index.csv.${live.pid}.89abcdef.tmp`, "notes.tmp"]);
+      lock.releaseSync();
+    } finally {
+      live.kill();
+      await live.status;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
