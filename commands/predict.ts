@@ -322,8 +322,10 @@ A missing or incompatible model folder always fails at once.
 
 options:
   --model DIR        trained model folder (model.json, weights.bin, metadata.json)
-  --data DIR         without --model: the model of this data dir that evaluated best
-                     (default: the first of ${DEFAULT_DATA_DIRS.join(", ")} that has one)
+  --data DIR         without --model: this data dir's model with the best cross-validated
+                     accuracy (after a run on one split, the ensemble, else the first face model
+                     it has: never chosen by the test faces); default: the first of
+                     ${DEFAULT_DATA_DIRS.join(", ")} that has one
   --whole-image      classify the whole image when no face is found
   --format F         json (default) or table (for people)
   --top K            list only the K most likely classes per face (default all)

@@ -6,7 +6,7 @@ import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { join } from "node:path";
 import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
-import { type Classifier, inputsOf } from "../models/classifier.ts";
+import { type Classifier, inputsOf, type ModelKind } from "../models/classifier.ts";
 import {
   checkDetector,
   describeWholeImage,
@@ -24,27 +24,47 @@ import { dataPaths, REPORT_FILES } from "../store/paths.ts";
 export const DEFAULT_DATA_DIRS = ["facefield-data", "facefield-demo"];
 
 /**
- * The data dir's model that evaluated best (highest test accuracy in its report's metrics.json);
- * without a report, its cnn, else its embedding model.
+ * The kinds `predict` falls back on, in order, where no cross-validation ranks them: the face
+ * models by their congress dev figures (the ensemble and the probes first, the seed's cnn
+ * last), the models that read the photo around the face after every face model.
+ */
+const PREDICT_ORDER: readonly ModelKind[] = [
+  "ensemble",
+  "descriptor",
+  "mobilefacenet",
+  "faceres",
+  "embedding",
+  "mobilefacenet-tuned",
+  "cnn",
+  "portrait",
+  "context",
+];
+
+/**
+ * The data dir's model for `predict` when none is named. After a cross-validated run, the
+ * kind with the best mean accuracy over the folds (each fold's model scored on faces it never
+ * saw: model choice by cross-validation). After a run on one split, `PREDICT_ORDER`: ranking by
+ * that split's test accuracy would pick the model on its test faces. Without a report, the
+ * same order.
  */
 export async function bestModelDir(dataDir: string): Promise<string | undefined> {
   const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
-  const kinds: { kind: string; accuracy: number }[] = [];
+  const ranked: { kind: string; accuracy: number }[] = [];
   try {
     const report = JSON.parse(
       await Deno.readTextFile(join(dataPaths(dataDir).reports, REPORT_FILES.metrics)),
     );
     for (const model of report.models ?? []) {
-      const accuracy = model?.metrics?.folds?.mean ?? model?.metrics?.accuracy;
+      const accuracy = model?.metrics?.folds?.mean;
       if (typeof model?.kind === "string" && typeof accuracy === "number") {
-        kinds.push({ kind: model.kind, accuracy });
+        ranked.push({ kind: model.kind, accuracy });
       }
     }
   } catch {
-    // No report yet: fall back to the fixed order below.
+    // No report yet: the fixed order below.
   }
-  kinds.sort((a, b) => b.accuracy - a.accuracy);
-  for (const kind of [...kinds.map((k) => k.kind), "cnn", "embedding"]) {
+  ranked.sort((a, b) => b.accuracy - a.accuracy);
+  for (const kind of [...ranked.map((k) => k.kind), ...PREDICT_ORDER]) {
     const dir = join(dataDir, "models", kind);
     if (await isDir(dir)) return dir;
   }
