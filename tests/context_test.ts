@@ -10,7 +10,8 @@ import { initEngine } from "../models/engine.ts";
 import { extractFaces } from "../models/faces/faces.ts";
 import { CONTEXT_SIDE, networkLength } from "../models/faces/face_networks.ts";
 import { maskedFacePixels, maskedPixels } from "../models/style_features.ts";
-import { FaceStore } from "../models/dataset.ts";
+import type { FaceStore } from "../models/dataset.ts";
+import { plantedStore } from "./_synthetic_faces.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { type FaceInput, inputsOf, saveClassifier } from "../models/classifier.ts";
 import { EnsembleClassifier, loadModel, saveEnsemble } from "../models/ensemble.ts";
@@ -59,10 +60,8 @@ Deno.test("the face stage's context is the masked-photo baseline's features, and
 /** Faces whose background carries the class plainly and whose descriptor a little. */
 function backgroundStore(): FaceStore {
   const random = seededRandom(11);
-  const store = new FaceStore({ crops: false });
   const length = networkLength("context");
-  for (let i = 0; i < 160; i++) {
-    const label = i % 2;
+  return plantedStore(160, (label) => {
     const descriptor = Float32Array.from({ length: 128 }, () => random() - 0.5);
     descriptor[5]! += label ? 0.15 : -0.15;
     const context = Float32Array.from({ length }, () => 100 + 40 * random());
@@ -70,19 +69,8 @@ function backgroundStore(): FaceStore {
     for (let pixel = 0; pixel < 2 * CONTEXT_SIDE; pixel++) {
       context[pixel * 3 + 2]! += label ? 8 : -8;
     }
-    store.addStored({
-      id: `f${i}`,
-      category: label ? "b" : "a",
-      split: i % 5 === 0 ? "test" : i % 7 === 0 ? "val" : "train",
-      fold: null,
-      identity: `f${i}`,
-      crop: new Uint8Array(0),
-      descriptor,
-      embeddings: { context },
-      source: "",
-    });
-  }
-  return store;
+    return { descriptor, embeddings: { context } };
+  });
 }
 
 Deno.test("a context probe learns the background; portrait averages it with a face probe and saves, loads and predicts as one model", async () => {

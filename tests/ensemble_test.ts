@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initEngine } from "../models/engine.ts";
-import { FaceStore } from "../models/dataset.ts";
+import type { FaceStore } from "../models/dataset.ts";
+import { plantedStore } from "./_synthetic_faces.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { type Classifier, type FaceInput, saveClassifier } from "../models/classifier.ts";
 import { EnsembleClassifier, loadModel, saveEnsemble } from "../models/ensemble.ts";
@@ -14,27 +15,14 @@ await initEngine();
 /** Faces whose descriptor and mobilefacenet embedding each carry a little of the class. */
 function syntheticStore(): FaceStore {
   const random = seededRandom(8);
-  const store = new FaceStore({ crops: false });
   const length = FACE_NETWORKS.mobilefacenet.length;
-  for (let i = 0; i < 160; i++) {
-    const label = i % 2;
+  return plantedStore(160, (label) => {
     const descriptor = Float32Array.from({ length: 128 }, () => random() - 0.5);
     descriptor[3]! += label ? 0.3 : -0.3;
     const embedding = Float32Array.from({ length }, () => 1 + 0.01 * (random() - 0.5));
     embedding[7]! += label ? 0.004 : -0.004;
-    store.addStored({
-      id: `f${i}`,
-      category: label ? "b" : "a",
-      split: i % 5 === 0 ? "test" : i % 7 === 0 ? "val" : "train",
-      fold: null,
-      identity: `f${i}`,
-      crop: new Uint8Array(0),
-      descriptor,
-      embeddings: { mobilefacenet: embedding },
-      source: "",
-    });
-  }
-  return store;
+    return { descriptor, embeddings: { mobilefacenet: embedding } };
+  });
 }
 
 const inputsOfTest = (store: FaceStore): FaceInput[] =>

@@ -6,6 +6,7 @@ import { FACE_NETWORKS, loadFaceNetwork } from "../models/faces/face_networks.ts
 import { buildLinearProbe, probePreprocessing } from "../models/embedding.ts";
 import { facesToSamples, inputBatch } from "../models/classifier.ts";
 import { FaceStore } from "../models/dataset.ts";
+import { plantedStore } from "./_synthetic_faces.ts";
 import { preprocessingOf } from "../models/training/train.ts";
 import { seededRandom } from "../models/augment.ts";
 
@@ -61,23 +62,11 @@ Deno.test("a linear probe learns a direction hidden in nearly identical embeddin
   // Like mobilefacenet's: every vector is a shared direction plus a hundredth of signal.
   const random = seededRandom(3);
   const length = 32;
-  const store = new FaceStore({ crops: false });
-  for (let i = 0; i < 120; i++) {
-    const label = i % 2;
+  const store = plantedStore(120, (label) => {
     const embedding = Float32Array.from({ length }, () => 1 + 0.01 * (random() - 0.5));
     embedding[5]! += label ? 0.01 : -0.01;
-    store.addStored({
-      id: `f${i}`,
-      category: label ? "b" : "a",
-      split: i % 6 === 0 ? "val" : "train",
-      fold: null,
-      identity: `f${i}`,
-      crop: new Uint8Array(0),
-      descriptor: new Float32Array(128),
-      embeddings: { mobilefacenet: embedding },
-      source: "",
-    });
-  }
+    return { embeddings: { mobilefacenet: embedding } };
+  }, (i) => i % 6 === 0 ? "val" : "train");
   const preprocessing = { ...probePreprocessing("mobilefacenet"), length };
   const model = buildLinearProbe(2, length, { seed: 1 });
   model.compile({ optimizer: tf.train.adam(0.01), loss: "categoricalCrossentropy" });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initEngine } from "../models/engine.ts";
 import { L2_GRID, LogisticRegression } from "../models/logistic.ts";
-import { FaceStore } from "../models/dataset.ts";
+import { plantedStore } from "./_synthetic_faces.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { loadClassifier, saveClassifier } from "../models/classifier.ts";
 import { FACE_NETWORKS } from "../models/faces/face_networks.ts";
@@ -59,24 +59,12 @@ Deno.test("LogisticRegression.fitCv: a weak penalty for signal, a strong one for
 Deno.test("a probe kind is fitted by cross-validation, predicts as the fit does, and saves and loads", async () => {
   const random = seededRandom(3);
   const length = FACE_NETWORKS.mobilefacenet.length;
-  const store = new FaceStore({ crops: false });
-  for (let i = 0; i < 300; i++) {
-    const label = i % 2;
+  const store = plantedStore(300, (label) => {
     // Like mobilefacenet's embeddings: one shared direction plus a hundredth of signal.
     const embedding = Float32Array.from({ length }, () => 1 + 0.01 * (random() - 0.5));
     embedding[5]! += label ? 0.02 : -0.02;
-    store.addStored({
-      id: `f${i}`,
-      category: label ? "b" : "a",
-      split: i % 5 === 0 ? "test" : i % 7 === 0 ? "val" : "train",
-      fold: null,
-      identity: `f${i}`,
-      crop: new Uint8Array(0),
-      descriptor: new Float32Array(128),
-      embeddings: { mobilefacenet: embedding },
-      source: "",
-    });
-  }
+    return { embeddings: { mobilefacenet: embedding } };
+  });
   const { classifier, history, bestEpoch } = await trainClassifier("mobilefacenet", store);
   assert.equal(bestEpoch, 1);
   assert.equal(history.length, 1);
