@@ -74,8 +74,24 @@ export function rowsOfPerson(rows: ManifestRow[], request: ForgetRequest): Manif
   return [...matched];
 }
 
-/** Removes the person's records, images, face crops, and every model and report built on them. */
+/**
+ * Removes the person's records, images, face crops, and every model and report built on them,
+ * from the data dir and from each of its repeated benchmark's data dirs.
+ */
 export async function forget(request: ForgetRequest): Promise<ForgetResult> {
+  const result = await forgetInOne(request);
+  for (const dir of await listDirs(dataPaths(request.dataDir).repeats)) {
+    const inRepeat = await forget({ ...request, dataDir: dir });
+    result.records += inRepeat.records;
+    result.images += inRepeat.images;
+    result.faceFiles += inRepeat.faceFiles;
+    result.models.push(...inRepeat.models);
+    result.reportRemoved ||= inRepeat.reportRemoved;
+  }
+  return result;
+}
+
+async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
   const paths = dataPaths(request.dataDir);
   const lock = await DataDirLock.acquire(paths.lock);
   try {

@@ -7,6 +7,8 @@ export interface DataPaths {
   pages: string;
   removed: string;
   lock: string;
+  /** Every cache below: content-addressed blobs and validators, all written by rename. */
+  cache: string;
   imageCache: string;
   /** Page bodies by sha256, for a 304 to reuse. */
   pageCache: string;
@@ -19,6 +21,11 @@ export interface DataPaths {
   reports: string;
   /** The latest run's progress as JSON lines (start, epochs, end): counts only, no personal data. */
   runEvents: string;
+  /**
+   * Data dirs of a repeated benchmark's other partitions (`repeats/seed-<N>/`), each a whole
+   * data dir; `forget` reaches into them.
+   */
+  repeats: string;
 }
 
 export function dataPaths(root: string): DataPaths {
@@ -28,6 +35,7 @@ export function dataPaths(root: string): DataPaths {
     pages: join(root, "pages.csv"),
     removed: join(root, "removed.csv"),
     lock: join(root, ".lock"),
+    cache: join(root, "cache"),
     imageCache: join(root, "cache", "images"),
     pageCache: join(root, "cache", "pages"),
     httpCache: join(root, "cache", "http.csv"),
@@ -36,6 +44,7 @@ export function dataPaths(root: string): DataPaths {
     models: join(root, "models"),
     reports: join(root, "report"),
     runEvents: join(root, "run_events.jsonl"),
+    repeats: join(root, "repeats"),
   };
 }
 

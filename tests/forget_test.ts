@@ -25,8 +25,9 @@ const shaB = "b".repeat(64);
 const shaOther = "c".repeat(64);
 
 /** A data dir where "Dr. Ada Byron" appears on two pages (same face), next to someone else. */
-async function seededDataDir() {
-  const root = await Deno.makeTempDir();
+async function seededDataDir(root?: string) {
+  root ??= await Deno.makeTempDir();
+  await Deno.mkdir(root, { recursive: true });
   const paths = dataPaths(root);
   const manifest = await Manifest.open(paths.manifest);
   const base = { imageUrl: "https://u.example/i.jpg", pageUrl: "https://u.example/p" };
@@ -96,6 +97,21 @@ Deno.test("forget() removes the person everywhere, including their face under an
   assert.equal(await exists(join(paths.models, "cnn")), false, "model trained on them is gone");
   assert.equal(await exists(join(paths.models, "other")), true, "model without them stays");
   assert.equal(await exists(paths.reports), false);
+});
+
+Deno.test("forget() reaches into a repeated benchmark's data dirs", async () => {
+  const paths = await seededDataDir();
+  const repeat = await seededDataDir(join(paths.repeats, "seed-43"));
+  const result = await forget({ dataDir: paths.root, names: ["Ada Byron"] });
+  assert.equal(result.records, 4, "two rows in each data dir");
+  for (const dir of [paths, repeat]) {
+    const manifest = await Manifest.open(dir.manifest);
+    assert.deepEqual(manifest.rows().map((r) => r.id), ["33333333"], dir.root);
+    assert.equal(await exists(blobPath(dir.imageCache, shaA)), false, dir.root);
+    assert.equal(await exists(join(dir.models, "cnn")), false, dir.root);
+    assert.ok((await RemovedList.open(dir.removed)).matches({ id: "ffffffff", name: "Ada Byron" }));
+  }
+  assert.equal(result.models.length, 2);
 });
 
 Deno.test("forget() by name keeps no plain name, and later crawls recognise the person", async () => {
