@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type Command, stringOption } from "../cli.ts";
 import { fail } from "../../core/errors.ts";
 import { missingShared, sharedPath } from "../../core/shared_data.ts";
-import { benchPipelineFlagSpec, printPeopleBench } from "./people.ts";
+import { benchPipelineFlagSpec, printPeopleBench, REPEATS_HELP } from "./people.ts";
 
 export const CONGRESS_DIR = sharedPath("data/congress/");
 
@@ -36,14 +36,15 @@ export const benchCongressCommand: Command = {
   name: "bench:congress",
   summary: "the whole pipeline on ../shared/data/congress (party from official portraits)",
   usage: `
-usage: deno task bench:congress [--set dev|holdout|all] [--data DIR] [pipeline options]
+usage: deno task bench:congress [--set dev|holdout|all] [--data DIR] [--repeats R]
+         [pipeline options]
 
 Serves the congress portraits as a loopback people site, one listing per party, and runs the
 pipeline on it into DIR (default facefield-congress-<set>): 'deno task bench --people' on
 ../shared/data/congress/people.csv with --serve. The set 'dev' (200) is for development;
 'holdout' (673) and 'all' are the final benchmark: tune nothing on them.
 Any pipeline option works (--folds 5, --models embedding, --epochs, ...).
-Baselines (all 873): always republican 52.1 %, gender alone 59.0 %.
+Baselines (all 873): always republican 52.1 %, gender alone 59.0 %.${REPEATS_HELP}
 `,
   options: {
     set: { type: "string" },

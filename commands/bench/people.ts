@@ -7,7 +7,8 @@ import { basename, dirname, resolve } from "node:path";
 import { type Command, intOption, type ParsedValues, stringOption } from "../cli.ts";
 import { fail } from "../../core/errors.ts";
 import { pipelineOptionsFrom } from "../pipeline.ts";
-import { type PeopleBenchOptions, runPeopleBench } from "../../pipeline/people_bench.ts";
+import type { PeopleBenchOptions } from "../../pipeline/people_bench.ts";
+import { runRepeatedBench } from "../../pipeline/repeated_bench.ts";
 import { ImageListFormatError } from "../../stages/read_image_list.ts";
 
 /** Pipeline flags a benchmark passes on; the crawl's own (sources, images, data) it sets itself. */
@@ -25,15 +26,22 @@ export const BENCH_PIPELINE_FLAGS = [
   "batch-size",
 ] as const;
 
-/** parseArgs specs for the passed-on pipeline flags. */
+/** parseArgs specs for the passed-on pipeline flags, and the benchmark's own --repeats. */
 export function benchPipelineFlagSpec() {
   return Object.fromEntries(
-    BENCH_PIPELINE_FLAGS.map((flag) => [flag, { type: "string" }]),
+    [...BENCH_PIPELINE_FLAGS, "repeats"].map((flag) => [flag, { type: "string" }]),
   ) as Record<
-    typeof BENCH_PIPELINE_FLAGS[number],
+    typeof BENCH_PIPELINE_FLAGS[number] | "repeats",
     { type: "string" }
   >;
 }
+
+/** What --repeats does, for both benchmarks' usage. */
+export const REPEATS_HELP = `
+--repeats R runs the whole stream R times, on the partitions of seeds --seed … --seed+R−1 (the
+first in DIR, the others in DIR/repeats/seed-N, which start from DIR's caches), and adds
+"repeats" to the summary: each model's and baseline's accuracy per partition with its mean, sd
+and range, and in how many partitions each model beat each baseline. 'forget' reaches them too.`;
 
 /**
  * Runs the benchmark and prints its summary: the run's own lines on stderr, the JSON on
@@ -47,11 +55,11 @@ export async function printPeopleBench(
   const passed = Object.fromEntries(BENCH_PIPELINE_FLAGS.map((flag) => [flag, values[flag]]));
   const pipeline = pipelineOptionsFrom({ ...passed, data: dataDir, sources: "-" });
   try {
-    const summary = await runPeopleBench({
+    const summary = await runRepeatedBench({
       ...bench,
       perPage: intOption(values, "per-page", 60, { min: 1 }),
       pipeline: { ...pipeline, sources: undefined },
-    });
+    }, intOption(values, "repeats", 1, { min: 1, max: 100 }));
     console.log(JSON.stringify(summary, null, 2));
     return 0;
   } catch (error) {
@@ -66,7 +74,8 @@ export const benchPeopleCommand: Command = {
   summary: "the whole stream on any CSV of labelled images, as one JSON summary",
   usage: `
 usage: deno task bench --people FILE.csv [--image-col COL] [--label-col COL]
-         [--group-col source] [--name-col name] [--serve] [--data DIR] [pipeline options]
+         [--group-col source] [--name-col name] [--serve] [--data DIR] [--repeats R]
+         [pipeline options]
 
 Takes any CSV of labelled images (paths relative to the CSV's folder, or URLs) and runs the
 whole stream on it: as an image list (the default), or with --serve as a loopback people site
@@ -76,7 +85,7 @@ metrics.json holds, the process's peak RSS, and the report's path.
 Columns not named are found by their usual names (image_url, image, path; category, label;
 name; source; id), so the seed study's index.csv needs no flags.
 Data dir: DIR (default facefield-bench-<file name>). Pipeline options passed on:
-${BENCH_PIPELINE_FLAGS.map((flag) => `--${flag}`).join(", ")}.
+${BENCH_PIPELINE_FLAGS.map((flag) => `--${flag}`).join(", ")}.${REPEATS_HELP}
 `,
   options: {
     people: { type: "string" },
