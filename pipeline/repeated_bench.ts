@@ -38,7 +38,9 @@ export interface RepeatedSummary {
   seeds: number[];
   dataDirs: string[];
   reports: (string | null)[];
+  /** All partitions together, and each partition's run. */
   wall_s: number;
+  wall_s_each: number[];
   /** Each model kind's accuracy over the partitions. */
   models: ({ kind: string } & RepeatedFigure)[];
   baselines: RepeatedBaseline[];
@@ -117,6 +119,7 @@ export function summariseRepeats(
     dataDirs: runs.map((run) => run.dataDir),
     reports: summaries.map((s) => s.report),
     wall_s: Math.round(wallS * 10) / 10,
+    wall_s_each: summaries.map((s) => s.wall_s),
     models,
     baselines,
     best,

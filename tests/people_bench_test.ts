@@ -118,6 +118,9 @@ Deno.test({
     }, 2);
     const repeats = summary.repeats!;
     assert.deepEqual(repeats.seeds, [5, 6]);
+    assert.equal(repeats.wall_s_each[0], summary.wall_s);
+    // Each is rounded to a tenth of a second.
+    assert.ok(repeats.wall_s + 0.1 >= repeats.wall_s_each[0]! + repeats.wall_s_each[1]!);
     assert.deepEqual(repeats.dataDirs, [dataDir, repeatDataDir(dataDir, 6)]);
     // Each partition is a data dir of its own: the same faces, folds drawn by its seed.
     const folds = await Promise.all(repeats.dataDirs.map(async (root) => {
