@@ -62,12 +62,12 @@ export function buildEmbeddingHead(classes: number, options: EmbeddingOptions = 
 
 /**
  * A face stage output as a probe's input: a shipped network's embedding as the face stage
- * stored it, L2-scaled; the masked photo (`context`) as it is, since its pixels' size is
- * information (the probe's fit standardises every value).
+ * stored it, L2-scaled; the masked photo (`context`) and the face's shape (`landmarks`) as they
+ * are, since the size of their values is information (the probe's fit standardises each).
  */
 export function probePreprocessing(network: FaceNetworkName): Preprocessing {
   const length = networkLength(network);
-  return network === "context"
+  return network === "context" || network === "landmarks"
     ? { input: "descriptor", length, network }
     : { input: "descriptor", length, network, normalise: "l2" };
 }

@@ -32,6 +32,7 @@ const PREDICT_ORDER: readonly ModelKind[] = [
   "ensemble",
   "descriptor",
   "mobilefacenet",
+  "landmarks",
   "faceres",
   "embedding",
   "mobilefacenet-tuned",

@@ -142,6 +142,12 @@ export function verdictLines(
         }: against the photo with the face masked, it shows what the face adds to the photo`,
       );
     }
+    if (kind === "landmarks") {
+      lines.push(
+        "  it reads the face's 68 landmarks and no pixel: the face's proportions, but also its " +
+          "expression and the head's pose, which the photographer shares",
+      );
+    }
     lines.push(`  beats: ${beats.join("; ") || "nothing"}`);
     lines.push(`  does not beat: ${not.join("; ") || "nothing it was checked against"}`);
     // At chance there is nothing a baseline could come close to explaining.

@@ -547,6 +547,13 @@ Deno.test("verdictLines() says what the model beats, what it does not, and which
   const quiet = verdictLines([{ kind: "cnn", metrics: atChance }], checks).join("\n");
   assert.ok(!quiet.includes("comes close"), quiet);
   assert.match(quiet, /no better than chance, so there is no accuracy to explain/);
+
+  // Models that read more than the face's pixels say what they read; a face model does not.
+  const said = (kind: string) => verdictLines([{ kind, metrics }]).join("\n");
+  assert.match(said("portrait"), /reads the photo around the face .* beside the face/);
+  assert.match(said("context"), /reads the photo around the face .* and no face/);
+  assert.match(said("landmarks"), /68 landmarks and no pixel: .* expression and the head's pose/);
+  assert.ok(!/reads the|landmarks/.test(said("descriptor")), said("descriptor"));
 });
 
 Deno.test("losoPlan() holds sources out one by one, or in groups that leave every category a source", () => {

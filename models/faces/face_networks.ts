@@ -43,20 +43,32 @@ export const GRAPH_NETWORK_NAMES: readonly GraphNetworkName[] = [
 
 /**
  * What the face stage can add to a face besides face-api's descriptor: a graph network's
- * output, or `context`, the photo around the face (its face box painted grey, shrunk to
+ * output; `context`, the photo around the face (its face box painted grey, shrunk to
  * `CONTEXT_SIDE`² RGB), which no network computes: it is what the `context` model reads, the
- * same features as the masked-photo baseline (models/style_features.ts).
+ * same features as the masked-photo baseline (models/style_features.ts); or `landmarks`, the
+ * face's 68 landmarks, which the face stage finds anyway to align the face.
  */
-export type FaceNetworkName = GraphNetworkName | "context";
+export type FaceNetworkName = GraphNetworkName | "context" | "landmarks";
 
-export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [...GRAPH_NETWORK_NAMES, "context"];
+export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [
+  ...GRAPH_NETWORK_NAMES,
+  "context",
+  "landmarks",
+];
+
+/**
+ * Points of face-api's landmark net (dlib's 68): `landmarks` keeps them in the face's own
+ * frame, x and y interleaved, the face's shape, expression and pose without its pixels.
+ */
+export const LANDMARK_COUNT = 68;
 
 /** Side of the masked photo `context` keeps: 12² RGB is the masked-photo baseline's size. */
 export const CONTEXT_SIDE = 12;
 
 /** How many values a face stage output holds. */
 export function networkLength(name: FaceNetworkName): number {
-  return name === "context" ? CONTEXT_SIDE * CONTEXT_SIDE * 3 : FACE_NETWORKS[name].length;
+  if (name === "context") return CONTEXT_SIDE * CONTEXT_SIDE * 3;
+  return name === "landmarks" ? LANDMARK_COUNT * 2 : FACE_NETWORKS[name].length;
 }
 
 /**

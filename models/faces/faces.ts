@@ -415,6 +415,8 @@ interface Geometry {
   faceSize: number;
   /** Radians the eye line is tilted (image y points down). */
   angle: number;
+  /** The 68 landmarks the geometry comes from, in work px. */
+  landmarks: Point[];
 }
 
 type Point = { x: number; y: number };
@@ -469,16 +471,12 @@ async function faceGeometry(
 ): Promise<Geometry> {
   // Landmarks need the whole face: a slightly larger square around the detector box.
   const side = Math.max(box.width, box.height) * 1.1;
-  const left = box.x + box.width / 2 - side / 2;
-  const top = box.y + box.height / 2 - side / 2;
-  const rect = { x: left, y: top, width: side, height: side };
-  const values = nets
-    ? await nets.landmarks(cropAndResizePixels(image.rgb, rect, LANDMARK_SIDE))
-    : await landmarksOnWasm(image.pixels(), rect);
-  const relative = Array.from(
-    { length: values.length / 2 },
-    (_, k): Point => ({ x: left + values[2 * k]! * side, y: top + values[2 * k + 1]! * side }),
-  );
+  const relative = await landmarksIn(image, {
+    x: box.x + box.width / 2 - side / 2,
+    y: box.y + box.height / 2 - side / 2,
+    width: side,
+    height: side,
+  }, nets);
   const leftEye = mean(relative.slice(36, 42));
   const rightEye = mean(relative.slice(42, 48));
   const mouth = mean(relative.slice(48, 68));
@@ -494,7 +492,45 @@ async function faceGeometry(
     centreY: reference.y + Math.cos(angle) * down,
     faceSize,
     angle,
+    landmarks: relative,
   };
+}
+
+/** The 68 landmarks the landmark net finds in a square `rect` of the image, in work px. */
+async function landmarksIn(
+  image: DecodedImage,
+  rect: Box,
+  nets: NativeFaceNets | undefined,
+): Promise<Point[]> {
+  const values = nets
+    ? await nets.landmarks(cropAndResizePixels(image.rgb, rect, LANDMARK_SIDE))
+    : await landmarksOnWasm(image.pixels(), rect);
+  return Array.from(
+    { length: values.length / 2 },
+    (_, k): Point => ({
+      x: rect.x + values[2 * k]! * rect.width,
+      y: rect.y + values[2 * k + 1]! * rect.height,
+    }),
+  );
+}
+
+/**
+ * The face's shape: its landmarks in the face's own frame (turned level by `angle`, about the
+ * centre, in face sizes), x and y interleaved. Where and how large the face sits in the photo
+ * is gone; its proportions, expression and pose stay.
+ */
+function faceShape(geometry: Geometry): Float32Array {
+  const { centreX, centreY, faceSize, angle, landmarks } = geometry;
+  const cos = Math.cos(angle);
+  const sin = Math.sin(angle);
+  const shape = new Float32Array(landmarks.length * 2);
+  landmarks.forEach((point, k) => {
+    const x = point.x - centreX;
+    const y = point.y - centreY;
+    shape[2 * k] = (cos * x + sin * y) / faceSize;
+    shape[2 * k + 1] = (-sin * x + cos * y) / faceSize;
+  });
+  return shape;
 }
 
 /**
@@ -709,7 +745,10 @@ async function embedWithNetworks(
   const started = performance.now();
   const embeddings: Partial<Record<FaceNetworkName, Float32Array>> = {};
   if (networks.includes("context")) embeddings.context = await maskedPixels(image.rgb, box);
-  const left = networks.filter((name): name is GraphNetworkName => name !== "context");
+  if (networks.includes("landmarks")) embeddings.landmarks = faceShape(geometry);
+  const left = networks.filter((name): name is GraphNetworkName =>
+    name !== "context" && name !== "landmarks"
+  );
   while (left.length > 0) {
     const name = left[0]!;
     const group = left.filter((other) => sameInput(name, other));
@@ -920,7 +959,20 @@ export async function describeWholeImage(
   try {
     const { width: workWidth, height: workHeight } = image.rgb;
     const side = Math.min(workWidth, workHeight);
-    const geometry = { centreX: workWidth / 2, centreY: workHeight / 2, faceSize: side, angle: 0 };
+    const square = {
+      x: (workWidth - side) / 2,
+      y: (workHeight - side) / 2,
+      width: side,
+      height: side,
+    };
+    const geometry = {
+      centreX: workWidth / 2,
+      centreY: workHeight / 2,
+      faceSize: side,
+      angle: 0,
+      // The landmark net's best guess on the square, for a model that reads the face's shape.
+      landmarks: networks.includes("landmarks") ? await landmarksIn(image, square, nets) : [],
+    };
     const { crop, descriptor } = await cropAndDescribe(
       image.rgb,
       geometry,
@@ -928,15 +980,9 @@ export async function describeWholeImage(
       undefined,
       nets,
     );
-    const workBox = {
-      x: (workWidth - side) / 2,
-      y: (workHeight - side) / 2,
-      width: side,
-      height: side,
-    };
-    const embeddings = await embedWithNetworks(image, geometry, workBox, networks, undefined);
+    const embeddings = await embedWithNetworks(image, geometry, square, networks, undefined);
     return {
-      box: scaleBox(workBox, image.scale),
+      box: scaleBox(square, image.scale),
       score: 0,
       angle: 0,
       crop,
