@@ -9,6 +9,7 @@ import type { RgbImage, SplitRecord } from "../core/types.ts";
 import { decodeRgb } from "../models/classifier.ts";
 import { isComposed, membersOf, type ModelKind, networksFor } from "../models/classifier.ts";
 import { type FaceNetworkName, GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
+import { headPose } from "../models/faces/head_pose.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { LogisticRegression } from "../models/logistic.ts";
@@ -327,7 +328,7 @@ interface FeatureRow {
   person: string;
   label: number;
   group: number | "test" | "train";
-  features: Record<Exclude<BaselineKey, "demographics">, ArrayLike<number>>;
+  features: Record<Exclude<BaselineKey, "demographics" | "head-pose">, ArrayLike<number>>;
 }
 
 /** Reads each record's photo and crop into the baselines' features; unreadable ones are counted. */
@@ -365,7 +366,7 @@ async function featureRows(
   return { rows: rows.filter((row): row is FeatureRow => row !== null), skipped };
 }
 
-const BASELINE_NAMES: Record<Exclude<BaselineKey, "demographics">, string> = {
+const BASELINE_NAMES: Record<Exclude<BaselineKey, "demographics" | "head-pose">, string> = {
   "image-statistics":
     "image statistics (size, aspect ratio, bytes per pixel, JPEG quality, mean colour, brightness, contrast, colourfulness)",
   "masked-face": "the photo with the face box masked (background, clothes, light, crop)",
@@ -535,6 +536,45 @@ function demographicChecks(
 }
 
 /**
+ * The baseline from the head's pose alone (roll, yaw, pitch: models/faces/head_pose.ts), on
+ * the same split, where the face stage kept the faces' landmarks (a run that trains the
+ * `landmarks` probe): the photographer sets the pose as much as the person does.
+ */
+function headPoseBaseline(input: ChecksInput): BaselineResult | undefined {
+  const shapes = new Map(
+    input.store.faces.flatMap((face) =>
+      face.embeddings?.landmarks ? [[face.id, face.embeddings.landmarks]] : []
+    ),
+  );
+  if (shapes.size === 0) return undefined;
+  const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  let unreadable = 0;
+  const rows = input.records.flatMap((r) => {
+    const shape = shapes.get(r.id);
+    const pose = shape && headPose(shape, r.faceAngle);
+    if (!pose) {
+      unreadable++;
+      return [];
+    }
+    return [{
+      id: r.id,
+      person: r.identity,
+      label: classIndex.get(r.category)!,
+      group: heldOutGroup(r),
+      x: pose,
+    }];
+  });
+  const predictions = fitOnSameSplit(rows, input.classes.length);
+  if (predictions.size === 0) return undefined;
+  return {
+    key: "head-pose",
+    name: "the head's pose (roll, yaw and pitch from the face's landmarks), no face otherwise",
+    ...scoredAgainstModels(new Map(rows.map((r) => [r.id, r.label])), predictions, input),
+    skipped: unreadable ? { no_landmarks: unreadable } : {},
+  };
+}
+
+/**
  * Runs every check on a run's faces: leave-one-source-out per model kind, the style
  * baselines and the demographic ones, all on the face models' own split.
  */
@@ -573,6 +613,8 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     () => demographicChecks(input),
   );
   if (demographic) baselines.push(demographic);
+  const pose = await timed("head pose", () => headPoseBaseline(input));
+  if (pose) baselines.push(pose);
   const loso = await timed(
     "leave-one-source-out",
     () => leaveOneSourceOut(input, sources, log),

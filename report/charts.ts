@@ -360,6 +360,7 @@ const NO_FACE_LABELS: Record<string, string> = {
   "masked-face": "photo with the face masked",
   "blurred-face": "heavily blurred face",
   demographics: "estimated age, gender and ethnicity",
+  "head-pose": "the head's pose",
 };
 
 /** One bar of the checks chart: an accuracy with its 95 % interval. */

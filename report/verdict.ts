@@ -22,6 +22,7 @@ const SHORT: Record<string, string> = {
   "masked-face": "the photo with the face masked",
   "blurred-face": "a heavily blurred face",
   demographics: "estimated age, gender and ethnicity",
+  "head-pose": "the head's pose",
 };
 
 /** What one check leaves of the model's accuracy above chance. */

@@ -38,7 +38,12 @@ export interface Comparison {
   close: boolean;
 }
 
-export type BaselineKey = "image-statistics" | "masked-face" | "blurred-face" | "demographics";
+export type BaselineKey =
+  | "image-statistics"
+  | "masked-face"
+  | "blurred-face"
+  | "demographics"
+  | "head-pose";
 
 export interface BaselineResult {
   key: BaselineKey;

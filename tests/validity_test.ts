@@ -28,6 +28,8 @@ import { computeMetrics } from "../stages/evaluate.ts";
 import { fitOnSameSplit, losoPlan, runChecks, sourceOf } from "../pipeline/checks.ts";
 import { collectFaces } from "../pipeline/batches.ts";
 import { initEngine } from "../models/engine.ts";
+import { headPose } from "../models/faces/head_pose.ts";
+import { LANDMARK_COUNT } from "../models/faces/face_networks.ts";
 import { verdictLines } from "../report/verdict.ts";
 import { splitFaces, syntheticFaces } from "./testdata/synthetic/faces.ts";
 import type { SplitRecord } from "../core/types.ts";
@@ -245,6 +247,70 @@ Deno.test({
         line,
         /leave-one-source-out cannot be made: no category has two or more sources/,
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** A 68-point face shape with its eyes at y = −0.1, mouth at 0.3 and nose tip at (yaw, 0.1 + pitch). */
+function shapeWithPose(yaw: number, pitch: number): number[] {
+  const shape = new Array(LANDMARK_COUNT * 2).fill(0);
+  const put = (k: number, x: number, y: number) => {
+    shape[2 * k] = x;
+    shape[2 * k + 1] = y;
+  };
+  for (let k = 36; k < 42; k++) put(k, -0.2 + (k - 38.5) * 0.01, -0.1);
+  for (let k = 42; k < 48; k++) put(k, 0.2 + (k - 44.5) * 0.01, -0.1);
+  for (let k = 48; k < 68; k++) put(k, (k - 57.5) * 0.01, 0.3);
+  put(30, yaw, 0.1 + pitch);
+  return shape;
+}
+
+Deno.test("headPose() reads roll, yaw in eye distances and pitch between the eyes and the mouth", () => {
+  const [roll, yaw, pitch] = headPose(shapeWithPose(0.04, 0.1), 3)!;
+  assert.equal(roll, 3);
+  assert.ok(Math.abs(yaw - 0.1) < 1e-9, `yaw ${yaw}`); // 0.04 of an eye distance of 0.4
+  assert.ok(Math.abs(pitch - 0.75) < 1e-9, `pitch ${pitch}`); // 0.3 of the eyes-to-mouth 0.4
+  assert.equal(headPose(new Array(10).fill(0), 0), undefined);
+});
+
+Deno.test({
+  name: "runChecks(): the head-pose baseline reads a class that one photographer posed chin-down",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "facefield_checks_" });
+    try {
+      const random = seededUniform(8);
+      const records = await sourcedFaces(dir, 1);
+      const run = async (posed: boolean, withLandmarks = true) => {
+        const withPose = records.map((record) => {
+          const down = posed && record.category === "law" ? 0.06 : 0;
+          const shape = shapeWithPose((random() - 0.5) * 0.04, down + (random() - 0.5) * 0.04);
+          return {
+            ...record,
+            faceAngle: (random() - 0.5) * 6,
+            embeddings: withLandmarks ? { landmarks: shape } : undefined,
+          };
+        });
+        const checks = await runChecks({
+          records: withPose,
+          store: await collectFaces(from(withPose), {}),
+          kinds: ["embedding"],
+          classes: ["bio", "law"],
+          heldOut: new Map(),
+          crops: new Map(),
+          log: () => {},
+        });
+        return checks.baselines.find((b) => b.key === "head-pose");
+      };
+      const posed = await run(true);
+      assert.ok(posed && posed.score.accuracy >= 0.9, JSON.stringify(posed?.score));
+      assert.match(posed.name, /pose/);
+      const unposed = await run(false);
+      assert.ok(unposed && unposed.score.accuracy < 0.75, JSON.stringify(unposed?.score));
+      assert.equal(await run(true, false), undefined, "no landmarks, no pose baseline");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
