@@ -546,7 +546,6 @@ function headPoseBaseline(input: ChecksInput): BaselineResult | undefined {
       face.embeddings?.landmarks ? [[face.id, face.embeddings.landmarks]] : []
     ),
   );
-  if (shapes.size === 0) return undefined;
   const classIndex = new Map(input.classes.map((c, i) => [c, i]));
   let unreadable = 0;
   const rows = input.records.flatMap((r) => {
@@ -613,8 +612,10 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     () => demographicChecks(input),
   );
   if (demographic) baselines.push(demographic);
-  const pose = await timed("head pose", () => headPoseBaseline(input));
-  if (pose) baselines.push(pose);
+  if (input.store.faces.some((face) => face.embeddings?.landmarks)) {
+    const pose = await timed("head pose", () => headPoseBaseline(input));
+    if (pose) baselines.push(pose);
+  }
   const loso = await timed(
     "leave-one-source-out",
     () => leaveOneSourceOut(input, sources, log),

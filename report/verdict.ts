@@ -89,6 +89,24 @@ function losoLine(loso: LosoResult | undefined): string | null {
   })${cannot}`;
 }
 
+/** A line for the models that read more than the face's pixels: what they read. */
+function whatItReads(kind: string): string[] {
+  if (readsContext(kind)) {
+    return [
+      `  it reads the photo around the face (the face box masked)${
+        kind === "context" ? " and no face" : " beside the face"
+      }: against the photo with the face masked, it shows what the face adds to the photo`,
+    ];
+  }
+  if (kind === "landmarks") {
+    return [
+      "  it reads the face's 68 landmarks and no pixel: the face's proportions, but also its " +
+      "expression and the head's pose, which the photographer shares",
+    ];
+  }
+  return [];
+}
+
 /**
  * The verdict's lines for every model: plain text, the first lines of report.html,
  * metrics.json and the terminal summary.
@@ -136,19 +154,7 @@ export function verdictLines(
         );
       }
     }
-    if (readsContext(kind)) {
-      lines.push(
-        `  it reads the photo around the face (the face box masked)${
-          kind === "context" ? " and no face" : " beside the face"
-        }: against the photo with the face masked, it shows what the face adds to the photo`,
-      );
-    }
-    if (kind === "landmarks") {
-      lines.push(
-        "  it reads the face's 68 landmarks and no pixel: the face's proportions, but also its " +
-          "expression and the head's pose, which the photographer shares",
-      );
-    }
+    lines.push(...whatItReads(kind));
     lines.push(`  beats: ${beats.join("; ") || "nothing"}`);
     lines.push(`  does not beat: ${not.join("; ") || "nothing it was checked against"}`);
     // At chance there is nothing a baseline could come close to explaining.

@@ -68,7 +68,8 @@ Deno.test({
     assert.ok(metrics.checks.loso.every((l: { possible: boolean }) => l.possible));
     assert.deepEqual(
       metrics.checks.baselines.map((b: { key: string }) => b.key),
-      ["image-statistics", "masked-face", "blurred-face", "demographics"],
+      // The default landmarks probe keeps the faces' landmarks, so the head's pose is a check.
+      ["image-statistics", "masked-face", "blurred-face", "demographics", "head-pose"],
     );
     // The face stage estimated ethnicity for the demographic checks, and they read it.
     assert.match(metrics.checks.demographics.estimatedBy, /GEAR/);
