@@ -7,7 +7,8 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { initEngine } from "../models/engine.ts";
 import { describeWholeImage, extractFaces } from "../models/faces/faces.ts";
-import { LANDMARK_COUNT, networkLength } from "../models/faces/face_networks.ts";
+import { LANDMARK_COUNT, LANDMARK_REGIONS, networkLength } from "../models/faces/face_networks.ts";
+import { regionCentre } from "../models/faces/head_pose.ts";
 import { plantedStore } from "./_synthetic_faces.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import {
@@ -30,16 +31,6 @@ async function shapeOf(bytes: Uint8Array): Promise<Float32Array> {
   return faces[0]!.embeddings.landmarks!;
 }
 
-/** Mean of the points `from` … `to` − 1, as [x, y]. */
-function centre(shape: Float32Array, from: number, to: number): [number, number] {
-  let x = 0, y = 0;
-  for (let k = from; k < to; k++) {
-    x += shape[2 * k]!;
-    y += shape[2 * k + 1]!;
-  }
-  return [x / (to - from), y / (to - from)];
-}
-
 /** How far the landmarks of two shapes lie apart, on average, in face sizes. */
 function meanGap(a: Float32Array, b: Float32Array): number {
   let sum = 0;
@@ -52,9 +43,9 @@ Deno.test("the face stage's landmarks are the face's shape in its own frame, whe
   const shape = await shapeOf(bytes);
   assert.equal(shape.length, networkLength("landmarks"));
   assert.equal(shape.length, LANDMARK_COUNT * 2);
-  const [leftX, leftY] = centre(shape, 36, 42);
-  const [rightX, rightY] = centre(shape, 42, 48);
-  const [, mouthY] = centre(shape, 48, 68);
+  const { x: leftX, y: leftY } = regionCentre(shape, LANDMARK_REGIONS.leftEye);
+  const { x: rightX, y: rightY } = regionCentre(shape, LANDMARK_REGIONS.rightEye);
+  const { y: mouthY } = regionCentre(shape, LANDMARK_REGIONS.mouth);
   assert.ok(leftX < 0 && rightX > 0, `eyes either side of the centre: ${leftX}, ${rightX}`);
   assert.ok(Math.abs(leftY - rightY) < 1e-3, `the eyes are level: ${leftY} against ${rightY}`);
   assert.ok(mouthY > leftY + 0.3, "the mouth is below the eyes, in face sizes");

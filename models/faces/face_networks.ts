@@ -62,6 +62,14 @@ export const FACE_NETWORK_NAMES: readonly FaceNetworkName[] = [
  */
 export const LANDMARK_COUNT = 68;
 
+/** Where dlib's 68 points lie, as [first, past the last] index ranges, and the nose tip's index. */
+export const LANDMARK_REGIONS = {
+  leftEye: [36, 42],
+  rightEye: [42, 48],
+  mouth: [48, 68],
+} as const satisfies Record<string, readonly [number, number]>;
+export const NOSE_TIP = 30;
+
 /** Side of the masked photo `context` keeps: 12² RGB is the masked-photo baseline's size. */
 export const CONTEXT_SIDE = 12;
 

@@ -28,6 +28,7 @@ import {
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
   type GraphNetworkName,
+  LANDMARK_REGIONS,
   sameInput,
   TRUNK_DECIMALS,
 } from "./face_networks.ts";
@@ -477,9 +478,9 @@ async function faceGeometry(
     width: side,
     height: side,
   }, nets);
-  const leftEye = mean(relative.slice(36, 42));
-  const rightEye = mean(relative.slice(42, 48));
-  const mouth = mean(relative.slice(48, 68));
+  const leftEye = mean(relative.slice(...LANDMARK_REGIONS.leftEye));
+  const rightEye = mean(relative.slice(...LANDMARK_REGIONS.rightEye));
+  const mouth = mean(relative.slice(...LANDMARK_REGIONS.mouth));
   const eyeToMouth = (Math.hypot(mouth.x - leftEye.x, mouth.y - leftEye.y) +
     Math.hypot(mouth.x - rightEye.x, mouth.y - rightEye.y)) / 2;
   const faceSize = eyeToMouth / 0.45;

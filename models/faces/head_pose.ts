@@ -4,14 +4,13 @@
  * ("chin down a little") as by the person, so the head-pose baseline holds a face model against
  * it: a model on the landmarks that only read pose would be reading the photo.
  */
-import { LANDMARK_COUNT } from "./face_networks.ts";
+import { LANDMARK_COUNT, LANDMARK_REGIONS, NOSE_TIP } from "./face_networks.ts";
 
-const NOSE_TIP = 30;
-const LEFT_EYE = [36, 42] as const;
-const RIGHT_EYE = [42, 48] as const;
-const MOUTH = [48, 68] as const;
-
-function centre(shape: ArrayLike<number>, [from, to]: readonly [number, number]) {
+/** The mean point of one region of a shape (x and y interleaved). */
+export function regionCentre(
+  shape: ArrayLike<number>,
+  [from, to]: readonly [number, number],
+): { x: number; y: number } {
   let x = 0, y = 0;
   for (let k = from; k < to; k++) {
     x += shape[2 * k]!;
@@ -31,9 +30,9 @@ export function headPose(
   rollDegrees: number,
 ): [number, number, number] | undefined {
   if (shape.length !== LANDMARK_COUNT * 2) return undefined;
-  const left = centre(shape, LEFT_EYE);
-  const right = centre(shape, RIGHT_EYE);
-  const mouth = centre(shape, MOUTH);
+  const left = regionCentre(shape, LANDMARK_REGIONS.leftEye);
+  const right = regionCentre(shape, LANDMARK_REGIONS.rightEye);
+  const mouth = regionCentre(shape, LANDMARK_REGIONS.mouth);
   const eyes = { x: (left.x + right.x) / 2, y: (left.y + right.y) / 2 };
   const eyeDistance = Math.hypot(right.x - left.x, right.y - left.y);
   const eyesToMouth = mouth.y - eyes.y;
