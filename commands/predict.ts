@@ -251,8 +251,10 @@ async function predictInputs(
       try {
         await predictOne("-", await readRest(sniffed));
       } catch (error) {
-        if (error instanceof InputError) return fail(`stdin: ${error.message}`);
-        throw error;
+        if (!(error instanceof InputError)) throw error;
+        // A JSON line too, so a script reading stdout learns why as well as a person.
+        await emit({ input: "-", error: error.message });
+        return fail(`stdin: ${error.message}`);
       }
       return 0;
     }
@@ -267,7 +269,10 @@ async function predictInputs(
       await predictOne(input, await readInput(input, http));
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
-      if (single) return fail(`${input}: ${error.message}`);
+      if (single) {
+        await emit({ input, error: error.message });
+        return fail(`${input}: ${error.message}`);
+      }
       failed++;
       log(`facefield: ${input}: ${error.message}`);
       await emit({ input, error: error.message });
@@ -315,8 +320,9 @@ An image without a face gives {"input":…,"result":"no_face","reason":"no_face"
 --whole-image is set; then its centre square is classified ("result":"whole_image").
 stdin is read as one image when its first bytes are an image's magic number, else as lines.
 
-Bad input (not an image, a missing file, an unreachable URL): one image or one named file fails
-with a message on stderr and exit code 1; in a stream the line gives
+Bad input (not an image, a missing file, an unreachable URL, over 10 MiB or 40 million pixels,
+SVG): one image or one named file gives {"input":…,"error":"…"} on stdout, a message on stderr
+and exit code 1; in a stream the line gives
 {"input":…,"error":"not_an_image: …"}, the stream goes on, and the exit code is 1 at the end.
 A missing or incompatible model folder always fails at once.
 

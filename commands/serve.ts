@@ -11,6 +11,8 @@ export interface ServeSettings {
   host: string;
   port: number;
   token?: string;
+  /** Let Try it fetch image URLs on private and loopback addresses. */
+  allowPrivate: boolean;
 }
 
 /** Without --data: the first of the default data dirs that has a manifest, as predict looks. */
@@ -43,7 +45,20 @@ export async function serveSettings(values: ParsedValues): Promise<ServeSettings
   if (token !== undefined && token.length < 16) {
     fail(`--token must be at least 16 characters: got ${token.length}`, 2);
   }
-  return { dataDir, host, port, token };
+  return { dataDir, host, port, token, allowPrivate: values["allow-private"] === true };
+}
+
+/**
+ * The addresses a browser can open: the bound one, or for a wildcard bind (0.0.0.0, ::) this
+ * machine's loopback and network addresses, since 0.0.0.0 itself opens nothing.
+ */
+export function addressesToOpen(hostname: string, port: number): string[] {
+  const url = (host: string) => `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+  if (hostname !== "0.0.0.0" && hostname !== "::") return [url(hostname)];
+  const own = Deno.networkInterfaces()
+    .filter((i) => i.family === "IPv4" && !i.address.startsWith("127."))
+    .map((i) => i.address);
+  return [url("127.0.0.1"), ...[...new Set(own)].map(url)];
 }
 
 async function runServe(values: ParsedValues): Promise<number> {
@@ -51,6 +66,7 @@ async function runServe(values: ParsedValues): Promise<number> {
   const { app } = await createApp({
     dataDir: settings.dataDir,
     token: settings.token,
+    allowPrivate: settings.allowPrivate,
     // Off this machine the browser may use any name for it; the token guards every request.
     allowedHosts: isLoopback(settings.host) ? undefined : "any",
   });
@@ -58,10 +74,12 @@ async function runServe(values: ParsedValues): Promise<number> {
     hostname: settings.host,
     port: settings.port,
     onListen: ({ hostname, port }) => {
-      const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
-      const url = `http://${shown}:${port}/`;
-      log(`facefield serve: ${settings.dataDir} on ${url}`);
-      if (settings.token) log(`open ${url}?token=<your --token> once; a cookie keeps it`);
+      const urls = addressesToOpen(hostname, port);
+      log(`facefield serve: ${settings.dataDir} on ${urls[0]}`);
+      for (const url of urls) {
+        log(`open ${settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url}`);
+      }
+      if (settings.token) log("the token is needed once per browser: a cookie keeps it");
       log("stop with Ctrl-C");
     },
   }, app.fetch);
@@ -92,13 +110,17 @@ answers, the evaluation report with links to its faces, a Try-it page (the same 
   --port N         port (default 8080; 0 picks a free one)
   --host ADDR      address to listen on (default 127.0.0.1, this machine only). Any other
                    address needs --token: every request must then carry it.
-  --token TOKEN    access token (16 characters or more); open the page once with ?token=TOKEN
+  --token TOKEN    access token (16 characters or more); the start message prints the
+                   address that carries it (?token=TOKEN), needed once per browser
+  --allow-private  let Try it fetch image URLs on private and loopback addresses (your own
+                   network); without it a URL typed there may reach only public addresses
 `,
   options: {
     data: { type: "string" },
     port: { type: "string" },
     host: { type: "string" },
     token: { type: "string" },
+    "allow-private": { type: "boolean" },
   },
   run: runServe,
 };

@@ -4,8 +4,13 @@
  */
 import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { join } from "node:path";
+import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
-import { sniffImageType } from "../stages/download_images.ts";
+import {
+  DEFAULT_MAX_IMAGE_BYTES,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  sniffImageType,
+} from "../stages/download_images.ts";
 import { type Classifier, inputsOf, type ModelKind } from "../models/classifier.ts";
 import {
   checkDetector,
@@ -72,8 +77,50 @@ export async function bestModelDir(dataDir: string): Promise<string | undefined>
   return undefined;
 }
 
-/** Largest image accepted from a file, a URL or stdin. */
-export const MAX_IMAGE_BYTES = 50 * 1024 * 1024;
+/** Largest image accepted from a file, a URL or stdin: the downloader's (and the web app's). */
+export const MAX_IMAGE_BYTES = DEFAULT_MAX_IMAGE_BYTES;
+/** Most pixels an image may have: the downloader's guard against decompression bombs. */
+export const MAX_IMAGE_PIXELS = DEFAULT_MAX_IMAGE_PIXELS;
+
+/**
+ * Checks image bytes before any face work, as the downloader does and with its reason codes:
+ * `not_an_image`, `too_large`, `unsupported_format` (BMP, ICO, SVG), `too_many_pixels`,
+ * `decode_failed`. Returns the upright size; throws `InputError`. `predict` and the web app's
+ * Try it both call it, so they refuse the same images for the same reasons.
+ */
+export async function checkImageBytes(
+  bytes: Uint8Array,
+): Promise<{ width: number; height: number }> {
+  if (bytes.length === 0) throw new InputError("not_an_image: the input is empty");
+  if (bytes.length > MAX_IMAGE_BYTES) {
+    throw new InputError(`too_large: ${bytes.length} bytes > ${MAX_IMAGE_BYTES}`);
+  }
+  const sniffed = sniffImageType(bytes);
+  if (sniffed.kind === "unknown") {
+    throw new InputError("not_an_image: the bytes match no image format");
+  }
+  if (sniffed.kind !== "sharp") {
+    const format = sniffed.kind === "svg" ? "svg" : sniffed.format;
+    throw new InputError(`unsupported_format: ${format} images cannot be read`);
+  }
+  let metadata: sharp.Metadata;
+  try {
+    metadata = await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS }).metadata();
+  } catch (error) {
+    const message = String((error as Error).message).split("\n")[0]!;
+    if (/pixel limit/i.test(message)) {
+      throw new InputError(`too_many_pixels: over ${MAX_IMAGE_PIXELS} pixels`);
+    }
+    throw new InputError(`decode_failed: ${message}`);
+  }
+  const width = metadata.width ?? 0;
+  const height = metadata.height ?? 0;
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new InputError(`too_many_pixels: ${width}x${height} is over ${MAX_IMAGE_PIXELS}`);
+  }
+  const quarterTurn = (metadata.orientation ?? 1) >= 5;
+  return quarterTurn ? { width: height, height: width } : { width, height };
+}
 
 /** One line of output: a face, a whole image, no face, or an input that failed. */
 export type PredictionLine =
@@ -175,14 +222,7 @@ export class Predictor {
       networks = this.#inputs.networks,
     }: { describe?: boolean; networks?: FaceNetworkName[] } = {},
   ): Promise<FoundFaces> {
-    const sniffed = sniffImageType(bytes);
-    if (bytes.length === 0) throw new InputError("not_an_image: the input is empty");
-    if (sniffed.kind === "unknown") {
-      throw new InputError("not_an_image: the bytes match no image format");
-    }
-    if (sniffed.kind === "unsupported") {
-      throw new InputError(`unsupported_format: ${sniffed.format} images cannot be read`);
-    }
+    await checkImageBytes(bytes);
     let faces: ExtractedFace[];
     let result: "face" | "whole_image" = "face";
     try {

@@ -105,8 +105,17 @@ export interface Metrics {
   /** Off-diagonal confusion cells, largest first (fastai's `most_confused`, min count 1). */
   mostConfused: { actual: string; predicted: string; count: number }[];
   perClass: ClassMetrics[];
-  /** `counts[i][j]`: faces of class `labels[i]` predicted as `labels[j]`. */
-  confusion: { labels: string[]; counts: number[][]; rowNormalised: number[][] };
+  /**
+   * `counts[i][j]`: faces of class `labels[i]` predicted as `labels[j]`; `ids[i][j]`: their
+   * record ids (each face as the model that held it out answered), so a cell can show exactly
+   * the faces it counts. Older metrics.json files have no `ids`.
+   */
+  confusion: {
+    labels: string[];
+    counts: number[][];
+    rowNormalised: number[][];
+    ids?: string[][][];
+  };
   /** The seed study's table: how many faces of each class there are, and how many are predicted. */
   distribution: { label: string; real: number; predicted: number }[];
   topK: {
@@ -318,7 +327,7 @@ export function computeMetrics(
   }
   const judged = judgeFaces(faces, classes);
   const n = judged.length;
-  const { counts, rowNormalised, real, predicted, correct } = confusionOf(judged, classes);
+  const { counts, ids, rowNormalised, real, predicted, correct } = confusionOf(judged, classes);
   const perClass = perClassMetrics(classes, counts, real, predicted);
   const majority = majorityBaseline(classes, real, n, options.trainDistribution);
   const chance = 1 / classes.length;
@@ -342,7 +351,7 @@ export function computeMetrics(
     },
     mostConfused: mostConfused(counts, classes),
     perClass,
-    confusion: { labels: [...classes], counts, rowNormalised },
+    confusion: { labels: [...classes], counts, rowNormalised, ids },
     distribution: classes.map((label, i) => ({ label, real: real[i]!, predicted: predicted[i]! })),
     topK: topKLists(judged, classes, topK),
     confounds: {
@@ -383,7 +392,11 @@ function judgeFaces(faces: ScoredFace[], classes: string[]): Judged[] {
  */
 function confusionOf(judged: Judged[], classes: string[]) {
   const counts = classes.map(() => classes.map(() => 0));
-  for (const j of judged) counts[j.actual]![j.predicted]!++;
+  const ids = classes.map(() => classes.map((): string[] => []));
+  for (const j of judged) {
+    counts[j.actual]![j.predicted]!++;
+    ids[j.actual]![j.predicted]!.push(j.face.id);
+  }
   const correct = classes.reduce((sum, _, i) => sum + counts[i]![i]!, 0);
   const rowNormalised = counts.map((row) => {
     const total = row.reduce((a, b) => a + b, 0);
@@ -391,7 +404,7 @@ function confusionOf(judged: Judged[], classes: string[]) {
   });
   const real = counts.map((row) => row.reduce((a, b) => a + b, 0));
   const predicted = classes.map((_, j) => counts.reduce((sum, row) => sum + row[j]!, 0));
-  return { counts, rowNormalised, real, predicted, correct };
+  return { counts, ids, rowNormalised, real, predicted, correct };
 }
 
 /** Precision, recall and F1 of each class against the rest. */

@@ -73,6 +73,11 @@ Deno.test("computeMetrics() gets accuracy, confusion and distribution right", ()
     [1, 2, 0],
     [1, 0, 2],
   ]);
+  // Each cell names exactly the faces it counts.
+  m.confusion.counts.forEach((row, i) =>
+    row.forEach((count, j) => assert.equal(m.confusion.ids![i]![j]!.length, count))
+  );
+  assert.equal(new Set(m.confusion.ids!.flat(2)).size, 10);
   assertAlmostEquals(m.confusion.rowNormalised[0]![0]!, 0.5, 1e-12);
   assertAlmostEquals(m.confusion.rowNormalised[1]![1]!, 2 / 3, 1e-12);
   assert.deepEqual(m.distribution, [

@@ -209,14 +209,24 @@ Deno.test("predict --whole-image classifies a faceless image; --format table --t
   }
 });
 
-Deno.test("predict fails with a specific message on one bad input", async () => {
+Deno.test("predict fails with a specific message, on stderr and as a JSON line, on one bad input", async () => {
   const random = crypto.getRandomValues(new Uint8Array(4096));
   random[0] = 0;
+  const bigJunk = new Uint8Array(11 * 1024 * 1024);
+  bigJunk.set(random);
+  const pixelBomb = await Deno.readFile(
+    new URL("./testdata/serve/too_many_pixels.png", import.meta.url),
+  );
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"></svg>\n';
   const cases: [string[], Uint8Array | string | undefined, RegExp][] = [
     [["predict", "--model", modelDir], random, /stdin: not_an_image: /],
     [["predict", "--model", modelDir, join(work, "missing.jpg")], undefined, /missing_file: /],
     [["predict", "--model", modelDir, textPath], undefined, /not_an_image: /],
     [["predict", "--model", modelDir], await Deno.readFile(noisePath), /^$/],
+    // The web app's limits, with its reasons: 10 MiB, 40 million pixels, no SVG.
+    [["predict", "--model", modelDir], bigJunk, /stdin: too_large: /],
+    [["predict", "--model", modelDir], pixelBomb, /stdin: too_many_pixels: /],
+    [["predict", "--model", modelDir], svg, /stdin: unsupported_format: svg/],
   ];
   for (const [args, input, message] of cases) {
     const { code, stderr, lines } = await run(args, input);
@@ -228,7 +238,11 @@ Deno.test("predict fails with a specific message on one bad input", async () => 
     }
     assert.equal(code, 1, `${args.join(" ")}: ${stderr}`);
     assert.match(stderr, message);
-    assert.equal(lines.length, 0, "nothing on stdout");
+    // The same reason as one JSON line on stdout, for a script that reads only stdout.
+    assert.equal(lines.length, 1, `one error line: ${args.join(" ")}`);
+    const [line] = lines;
+    assert.ok(line && "error" in line, JSON.stringify(line));
+    assert.match(`${line.input === "-" ? "stdin: " : ""}${line.error}`, message);
   }
 });
 

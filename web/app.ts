@@ -10,11 +10,11 @@ import { bodyLimit } from "hono/body-limit";
 import { HttpClient } from "../net/http.ts";
 import { DEFAULT_MAX_IMAGE_BYTES, sniffImageType } from "../stages/download_images.ts";
 import { DEFAULT_PER_PAGE, facePage, facesPage, readFilter } from "./faces_page.ts";
-import { type Html, NAV, page } from "./layout.ts";
+import { type Html, NAV, page, query } from "./layout.ts";
 import { liveEvents } from "./live.ts";
 import { ModelSet } from "./models.ts";
 import { overviewPage } from "./overview_page.ts";
-import { removedNotice, removePage, removePerson } from "./remove_page.ts";
+import { removedNotice, removePage, removePerson, retrainCommand } from "./remove_page.ts";
 import { reportPage } from "./report_page.ts";
 import {
   csrfCheck,
@@ -25,6 +25,7 @@ import {
   tokenCheck,
 } from "./security.ts";
 import { StoreView } from "./store_view.ts";
+import { VERDICT_CHART_PATH } from "./verdict_view.ts";
 import { isThumbnailKind, Thumbnails } from "./thumbnails.ts";
 import { predictBytes, tryPage, uploadBytes } from "./try_page.ts";
 
@@ -44,8 +45,14 @@ export interface AppOptions {
    */
   csrfToken?: string;
   /**
+   * Let an image URL on the Try-it page reach private and loopback addresses
+   * (`--allow-private`); without it the URL is treated as named on a public page.
+   * @default false
+   */
+  allowPrivate?: boolean;
+  /**
    * The client that fetches an image URL given on the Try-it page.
-   * @default new HttpClient({ maxRetries: 1, timeoutMs: 15000 })
+   * @default new HttpClient({ maxRetries: 1, timeoutMs: 15000, allowPrivate })
    */
   http?: HttpClient;
   /**
@@ -91,7 +98,7 @@ interface RouteContext {
   csrfToken: string;
   render(current: string, title: string, body: Html | Promise<Html>): Promise<string>;
   /** One-shot messages shown after a redirect, by a random key (never in the URL itself). */
-  notices: Map<string, string>;
+  notices: Map<string, Html>;
   http: HttpClient;
   pollMs: number;
   thumbnails: Thumbnails;
@@ -104,7 +111,8 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
     token,
     allowedHosts = ["127.0.0.1", "localhost", "[::1]"],
     csrfToken = generateToken(),
-    http = new HttpClient({ maxRetries: 1, timeoutMs: 15000 }),
+    allowPrivate = false,
+    http = new HttpClient({ maxRetries: 1, timeoutMs: 15000, allowPrivate }),
     pollMs = 500,
   } = options;
   if (token !== undefined && token.length < 16) {
@@ -122,7 +130,7 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
   const thumbnails = new Thumbnails(view);
   const assets = await loadAssets();
   /** One-shot messages shown after a redirect, by a random key (never in the URL itself). */
-  const notices = new Map<string, string>();
+  const notices = new Map<string, Html>();
 
   const app = new Hono();
   app.use(securityHeaders());
@@ -161,6 +169,16 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
   return { app, csrfToken, view, models };
 }
 
+/** The run's report.html with a link back to the app at its top (the file itself unchanged). */
+export function withBackLink(reportHtml: string): string {
+  const link = '<p style="margin:0;padding:6px 12px;background:#263238;font:14px system-ui">' +
+    '<a href="/report" style="color:#eceff1" data-back-to-app>← back to the app</a></p>';
+  const body = reportHtml.match(/<body[^>]*>/i);
+  if (!body) return link + reportHtml;
+  const at = body.index! + body[0].length;
+  return reportHtml.slice(0, at) + link + reportHtml.slice(at);
+}
+
 function htmlNotFound(): Html {
   return html`
     <h1>Not found</h1>
@@ -177,12 +195,18 @@ function pageRoutes(app: Hono, context: RouteContext): void {
   app.get("/events", (c) => liveEvents(c, view, { pollMs }));
 
   app.get("/faces", async (c) => {
+    // Empty filter fields (a form sent without its script) stay out of the address.
+    const url = new URL(c.req.url);
+    const given = [...url.searchParams];
+    if (given.some(([, value]) => value.trim() === "")) {
+      return c.redirect(`/faces${query(Object.fromEntries(given))}`, 302);
+    }
     const noticeKey = c.req.query("notice");
     const notice = noticeKey ? notices.get(noticeKey) : undefined;
     if (noticeKey) notices.delete(noticeKey);
     const pageNumber = Number(c.req.query("page") ?? 1);
     const perPage = Number(c.req.query("per") ?? DEFAULT_PER_PAGE);
-    const body = facesPage(view, models, {
+    const body = facesPage(view, {
       filter: readFilter(c.req.query()),
       page: Number.isInteger(pageNumber) ? pageNumber : 1,
       perPage: Number.isInteger(perPage) ? perPage : DEFAULT_PER_PAGE,
@@ -211,10 +235,12 @@ function actionRoutes(app: Hono, context: RouteContext): void {
     const row = await view.row(c.req.param("id"));
     if (!row) return c.notFound();
     try {
+      // The report goes with the removal: the retrain command is read from it first.
+      const command = retrainCommand(await view.report(), view.paths.root);
       const result = await removePerson(view, row.id);
       models.reset();
       const key = generateToken().slice(0, 12);
-      notices.set(key, removedNotice(result));
+      notices.set(key, removedNotice(result, command));
       return c.redirect(`/faces?notice=${key}`, 303);
     } catch (error) {
       if (!(error instanceof Deno.errors.Busy)) throw error;
@@ -253,7 +279,8 @@ function fileRoutes(app: Hono, context: RouteContext): void {
     if (!bytes) return c.notFound();
     return c.body(bytes.slice().buffer, 200, {
       "content-type": "image/webp",
-      "cache-control": "private, max-age=3600",
+      // A removed person's face must not linger in a browser's cache.
+      "cache-control": "no-store",
     });
   });
   app.get("/image/:sha", async (c) => {
@@ -263,14 +290,23 @@ function fileRoutes(app: Hono, context: RouteContext): void {
     return c.body(bytes.slice().buffer, 200, {
       "content-type": imageType(bytes),
       "content-disposition": "inline",
-      "cache-control": "private, max-age=3600",
+      "cache-control": "no-store",
+    });
+  });
+  app.get(VERDICT_CHART_PATH, async (c) => {
+    const path = await view.verdictChartPath();
+    if (!path) return c.notFound();
+    const bytes = await Deno.readFile(path);
+    return c.body(bytes.slice().buffer, 200, {
+      "content-type": "image/png",
+      "cache-control": "no-store",
     });
   });
   app.get("/report/static", async (c) => {
     const path = await view.inside(join(view.paths.reports, "report.html"));
     if (!path) return c.notFound();
     c.header("content-security-policy", STATIC_REPORT_CSP);
-    return c.html(await Deno.readTextFile(path));
+    return c.html(withBackLink(await Deno.readTextFile(path)));
   });
   app.get("/assets/:name", (c) => {
     const name = c.req.param("name");

@@ -14,7 +14,7 @@ import {
 } from "./funnel.ts";
 import { type Html, percent, query } from "./layout.ts";
 import type { ModelSet } from "./models.ts";
-import type { StoreView } from "./store_view.ts";
+import type { ReportData, StoreView } from "./store_view.ts";
 
 /** Faces per page unless `per` says otherwise. */
 export const DEFAULT_PER_PAGE = 120;
@@ -67,6 +67,26 @@ export function filterRows(
   );
 }
 
+/**
+ * Id → the label a model gave each face it was scored on, as the report's confusion matrix
+ * counts it (each face by the model that held it out: the fold model under cross-validation).
+ * Undefined when the report has no such model or predates the matrix's ids.
+ */
+export function heldOutLabels(
+  report: ReportData | undefined,
+  kind: string,
+): Map<string, string> | undefined {
+  const confusion = report?.models?.find((m) => m.kind === kind)?.metrics?.confusion;
+  if (!confusion?.ids) return undefined;
+  const labels = new Map<string, string>();
+  confusion.ids.forEach((row) =>
+    row.forEach((ids, j) => {
+      for (const id of ids) labels.set(id, confusion.labels[j]!);
+    })
+  );
+  return labels;
+}
+
 function options(name: string, values: string[], selected: string | undefined, any = "any"): Html {
   return html`<label>${name} <select name="${name}"><option value="">${any}</option>${
     values.map((v) =>
@@ -112,21 +132,73 @@ export interface GridRequest {
   filter: FaceFilter;
   page: number;
   perPage: number;
-  notice?: string;
+  /** A one-shot message shown above the grid (after a removal). */
+  notice?: Html;
 }
 
-export async function facesPage(
-  view: StoreView,
-  models: ModelSet,
-  request: GridRequest,
-): Promise<Html> {
+/** Page links: the first, the last, and two either side of the current one, with gaps. */
+export function pageNumbers(current: number, count: number): (number | "…")[] {
+  const shown: (number | "…")[] = [];
+  for (let p = 1; p <= count; p++) {
+    if (p === 1 || p === count || Math.abs(p - current) <= 2) shown.push(p);
+    else if (shown.at(-1) !== "…") shown.push("…");
+  }
+  return shown;
+}
+
+function pager(current: number, count: number, link: (p: number) => string): Html {
+  if (count <= 1) return html``;
+  return html`<nav class="pager" aria-label="pages">${
+    current > 1 ? html`<a rel="prev" href="${link(current - 1)}">← previous</a>` : ""
+  }${
+    pageNumbers(current, count).map((p) =>
+      p === "…"
+        ? html`<span class="gap">…</span>`
+        : p === current
+        ? html`<span aria-current="page" class="page">${p}</span>`
+        : html`<a class="page" href="${link(p)}">${p}</a>`
+    )
+  }${current < count ? html`<a rel="next" href="${link(current + 1)}">next →</a>` : ""}</nav>`;
+}
+
+/** The chip that says a confusion cell's faces are shown, and how to drop it. */
+function cellChip(filter: FaceFilter, found: boolean): Html {
+  if (!filter.model || !filter.predicted) return html``;
+  return html`
+    <input type="hidden" name="model" value="${filter.model}"><input type="hidden"
+      name="predicted" value="${filter.predicted}"><span
+      class="chip">${filter.category ? `${filter.category} faces ` : "faces "}the ${filter
+        .model} called ${filter.predicted} when held out
+    <a href="/faces${query({ ...filter, model: undefined, predicted: undefined })}"
+      aria-label="show all">×</a></span>
+    ${found ? "" : html`<p class="notice warn" data-cell-missing>This run's report predates
+      the faces per confusion cell (or has no ${filter.model} model): rerun the pipeline to open
+      them.</p>`}
+  `;
+}
+
+function filterForm(rows: ManifestRow[], filter: FaceFilter, sources: string[], found: boolean) {
+  return html`<form class="filters" method="get" action="/faces">
+${options("category", distinct(rows.map((r) => r.category)), filter.category)}
+${options("split", ["train", "val", "test"], filter.split)}
+${options("fold", distinct(rows.map((r) => r.fold)), filter.fold)}
+${options("source", sources, filter.source)}
+${options("status", ["ok", "rejected", "failed", "dropped"], filter.status)}
+${filter.stage ? html`<input type="hidden" name="stage" value="${filter.stage}">` : ""}${
+    cellChip(filter, found)
+  }
+<button type="submit">Filter</button> <a href="/faces">reset</a>
+</form>`;
+}
+
+export async function facesPage(view: StoreView, request: GridRequest): Promise<Html> {
   const { filter, notice } = request;
   const perPage = Math.min(MAX_PER_PAGE, Math.max(1, request.perPage));
   const [rows, pages] = await Promise.all([view.rows(), view.pages()]);
   const pageMap = sourceOfPage(pages);
   const sourceOf = (row: ManifestRow) => sourceOfRow(row, pageMap);
   const labels = filter.predicted && filter.model
-    ? await models.predictedLabels(filter.model, rows)
+    ? heldOutLabels(await view.report(), filter.model)
     : undefined;
   const kept = filterRows(rows, filter, { sourceOf, labels });
   const pageCount = Math.max(1, Math.ceil(kept.length / perPage));
@@ -134,37 +206,20 @@ export async function facesPage(
   const shown = kept.slice((pageIndex - 1) * perPage, pageIndex * perPage);
   const link = (p: number) =>
     `/faces${
-      query({ ...filter, page: p, per: perPage === DEFAULT_PER_PAGE ? undefined : perPage })
+      query({
+        ...filter,
+        page: p === 1 ? undefined : p,
+        per: perPage === DEFAULT_PER_PAGE ? undefined : perPage,
+      })
     }`;
   return html`<h1>Faces</h1>
-${notice ? html`<p class="notice" role="status">${notice}</p>` : ""}
-<form class="filters" method="get" action="/faces">
-${options("category", distinct(rows.map((r) => r.category)), filter.category)}
-${options("split", ["train", "val", "test"], filter.split)}
-${options("fold", distinct(rows.map((r) => r.fold)), filter.fold)}
-${options("source", distinct(rows.map(sourceOf)), filter.source)}
-${options("status", ["ok", "rejected", "failed", "dropped"], filter.status)}
-${filter.stage ? html`<input type="hidden" name="stage" value="${filter.stage}">` : ""}${
-    filter.model && filter.predicted
-      ? html`
-        <input type="hidden" name="model" value="${filter.model}"><input type="hidden"
-          name="predicted" value="${filter.predicted}"><span class="chip">${filter
-            .model} predicts ${filter.predicted}
-        <a href="/faces${query({ ...filter, model: undefined, predicted: undefined })}">×</a></span>
-      `
-      : ""
-  }
-<button type="submit">Filter</button> <a href="/faces">reset</a>
-</form>
+${notice}
+${filterForm(rows, filter, distinct(rows.map(sourceOf)), labels !== undefined)}
 <p class="count" data-count="${kept.length}">${kept.length} of ${rows.length} records${
     kept.length > perPage ? html`, page ${pageIndex} of ${pageCount}` : ""
   }.</p>
 <ul class="grid">${shown.map(card)}</ul>
-<nav class="pager">${
-    pageIndex > 1 ? html`<a rel="prev" href="${link(pageIndex - 1)}">← previous</a>` : ""
-  } ${
-    pageIndex < pageCount ? html`<a rel="next" href="${link(pageIndex + 1)}">next →</a>` : ""
-  }</nav>`;
+${pager(pageIndex, pageCount, link)}`;
 }
 
 /** The original image (its large preview) with the face box drawn in the image's own pixels. */

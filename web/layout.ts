@@ -61,6 +61,20 @@ export const percent = (value: number | null | undefined, digits = 1) =>
     ? "–"
     : `${(value * 100).toFixed(digits)} %`;
 
+const DATE_FORMAT = new Intl.DateTimeFormat("en-GB", {
+  dateStyle: "medium",
+  timeStyle: "short",
+  timeZone: "UTC",
+});
+
+/** An ISO time as people read it ("7 Dec 2026, 16:51 UTC"), in a <time> element. */
+export function readableDate(iso: string | undefined): Html {
+  if (!iso) return html`at an unknown time`;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return html`${iso}`;
+  return html`<time datetime="${date.toISOString()}">${DATE_FORMAT.format(date)} UTC</time>`;
+}
+
 /** A query string from the non-empty entries. */
 export function query(params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams();

@@ -64,8 +64,6 @@ export class ModelSet {
   #loaded = new Map<string, LoadedModel>();
   #engine: Promise<unknown> | undefined;
   #refresh: Promise<LoadedModel[]> | undefined;
-  /** Predictions of every stored face, per model version, for the confusion matrix's links. */
-  #allFaces: { key: string; rows: ManifestRow[]; labels: Promise<Map<string, string>> } | undefined;
   /** Why a model folder could not be used, by kind, to show instead of its answers. */
   readonly problems = new Map<string, string>();
 
@@ -130,35 +128,6 @@ export class ModelSet {
     return { crop: await Deno.readFile(cropPath), descriptor, embeddings };
   }
 
-  /** Id → label the model predicts, for every face with a crop (computed once per version). */
-  async predictedLabels(kind: string, rows: ManifestRow[]): Promise<Map<string, string>> {
-    const model = (await this.models()).find((m) => m.kind === kind);
-    if (!model) return new Map();
-    // The view hands out the same rows array until the manifest changes on disk.
-    const key = `${kind}:${model.version}`;
-    if (this.#allFaces?.key !== key || this.#allFaces.rows !== rows) {
-      this.#allFaces = { key, rows, labels: this.#labelAll(model, rows) };
-    }
-    return await this.#allFaces.labels;
-  }
-
-  async #labelAll(model: LoadedModel, rows: ManifestRow[]): Promise<Map<string, string>> {
-    const labels = new Map<string, string>();
-    const faces = rows.filter((row) => row.status === "ok" && row.split);
-    const batch = 64; // Bounds the crops held at once.
-    for (let start = 0; start < faces.length; start += batch) {
-      const chunk = faces.slice(start, start + batch);
-      const inputs = await Promise.all(chunk.map((row) => this.#storedInput(row)));
-      const present = chunk.filter((_, i) => inputs[i]);
-      if (present.length === 0) continue;
-      const probabilities = await model.classifier.predict(inputs.filter((i) => i !== undefined));
-      present.forEach((row, i) => {
-        labels.set(row.id, rankAnswer(model.classifier.metadata.classes, probabilities[i]!).label);
-      });
-    }
-    return labels;
-  }
-
   /**
    * The faces in uploaded bytes with every model's answer, through `Predictor` as
    * `deno task predict` runs it: the faces are found once, then each model classifies them.
@@ -193,6 +162,5 @@ export class ModelSet {
   reset(): void {
     for (const model of this.#loaded.values()) model.classifier.dispose();
     this.#loaded.clear();
-    this.#allFaces = undefined;
   }
 }

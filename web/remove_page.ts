@@ -8,7 +8,7 @@ import { forget, type ForgetResult, rowsOfPerson } from "../store/forget.ts";
 import type { ManifestRow } from "../store/manifest.ts";
 import { CSRF_FIELD } from "./security.ts";
 import type { Html } from "./layout.ts";
-import type { StoreView } from "./store_view.ts";
+import type { ReportData, StoreView } from "./store_view.ts";
 
 export interface RemovalPlan {
   rows: ManifestRow[];
@@ -48,17 +48,64 @@ export async function removalPlan(view: StoreView, id: string): Promise<RemovalP
   };
 }
 
+/**
+ * The command that retrains this data dir as its last run was made: the sources file and the
+ * folds from the report's provenance (read before a removal deletes the report).
+ */
+export function retrainCommand(report: ReportData | undefined, dataDir: string): string {
+  const provenance = report?.dataset?.provenance ?? {};
+  const parts = ["deno task pipeline", "--data", dataDir];
+  const sources = provenance.sources;
+  if (typeof sources === "string" && sources !== "" && sources !== "embedded demo") {
+    parts.push("--sources", sources);
+  }
+  const folds = provenance.folds;
+  if (typeof folds === "number") parts.push("--folds", String(folds));
+  return parts.join(" ");
+}
+
+/** Why other records go too: the same face (image or identity) under other names or groups. */
+function sameFace(row: ManifestRow, plan: RemovalPlan): Html {
+  const others = plan.rows.filter((r) => r.id !== row.id);
+  if (others.length === 0) return html``;
+  return html`
+    <p class="same-face" data-plan="same-face">The same face was found under these names, so they
+    are the same person and go too:</p>
+    <ul class="same-face">${others.map((r) =>
+      html`<li><code>${r.id}</code> ${r.name || "(no name)"} (${r.category}${
+        r.sha256 === row.sha256 ? ", the same image" : ", the same face in another image"
+      })</li>`
+    )}</ul>
+  `;
+}
+
+/** What stops working until a retrain, and the command that retrains. */
+function afterwards(plan: RemovalPlan, command: string): Html {
+  if (plan.models.length === 0 && !plan.report) return html``;
+  return html`
+    <p class="warn"
+      data-plan="afterwards">Until you retrain, ${plan.report
+        ? "the Report page has no evaluation"
+        : ""}${plan.report && plan.models.length ? " and " : ""}${plan.models.length
+        ? "Try it cannot answer with the removed model(s)"
+        : ""}. Retrain afterwards with <code>${command}</code>: it keeps the data dir's split and
+        caches, and the removal list keeps this person out.</p>
+  `;
+}
+
 export async function removePage(
   view: StoreView,
   row: ManifestRow,
   csrfToken: string,
 ): Promise<Html> {
   const plan = await removalPlan(view, row.id);
+  const command = retrainCommand(await view.report(), view.paths.root);
   return html`
     <h1>Remove ${row.name || row.id}?</h1>
     <p>This runs the same removal as <code>deno task forget --id ${row
       .id}</code> and cannot be undone.
     It deletes:</p>
+    ${sameFace(row, plan)}
     <ul class="plan">
       <li data-plan="records">${plan.rows.length} manifest record(s): ${plan.rows.map((r, i) =>
         html`${i ? ", " : ""}<code>${r.id}</code> (${r.category}, ${r.name})`
@@ -72,9 +119,8 @@ export async function removePage(
       <li data-plan="report">${plan.report ? "the evaluation report" : "no report"}</li>
     </ul>
     <p>Their id, image hash and a one-way hash of their name go on the data dir's removal list, so
-    later crawls drop them before anything is stored.${plan.models.length
-      ? " Retrain afterwards with deno task pipeline."
-      : ""}</p>
+    later crawls drop them before anything is stored.</p>
+    ${afterwards(plan, command)}
     <form method="post" action="/faces/${row.id}/remove">
       <input type="hidden" name="${CSRF_FIELD}" value="${csrfToken}">
       <button type="submit" class="danger">Remove ${plan.rows.length} record(s) for good</button>
@@ -88,9 +134,20 @@ export async function removePerson(view: StoreView, id: string): Promise<ForgetR
   return await forget({ dataDir: view.paths.root, ids: [id] });
 }
 
-export function removedNotice(result: ForgetResult): string {
-  return `Removed ${result.records} record(s), ${result.images} image(s), ${result.faceFiles} ` +
-    `cached face file(s), ${result.models.length} model(s)${
-      result.reportRemoved ? " and the report" : ""
-    }.`;
+/** What the removal did, what stopped working, and the command that retrains. */
+export function removedNotice(result: ForgetResult, command: string): Html {
+  const broken = result.models.length > 0 || result.reportRemoved;
+  return html`
+    <div class="notice"
+      role="status"><p>Removed ${result.records} record(s), ${result
+        .images} image(s), ${result.faceFiles} cached face file(s), ${result.models
+        .length} model(s)${result.reportRemoved ? " and the report" : ""}.</p>${broken
+        ? html`
+          <p
+            data-retrain>The Report page and Try it ${result.models.length
+              ? "stop working"
+              : "show no evaluation"} until a retrain: run <code>${command}</code>.</p>
+        `
+        : ""}</div>
+  `;
 }

@@ -4,8 +4,9 @@
  */
 import { html } from "hono/html";
 import type { RankedFace } from "../stages/evaluate.ts";
-import { type Html, lineChart, percent, query } from "./layout.ts";
+import { type Html, lineChart, percent, query, readableDate } from "./layout.ts";
 import type { ReportModel, StoreView } from "./store_view.ts";
+import { verdictFor } from "./verdict_view.ts";
 
 const pValue = (p: number) => (p < 0.001 ? "p < 0.001" : `p = ${p.toFixed(3)}`);
 
@@ -38,12 +39,23 @@ function headline(model: ReportModel): Html {
       : ""}
     <tr><th>gender-only rule</th><td>${percent(m.confounds.genderOnly.accuracy)} on ${m.confounds
       .genderOnly.n} faces</td></tr>
-    <tr><th>black-and-white / colour</th><td>${percent(m.confounds.grayscale.accuracy)} (${m
-      .confounds.grayscale.n}) / ${percent(m.confounds.colour.accuracy)} (${m.confounds.colour
-      .n})</td></tr>
+    <tr><th>black-and-white / colour photos</th><td>${colourLine(m)}</td></tr>
       </tbody>
     </table>
   `;
+}
+
+/** Accuracy on black-and-white and on colour photos, in words ("– (0)" said plainly). */
+export function colourLine(m: ReportModel["metrics"]): string {
+  const part = (what: string, subset: { accuracy: number | null; n: number }) =>
+    subset.n === 0
+      ? `no ${what} photos among the test faces`
+      : `${percent(subset.accuracy)} right on the ${subset.n} ${what} photo${
+        subset.n === 1 ? "" : "s"
+      }`;
+  return `${part("black-and-white", m.confounds.grayscale)}; ${
+    part("colour", m.confounds.colour)
+  }. A large gap means the model may read the photo's colour, not the face.`;
 }
 
 function perClass(model: ReportModel): Html {
@@ -74,7 +86,7 @@ function perClass(model: ReportModel): Html {
 }
 
 function confusion(model: ReportModel): Html {
-  const { labels, counts, rowNormalised } = model.metrics.confusion;
+  const { labels, counts, rowNormalised, ids } = model.metrics.confusion;
   return html`
     <table class="confusion">
       <thead>
@@ -84,12 +96,11 @@ function confusion(model: ReportModel): Html {
         html`<tr><th>${actual}</th>${
           labels.map((predicted, j) => {
             const n = counts[i]?.[j] ?? 0;
-            const href = `/faces${
-              query({ split: "test", category: actual, model: model.kind, predicted })
-            }`;
+            // The cell's own faces (each as the model that held it out answered it).
+            const href = `/faces${query({ category: actual, model: model.kind, predicted })}`;
             return html`
               <td class="${i === j ? "diagonal" : ""}"
-                data-cell="${actual}|${predicted}">${n
+                data-cell="${actual}|${predicted}">${n && ids
                   ? html`<a href="${href}">${n}</a>`
                   : "0"} <small>${percent(rowNormalised[i]?.[j] ?? 0, 0)}</small></td>
             `;
@@ -146,19 +157,25 @@ function curves(model: ReportModel): Html {
 }
 
 export async function reportPage(view: StoreView): Promise<Html> {
-  const report = await view.report();
+  const [report, verdict] = await Promise.all([view.report(), verdictFor(view)]);
   if (!report?.models?.length) {
     return html`
       <h1>Report</h1>
+      ${verdict}
       <p>No evaluation report in this data dir yet: run
       <code>deno task pipeline</code> to the end (or it was removed with a person; retrain).</p>
     `;
   }
   return html`<h1>Report</h1>
+${verdict}
 <p><a href="/report/static">The report as the run wrote it</a> (report.html, charts included).</p>
-<p class="muted">Evaluated ${report.generatedAt}. A confusion cell opens its test faces as the
-model in <code>models/</code> labels them now; with cross-validation folds the matrix counts the
-fold models' answers, so the grid can differ.</p>
+<p class="muted">Evaluated ${readableDate(report.generatedAt)}. Each model's figures below are
+measured on faces it never saw${
+    report.dataset?.folds
+      ? html` (${report.dataset.folds}-fold cross-validation: every face scored by the fold model
+that held it out)`
+      : " (the test split)"
+  }. A confusion cell opens exactly the faces it counts.</p>
 ${await Promise.all(
     report.models.map(async (model) =>
       html`<section class="model" data-kind="${model.kind}"><h2>${model.kind}</h2>

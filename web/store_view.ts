@@ -30,7 +30,18 @@ export interface ReportModel {
 export interface ReportData {
   generatedAt: string;
   models: ReportModel[];
+  /** The run's verdict: an object on current runs, lines of text or absent on older ones. */
+  verdict?: unknown;
+  /** The data set's summary as the run wrote it. */
+  dataset?: {
+    name?: string;
+    folds?: number | null;
+    provenance?: Record<string, string | number | boolean>;
+  };
 }
+
+/** The chart the run draws for its verdict, under report/. */
+export const VERDICT_CHART_FILE = "verdict.png";
 
 /** How long the list of face settings folders is trusted. */
 const SETTINGS_TTL_MS = 2000;
@@ -118,6 +129,11 @@ export class StoreView {
 
   report(): Promise<ReportData | undefined> {
     return this.#report.get();
+  }
+
+  /** The run's verdict chart (report/verdict.png) when it drew one. */
+  async verdictChartPath(): Promise<string | undefined> {
+    return await this.inside(join(this.paths.reports, VERDICT_CHART_FILE));
   }
 
   runEvents(): Promise<RunEvent[]> {

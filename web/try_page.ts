@@ -6,12 +6,8 @@
 import { html } from "hono/html";
 import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
-import { InputError, readInput } from "../pipeline/predictor.ts";
-import {
-  DEFAULT_MAX_IMAGE_BYTES,
-  DEFAULT_MAX_IMAGE_PIXELS,
-  sniffImageType,
-} from "../stages/download_images.ts";
+import { checkImageBytes, InputError } from "../pipeline/predictor.ts";
+import { DEFAULT_MAX_IMAGE_BYTES } from "../stages/download_images.ts";
 import type { Html } from "./layout.ts";
 import type { ModelSet, UploadFace } from "./models.ts";
 
@@ -54,37 +50,26 @@ const refuse = (status: 400 | 409 | 413 | 415 | 422, error: string): PredictResp
   body: { error },
 });
 
-/** Checks the bytes as the downloader does, before any face work. */
+/** HTTP status per reason code of `checkImageBytes`. */
+const CHECK_STATUS: Record<string, 400 | 413 | 415 | 422> = {
+  too_large: 413,
+  too_many_pixels: 413,
+  not_an_image: 415,
+  unsupported_format: 415,
+  decode_failed: 415,
+};
+
+/** Checks the bytes as `predict` does (`checkImageBytes`), before any face work. */
 async function checkImage(
   bytes: Uint8Array,
 ): Promise<PredictResponse | { width: number; height: number }> {
   if (bytes.length === 0) return refuse(400, "not_an_image: the upload is empty");
-  if (bytes.length > DEFAULT_MAX_IMAGE_BYTES) {
-    return refuse(413, `too_large: ${bytes.length} bytes > ${DEFAULT_MAX_IMAGE_BYTES}`);
-  }
-  const sniffed = sniffImageType(bytes);
-  if (sniffed.kind === "unknown") {
-    return refuse(415, "not_an_image: the bytes match no image format");
-  }
-  if (sniffed.kind !== "sharp") {
-    const format = sniffed.kind === "svg" ? "svg" : sniffed.format;
-    return refuse(415, `unsupported_format: ${format} cannot be read`);
-  }
   try {
-    const metadata = await sharp(bytes, { limitInputPixels: DEFAULT_MAX_IMAGE_PIXELS }).metadata();
-    const width = metadata.width ?? 0;
-    const height = metadata.height ?? 0;
-    if (width * height > DEFAULT_MAX_IMAGE_PIXELS) {
-      return refuse(413, `too_many_pixels: ${width}x${height} is over ${DEFAULT_MAX_IMAGE_PIXELS}`);
-    }
-    const quarterTurn = (metadata.orientation ?? 1) >= 5;
-    return quarterTurn ? { width: height, height: width } : { width, height };
+    return await checkImageBytes(bytes);
   } catch (error) {
-    const message = String((error as Error).message).split("\n")[0]!;
-    if (/pixel limit/i.test(message)) {
-      return refuse(413, `too_many_pixels: over ${DEFAULT_MAX_IMAGE_PIXELS} pixels (${message})`);
-    }
-    return refuse(415, `decode_failed: ${message}`);
+    if (!(error instanceof InputError)) throw error;
+    const code = error.message.split(":")[0]!;
+    return refuse(CHECK_STATUS[code] ?? 422, error.message);
   }
 }
 
@@ -105,12 +90,56 @@ export async function uploadBytes(
     return refuse(400, "no_input: send an image file (field 'image') or a URL (field 'url')");
   }
   if (!/^https?:\/\//i.test(url)) return refuse(400, "bad_url: only http(s) addresses are fetched");
-  try {
-    return await readInput(url, http);
-  } catch (error) {
-    if (error instanceof InputError) return refuse(422, error.message);
-    throw error;
+  return await fetchNamedImage(url, http);
+}
+
+/**
+ * The page an image URL typed on Try it counts as named on: a public one (TEST-NET-1, never
+ * contacted). So the crawler's address rules apply: no private, loopback or link-local address
+ * unless the client allows private ones (`--allow-private`).
+ */
+export const PUBLIC_SCOPE = "http://192.0.2.1/";
+
+/**
+ * Fetches one image a person named: the address rules, no robots.txt (a person asked for this
+ * one image; no crawl), the upload's size limit, and errors in plain words that do not quote
+ * the server's own messages.
+ */
+export async function fetchNamedImage(
+  url: string,
+  http: HttpClient,
+): Promise<Uint8Array | PredictResponse> {
+  const result = await http.get(url, {
+    maxBytes: DEFAULT_MAX_IMAGE_BYTES,
+    accept: "image/*",
+    scope: PUBLIC_SCOPE,
+    robots: false,
+  });
+  if (result.ok) return result.body;
+  if (result.reason.startsWith("too_large")) {
+    return refuse(413, `too_large: over ${DEFAULT_MAX_IMAGE_BYTES} bytes`);
   }
+  return refuse(422, plainFetchError(result.reason));
+}
+
+/** A fetch failure as the Try-it page says it. */
+export function plainFetchError(reason: string): string {
+  const blocked = reason.match(/^blocked_address: (\S+) /);
+  if (blocked) {
+    return `could not fetch: the address is ${blocked[1]}, and a URL typed here may reach only ` +
+      "public addresses (start serve with --allow-private to fetch from your own network)";
+  }
+  const status = reason.match(/^http_(\d+)/);
+  if (status) return `could not fetch: the server answered HTTP ${status[1]}`;
+  if (/ECONNREFUSED/.test(reason)) return "could not fetch: connection refused";
+  if (reason.startsWith("timeout")) return "could not fetch: no answer in time";
+  if (/ENOTFOUND|EAI_AGAIN|ENODATA/.test(reason)) return "could not fetch: no such host";
+  if (reason.startsWith("tls_failed")) return "could not fetch: the secure connection failed";
+  if (/^(redirect_loop|too_many_redirects|bad_redirect)/.test(reason)) {
+    return "could not fetch: too many or broken redirects";
+  }
+  if (reason.startsWith("bad_url")) return "bad_url: not a valid http(s) address";
+  return "could not fetch: the connection failed";
 }
 
 /** Predicts on checked bytes with every model. */

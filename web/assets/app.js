@@ -53,6 +53,16 @@ function followLive() {
 function autoFilter() {
   const form = document.querySelector("form.filters");
   if (!form) return;
+  // Empty fields stay out of the address: ?category=law, not ?category=law&split=&fold=….
+  form.addEventListener("submit", () => {
+    for (const field of form.elements) {
+      if (field.name && field.value === "") field.disabled = true;
+    }
+  });
+  // Back from the next page (the browser's page cache), the fields must work again.
+  addEventListener("pageshow", () => {
+    for (const field of form.elements) field.disabled = false;
+  });
   form.addEventListener("change", () => form.requestSubmit());
 }
 
