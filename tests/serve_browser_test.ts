@@ -99,7 +99,8 @@ Deno.test({
   async fn(t) {
     const { root, rejectedId } = await demoDataDir();
     const paths = dataPaths(root);
-    const web = await createApp({ dataDir: root, pollMs: 200 });
+    // The Try-it URL step fetches from a loopback site: --allow-private.
+    const web = await createApp({ dataDir: root, pollMs: 200, allowPrivate: true });
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, web.app.fetch);
     const base = `http://127.0.0.1:${server.addr.port}`;
     const shots = await Deno.makeTempDir({ prefix: "facefield-serve-shots-" });
