@@ -234,7 +234,10 @@ Deno.test({
       const after = await getPage(app, removed.headers.get("location")!);
       const notice = after.document.querySelector(".notice").textContent;
       assert.match(notice, /Removed 2 record\(s\)/);
-      assert.match(notice, /stop working until a retrain: run deno task pipeline --data/);
+      assert.match(
+        notice,
+        /the Report page and Try it stop working until a retrain: run deno task pipeline --data \S+ --sources/,
+      );
     } finally {
       await app.close();
     }
@@ -370,6 +373,55 @@ Deno.test({
       );
     } finally {
       await app.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task serve --token prints the address to open, with the token in it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { root } = await webappDataDir();
+    const token = "a-token-of-twenty-four-c";
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../main.ts", import.meta.url).pathname,
+        "serve",
+        "--data",
+        root,
+        "--port",
+        "0",
+        "--token",
+        token,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      let text = "";
+      while (!/open http:\/\/127\.0\.0\.1:\d+\/\?token=\S+/.test(text)) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`serve ended: ${text}`);
+        text += value;
+      }
+      const url = text.match(/open (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/)![1]!;
+      assert.ok(url.endsWith(`?token=${token}`), url);
+      // The printed address works as it is: it sets the cookie and lands on the Overview.
+      const first = await fetch(url, { redirect: "manual" });
+      assert.equal(first.status, 303);
+      const cookie = first.headers.get("set-cookie")!.split(";")[0]!;
+      await first.body?.cancel();
+      const overview = await fetch(new URL("/", url), { headers: { cookie } });
+      assert.equal(overview.status, 200);
+      assert.match(await overview.text(), /<h1>Overview<\/h1>/);
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await lines.cancel().catch(() => {});
     }
   },
 });

@@ -48,11 +48,16 @@ export async function removalPlan(view: StoreView, id: string): Promise<RemovalP
   };
 }
 
+type Retrain = ReturnType<typeof retrainCommand>;
+
 /**
  * The command that retrains this data dir as its last run was made: the sources file and the
  * folds from the report's provenance (read before a removal deletes the report).
  */
-export function retrainCommand(report: ReportData | undefined, dataDir: string): string {
+export function retrainCommand(
+  report: ReportData | undefined,
+  dataDir: string,
+): { command: string; hint: string } {
   const provenance = report?.dataset?.provenance ?? {};
   const parts = ["deno task pipeline", "--data", dataDir];
   const sources = provenance.sources;
@@ -61,7 +66,9 @@ export function retrainCommand(report: ReportData | undefined, dataDir: string):
   }
   const folds = provenance.folds;
   if (typeof folds === "number") parts.push("--folds", String(folds));
-  return parts.join(" ");
+  // The report does not tell the demo from a labelled image list: say so rather than guess.
+  const demo = typeof sources !== "string" || sources === "" || sources === "embedded demo";
+  return { command: parts.join(" "), hint: demo ? " (add --images LIST if a list made it)" : "" };
 }
 
 /** Why other records go too: the same face (image or identity) under other names or groups. */
@@ -80,7 +87,7 @@ function sameFace(row: ManifestRow, plan: RemovalPlan): Html {
 }
 
 /** What stops working until a retrain, and the command that retrains. */
-function afterwards(plan: RemovalPlan, command: string): Html {
+function afterwards(plan: RemovalPlan, command: Retrain): Html {
   if (plan.models.length === 0 && !plan.report) return html``;
   return html`
     <p class="warn"
@@ -88,7 +95,8 @@ function afterwards(plan: RemovalPlan, command: string): Html {
         ? "the Report page has no evaluation"
         : ""}${plan.report && plan.models.length ? " and " : ""}${plan.models.length
         ? "Try it cannot answer with the removed model(s)"
-        : ""}. Retrain afterwards with <code>${command}</code>: it keeps the data dir's split and
+        : ""}. Retrain afterwards with
+    <code>${command.command}</code>${command.hint}: it keeps the data dir's split and
         caches, and the removal list keeps this person out.</p>
   `;
 }
@@ -135,19 +143,23 @@ export async function removePerson(view: StoreView, id: string): Promise<ForgetR
 }
 
 /** What the removal did, what stopped working, and the command that retrains. */
-export function removedNotice(result: ForgetResult, command: string): Html {
-  const broken = result.models.length > 0 || result.reportRemoved;
-  return html`
-    <div class="notice"
-      role="status"><p>Removed ${result.records} record(s), ${result
-        .images} image(s), ${result.faceFiles} cached face file(s), ${result.models
-        .length} model(s)${result.reportRemoved ? " and the report" : ""}.</p>${broken
-        ? html`
-          <p
-            data-retrain>The Report page and Try it ${result.models.length
-              ? "stop working"
-              : "show no evaluation"} until a retrain: run <code>${command}</code>.</p>
-        `
-        : ""}</div>
-  `;
+export function removedNotice(result: ForgetResult, command: Retrain): Html {
+  const done = `Removed ${result.records} record(s), ${result.images} image(s), ` +
+    `${result.faceFiles} cached face file(s), ${result.models.length} model(s)` +
+    `${result.reportRemoved ? " and the report" : ""}.`;
+  const broken = [
+    ...(result.reportRemoved ? ["the Report page"] : []),
+    ...(result.models.length ? ["Try it"] : []),
+  ];
+  return html`<div class="notice" role="status"><p>${done}</p>${
+    broken.length
+      ? html`
+        <p
+          data-retrain>${broken.join(" and ")} ${broken.length > 1
+            ? "stop"
+            : "stops"} working until a retrain: run <code>${command.command}</code>${command
+            .hint}.</p>
+      `
+      : ""
+  }</div>`;
 }
