@@ -6,7 +6,12 @@
 import { html } from "hono/html";
 import sharp from "sharp";
 import { HttpClient } from "../net/http.ts";
-import { checkImageBytes, InputError } from "../pipeline/predictor.ts";
+import {
+  checkImageBytes,
+  InputError,
+  MAX_IMAGE_BYTES,
+  MAX_IMAGE_PIXELS,
+} from "../pipeline/predictor.ts";
 import { DEFAULT_MAX_IMAGE_BYTES } from "../stages/download_images.ts";
 import type { Html } from "./layout.ts";
 import type { ModelSet, UploadFace } from "./models.ts";
@@ -17,6 +22,11 @@ export function tryPage(): Html {
     <p>Drop a photo here or pick one; or give an image's address. Each trained model of this data dir
     says which group it thinks each face belongs to, as <code>deno task predict</code> would. The image
     is not stored.</p>
+    <p
+      class="muted">JPEG, PNG, GIF, WebP, TIFF or HEIF, up to ${MAX_IMAGE_BYTES /
+        2 ** 20} MiB and ${MAX_IMAGE_PIXELS / 1e6} million pixels (the
+    limits of <code>deno task predict</code> and of the crawler). An address is fetched only when
+    it is public, unless the app was started with <code>--allow-private</code>.</p>
     <form id="try" class="try" method="post" action="/api/predict" enctype="multipart/form-data">
       <label class="dropzone" id="dropzone">Drop an image, or <input type="file" name="image" id="image"
     accept="image/*"></label>
