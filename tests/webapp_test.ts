@@ -13,6 +13,7 @@ import { HttpClient } from "../net/http.ts";
 import { createApp, type WebApp, withBackLink } from "../web/app.ts";
 import { pageNumbers } from "../web/faces_page.ts";
 import { plainFetchError } from "../web/try_page.ts";
+import { retrainFor } from "../web/retrain.ts";
 import { verdictView } from "../web/verdict_view.ts";
 import { stubNet } from "./testdata/crawl/stub_net.ts";
 import { sampleVerdict, webappDataDir } from "./_webapp_fixture.ts";
@@ -203,7 +204,8 @@ Deno.test({
     manifest.set(twin);
     manifest.flushSync();
     await Deno.mkdir(`${paths.models}/cnn`, { recursive: true });
-    const app = await serve({ dataDir: root });
+    const launched: string[][] = [];
+    const app = await serve({ dataDir: root, launchRun: (args) => launched.push(args) });
     try {
       const plan = await getPage(app, `/faces/${first.id}/remove`);
       const sameFace = plan.document.querySelector('[data-plan="same-face"]').textContent;
@@ -238,6 +240,41 @@ Deno.test({
         notice,
         /the Report page and Try it stop working until a retrain: run deno task pipeline --data \S+ --sources/,
       );
+      // Retrain now: the run that made the data dir, read before the report went.
+      const button = after.document.querySelector('form[action="/retrain"] button');
+      assert.match(button.textContent, /Retrain now/);
+      const retrain = (headers: Record<string, string>) =>
+        fetch(`${app.base}/retrain`, {
+          method: "POST",
+          headers: { origin: app.base, ...headers },
+          body: new URLSearchParams({ csrf: app.csrfToken }),
+          redirect: "manual",
+        });
+      const forged = await fetch(`${app.base}/retrain`, {
+        method: "POST",
+        headers: { origin: "http://evil.example" },
+        body: new URLSearchParams({ csrf: app.csrfToken }),
+      });
+      assert.equal(forged.status, 403);
+      await forged.body?.cancel();
+      assert.deepEqual(launched, [], "no run from another origin");
+      const started = await retrain({});
+      assert.equal(started.status, 303);
+      assert.equal(started.headers.get("location"), "/", "the Overview follows the run");
+      await started.body?.cancel();
+      assert.deepEqual(launched, [[
+        "pipeline",
+        "--data",
+        paths.root,
+        "--sources",
+        "/somewhere/uni-sources.csv",
+        "--folds",
+        "4",
+      ]]);
+      const again = await retrain({});
+      assert.equal(again.status, 409, "a second click while the run starts");
+      await again.body?.cancel();
+      assert.equal(launched.length, 1);
     } finally {
       await app.close();
     }
@@ -424,4 +461,32 @@ Deno.test({
       await lines.cancel().catch(() => {});
     }
   },
+});
+
+Deno.test("retrainFor() repeats the run's sources and folds; the demo only where pages were crawled", () => {
+  const report = (sources: string) => ({
+    generatedAt: "",
+    models: [],
+    dataset: { provenance: { sources, folds: 4 } },
+  });
+  const crawled = retrainFor(report("data/uni.csv"), "/d", 3);
+  assert.deepEqual(crawled.args, [
+    "pipeline",
+    "--data",
+    "/d",
+    "--sources",
+    "data/uni.csv",
+    "--folds",
+    "4",
+  ]);
+  assert.equal(crawled.command, "deno task pipeline --data /d --sources data/uni.csv --folds 4");
+  assert.equal(crawled.startable, true);
+  const demo = retrainFor(report("embedded demo"), "/d", 5);
+  assert.deepEqual(demo.args, ["pipeline", "--data", "/d", "--folds", "4"]);
+  assert.equal(demo.startable, true);
+  // No pages and no sources file: an image list made it, which the report cannot name.
+  const list = retrainFor(report("embedded demo"), "/d", 0);
+  assert.equal(list.startable, false);
+  assert.match(list.hint, /--images LIST/);
+  assert.equal(retrainFor(undefined, "/d", 5).startable, false, "no report, nothing to repeat");
 });

@@ -4,7 +4,7 @@
  * id or sha256 and resolved inside the data dir; anything else is 404.
  */
 import { basename, join } from "node:path";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { bodyLimit } from "hono/body-limit";
 import { HttpClient } from "../net/http.ts";
@@ -14,7 +14,8 @@ import { type Html, NAV, page, query } from "./layout.ts";
 import { liveEvents } from "./live.ts";
 import { ModelSet } from "./models.ts";
 import { overviewPage } from "./overview_page.ts";
-import { removedNotice, removePage, removePerson, retrainCommand } from "./remove_page.ts";
+import { removedNotice, removePage, removePerson } from "./remove_page.ts";
+import { launchRun, type Retrain, retrainOf, type RunLauncher } from "./retrain.ts";
 import { reportPage } from "./report_page.ts";
 import {
   csrfCheck,
@@ -55,6 +56,11 @@ export interface AppOptions {
    * @default new HttpClient({ maxRetries: 1, timeoutMs: 15000, allowPrivate })
    */
   http?: HttpClient;
+  /**
+   * Starts a pipeline run (Retrain now, after a removal).
+   * @default launchRun: `deno run … main.ts pipeline …` in a process of its own
+   */
+  launchRun?: RunLauncher;
   /**
    * Milliseconds between two looks at the data dir's files for the live view.
    * @default 500
@@ -103,6 +109,9 @@ interface RouteContext {
   pollMs: number;
   thumbnails: Thumbnails;
   assets: Map<string, Uint8Array>;
+  launch: RunLauncher;
+  /** The run to repeat, kept from before a removal deleted the report it was read from. */
+  retrain: { pending?: Retrain; startedAt?: number };
 }
 
 export async function createApp(options: AppOptions): Promise<WebApp> {
@@ -114,6 +123,7 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
     allowPrivate = false,
     http = new HttpClient({ maxRetries: 1, timeoutMs: 15000, allowPrivate }),
     pollMs = 500,
+    launchRun: launch = launchRun,
   } = options;
   if (token !== undefined && token.length < 16) {
     throw new RangeError(
@@ -153,6 +163,8 @@ export async function createApp(options: AppOptions): Promise<WebApp> {
     pollMs,
     thumbnails,
     assets,
+    launch,
+    retrain: {},
   };
   pageRoutes(app, context);
   actionRoutes(app, context);
@@ -230,23 +242,26 @@ function pageRoutes(app: Hono, context: RouteContext): void {
 
 /** The two POSTs: removing a person and predicting on an upload (the CSRF check runs before). */
 function actionRoutes(app: Hono, context: RouteContext): void {
-  const { view, models, notices, http } = context;
+  const { view, models, notices, http, csrfToken } = context;
   app.post("/faces/:id/remove", async (c) => {
     const row = await view.row(c.req.param("id"));
     if (!row) return c.notFound();
     try {
       // The report goes with the removal: the retrain command is read from it first.
-      const command = retrainCommand(await view.report(), view.paths.root);
+      const retrain = await retrainOf(view);
       const result = await removePerson(view, row.id);
       models.reset();
+      context.retrain.pending = retrain;
       const key = generateToken().slice(0, 12);
-      notices.set(key, removedNotice(result, command));
+      notices.set(key, removedNotice(result, retrain, csrfToken));
       return c.redirect(`/faces?notice=${key}`, 303);
     } catch (error) {
       if (!(error instanceof Deno.errors.Busy)) throw error;
       return c.text(`not removed: ${error.message}`, 409);
     }
   });
+
+  app.post("/retrain", async (c) => await startRetrain(c, context));
 
   app.post(
     "/api/predict",
@@ -267,6 +282,30 @@ function actionRoutes(app: Hono, context: RouteContext): void {
       return c.json(response.body, response.status);
     },
   );
+}
+
+/** A run started this recently is taken to be starting still (it takes the lock in seconds). */
+const RETRAIN_GRACE_MS = 15_000;
+
+/** Retrain now: repeats the data dir's run in a process of its own; the Overview follows it. */
+async function startRetrain(c: Context, context: RouteContext): Promise<Response> {
+  const { view, retrain } = context;
+  const recently = retrain.startedAt !== undefined &&
+    Date.now() - retrain.startedAt < RETRAIN_GRACE_MS;
+  if (recently || await view.running()) {
+    return c.text("not started: a run is working on this data dir; the Overview follows it", 409);
+  }
+  const run = retrain.pending ?? await retrainOf(view);
+  if (!run.startable) {
+    return c.text(
+      `not started: the app cannot tell how this data dir was made; run ${run.command}${run.hint}`,
+      409,
+    );
+  }
+  context.launch(run.args);
+  retrain.startedAt = Date.now();
+  retrain.pending = undefined;
+  return c.redirect("/", 303);
 }
 
 /** Files by sha256 (thumbnails, original bytes) and the app's own assets; anything else 404. */

@@ -8,7 +8,8 @@ import { forget, type ForgetResult, rowsOfPerson } from "../store/forget.ts";
 import type { ManifestRow } from "../store/manifest.ts";
 import { CSRF_FIELD } from "./security.ts";
 import type { Html } from "./layout.ts";
-import type { ReportData, StoreView } from "./store_view.ts";
+import type { StoreView } from "./store_view.ts";
+import { type Retrain, retrainOf, retrainOffer } from "./retrain.ts";
 
 export interface RemovalPlan {
   rows: ManifestRow[];
@@ -48,29 +49,6 @@ export async function removalPlan(view: StoreView, id: string): Promise<RemovalP
   };
 }
 
-type Retrain = ReturnType<typeof retrainCommand>;
-
-/**
- * The command that retrains this data dir as its last run was made: the sources file and the
- * folds from the report's provenance (read before a removal deletes the report).
- */
-export function retrainCommand(
-  report: ReportData | undefined,
-  dataDir: string,
-): { command: string; hint: string } {
-  const provenance = report?.dataset?.provenance ?? {};
-  const parts = ["deno task pipeline", "--data", dataDir];
-  const sources = provenance.sources;
-  if (typeof sources === "string" && sources !== "" && sources !== "embedded demo") {
-    parts.push("--sources", sources);
-  }
-  const folds = provenance.folds;
-  if (typeof folds === "number") parts.push("--folds", String(folds));
-  // The report does not tell the demo from a labelled image list: say so rather than guess.
-  const demo = typeof sources !== "string" || sources === "" || sources === "embedded demo";
-  return { command: parts.join(" "), hint: demo ? " (add --images LIST if a list made it)" : "" };
-}
-
 /** Why other records go too: the same face (image or identity) under other names or groups. */
 function sameFace(row: ManifestRow, plan: RemovalPlan): Html {
   const others = plan.rows.filter((r) => r.id !== row.id);
@@ -107,7 +85,7 @@ export async function removePage(
   csrfToken: string,
 ): Promise<Html> {
   const plan = await removalPlan(view, row.id);
-  const command = retrainCommand(await view.report(), view.paths.root);
+  const command = await retrainOf(view);
   return html`
     <h1>Remove ${row.name || row.id}?</h1>
     <p>This runs the same removal as <code>deno task forget --id ${row
@@ -143,7 +121,7 @@ export async function removePerson(view: StoreView, id: string): Promise<ForgetR
 }
 
 /** What the removal did, what stopped working, and the command that retrains. */
-export function removedNotice(result: ForgetResult, command: Retrain): Html {
+export function removedNotice(result: ForgetResult, retrain: Retrain, csrfToken: string): Html {
   const done = `Removed ${result.records} record(s), ${result.images} image(s), ` +
     `${result.faceFiles} cached face file(s), ${result.models.length} model(s)` +
     `${result.reportRemoved ? " and the report" : ""}.`;
@@ -151,15 +129,12 @@ export function removedNotice(result: ForgetResult, command: Retrain): Html {
     ...(result.reportRemoved ? ["the Report page"] : []),
     ...(result.models.length ? ["Try it"] : []),
   ];
+  const what = `${broken.join(" and ")} ${broken.length > 1 ? "stop" : "stops"} working`;
   return html`<div class="notice" role="status"><p>${done}</p>${
     broken.length
-      ? html`
-        <p
-          data-retrain>${broken.join(" and ")} ${broken.length > 1
-            ? "stop"
-            : "stops"} working until a retrain: run <code>${command.command}</code>${command
-            .hint}.</p>
-      `
+      ? html`<div data-retrain>${what} until a retrain: run ${
+        retrainOffer(retrain, csrfToken)
+      }</div>`
       : ""
   }</div>`;
 }
