@@ -67,6 +67,9 @@ Deno.test("verdictView() leads with the headline and why, or says the run predat
     assert.match(text, /this run predates the verdict: rerun the pipeline/i);
     assert.doesNotMatch(text, /%/, "no bare accuracy");
   }
+  const unchecked = String(await verdictView({ hasReport: true, verdict: null, hasChart: false }));
+  assert.match(unchecked, /no verdict: its validity checks did not run/);
+  assert.doesNotMatch(unchecked, /%/, "no bare accuracy");
   const none = String(await verdictView({ hasReport: false, verdict: undefined, hasChart: false }));
   assert.match(none, /No verdict yet/);
 });

@@ -88,6 +88,15 @@ export function verdictView(input: VerdictInput): Html {
     `;
   }
   const verdict = readVerdict(input.verdict);
+  if (input.verdict === null) {
+    return html`
+      <section class="verdict" data-verdict="unchecked">
+        <p class="verdict-missing">This run has no verdict: its validity checks did not run, so it
+        cannot tell whether the face, the photo or the demographics carry the signal. Rerun the
+        pipeline (${rerun(input.dataDir)}) with them.</p>
+      </section>
+    `;
+  }
   if (!verdict) {
     return html`
       <section class="verdict" data-verdict="predates">
