@@ -12,7 +12,7 @@ import {
   sourceOfPage,
   sourceOfRow,
 } from "./funnel.ts";
-import { type Html, percent, query } from "./layout.ts";
+import { type Html, percent, query, readableDate } from "./layout.ts";
 import type { ModelSet } from "./models.ts";
 import type { ReportData, StoreView } from "./store_view.ts";
 
@@ -319,7 +319,9 @@ export async function facePage(view: StoreView, models: ModelSet, row: ManifestR
         html`
           <tr>
             <th>${column}</th>
-            <td>${row[column]}</td>
+            <td>${column === "updated_at" && row[column]
+              ? readableDate(row[column])
+              : row[column]}</td>
           </tr>
         `
       )}</tbody>

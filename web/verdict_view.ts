@@ -116,9 +116,7 @@ export function verdictView(input: VerdictInput): Html {
           <figure
             class="verdict-chart"><img src="${VERDICT_CHART_PATH}" alt="${ladderAlt(
               verdict.ladder,
-            )}"><figcaption>Where the accuracy comes from (model ${verdict
-              .model}): chance, then what the demographics, the photo and the face add, with 95 %
-                    intervals.</figcaption></figure>
+            )}"><figcaption>The headline model: ${verdict.model}.</figcaption></figure>
         `
         : ladderTable(verdict.ladder)}
     </section>
