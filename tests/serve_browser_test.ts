@@ -120,7 +120,10 @@ Deno.test({
     });
     page.on("pageerror", (error) => errors.push(`${page.url()}: ${error.message}`));
     const screenshot = async (name: string) => {
-      // Lazy thumbnails do not hold up the load event: wait until every one is in.
+      // Lazy thumbnails do not hold up the load event, and those far below the first screen
+      // never load in a screenshot: ask for every one now, then wait until each is in.
+      await page.evaluate(`document.querySelectorAll('img[loading="lazy"]')
+        .forEach((i) => { i.loading = "eager"; })`);
       await page.evaluate(`new Promise((resolve) => {
         const check = () => [...document.images].every((i) => i.complete)
           ? resolve(true)
