@@ -624,6 +624,7 @@ function verdictOf(
   loso: Awaited<ReturnType<typeof leaveOneSourceOut>>,
   sources: Map<string, string>,
 ): Verdict | undefined {
+  if (input.kinds.length === 0) return undefined;
   const { kind, rule } = headlineModel(input.kinds);
   const predictions = input.heldOut.get(kind);
   if (!predictions || predictions.size === 0) return undefined;
