@@ -38,7 +38,6 @@ function barsOf(verdict: Verdict): Bar[] {
       }
     };
     add("new sources: no face", "photo", unseen.noFaceBalancedAccuracy);
-    add("new sources: + the face", "face", unseen.faceAdds?.withFace ?? null);
     bars.push({
       what: `new sources: ${unseen.model}`,
       part: "sources it never saw",

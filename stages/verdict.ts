@@ -79,7 +79,15 @@ export interface UnseenSources {
   randomSplitBalancedAccuracy: number | null;
   /** The no-face baseline fitted on the same held-out-source runs. */
   noFaceBalancedAccuracy: number | null;
-  /** No-face + face features against no-face alone, on the held-out sources. */
+  /** The no-face and face features stacked, fitted on the same runs. */
+  withFaceBalancedAccuracy: number | null;
+  /**
+   * The headline model (it sees the face alone) against the no-face fit on the held-out
+   * sources' faces. A style per source does not carry over to a new source, a face signal
+   * does, and a style that all of one category's sources share stays in the no-face fit too.
+   * The stacked fit is no judge here: trained where the style gives every answer, it trusts
+   * the style, which a new source does not have.
+   */
   faceAdds: PairedDifference | null;
 }
 
@@ -351,7 +359,8 @@ function unseenFigures(input: VerdictInput, chance: number): UnseenSources | nul
       input.model.predictions,
     ),
     noFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.noFace),
-    faceAdds: pairedDifference(unseen.actual, unseen.withFace, unseen.noFace),
+    withFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.withFace),
+    faceAdds: unseen.model && pairedDifference(unseen.actual, unseen.model, unseen.noFace),
   };
 }
 
