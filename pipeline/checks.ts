@@ -208,7 +208,12 @@ async function predictHeldOutSource(
   if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
     return null;
   }
-  const { classifier } = await trainClassifier(kind, looStore, { ...training, testFold });
+  // A held-out run can leave a class with fewer training faces: a probe weighs the classes alike.
+  const { classifier } = await trainClassifier(kind, looStore, {
+    ...training,
+    testFold,
+    balancedClasses: true,
+  });
   try {
     const faces = looStore.select({ testFold, role: "test" });
     const probabilities = classifier.predictSamples(
