@@ -208,7 +208,12 @@ async function predictHeldOutSource(
   if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
     return null;
   }
-  const { classifier } = await trainClassifier(kind, looStore, { ...training, testFold });
+  // A held-out run can leave a class with fewer training faces: a probe weighs the classes alike.
+  const { classifier } = await trainClassifier(kind, looStore, {
+    ...training,
+    testFold,
+    balancedClasses: true,
+  });
   try {
     const faces = looStore.select({ testFold, role: "test" });
     const probabilities = classifier.predictSamples(
@@ -624,6 +629,7 @@ function verdictOf(
   loso: Awaited<ReturnType<typeof leaveOneSourceOut>>,
   sources: Map<string, string>,
 ): Verdict | undefined {
+  if (input.kinds.length === 0) return undefined;
   const { kind, rule } = headlineModel(input.kinds);
   const predictions = input.heldOut.get(kind);
   if (!predictions || predictions.size === 0) return undefined;

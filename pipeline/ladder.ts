@@ -135,16 +135,17 @@ function fitLadder(
     : null;
   const noFaceBlocks = Array.from({ length: layout.noFace }, (_, i) => i);
   const allBlocks = Array.from({ length: layout.noFace + layout.face }, (_, i) => i);
-  const [noFace, withFace] = fitStackedOnSameSplit(
+  const photoBlocks = noFaceBlocks.slice(layout.demographics ? 1 : 0);
+  const [noFace, withFace, photo] = fitStackedOnSameSplit(
     blockRows,
     classes,
-    [noFaceBlocks, allBlocks],
+    [noFaceBlocks, allBlocks, ...(layout.demographics ? [photoBlocks] : [])],
     options,
-  ) as [Map<string, number>, Map<string, number>];
+  ) as [Map<string, number>, Map<string, number>, Map<string, number>?];
   const actual = new Map(
     blockRows.filter((r) => noFace.has(r.id) && withFace.has(r.id)).map((r) => [r.id, r.label]),
   );
-  return { actual, demographics, noFace, withFace };
+  return { actual, demographics, noFace, withFace, photo: photo ?? noFace };
 }
 
 /**

@@ -38,9 +38,8 @@ function barsOf(verdict: Verdict): Bar[] {
       }
     };
     add("new sources: no face", "photo", unseen.noFaceBalancedAccuracy);
-    add("new sources: + the face", "face", unseen.faceAdds?.withFace ?? null);
     bars.push({
-      what: `new sources: ${unseen.model} model`,
+      what: `new sources: ${unseen.model}`,
       part: "sources it never saw",
       step: "model",
       accuracy: unseen.balancedAccuracy,
@@ -59,7 +58,7 @@ export function verdictSpec(verdict: Verdict): TopLevelSpec {
     type: "nominal",
     sort: bars.map((b) => b.what),
     title: null,
-    axis: { labelLimit: 220 },
+    axis: { labelLimit: 280 },
   } as const;
   const x = { type: "quantitative", scale: { domain: [0, 1] } } as const;
   return {

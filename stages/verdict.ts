@@ -79,7 +79,15 @@ export interface UnseenSources {
   randomSplitBalancedAccuracy: number | null;
   /** The no-face baseline fitted on the same held-out-source runs. */
   noFaceBalancedAccuracy: number | null;
-  /** No-face + face features against no-face alone, on the held-out sources. */
+  /** The no-face and face features stacked, fitted on the same runs. */
+  withFaceBalancedAccuracy: number | null;
+  /**
+   * The headline model (it sees the face alone) against the no-face fit on the held-out
+   * sources' faces. A style per source does not carry over to a new source, a face signal
+   * does, and a style that all of one category's sources share stays in the no-face fit too.
+   * The stacked fit is no judge here: trained where the style gives every answer, it trusts
+   * the style, which a new source does not have.
+   */
   faceAdds: PairedDifference | null;
 }
 
@@ -253,6 +261,11 @@ export interface LadderPredictions {
   demographics: ReadonlyMap<string, number> | null;
   /** Every no-face feature: the demographics, image statistics, the masked photo, the pose. */
   noFace: ReadonlyMap<string, number>;
+  /**
+   * The photo alone (no demographics): to tell which of the two explains more, since the
+   * demographics are estimated from the photo and take on its style too. @default noFace
+   */
+  photo?: ReadonlyMap<string, number> | null;
   /** The no-face features and the face's own (its embeddings and landmarks). */
   withFace: ReadonlyMap<string, number>;
 }
@@ -306,7 +319,7 @@ function rungsOf(ladder: LadderPredictions | null, chance: number): Rung[] {
     const score = predicted && accuracyOn(ladder.actual, predicted);
     if (score) rungs.push({ key, label, accuracy: score.accuracy, ci95: score.ci95, n: score.n });
   };
-  add("demographics", "+ age, gender, ethnicity", ladder.demographics);
+  add("demographics", "+ demographics", ladder.demographics);
   add("photo", "+ the photo", ladder.noFace);
   add("face", "+ the face", ladder.withFace);
   return rungs;
@@ -320,6 +333,8 @@ interface Figures {
   modelOnLadder: Accuracy | null;
   demographics: Accuracy | null;
   noFace: Accuracy | null;
+  /** The photo's blocks without the demographics. */
+  photoAlone: Accuracy | null;
   faceAdds: PairedDifference | null;
   unseen: UnseenSources | null;
   tests: VerdictTest[];
@@ -344,7 +359,8 @@ function unseenFigures(input: VerdictInput, chance: number): UnseenSources | nul
       input.model.predictions,
     ),
     noFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.noFace),
-    faceAdds: pairedDifference(unseen.actual, unseen.withFace, unseen.noFace),
+    withFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.withFace),
+    faceAdds: unseen.model && pairedDifference(unseen.actual, unseen.model, unseen.noFace),
   };
 }
 
@@ -361,6 +377,7 @@ function figuresOf(input: VerdictInput): Figures {
     modelOnLadder: ladder && accuracyOn(ladder.actual, input.model.predictions),
     demographics: ladder?.demographics ? accuracyOn(ladder.actual, ladder.demographics) : null,
     noFace: ladder && accuracyOn(ladder.actual, ladder.noFace),
+    photoAlone: ladder && accuracyOn(ladder.actual, ladder.photo ?? ladder.noFace),
     faceAdds: ladder && pairedDifference(ladder.actual, ladder.withFace, ladder.noFace),
     unseen: unseenFigures(input, chance),
     tests: [],
@@ -413,9 +430,11 @@ function conclude(figures: Figures): { conclusion: Conclusion; alsoNoFace: boole
   const { chance, demographics, noFace } = figures;
   const model = figures.modelOnLadder ?? figures.model;
   if (noFaceSignal && noFace && (!modelSignal || noFace.accuracy >= model.accuracy - CLOSE)) {
+    // Each alone: the estimates read the photo too (a colour cast can move an estimated age),
+    // so the ladder's order would credit the demographics with what the photo shows.
     const byDemographics = (demographics?.accuracy ?? chance) - chance;
-    const byPhoto = noFace.accuracy - (demographics?.accuracy ?? chance);
-    return { conclusion: byDemographics >= byPhoto ? "demographics" : "photo", alsoNoFace: false };
+    const byPhoto = (figures.photoAlone?.accuracy ?? noFace.accuracy) - chance;
+    return { conclusion: byDemographics > byPhoto ? "demographics" : "photo", alsoNoFace: false };
   }
   return { conclusion: "undetermined", alsoNoFace: noFaceSignal };
 }

@@ -121,7 +121,11 @@ Deno.test({
       assert.ok(await exists(join(out, "verdict.png")), "the verdict's chart is drawn");
       assert.ok(html.includes("comes close"));
       assert.ok((await Deno.stat(join(out, "checks.png"))).size > 1000, "the checks' chart");
-      assert.ok(evaluation.terminalSummary.startsWith("verdict:\ncnn: "));
+      // The terminal leads with the answer in two lines, then each model's detail.
+      const terminal = evaluation.terminalSummary.split("\n");
+      assert.match(terminal[0]!, /^verdict \(the photo\): /);
+      assert.match(terminal[1]!, /^ {2}The cnn model scores/);
+      assert.equal(terminal[3], "verdict, per model:");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

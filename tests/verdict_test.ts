@@ -61,7 +61,7 @@ function answers(n: number, seed: number) {
 
 function input(
   n: number,
-  rates: { model: number; demographics: number; noFace: number; withFace: number },
+  rates: { model: number; demographics: number; noFace: number; withFace: number; photo?: number },
   unseen?: { model: number; noFace: number; withFace: number },
 ): VerdictInput {
   const { actual, right } = answers(n, 7);
@@ -70,6 +70,7 @@ function input(
     demographics: right(rates.demographics),
     noFace: right(rates.noFace),
     withFace: right(rates.withFace),
+    ...(rates.photo !== undefined ? { photo: right(rates.photo) } : {}),
   };
   return {
     classes: 2,
@@ -111,7 +112,7 @@ Deno.test("decideVerdict(): the photo, where what sees no face does as well as t
 
 Deno.test("decideVerdict(): the demographics, where age, gender and ethnicity alone do as well", () => {
   const v = decideVerdict(
-    input(200, { model: 0.78, demographics: 0.8, noFace: 0.8, withFace: 0.8 }),
+    input(200, { model: 0.78, demographics: 0.8, noFace: 0.8, withFace: 0.8, photo: 0.6 }),
   );
   assert.equal(v.conclusion, "demographics");
   assert.ok(v.explainedBy.demographics! > 0.8, JSON.stringify(v.explainedBy));
@@ -148,4 +149,12 @@ Deno.test("decideVerdict(): a face signal behind per-site styles shows on source
   assert.equal(v.alsoNoFace, true);
   assert.match(v.headline, /on sources it never saw/);
   assert.ok(v.unseenSources!.faceAdds!.holmP < 0.05);
+});
+
+Deno.test("decideVerdict(): the photo, where the estimates only echo a style the photo shows better", () => {
+  // A colour cast moves the estimated age: the demographics score well, the photo alone better.
+  const v = decideVerdict(
+    input(200, { model: 0.85, demographics: 0.75, noFace: 0.95, withFace: 0.95, photo: 0.95 }),
+  );
+  assert.equal(v.conclusion, "photo");
 });
