@@ -114,9 +114,9 @@ export function verdictView(input: VerdictInput): Html {
       ${input.hasChart
         ? html`
           <figure
-            class="verdict-chart"><img src="${VERDICT_CHART_PATH}" alt="${ladderAlt(
-              verdict.ladder,
-            )}"><figcaption>The headline model: ${verdict.model}.</figcaption></figure>
+            class="verdict-chart"><a href="${VERDICT_CHART_PATH}"><img src="${VERDICT_CHART_PATH}"
+              alt="${ladderAlt(verdict.ladder)}"></a><figcaption>The headline model: ${verdict
+                .model}. On a small screen, tap the chart to see it full size.</figcaption></figure>
         `
         : ladderTable(verdict.ladder)}
     </section>
