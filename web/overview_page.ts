@@ -117,6 +117,10 @@ export function dataSetName(report: ReportData | undefined, dataDir: string): st
 
 /** One plain sentence on what this data dir holds and what the models try. */
 function dataSetLine(name: string, people: number, sources: number, categories: string[]): Html {
+  if (people === 0) {
+    return html`<p class="dataset" data-dataset="${name}">Data set <strong>${name}</strong>: no
+      people yet.</p>`;
+  }
   return html`<p class="dataset" data-dataset="${name}">Data set <strong>${name}</strong>: ${people}
     people from ${sources} source page(s), in ${categories.length} groups (categories):
     ${plainList(categories)}. The models try to tell a person's group from their face; the

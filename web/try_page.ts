@@ -12,7 +12,6 @@ import {
   MAX_IMAGE_BYTES,
   MAX_IMAGE_PIXELS,
 } from "../pipeline/predictor.ts";
-import { DEFAULT_MAX_IMAGE_BYTES } from "../stages/download_images.ts";
 import type { Html } from "./layout.ts";
 import type { ModelSet, UploadFace } from "./models.ts";
 
@@ -90,8 +89,8 @@ export async function uploadBytes(
 ): Promise<Uint8Array | PredictResponse> {
   const file = form.image;
   if (file instanceof File && file.size > 0) {
-    if (file.size > DEFAULT_MAX_IMAGE_BYTES) {
-      return refuse(413, `too_large: ${file.size} bytes > ${DEFAULT_MAX_IMAGE_BYTES}`);
+    if (file.size > MAX_IMAGE_BYTES) {
+      return refuse(413, `too_large: ${file.size} bytes > ${MAX_IMAGE_BYTES}`);
     }
     return new Uint8Array(await file.arrayBuffer());
   }
@@ -120,14 +119,14 @@ export async function fetchNamedImage(
   http: HttpClient,
 ): Promise<Uint8Array | PredictResponse> {
   const result = await http.get(url, {
-    maxBytes: DEFAULT_MAX_IMAGE_BYTES,
+    maxBytes: MAX_IMAGE_BYTES,
     accept: "image/*",
     scope: PUBLIC_SCOPE,
     robots: false,
   });
   if (result.ok) return result.body;
   if (result.reason.startsWith("too_large")) {
-    return refuse(413, `too_large: over ${DEFAULT_MAX_IMAGE_BYTES} bytes`);
+    return refuse(413, `too_large: over ${MAX_IMAGE_BYTES} bytes`);
   }
   return refuse(422, plainFetchError(result.reason));
 }
