@@ -2,7 +2,7 @@
  * What every export format shares: the writer interface, the manifest columns an export keeps,
  * and `OutDir`, the one way a format puts a file under OUT (inside it, never over a file).
  */
-import { dirname, resolve, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import type { ManifestColumn } from "../../store/manifest.ts";
 import type { ExportItem, ExportWhat } from "./records.ts";
 
@@ -90,18 +90,31 @@ export class OutDir {
     return path;
   }
 
-  /** Makes the folder of `relative` and checks that it really lies inside OUT. */
+  /**
+   * Makes the folders of `relative` one by one below OUT, refusing any that exists as a link
+   * or a file: a link planted in OUT cannot lead a write outside it.
+   */
   async folderFor(relative: string): Promise<string> {
     const path = this.path(relative);
     const dir = dirname(path);
-    if (!this.#checked.has(dir)) {
-      await Deno.mkdir(dir, { recursive: true });
-      const real = await Deno.realPath(dir);
-      const root = await Deno.realPath(this.root);
-      if (real !== root && !real.startsWith(root + sep)) {
-        throw new RangeError(`Cannot write '${relative}': its folder leads outside OUT`);
+    if (this.#checked.has(dir)) return path;
+    let current = resolve(this.root);
+    for (const part of relative.split("/").slice(0, -1)) {
+      current = join(current, part);
+      if (this.#checked.has(current)) continue;
+      try {
+        const info = await Deno.lstat(current);
+        if (info.isSymlink || !info.isDirectory) {
+          throw new RangeError(
+            `Cannot write '${relative}': '${part}' in OUT is a link or a file, and could lead ` +
+              `outside OUT`,
+          );
+        }
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        await Deno.mkdir(current);
       }
-      this.#checked.add(dir);
+      this.#checked.add(current);
     }
     return path;
   }
