@@ -27,18 +27,18 @@ export interface SyntheticStoreOptions {
   row?: (i: number) => Partial<ManifestRow>;
 }
 
-/** Distinct small PNGs (flat colours), reused round-robin: enough for format and memory tests. */
+/** Distinct PNGs of seeded noise (about as large as real crops), reused round-robin. */
 async function pngs(size: number, count: number): Promise<Uint8Array[]> {
   const images: Uint8Array[] = [];
+  let seed = 1;
   for (let k = 0; k < count; k++) {
-    const buffer = await sharp({
-      create: {
-        width: size,
-        height: size,
-        channels: 3,
-        background: { r: (k * 37) % 256, g: (k * 91) % 256, b: (k * 53) % 256 },
-      },
-    }).png().toBuffer();
+    const pixels = new Uint8Array(size * size * 3);
+    for (let p = 0; p < pixels.length; p++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      pixels[p] = (seed >> 16) & 0xff;
+    }
+    const buffer = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+      .png().toBuffer();
     images.push(new Uint8Array(buffer));
   }
   return images;
@@ -114,12 +114,15 @@ export async function syntheticStore(dir: string, options: SyntheticStoreOptions
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { out: { type: "string" }, faces: { type: "string" } },
+    options: { out: { type: "string" }, faces: { type: "string" }, size: { type: "string" } },
   });
   if (!values.out || !values.faces) {
-    console.error("usage: synthetic_store.ts --out DIR --faces N");
+    console.error("usage: synthetic_store.ts --out DIR --faces N [--size PX]");
     Deno.exit(2);
   }
-  await syntheticStore(values.out, { faces: Number(values.faces) });
+  await syntheticStore(values.out, {
+    faces: Number(values.faces),
+    cropSize: Number(values.size ?? 128),
+  });
   console.log(`wrote ${values.faces} synthetic faces to ${values.out}`);
 }
