@@ -119,9 +119,10 @@ function prefixed(excluded: Record<string, number> | undefined): Record<string, 
   );
 }
 
-/** Markdown-safe cell: no pipe, no newline, no HTML. */
+/** Markdown-safe cell: no pipe, no newline, no HTML tag (`age < 35` stays as it is). */
 function cell(text: string | number): string {
-  return String(text).replace(/[\r\n]+/g, " ").replace(/[|<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return String(text).replace(/[\r\n]+/g, " ").replace(/\|/g, "&#124;")
+    .replace(/<(?=[A-Za-z/!?])/g, "&#60;");
 }
 
 function table(header: string[], rows: (string | number)[][]): string {
