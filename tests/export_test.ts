@@ -92,6 +92,28 @@ Deno.test("imagefolder: torchvision reads every split; counts equal the manifest
   assert(sheet.includes("There are **40** faces"), sheet.slice(0, 800));
 });
 
+Deno.test("imagefolder --what both --size: a crops and an originals tree, resized", async () => {
+  const data = await store(20);
+  const out = join(await Deno.makeTempDir(), "out");
+  await runExport({ dataDir: data, out, format: "imagefolder", what: "both", size: 16 });
+  const crops = [...walk(join(out, "crops"))];
+  const originals = [...walk(join(out, "originals"))];
+  assert.equal(crops.length, 20);
+  assert.equal(originals.length, 20);
+  const meta = await sharp(await Deno.readFile(crops[0]!)).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.height], ["png", 16, 16]);
+  if (torchvision) {
+    const read = await python(
+      `import sys\nfrom torchvision.datasets import ImageFolder\n` +
+        `print(len(ImageFolder(sys.argv[1])) + len(ImageFolder(sys.argv[2])))`,
+      join(out, "originals", "train"),
+      join(out, "crops", "train"),
+    );
+    assert.equal(read.code, 0, read.err);
+    assert.equal(Number(read.out), 2 * 14);
+  }
+});
+
 Deno.test("imagefolder: hostile categories and ids stay inside OUT and load; the originals are in the metadata", async () => {
   const data = await store(28, (i) => ({
     category: HOSTILE[i % HOSTILE.length]!,
@@ -181,6 +203,40 @@ Deno.test("parquet: hyparquet reads each split's rows, PNG bytes, box and descri
     assert.deepEqual((first.descriptor as number[]).length, 128);
     assert.deepEqual(first.split, split);
   }
+});
+
+/** DuckDB's Parquet reader (C++, from npm), where its native library loads. */
+async function duckdb() {
+  try {
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    return await (await DuckDBInstance.create(":memory:")).connect();
+  } catch (error) {
+    console.warn(`export test: DuckDB does not load here (${error}): its reader test is skipped`);
+    return undefined;
+  }
+}
+
+const connection = await duckdb();
+
+Deno.test({
+  name: "parquet: DuckDB, a second reader, counts the rows and reads the lists and bytes",
+  ignore: !connection,
+  async fn() {
+    const data = await store();
+    const out = join(await Deno.makeTempDir(), "out");
+    await runExport({ dataDir: data, out, format: "parquet", embeddings: true });
+    const result = await connection!.runAndReadAll(
+      `select split, category, count(*) as n, min(len(descriptor)) as d, ` +
+        `min(octet_length(image)) as b from read_parquet('${out}/*.parquet') group by all`,
+    );
+    const read: Record<string, Record<string, number>> = {};
+    for (const row of result.getRowObjects()) {
+      (read[String(row.split)] ??= {})[String(row.category)] = Number(row.n);
+      assert.equal(Number(row.d), 128);
+      assert(Number(row.b) > 100);
+    }
+    assert.deepEqual(read, await manifestCounts(data));
+  },
 });
 
 Deno.test({
