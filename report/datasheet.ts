@@ -137,6 +137,16 @@ function table(header: string[], rows: (string | number)[][]): string {
 const sorted = (counts: Record<string, number>) =>
   Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 
+/** What one instance's image is: the crop, the portrait as served, or both. */
+function instance(input: DatasheetInput): string {
+  const images = input.distribution?.images;
+  return images === "originals"
+    ? "the image as the page served it"
+    : images === "both"
+    ? "an aligned face crop (PNG) and the image as the page served it"
+    : "one aligned face crop (PNG)";
+}
+
 function compositionSection(f: DatasheetFigures, input: DatasheetInput): string {
   const splits = ["train", "val", "test", ...Object.keys(f.bySplit)].filter((s, i, all) =>
     f.bySplit[s] !== undefined && all.indexOf(s) === i
@@ -152,7 +162,7 @@ function compositionSection(f: DatasheetFigures, input: DatasheetInput): string 
       "(metrics.json has none).\n";
   return `## Composition
 
-Each instance is one aligned face crop (PNG) of one portrait on a public "people" page, with its
+Each instance is ${instance(input)} of one portrait on a public "people" page, with its
 label (the group the page lists the person under), the person's name and role as the page gave
 them, the page and image URLs, and the detector's box and score. There are **${f.total}** faces
 of **${f.identities}** distinct identities (faces judged to be the same person share one).

@@ -272,6 +272,30 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "webdataset: long and non-ASCII keys (pax headers) still keep shards within the bound",
+  ignore: !tarReader,
+  async fn() {
+    const data = await store(12, (i) => ({ id: `${"ü".repeat(60)}.${i}` }));
+    const out = join(await Deno.makeTempDir(), "out");
+    const shardSize = 20000;
+    await runExport({ dataDir: data, out, format: "webdataset", shardSize });
+    const shards = [...walk(out)].filter((f) => f.endsWith(".tar"));
+    for (const shard of shards) assert(Deno.statSync(shard).size <= shardSize, shard);
+    assert(shards.length < 12, `shards hold more than one sample: ${shards.length}`);
+    const read = await python(
+      `import sys, json, tarfile\nids = []\n` +
+        `for p in sys.argv[1:]:\n  with tarfile.open(p) as t:\n` +
+        `    ids += [json.load(t.extractfile(m))["id"] for m in t.getmembers() if m.name.endswith(".json")]\n` +
+        `print(json.dumps(sorted(ids)))`,
+      ...shards,
+    );
+    assert.equal(read.code, 0, read.err);
+    const ids = Array.from({ length: 12 }, (_, i) => `${"ü".repeat(60)}.${i}`).sort();
+    assert.deepEqual(JSON.parse(read.out), ids);
+  },
+});
+
 Deno.test("--folds writes a layout per fold, fold k its test set", async () => {
   const data = await store();
   const out = join(await Deno.makeTempDir(), "out");
@@ -321,6 +345,11 @@ Deno.test("nothing on the removal list is exported, and --check names what a lat
   const place = check.mustDelete[0]!.places[0]!;
   assert(place.endsWith(`/${after.id}.png`), place);
   await Deno.stat(join(out, place));
+  await Deno.remove(data, { recursive: true });
+  await assert.rejects(
+    () => checkExport(out),
+    (e) => e instanceof ExportRefused && e.message.includes("--data"),
+  );
 });
 
 function* walk(dir: string): Generator<string> {

@@ -149,9 +149,9 @@ export class RecordLoader {
     const item: ExportItem = { ...record };
     if (what !== "originals" || embeddings) {
       const found = await this.#face(sha, what !== "originals");
-      if (!found) return { missing: "crop_missing" };
-      if (what !== "originals") item.crop = await resized(found.crop!, "png", size, "cover");
-      if (embeddings && found.entry?.status === "ok") {
+      if (!found && what !== "originals") return { missing: "crop_missing" };
+      if (found?.crop) item.crop = await resized(found.crop, "png", size, "cover");
+      if (embeddings && found?.entry?.status === "ok") {
         const { descriptor, embeddings: more } = found.entry.record;
         item.face = { descriptor, ...(more ? { embeddings: more } : {}) };
       }

@@ -8,6 +8,7 @@ import { createReadStream } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { sha256Hex } from "../../core/ids.ts";
+import { exists } from "../../core/files.ts";
 import { DataDirLock } from "../../store/lock.ts";
 import { Manifest, type ManifestRow } from "../../store/manifest.ts";
 import { dataPaths } from "../../store/paths.ts";
@@ -359,7 +360,14 @@ export async function checkExport(outDir: string, dataDir?: string): Promise<Che
           throw new ExportRefused(`${EXPORT_RECORD} in '${outDir}' has no export header`);
         }
         header = parsed as RecordHeader;
-        removed = await RemovedList.open(dataPaths(dataDir ?? header.data_dir).removed);
+        const paths = dataPaths(dataDir ?? header.data_dir);
+        if (!(await exists(paths.manifest))) {
+          throw new ExportRefused(
+            `the data dir '${paths.root}' the export came from has no manifest now: ` +
+              `pass the data dir with --data DIR`,
+          );
+        }
+        removed = await RemovedList.open(paths.removed);
         continue;
       }
       const face = parsed as Partial<RecordLine>;

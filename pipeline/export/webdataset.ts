@@ -17,8 +17,17 @@ import {
 import type { ExportItem } from "./records.ts";
 import type { SplitName } from "../../core/types.ts";
 
-/** A tar member's size on disk: a 512-byte header and its data padded to 512. */
-const tarSize = (bytes: number) => 512 + Math.ceil(bytes / 512) * 512;
+const padded = (bytes: number) => Math.ceil(bytes / 512) * 512;
+
+/**
+ * A tar member's size on disk: a 512-byte header and its data padded to 512, after a pax
+ * header and its record where the name is not short ASCII (tar-stream writes one then).
+ */
+function tarSize(name: string, bytes: number): number {
+  const nameBytes = new TextEncoder().encode(name).length;
+  const pax = nameBytes > 100 || nameBytes !== name.length ? 512 + padded(nameBytes + 32) : 0;
+  return pax + 512 + padded(bytes);
+}
 /** The two zero blocks that end an archive. */
 const TAR_END = 1024;
 /** One fixed time for every member, so two exports of the same data are the same bytes. */
@@ -45,7 +54,7 @@ class Shard {
 
   /** Adds one member; resolves once the pack took it (back-pressure from the file). */
   add(name: string, data: Uint8Array): Promise<void> {
-    this.bytes += tarSize(data.length);
+    this.bytes += tarSize(name, data.length);
     return new Promise((resolve, reject) => {
       this.#pack.entry(
         { name, size: data.length, mtime: MTIME, mode: 0o644 },
@@ -108,7 +117,7 @@ export function webDatasetWriter(out: OutDir, base: string, context: FormatConte
   return {
     async add(item) {
       const members = sampleMembers(item, context);
-      const bytes = members.reduce((sum, [, data]) => sum + tarSize(data.length), 0);
+      const bytes = members.reduce((sum, [name, data]) => sum + tarSize(name, data.length), 0);
       const shard = await shardFor(item.split, bytes);
       for (const [name, data] of members) await shard.add(name, data);
       shard.samples++;
