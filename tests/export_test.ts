@@ -303,6 +303,26 @@ Deno.test("--folds writes a layout per fold, fold k its test set", async () => {
   assert.deepEqual(result.layouts.map((l) => l.dir), ["fold-0", "fold-1", "fold-2", "fold-3"]);
   for (const layout of result.layouts) assert.deepEqual(layout.bySplit.test, 10);
   await Deno.stat(join(out, "fold-2", "DATASHEET.md"));
+  // --split fold:K is one of those layouts; a run without folds has none to give.
+  const one = await runExport({
+    dataDir: data,
+    out: join(out, "..", "one"),
+    format: "parquet",
+    split: { kind: "fold", fold: 2 },
+  });
+  assert.deepEqual(one.layouts[0]!.bySplit, result.layouts[2]!.bySplit);
+  const plain = await Deno.makeTempDir();
+  await syntheticStore(plain, { faces: 10 });
+  await assert.rejects(
+    () =>
+      runExport({
+        dataDir: plain,
+        out: join(out, "..", "plain"),
+        format: "hf",
+        split: { kind: "fold", fold: 0 },
+      }),
+    (e) => e instanceof RangeError && e.message.includes("did not use --folds"),
+  );
 });
 
 Deno.test("filters: --min-score, --categories and --roles leave faces out, counted by reason", async () => {
