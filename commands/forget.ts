@@ -6,6 +6,7 @@ import { forget, rowsOfPerson } from "../store/forget.ts";
 import { Manifest } from "../store/manifest.ts";
 import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 import { forgetInCluster } from "../pipeline/cluster/forget.ts";
+import { writeDataDirDatasheet } from "../pipeline/datasheet.ts";
 
 export const forgetCommand: Command = {
   name: "forget",
@@ -73,6 +74,11 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
     if (result.records === 0) {
       console.log("no record matched; later crawls will still drop whoever matches the list");
     }
+    await writeDataDirDatasheet(
+      dataPaths(dataDir),
+      await Manifest.open(dataPaths(dataDir).manifest),
+    );
+    console.log("copies made by 'deno task export': run 'deno task export --check OUT' on each");
     if (result.models.length) console.log("retrain with: deno task pipeline --data " + dataDir);
     return 0;
   },

@@ -13,6 +13,7 @@ import { serveCommand } from "./serve.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
 import { benchServeCommand } from "./bench/serve.ts";
+import { exportCommand } from "./export.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -20,6 +21,7 @@ export const commands: Command[] = [
   predictCommand,
   cropCommand,
   forgetCommand,
+  exportCommand,
   workerCommand,
   serveCommand,
   benchCrawlCommand,

@@ -35,6 +35,7 @@ import {
 import { type RunResult, RunState } from "./run_state.ts";
 import { trainModels } from "./train_run.ts";
 import { runNetworks } from "./checks.ts";
+import { runSettingsOf, writeDataDirDatasheet } from "./datasheet.ts";
 
 export type { RunResult, RunSummary };
 export type { StageTime } from "./run_state.ts";
@@ -257,6 +258,7 @@ export async function runPipeline(
       terminalReport: evaluation.terminalSummary,
     });
   } finally {
+    await writeDataDirDatasheet(state.paths, state.manifest, runSettingsOf(options));
     state.close();
     await browser.close();
   }

@@ -695,6 +695,7 @@ ${checksSection(models, checks)}
 ${confoundSection(models)}
 <h2>Data and provenance</h2>
 ${datasetSection(dataset, classes)}
+<p>What the data set is, how it was made, and its unsound uses: <a href="../DATASHEET.md">DATASHEET.md</a> in the data dir.</p>
 <footer>Written by facefield. Every number is in metrics.json next to this page.</footer>
 </body></html>
 `;

@@ -430,11 +430,14 @@ function conclude(figures: Figures): { conclusion: Conclusion; alsoNoFace: boole
   const { chance, demographics, noFace } = figures;
   const model = figures.modelOnLadder ?? figures.model;
   if (noFaceSignal && noFace && (!modelSignal || noFace.accuracy >= model.accuracy - CLOSE)) {
-    // Each alone: the estimates read the photo too (a colour cast can move an estimated age),
-    // so the ladder's order would credit the demographics with what the photo shows.
-    const byDemographics = (demographics?.accuracy ?? chance) - chance;
-    const byPhoto = (figures.photoAlone?.accuracy ?? noFace.accuracy) - chance;
-    return { conclusion: byDemographics > byPhoto ? "demographics" : "photo", alsoNoFace: false };
+    // The demographics where they alone come close to the model and to the photo alone. The
+    // estimates read the photo too (a colour cast moves an estimated age), so they can echo a
+    // style the photo shows better; and the photo shows gender too (hair, clothes).
+    const byDemographics = demographics?.accuracy ?? chance;
+    const byPhoto = figures.photoAlone?.accuracy ?? noFace.accuracy;
+    const demographic = byDemographics >= model.accuracy - CLOSE &&
+      byDemographics >= byPhoto - CLOSE;
+    return { conclusion: demographic ? "demographics" : "photo", alsoNoFace: false };
   }
   return { conclusion: "undetermined", alsoNoFace: noFaceSignal };
 }
@@ -477,6 +480,7 @@ function wordsOf(
   figures: Figures,
   kind: string,
   facesNeeded: number | null,
+  shares: Verdict["explainedBy"],
 ): { headline: string; why: string } {
   const { model, noFace, demographics, faceAdds, unseen, chance } = figures;
   const interval = (d: PairedDifference) =>
@@ -499,11 +503,18 @@ function wordsOf(
     } to what the photo and the demographics predict${
       face === unseen?.faceAdds && face !== faceAdds ? " on sources it never saw" : ""
     }.`,
-    photo: `No: the model reads the photo, not the face. A model that never sees a face ` +
-      `scores ${pct(noFace?.accuracy ?? chance)}, against its ${pct(model.accuracy)}.`,
+    photo: `No: the model reads the photo${
+      shares.demographics !== null && shares.demographics >= 0.25 ? " and the demographics" : ""
+    }, not the face. A model that never sees a face scores ${
+      pct(noFace?.accuracy ?? chance)
+    }, against its ${pct(model.accuracy)}.`,
     demographics: `No: the model reads age, gender and ethnicity, not the face itself. ` +
       `Those estimates alone score ${pct(demographics?.accuracy ?? chance)}, against its ` +
-      `${pct(model.accuracy)}.`,
+      `${pct(model.accuracy)}${
+        noFace && shares.photo !== null && shares.photo >= 0.25
+          ? `; with the photo, what sees no face scores ${pct(noFace.accuracy)}`
+          : ""
+      }.`,
     "no-signal": `No: nothing here tells the groups apart. The ${kind} model scores ` +
       `${pct(model.accuracy)}, and chance is ${pct(chance)}.`,
     undetermined: `Too few faces to tell whether the face adds anything to the photo and the ` +
@@ -517,6 +528,14 @@ function evidenceLines(figures: Figures, rungs: Rung[]): string[] {
   const lines = rungs.filter((r) => r.key !== "chance").map((r) =>
     `${r.label}: ${pct(r.accuracy)} (95 % CI ${pct(r.ci95![0])}–${pct(r.ci95![1])}, n = ${r.n})`
   );
+  if (figures.photoAlone && figures.demographics) {
+    const { accuracy, ci95, n } = figures.photoAlone;
+    lines.push(
+      `the photo alone (no demographics): ${pct(accuracy)} (95 % CI ${pct(ci95[0])}–${
+        pct(ci95[1])
+      }, n = ${n})`,
+    );
+  }
   for (const test of figures.tests) {
     lines.push(
       `${test.name}: p = ${test.pValue.toPrecision(2)}, Holm ${test.holmP.toPrecision(2)}` +
@@ -541,7 +560,7 @@ export function decideVerdict(input: VerdictInput): Verdict {
   return {
     conclusion,
     alsoNoFace,
-    ...wordsOf(conclusion, alsoNoFace, figures, input.model.kind, facesNeeded),
+    ...wordsOf(conclusion, alsoNoFace, figures, input.model.kind, facesNeeded, sharesOf(figures)),
     model: input.model.kind,
     modelRule: input.model.rule,
     chance: figures.chance,

@@ -26,6 +26,10 @@ export interface DataPaths {
    * data dir; `forget` reaches into them.
    */
   repeats: string;
+  /** The datasheet every run writes (report/datasheet.ts): counts only, no names. */
+  datasheet: string;
+  /** The last run's settings, for the datasheets of the data dir and its exports. */
+  runSettings: string;
 }
 
 export function dataPaths(root: string): DataPaths {
@@ -45,6 +49,8 @@ export function dataPaths(root: string): DataPaths {
     reports: join(root, "report"),
     runEvents: join(root, "run_events.jsonl"),
     repeats: join(root, "repeats"),
+    datasheet: join(root, "DATASHEET.md"),
+    runSettings: join(root, "run_settings.json"),
   };
 }
 

@@ -52,6 +52,11 @@ export class RemovedList {
       (record.sha256 !== undefined && this.#images.has(record.sha256));
   }
 
+  /** True when the list holds this name hash (`nameHash`), for copies that keep only the hash. */
+  hasNameHash(hash: string): boolean {
+    return this.#names.has(hash);
+  }
+
   add(entries: { id?: string; name?: string; sha256?: string }): void {
     const removedAt = new Date().toISOString();
     const known = new Set(this.#rows.map((row) => `${row.kind}:${row.value}`));
