@@ -248,6 +248,24 @@ function ensembleOfRun(answers: (HeldOutFace[] | null)[]): HeldOutFace[] | null 
   });
 }
 
+/** One held-out source's score in a run that held out several. */
+function sourceScore(
+  source: string,
+  faces: HeldOutFace[],
+  sources: Map<string, string>,
+  classes: string[],
+): SourceScore {
+  const ofSource = faces.filter((f) => sources.get(f.id) === source);
+  const correct = ofSource.filter((f) => f.actual === f.predicted).length;
+  return {
+    source,
+    category: [...new Set(ofSource.map((f) => classes[f.actual]!))].join(", "),
+    n: ofSource.length,
+    correct,
+    accuracy: ofSource.length ? correct / ofSource.length : 0,
+  };
+}
+
 /** Leave-one-source-out for each model kind; categories with a single source are reported. */
 async function leaveOneSourceOut(
   input: ChecksInput,
@@ -304,17 +322,7 @@ async function leaveOneSourceOut(
         continue;
       }
       judged.push(...faces);
-      for (const source of held) {
-        const ofSource = faces.filter((f) => sources.get(f.id) === source);
-        const correct = ofSource.filter((f) => f.actual === f.predicted).length;
-        perSource.push({
-          source,
-          category: [...new Set(ofSource.map((f) => classes[f.actual]!))].join(", "),
-          n: ofSource.length,
-          correct,
-          accuracy: ofSource.length ? correct / ofSource.length : 0,
-        });
-      }
+      perSource.push(...held.map((source) => sourceScore(source, faces, sources, classes)));
     }
     const heldIds = new Set(judged.map((j) => j.id));
     const onThese = own.filter(([id]) => heldIds.has(id));
