@@ -458,6 +458,8 @@ p { max-width: 80ch; } .sub { color: #666; margin: 0 0 18px; }
 .warn { background: #fff6e0; border-left: 4px solid #e0a000; padding: 6px 10px; }
 .grid { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 .grid figure { margin: 0; } img { max-width: 100%; height: auto; }
+.grid > *, figure { min-width: 0; max-width: 100%; } figure { margin: 8px 0; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; } td, th { overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: left; }
 th { background: #f6f6f6; } table.num td:not(:first-child) { text-align: right; }

@@ -79,7 +79,7 @@ export function verdictSpec(verdict: Verdict): TopLevelSpec {
           color: { field: "step", type: "nominal", scale: COLOURS, legend: null },
           opacity: {
             field: "part",
-            type: "nominal",
+            type: "ordinal",
             scale: { domain: ["random split", "sources it never saw"], range: [1, 0.6] },
             legend: null,
           },
