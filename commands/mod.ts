@@ -13,10 +13,12 @@ import { serveCommand } from "./serve.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
 import { benchServeCommand } from "./bench/serve.ts";
+import { discoverCommand } from "./discover.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
   pipelineCommand,
+  discoverCommand,
   predictCommand,
   cropCommand,
   forgetCommand,
