@@ -2,7 +2,11 @@
 import { type Command, intOption, log, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { readHomes, runDiscovery } from "../pipeline/discover.ts";
-import { parseCategoryRules } from "../stages/discover/sources_csv.ts";
+import {
+  categoryFor,
+  type CategoryRule,
+  parseCategoryRules,
+} from "../stages/discover/sources_csv.ts";
 import type { SiteDiscovery } from "../stages/discover_sites.ts";
 
 /** `--category` values as a list, checked. */
@@ -18,8 +22,8 @@ export function categoryRules(values: ParsedValues) {
 }
 
 /** One site's lines for stderr: its summary, then its log. */
-function siteLines(site: SiteDiscovery): string[] {
-  const sure = site.candidates.filter((c) => c.sure).length;
+function siteLines(site: SiteDiscovery, rules: CategoryRule[]): string[] {
+  const sure = site.candidates.filter((c) => c.sure && categoryFor(c, rules).matched).length;
   return [
     `discover ${site.home}: ${sure} sure, ${site.candidates.length - sure} unsure people ` +
     `pages; ${site.pagesFetched} pages fetched in ${(site.ms / 1000).toFixed(1)} s`,
@@ -92,9 +96,13 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
         maxPages: intOption(values, "max-pages", 200, { min: 1, max: 100000 }),
         maxDepth: intOption(values, "depth", 3, { min: 1, max: 10 }),
         categories,
-        onSite: (site) => siteLines(site).forEach(log),
+        onSite: (site) => siteLines(site, categories).forEach(log),
       }, async (text) => void await target.write(encoder.encode(text)));
-      const found = sites.reduce((n, site) => n + site.candidates.filter((c) => c.sure).length, 0);
+      const found = sites.reduce(
+        (n, site) =>
+          n + site.candidates.filter((c) => c.sure && categoryFor(c, categories).matched).length,
+        0,
+      );
       log(
         `discover: ${found} sure people pages on ${sites.length} sites, ${http.stats.requests} ` +
           `requests (${http.stats.notModified} not modified)${out === "-" ? "" : ` → ${out}`}`,

@@ -171,7 +171,8 @@ function menu(units: UnitPlan[]): string {
   }).join("");
   return `<nav class="navbar"><ul><li><a href="/de/">Startseite</a></li>${faculties}` +
     `<li><a href="/de/aktuelles/">Aktuelles</a></li><li><a href="/de/kalender/?date=2024-05-01">Kalender</a></li>` +
-    `<li><a href="/en/" hreflang="en">English</a></li></ul></nav>`;
+    `<li><a href="/en/" hreflang="en">English</a></li>` +
+    `<li><a href="/intern/team/">Internes Team</a></li></ul></nav>`;
 }
 
 function portrait(unit: number, i: number): string {
@@ -325,6 +326,13 @@ export function universityPages(
   return { pages, units, decoys };
 }
 
+/** A short hash of a page's text, for its ETag. */
+function hashOf(text: string): string {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) | 0;
+  return (hash >>> 0).toString(36);
+}
+
 /** A calendar day that links to the day before and after, forever. */
 function calendarDay(date: string): string {
   const day = new Date(`${date}T00:00:00Z`);
@@ -357,8 +365,14 @@ export function startUniversity(options: UniversityOptions = {}): University {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     const url = new URL(request.url);
     requests.push(url.pathname + url.search);
-    const html = (body: string) =>
-      new Response(body, { headers: { "content-type": "text/html; charset=utf-8" } });
+    // Pages carry an ETag, so a rerun through the HTTP cache gets 304s.
+    const html = (body: string) => {
+      const etag = `"${body.length.toString(36)}-${hashOf(body)}"`;
+      if (request.headers.get("if-none-match") === etag) {
+        return new Response(null, { status: 304, headers: { etag } });
+      }
+      return new Response(body, { headers: { "content-type": "text/html; charset=utf-8", etag } });
+    };
     if (url.pathname === "/") return Response.redirect(new URL("/de/", url), 302);
     if (url.pathname === "/robots.txt") {
       return new Response(

@@ -149,6 +149,11 @@ export class SiteCrawl {
     return this.#queue.length;
   }
 
+  /** Marks where a redirect led as seen, so a link to it is not fetched again. */
+  markSeen(url: string): void {
+    this.#seen.add(url);
+  }
+
   /** True the first time a body is seen; a copy under another address (session ids) is not. */
   firstContent(url: string, html: string): boolean {
     const hash = sha256Hex(new TextEncoder().encode(html.replace(/\s+/g, " ")));
@@ -222,6 +227,7 @@ export async function fetchPage(
     return undefined;
   }
   const final = new URL(result.url);
+  crawl.markSeen(normalizeUrl(result.url, result.url)?.url ?? result.url);
   if (!crawl.onSite(final)) {
     crawl.count("redirected off the site");
     return undefined;
