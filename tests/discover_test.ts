@@ -169,9 +169,19 @@ Deno.test("a rerun through the data dir's HTTP cache costs conditional GETs only
   try {
     const client = { dataDir, allowPrivate: true, delayMs: 0, perHost: 4 };
     const texts: string[] = [];
-    const first = await runDiscovery([uni.url], client, {}, async (t) => void texts.push(t));
+    const first = await runDiscovery(
+      [uni.url],
+      client,
+      {},
+      (t) => Promise.resolve(void texts.push(t)),
+    );
     const firstText = texts.splice(0).join("");
-    const second = await runDiscovery([uni.url], client, {}, async (t) => void texts.push(t));
+    const second = await runDiscovery(
+      [uni.url],
+      client,
+      {},
+      (t) => Promise.resolve(void texts.push(t)),
+    );
     assert.equal(texts.join(""), firstText);
     assert.equal(first.http.stats.notModified, 0);
     // Every page of the second run was a 304; the redirect, robots.txt, its refusal and the
