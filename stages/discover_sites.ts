@@ -270,7 +270,7 @@ function overlap(a: Set<string>, b: string[]): number {
  */
 export function rankCandidates(candidates: Candidate[], sureScore: number): Candidate[] {
   const ordered = candidates.filter((c) => c.score >= MIN_SCORE).sort((a, b) =>
-    b.score - a.score || b.people - a.people
+    b.score - a.score || b.people - a.people || a.url.localeCompare(b.url)
   );
   const nextPages = new Set(ordered.map((c) => c.nextPage).filter((url) => url !== undefined));
   const kept: { candidate: Candidate; images: Set<string> }[] = [];

@@ -5,7 +5,7 @@
  */
 import type { FetchedPage, SourceRow } from "../../core/types.ts";
 import type { HttpClient, ResponseHead } from "../../net/http.ts";
-import { pageDocument } from "../people/dom.ts";
+import { normalizeText, pageDocument } from "../people/dom.ts";
 import { decodeHtml } from "../fetch_pages.ts";
 import { normalizeUrl, type PageLink, pageLinks, urlTemplate } from "./links.ts";
 import { type PageReading, readPage } from "./read_page.ts";
@@ -154,9 +154,17 @@ export class SiteCrawl {
     this.#seen.add(url);
   }
 
-  /** True the first time a body is seen; a copy under another address (session ids) is not. */
-  firstContent(url: string, html: string): boolean {
-    const hash = sha256Hex(new TextEncoder().encode(html.replace(/\s+/g, " ")));
+  /**
+   * True the first time a page's text and images are seen; the same page under another
+   * address (a session id in its path, links that carry one) is not. Pages of under 20
+   * characters of text are all taken as new.
+   */
+  firstContent(url: string, page: FetchedPage): boolean {
+    const document = pageDocument(page);
+    const text = normalizeText(document.body?.textContent ?? "");
+    if (text.length < 20) return true;
+    const images = [...document.querySelectorAll("img")].map((img) => img.getAttribute("src"));
+    const hash = sha256Hex(`${text}\n${images.join("\n")}`);
     const earlier = this.#contents.get(hash);
     if (earlier !== undefined && earlier !== url) return false;
     this.#contents.set(hash, url);
@@ -233,11 +241,12 @@ export async function fetchPage(
     return undefined;
   }
   const html = decodeHtml(result.body, result.contentType);
-  if (!crawl.firstContent(result.url, html)) {
+  const page = { source: probeSource(result.url), url: result.url, html, pageIndex: 0 };
+  if (!crawl.firstContent(result.url, page)) {
     crawl.count("duplicate: the same page under another address");
     return undefined;
   }
-  return { source: probeSource(result.url), url: result.url, html, pageIndex: 0 };
+  return page;
 }
 
 /** One sitemap's page addresses and child sitemaps, within the byte and count caps. */
