@@ -241,3 +241,30 @@ Deno.test("deno task discover writes the sources file and reports each site on s
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pipeline --discover: discovery's sure rows are crawled in the same run", async () => {
+  const uni = startUniversity({ units: 4 });
+  const dataDir = await Deno.makeTempDir({ prefix: "discover-run-" });
+  try {
+    const { runPipeline } = await import("../pipeline/run.ts");
+    const summary = await runPipeline(
+      { dataDir, until: "images", allowPrivate: true, delayMs: 0 },
+      undefined,
+      { sources: (http) => discoveredSources([uni.url], http) },
+    );
+    const pages = await Deno.readTextFile(join(dataDir, "pages.csv"));
+    for (const unit of uni.units) {
+      const url = unit.mirrorUrl && pages.includes(unit.mirrorUrl) ? unit.mirrorUrl : unit.peopleUrl;
+      assert.ok(pages.includes(`${url},`), `${url} not crawled:\n${pages}`);
+    }
+    const index = await Deno.readTextFile(join(dataDir, "index.csv"));
+    const people = uni.units.reduce((n, unit) => n + unit.people, 0);
+    // Every person reached the manifest under their unit (the portraits themselves are 404s).
+    assert.equal(index.trim().split("\n").length - 1, people, index);
+    assert.match(index, /Lehrstuhl für Maschinenbau/);
+    assert.ok(summary);
+  } finally {
+    await uni.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
