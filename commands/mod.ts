@@ -14,6 +14,7 @@ import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
 import { benchServeCommand } from "./bench/serve.ts";
 import { discoverCommand } from "./discover.ts";
+import { benchDiscoverCommand } from "./bench/discover.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -32,4 +33,5 @@ export const commands: Command[] = [
   benchPeopleCommand,
   benchCongressCommand,
   benchServeCommand,
+  benchDiscoverCommand,
 ];

@@ -149,7 +149,7 @@ function planUnits(count: number): UnitPlan[] {
       linkText: index % 3 === 0 ? (german ? de : en) : name,
       base,
       peoplePath: `${base}${PEOPLE_SLUGS[index % PEOPLE_SLUGS.length]}/`,
-      layout: index % 4,
+      layout: index % 6,
       people: Array.from({ length: 4 + (index % 5) }, (_, i) => personName(index, i)),
       mirror: index % 5 === 1,
       inMenu: faculty !== 3,
@@ -191,6 +191,12 @@ function peopleList(unit: UnitPlan): string {
         return `<li>${img}<a href="#p${i}">${name}</a><span>${role}</span></li>`;
       case 2:
         return `<tr><td>${img}</td><td><strong>${name}</strong><br>${role}</td></tr>`;
+      case 4:
+        return `<a class="profile" href="p${i}/">${img}<span class="name">${name}</span><span>${role}</span></a>`;
+      case 5:
+        return `<div class="person"><div class="photo">${img}</div><div class="text"><h4>${name}</h4><p>${role}</p><p>Raum ${
+          100 + i
+        }</p></div></div>`;
       default:
         return `<figure>${img}<figcaption>${name}<br>${role}</figcaption></figure>`;
     }
@@ -221,6 +227,10 @@ function unitPages(unit: UnitPlan, nav: string, pages: Map<string, string>, deco
       `${crumbs}<h1>${unit.name}</h1><p>Willkommen.</p>
     <ul class="unit-nav">${via}<li><a href="${unit.base}highlights/">Highlights</a></li>
     <li><a href="${unit.base}research/">${unit.german ? "Forschung" : "Research"}</a></li>
+    <li><a href="${unit.base}gaeste/">${unit.german ? "Gäste" : "Guests"}</a></li>
+    <li><a href="${unit.base}sommerfest-2024/">${
+        unit.german ? "Unser Team beim Sommerfest 2024" : "Our team at the summer party 2024"
+      }</a></li>
     <li><a href="${unit.base}gruppenfoto/">${
         unit.german ? "Wir im Bild" : "Gallery"
       }</a></li></ul>`,
@@ -246,9 +256,23 @@ function unitPages(unit: UnitPlan, nav: string, pages: Map<string, string>, deco
       page(`People | ${unit.name}`, nav, `${crumbs}<h1>People</h1>${peopleList(unit)}`, "en"),
     );
   }
-  // Decoys: news with dated photos of people, publications with author photos, a group photo.
+  for (const [path, html] of decoyPages(unit, nav)) {
+    pages.set(path, html);
+    decoys.push(path);
+  }
+}
+
+/**
+ * A unit's decoys: news with dated photos of people, publications with author photos, a group
+ * photo with a caption of names, talks with speakers' photos, and a news item whose link says
+ * "team".
+ */
+function decoyPages(unit: UnitPlan, nav: string): [string, string][] {
+  const entries: [string, string][] = [];
+  const lang = unit.german ? "de" : "en";
+  // News with dated photos of people, publications with author photos, a group photo.
   const names = unit.people;
-  pages.set(
+  entries.push([
     `${unit.base}highlights/`,
     page(
       `Aktuelles | ${unit.name}`,
@@ -259,8 +283,8 @@ function unitPages(unit: UnitPlan, nav: string, pages: Map<string, string>, deco
         ).join(""),
       lang,
     ),
-  );
-  pages.set(
+  ]);
+  entries.push([
     `${unit.base}research/`,
     page(
       `Publikationen | ${unit.name}`,
@@ -271,8 +295,8 @@ function unitPages(unit: UnitPlan, nav: string, pages: Map<string, string>, deco
         ).join("") + "</div>",
       lang,
     ),
-  );
-  pages.set(
+  ]);
+  entries.push([
     `${unit.base}gruppenfoto/`,
     page(
       `Gruppenfoto | ${unit.name}`,
@@ -284,8 +308,38 @@ function unitPages(unit: UnitPlan, nav: string, pages: Map<string, string>, deco
       }</figcaption></figure>`,
       lang,
     ),
-  );
-  decoys.push(`${unit.base}highlights/`, `${unit.base}research/`, `${unit.base}gruppenfoto/`);
+  ]);
+  const cards = (dir: string, count: number) =>
+    unit.people.slice(0, count).map((name, i) =>
+      `<div class="card"><img src="/img/${dir}/u${unit.index}-${i}.jpg" width="100" height="120"><h3>${name}</h3></div>`
+    ).join("");
+  entries.push([
+    `${unit.base}gaeste/`,
+    page(
+      `Veranstaltungen | ${unit.name}`,
+      nav,
+      `<h1>${unit.german ? "Veranstaltungen" : "Events"}</h1>` +
+        unit.people.slice(0, 3).map((name, i) =>
+          `<div class="event"><img src="/img/talk/u${unit.index}-${i}.jpg" width="100" height="120"><h3>${name}</h3><p>Vortrag: Über Dinge</p><p>2${i}.06.2024, 16:00 Uhr</p></div>`
+        ).join(""),
+      lang,
+    ),
+  ]);
+  const party = unit.german
+    ? "Unser Team beim Sommerfest 2024"
+    : "Our team at the summer party 2024";
+  entries.push([
+    `${unit.base}sommerfest-2024/`,
+    page(
+      `${party} | ${unit.name}`,
+      nav,
+      `<article><h1>${party}</h1><time datetime="2024-07-05">05.07.2024</time>` +
+        `<img src="/img/party/u${unit.index}.jpg" width="800" height="400"><p>Ein schöner Abend.</p>` +
+        `<div class="team">${cards("party", 3)}</div></article>`,
+      lang,
+    ),
+  ]);
+  return entries;
 }
 
 /** Every page of the university, by path, and its decoys. */
@@ -404,5 +458,50 @@ export function startUniversity(options: UniversityOptions = {}): University {
     decoys: decoys.map((path) => origin + path),
     requests,
     close: () => server.shutdown(),
+  };
+}
+
+/** How well a discovery did on the university, by its ground truth. */
+export interface DiscoveryScore {
+  units: number;
+  /** Units whose people page (or its mirror) was written as sure. */
+  found: number;
+  recall: number;
+  /** Rows written as sure. */
+  sure: number;
+  /** Sure rows that are not a unit's people page. */
+  falseSure: number;
+  falseSureShare: number;
+  /** Found units whose proposed category is the unit's name. */
+  hintsRight: number;
+  hintAccuracy: number;
+  pagesFetched: number;
+  pagesPerPeoplePage: number;
+}
+
+/** Scores one site's candidates against the university's units. */
+export function scoreDiscovery(
+  university: Pick<University, "units">,
+  candidates: { url: string; sure: boolean; unit: string }[],
+  pagesFetched: number,
+): DiscoveryScore {
+  const sure = candidates.filter((c) => c.sure);
+  const pageOf = (c: { url: string }) =>
+    university.units.find((u) => u.peopleUrl === c.url || u.mirrorUrl === c.url);
+  const foundUnits = new Set(sure.map(pageOf).filter((unit) => unit !== undefined));
+  const hintsRight = sure.filter((c) => pageOf(c)?.name === c.unit).length;
+  const falseSure = sure.filter((c) => pageOf(c) === undefined).length;
+  const ratio = (a: number, b: number) => b === 0 ? 0 : Math.round((a / b) * 1000) / 1000;
+  return {
+    units: university.units.length,
+    found: foundUnits.size,
+    recall: ratio(foundUnits.size, university.units.length),
+    sure: sure.length,
+    falseSure,
+    falseSureShare: ratio(falseSure, sure.length),
+    hintsRight,
+    hintAccuracy: ratio(hintsRight, sure.length - falseSure),
+    pagesFetched,
+    pagesPerPeoplePage: ratio(pagesFetched, foundUnits.size),
   };
 }

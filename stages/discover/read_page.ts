@@ -108,6 +108,22 @@ function datesIn(document: DomDocument): number {
   return Math.max(times, written?.length ?? 0);
 }
 
+/**
+ * What makes the page one dated post rather than a standing list: a year in its heading ("Our
+ * team at the summer party 2024"), and an article with a publication time. Each counts.
+ */
+function postSignals(document: DomDocument, heads: string[]): string[] {
+  const signals: string[] = [];
+  if (heads.slice(0, 2).some((text) => /\b(19|20)\d\d\b/.test(text))) {
+    signals.push("a year in its heading");
+  }
+  const published = document.querySelector(
+    "article time, article [datetime], meta[property='article:published_time']",
+  );
+  if (published) signals.push("a dated article");
+  return signals;
+}
+
 /** The first of `texts` that has words matching `pattern`, lower-cased, or undefined. */
 function firstMatch(texts: string[], pattern: RegExp): string | undefined {
   for (const text of texts) {
@@ -152,6 +168,10 @@ export function readPage(page: FetchedPage, via: string[]): PageReading {
   if (avoid) {
     score -= 0.5;
     why.push(`looks like ${avoid}`);
+  }
+  for (const signal of postSignals(document, heads)) {
+    score -= 0.3;
+    why.push(signal);
   }
   const dates = datesIn(document);
   if (dates >= 3 && dates * 2 >= people.length) {

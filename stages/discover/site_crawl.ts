@@ -228,6 +228,10 @@ export async function fetchPage(
   });
   if (!result.ok) {
     const kind = result.reason.split(":")[0]!;
+    // Refused before a request went out: it costs the site nothing, nor the budget.
+    if (/^(robots_disallowed|blocked_address|unsupported_scheme)/.test(result.reason)) {
+      crawl.pagesFetched--;
+    }
     crawl.count(`failed ${kind}`);
     if (!/^(not_html|http_404)/.test(result.reason)) {
       crawl.log.push(`page failed: ${url}: ${result.reason}`);
@@ -336,8 +340,16 @@ export function visitPage(crawl: SiteCrawl, page: FetchedPage, visit: Visit): Pa
       nextPage: reading.nextPage,
     });
   }
+  // Below a page that lists people lie its people's profiles, not more lists.
+  const below = reading.people >= 3 && new URL(page.url).pathname !== "/"
+    ? page.url.replace(/[?#].*$/, "").replace(/\/?$/, "/")
+    : undefined;
   for (const link of pageLinks(pageDocument(page), page.url)) {
     if (link.hadSession) crawl.count("session id removed", link.url);
+    if (below !== undefined && link.url.startsWith(below)) {
+      crawl.count("not followed: profiles below a people page", link.url);
+      continue;
+    }
     const depth = link.language ? visit.depth : visit.depth + 1;
     const worth = linkPriority(link, visit.depth);
     if ("avoid" in worth) {
