@@ -28,15 +28,16 @@ export interface PageReading {
 }
 
 /** Texts of the page's main headings and its title's parts. */
-function headings(document: DomDocument): string[] {
-  const texts = [...document.querySelectorAll("h1, h2")].slice(0, 4)
+function headings(document: DomDocument, selector = "h1, h2"): string[] {
+  const texts = [...document.querySelectorAll(selector)].slice(0, 4)
     .map((element) => normalizeText(element.textContent ?? ""));
   return texts.filter(Boolean);
 }
 
 function titleParts(document: DomDocument): string[] {
   const title = normalizeText(document.querySelector("title")?.textContent ?? "");
-  return title.split(/\s+[|–—·:»-]\s+/).map((part) => part.trim()).filter(Boolean);
+  return title.replace(/\s+[|–—·:»-]\s*$/, "").split(/\s+[|–—·:»-]\s+/)
+    .map((part) => part.trim()).filter(Boolean);
 }
 
 /** Texts of the breadcrumb trail, nearest last. */
@@ -72,7 +73,9 @@ function unitIn(text: string): string | undefined {
   const parts = text.split(/\s+[|–—·:»-]\s+/);
   for (const part of parts) {
     const name = part.replace(LEADING_PEOPLE, "").trim();
-    if (name.split(/\s+/).length < 2 || name.length > 90) continue;
+    if (name.split(/\s+/).length < 2 || name.length > 90 || /[?!]$/.test(name)) continue;
+    // "Current Lab Members" names people, not a unit.
+    if (PEOPLE_WORDS.test(name.toLowerCase())) continue;
     if (UNIT_WORDS.test(name.toLowerCase())) return name;
   }
   return undefined;
@@ -84,10 +87,11 @@ function unitIn(text: string): string | undefined {
  */
 export function unitOf(document: DomDocument, url: string, via: string[]): string {
   const ordered = [
-    ...headings(document),
+    ...headings(document, "h1"),
     ...breadcrumb(document).reverse(),
     ...siteNames(document),
     ...titleParts(document),
+    ...headings(document, "h2"),
     ...[...via].reverse(),
   ];
   for (const text of ordered) {
@@ -164,7 +168,9 @@ export function readPage(page: FetchedPage, via: string[]): PageReading {
     score += 0.1;
     why.push("address names people");
   }
-  const avoid = firstMatch(heads, AVOID_WORDS) ?? AVOID_PATH.exec(path)?.[2];
+  // The page's own name says news or publications; a section of it ("Alumni") does not.
+  const names = [...headings(document, "h1"), ...titleParts(document)];
+  const avoid = firstMatch(names, AVOID_WORDS) ?? AVOID_PATH.exec(path)?.[2];
   if (avoid) {
     score -= 0.5;
     why.push(`looks like ${avoid}`);
