@@ -31,6 +31,37 @@ function siteLines(site: SiteDiscovery, rules: CategoryRule[]): string[] {
   ];
 }
 
+/**
+ * A one-line progress display on a terminal (sites done, pages visited, candidates found),
+ * redrawn at most five times a second; nothing when stderr is not a terminal.
+ */
+function progressLine(sites: number) {
+  if (!Deno.stderr.isTerminal()) return { onPage: undefined, siteDone: () => {} };
+  const pages = new Map<string, [number, number]>();
+  let done = 0, drawn = 0;
+  const draw = (force = false) => {
+    if (!force && Date.now() - drawn < 200) return;
+    drawn = Date.now();
+    let visited = 0, found = 0;
+    for (const [p, c] of pages.values()) {
+      visited += p;
+      found += c;
+    }
+    const line = `discover: sites ${done}/${sites} · pages ${visited} · candidates ${found}`;
+    Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+  };
+  return {
+    onPage: (home: string, visited: number, found: number) => {
+      pages.set(home, [visited, found]);
+      draw();
+    },
+    siteDone: () => {
+      done++;
+      Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+    },
+  };
+}
+
 export const discoverCommand: Command = {
   name: "discover",
   summary: "home pages → their sites' people pages → a sources CSV for the pipeline",
@@ -77,6 +108,7 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
     });
     if (homes.length === 0) fail("the homes file names no home page", 2);
     const categories = categoryRules(values);
+    const progress = progressLine(homes.length);
     const out = stringOption(values, "out", "-");
     const file = out === "-" ? undefined : await Deno.open(out, {
       write: true,
@@ -96,7 +128,11 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
         maxPages: intOption(values, "max-pages", 200, { min: 1, max: 100000 }),
         maxDepth: intOption(values, "depth", 3, { min: 1, max: 10 }),
         categories,
-        onSite: (site) => siteLines(site, categories).forEach(log),
+        onPage: progress.onPage,
+        onSite: (site) => {
+          progress.siteDone();
+          siteLines(site, categories).forEach(log);
+        },
       }, async (text) => void await target.write(encoder.encode(text)));
       const found = sites.reduce(
         (n, site) =>

@@ -15,6 +15,7 @@ import type { SiteDiscovery } from "../stages/discover_sites.ts";
 import { categoryFor, parseCategoryRules } from "../stages/discover/sources_csv.ts";
 import { normalizeUrl, urlTemplate } from "../stages/discover/links.ts";
 import { readSources } from "../stages/read_sources.ts";
+import { startLoopback } from "./testdata/crawl/loopback.ts";
 
 function loopbackClient() {
   return new HttpClient({ allowPrivate: true, politenessDelayMs: 0, perHostConcurrency: 4 });
@@ -254,7 +255,9 @@ Deno.test("pipeline --discover: discovery's sure rows are crawled in the same ru
     );
     const pages = await Deno.readTextFile(join(dataDir, "pages.csv"));
     for (const unit of uni.units) {
-      const url = unit.mirrorUrl && pages.includes(unit.mirrorUrl) ? unit.mirrorUrl : unit.peopleUrl;
+      const url = unit.mirrorUrl && pages.includes(unit.mirrorUrl)
+        ? unit.mirrorUrl
+        : unit.peopleUrl;
       assert.ok(pages.includes(`${url},`), `${url} not crawled:\n${pages}`);
     }
     const index = await Deno.readTextFile(join(dataDir, "index.csv"));
@@ -266,5 +269,27 @@ Deno.test("pipeline --discover: discovery's sure rows are crawled in the same ru
   } finally {
     await uni.close();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a people page that builds its list with a script is written unsure, for render auto", async () => {
+  const server = startLoopback((_request, url) => {
+    const html = (body: string) =>
+      new Response(`<!doctype html><html><body>${body}</body></html>`, {
+        headers: { "content-type": "text/html" },
+      });
+    if (url.pathname === "/team/") {
+      return html(`<h1>Our Team</h1><div id="people"></div><script src="/people.js"></script>`);
+    }
+    if (url.pathname === "/") return html(`<nav><a href="/team/">Team</a></nav><h1>Lab</h1>`);
+    return new Response("", { status: 404 });
+  });
+  try {
+    const { text, sites } = await discover([`${server.origin}/`]);
+    const candidate = sites[0]!.candidates.find((c) => c.url === `${server.origin}/team/`);
+    assert.ok(candidate && !candidate.sure, JSON.stringify(sites[0]));
+    assert.match(text, /render auto will render it\n# http:\/\/127\.0\.0\.1:\d+\/team\/,/);
+  } finally {
+    await server.close();
   }
 });

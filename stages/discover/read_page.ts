@@ -7,6 +7,7 @@
 import type { FetchedPage } from "../../core/types.ts";
 import { type DomDocument, normalizeText, pageDocument } from "../people/dom.ts";
 import { extractPeople, findNextPageUrl } from "../parse_people.ts";
+import { carriesScripts } from "../fetch_pages.ts";
 import { AVOID_PATH, AVOID_WORDS, PEOPLE_PATH, PEOPLE_WORDS, UNIT_WORDS } from "./words.ts";
 
 /** What discovery makes of one page. */
@@ -25,6 +26,11 @@ export interface PageReading {
   unit: string;
   /** The next page of its list, which the pipeline follows by itself. */
   nextPage?: string;
+  /**
+   * True when it shows no people as served but its heading names people and it runs scripts:
+   * a list the page builds itself, which the pipeline's `render auto` renders.
+   */
+  scripted: boolean;
 }
 
 /** Texts of the page's main headings and its title's parts. */
@@ -193,5 +199,7 @@ export function readPage(page: FetchedPage, via: string[]): PageReading {
     avoid: avoid ?? (dates >= 3 && dates * 2 >= people.length ? "dated entries" : undefined),
     unit: unitOf(document, page.url, via),
     nextPage: people.length ? findNextPageUrl(page) : undefined,
+    scripted: people.length === 0 && headingWord !== undefined && avoid === undefined &&
+      carriesScripts(page),
   };
 }

@@ -327,10 +327,13 @@ export async function queueSitemaps(crawl: SiteCrawl, signal: AbortSignal): Prom
 /** Reads a fetched page: a candidate when it shows people, and its links queued. */
 export function visitPage(crawl: SiteCrawl, page: FetchedPage, visit: Visit): PageReading {
   const reading = readPage(page, visit.via);
-  if (reading.people > 0) {
+  if (reading.people > 0 || reading.scripted) {
+    if (reading.scripted) {
+      reading.why.push("no people as served, but it runs scripts: render auto will render it");
+    }
     crawl.candidates.push({
       url: page.url,
-      score: reading.score,
+      score: reading.scripted ? Math.max(reading.score, 0.3) : reading.score,
       sure: false,
       people: reading.people,
       via: visit.via,
