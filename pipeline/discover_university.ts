@@ -118,7 +118,12 @@ function personName(unit: number, i: number): string {
 
 function planUnits(count: number): UnitPlan[] {
   return Array.from({ length: count }, (_, index) => {
-    const [de, en] = SUBJECTS[index % SUBJECTS.length]!;
+    // Past the list of subjects, a subject comes again under a numbered name.
+    const round = Math.floor(index / SUBJECTS.length);
+    const [deBase, enBase] = SUBJECTS[index % SUBJECTS.length]!;
+    const [de, en] = round
+      ? [`${deBase} ${round + 1}`, `${enBase} ${round + 1}`]
+      : [deBase, enBase];
     const german = index % 2 === 0;
     const kind = index % 4;
     const name = german

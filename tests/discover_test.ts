@@ -151,6 +151,16 @@ Deno.test("addresses that differ by a session id, a fragment or the order of the
     urlTemplate("http://uni.test/cal/2024/05/17?view=day"),
     urlTemplate("http://uni.test/cal/2023/11/02?view=week"),
   );
+  // Sixteen faculties and a CMS's page ids are pages, not a trap's variants.
+  assert.notEqual(urlTemplate("http://uni.test/fb08/"), urlTemplate("http://uni.test/fb09/"));
+  assert.notEqual(
+    urlTemplate("http://uni.test/index.php?id=1234"),
+    urlTemplate("http://uni.test/index.php?id=1235"),
+  );
+  assert.equal(
+    urlTemplate("http://uni.test/list?page=2&sort=a"),
+    urlTemplate("http://uni.test/list?page=3&sort=b"),
+  );
 });
 
 Deno.test("homes files: a CSV with a url column, or one address a line", () => {

@@ -66,15 +66,24 @@ export function normalizeUrl(
   return { url: url.href, hadSession };
 }
 
+/** Query keys whose value names a page of a CMS (TYPO3's `id`, WordPress's `page_id`). */
+const PAGE_ID_KEYS = /^(id|page_id|pageid|p|pid|nid|node|article|cat)$/i;
+
 /**
  * The shape an address shares with its siblings that differ only by numbers or query values:
  * `/events/2024/05/17?view=day` and `/events/2024/05/18?view=week` are both
- * `/events/#/#/#?view`. A template with many addresses is a calendar, a pager or a maze.
+ * `/events/#/#/#?view`. A template with many addresses is a calendar, a pager or a maze. Short
+ * codes stay (`/fb08/`, `/f1/`: sixteen faculties are not a trap), and so do the values of
+ * the keys a CMS names its pages by (`index.php?id=1234`).
  */
 export function urlTemplate(url: string): string {
   const parsed = new URL(url);
-  const path = parsed.pathname.replace(/\d+/g, "#");
-  const keys = [...new Set([...parsed.searchParams.keys()])].sort().join("&");
+  const path = parsed.pathname.split("/").map((segment) =>
+    /^\d+$/.test(segment) ? "#" : segment.replace(/\d{3,}/g, "#")
+  ).join("/");
+  const keys = [...new Set([...parsed.searchParams.keys()])].sort()
+    .map((key) => PAGE_ID_KEYS.test(key) ? `${key}=${parsed.searchParams.get(key)}` : key)
+    .join("&");
   return `${parsed.host}${path}${keys ? `?${keys}` : ""}`;
 }
 

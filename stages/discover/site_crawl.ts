@@ -52,6 +52,10 @@ export interface Candidate {
 /** A queued address and how it was reached. */
 interface Visit {
   url: string;
+  /** True when the link's words name people, units or a way to them. */
+  worded?: boolean;
+  /** The page whose link it is. */
+  parent?: string;
   depth: number;
   via: string[];
   priority: number;
@@ -71,6 +75,7 @@ export class SiteCrawl {
   readonly #counts = new Map<string, number>();
   readonly #trapped = new Set<string>();
   readonly #counted = new Set<string>();
+  readonly #satisfied = new Set<string>();
 
   constructor(home: string, readonly limits: SiteLimits, readonly http: HttpClient) {
     this.home = new URL(home);
@@ -117,10 +122,12 @@ export class SiteCrawl {
     }
     const template = urlTemplate(visit.url);
     const inTemplate = (this.#templates.get(template) ?? 0) + 1;
-    if (inTemplate > this.limits.maxPerTemplate) {
+    // Links whose words name people or units earn a shape more room than bare ones.
+    const cap = visit.worded ? this.limits.maxPerTemplate * 3 : this.limits.maxPerTemplate;
+    if (inTemplate > cap) {
       this.#trap(
         template,
-        `more than ${this.limits.maxPerTemplate} addresses like ${template} (a calendar, pager, maze or query variants); the rest not followed`,
+        `more than ${cap} addresses like ${template} (a calendar, pager, maze or query variants); the rest not followed`,
       );
       return;
     }
@@ -136,11 +143,27 @@ export class SiteCrawl {
     this.log.push(`trap: ${line}`);
   }
 
+  /**
+   * Notes that a page linked from `parent` lists people: a unit seldom has two people pages,
+   * so its other links wait until every other unit's have been tried.
+   */
+  satisfied(parent: string | undefined): void {
+    if (parent !== undefined) this.#satisfied.add(parent);
+  }
+
+  /** A visit's priority now: lower once a sibling of it turned out to be the people page. */
+  #priorityOf(visit: Visit): number {
+    return visit.parent !== undefined && this.#satisfied.has(visit.parent)
+      ? visit.priority - 6
+      : visit.priority;
+  }
+
   /** The best queued visit, or undefined when the queue is empty. */
   next(): Visit | undefined {
-    let best = -1;
+    let best = -1, bestPriority = -Infinity;
     for (let i = 0; i < this.#queue.length; i++) {
-      if (best < 0 || this.#queue[i]!.priority > this.#queue[best]!.priority) best = i;
+      const priority = this.#priorityOf(this.#queue[i]!);
+      if (best < 0 || priority > bestPriority) [best, bestPriority] = [i, priority];
     }
     return best < 0 ? undefined : this.#queue.splice(best, 1)[0];
   }
@@ -176,7 +199,7 @@ export class SiteCrawl {
 export function linkPriority(
   link: PageLink,
   depth: number,
-): { priority: number } | { avoid: string } {
+): { priority: number; worded: boolean } | { avoid: string } {
   const text = link.text.toLowerCase();
   const url = new URL(link.url);
   const path = decodeURIComponent(url.pathname + url.search).toLowerCase();
@@ -190,11 +213,16 @@ export function linkPriority(
   if (UNIT_WORDS.test(text)) priority += 3;
   if (HUB_WORDS.test(text)) priority += 2;
   if (link.language) priority += 2;
+  // A year or a headline's length in the words: a post or an event, not a standing page.
+  if (/\b(19|20)\d\d\b/.test(text)) priority -= 5;
+  if (text.split(/\s+/).length > 5) priority -= 2;
   // A page of units often names them bare ("Physics"): links without words are followed from
   // the home page and from the pages one click away, after every link with words.
   if (priority === 0 && depth > 1) return { avoid: "not followed: no words of people or units" };
+  if (priority < 0) return { avoid: "not followed: a dated or headline link" };
+  const worded = priority > 0;
   if (link.inMenu) priority += 1;
-  return { priority: priority - depth };
+  return { priority: priority - depth, worded };
 }
 
 /** A 2xx response discovery may read: HTML (pages), or XML and gzip (sitemaps). */
@@ -327,6 +355,7 @@ export async function queueSitemaps(crawl: SiteCrawl, signal: AbortSignal): Prom
 /** Reads a fetched page: a candidate when it shows people, and its links queued. */
 export function visitPage(crawl: SiteCrawl, page: FetchedPage, visit: Visit): PageReading {
   const reading = readPage(page, visit.via);
+  if (reading.people >= 3 && reading.score >= 0.6) crawl.satisfied(visit.parent);
   if (reading.people > 0 || reading.scripted) {
     if (reading.scripted) {
       reading.why.push("no people as served, but it runs scripts: render auto will render it");
@@ -360,7 +389,14 @@ export function visitPage(crawl: SiteCrawl, page: FetchedPage, visit: Visit): Pa
       continue;
     }
     const via = [...visit.via, link.text || new URL(link.url).pathname];
-    crawl.enqueue({ url: link.url, depth, via, priority: worth.priority });
+    crawl.enqueue({
+      url: link.url,
+      depth,
+      via,
+      priority: worth.priority,
+      worded: worth.worded,
+      parent: page.url,
+    });
   }
   return reading;
 }
