@@ -26,7 +26,13 @@ import {
   tagOf,
   TEXT_NODE,
 } from "./people/dom.ts";
-import { cleanRole, looksLikeRole, type NameAndRole, splitName } from "./people/names.ts";
+import {
+  cleanRole,
+  isDegreePart,
+  looksLikeRole,
+  type NameAndRole,
+  splitName,
+} from "./people/names.ts";
 
 /** Tunables of the generic extractor. */
 export interface ParsePeopleOptions {
@@ -351,8 +357,13 @@ class PageModel {
    * stands under ("Administrative Staff", "Alumni").
    */
   #withRole(best: ScoredName, container: DomNode): NameAndRole {
-    if (best.name.role || this.#nameElements) return best.name;
+    const degrees = best.name.role !== undefined && best.name.role.split(",").every(isDegreePart)
+      ? best.name.role
+      : undefined;
+    if ((best.name.role && !degrees) || this.#nameElements) return best.name;
     const role = this.#roleLineIn(container, best.node) ?? this.#sectionRole(container);
+    // Degrees after the name join the role line: "Research Scientist, PhD".
+    if (role && degrees) return { ...best.name, role: `${role}, ${degrees}` };
     return role ? { ...best.name, role } : best.name;
   }
 

@@ -44,11 +44,31 @@ function partWords(part: string): string[] {
     .filter(Boolean);
 }
 
+/** Degrees written after a name without dots ("DiplPsych", "PP"), lower case. */
+const DEGREES = new Set(wordList(WORDS.degrees).map((word) => word.toLowerCase()));
+
+/**
+ * True when a part after a comma is only degrees ("MSc", "Ph.D.", "DiplPsych", "M.A."): the
+ * role column takes them. Initials ("A. B.") and suffixes ("Jr.") are not degrees.
+ */
+export function isDegreePart(part: string): boolean {
+  const tokens = part.trim().split(/\s+/).filter(Boolean);
+  if (tokens.length === 0 || tokens.length > 3) return false;
+  const degree = (token: string) => {
+    const bare = token.replace(/\./g, "").toLowerCase();
+    if (bare.length < 2 || /^(jr|sr|ii|iii|iv)$/.test(bare)) return false;
+    return DEGREES.has(bare) ||
+      (isTitleToken(token) && !/^(prof|dr|mr|mrs|ms|mx|herr|frau|sir|dame)$/i.test(bare));
+  };
+  return tokens.every(degree);
+}
+
 /** True when the trailing part is a role, term or year rather than more of the name. */
 function isTrailer(part: string, bracketed: boolean): boolean {
   const text = part.trim();
   if (text === "") return bracketed;
   if (/\d/.test(text)) return true;
+  if (!bracketed && isDegreePart(text)) return true;
   const words = partWords(text);
   if (words.some((word) => ROLE_WORDS.has(word))) return true;
   // "Department of Physics", "now at Acme": words a name never has.
@@ -59,8 +79,8 @@ function isTrailer(part: string, bracketed: boolean): boolean {
 
 /**
  * The name in `text` and the role or term that trails it, or undefined when what is left does
- * not read as a name. Degrees on their own stay with the name ("Obi, Chiamaka, M.A."), as do
- * nicknames in brackets ("Mengwei (Vivienne) Liu").
+ * not read as a name. Degrees after a comma go to the role ("Jane Doe, MSc", "Obi, Chiamaka,
+ * M.A."); nicknames in brackets stay with the name ("Mengwei (Vivienne) Liu").
  *
  * @example
  * ```ts
