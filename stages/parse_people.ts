@@ -159,6 +159,10 @@ function findPeople(page: FetchedPage, options: ParsePeopleOptions | undefined):
     }));
 }
 
+/** Headings of sections whose cards show projects, papers or partners, never people. */
+const NOT_PEOPLE_SECTION =
+  /^(our |unsere |current |laufende |aktuelle |selected |ausgewählte )*(research |forschungs)?(projects?|projekte|publications?|publikationen|papers|partners?|sponsors?|förderer|funding|news|aktuelles|neuigkeiten|software|tools|datasets?|datensätze|events|veranstaltungen|gallery|galerie)$/i;
+
 /** Elements whose text is never a person's name on the page. */
 const SKIPPED_TAGS = new Set([
   "script",
@@ -233,6 +237,9 @@ class PageModel {
   pairsByHeuristics(): Pair[] {
     const pairs: Pair[] = [];
     for (const candidate of this.candidates) {
+      // Cards under "Projects" or "Publications" on a page that also lists people are not people.
+      const section = this.#sectionHeading(candidate.element);
+      if (section !== undefined && NOT_PEOPLE_SECTION.test(section)) continue;
       const name = this.#nameFor(candidate);
       if (name) pairs.push({ url: candidate.url, ...name });
     }
@@ -372,6 +379,17 @@ class PageModel {
    * A heading inside one person's card (a name, or that person's role) is not a section's.
    */
   #sectionRole(node: DomNode): string | undefined {
+    const text = this.#sectionHeading(node);
+    return text !== undefined && text.length <= 80 && looksLikeRole(text)
+      ? cleanRole(text)
+      : undefined;
+  }
+
+  /**
+   * The text of the nearest section heading before `node`, outside any one person's card and
+   * not itself a name; undefined when there is none.
+   */
+  #sectionHeading(node: DomNode): string | undefined {
     const at = this.#order.get(node) ?? 0;
     let low = 0, high = this.#headings.length;
     while (low < high) {
@@ -388,7 +406,7 @@ class PageModel {
       if (card && this.#urlCount(card) === 1 && !isInside(node, card)) continue;
       const text = normalizeText(heading.textContent ?? "");
       if (!text || splitName(text)) continue;
-      return text.length <= 80 && looksLikeRole(text) ? cleanRole(text) : undefined;
+      return text;
     }
     return undefined;
   }

@@ -63,6 +63,22 @@ export function isDegreePart(part: string): boolean {
   return tokens.every(degree);
 }
 
+/**
+ * True when commas separate three or more parts, two of them whole names ("Anna Schmidt, Jonas
+ * Weber, Lea Fischer"): a group photo's caption, not one person written surname first ("Obi,
+ * Chiamaka").
+ */
+function isNameList(text: string): boolean {
+  // Two parts stay ambiguous: "García Márquez, Gabriel José" is one person.
+  const parts = text.split(",").map((part) => part.trim());
+  if (parts.length < 3) return false;
+  const whole = parts.filter((part) => {
+    const words = part.split(/\s+/).filter((word) => !isTitleToken(word));
+    return words.length >= 2 && words.every((word) => /^\p{Lu}/u.test(word));
+  });
+  return whole.length >= 2;
+}
+
 /** True when the trailing part is a role, term or year rather than more of the name. */
 function isTrailer(part: string, bracketed: boolean): boolean {
   const text = part.trim();
@@ -136,7 +152,7 @@ export function splitName(text: string): NameAndRole | undefined {
     break;
   }
   name = name.replace(/[,;:–-]+$/, "").trim();
-  if (!looksLikeName(name)) return undefined;
+  if (!looksLikeName(name) || isNameList(name)) return undefined;
   if (trailers === 0) return { name };
   // The role as the page writes it, without the separator or the brackets around all of it.
   const rest = normalizeText(text).slice(name.length).replace(/^[\s,;:|·•–—-]+/, "").trim();
