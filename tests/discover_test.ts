@@ -303,3 +303,91 @@ Deno.test("a people page that builds its list with a script is written unsure, f
     await server.close();
   }
 });
+
+/** A small US-style site: Schools → departments → "Faculty" and "Faculty & Staff" pages. */
+function usSite() {
+  const card = (name: string, i: number, dept: string) =>
+    `<div class="views-row"><img src="/sites/default/files/${dept}-${i}.jpg" width="200" height="250"><div class="field-name"><a href="/people/${dept}-${i}">${name}</a></div><div class="field-title">Associate Professor</div></div>`;
+  const names = ["Maria Lopez", "James Carter", "Aisha Khan", "Robert Chen", "Emily Nguyen"];
+  const departments: Record<string, [string, string]> = {
+    history: ["Department of History", "Faculty"],
+    chemistry: ["Department of Chemistry", "Faculty & Staff"],
+    law: ["School of Law", "Our People"],
+  };
+  const layout = (title: string, body: string) =>
+    `<!doctype html><html><head><title>${title} | State University</title></head><body>
+      <header><div class="site-name">State University</div><ul class="menu"><li><a href="/academics">Academics</a></li><li><a href="/news">News</a></li><li><a href="/events">Events</a></li></ul></header>
+      <main>${body}</main></body></html>`;
+  return (url: URL): Response => {
+    const html = (body: string) => new Response(body, { headers: { "content-type": "text/html" } });
+    const path = url.pathname.replace(/\/$/, "");
+    if (path === "") {
+      return html(
+        layout("Home", `<h1>Welcome</h1><a href="/academics">Schools and Departments</a>`),
+      );
+    }
+    if (path === "/academics") {
+      return html(
+        layout(
+          "Academics",
+          Object.entries(departments).map(([slug, [name]]) =>
+            `<p><a href="/${slug}">${name}</a></p>`
+          ).join(""),
+        ),
+      );
+    }
+    const [, slug, sub] = path.split("/");
+    const dept = departments[slug!];
+    if (!dept) return new Response("", { status: 404 });
+    const [name, peopleLink] = dept;
+    if (!sub) {
+      return html(
+        layout(
+          name,
+          `<h1>${name}</h1><a href="/${slug}/faculty">${peopleLink}</a> <a href="/${slug}/spotlight">Student Spotlight: Maria Lopez wins 2024 award</a>`,
+        ),
+      );
+    }
+    if (sub === "faculty") {
+      return html(
+        layout(
+          `${peopleLink} | ${name}`,
+          `<h1>${peopleLink}</h1><div class="view">${
+            names.map((n, i) => card(n, i, slug!)).join("")
+          }</div>`,
+        ),
+      );
+    }
+    if (sub === "spotlight") {
+      return html(
+        layout(
+          "Spotlight",
+          `<article><h1>Student Spotlight</h1><time datetime="2024-04-01">April 1, 2024</time>${
+            names.slice(0, 3).map((n, i) => card(n, i + 10, slug!)).join("")
+          }</article>`,
+        ),
+      );
+    }
+    return new Response("", { status: 404 });
+  };
+}
+
+Deno.test("discover on a differently built site: US departments with 'Faculty', 'Faculty & Staff' and 'Our People'", async () => {
+  const site = usSite();
+  const server = startLoopback((_request, url) => site(url));
+  const origin = server.origin;
+  try {
+    const { sites } = await discover([`${origin}/`]);
+    const sure = sites[0]!.candidates.filter((c) => c.sure);
+    assert.deepEqual(
+      sure.map((c) => [new URL(c.url).pathname, c.unit]).sort(),
+      [
+        ["/chemistry/faculty", "Department of Chemistry"],
+        ["/history/faculty", "Department of History"],
+        ["/law/faculty", "School of Law"],
+      ],
+    );
+  } finally {
+    await server.close();
+  }
+});

@@ -160,7 +160,9 @@ export function readPage(page: FetchedPage, via: string[]): PageReading {
   const heads = [...headings(document), ...titleParts(document)];
   let score = Math.min(1, people.length / 6) * 0.6;
   if (people.length) why.push(`${people.length} people with portraits`);
-  const headingWord = firstMatch(heads, PEOPLE_WORDS);
+  // A heading that is only "Faculty" names the department's professors.
+  const headingWord = firstMatch(heads, PEOPLE_WORDS) ??
+    heads.find((text) => /^(our |core |affiliated )?faculty$/i.test(text))?.toLowerCase();
   if (headingWord) {
     score += 0.25;
     why.push(`heading "${headingWord}"`);

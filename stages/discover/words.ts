@@ -10,7 +10,7 @@
  * German compounds of the commonest ("Lehrstuhlteam", "Institutsmitarbeiter").
  */
 export const PEOPLE_WORDS =
-  /\b(((lehrstuhl|instituts?|fachgebiets?|abteilungs|gruppen|labor|professur|projekt)(team|mitarbeiter\w*|mitglieder))|teammitglieder|team|teams|people|staff|faculty members?|our faculty|members|personnel|employees|researchers|academic staff|mitarbeiter(innen|:innen|\*innen)?|mitarbeitende|beschäftigte|personen|personal|wissenschaftliche[rn]? mitarbeiter|lehrende|professor(inn)?en|professors|doktorand(inn)?en|phd students|postdocs|ansprechpartner(innen)?|kontaktpersonen|équipe|equipe|personnel|personale|persone|equipo|medewerkers|mensen|who we are|wer wir sind|our team|unser team|das team)\b/;
+  /\b(((lehrstuhl|instituts?|fachgebiets?|abteilungs|gruppen|labor|professur|projekt)(team|mitarbeiter\w*|mitglieder))|teammitglieder|faculty (and|&) staff|(faculty|staff|people) directory|who'?s who|meet (the|our) team|our people|team|teams|people|staff|faculty members?|our faculty|members|personnel|employees|researchers|academic staff|mitarbeiter(innen|:innen|\*innen)?|mitarbeitende|beschäftigte|personen|personal|wissenschaftliche[rn]? mitarbeiter|lehrende|professor(inn)?en|professors|doktorand(inn)?en|phd students|postdocs|ansprechpartner(innen)?|kontaktpersonen|équipe|equipe|personnel|personale|persone|equipo|medewerkers|mensen|who we are|wer wir sind|our team|unser team|das team)\b/;
 
 /** Words in an address that name a people page (`/team`, `/mitarbeiter/`, `/people.html`). */
 export const PEOPLE_PATH =
