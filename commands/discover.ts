@@ -1,7 +1,9 @@
 /** `deno task discover`: home pages → the people pages of their sites → a sources file. */
 import { type Command, intOption, log, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { readHomes, runDiscovery } from "../pipeline/discover.ts";
+import { clusterDiscovery, readHomes, runDiscovery } from "../pipeline/discover.ts";
+import { connectCoordinator, jobSettingsFor } from "../pipeline/cluster/coordinator.ts";
+import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 import {
   categoryFor,
   type CategoryRule,
@@ -87,6 +89,9 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
   --per-host N         requests in flight per host (default 2)
   --contact ADDRESS    your e-mail or URL, sent in the User-Agent
   --allow-private      let sites on private and loopback addresses be crawled
+  --cluster URL        discover on 'deno task worker' processes: one job per site
+                       (nats://…, tls://…, or env:NAME), as the pipeline's --cluster
+  --tls-ca FILE        CA certificate that signed the NATS server's
 `,
   options: {
     out: { type: "string" },
@@ -98,6 +103,8 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
     "per-host": { type: "string" },
     contact: { type: "string" },
     "allow-private": { type: "boolean" },
+    cluster: { type: "string" },
+    "tls-ca": { type: "string" },
   },
   allowPositionals: true,
   async run(values, positionals) {
@@ -117,17 +124,27 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
     }).catch((error) => fail(`cannot write --out '${out}': ${(error as Error).message}`, 2));
     const encoder = new TextEncoder();
     const target = file ?? Deno.stdout;
+    const maxPages = intOption(values, "max-pages", 200, { min: 1, max: 100000 });
+    const maxDepth = intOption(values, "depth", 3, { min: 1, max: 10 });
+    const delayMs = intOption(values, "delay-ms", 100, { min: 0, max: 60000 });
+    const perHost = intOption(values, "per-host", 2, { min: 1, max: 64 });
+    const clusterUrl = stringOption(values, "cluster");
+    const coordinator = clusterUrl === undefined ? undefined : await connectCoordinator({
+      address: parseClusterUrl(clusterUrl, stringOption(values, "tls-ca")),
+      settings: jobSettingsFor({ delayMs, perHost }),
+    });
     try {
       const { sites, http } = await runDiscovery(homes, {
         dataDir: stringOption(values, "data", "facefield-data"),
         contact: stringOption(values, "contact"),
         allowPrivate: values["allow-private"] === true,
-        delayMs: intOption(values, "delay-ms", 100, { min: 0, max: 60000 }),
-        perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
+        delayMs,
+        perHost,
       }, {
-        maxPages: intOption(values, "max-pages", 200, { min: 1, max: 100000 }),
-        maxDepth: intOption(values, "depth", 3, { min: 1, max: 10 }),
+        maxPages,
+        maxDepth,
         categories,
+        sites: coordinator && clusterDiscovery(coordinator, { maxPages, maxDepth }),
         onPage: progress.onPage,
         onSite: (site) => {
           progress.siteDone();
@@ -149,6 +166,7 @@ the links that led there and why. Feed the file to 'deno task pipeline --sources
       throw error;
     } finally {
       file?.close();
+      await coordinator?.close();
     }
   },
 };

@@ -14,10 +14,14 @@ import {
   pipelineOptionsHelp,
 } from "../pipeline/options.ts";
 import { formatSummary } from "../report/summary.ts";
-import { discoveredSources, readHomes } from "../pipeline/discover.ts";
+import { clusterDiscovery, discoveredSources, readHomes } from "../pipeline/discover.ts";
 import type { HttpClient } from "../net/http.ts";
 import { categoryRules } from "./discover.ts";
-import { connectCoordinator, jobSettingsFor } from "../pipeline/cluster/coordinator.ts";
+import {
+  connectCoordinator,
+  type Coordinator,
+  jobSettingsFor,
+} from "../pipeline/cluster/coordinator.ts";
 import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 
 /**
@@ -82,7 +86,7 @@ async function startDemoSiteOnStablePort() {
 }
 
 /** With --discover: the sources found from its home pages, streamed into the run's crawl. */
-async function discoverHook(values: ParsedValues) {
+async function discoverHook(values: ParsedValues, coordinator?: Coordinator) {
   const spec = stringOption(values, "discover");
   if (spec === undefined) return undefined;
   const homes = await readHomes([spec]).catch((error) => {
@@ -94,6 +98,8 @@ async function discoverHook(values: ParsedValues) {
   return (http: HttpClient) =>
     discoveredSources(homes, http, {
       categories,
+      // With --cluster, the workers discover too: one job per site.
+      sites: coordinator && clusterDiscovery(coordinator),
       onSite: (site) => {
         const sure = site.candidates.filter((c) => c.sure).length;
         console.error(
@@ -175,7 +181,7 @@ Past one machine (the crawl, downloads and faces on 'deno task worker' processes
       refresh: options.refresh,
     });
     try {
-      const sources = await discoverHook(values);
+      const sources = await discoverHook(values, coordinator);
       const summary = await runPipeline(options, input, {
         crawler: coordinator?.crawler,
         sources,

@@ -4,7 +4,8 @@
  * --discover` to crawl in the same stream. The HTTP client is the run's, with the data dir's
  * cache, so a rerun costs conditional GETs only.
  */
-import { concat, from, map, type Observable, of, tap } from "rxjs";
+import { concat, from, map, mergeMap, type Observable, of, type OperatorFunction, tap } from "rxjs";
+import type { Coordinator } from "./cluster/coordinator.ts";
 import { HttpClient, userAgentFor } from "../net/http.ts";
 import { HttpCacheStore } from "../store/http_cache.ts";
 import { DataDirLock } from "../store/lock.ts";
@@ -21,6 +22,11 @@ import { type CategoryRule, sourceRow, sourcesHeader } from "../stages/discover/
 export interface DiscoveryOptions extends Omit<DiscoverSitesOptions, "http"> {
   /** `--category` rules. */
   categories?: CategoryRule[];
+  /**
+   * Who discovers each site, e.g. the cluster's workers (`clusterDiscovery`).
+   * @default discoverSites in this process, with the given client
+   */
+  sites?: OperatorFunction<string, SiteDiscovery>;
   /** Called with each site's log lines and its summary, when the site is done. */
   onSite?: (site: SiteDiscovery) => void;
 }
@@ -73,9 +79,9 @@ export function discoveredSources(
   options: DiscoveryOptions = {},
 ): Observable<string> {
   const written = new Set<string>();
-  const { categories = [], onSite, ...siteOptions } = options;
+  const { categories = [], onSite, sites, ...siteOptions } = options;
   const rows$ = from(homes).pipe(
-    discoverSites({ ...siteOptions, http }),
+    sites ?? discoverSites({ ...siteOptions, http }),
     tap((site) => onSite?.(site)),
     map((site) => {
       const fresh = site.candidates.filter((candidate) => !written.has(candidate.url));
@@ -142,4 +148,18 @@ export async function runDiscovery(
     cache.flushSync();
     lock.releaseSync();
   }
+}
+
+/**
+ * Sites discovered by the cluster's workers, `sitesAtOnce` at a time: each home page is one
+ * job, and a result the cluster already holds is reused (as crawl jobs are).
+ */
+export function clusterDiscovery(
+  coordinator: Pick<Coordinator, "discoverSite">,
+  { maxPages = 200, maxDepth = 3, sitesAtOnce = 16 } = {},
+): OperatorFunction<string, SiteDiscovery> {
+  return mergeMap(
+    (home: string) => coordinator.discoverSite(home, { maxPages, maxDepth }),
+    sitesAtOnce,
+  );
 }
