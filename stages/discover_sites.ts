@@ -13,6 +13,7 @@ import {
   queueSitemaps,
   SiteCrawl,
   type SiteLimits,
+  type Visit,
   visitPage,
 } from "./discover/site_crawl.ts";
 import { normalizeUrl } from "./discover/links.ts";
@@ -196,6 +197,11 @@ async function discoverSite(
   } else {
     crawl.log.push(`done: ${crawl.pagesFetched} pages fetched; nothing left to visit`);
   }
+  if (crawl.settled > 0) {
+    crawl.log.push(
+      `settled: ${crawl.settled} addresses left, the other links of units whose people page was found`,
+    );
+  }
   const weak = crawl.candidates.filter((c) => c.score < MIN_SCORE).length;
   if (weak) {
     crawl.log.push(
@@ -213,9 +219,10 @@ async function discoverSite(
 }
 
 /**
- * Visits queued pages, best first, `workers` at a time, until the queue is empty or the
- * budget is spent; `stopAfter` ends it after that many pages (the home page alone). Returns
- * how many pages were read.
+ * Visits queued pages, best first, in waves of `workers` fetched at once and read in the order
+ * they were taken, so a rerun takes the same pages in the same order; until the queue is empty
+ * or the budget is spent, or after `stopAfter` pages (the home page alone). Returns how many
+ * pages were read.
  */
 async function crawlQueue(
   crawl: SiteCrawl,
@@ -225,26 +232,29 @@ async function crawlQueue(
   stopAfter = Infinity,
 ): Promise<number> {
   let read = 0, visited = 0;
-  const worker = async () => {
-    for (;;) {
-      if (signal.aborted || crawl.pagesFetched >= crawl.limits.maxPages || visited >= stopAfter) {
+  while (!signal.aborted && visited < stopAfter) {
+    const wave: Visit[] = [];
+    while (
+      wave.length < Math.min(workers, stopAfter - visited) &&
+      crawl.pagesFetched + wave.length < crawl.limits.maxPages
+    ) {
+      const visit = crawl.next();
+      if (!visit) break;
+      wave.push(visit);
+    }
+    if (wave.length === 0) break;
+    visited += wave.length;
+    const pages = await Promise.all(wave.map((visit) => fetchPage(crawl, visit.url, signal)));
+    pages.forEach((page, i) => {
+      if (!page) return;
+      if (!crawl.firstContent(page.url, page)) {
+        crawl.count("duplicate: the same page under another address");
         return;
       }
-      const visit = crawl.next();
-      if (!visit) return;
-      visited++;
-      const page = await fetchPage(crawl, visit.url, signal);
-      if (page) {
-        visitPage(crawl, page, visit);
-        read++;
-      }
-      context.onPage?.(crawl.home.href, crawl.pagesFetched, crawl.candidates.length);
-    }
-  };
-  // A worker that finds the queue empty ends; one still reading may refill it, so go again.
-  while (!signal.aborted && crawl.queued > 0 && crawl.pagesFetched < crawl.limits.maxPages) {
-    if (visited >= stopAfter) break;
-    await Promise.all(Array.from({ length: workers }, worker));
+      visitPage(crawl, page, wave[i]!);
+      read++;
+    });
+    context.onPage?.(crawl.home.href, crawl.pagesFetched, crawl.candidates.length);
   }
   return read;
 }

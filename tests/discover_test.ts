@@ -198,7 +198,7 @@ Deno.test("a rerun through the data dir's HTTP cache costs conditional GETs only
     // Every page of the second run was a 304; the redirect, robots.txt, its refusal and the
     // two 404s carry no ETag.
     assert.ok(second.http.stats.notModified >= second.sites[0]!.pagesFetched - 4);
-    assert.ok(second.http.stats.notModified > 20);
+    assert.ok(second.http.stats.notModified >= 8, `${second.http.stats.notModified} 304s`);
     assert.ok(second.http.stats.bytesReceived * 5 < first.http.stats.bytesReceived);
   } finally {
     await uni.close();

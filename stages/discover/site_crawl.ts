@@ -49,8 +49,15 @@ export interface Candidate {
   nextPage?: string;
 }
 
+/**
+ * Least priority of a visit that is fetched: below it lie only the other links of a unit whose
+ * people page was found (a research page, a gallery), which a unit's second list of people
+ * (its "Professors" beside its "Team") stays above.
+ */
+const LEAST_PRIORITY = -2;
+
 /** A queued address and how it was reached. */
-interface Visit {
+export interface Visit {
   url: string;
   /** True when the link's words name people, units or a way to them. */
   worded?: boolean;
@@ -76,6 +83,7 @@ export class SiteCrawl {
   readonly #trapped = new Set<string>();
   readonly #counted = new Set<string>();
   readonly #satisfied = new Set<string>();
+  #settled = 0;
 
   constructor(home: string, readonly limits: SiteLimits, readonly http: HttpClient) {
     this.home = new URL(home);
@@ -165,7 +173,18 @@ export class SiteCrawl {
       const priority = this.#priorityOf(this.#queue[i]!);
       if (best < 0 || priority > bestPriority) [best, bestPriority] = [i, priority];
     }
+    // What is left are the other links of units whose people page was found: not worth a fetch.
+    if (best >= 0 && bestPriority < LEAST_PRIORITY) {
+      this.#settled += this.#queue.length;
+      this.#queue.length = 0;
+      return undefined;
+    }
     return best < 0 ? undefined : this.#queue.splice(best, 1)[0];
+  }
+
+  /** Queued addresses left unvisited because only a found unit's other links remained. */
+  get settled(): number {
+    return this.#settled;
   }
 
   get queued(): number {
@@ -241,7 +260,10 @@ function probeSource(url: string): SourceRow {
   return { line: 0, url, category: "" };
 }
 
-/** Fetches one page within the budget: the page, or undefined (the log says why). */
+/**
+ * Fetches one page within the budget: the page, or undefined (the log says why). The budget
+ * counts the request before it goes out.
+ */
 export async function fetchPage(
   crawl: SiteCrawl,
   url: string,
@@ -273,12 +295,8 @@ export async function fetchPage(
     return undefined;
   }
   const html = decodeHtml(result.body, result.contentType);
-  const page = { source: probeSource(result.url), url: result.url, html, pageIndex: 0 };
-  if (!crawl.firstContent(result.url, page)) {
-    crawl.count("duplicate: the same page under another address");
-    return undefined;
-  }
-  return page;
+  // Whether it is a copy of a page read before is decided by the caller, in visiting order.
+  return { source: probeSource(result.url), url: result.url, html, pageIndex: 0 };
 }
 
 /** One sitemap's page addresses and child sitemaps, within the byte and count caps. */
