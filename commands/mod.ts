@@ -14,10 +14,13 @@ import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
 import { benchServeCommand } from "./bench/serve.ts";
 import { exportCommand } from "./export.ts";
+import { discoverCommand } from "./discover.ts";
+import { benchDiscoverCommand } from "./bench/discover.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
   pipelineCommand,
+  discoverCommand,
   predictCommand,
   cropCommand,
   forgetCommand,
@@ -32,4 +35,5 @@ export const commands: Command[] = [
   benchPeopleCommand,
   benchCongressCommand,
   benchServeCommand,
+  benchDiscoverCommand,
 ];

@@ -14,7 +14,14 @@ import {
   pipelineOptionsHelp,
 } from "../pipeline/options.ts";
 import { formatSummary } from "../report/summary.ts";
-import { connectCoordinator, jobSettingsFor } from "../pipeline/cluster/coordinator.ts";
+import { clusterDiscovery, discoveredSources, readHomes } from "../pipeline/discover.ts";
+import type { HttpClient } from "../net/http.ts";
+import { categoryRules } from "./discover.ts";
+import {
+  connectCoordinator,
+  type Coordinator,
+  jobSettingsFor,
+} from "../pipeline/cluster/coordinator.ts";
 import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 
 /**
@@ -35,7 +42,11 @@ export function pipelineOptionsFrom(
   if (flags.sources !== undefined && flags.images !== undefined) {
     fail("--sources and --images cannot both be given: a run crawls pages or reads a list", 2);
   }
-  const demo = flags.sources === undefined && flags.images === undefined;
+  if (values.discover !== undefined && (flags.sources ?? flags.images) !== undefined) {
+    fail("--discover finds the sources itself: give it without --sources and --images", 2);
+  }
+  const demo = flags.sources === undefined && flags.images === undefined &&
+    values.discover === undefined;
   return {
     ...flags,
     dataDir: flags.dataDir ?? (demo ? DEMO_DATA_DIR : PIPELINE_OPTIONS.dataDir.default!),
@@ -74,17 +85,47 @@ async function startDemoSiteOnStablePort() {
   }
 }
 
+/** With --discover: the sources found from its home pages, streamed into the run's crawl. */
+async function discoverHook(values: ParsedValues, coordinator?: Coordinator) {
+  const spec = stringOption(values, "discover");
+  if (spec === undefined) return undefined;
+  const homes = await readHomes([spec]).catch((error) => {
+    if (error instanceof RangeError) fail(`--discover: ${error.message}`, 2);
+    throw error;
+  });
+  if (homes.length === 0) fail(`--discover '${spec}' names no home page`, 2);
+  const categories = categoryRules(values);
+  return (http: HttpClient) =>
+    discoveredSources(homes, http, {
+      categories,
+      // With --cluster, the workers discover too: one job per site.
+      sites: coordinator && clusterDiscovery(coordinator),
+      onSite: (site) => {
+        const sure = site.candidates.filter((c) => c.sure).length;
+        console.error(
+          `discover ${site.home}: ${sure} sure people pages crawled, ${
+            site.candidates.length - sure
+          } unsure left out; ${site.pagesFetched} pages fetched`,
+        );
+      },
+    });
+}
+
 export const pipelineCommand: Command = {
   name: "pipeline",
   summary: "crawl people pages → faces → split → train → evaluate (no arguments: offline demo)",
   usage: `
 usage: deno task pipeline [--sources FILE|-] [--data DIR] [--until STAGE] [options]
+       deno task pipeline --discover HOMES [--category NAME=WORDS]… [options]
        deno task pipeline --images LIST.csv [--data DIR] [options]
 
 With no --sources, serves the embedded demo site on 127.0.0.1 and runs on it (data dir
 facefield-demo). A sources CSV has the header url,category and optional columns
 person_selector,name_selector,image_selector,next_selector; see data/sources.example.csv.
 Rerunning with more sources adds to the same data dir and redoes nothing already done.
+
+With --discover, the sources are found first from home pages (an address, or a file of them):
+deno task discover's sure rows are crawled as each site's discovery ends, in the same stream.
 
 With --images, no page is crawled: the list's header names an image column (image_url, image,
 path, file, url), a category (category, label) and optionally name, source and id; the seed
@@ -103,6 +144,9 @@ Past one machine (the crawl, downloads and faces on 'deno task worker' processes
 `,
   options: {
     ...pipelineFlagSpec(),
+    // Discovery's home pages and category rules (as deno task discover reads them).
+    discover: { type: "string" },
+    category: { type: "string", multiple: true },
     // The cluster's connection is the command's, not the run's: it picks who crawls.
     cluster: { type: "string" },
     "tls-ca": { type: "string" },
@@ -137,7 +181,11 @@ Past one machine (the crawl, downloads and faces on 'deno task worker' processes
       refresh: options.refresh,
     });
     try {
-      const summary = await runPipeline(options, input, { crawler: coordinator?.crawler });
+      const sources = await discoverHook(values, coordinator);
+      const summary = await runPipeline(options, input, {
+        crawler: coordinator?.crawler,
+        sources,
+      });
       console.log(formatSummary(summary));
       return 0;
     } catch (error) {

@@ -341,6 +341,22 @@ export class HttpClient {
     return await this.#robotsRefusal(target, page);
   }
 
+  /**
+   * The `Sitemap:` lines of `url`'s origin's robots.txt, read through the same one fetch per
+   * origin that every request's robots check uses; none when it is missing or unreadable.
+   */
+  async sitemaps(url: string, signal?: AbortSignal): Promise<string[]> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return [];
+    }
+    await this.#robotsRefusal(target, target, signal);
+    const robot = await this.#robots.get(target.origin);
+    return typeof robot === "object" ? robot.getSitemaps() : [];
+  }
+
   /** Backoff before retry number `retry` (1-based): exponential, "equal jitter", capped. */
   #backoff(retry: number): number {
     const exponential = Math.min(this.maxBackoffMs, this.backoffBaseMs * 2 ** (retry - 1));

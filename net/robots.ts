@@ -8,6 +8,8 @@ export const ROBOTS_AGENT = "facefield";
 
 export interface Robot {
   isAllowed(url: string, ua?: string): boolean | undefined;
+  /** The file's `Sitemap:` lines, as written. */
+  getSitemaps(): string[];
 }
 
 // robots-parser's index.d.ts wraps its types in `declare module`, which hides the call

@@ -48,6 +48,11 @@ export interface RunHooks {
    * @default localCrawler: this process, with the run's options
    */
   crawler?: CrawlerFactory;
+  /**
+   * The sources file's text made with the run's own HTTP client, in place of `sourceInput`:
+   * discovery (`pipeline/discover.ts`) streaming its rows into the crawl.
+   */
+  sources?: (http: HttpClient) => Observable<string>;
   /** With `images`: the list's columns and the folder its relative paths start from. */
   imageList?: Parameters<typeof listedPeople>[3];
 }
@@ -236,7 +241,7 @@ export async function runPipeline(
     // People from a labelled image list (`--images`), or from the crawl of the sources.
     const newPeople$ = options.images !== undefined
       ? listedPeople(options, state, sourceInput, hooks.imageList)
-      : crawledPeople(options, state, crawler, sourceInput);
+      : crawledPeople(options, state, crawler, hooks.sources?.(http) ?? sourceInput);
     const people$ = allPeople(options, state, newPeople$);
     const images$ = downloadedImages(people$, state, crawler);
     if (options.until === "images") return await drain(images$).then(() => state.summary());

@@ -11,7 +11,7 @@
 import { finalize, mergeMap, Observable, type OperatorFunction } from "rxjs";
 import { HttpClient, type ResponseHead } from "../net/http.ts";
 import { BrowserRenderer } from "../net/browser.ts";
-import { pageDocument } from "./people/dom.ts";
+import { inPageChrome, pageDocument } from "./people/dom.ts";
 import { dropped, type FetchedPage, ok, type Outcome, type SourceRow } from "../core/types.ts";
 import { extractPeople, findNextPageUrl } from "./parse_people.ts";
 
@@ -84,6 +84,33 @@ export function carriesScripts(page: FetchedPage): boolean {
   return false;
 }
 
+/** Ids and classes of the element a script fills with people. */
+const PEOPLE_MOUNT =
+  /(^|[-_ ])(people|team|staff|members?|persons?|personen|mitarbeiter\w*|faculty|directory|profiles?)([-_ ]|$)/i;
+
+/** Buttons and links that ask a script for more of a list. */
+const LOAD_MORE =
+  /^(load|show|view|see) (more|all)\b|^mehr (laden|anzeigen)|^alle (anzeigen|laden)|^weitere (laden|anzeigen)/i;
+
+/**
+ * True when a page that shows people as served has a script that adds more: an empty element
+ * named for people (`<div id="more-people"></div>`), a "load more" button, or a `<template>`
+ * for one person. The extractor then reads the rendered page too (`render auto`).
+ */
+export function scriptAddsPeople(page: FetchedPage): boolean {
+  const document = pageDocument(page);
+  if (document.querySelector("body template")) return true;
+  for (const element of document.querySelectorAll("[id], [class]")) {
+    const names = `${element.getAttribute("id") ?? ""} ${element.getAttribute("class") ?? ""}`;
+    if (!PEOPLE_MOUNT.test(names) || element.querySelector("img, picture, [style*=url]")) continue;
+    if ((element.textContent ?? "").trim().length <= 40 && !inPageChrome(element)) return true;
+  }
+  for (const element of document.querySelectorAll("button, a[href='#'], a:not([href])")) {
+    if (LOAD_MORE.test((element.textContent ?? "").trim())) return true;
+  }
+  return false;
+}
+
 const HTML_TYPES = /^\s*(text\/html|application\/xhtml\+xml)\s*(;|$)/i;
 
 function checkPositiveInteger(name: string, value: number) {
@@ -141,8 +168,14 @@ async function renderWhereNeeded(
   const host = new URL(page.url).host;
   const decided = hostRendering.get(host);
   if (mode === "http" || (mode === "auto" && decided === "http")) return ok(page);
+  // People as served, but a script still adds more: render, and keep what shows more people.
+  let partly = false;
   if (mode === "auto" && decided !== "browser") {
-    if (hasPeople(page) || !carriesScripts(page)) return ok(page);
+    if (!carriesScripts(page)) return ok(page);
+    if (hasPeople(page)) {
+      if (!scriptAddsPeople(page)) return ok(page);
+      partly = true;
+    }
   }
   const failedPage = { source: page.source, url: page.url };
   const result = await browser.render({
@@ -158,6 +191,11 @@ async function renderWhereNeeded(
     return dropped("pages", "failed", reason, failedPage);
   }
   const rendered: FetchedPage = { ...page, html: result.html, renderedBy: "browser" };
+  if (partly) {
+    const more = extractPeople(rendered).length > extractPeople(page).length;
+    if (decided === undefined) hostRendering.set(host, more ? "browser" : "http");
+    return ok(more ? rendered : page);
+  }
   if (mode === "auto" && decided === undefined) {
     hostRendering.set(host, hasPeople(rendered) ? "browser" : "http");
   }

@@ -26,7 +26,13 @@ import {
   tagOf,
   TEXT_NODE,
 } from "./people/dom.ts";
-import { cleanRole, looksLikeRole, type NameAndRole, splitName } from "./people/names.ts";
+import {
+  cleanRole,
+  isDegreePart,
+  looksLikeRole,
+  type NameAndRole,
+  splitName,
+} from "./people/names.ts";
 
 /** Tunables of the generic extractor. */
 export interface ParsePeopleOptions {
@@ -153,6 +159,10 @@ function findPeople(page: FetchedPage, options: ParsePeopleOptions | undefined):
     }));
 }
 
+/** Headings of sections whose cards show projects, papers or partners, never people. */
+const NOT_PEOPLE_SECTION =
+  /^(our |unsere |current |laufende |aktuelle |selected |ausgewählte )*(research |forschungs)?(projects?|projekte|publications?|publikationen|papers|partners?|sponsors?|förderer|funding|news|aktuelles|neuigkeiten|software|tools|datasets?|datensätze|events|veranstaltungen|gallery|galerie)$/i;
+
 /** Elements whose text is never a person's name on the page. */
 const SKIPPED_TAGS = new Set([
   "script",
@@ -227,6 +237,9 @@ class PageModel {
   pairsByHeuristics(): Pair[] {
     const pairs: Pair[] = [];
     for (const candidate of this.candidates) {
+      // Cards under "Projects" or "Publications" on a page that also lists people are not people.
+      const section = this.#sectionHeading(candidate.element);
+      if (section !== undefined && NOT_PEOPLE_SECTION.test(section)) continue;
       const name = this.#nameFor(candidate);
       if (name) pairs.push({ url: candidate.url, ...name });
     }
@@ -351,8 +364,13 @@ class PageModel {
    * stands under ("Administrative Staff", "Alumni").
    */
   #withRole(best: ScoredName, container: DomNode): NameAndRole {
-    if (best.name.role || this.#nameElements) return best.name;
+    const degrees = best.name.role !== undefined && best.name.role.split(",").every(isDegreePart)
+      ? best.name.role
+      : undefined;
+    if ((best.name.role && !degrees) || this.#nameElements) return best.name;
     const role = this.#roleLineIn(container, best.node) ?? this.#sectionRole(container);
+    // Degrees after the name join the role line: "Research Scientist, PhD".
+    if (role && degrees) return { ...best.name, role: `${role}, ${degrees}` };
     return role ? { ...best.name, role } : best.name;
   }
 
@@ -361,6 +379,17 @@ class PageModel {
    * A heading inside one person's card (a name, or that person's role) is not a section's.
    */
   #sectionRole(node: DomNode): string | undefined {
+    const text = this.#sectionHeading(node);
+    return text !== undefined && text.length <= 80 && looksLikeRole(text)
+      ? cleanRole(text)
+      : undefined;
+  }
+
+  /**
+   * The text of the nearest section heading before `node`, outside any one person's card and
+   * not itself a name; undefined when there is none.
+   */
+  #sectionHeading(node: DomNode): string | undefined {
     const at = this.#order.get(node) ?? 0;
     let low = 0, high = this.#headings.length;
     while (low < high) {
@@ -377,7 +406,7 @@ class PageModel {
       if (card && this.#urlCount(card) === 1 && !isInside(node, card)) continue;
       const text = normalizeText(heading.textContent ?? "");
       if (!text || splitName(text)) continue;
-      return text.length <= 80 && looksLikeRole(text) ? cleanRole(text) : undefined;
+      return text;
     }
     return undefined;
   }

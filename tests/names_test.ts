@@ -19,16 +19,21 @@ Deno.test("splitName() cuts terms, years, degrees with a year and roles off the 
     ["Anna Lee: Team Lead", "Anna Lee", "Team Lead"],
     ["Jana Novak, Department of Physics", "Jana Novak", "Department of Physics"],
     ["Omar Farouk, now at Acme Robotics", "Omar Farouk", "now at Acme Robotics"],
+    // Degrees after a comma go to the role, as terms do (issue 21).
+    ["Jane Doe, MSc", "Jane Doe", "MSc"],
+    ["Anna Berg, DiplPsych, PP", "Anna Berg", "DiplPsych, PP"],
+    ["Lee Chan, Ph.D.", "Lee Chan", "Ph.D."],
+    ["Tom Li, MBA, CPA", "Tom Li", "MBA, CPA"],
+    ["Obi, Chiamaka, M.A.", "Obi, Chiamaka", "M.A."],
   ];
   for (const [text, name, role] of cases) {
     assert.deepEqual(splitName(text), { name, role }, text);
   }
 });
 
-Deno.test("splitName() keeps degrees, nicknames and surname-first names whole", () => {
+Deno.test("splitName() keeps titles, suffixes, initials, nicknames and surname-first names whole", () => {
   for (
     const text of [
-      "Obi, Chiamaka, M.A.",
       "Kowalski, Dr. Marta",
       "Mengwei (Vivienne) Liu",
       "Wei Zhang (张伟)",

@@ -127,18 +127,20 @@ Deno.test("extractPeople() fills records: category, page URL, stable ids", () =>
   }
 });
 
-Deno.test("extractPeople() keeps academic titles and normalises only whitespace", () => {
+Deno.test("extractPeople() keeps academic titles, moves degrees after a comma to the role, and normalises only whitespace", () => {
   const html = `<div class="people">
     <div class="p"><img src="a.jpg"><h3>Prof.\n   Dr.-Ing.&nbsp;Hans   Müller</h3><p>Lehrstuhlinhaber</p></div>
     <div class="p"><img src="b.jpg"><h3>Dr. rer. nat. habil. Eva Schmitt-Öztürk</h3></div>
     <div class="p"><img src="c.jpg"><h3>Jane Doe, PhD</h3><p>Senior Lecturer</p></div>
   </div>`;
-  const names = extractPeople(pageOf(html, "https://x.example/team/")).map((p) => p.name);
-  assert.deepEqual(names, [
+  const people = extractPeople(pageOf(html, "https://x.example/team/"));
+  assert.deepEqual(people.map((p) => p.name), [
     "Prof. Dr.-Ing. Hans Müller",
     "Dr. rer. nat. habil. Eva Schmitt-Öztürk",
-    "Jane Doe, PhD",
+    // A degree after a comma goes to the role (issue 21), as a term does.
+    "Jane Doe",
   ]);
+  assert.equal(people[2]!.role, "Senior Lecturer, PhD");
 });
 
 Deno.test("extractPeople() prefers the name over job titles, emails and phone numbers", () => {

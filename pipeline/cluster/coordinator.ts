@@ -22,6 +22,9 @@ import {
   type ClusterHandles,
   type ClusterTuning,
   decodeJson,
+  discoverKey,
+  type DiscoverLimits,
+  type DiscoverResult,
   encodeJson,
   faceCacheDirName,
   faceObjectName,
@@ -39,6 +42,7 @@ import {
   untilDone,
 } from "./layout.ts";
 import { runNetworks } from "../checks.ts";
+import type { SiteDiscovery } from "../../stages/discover_sites.ts";
 
 export interface CoordinatorOptions {
   address: ClusterAddress;
@@ -68,6 +72,8 @@ export interface CoordinatorOptions {
 export interface Coordinator {
   /** The run's crawler (`RunHooks.crawler`). */
   crawler: CrawlerFactory;
+  /** One site's discovery by a worker (`deno task discover --cluster`, `--discover`). */
+  discoverSite(home: string, limits: DiscoverLimits): Promise<SiteDiscovery>;
   /** Jobs this run queued, and results it found already in the cluster. */
   stats: { queued: number; reused: number };
   close(): Promise<void>;
@@ -189,6 +195,22 @@ class CoordinatedCrawl {
       const { pages } = decodeJson<SourceResult>(entry.value);
       return pages.map((page): CrawledPage => ({ ...page, source }));
     }).pipe(mergeMap((pages) => from(pages)));
+  }
+
+  /** One site's discovery, as a worker did it (a result already in the bucket is reused). */
+  async discoverSite(home: string, limits: DiscoverLimits): Promise<SiteDiscovery> {
+    const { settings, refresh } = this.config;
+    const job: Job = {
+      kind: "discover",
+      key: discoverKey(home, limits),
+      home,
+      limits,
+      settings,
+      settingsHash: this.#settingsHash,
+      after: 0,
+    };
+    const entry = await this.#resultOf(job, () => !refresh);
+    return { ...decodeJson<DiscoverResult>(entry.value).site, home };
   }
 
   /** Person records to images in the run's cache: from the cache itself, or via a record job. */
@@ -319,6 +341,7 @@ export async function connectCoordinator(options: CoordinatorOptions): Promise<C
       crawlSource: (source) => crawl.crawlSource(source),
       downloadImages: crawl.downloadVia(paths, lookup),
     }),
+    discoverSite: (home, limits) => crawl.discoverSite(home, limits),
     stats: crawl.stats,
     async close() {
       crawl.stop();

@@ -9,6 +9,7 @@
  * entry per source (`source.<key>`) and per record (`record.<id>`); image bytes and face
  * crops sit in the object store by sha256.
  */
+import type { SiteDiscovery } from "../../stages/discover_sites.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
@@ -129,7 +130,25 @@ interface JobBase {
 
 export type Job =
   | JobBase & { kind: "source"; key: string; source: SourceRow }
-  | JobBase & { kind: "record"; key: string; person: PersonRecord };
+  | JobBase & { kind: "record"; key: string; person: PersonRecord }
+  | JobBase & { kind: "discover"; key: string; home: string; limits: DiscoverLimits };
+
+/** The limits of one site's discovery, which its job carries. */
+export interface DiscoverLimits {
+  maxPages: number;
+  maxDepth: number;
+}
+
+/** A discovery job's KV key part: its home page and limits. */
+export function discoverKey(home: string, limits: DiscoverLimits): string {
+  return sha256Hex(JSON.stringify([home, limits.maxPages, limits.maxDepth])).slice(0, 24);
+}
+
+/** What a worker stores for a discovery job: the site's candidates and log. */
+export interface DiscoverResult {
+  settingsHash: string;
+  site: SiteDiscovery;
+}
 
 /** A source's KV key part: its URL, category and selectors (not its line in a file). */
 export function sourceKey(source: SourceRow): string {

@@ -18,12 +18,14 @@ import { blobPath } from "../../store/paths.ts";
 import { downloadImages } from "../../stages/download_images.ts";
 import { detectFaces } from "../../stages/detect_faces.ts";
 import { crawlOneSource } from "../crawler.ts";
+import { discoverSites } from "../../stages/discover_sites.ts";
 import { type ClusterAddress, connectCluster, pause, safeMessage } from "./connection.ts";
 import {
   CLUSTER_CODE_VERSION,
   type ClusterHandles,
   type ClusterTuning,
   decodeJson,
+  type DiscoverResult,
   encodeJson,
   faceCacheDirName,
   faceObjectName,
@@ -303,6 +305,7 @@ class JobWorker {
       if (verbose) log(`${name}: job ${job.kind} ${job.key} started (delivery ${delivery})`);
       await this.options.beforeJob?.(job);
       if (job.kind === "source") await this.#workSource(job);
+      else if (job.kind === "discover") await this.#workDiscover(job);
       else await this.#workRecord(job);
       msg.ack();
       stats.done++;
@@ -376,7 +379,11 @@ class JobWorker {
     return queue;
   }
 
-  async #storeResult(job: Job, result: SourceResult | RecordResult, sha256?: string) {
+  async #storeResult(
+    job: Job,
+    result: SourceResult | RecordResult | DiscoverResult,
+    sha256?: string,
+  ) {
     const subject = `$KV.${RESULTS_BUCKET}.${resultKey(job)}`;
     await untilDone(
       `${this.options.name}: storing the result of ${job.kind} ${job.key}`,
@@ -396,6 +403,18 @@ class JobWorker {
       settingsHash: job.settingsHash,
       pages: pages.map(toPageResult),
     });
+  }
+
+  /** One site's discovery through the cluster's host leases; its result is the site's. */
+  async #workDiscover(job: Extract<Job, { kind: "discover" }>) {
+    const [site] = await lastValueFrom(
+      of(job.home).pipe(
+        discoverSites({ http: this.#http(job.settings), ...job.limits }),
+        toArray(),
+      ),
+    );
+    if (!site) throw new Error("discovery gave no outcome");
+    await this.#storeResult(job, { settingsHash: job.settingsHash, site });
   }
 
   async #workRecord(job: Extract<Job, { kind: "record" }>) {
@@ -486,6 +505,9 @@ class JobWorker {
         settingsHash: job.settingsHash,
         pages: [{ status: "failed", url: job.source.url, reason }],
       });
+    } else if (job.kind === "discover") {
+      const site = { home: job.home, candidates: [], log: [reason], pagesFetched: 0, ms: 0 };
+      await this.#storeResult(job, { settingsHash: job.settingsHash, site });
     } else {
       await this.#storeResult(job, {
         settingsHash: job.settingsHash,

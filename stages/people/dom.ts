@@ -333,7 +333,7 @@ const NOISE_WORDS = new RegExp(
 
 /** Classes or ids of an ancestor that holds branding, sharing or a page-wide header. */
 const NOISE_ANCESTOR_WORDS =
-  /-(\w*logo\w*|brand|social\w*|share\w*|sponsors?|partners?|hero|jumbotron|masthead|cookie\w*|advert\w*|ads?)-/u;
+  /-(\w*logo\w*|brand|social\w*|share\w*|sponsors?|partners?|projects?|projekte?|hero|jumbotron|masthead|cookie\w*|advert\w*|ads?)-/u;
 
 /** Whole class names or ids of page chrome (not `card-header`: only the page's own). */
 const CHROME_CLASS =

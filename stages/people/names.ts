@@ -44,11 +44,47 @@ function partWords(part: string): string[] {
     .filter(Boolean);
 }
 
+/** Degrees written after a name without dots ("DiplPsych", "PP"), lower case. */
+const DEGREES = new Set(wordList(WORDS.degrees).map((word) => word.toLowerCase()));
+
+/**
+ * True when a part after a comma is only degrees ("MSc", "Ph.D.", "DiplPsych", "M.A."): the
+ * role column takes them. Initials ("A. B.") and suffixes ("Jr.") are not degrees.
+ */
+export function isDegreePart(part: string): boolean {
+  const tokens = part.trim().split(/\s+/).filter(Boolean);
+  if (tokens.length === 0 || tokens.length > 3) return false;
+  const degree = (token: string) => {
+    const bare = token.replace(/\./g, "").toLowerCase();
+    if (bare.length < 2 || /^(jr|sr|ii|iii|iv)$/.test(bare)) return false;
+    return DEGREES.has(bare) ||
+      (isTitleToken(token) && !/^(prof|dr|mr|mrs|ms|mx|herr|frau|sir|dame)$/i.test(bare));
+  };
+  return tokens.every(degree);
+}
+
+/**
+ * True when commas separate three or more parts, two of them whole names ("Anna Schmidt, Jonas
+ * Weber, Lea Fischer"): a group photo's caption, not one person written surname first ("Obi,
+ * Chiamaka").
+ */
+function isNameList(text: string): boolean {
+  // Two parts stay ambiguous: "García Márquez, Gabriel José" is one person.
+  const parts = text.split(",").map((part) => part.trim());
+  if (parts.length < 3) return false;
+  const whole = parts.filter((part) => {
+    const words = part.split(/\s+/).filter((word) => !isTitleToken(word));
+    return words.length >= 2 && words.every((word) => /^\p{Lu}/u.test(word));
+  });
+  return whole.length >= 2;
+}
+
 /** True when the trailing part is a role, term or year rather than more of the name. */
 function isTrailer(part: string, bracketed: boolean): boolean {
   const text = part.trim();
   if (text === "") return bracketed;
   if (/\d/.test(text)) return true;
+  if (!bracketed && isDegreePart(text)) return true;
   const words = partWords(text);
   if (words.some((word) => ROLE_WORDS.has(word))) return true;
   // "Department of Physics", "now at Acme": words a name never has.
@@ -59,8 +95,8 @@ function isTrailer(part: string, bracketed: boolean): boolean {
 
 /**
  * The name in `text` and the role or term that trails it, or undefined when what is left does
- * not read as a name. Degrees on their own stay with the name ("Obi, Chiamaka, M.A."), as do
- * nicknames in brackets ("Mengwei (Vivienne) Liu").
+ * not read as a name. Degrees after a comma go to the role ("Jane Doe, MSc", "Obi, Chiamaka,
+ * M.A."); nicknames in brackets stay with the name ("Mengwei (Vivienne) Liu").
  *
  * @example
  * ```ts
@@ -116,7 +152,7 @@ export function splitName(text: string): NameAndRole | undefined {
     break;
   }
   name = name.replace(/[,;:–-]+$/, "").trim();
-  if (!looksLikeName(name)) return undefined;
+  if (!looksLikeName(name) || isNameList(name)) return undefined;
   if (trailers === 0) return { name };
   // The role as the page writes it, without the separator or the brackets around all of it.
   const rest = normalizeText(text).slice(name.length).replace(/^[\s,;:|·•–—-]+/, "").trim();
