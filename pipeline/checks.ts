@@ -667,6 +667,7 @@ function verdictOf(
       ...fits.unseen,
       model: answers.length ? new Map(answers.map((a) => [a.id, a.predicted])) : null,
       runs: loso.runs.length,
+      sourceOf: sources,
     },
   });
 }

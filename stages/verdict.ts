@@ -89,6 +89,14 @@ export interface UnseenSources {
    * the style, which a new source does not have.
    */
   faceAdds: PairedDifference | null;
+  /** The headline model's accuracy on each held-out source's faces. */
+  perSource: { source: string; n: number; accuracy: number }[];
+  /**
+   * Whether the face model is above chance on every held-out source. Faces of one source share
+   * its look, so a model can beat chance on pooled faces by a look that happens to resemble
+   * another source of the same class; a face signal holds on each source.
+   */
+  everySourceAboveChance: boolean;
 }
 
 /** A test the conclusion uses, with its raw and Holm-corrected p. */
@@ -285,7 +293,14 @@ export interface VerdictInput {
   /** The ladder on the random split; null where the checks did not run. */
   ladder: LadderPredictions | null;
   /** The same on sources never seen in training, with the headline model's answers there. */
-  unseen: (LadderPredictions & { model: ReadonlyMap<string, number> | null; runs: number }) | null;
+  unseen:
+    | (LadderPredictions & {
+      model: ReadonlyMap<string, number> | null;
+      runs: number;
+      /** Each held-out face's source, for the per-source figures. */
+      sourceOf?: ReadonlyMap<string, string>;
+    })
+    | null;
   /** Per-model detail lines for `evidence`. @default [] */
   perModel?: string[];
   /** @default 0.05 */
@@ -360,7 +375,55 @@ function unseenFigures(input: VerdictInput, chance: number): UnseenSources | nul
     ),
     noFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.noFace),
     withFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.withFace),
-    faceAdds: unseen.model && pairedDifference(unseen.actual, unseen.model, unseen.noFace),
+    faceAdds: faceAddsOnNewSources(unseen.actual, modelAnswers, unseen.noFace, score, chance),
+    ...perSourceOf(unseen.actual, modelAnswers, unseen.sourceOf, chance),
+  };
+}
+
+/**
+ * The face model against what sees no face on new sources, tested as an intersection-union: its
+ * p is the larger of McNemar's against the no-face fit and the binomial against chance. A no-face
+ * fit that learnt the training sources' looks can score far below chance on a new source (its
+ * look points to the wrong class), and a face model merely less wrong must not pass as the face
+ * adding.
+ */
+function faceAddsOnNewSources(
+  actual: ReadonlyMap<string, number>,
+  model: ReadonlyMap<string, number>,
+  noFace: ReadonlyMap<string, number>,
+  score: Accuracy,
+  chance: number,
+): PairedDifference | null {
+  if (model.size === 0) return null;
+  const versus = pairedDifference(actual, model, noFace);
+  if (!versus) return null;
+  const pValue = Math.max(versus.pValue, binomialUpperTail(score.correct, score.n, chance));
+  return { ...versus, pValue, holmP: pValue };
+}
+
+/** The model's accuracy per held-out source, and whether each is above chance. */
+function perSourceOf(
+  actual: ReadonlyMap<string, number>,
+  model: ReadonlyMap<string, number>,
+  sourceOf: ReadonlyMap<string, string> | undefined,
+  chance: number,
+): Pick<UnseenSources, "perSource" | "everySourceAboveChance"> {
+  const bySource = new Map<string, { n: number; correct: number }>();
+  for (const [id, label] of actual) {
+    const p = model.get(id);
+    if (p === undefined) continue;
+    const key = sourceOf?.get(id) ?? "all";
+    const entry = bySource.get(key) ?? { n: 0, correct: 0 };
+    entry.n++;
+    if (p === label) entry.correct++;
+    bySource.set(key, entry);
+  }
+  const perSource = [...bySource].sort(([a], [b]) => (a < b ? -1 : 1)).map((
+    [source, { n, correct }],
+  ) => ({ source, n, accuracy: correct / n }));
+  return {
+    perSource,
+    everySourceAboveChance: perSource.length > 0 && perSource.every((s) => s.accuracy > chance),
   };
 }
 
@@ -422,7 +485,9 @@ const CLOSE = 0.05;
 function conclude(figures: Figures): { conclusion: Conclusion; alsoNoFace: boolean } {
   const significant = (prefix: string) =>
     figures.tests.some((t) => t.name.startsWith(prefix) && t.significant);
-  const faceAdds = significant("the face adds");
+  const onNewSources = figures.unseen?.everySourceAboveChance === true &&
+    significant("the face adds on sources it never saw");
+  const faceAdds = significant("the face adds to") || onNewSources;
   const noFaceSignal = significant("what sees no face");
   const modelSignal = significant("the model beats chance");
   if (faceAdds) return { conclusion: "face", alsoNoFace: noFaceSignal };

@@ -158,3 +158,40 @@ Deno.test("decideVerdict(): the photo, where the estimates only echo a style the
   );
   assert.equal(v.conclusion, "photo");
 });
+
+Deno.test("decideVerdict(): a no-face fit below chance on new sources does not make a face model at chance 'the face'", () => {
+  // A photographer per source: on a new source the learnt look points to the wrong class.
+  const v = decideVerdict(
+    input(200, { model: 0.95, demographics: 0.5, noFace: 0.99, withFace: 0.99 }, {
+      model: 0.5,
+      noFace: 0.15,
+      withFace: 0.3,
+    }),
+  );
+  assert.notEqual(v.conclusion, "face");
+  assert.ok(v.unseenSources!.faceAdds!.difference > 0.2, "the gap alone would have passed");
+  assert.equal(v.conclusion, "photo");
+});
+
+Deno.test("decideVerdict(): on new sources the face must hold on every source, not on pooled faces", () => {
+  const made = input(200, { model: 0.95, demographics: 0.5, noFace: 0.99, withFace: 0.99 }, {
+    model: 0.7,
+    noFace: 0.5,
+    withFace: 0.6,
+  });
+  // Two held-out sources, one per class: the model right on all of one, wrong on most of the other.
+  const unseen = made.unseen!;
+  const random = seededUniform(9);
+  const model = new Map(
+    [...unseen.actual].map(([id, y]) => [id, y === 0 ? 0 : random() < 0.4 ? 1 : 0]),
+  );
+  const sourceOf = new Map([...unseen.actual].map(([id, y]) => [id, `source-${y}`]));
+  const pooledOnly = decideVerdict({ ...made, unseen: { ...unseen, model, sourceOf } });
+  assert.equal(pooledOnly.unseenSources!.everySourceAboveChance, false);
+  assert.notEqual(pooledOnly.conclusion, "face");
+  // The same faces with the model above chance on each source: the face, on new sources.
+  const onEach = decideVerdict({ ...made, unseen: { ...unseen, sourceOf } });
+  assert.equal(onEach.unseenSources!.everySourceAboveChance, true);
+  assert.equal(onEach.conclusion, "face");
+  assert.deepEqual(onEach.unseenSources!.perSource.map((s) => s.source), ["source-0", "source-1"]);
+});
