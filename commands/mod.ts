@@ -13,6 +13,7 @@ import { serveCommand } from "./serve.ts";
 import { benchFacesCommand } from "./bench/faces.ts";
 import { workerCommand } from "./worker.ts";
 import { benchServeCommand } from "./bench/serve.ts";
+import { benchVerdictCommand } from "./bench/verdict.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -30,4 +31,5 @@ export const commands: Command[] = [
   benchPeopleCommand,
   benchCongressCommand,
   benchServeCommand,
+  benchVerdictCommand,
 ];
