@@ -21,7 +21,7 @@ import { stringify } from "csv-stringify/sync";
 import { join } from "node:path";
 import sharp from "sharp";
 import { seededUniform } from "../core/statistics.ts";
-import { type FaceWarp, type RawImage, warpFace } from "../models/faces/face_warp.ts";
+import { type FaceWarp, type Point, type RawImage, warpFace } from "../models/faces/face_warp.ts";
 import type { Conclusion } from "../stages/verdict.ts";
 import type { Gender, LandmarkFinder, PoolPortrait } from "./truth_pool.ts";
 
@@ -92,6 +92,25 @@ export const PHOTO_STYLES: readonly PhotoStyle[] = [
   },
   { name: "high contrast", linear: [1.3, -30], quality: 70, crop: 1 },
   {
+    name: "grey, soft",
+    recomb: [[0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.5, 0.4, 0.1]],
+    quality: 85,
+    crop: 1,
+  },
+  { name: "underexposed", linear: [0.7, 0], quality: 90, crop: 0.9 },
+  {
+    name: "yellow cast, mid JPEG",
+    recomb: [[1, 0.05, 0], [0.05, 1, 0], [0, 0, 0.75]],
+    quality: 40,
+    crop: 1,
+  },
+  {
+    name: "cyan cast, loose crop",
+    recomb: [[0.8, 0, 0], [0, 1, 0.05], [0, 0.05, 1]],
+    quality: 88,
+    crop: 0.97,
+  },
+  {
     name: "magenta cast",
     recomb: [[1, 0, 0.1], [0, 0.85, 0], [0.1, 0, 1]],
     quality: 75,
@@ -112,7 +131,7 @@ export interface TruthSiteOptions {
   faces?: number;
   /**
    * The face cases' change, in face widths.
-   * @default { eyesOut: 0.04, chinDown: 0.04 }
+   * @default { eyesOut: 0.02, chinDown: 0.02 }
    */
   warp?: FaceWarp;
   /** The landmarks of a portrait (the face cases need them). */
@@ -279,52 +298,30 @@ export async function renderPortrait(
   return Uint8Array.from(await image.jpeg({ quality: style.quality }).toBuffer());
 }
 
-/**
- * Writes one case's site for one seed: the images and `list.csv` in `dir`.
- *
- * @example
- * ```ts
- * const site = await makeTruthSite({ pool: await demoPool(), case: "null", seed: 1, dir });
- * console.log(site.csvPath, site.rows.length);
- * ```
- */
-export async function makeTruthSite(options: TruthSiteOptions): Promise<TruthSite> {
-  const {
-    pool,
-    case: name,
-    seed,
-    dir,
-    faces = 160,
-    warp = { eyesOut: 0.04, chinDown: 0.04 },
-    landmarks,
-    womenShares = [0.85, 0.15],
-  } = options;
-  if (!(TRUTH_CASES as readonly string[]).includes(name)) {
-    throw new RangeError(`unknown case '${name}': one of ${TRUTH_CASES.join(", ")}`);
-  }
-  if (!Number.isInteger(faces) || faces < 4) {
-    throw new RangeError(`'faces' must be an integer >= 4: current value is ${faces}`);
-  }
-  const layout = LAYOUTS[name];
-  if (layout.warped && !landmarks) {
-    throw new RangeError(`case ${name} warps faces: it needs a 'landmarks' finder`);
-  }
-  const random = seededUniform(seed * 7919 + TRUTH_CASES.indexOf(name) + 1);
-  let people = shuffled(pool, random);
-  const points = new Map<string, { x: number; y: number }[]>();
-  let noLandmarks = 0;
-  if (layout.warped) {
-    const found = await Promise.all(people.map((p) => landmarks!(p)));
-    people = people.filter((p, i) => {
-      if (found[i]) points.set(p.id, found[i]!);
-      else noLandmarks++;
-      return found[i] !== null;
-    });
-  }
-  const classes = assignClasses(people, layout, { case: name, faces, womenShares });
-  const style = styleOf(layout, random);
-  const warpedClass = layout.warped ? Math.floor(random() * layout.classes) : -1;
-  await Deno.mkdir(dir, { recursive: true });
+/** The landmarks of each portrait in which the face stage finds a face. */
+async function landmarksOf(
+  people: PoolPortrait[],
+  landmarks: LandmarkFinder,
+): Promise<Map<string, Point[]>> {
+  const found = await Promise.all(people.map((p) => landmarks(p)));
+  return new Map(people.flatMap((p, i) => found[i] ? [[p.id, found[i]!] as const] : []));
+}
+
+/** Renders each class's people into `dir`, sources taking the (shuffled) class in turn. */
+async function writeRows(
+  dir: string,
+  classes: PoolPortrait[][],
+  sourcesPerClass: number,
+  plan: {
+    random: () => number;
+    style: (k: number, s: number) => PhotoStyle;
+    warpedClass: number;
+    warp: FaceWarp;
+    points: Map<string, Point[]>;
+  },
+): Promise<TruthRow[]> {
+  const { random, style, warpedClass, warp, points } = plan;
+  const layout = { sourcesPerClass };
   const rows: TruthRow[] = [];
   for (const [k, members] of classes.entries()) {
     // Sources within a class take its (shuffled) people in turn.
@@ -354,6 +351,59 @@ export async function makeTruthSite(options: TruthSiteOptions): Promise<TruthSit
       });
     }
   }
+  return rows;
+}
+
+/**
+ * Writes one case's site for one seed: the images and `list.csv` in `dir`.
+ *
+ * @example
+ * ```ts
+ * const site = await makeTruthSite({ pool: await demoPool(), case: "null", seed: 1, dir });
+ * console.log(site.csvPath, site.rows.length);
+ * ```
+ */
+export async function makeTruthSite(options: TruthSiteOptions): Promise<TruthSite> {
+  const {
+    pool,
+    case: name,
+    seed,
+    dir,
+    faces = 160,
+    warp = { eyesOut: 0.02, chinDown: 0.02 },
+    landmarks,
+    womenShares = [0.85, 0.15],
+  } = options;
+  if (!(TRUTH_CASES as readonly string[]).includes(name)) {
+    throw new RangeError(`unknown case '${name}': one of ${TRUTH_CASES.join(", ")}`);
+  }
+  if (!Number.isInteger(faces) || faces < 4) {
+    throw new RangeError(`'faces' must be an integer >= 4: current value is ${faces}`);
+  }
+  const layout = LAYOUTS[name];
+  if (layout.warped && !landmarks) {
+    throw new RangeError(`case ${name} warps faces: it needs a 'landmarks' finder`);
+  }
+  const random = seededUniform(seed * 7919 + TRUTH_CASES.indexOf(name) + 1);
+  let people = shuffled(pool, random);
+  let points = new Map<string, Point[]>();
+  let noLandmarks = 0;
+  if (layout.warped) {
+    points = await landmarksOf(people, landmarks!);
+    noLandmarks = people.length - points.size;
+    people = people.filter((p) => points.has(p.id));
+  }
+  const classes = assignClasses(people, layout, { case: name, faces, womenShares });
+  const style = styleOf(layout, random);
+  const warpedClass = layout.warped ? Math.floor(random() * layout.classes) : -1;
+  await Deno.mkdir(dir, { recursive: true });
+  const rows = await writeRows(dir, classes, layout.sourcesPerClass, {
+    random,
+    style,
+    warpedClass,
+    warp,
+    points,
+  });
   const csv = stringify(rows, {
     header: true,
     columns: ["image", "label", "source", "name", "id"],

@@ -49,6 +49,8 @@ export interface VerdictRun {
   /** The run's headline and why, as metrics.json says them (null where missing). */
   headline: string | null;
   faces: number;
+  /** Each model's cross-validated accuracy in the run (how findable the planted signal was). */
+  accuracy: Record<string, number | null>;
   wall_s: number;
   dataDir: string;
   error?: string;
@@ -173,6 +175,7 @@ async function runOne(
       conclusion,
       headline,
       faces,
+      accuracy: Object.fromEntries(summary.models.map((model) => [model.kind, model.accuracy])),
       wall_s: Math.round((performance.now() - started) / 100) / 10,
       dataDir,
     };
@@ -184,6 +187,7 @@ async function runOne(
       conclusion: "failed",
       headline: null,
       faces,
+      accuracy: {},
       wall_s: Math.round((performance.now() - started) / 100) / 10,
       dataDir,
       error: error instanceof Error ? error.message.split("\n")[0]! : String(error),

@@ -48,7 +48,7 @@ with one, and the wall time per run; --json FILE writes the same as JSON.
 Cases (truth): ${TRUTH_CASES.join(", ")}.
   null (no-signal), style-per-source and style-per-class (photo), demographic (demographics:
   85 % women in one class, 15 % in the other), face and face+style (face: eyes moved apart and
-  the chin down by --warp face widths, default 0.04,0.04), four-class (photo: 4 × 3 sources).
+  the chin down by --warp face widths, default 0.02,0.02), four-class (photo: 4 × 3 sources).
 --pool congress-dev (default; ../shared/data/congress set=dev, 200 people) or demo (22 women
   from face-api's samples: every case but demographic). --faces N: most faces per site (160).
 Data: DIR (default facefield-verdict-bench), a data dir per case and seed under it.

@@ -51,8 +51,8 @@ const RIGHT_EYE = [42, 48] as const;
 const CHIN = 8;
 const JAW_ENDS = [0, 16] as const;
 /** σ of the eyes' bumps and the chin's, in face widths. */
-const EYE_SIGMA = 0.13;
-const CHIN_SIGMA = 0.15;
+const EYE_SIGMA = 0.09;
+const CHIN_SIGMA = 0.11;
 const CUT = 2.5;
 
 function mean(points: Point[]): Point {
