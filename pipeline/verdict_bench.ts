@@ -5,7 +5,7 @@
  * own data dir under the bench's; their caches are shared by hard links (content-addressed),
  * so a portrait that comes out byte-identical in two runs is detected once.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type Conclusion, CONCLUSIONS } from "../stages/verdict.ts";
 import { type PeopleBenchSummary, runPeopleBench } from "./people_bench.ts";
 import type { PipelineOptions } from "./options.ts";
@@ -135,13 +135,17 @@ export function summariseVerdictRuns(
   };
 }
 
+function runDirOf(dir: string, name: TruthCase, seed: number): string {
+  return join(dir, name.replace(/[^a-z0-9-]/g, "_"), `seed-${seed}`);
+}
+
 /** One case on one seed: the site, the run, its conclusion. A run that throws is `failed`. */
 async function runOne(
   options: VerdictBenchOptions,
   name: TruthCase,
   seed: number,
 ): Promise<VerdictRun> {
-  const runDir = join(options.dir, name.replace(/[^a-z0-9-]/g, "_"), `seed-${seed}`);
+  const runDir = runDirOf(options.dir, name, seed);
   const siteDir = join(runDir, "site");
   const dataDir = join(runDir, "data");
   const cacheDir = join(options.dir, "shared-cache");
@@ -205,7 +209,15 @@ export async function runVerdictBench(options: VerdictBenchOptions): Promise<Ver
   const runs: VerdictRun[] = [];
   for (let seed = 1; seed <= repeats; seed++) {
     for (const name of cases) {
-      const run = await runOne(options, name, seed);
+      const done = join(runDirOf(options.dir, name, seed), "run.json");
+      // A run that ended before (the bench was stopped and started again) is not run again.
+      let run = await Deno.readTextFile(done).then((text) => JSON.parse(text) as VerdictRun)
+        .catch(() => undefined);
+      if (!run || run.conclusion === "failed" || run.conclusion === "missing") {
+        run = await runOne(options, name, seed);
+        await Deno.mkdir(dirname(done), { recursive: true });
+        await Deno.writeTextFile(done, JSON.stringify(run, null, 2) + "\n");
+      }
       runs.push(run);
       options.onRun?.(run);
     }
@@ -214,6 +226,19 @@ export async function runVerdictBench(options: VerdictBenchOptions): Promise<Ver
 }
 
 const pct = (value: number | null) => value === null ? "–" : `${(value * 100).toFixed(0)} %`;
+
+/** Each model's mean accuracy over some runs, as `kind 61 %, …`. */
+function meanAccuracies(runs: VerdictRun[]): string {
+  const kinds = [...new Set(runs.flatMap((run) => Object.keys(run.accuracy)))];
+  return kinds.map((kind) => {
+    const values = runs.map((run) => run.accuracy[kind]).filter((v): v is number =>
+      typeof v === "number"
+    );
+    return `${kind} ${
+      pct(values.length ? values.reduce((a, b) => a + b, 0) / values.length : null)
+    }`;
+  }).join(", ") || "–";
+}
 
 /** The summary as a person reads it: the answer, the matrix, the rates, the times. */
 export function formatVerdictBench(summary: VerdictBenchSummary): string {
@@ -249,6 +274,7 @@ export function formatVerdictBench(summary: VerdictBenchSummary): string {
       `  ${name.padEnd(18)} ${figure.right}/${figure.of} (${pct(figure.rate)})  conclusions: ${
         mine.map((run) => run.conclusion).join(", ")
       }`,
+      `  ${"".padEnd(18)} mean accuracy: ${meanAccuracies(mine)}`,
     );
   }
   lines.push(
