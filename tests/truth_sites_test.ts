@@ -23,7 +23,12 @@ import {
   renderPortrait,
   type TruthRow,
 } from "../pipeline/truth_sites.ts";
-import { conclusionOf, summariseVerdictRuns, type VerdictRun } from "../pipeline/verdict_bench.ts";
+import {
+  conclusionOf,
+  runVerdictBench,
+  summariseVerdictRuns,
+  type VerdictRun,
+} from "../pipeline/verdict_bench.ts";
 import type { PeopleBenchSummary } from "../pipeline/people_bench.ts";
 
 /** dlib's 68 points of a plain upright face 100 px wide, centred at (100, 120). */
@@ -317,4 +322,27 @@ Deno.test("the bench's matrix counts each run's conclusion against its truth", (
   assert.deepStrictEqual(summary.faceFound, { count: 1, of: 2, rate: 0.5 });
   assert.deepStrictEqual(summary.rightByCase.null, { right: 1, of: 2, rate: 0.5 });
   assert.deepStrictEqual(summary.wall_s.mean, 10);
+});
+
+const SLOW = Deno.env.get("FACEFIELD_SLOW_TESTS") === "1";
+
+Deno.test({
+  name: "the verdict calls a demo site with a photographer per source 'photo' (end to end)",
+  ignore: !SLOW,
+  async fn() {
+    await withDir(async (dir) => {
+      const summary = await runVerdictBench({
+        pool,
+        cases: ["style-per-source"],
+        repeats: 1,
+        dir,
+        // The demo's few faces: 8 a batch, as the demo runs (commands/pipeline.ts).
+        pipeline: { dataDir: dir, models: ["descriptor"], folds: 4, batchSize: 8 },
+        landmarks,
+      });
+      const [run] = summary.runs;
+      assert.equal(run!.faces, 22);
+      assert.equal(run!.conclusion, "photo", JSON.stringify(run));
+    });
+  },
 });
