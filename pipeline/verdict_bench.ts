@@ -22,10 +22,15 @@ export interface VerdictBenchOptions {
   pool: PoolPortrait[];
   cases: TruthCase[];
   /**
-   * Seeds per case: 1 … repeats.
+   * Seeds per case: firstSeed … firstSeed + repeats − 1.
    * @default 5
    */
   repeats?: number;
+  /**
+   * The first seed.
+   * @default 1
+   */
+  firstSeed?: number;
   /** The bench's folder: each run's data dir and site are made under it. */
   dir: string;
   /** The runs' pipeline options (models, folds, …); data dir and seed are set per run. */
@@ -201,13 +206,13 @@ async function runOne(
 
 /** Every case on seeds 1 … repeats, seed by seed (so a short run still covers every case). */
 export async function runVerdictBench(options: VerdictBenchOptions): Promise<VerdictBenchSummary> {
-  const { repeats = 5, cases } = options;
+  const { repeats = 5, firstSeed = 1, cases } = options;
   if (!Number.isInteger(repeats) || repeats < 1) {
     throw new RangeError(`'repeats' must be a whole number >= 1: current value is ${repeats}`);
   }
   if (cases.length === 0) throw new RangeError("'cases' must name at least one case");
   const runs: VerdictRun[] = [];
-  for (let seed = 1; seed <= repeats; seed++) {
+  for (let seed = firstSeed; seed < firstSeed + repeats; seed++) {
     for (const name of cases) {
       const done = join(runDirOf(options.dir, name, seed), "run.json");
       // A run that ended before (the bench was stopped and started again) is not run again.

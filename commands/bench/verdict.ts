@@ -37,10 +37,10 @@ export const benchVerdictCommand: Command = {
   name: "bench:verdict",
   summary: "how often the verdict is right, on sites whose truth is planted",
   usage: `
-usage: deno task bench:verdict [--repeats R] [--cases a,b] [--pool congress-dev|demo]
+usage: deno task bench:verdict [--repeats R] [--first-seed S] [--cases a,b] [--pool congress-dev|demo]
          [--faces N] [--warp EYES[,CHIN]] [--data DIR] [--json FILE] [pipeline options]
 
-Builds a site whose truth is known for each case and seed (1 … R, default 5), serves it as a
+Builds a site whose truth is known for each case and seed (S … S+R−1; 1 … 5 by default), serves it as a
 loopback people site, runs the whole pipeline on it (as bench --people --serve), and reads
 metrics.json's verdict.conclusion. Prints the confusion matrix truth × conclusion, the share
 right per case and overall, how often "face" is concluded without a face signal and found
@@ -52,7 +52,9 @@ Cases (truth): ${TRUTH_CASES.join(", ")}.
 --pool congress-dev (default; ../shared/data/congress set=dev, 200 people) or demo (22 women
   from face-api's samples: every case but demographic). --faces N: most faces per site (160).
 Data: DIR (default facefield-verdict-bench), a data dir per case and seed under it.
-A run with no verdict in metrics.json counts as 'missing'. Pipeline options passed on:
+A run with no verdict in metrics.json counts as 'missing'. Each run's result is kept in
+DIR/<case>/seed-N/run.json and not run again: a stopped bench goes on where it stopped, and one
+process per seed (--first-seed N --repeats 1) keeps the memory of a long bench low. Pipeline options passed on:
 ${BENCH_PIPELINE_FLAGS.map((flag) => `--${flag}`).join(", ")} (default --folds 4).
 `,
   options: {
@@ -62,6 +64,7 @@ ${BENCH_PIPELINE_FLAGS.map((flag) => `--${flag}`).join(", ")} (default --folds 4
     warp: { type: "string" },
     data: { type: "string" },
     json: { type: "string" },
+    "first-seed": { type: "string" },
     ...benchPipelineFlagSpec(),
   },
   async run(values) {
@@ -96,6 +99,7 @@ ${BENCH_PIPELINE_FLAGS.map((flag) => `--${flag}`).join(", ")} (default --folds 4
       pool,
       cases,
       repeats: intOption(values, "repeats", 5, { min: 1, max: 100 }),
+      firstSeed: intOption(values, "first-seed", 1, { min: 1, max: 1_000_000 }),
       dir,
       pipeline,
       faces: intOption(values, "faces", 160, { min: 8, max: 10000 }),
