@@ -21,6 +21,13 @@ export interface LogisticOptions {
    * @default 300
    */
   iterations?: number;
+  /**
+   * Weigh each class's rows so that every class counts as much in the loss (n / (classes · n_c)
+   * per row): a class outnumbered in training is not simply predicted less often, which on a
+   * held-out source of the smaller class would score below chance.
+   * @default false
+   */
+  balanced?: boolean;
 }
 
 /** The penalties `fitCv` tries, strong to weak: about three per decade. */
@@ -41,6 +48,10 @@ export interface CvOptions {
   groups?: readonly string[];
   /** Most L-BFGS iterations per fit. @default 300 */
   iterations?: number;
+  /** Balanced class weights, in the inner fits and the final one. @default false */
+  balanced?: boolean;
+  /** Keep each row's out-of-fold probabilities in the scores. @default false */
+  outOfFold?: boolean;
 }
 
 /** One penalty's inner cross-validation: mean log loss and accuracy over the inner folds. */
@@ -48,6 +59,11 @@ export interface CvScore {
   l2: number;
   loss: number;
   accuracy: number;
+  /**
+   * With `CvOptions.outOfFold`: each row's probabilities from the inner fit that did not see
+   * it, at this penalty (for stacking: a second model learns from answers like a test face's).
+   */
+  outOfFold?: Float64Array[];
 }
 
 /** A fitted model: standardisation, then one linear score per class, then softmax. */
@@ -81,7 +97,7 @@ export class LogisticRegression {
     classes: number,
     options: LogisticOptions = {},
   ): LogisticRegression {
-    const { l2 = 0.01, iterations = 300 } = options;
+    const { l2 = 0.01, iterations = 300, balanced = false } = options;
     checkFitInput(rows, labels, classes);
     if (!(l2 >= 0 && Number.isFinite(l2)) || !Number.isInteger(iterations) || iterations < 1) {
       throw new RangeError(
@@ -90,7 +106,8 @@ export class LogisticRegression {
       );
     }
     const { means, scales } = standardisation(rows);
-    const problem = new Problem(standardised(rows, means, scales), labels, classes, l2);
+    const data = standardised(rows, means, scales);
+    const problem = new Problem(data, labels, classes, l2, balanced ? classWeights(labels) : null);
     const weights = minimise(problem, new Float64Array(problem.size), iterations);
     return new LogisticRegression(classes, means, scales, weights, l2);
   }
@@ -107,16 +124,21 @@ export class LogisticRegression {
     classes: number,
     options: CvOptions = {},
   ): { model: LogisticRegression; scores: CvScore[] } {
-    const { grid = L2_GRID, iterations = 300 } = options;
+    const { grid = L2_GRID, iterations = 300, balanced = false } = options;
     checkFitInput(rows, labels, classes);
     if (grid.length === 0 || grid.some((l2) => !(l2 >= 0 && Number.isFinite(l2)))) {
       throw new RangeError(`Cannot fit: the penalty grid must list finite values ≥ 0`);
     }
     const folds = innerFolds(labels, options.groups, options.folds ?? 5);
-    const scores: CvScore[] = grid.map((l2) => ({ l2, loss: 0, accuracy: 0 }));
+    const scores: CvScore[] = grid.map((l2) => ({
+      l2,
+      loss: 0,
+      accuracy: 0,
+      ...(options.outOfFold ? { outOfFold: new Array<Float64Array>(rows.length) } : {}),
+    }));
     if (folds) {
       for (let fold = 0; fold < folds.count; fold++) {
-        scoreFold(rows, labels, classes, folds.of, fold, scores, iterations);
+        scoreFold(rows, labels, classes, folds.of, fold, scores, { iterations, balanced });
       }
       for (const score of scores) {
         score.loss /= rows.length;
@@ -126,7 +148,11 @@ export class LogisticRegression {
     const best = folds
       ? scores.reduce((a, b) => (b.loss < a.loss - 1e-12 ? b : a))
       : { l2: grid[Math.floor(grid.length / 2)]! };
-    const model = LogisticRegression.fit(rows, labels, classes, { l2: best.l2, iterations });
+    const model = LogisticRegression.fit(rows, labels, classes, {
+      l2: best.l2,
+      iterations,
+      balanced,
+    });
     return { model, scores: folds ? scores : [] };
   }
 
@@ -236,6 +262,8 @@ class Problem {
     readonly labels: readonly number[],
     readonly classes: number,
     readonly l2: number,
+    /** Each row's weight in the loss (mean 1); null weighs every row alike. */
+    readonly rowWeights: Float64Array | null = null,
   ) {
     this.n = labels.length;
     this.size = classes * data.width;
@@ -252,9 +280,10 @@ class Problem {
     for (let i = 0; i < n; i++) {
       const offset = i * width;
       softmaxScores(weights, x, offset, classes, scores);
-      loss -= Math.log(Math.max(scores[this.labels[i]!]!, 1e-300));
+      const weight = this.rowWeights?.[i] ?? 1;
+      loss -= weight * Math.log(Math.max(scores[this.labels[i]!]!, 1e-300));
       for (let c = 0; c < classes; c++) {
-        const error = (scores[c]! - (this.labels[i] === c ? 1 : 0)) / n;
+        const error = weight * (scores[c]! - (this.labels[i] === c ? 1 : 0)) / n;
         const g = c * width;
         for (let j = 0; j < width; j++) gradient[g + j]! += error * x[offset + j]!;
       }
@@ -267,6 +296,13 @@ class Problem {
     }
     return loss / n + l2 / 2 * penalty;
   }
+}
+
+/** Balanced class weights: n / (classes present · rows of the class), so they average 1. */
+function classWeights(labels: readonly number[]): Float64Array {
+  const counts = new Map<number, number>();
+  for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return Float64Array.from(labels, (label) => labels.length / (counts.size * counts.get(label)!));
 }
 
 function dot(a: Float64Array, b: Float64Array): number {
@@ -397,25 +433,33 @@ function scoreFold(
   foldOf: Int32Array,
   fold: number,
   scores: CvScore[],
-  iterations: number,
+  { iterations, balanced }: { iterations: number; balanced: boolean },
 ): void {
   const inside = rows.filter((_, i) => foldOf[i] !== fold);
   const insideLabels = labels.filter((_, i) => foldOf[i] !== fold);
-  const held = rows.filter((_, i) => foldOf[i] === fold);
-  const heldLabels = labels.filter((_, i) => foldOf[i] === fold);
+  const heldIndex = rows.flatMap((_, i) => foldOf[i] === fold ? [i] : []);
+  const held = heldIndex.map((i) => rows[i]!);
+  const heldLabels = heldIndex.map((i) => labels[i]!);
   if (new Set(insideLabels).size < 2) return;
   const { means, scales } = standardisation(inside);
   const data = standardised(inside, means, scales);
   let weights: Float64Array = new Float64Array(classes * data.width);
   // Strong to weak, each fit starting from the last: neighbouring penalties' optima are close.
   for (const score of scores) {
-    const problem = new Problem(data, insideLabels, classes, score.l2);
+    const problem = new Problem(
+      data,
+      insideLabels,
+      classes,
+      score.l2,
+      balanced ? classWeights(insideLabels) : null,
+    );
     weights = minimise(problem, weights, iterations);
     const model = new LogisticRegression(classes, means, scales, weights, score.l2);
     model.predict(held).forEach((p, i) => {
       const label = heldLabels[i]!;
       score.loss -= Math.log(Math.max(p[label]!, 1e-15));
       if (p.indexOf(Math.max(...p)) === label) score.accuracy++;
+      if (score.outOfFold) score.outOfFold[heldIndex[i]!] = p;
     });
   }
 }

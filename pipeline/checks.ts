@@ -12,7 +12,9 @@ import { type FaceNetworkName, GEAR_ETHNICITIES } from "../models/faces/face_net
 import { headPose } from "../models/faces/head_pose.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
-import { LogisticRegression } from "../models/logistic.ts";
+import { fitOnSameSplit } from "./same_split.ts";
+import { ladderFits } from "./ladder.ts";
+import { decideVerdict, headlineModel, type Verdict } from "../stages/verdict.ts";
 import {
   blurredFacePixels,
   IMAGE_STATISTIC_NAMES,
@@ -33,6 +35,8 @@ import {
   tellingFeatures,
   type ValidityChecks,
 } from "../stages/validity.ts";
+
+export { fitOnSameSplit };
 
 export interface CheckTraining {
   /** @default 100 */
@@ -104,10 +108,12 @@ export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>
 }
 
 /**
- * Which sources can be held out, and why the others cannot. With more than `maxRuns` of them,
- * sources are held out in `maxRuns` groups instead of one by one (GroupKFold over sources):
- * each category's sources are dealt round-robin over the groups, so holding out one group
- * still leaves every category with two or more sources some training face.
+ * Which sources can be held out together, and why the others cannot. Each run holds out one
+ * source of every category (the k-th source of each, in name order), so the training faces keep
+ * as many sources per category as each other: holding out one source of one category at a time
+ * leaves that category outnumbered in training, and a model with little signal then predicts
+ * the other class for every held-out face, scoring far below chance on the faces of the held-out
+ * source. With more runs than `maxRuns`, the sources are dealt round-robin over `maxRuns` runs.
  */
 export function losoPlan(records: SplitRecord[], sources: Map<string, string>, maxRuns = 10) {
   const sourceNames = [...new Set(records.map((r) => sources.get(r.id)!))].sort();
@@ -134,17 +140,13 @@ export function losoPlan(records: SplitRecord[], sources: Map<string, string>, m
   const reason = sourceNames.length < 2
     ? "all faces come from one source"
     : "no category has two or more sources, so holding one out always removes a class";
-  if (eligible.length <= maxRuns) {
-    return { heldOut: eligible.map((source) => [source]), notPossible, reason };
-  }
-  const groups: string[][] = Array.from({ length: maxRuns }, () => []);
   const categoryOfSource = new Map(records.map((r) => [sources.get(r.id)!, r.category]));
-  let next = 0;
-  for (const category of [...sourcesOfCategory.keys()].sort()) {
-    for (const source of eligible.filter((s) => categoryOfSource.get(s) === category)) {
-      groups[next++ % maxRuns]!.push(source);
-    }
-  }
+  const perCategory = [...sourcesOfCategory.keys()].sort().map((category) =>
+    eligible.filter((s) => categoryOfSource.get(s) === category)
+  );
+  const runs = Math.min(maxRuns, Math.max(0, ...perCategory.map((list) => list.length)));
+  const groups: string[][] = Array.from({ length: runs }, () => []);
+  for (const list of perCategory) list.forEach((source, k) => groups[k % runs]!.push(source));
   return { heldOut: groups.filter((g) => g.length > 0), notPossible, reason };
 }
 
@@ -206,7 +208,12 @@ async function predictHeldOutSource(
   if (new Set(looStore.select({ testFold, role: "train" }).map((f) => f.category)).size < 2) {
     return null;
   }
-  const { classifier } = await trainClassifier(kind, looStore, { ...training, testFold });
+  // A held-out run can leave a class with fewer training faces: a probe weighs the classes alike.
+  const { classifier } = await trainClassifier(kind, looStore, {
+    ...training,
+    testFold,
+    balancedClasses: true,
+  });
   try {
     const faces = looStore.select({ testFold, role: "test" });
     const probabilities = classifier.predictSamples(
@@ -246,7 +253,9 @@ async function leaveOneSourceOut(
   input: ChecksInput,
   sources: Map<string, string>,
   log: (line: string) => void,
-): Promise<LosoResult[]> {
+): Promise<
+  { results: LosoResult[]; answersOf: Map<ModelKind, (HeldOutFace[] | null)[]>; runs: string[][] }
+> {
   const { store, records, classes, kinds, heldOut } = input;
   const { epochs = 100, patience = 20, batchSize = 32, seed = 42 } = input.training ?? {};
   const training = { epochs, patience, batchSize, seed };
@@ -295,14 +304,17 @@ async function leaveOneSourceOut(
         continue;
       }
       judged.push(...faces);
-      const correct = faces.filter((f) => f.actual === f.predicted).length;
-      perSource.push({
-        source: held.join(" + "),
-        category: [...new Set(faces.map((f) => classes[f.actual]!))].join(", "),
-        n: faces.length,
-        correct,
-        accuracy: faces.length ? correct / faces.length : 0,
-      });
+      for (const source of held) {
+        const ofSource = faces.filter((f) => sources.get(f.id) === source);
+        const correct = ofSource.filter((f) => f.actual === f.predicted).length;
+        perSource.push({
+          source,
+          category: [...new Set(ofSource.map((f) => classes[f.actual]!))].join(", "),
+          n: ofSource.length,
+          correct,
+          accuracy: ofSource.length ? correct / ofSource.length : 0,
+        });
+      }
     }
     const heldIds = new Set(judged.map((j) => j.id));
     const onThese = own.filter(([id]) => heldIds.has(id));
@@ -320,7 +332,7 @@ async function leaveOneSourceOut(
         : undefined,
     });
   }
-  return results;
+  return { results, answersOf, runs };
 }
 
 interface FeatureRow {
@@ -373,49 +385,6 @@ const BASELINE_NAMES: Record<Exclude<BaselineKey, "demographics" | "head-pose">,
   "blurred-face": "a heavily blurred face (8×8 pixels of the crop)",
 };
 
-/**
- * Fits a logistic regression on each held-out group's complement and predicts the group: the
- * same split as the face models (the folds, or train+val → test). Its penalty is chosen by
- * cross-validation inside the training rows, grouped by person, exactly as the probes'
- * (models/training/probe_fit.ts): a baseline fitted less carefully than the model it is held
- * against would flatter the model.
- */
-export function fitOnSameSplit(
-  rows: {
-    id: string;
-    label: number;
-    group: number | "test" | "train";
-    x: ArrayLike<number>;
-    /** Who the face is: one person's faces stay on one side of the inner folds. */
-    person?: string;
-  }[],
-  classes: number,
-): Map<string, number> {
-  const predictions = new Map<string, number>();
-  const groups = [...new Set(rows.map((r) => r.group))].filter((g) => g !== "train");
-  for (const group of groups) {
-    const train = rows.filter((r) =>
-      r.group !== group && (group !== "test" || r.group === "train")
-    );
-    const test = rows.filter((r) => r.group === group);
-    if (train.length === 0 || test.length === 0 || new Set(train.map((r) => r.label)).size < 2) {
-      continue;
-    }
-    const { model } = LogisticRegression.fitCv(
-      train.map((r) => r.x),
-      train.map((r) => r.label),
-      classes,
-      { groups: train.map((r) => r.person ?? r.id) },
-    );
-    model.predict(test.map((r) => r.x)).forEach((p, i) => {
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-      predictions.set(test[i]!.id, best);
-    });
-  }
-  return predictions;
-}
-
 /** A baseline's held-out score, and its comparison with each face model on the same faces. */
 function scoredAgainstModels(
   actual: ReadonlyMap<string, number>,
@@ -439,8 +408,10 @@ function scoredAgainstModels(
 }
 
 /** The style baselines, each on the same split as the face models and compared with them. */
-async function styleBaselines(input: ChecksInput): Promise<BaselineResult[]> {
-  const { rows, skipped } = await featureRows(input);
+function styleBaselines(
+  input: ChecksInput,
+  { rows, skipped }: { rows: FeatureRow[]; skipped: Record<string, number> },
+): BaselineResult[] {
   const actual = new Map(rows.map((r) => [r.id, r.label]));
   const results: BaselineResult[] = [];
   for (const key of Object.keys(BASELINE_NAMES) as (keyof typeof BASELINE_NAMES)[]) {
@@ -586,16 +557,6 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
   }
   const log = input.log ?? ((line: string) => console.error(line));
   const sources = new Map(input.records.map((r) => [r.id, sourceOf(r, input.sourceOfPage)]));
-  const sourceFaces = new Map<string, { category: Set<string>; faces: number }>();
-  for (const record of input.records) {
-    const entry = sourceFaces.get(sources.get(record.id)!) ?? { category: new Set(), faces: 0 };
-    entry.category.add(record.category);
-    entry.faces++;
-    sourceFaces.set(sources.get(record.id)!, entry);
-  }
-  const groupedBy = input.records.some((r) => input.sourceOfPage?.has(r.pageUrl))
-    ? "source row"
-    : "page host";
   const seconds: Record<string, number> = {};
   const timed = async <T>(name: string, work: () => T | Promise<T>): Promise<T> => {
     const started = performance.now();
@@ -606,7 +567,8 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     }
   };
   log("check: style baselines");
-  const baselines = await timed("style baselines", () => styleBaselines(input));
+  const features = await timed("image features", () => featureRows(input));
+  const baselines = await timed("style baselines", () => styleBaselines(input, features));
   const { baseline: demographic, demographics } = await timed(
     "demographics",
     () => demographicChecks(input),
@@ -620,14 +582,83 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     "leave-one-source-out",
     () => leaveOneSourceOut(input, sources, log),
   );
+  log("check: what the face adds");
+  const verdict = await timed(
+    "what the face adds",
+    () => verdictOf(input, features.rows, loso, sources),
+  );
   return {
     seconds,
-    groupedBy,
+    ...sourceSummary(input, sources),
+    loso: loso.results,
+    baselines,
+    ...(demographics ? { demographics } : {}),
+    verdict,
+  };
+}
+
+/** How faces are grouped into sources, and each source's faces. */
+function sourceSummary(
+  input: ChecksInput,
+  sources: Map<string, string>,
+): Pick<ValidityChecks, "groupedBy" | "sources"> {
+  const sourceFaces = new Map<string, { category: Set<string>; faces: number }>();
+  for (const record of input.records) {
+    const entry = sourceFaces.get(sources.get(record.id)!) ?? { category: new Set(), faces: 0 };
+    entry.category.add(record.category);
+    entry.faces++;
+    sourceFaces.set(sources.get(record.id)!, entry);
+  }
+  return {
+    groupedBy: input.records.some((r) => input.sourceOfPage?.has(r.pageUrl))
+      ? "source row"
+      : "page host",
     sources: [...sourceFaces.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map((
       [source, { category, faces }],
     ) => ({ source, category: [...category].sort().join(", "), faces })),
-    loso,
-    baselines,
-    ...(demographics ? { demographics } : {}),
   };
+}
+
+/**
+ * The run's verdict: the ladder's fits (pipeline/ladder.ts) on the random split and on the
+ * held-out sources' runs, and the headline model's answers on both, judged by decideVerdict.
+ */
+function verdictOf(
+  input: ChecksInput,
+  rows: FeatureRow[],
+  loso: Awaited<ReturnType<typeof leaveOneSourceOut>>,
+  sources: Map<string, string>,
+): Verdict | undefined {
+  if (input.kinds.length === 0) return undefined;
+  const { kind, rule } = headlineModel(input.kinds);
+  const predictions = input.heldOut.get(kind);
+  if (!predictions || predictions.size === 0) return undefined;
+  const classIndex = new Map(input.classes.map((c, i) => [c, i]));
+  const actual = new Map(input.records.map((r) => [r.id, classIndex.get(r.category)!]));
+  const runOfSource = new Map(loso.runs.flatMap((run, i) => run.map((s) => [s, i] as const)));
+  const fits = ladderFits({
+    records: input.records,
+    store: input.store,
+    classes: input.classes,
+    attributes: input.attributes,
+    photo: new Map(rows.map((r) => [r.id, {
+      statistics: r.features["image-statistics"],
+      masked: r.features["masked-face"],
+    }])),
+    groupOf: heldOutGroup,
+    sourceRunOf: loso.runs.length
+      ? (record) => runOfSource.get(sources.get(record.id)!) ?? "train"
+      : null,
+  });
+  const answers = (loso.answersOf.get(kind as ModelKind) ?? []).flatMap((run) => run ?? []);
+  return decideVerdict({
+    classes: input.classes.length,
+    model: { kind, rule, predictions, actual },
+    ladder: fits.random,
+    unseen: fits.unseen && {
+      ...fits.unseen,
+      model: answers.length ? new Map(answers.map((a) => [a.id, a.predicted])) : null,
+      runs: loso.runs.length,
+    },
+  });
 }

@@ -59,6 +59,8 @@ interface FaceCues {
   /** Its PNG bytes, for the report's montages (read, not decoded). */
   crop: Uint8Array;
   gender?: Gender;
+  /** How sure the age/gender net is that the face is a woman's. */
+  femaleProbability?: number;
   /** Age in years as face-api's age/gender net estimates it. */
   age?: number;
   /** Ethnicity as GEAR estimated it in the face stage (`CHECK_NETWORKS`). */
@@ -95,6 +97,8 @@ async function faceCues(
           image,
           crop,
           gender: estimate?.gender,
+          femaleProbability: estimate &&
+            (estimate.gender === "female" ? estimate.probability : 1 - estimate.probability),
           age: estimate?.age,
           ethnicity: ethnicityOf(record.embeddings?.["gear-ethnicity"]),
           grayscale: await isGrayscale(image),
@@ -217,6 +221,9 @@ function attributesOf(cues: Map<string, FaceCues>): Map<string, Attributes> {
       cue.gender !== undefined && cue.age !== undefined
         ? [[id, {
           gender: cue.gender,
+          ...(cue.femaleProbability !== undefined
+            ? { femaleProbability: cue.femaleProbability }
+            : {}),
           age: cue.age,
           ...(cue.ethnicity ? { ethnicity: cue.ethnicity } : {}),
         }]]

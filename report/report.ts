@@ -22,7 +22,9 @@ import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.t
 import type { SplitName } from "../core/types.ts";
 import { REPORT_FILES } from "../store/paths.ts";
 import type { BaselineResult, Demographics, ValidityChecks } from "../stages/validity.ts";
-import { verdictLines } from "./verdict.ts";
+import { verdictLines, verdictSection, verdictSummary } from "./verdict.ts";
+import { verdictSpec } from "./verdict_chart.ts";
+import type { Verdict } from "../stages/verdict.ts";
 
 export type { EpochPoint, ModelResult };
 
@@ -461,6 +463,13 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: left; }
 th { background: #f6f6f6; } table.num td:not(:first-child) { text-align: right; }
 table.facts thead { display: none; }
 .verdict pre { white-space: pre-wrap; background: #f6f6f6; padding: 8px 12px; font-size: 14px; }
+.verdict .answer { font-size: 26px; line-height: 1.3; font-weight: 650; margin: 8px 0; max-width: 46ch; }
+.verdict .why { font-size: 16px; color: #333; }
+.verdict.face .answer { color: #1f5f9e; } .verdict.photo .answer, .verdict.demographics .answer { color: #a33a12; }
+details { margin: 8px 0; } summary { cursor: pointer; color: #335; }
+table { display: block; overflow-x: auto; max-width: 100%; }
+@media (max-width: 600px) { body { padding: 12px; } .verdict .answer { font-size: 21px; }
+  .card { flex-basis: 100%; } }
 footer { margin-top: 40px; color: #888; font-size: 13px; }
 `;
 
@@ -506,9 +515,17 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
       "face models against what sees no face",
     )
     : "";
+  const verdict = checks?.verdict
+    ? {
+      ...checks.verdict,
+      evidence: { ...checks.verdict.evidence, perModel: verdictLines(models, checks) },
+    }
+    : null;
+  const verdictImage = verdict
+    ? await images.chart("verdict.png", verdictSpec(verdict), "where the accuracy comes from")
+    : "";
   const perModel: ModelFigures[] = [];
   for (const model of models) perModel.push(await modelFigures(model, faces, images));
-  const verdict = verdictLines(models, checks);
   const html = reportHtml({
     title,
     generatedAt,
@@ -516,6 +533,8 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
     models,
     checks,
     verdict,
+    verdictImage,
+    perModelLines: verdict?.evidence.perModel ?? verdictLines(models, checks),
     headlineImage,
     checksImage,
     perModel,
@@ -612,7 +631,10 @@ interface ReportPage {
   dataset: DatasetSummary;
   models: ModelResult[];
   checks?: ValidityChecks;
-  verdict: string[];
+  verdict: Verdict | null;
+  verdictImage: string;
+  /** Each model's verdict lines (what it beats, what explains it), folded under the answer. */
+  perModelLines: string[];
   headlineImage: string;
   checksImage: string;
   /** In the order of `models`. */
@@ -631,6 +653,8 @@ function reportHtml(page: ReportPage): string {
     models,
     checks,
     verdict,
+    verdictImage,
+    perModelLines,
     headlineImage,
     checksImage,
     perModel,
@@ -648,9 +672,8 @@ function reportHtml(page: ReportPage): string {
 <title>${escapeXml(title)}</title><style>${STYLE}</style></head>
 <body>
 <h1>${escapeXml(title)}</h1>
-<section class="verdict"><h2>Verdict</h2>
-<pre>${escapeXml(verdict.join("\n"))}</pre></section>
 <p class="sub">${escapeXml(dataset.name)} · ${classes.length} classes · ${stamp}</p>
+${verdictSection(verdict, verdictImage, perModelLines)}
 <h2>How good is it?</h2>
 <div class="cards">${models.map(headlineCard).join("\n")}</div>
 ${headlineImage}
@@ -677,9 +700,15 @@ ${datasetSection(dataset, classes)}
 `;
 }
 
+/** The checks as metrics.json keeps them: the verdict stands first, on its own. */
+function withoutVerdict(checks: ValidityChecks): Omit<ValidityChecks, "verdict"> {
+  const { verdict: _verdict, ...rest } = checks;
+  return rest;
+}
+
 /** metrics.json: every number of the report, machine-readable. */
 function metricsJsonText(
-  verdict: string[],
+  verdict: Verdict | null,
   generatedAt: Date,
   checks: ValidityChecks | undefined,
   dataset: DatasetSummary,
@@ -689,7 +718,7 @@ function metricsJsonText(
     {
       verdict,
       generatedAt: generatedAt.toISOString(),
-      checks: checks ?? null,
+      checks: checks ? withoutVerdict(checks) : null,
       dataset,
       models: models.map(({ kind, metrics, history, bestEpoch, fit }) => ({
         kind,
@@ -713,7 +742,8 @@ export function terminalSummary(
   reportPath?: string,
   checks?: ValidityChecks,
 ): string {
-  const lines: string[] = ["verdict:", ...verdictLines(models, checks), ""];
+  const lines: string[] = [...verdictSummary(checks?.verdict ?? null), ""];
+  lines.push("verdict, per model:", ...verdictLines(models, checks), "");
   for (const { kind, metrics: m } of models) {
     const gender = m.confounds.genderOnly;
     lines.push(

@@ -1,9 +1,12 @@
 /**
- * The verdict: the report's first lines, in words. For each face model, what it beats, what it
- * does not beat, and which check explains most of its accuracy, so a user who reads nothing
- * else still learns whether the model reads faces or photos.
+ * The verdict in words: the run's one answer (stages/verdict.ts decides it) as the report's
+ * first screen and the terminal's first lines, and under it, folded, each model's detail:
+ * what it beats, what it does not, and which check explains most of its accuracy.
  */
+// @ts-types="@types/escape-html"
+import escapeHtml from "escape-html";
 import { readsContext } from "../models/classifier.ts";
+import type { Verdict } from "../stages/verdict.ts";
 import type { Metrics, SignificanceTest } from "../stages/evaluate.ts";
 import type {
   BaselineResult,
@@ -192,4 +195,52 @@ function pairsLine(pairs: MatchedPairs | undefined): string | undefined {
   return `  matched pairs (${matched}, age within ${pairs.maxAgeGap} years): ${
     pct(pairs.accuracy)
   } of ${pairs.pairs} pairs ranked right (95 % CI ${pct(pairs.ci95[0])}–${pct(pairs.ci95[1])})`;
+}
+
+/** The conclusion as a reader says it, for the labels of the report and the terminal. */
+export const CONCLUSION_WORDS: Record<Verdict["conclusion"], string> = {
+  face: "the face",
+  photo: "the photo",
+  demographics: "the demographics",
+  "no-signal": "no signal",
+  undetermined: "undetermined",
+};
+
+/** The terminal's first lines (at most three): the answer, why, and where the rest is. */
+export function verdictSummary(verdict: Verdict | null): string[] {
+  if (!verdict) return ["verdict: none, the validity checks were not run"];
+  return [
+    `verdict (${CONCLUSION_WORDS[verdict.conclusion]}): ${verdict.headline}`,
+    `  ${verdict.why}`,
+  ];
+}
+
+/**
+ * The report's first screen: the answer in large type, one line of why, the chart of where
+ * the accuracy comes from; then, folded, the figures it rests on and each model's detail.
+ */
+export function verdictSection(
+  verdict: Verdict | null,
+  chart: string,
+  perModel: string[],
+): string {
+  const details = `<details><summary>Each model's detail: what it beats, what explains it` +
+    `</summary><pre>${escapeHtml(perModel.join("\n"))}</pre></details>`;
+  if (!verdict) {
+    return `<section class="verdict"><h2>Verdict</h2>
+<p class="answer">No verdict: the validity checks were not run, so nothing tells whether the
+models read the face or the photo.</p>${details}</section>`;
+  }
+  const tests = verdict.tests.length;
+  return `<section class="verdict ${verdict.conclusion}" id="verdict"><h2>Verdict</h2>
+<p class="answer">${escapeHtml(verdict.headline)}</p>
+<p class="why">${escapeHtml(verdict.why)}</p>
+${chart}
+<p class="sub">Conclusion: <b>${CONCLUSION_WORDS[verdict.conclusion]}</b> · spoken for the
+${escapeHtml(verdict.model)} model (${escapeHtml(verdict.modelRule)}) · ${tests} tests,
+Holm-corrected</p>
+<details><summary>What the verdict rests on</summary><ul>${
+    verdict.evidence.lines.map((line) => `<li>${escapeHtml(line)}</li>`).join("")
+  }</ul></details>
+${details}</section>`;
 }

@@ -13,6 +13,7 @@ import {
   wilsonInterval,
 } from "../core/statistics.ts";
 import type { SignificanceTest } from "./evaluate.ts";
+import type { Verdict } from "./verdict.ts";
 
 /** Accuracy of some predictor on held-out faces. */
 export interface HeldOutScore {
@@ -59,10 +60,7 @@ export interface BaselineResult {
 }
 
 export interface SourceScore {
-  /**
-   * The held-out source row's URL (or page host when no sources are known); several joined by
-   * ` + ` when there are more sources than runs and they are held out in groups.
-   */
+  /** The held-out source row's URL (or page host when no sources are known). */
   source: string;
   category: string;
   n: number;
@@ -91,6 +89,8 @@ export interface LosoResult {
 /** Estimated attributes of a face: what a demographic baseline and the strata use. */
 export interface Attributes {
   gender: "male" | "female";
+  /** How sure the estimate is that the face is a woman's (0–1), where the net gave it. */
+  femaleProbability?: number;
   /** Years. */
   age: number;
   /** Estimated ethnicity (GEAR's classes: white, black, asian, indian, other), where estimated. */
@@ -143,6 +143,8 @@ export interface ValidityChecks {
   demographics?: Demographics;
   /** Seconds each check took, by name (the run's face estimates included). */
   seconds?: Record<string, number>;
+  /** The run's one answer; metrics.json keeps it first, as `verdict`. */
+  verdict?: Verdict;
 }
 
 /** The age bands of the strata, upper bounds exclusive. */

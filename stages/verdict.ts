@@ -5,6 +5,13 @@
  * The figures it rests on are fitted in pipeline/checks.ts; the words and the chart are drawn
  * in report/verdict.ts.
  */
+import {
+  balancedAccuracy,
+  binomialUpperTail,
+  mcnemarUpperTail,
+  wilsonInterval,
+  Z95,
+} from "../core/statistics.ts";
 
 /** What the run concludes. */
 export type Conclusion =
@@ -52,6 +59,8 @@ export interface PairedDifference {
   n: number;
   withFace: number;
   withoutFace: number;
+  /** Share of the faces where exactly one of the two is right. */
+  discordant: number;
 }
 
 /** Leave-sources-out: each run holds out one source of every category (balanced). */
@@ -70,7 +79,15 @@ export interface UnseenSources {
   randomSplitBalancedAccuracy: number | null;
   /** The no-face baseline fitted on the same held-out-source runs. */
   noFaceBalancedAccuracy: number | null;
-  /** No-face + face features against no-face alone, on the held-out sources. */
+  /** The no-face and face features stacked, fitted on the same runs. */
+  withFaceBalancedAccuracy: number | null;
+  /**
+   * The headline model (it sees the face alone) against the no-face fit on the held-out
+   * sources' faces. A style per source does not carry over to a new source, a face signal
+   * does, and a style that all of one category's sources share stays in the no-face fit too.
+   * The stacked fit is no judge here: trained where the style gives every answer, it trusts
+   * the style, which a new source does not have.
+   */
   faceAdds: PairedDifference | null;
 }
 
@@ -110,4 +127,430 @@ export interface Verdict {
   tests: VerdictTest[];
   /** The figures the conclusion rests on, and the per-model detail lines. */
   evidence: { lines: string[]; perModel: string[] };
+}
+
+/** One predictor's accuracy on a set of held-out faces. */
+export interface Accuracy {
+  accuracy: number;
+  ci95: [number, number];
+  n: number;
+  correct: number;
+}
+
+/** Accuracy of `predicted` on the faces of `actual` it answered; null when it answered none. */
+export function accuracyOn(
+  actual: ReadonlyMap<string, number>,
+  predicted: ReadonlyMap<string, number>,
+): Accuracy | null {
+  let n = 0, correct = 0;
+  for (const [id, label] of actual) {
+    const p = predicted.get(id);
+    if (p === undefined) continue;
+    n++;
+    if (p === label) correct++;
+  }
+  return n ? { accuracy: correct / n, ci95: wilsonInterval(correct, n), n, correct } : null;
+}
+
+/** Mean recall over the classes present, of `predicted` on the faces of `actual` it answered. */
+export function balancedAccuracyOn(
+  actual: ReadonlyMap<string, number>,
+  predicted: ReadonlyMap<string, number>,
+): number | null {
+  const ids = [...actual.keys()].filter((id) => predicted.has(id));
+  if (ids.length === 0) return null;
+  return balancedAccuracy(ids.map((id) => actual.get(id)!), ids.map((id) => predicted.get(id)!));
+}
+
+/**
+ * `withFace` minus `withoutFace` in accuracy on the faces both answered, with a paired 95 %
+ * interval (the difference of two proportions on the same faces, whose variance comes from
+ * the faces where the two disagree) and the exact one-sided McNemar p. `holmP` is the raw p
+ * until `holm` corrects it.
+ */
+export function pairedDifference(
+  actual: ReadonlyMap<string, number>,
+  withFace: ReadonlyMap<string, number>,
+  withoutFace: ReadonlyMap<string, number>,
+): PairedDifference | null {
+  let n = 0, withRight = 0, withoutRight = 0, onlyWith = 0, onlyWithout = 0;
+  for (const [id, label] of actual) {
+    const a = withFace.get(id);
+    const b = withoutFace.get(id);
+    if (a === undefined || b === undefined) continue;
+    n++;
+    if (a === label) withRight++;
+    if (b === label) withoutRight++;
+    if (a === label && b !== label) onlyWith++;
+    if (b === label && a !== label) onlyWithout++;
+  }
+  if (n === 0) return null;
+  const difference = (onlyWith - onlyWithout) / n;
+  const spread = Math.sqrt(Math.max(0, (onlyWith + onlyWithout) / n - difference ** 2) / n);
+  const pValue = mcnemarUpperTail(onlyWith, onlyWithout);
+  return {
+    difference,
+    ci95: [difference - Z95 * spread, difference + Z95 * spread],
+    pValue,
+    holmP: pValue,
+    n,
+    withFace: withRight / n,
+    withoutFace: withoutRight / n,
+    discordant: (onlyWith + onlyWithout) / n,
+  };
+}
+
+/**
+ * Holm's step-down correction: each p multiplied by the number of hypotheses not yet rejected,
+ * made monotone, capped at 1; in the order given.
+ *
+ * @example
+ * ```ts
+ * holm([0.01, 0.04, 0.03]); // [0.03, 0.06, 0.06]
+ * ```
+ */
+export function holm(pValues: readonly number[]): number[] {
+  const order = pValues.map((p, i) => [p, i] as const).sort((a, b) => a[0] - b[0]);
+  const adjusted = new Array<number>(pValues.length);
+  let running = 0;
+  order.forEach(([p, i], rank) => {
+    running = Math.max(running, Math.min(1, p * (pValues.length - rank)));
+    adjusted[i] = running;
+  });
+  return adjusted;
+}
+
+/** The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
+export function normalQuantile(p: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`Cannot take the quantile of ${p}: need 0 < p < 1`);
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269];
+  const a5 = [-30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972];
+  const b5 = -13.28068155288572;
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734];
+  const c5 = [4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const tail = (q: number) =>
+    (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c5[0]!) * q + c5[1]!) /
+    ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5;
+  const r = q * q;
+  return (((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a5[0]!) * r + a5[1]!) * q /
+    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b5) * r + 1);
+}
+
+/**
+ * Faces a paired comparison needs to find a gain of `difference` with 80 % power in a
+ * one-sided test at `alpha`, when the two disagree on a share `discordant` of the faces
+ * (Connor's approximation for McNemar's test).
+ */
+export function facesNeededFor(difference: number, discordant: number, alpha = 0.05): number {
+  const d = Math.max(Math.abs(difference), 0.01);
+  const q = Math.min(1, Math.max(discordant, d));
+  const z = normalQuantile(1 - alpha) + normalQuantile(0.8);
+  return Math.ceil(z * z * q / (d * d));
+}
+
+/** Predictions of the ladder's fits on the same held-out faces, by record id. */
+export interface LadderPredictions {
+  /** The faces every fit answered, with their labels. */
+  actual: ReadonlyMap<string, number>;
+  /** Estimated age, gender and ethnicity alone; null where no face had an estimate. */
+  demographics: ReadonlyMap<string, number> | null;
+  /** Every no-face feature: the demographics, image statistics, the masked photo, the pose. */
+  noFace: ReadonlyMap<string, number>;
+  /**
+   * The photo alone (no demographics): to tell which of the two explains more, since the
+   * demographics are estimated from the photo and take on its style too. @default noFace
+   */
+  photo?: ReadonlyMap<string, number> | null;
+  /** The no-face features and the face's own (its embeddings and landmarks). */
+  withFace: ReadonlyMap<string, number>;
+}
+
+export interface VerdictInput {
+  /** Number of classes. */
+  classes: number;
+  /** The headline model, chosen by `headlineModel` before any face was scored. */
+  model: {
+    kind: string;
+    rule: string;
+    /** Its held-out predictions on the random split, by record id. */
+    predictions: ReadonlyMap<string, number>;
+    /** Its labels' true classes, by record id. */
+    actual: ReadonlyMap<string, number>;
+  };
+  /** The ladder on the random split; null where the checks did not run. */
+  ladder: LadderPredictions | null;
+  /** The same on sources never seen in training, with the headline model's answers there. */
+  unseen: (LadderPredictions & { model: ReadonlyMap<string, number> | null; runs: number }) | null;
+  /** Per-model detail lines for `evidence`. @default [] */
+  perModel?: string[];
+  /** @default 0.05 */
+  alpha?: number;
+}
+
+/**
+ * The rule that names the model a verdict speaks for, fixed before any face is scored: the
+ * ensemble where the run trains it (it averages every face probe), else the first face model
+ * the user listed; the models that read the photo around the face come last.
+ */
+export function headlineModel(kinds: readonly string[]): { kind: string; rule: string } {
+  if (kinds.length === 0) throw new RangeError("Cannot name a headline model among none");
+  if (kinds.includes("ensemble")) {
+    return { kind: "ensemble", rule: "the ensemble of the face probes, as the run trains it" };
+  }
+  const face = kinds.find((kind) => kind !== "context" && kind !== "portrait");
+  return face
+    ? { kind: face, rule: "the first face model listed (no ensemble in this run)" }
+    : { kind: kinds[0]!, rule: "the first model listed (no face-only model in this run)" };
+}
+
+const pct = (value: number) => `${(value * 100).toFixed(1)} %`;
+const points = (value: number) => `${value >= 0 ? "+" : "−"}${Math.abs(value * 100).toFixed(1)}`;
+
+/** The ladder's rungs on the random split, each measured on the same faces. */
+function rungsOf(ladder: LadderPredictions | null, chance: number): Rung[] {
+  const rungs: Rung[] = [{ key: "chance", label: "chance", accuracy: chance, ci95: null, n: 0 }];
+  if (!ladder) return rungs;
+  const add = (key: Rung["key"], label: string, predicted: ReadonlyMap<string, number> | null) => {
+    const score = predicted && accuracyOn(ladder.actual, predicted);
+    if (score) rungs.push({ key, label, accuracy: score.accuracy, ci95: score.ci95, n: score.n });
+  };
+  add("demographics", "+ demographics", ladder.demographics);
+  add("photo", "+ the photo", ladder.noFace);
+  add("face", "+ the face", ladder.withFace);
+  return rungs;
+}
+
+/** The figures the conclusion reads, gathered once. */
+interface Figures {
+  chance: number;
+  model: Accuracy;
+  /** The headline model on the ladder's faces, for shares measured on the same faces. */
+  modelOnLadder: Accuracy | null;
+  demographics: Accuracy | null;
+  noFace: Accuracy | null;
+  /** The photo's blocks without the demographics. */
+  photoAlone: Accuracy | null;
+  faceAdds: PairedDifference | null;
+  unseen: UnseenSources | null;
+  tests: VerdictTest[];
+}
+
+function unseenFigures(input: VerdictInput, chance: number): UnseenSources | null {
+  const unseen = input.unseen;
+  if (!unseen || unseen.actual.size === 0) return null;
+  const modelAnswers = unseen.model ?? new Map<string, number>();
+  const score = accuracyOn(unseen.actual, modelAnswers);
+  const balanced = balancedAccuracyOn(unseen.actual, modelAnswers);
+  if (!score || balanced === null) return null;
+  return {
+    model: input.model.kind,
+    runs: unseen.runs,
+    n: score.n,
+    balancedAccuracy: balanced,
+    ci95: score.ci95,
+    pValue: binomialUpperTail(score.correct, score.n, chance),
+    randomSplitBalancedAccuracy: balancedAccuracyOn(
+      new Map([...unseen.actual].filter(([id]) => modelAnswers.has(id))),
+      input.model.predictions,
+    ),
+    noFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.noFace),
+    withFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.withFace),
+    faceAdds: unseen.model && pairedDifference(unseen.actual, unseen.model, unseen.noFace),
+  };
+}
+
+/** Gathers the figures and corrects the tests the conclusion uses with Holm's method. */
+function figuresOf(input: VerdictInput): Figures {
+  const { alpha = 0.05 } = input;
+  const chance = 1 / input.classes;
+  const model = accuracyOn(input.model.actual, input.model.predictions);
+  if (!model) throw new RangeError(`Cannot judge '${input.model.kind}': it answered no face`);
+  const ladder = input.ladder;
+  const figures: Figures = {
+    chance,
+    model,
+    modelOnLadder: ladder && accuracyOn(ladder.actual, input.model.predictions),
+    demographics: ladder?.demographics ? accuracyOn(ladder.actual, ladder.demographics) : null,
+    noFace: ladder && accuracyOn(ladder.actual, ladder.noFace),
+    photoAlone: ladder && accuracyOn(ladder.actual, ladder.photo ?? ladder.noFace),
+    faceAdds: ladder && pairedDifference(ladder.actual, ladder.withFace, ladder.noFace),
+    unseen: unseenFigures(input, chance),
+    tests: [],
+  };
+  const raw: [string, number][] = [
+    ["the model beats chance", binomialUpperTail(model.correct, model.n, chance)],
+  ];
+  const { noFace, faceAdds, unseen } = figures;
+  if (noFace) {
+    raw.push([
+      "what sees no face beats chance",
+      binomialUpperTail(noFace.correct, noFace.n, chance),
+    ]);
+  }
+  if (faceAdds) raw.push(["the face adds to what sees no face", faceAdds.pValue]);
+  if (unseen) raw.push(["the model beats chance on sources it never saw", unseen.pValue]);
+  if (unseen?.faceAdds) {
+    raw.push(["the face adds on sources it never saw", unseen.faceAdds.pValue]);
+  }
+  const adjusted = holm(raw.map(([, p]) => p));
+  figures.tests = raw.map(([name, pValue], i) => ({
+    name,
+    pValue,
+    holmP: adjusted[i]!,
+    significant: adjusted[i]! < alpha,
+  }));
+  if (faceAdds) {
+    faceAdds.holmP = adjusted[raw.findIndex(([n]) => n.startsWith("the face adds to"))]!;
+  }
+  if (unseen?.faceAdds) {
+    unseen.faceAdds.holmP = adjusted[
+      raw.findIndex(([n]) => n.endsWith("adds on sources it never saw"))
+    ]!;
+  }
+  return figures;
+}
+
+/** Within this many accuracy points of the model, what sees no face explains it. */
+const CLOSE = 0.05;
+
+/** The conclusion the figures support (see `Conclusion`). */
+function conclude(figures: Figures): { conclusion: Conclusion; alsoNoFace: boolean } {
+  const significant = (prefix: string) =>
+    figures.tests.some((t) => t.name.startsWith(prefix) && t.significant);
+  const faceAdds = significant("the face adds");
+  const noFaceSignal = significant("what sees no face");
+  const modelSignal = significant("the model beats chance");
+  if (faceAdds) return { conclusion: "face", alsoNoFace: noFaceSignal };
+  if (!modelSignal && !noFaceSignal) return { conclusion: "no-signal", alsoNoFace: false };
+  const { chance, demographics, noFace } = figures;
+  const model = figures.modelOnLadder ?? figures.model;
+  if (noFaceSignal && noFace && (!modelSignal || noFace.accuracy >= model.accuracy - CLOSE)) {
+    // Each alone: the estimates read the photo too (a colour cast can move an estimated age),
+    // so the ladder's order would credit the demographics with what the photo shows.
+    const byDemographics = (demographics?.accuracy ?? chance) - chance;
+    const byPhoto = (figures.photoAlone?.accuracy ?? noFace.accuracy) - chance;
+    return { conclusion: byDemographics > byPhoto ? "demographics" : "photo", alsoNoFace: false };
+  }
+  return { conclusion: "undetermined", alsoNoFace: noFaceSignal };
+}
+
+/** Shares of the model's accuracy above chance that the demographics and the photo explain. */
+function sharesOf(figures: Figures): Verdict["explainedBy"] {
+  const model = figures.modelOnLadder ?? figures.model;
+  const above = model.accuracy - figures.chance;
+  if (above <= 0 || !figures.noFace) return { demographics: null, photo: null };
+  const clip = (v: number, top: number) => Math.max(0, Math.min(top, v));
+  const demographics = clip(
+    ((figures.demographics?.accuracy ?? figures.chance) - figures.chance) / above,
+    1,
+  );
+  const photo = clip(
+    (figures.noFace.accuracy - (figures.demographics?.accuracy ?? figures.chance)) / above,
+    1 - demographics,
+  );
+  return { demographics, photo };
+}
+
+/** Faces needed to tell whether the face adds the gain the model shows over what sees no face. */
+function neededFaces(figures: Figures): number | null {
+  const model = figures.modelOnLadder ?? figures.model;
+  const { faceAdds } = figures;
+  const gain = faceAdds && faceAdds.difference > 0.01
+    ? faceAdds.difference
+    : model.accuracy - (figures.noFace?.accuracy ?? figures.chance);
+  if (gain <= 0) return null;
+  const discordant = faceAdds && faceAdds.difference > 0.01
+    ? faceAdds.discordant
+    : 2 * (1 - model.accuracy) + gain;
+  return facesNeededFor(gain, discordant, 0.05 / Math.max(1, figures.tests.length));
+}
+
+/** The headline and its one line of why, in words a person without statistics reads right. */
+function wordsOf(
+  conclusion: Conclusion,
+  alsoNoFace: boolean,
+  figures: Figures,
+  kind: string,
+  facesNeeded: number | null,
+): { headline: string; why: string } {
+  const { model, noFace, demographics, faceAdds, unseen, chance } = figures;
+  const interval = (d: PairedDifference) =>
+    `${points(d.difference)} points, 95 % CI ${points(d.ci95[0])} to ${points(d.ci95[1])}`;
+  const unseenText = unseen
+    ? `; on sources it never saw, ${pct(unseen.balancedAccuracy)} (balanced)`
+    : "";
+  const why = `The ${kind} model scores ${pct(model.accuracy)} on ${model.n} held-out faces ` +
+    `(chance ${pct(chance)})` +
+    (noFace ? `; what sees no face scores ${pct(noFace.accuracy)}` : "") +
+    (faceAdds ? `; adding the face changes that by ${interval(faceAdds)}` : "") + unseenText + ".";
+  const face = faceAdds?.holmP !== undefined && faceAdds.holmP < 0.05
+    ? faceAdds
+    : unseen?.faceAdds ?? faceAdds;
+  const headline: Record<Conclusion, string> = {
+    face: `Yes: the face itself tells the groups apart${
+      alsoNoFace ? ", and the photo or the demographics do too" : ""
+    }. The face adds ${
+      face ? `${points(face.difference)} points` : "accuracy"
+    } to what the photo and the demographics predict${
+      face === unseen?.faceAdds && face !== faceAdds ? " on sources it never saw" : ""
+    }.`,
+    photo: `No: the model reads the photo, not the face. A model that never sees a face ` +
+      `scores ${pct(noFace?.accuracy ?? chance)}, against its ${pct(model.accuracy)}.`,
+    demographics: `No: the model reads age, gender and ethnicity, not the face itself. ` +
+      `Those estimates alone score ${pct(demographics?.accuracy ?? chance)}, against its ` +
+      `${pct(model.accuracy)}.`,
+    "no-signal": `No: nothing here tells the groups apart. The ${kind} model scores ` +
+      `${pct(model.accuracy)}, and chance is ${pct(chance)}.`,
+    undetermined: `Too few faces to tell whether the face adds anything to the photo and the ` +
+      `demographics${facesNeeded ? `: about ${facesNeeded} faces would be needed` : ""}.`,
+  };
+  return { headline: headline[conclusion], why };
+}
+
+/** The evidence's plain lines: each figure the conclusion rests on. */
+function evidenceLines(figures: Figures, rungs: Rung[]): string[] {
+  const lines = rungs.filter((r) => r.key !== "chance").map((r) =>
+    `${r.label}: ${pct(r.accuracy)} (95 % CI ${pct(r.ci95![0])}–${pct(r.ci95![1])}, n = ${r.n})`
+  );
+  for (const test of figures.tests) {
+    lines.push(
+      `${test.name}: p = ${test.pValue.toPrecision(2)}, Holm ${test.holmP.toPrecision(2)}` +
+        (test.significant ? " (significant)" : " (not significant)"),
+    );
+  }
+  return lines;
+}
+
+/**
+ * The run's verdict from its figures: Holm-corrected tests, then the rule in `conclude`: the
+ * face where it adds significantly to everything that sees no face (on the random split or on
+ * sources never seen), no signal where neither the model nor what sees no face beats chance,
+ * the photo or the demographics where what sees no face comes within five points of the
+ * model, and undetermined otherwise.
+ */
+export function decideVerdict(input: VerdictInput): Verdict {
+  const figures = figuresOf(input);
+  const { conclusion, alsoNoFace } = conclude(figures);
+  const facesNeeded = conclusion === "undetermined" ? neededFaces(figures) : null;
+  const rungs = rungsOf(input.ladder, figures.chance);
+  return {
+    conclusion,
+    alsoNoFace,
+    ...wordsOf(conclusion, alsoNoFace, figures, input.model.kind, facesNeeded),
+    model: input.model.kind,
+    modelRule: input.model.rule,
+    chance: figures.chance,
+    ladder: rungs,
+    faceAdds: figures.faceAdds,
+    explainedBy: sharesOf(figures),
+    unseenSources: figures.unseen,
+    facesNeeded,
+    tests: figures.tests,
+    evidence: { lines: evidenceLines(figures, rungs), perModel: input.perModel ?? [] },
+  };
 }

@@ -74,7 +74,10 @@ Deno.test({
     // The face stage estimated ethnicity for the demographic checks, and they read it.
     assert.match(metrics.checks.demographics.estimatedBy, /GEAR/);
     assert.ok(Object.keys(metrics.checks.seconds).includes("demographics"));
-    assert.match(run.stdout, /^verdict:$/m);
+    // The answer leads the terminal too: the demo's sources differ only in photo style.
+    assert.equal(metrics.verdict.conclusion, "photo", metrics.verdict.why);
+    assert.equal(metrics.verdict.model, "ensemble");
+    assert.match(run.stdout, /^verdict \(the photo\): No: the model reads the photo/m);
     assert.match(run.stdout, /report: .*report\.html/);
     // Names are personal data: the run's logs carry ids and counts only.
     for (const row of rows) {

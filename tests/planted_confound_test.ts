@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { from } from "rxjs";
 import { join } from "node:path";
+import { exists } from "../core/files.ts";
 import { initEngine } from "../models/engine.ts";
 import { collectFaces } from "../pipeline/batches.ts";
 import { trainClassifier } from "../models/training/train.ts";
@@ -92,7 +93,20 @@ Deno.test({
       // The verdict names the style, first in metrics.json, report.html and the terminal.
       const metrics = JSON.parse(await Deno.readTextFile(join(out, "metrics.json")));
       assert.equal(Object.keys(metrics)[0], "verdict");
-      const verdict = (metrics.verdict as string[]).join("\n");
+      // One structured answer: the photo, with every figure it rests on.
+      assert.equal(metrics.verdict.conclusion, "photo", metrics.verdict.why);
+      assert.equal(metrics.verdict.model, "cnn");
+      assert.match(metrics.verdict.headline, /reads the photo, not the face/);
+      assert.ok(metrics.verdict.faceAdds.holmP >= 0.05, JSON.stringify(metrics.verdict.faceAdds));
+      assert.deepEqual(
+        metrics.verdict.ladder.map((r: { key: string }) => r.key),
+        ["chance", "demographics", "photo", "face"].filter((k) =>
+          k !== "demographics" || metrics.verdict.ladder.some((r: { key: string }) => r.key === k)
+        ),
+      );
+      assert.equal(metrics.checks.verdict, undefined, "the verdict stands first, once");
+      // Each model's detail stays, folded under the answer.
+      const verdict = (metrics.verdict.evidence.perModel as string[]).join("\n");
       assert.match(verdict, /does not beat: .*image statistics/);
       assert.match(verdict, new RegExp(`comes close: .*(${IMAGE_STATISTIC_NAMES.join("|")})`));
       assert.match(verdict, /leave-one-source-out\): [\d.]+ % .*NOT above chance/);
@@ -100,11 +114,18 @@ Deno.test({
         verdict,
         /explains most of its accuracy: (image statistics|the photo with the face masked|the source)/,
       );
+      assert.match(evaluation.terminalSummary.split("\n")[0]!, /^verdict \(the photo\): No:/);
       const html = await Deno.readTextFile(join(out, "report.html"));
       assert.ok(html.indexOf("Verdict") < html.indexOf("How good is it?"));
+      assert.ok(html.indexOf('class="answer"') < html.indexOf("How good is it?"));
+      assert.ok(await exists(join(out, "verdict.png")), "the verdict's chart is drawn");
       assert.ok(html.includes("comes close"));
       assert.ok((await Deno.stat(join(out, "checks.png"))).size > 1000, "the checks' chart");
-      assert.ok(evaluation.terminalSummary.startsWith("verdict:\ncnn: "));
+      // The terminal leads with the answer in two lines, then each model's detail.
+      const terminal = evaluation.terminalSummary.split("\n");
+      assert.match(terminal[0]!, /^verdict \(the photo\): /);
+      assert.match(terminal[1]!, /^ {2}The cnn model scores/);
+      assert.equal(terminal[3], "verdict, per model:");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

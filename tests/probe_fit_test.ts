@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { initEngine } from "../models/engine.ts";
 import { L2_GRID, LogisticRegression } from "../models/logistic.ts";
+import { seededUniform } from "../core/statistics.ts";
 import { plantedStore } from "./_synthetic_faces.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { loadClassifier, saveClassifier } from "../models/classifier.ts";
@@ -121,4 +122,31 @@ Deno.test("a probe kind is fitted by cross-validation, predicts as the fit does,
     classifier.dispose();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("LogisticRegression balanced: an outnumbered class is not simply predicted less", () => {
+  // 90 rows of class 0, 10 of class 1, and a feature that says little: unweighted, the fit
+  // calls nearly everything 0; weighted, it calls about as many rows of each class its own.
+  const random = seededUniform(11);
+  const labels = Array.from({ length: 100 }, (_, i) => (i < 90 ? 0 : 1));
+  const rows = labels.map((label) => [label * 0.3 + random()]);
+  const called = (balanced: boolean) => {
+    const model = LogisticRegression.fit(rows, labels, 2, { l2: 0.1, balanced });
+    return model.predict(rows).filter((p) => p[1]! > p[0]!).length;
+  };
+  assert.ok(called(false) <= 2, `unweighted called ${called(false)} rows 1`);
+  assert.ok(called(true) >= 25, `weighted called ${called(true)} rows 1`);
+  const { model } = LogisticRegression.fitCv(rows, labels, 2, { balanced: true, outOfFold: true });
+  assert.equal(model.features, 1);
+});
+
+Deno.test("LogisticRegression.fitCv() keeps each row's out-of-fold answer at every penalty", () => {
+  const labels = Array.from({ length: 40 }, (_, i) => i % 2);
+  const rows = labels.map((label, i) => [label + (i % 7) / 10]);
+  const { model, scores } = LogisticRegression.fitCv(rows, labels, 2, { outOfFold: true });
+  const chosen = scores.find((s) => s.l2 === model.l2)!;
+  assert.equal(chosen.outOfFold!.length, 40);
+  assert.ok(chosen.outOfFold!.every((p) => p.length === 2 && Math.abs(p[0]! + p[1]! - 1) < 1e-9));
+  // Out of fold, a row's answer came from a fit that did not see it.
+  assert.notDeepEqual(chosen.outOfFold![0], model.predict([rows[0]!])[0]);
 });

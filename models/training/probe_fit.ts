@@ -45,6 +45,7 @@ export function fitProbe(
   store: FaceStore,
   filters: readonly FaceFilter[],
   preprocessing: Preprocessing,
+  options: { balanced?: boolean } = {},
 ): FittedProbe {
   const started = performance.now();
   const classes = store.classes;
@@ -55,6 +56,7 @@ export function fitProbe(
   const labels = faces.map((face) => classIndex.get(face.category)!);
   const { model: fitted, scores } = LogisticRegression.fitCv(rows, labels, classes.length, {
     groups: faces.map((face) => face.identity),
+    balanced: options.balanced ?? false,
   });
   const model = buildLinearProbe(classes.length, rows[0]!.length);
   setProbeWeights(model, fitted);

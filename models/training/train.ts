@@ -86,6 +86,13 @@ export interface TrainOptions {
    */
   testFold?: number;
   /**
+   * Weigh the classes alike in a probe's fit (`LogisticOptions.balanced`), for a training set
+   * that leaves a class outnumbered, as a held-out source does. The epoch-trained kinds (cnn,
+   * embedding) do not read it.
+   * @default false
+   */
+  balancedClasses?: boolean;
+  /**
    * Threads that train the CNN together: each batch is split between the main thread and
    * `workers − 1` replica workers, whose gradients are summed into one Adam update (the same
    * update as one thread on the whole batch, up to float rounding). On the native engine each
@@ -324,7 +331,7 @@ export async function trainClassifier(
     throw new RangeError("Cannot train: no faces in the training split");
   }
   if ((PROBE_KINDS as readonly ModelKind[]).includes(kind)) {
-    return trainedProbe(kind, store, [trainFilter, valFilter], testFold, options.sources);
+    return trainedProbe(kind, store, [trainFilter, valFilter], testFold, options);
   }
   const valFaces = store.select(valFilter);
   const preprocessing = preprocessingOf(kind);
@@ -398,10 +405,12 @@ function trainedProbe(
   store: FaceStore,
   filters: FaceFilter[],
   testFold: number | undefined,
-  sources: string[] | undefined,
+  { sources, balancedClasses = false }: TrainOptions,
 ): TrainResult {
   const preprocessing = preprocessingOf(kind);
-  const { model, history, fit } = fitProbe(store, filters, preprocessing);
+  const { model, history, fit } = fitProbe(store, filters, preprocessing, {
+    balanced: balancedClasses,
+  });
   const metadata = trainedMetadata(kind, model, store, {
     preprocessing,
     history,

@@ -1,0 +1,62 @@
+/**
+ * The docs name only what exists: every `deno task NAME` in README.md and docs/*.md is a task of
+ * deno.json, and every `--flag` written after it on the same line is an option of that task's
+ * command (or of the pipeline, whose options the benches take too).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { commands } from "../commands/mod.ts";
+
+const ROOT = join(import.meta.dirname!, "..");
+
+async function docs(): Promise<[string, string][]> {
+  const files: [string, string][] = [[
+    "README.md",
+    await Deno.readTextFile(join(ROOT, "README.md")),
+  ]];
+  for await (const entry of Deno.readDir(join(ROOT, "docs"))) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      files.push([`docs/${entry.name}`, await Deno.readTextFile(join(ROOT, "docs", entry.name))]);
+    }
+  }
+  return files;
+}
+
+/** The command a task runs (`deno run … main.ts NAME`), where it runs one. */
+function commandOf(task: string): string | undefined {
+  return /main\.ts\s+(\S+)/.exec(task)?.[1];
+}
+
+Deno.test("the docs name only tasks and flags that exist", async () => {
+  const tasks: Record<string, string> =
+    JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks;
+  const options = new Map(commands.map((c) => [c.name, new Set(Object.keys(c.options))]));
+  const pipelineFlags = options.get("pipeline") ?? new Set<string>();
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const [file, text] of await docs()) {
+    for (const [lineIndex, line] of text.split("\n").entries()) {
+      for (const match of line.matchAll(/deno task ([\w:-]+)([^`\n|]*)/g)) {
+        const [, task, rest] = match;
+        checked++;
+        const where = `${file}:${lineIndex + 1}`;
+        if (!(task! in tasks)) {
+          wrong.push(`${where}: no task '${task}'`);
+          continue;
+        }
+        const command = commandOf(tasks[task!]!);
+        const known = command ? options.get(command) : undefined;
+        if (!known) continue;
+        // Flags up to a comment or a pipe into another program.
+        const args = rest!.split(/\s#|\s\|/)[0]!;
+        for (const flag of args.matchAll(/(?:^|\s)--([a-z][\w-]*)/g)) {
+          const name = flag[1]!;
+          if (name === "help" || known.has(name) || pipelineFlags.has(name)) continue;
+          wrong.push(`${where}: '${task}' has no option --${name}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 10, `only ${checked} commands named: is the pattern still right?`);
+});
