@@ -16,6 +16,7 @@ import { benchServeCommand } from "./bench/serve.ts";
 import { exportCommand } from "./export.ts";
 import { discoverCommand } from "./discover.ts";
 import { benchDiscoverCommand } from "./bench/discover.ts";
+import { benchVerdictCommand } from "./bench/verdict.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -35,5 +36,9 @@ export const commands: Command[] = [
   benchPeopleCommand,
   benchCongressCommand,
   benchServeCommand,
+<<<<<<< HEAD
   benchDiscoverCommand,
+=======
+  benchVerdictCommand,
+>>>>>>> calibration
 ];

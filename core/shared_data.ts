@@ -6,8 +6,19 @@
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 
-/** `../shared` beside the repository root, as a path. */
-export const SHARED_DATA_DIR = fileURLToPath(new URL("../../shared/", import.meta.url));
+/** `../shared` beside the repository root, as a path, or `$FACEFIELD_SHARED` where it is set (a worktree elsewhere). */
+export const SHARED_DATA_DIR = sharedDir();
+
+function sharedDir(): string {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get("FACEFIELD_SHARED");
+  } catch {
+    // No --allow-env: the folder beside the checkout.
+  }
+  if (fromEnv) return fromEnv.endsWith("/") ? fromEnv : `${fromEnv}/`;
+  return fileURLToPath(new URL("../../shared/", import.meta.url));
+}
 
 /** The path of `relative` inside the shared data folder. */
 export function sharedPath(relative: string): string {

@@ -918,6 +918,46 @@ export async function extractFaces(
   }
 }
 
+/** The 68 landmarks of the largest usable face, in original image px, and the image's size. */
+export interface FoundLandmarks {
+  width: number;
+  height: number;
+  box: Box;
+  /** dlib's 68 points (face-api's landmark net), x and y in original px. */
+  points: { x: number; y: number }[];
+}
+
+/**
+ * Detects the largest usable face and returns its 68 landmarks in original px (the points the
+ * face stage aligns on), or null where no usable face is found. For tools that edit a face
+ * in place (the verdict's calibration warps it), not for the stream.
+ */
+export async function findLandmarks(
+  bytes: Uint8Array,
+  options: Pick<FaceOptions, "detector" | "minScore" | "minFaceSize"> = {},
+): Promise<FoundLandmarks | null> {
+  const settings = checkOptions(options);
+  const { nets } = await faceEngine();
+  const image = await decode(bytes);
+  try {
+    const minSide = settings.minFaceSize / image.scale;
+    const { detections } = await detectInTurn(image, settings, minSide, nets);
+    const [largest] = detections
+      .filter((d) => d.score >= settings.minScore && Math.min(d.box.width, d.box.height) >= minSide)
+      .sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+    if (!largest) return null;
+    const geometry = await faceGeometry(image, largest.box, false, nets);
+    return {
+      width: image.width,
+      height: image.height,
+      box: scaleBox(largest.box, image.scale),
+      points: geometry.landmarks.map((p) => ({ x: p.x * image.scale, y: p.y * image.scale })),
+    };
+  } finally {
+    image.dispose();
+  }
+}
+
 function scaleBox(box: Box, scale: number): Box {
   return {
     x: box.x * scale,
