@@ -36,9 +36,6 @@ export const commands: Command[] = [
   benchPeopleCommand,
   benchCongressCommand,
   benchServeCommand,
-<<<<<<< HEAD
   benchDiscoverCommand,
-=======
   benchVerdictCommand,
->>>>>>> calibration
 ];
