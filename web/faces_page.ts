@@ -15,6 +15,7 @@ import {
 import { type Html, percent, query } from "./layout.ts";
 import type { ModelSet } from "./models.ts";
 import type { StoreView } from "./store_view.ts";
+import { occlusionPanel } from "./occlusion_panel.ts";
 
 /** Faces per page unless `per` says otherwise. */
 export const DEFAULT_PER_PAGE = 120;
@@ -258,6 +259,7 @@ export async function facePage(view: StoreView, models: ModelSet, row: ManifestR
       : row.page_url || "–"}</p>
     <h2>The models' answers</h2>
     ${answersTable(answers, row)}
+    ${await occlusionPanel(view.paths.reports, row)}
     <h2>Manifest row</h2>
     <table class="manifest-row">
       <tbody>${MANIFEST_COLUMNS.map((column) =>
