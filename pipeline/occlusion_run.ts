@@ -45,6 +45,11 @@ export interface OcclusionRunOptions {
    */
   facePercent?: number;
   /**
+   * Where the line that says what was mapped, in how long, goes.
+   * @default console.error
+   */
+  log?: (line: string) => void;
+  /**
    * The report folder: each face's map goes to `<reportDir>/occlusion/<id>.json`, the folder
    * emptied first; none is written without it.
    */
@@ -156,6 +161,7 @@ export async function occlusionMaps(
     stride = 16,
     facePercent = FACE_DEFAULTS.facePercent,
     reportDir,
+    log = (line: string) => console.error(line),
   } = options;
   const started = performance.now();
   const mapped = trained.filter((model) => !NOT_MAPPED[model.kind]);
@@ -183,13 +189,18 @@ export async function occlusionMaps(
       NOT_MAPPED[kind] ? [[kind, NOT_MAPPED[kind]!]] : []
     ),
   );
+  const seconds = Math.round(performance.now() - started) / 1000;
+  log(
+    `occlusion maps: ${faces.length} held-out faces × ${grid.positions.length} patches, ` +
+      `${new Set(mapped.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s`,
+  );
   return {
     grid,
     faceBox,
     faces,
     skipped,
     portraitNote: trained.some((m) => m.kind === "portrait") ? PORTRAIT_NOTE : undefined,
-    seconds: Math.round(performance.now() - started) / 1000,
+    seconds,
   };
 }
 
