@@ -30,13 +30,13 @@ export interface OcclusionRunOptions {
    */
   perClass?: number;
   /**
-   * Side of the grey patch in crop px.
-   * @default 32
+   * Side of the grey patch in crop px: about an eye's width.
+   * @default a quarter of the crop's side (32 px on 128 px crops)
    */
   patch?: number;
   /**
    * Step between patches in crop px.
-   * @default 16
+   * @default half the patch
    */
   stride?: number;
   /**
@@ -157,8 +157,6 @@ export async function occlusionMaps(
 ): Promise<OcclusionResult> {
   const {
     perClass = 8,
-    patch = 32,
-    stride = 16,
     facePercent = FACE_DEFAULTS.facePercent,
     reportDir,
     log = (line: string) => console.error(line),
@@ -170,6 +168,9 @@ export async function occlusionMaps(
   );
   const sample = occlusionSample(heldOut, perClass);
   const first = sample[0] && crops.get(sample[0].id)!;
+  const side = Math.min(first?.width ?? 128, first?.height ?? 128);
+  const { patch = Math.max(2, Math.round(side / 4)) } = options;
+  const { stride = Math.max(1, Math.floor(patch / 2)) } = options;
   const grid = occlusionGrid(first?.width ?? 128, first?.height ?? 128, patch, stride);
   const faceBox: Box = cropWindows(grid.width, grid.height, facePercent, []).descriptor!;
   if (reportDir) {
