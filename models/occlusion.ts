@@ -108,11 +108,12 @@ export function pixelMap(grid: OcclusionGrid, falls: ArrayLike<number>): Float32
   return sum;
 }
 
-/**
- * The share of a map's effect (the sum of |value|) that lies inside `box`; null where the map
- * is zero everywhere (the model did not move).
- */
-export function insideShare(map: ArrayLike<number>, width: number, box: Box): number | null {
+/** A map's effect (the sum of |value|) inside `box` and in all. */
+export function effectSums(
+  map: ArrayLike<number>,
+  width: number,
+  box: Box,
+): { inside: number; total: number } {
   let inside = 0;
   let total = 0;
   const height = map.length / width;
@@ -127,6 +128,15 @@ export function insideShare(map: ArrayLike<number>, width: number, box: Box): nu
       if (x >= left && x < right && y >= top && y < bottom) inside += value;
     }
   }
+  return { inside, total };
+}
+
+/**
+ * The share of a map's effect (the sum of |value|) that lies inside `box`; null where the map
+ * is zero everywhere (the model did not move).
+ */
+export function insideShare(map: ArrayLike<number>, width: number, box: Box): number | null {
+  const { inside, total } = effectSums(map, width, box);
   return total > 0 ? inside / total : null;
 }
 

@@ -4,7 +4,8 @@
  * face out scores every occluded copy. Pixel models read the occluded crop; the probes read
  * embeddings the face networks compute again from it (`describeCrop`), so a patch reaches a
  * probe the way it would reach its network. Composed models (ensemble, portrait) score with
- * their own prediction. Each face's map is kept in `<report>/occlusion/<id>.json`, where the
+ * their own prediction. `context` reads no face (the photo with the face box painted grey),
+ * so its patch slides over that masked photo instead. Each face's map is kept in `<report>/occlusion/<id>.json`, where the
  * web app reads it and `forget` removes it.
  */
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import type { Box, RgbImage, SplitRecord } from "../core/types.ts";
 import { writeFileAtomic } from "../core/files.ts";
 import { type Classifier, type FaceInput, inputsOf, type ModelKind } from "../models/classifier.ts";
 import { cropWindows, describeCrop, FACE_DEFAULTS } from "../models/faces/faces.ts";
-import type { FaceNetworkName } from "../models/faces/face_networks.ts";
+import { CONTEXT_SIDE, type FaceNetworkName } from "../models/faces/face_networks.ts";
 import {
   occlude,
   type OcclusionGrid,
@@ -20,7 +21,7 @@ import {
   occlusionSample,
   overlaps,
 } from "../models/occlusion.ts";
-import type { FaceOcclusion, OcclusionResult } from "../report/occlusion_figures.ts";
+import type { FrameFace, KindFalls, OcclusionResult } from "../report/occlusion_figures.ts";
 import { OCCLUSION_DIR, occlusionMapPath } from "../store/paths.ts";
 
 export interface OcclusionRunOptions {
@@ -63,11 +64,8 @@ export interface OcclusionModel {
   classifier: Classifier;
 }
 
-/** Why a kind gets no map, where a patch on the face crop cannot reach what it reads. */
-export const NOT_MAPPED: Partial<Record<ModelKind, string>> = {
-  context: "reads the photo with the face box painted grey (12×12 px), not the face crop: " +
-    "a patch on the face does not reach it",
-};
+/** The kind that reads the photo around the face, mapped over that photo, not the crop. */
+const PHOTO_KIND: ModelKind = "context";
 
 function heldOutBy(record: SplitRecord, fold: number | null): boolean {
   return fold === null ? record.split === "test" : record.fold === fold;
@@ -115,18 +113,15 @@ async function occludedInputs(
   return inputs;
 }
 
-/** One face's map for each model that held it out. */
-async function mapFace(
-  record: SplitRecord,
-  crop: RgbImage,
+/** Each model's probability of the true class on the first input, and its fall on the rest. */
+async function fallsOf(
   models: readonly OcclusionModel[],
-  grid: OcclusionGrid,
-  facePercent: number,
-): Promise<FaceOcclusion> {
-  const inputs = await occludedInputs(crop, record, grid, networksOf(models), facePercent);
-  const kinds: FaceOcclusion["kinds"] = {};
+  category: string,
+  inputs: FaceInput[],
+): Promise<Record<string, KindFalls>> {
+  const kinds: Record<string, KindFalls> = {};
   for (const { kind, classifier } of models) {
-    const truth = classifier.metadata.classes.indexOf(record.category);
+    const truth = classifier.metadata.classes.indexOf(category);
     if (truth < 0) continue;
     const probabilities = await classifier.predict(inputs);
     const base = probabilities[0]![truth]!;
@@ -135,7 +130,55 @@ async function mapFace(
       falls: probabilities.slice(1).map((p) => round(base - p[truth]!)),
     };
   }
-  return { id: record.id, category: record.category, crop, kinds };
+  return kinds;
+}
+
+/** One face's crop-frame map for each model that held it out and reads the face. */
+async function mapFace(
+  record: SplitRecord,
+  crop: RgbImage,
+  models: readonly OcclusionModel[],
+  frame: { grid: OcclusionGrid; faceBox: Box; facePercent: number },
+): Promise<FrameFace> {
+  const { grid, facePercent } = frame;
+  const inputs = await occludedInputs(crop, record, grid, networksOf(models), facePercent);
+  const kinds = await fallsOf(models, record.category, inputs);
+  return { id: record.id, category: record.category, image: crop, faceBox: frame.faceBox, kinds };
+}
+
+/**
+ * One face's photo-frame map for `context`: the patch slides over the masked photo as the
+ * model reads it (CONTEXT_SIDE² px, the whole photo squeezed square, the face box already
+ * grey), so its map shows which part of the photo around the face it reads.
+ */
+async function mapPhoto(
+  record: SplitRecord,
+  crop: RgbImage,
+  models: readonly OcclusionModel[],
+  grid: OcclusionGrid,
+): Promise<FrameFace | undefined> {
+  const context = record.embeddings?.context;
+  if (!context || context.length !== grid.width * grid.height * 3) return undefined;
+  const photo: RgbImage = {
+    width: grid.width,
+    height: grid.height,
+    data: Uint8Array.from(context, (v) => Math.max(0, Math.min(255, Math.round(v)))),
+  };
+  const input = (image: RgbImage): FaceInput => ({
+    crop,
+    descriptor: record.descriptor,
+    embeddings: { ...record.embeddings, context: Float32Array.from(image.data) },
+  });
+  const inputs = [input(photo), ...grid.positions.map((rect) => input(occlude(photo, rect)))];
+  const [sx, sy] = [grid.width / (record.width || 1), grid.height / (record.height || 1)];
+  const { x = 0, y = 0, width = 0, height = 0 } = record.faceBox ?? {};
+  return {
+    id: record.id,
+    category: record.category,
+    image: photo,
+    faceBox: { x: x * sx, y: y * sy, width: width * sx, height: height * sy },
+    kinds: await fallsOf(models, record.category, inputs),
+  };
 }
 
 const round = (value: number) => Math.round(value * 1e5) / 1e5;
@@ -146,7 +189,7 @@ const round = (value: number) => Math.round(value * 1e5) / 1e5;
  * @example
  * ```ts
  * const result = await occlusionMaps(trained, records, crops, { reportDir: "data/report" });
- * result.faces[0]!.kinds.cnn!.falls; // one fall of the true class's probability per patch
+ * result.frames.crop.faces[0]!.kinds.cnn!.falls; // the true class's fall, patch by patch
  * ```
  */
 export async function occlusionMaps(
@@ -162,9 +205,8 @@ export async function occlusionMaps(
     log = (line: string) => console.error(line),
   } = options;
   const started = performance.now();
-  const mapped = trained.filter((model) => !NOT_MAPPED[model.kind]);
   const heldOut = records.filter((record) =>
-    crops.has(record.id) && mapped.some((model) => heldOutBy(record, model.fold))
+    crops.has(record.id) && trained.some((model) => heldOutBy(record, model.fold))
   );
   const sample = occlusionSample(heldOut, perClass);
   const first = sample[0] && crops.get(sample[0].id)!;
@@ -173,33 +215,39 @@ export async function occlusionMaps(
   const { stride = Math.max(1, Math.floor(patch / 2)) } = options;
   const grid = occlusionGrid(first?.width ?? 128, first?.height ?? 128, patch, stride);
   const faceBox: Box = cropWindows(grid.width, grid.height, facePercent, []).descriptor!;
+  // The masked photo's grid: a patch a quarter of its side, as on the crop.
+  const photoGrid = occlusionGrid(CONTEXT_SIDE, CONTEXT_SIDE, CONTEXT_SIDE / 4, 1);
   if (reportDir) {
     await Deno.remove(join(reportDir, OCCLUSION_DIR), { recursive: true }).catch(() => {});
   }
-  const faces: FaceOcclusion[] = [];
+  const frames: OcclusionResult["frames"] = {
+    crop: { grid, faces: [] },
+    photo: { grid: photoGrid, faces: [] },
+  };
   for (const record of sample) {
     const crop = crops.get(record.id)!;
     if (crop.width !== grid.width || crop.height !== grid.height) continue;
-    const models = mapped.filter((model) => heldOutBy(record, model.fold));
-    const face = await mapFace(record, crop, models, grid, facePercent);
-    faces.push(face);
-    if (reportDir) await writeFaceMap(reportDir, face, grid, faceBox);
+    const models = trained.filter((model) => heldOutBy(record, model.fold));
+    const faceModels = models.filter((model) => model.kind !== PHOTO_KIND);
+    const photoModels = models.filter((model) => model.kind === PHOTO_KIND);
+    const face = faceModels.length
+      ? await mapFace(record, crop, faceModels, { grid, faceBox, facePercent })
+      : undefined;
+    const photo = photoModels.length
+      ? await mapPhoto(record, crop, photoModels, photoGrid)
+      : undefined;
+    if (face) frames.crop.faces.push(face);
+    if (photo) frames.photo!.faces.push(photo);
+    if (reportDir) await writeFaceMap(reportDir, record, { crop: face, photo }, frames);
   }
-  const skipped = Object.fromEntries(
-    [...new Set(trained.map((m) => m.kind))].flatMap((kind) =>
-      NOT_MAPPED[kind] ? [[kind, NOT_MAPPED[kind]!]] : []
-    ),
-  );
+  if (frames.photo!.faces.length === 0) delete frames.photo;
   const seconds = Math.round(performance.now() - started) / 1000;
   log(
-    `occlusion maps: ${faces.length} held-out faces × ${grid.positions.length} patches, ` +
-      `${new Set(mapped.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s`,
+    `occlusion maps: ${sample.length} held-out faces, ${grid.positions.length} patches on the ` +
+      `crop, ${new Set(trained.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s`,
   );
   return {
-    grid,
-    faceBox,
-    faces,
-    skipped,
+    frames,
     portraitNote: trained.some((m) => m.kind === "portrait") ? PORTRAIT_NOTE : undefined,
     seconds,
   };
@@ -209,36 +257,47 @@ const PORTRAIT_NOTE = "portrait averages the face probes with context: the patch
   "face members through the face networks, while context's input (the masked photo) stays " +
   "as it was";
 
-/** What `<report>/occlusion/<id>.json` holds: one face's map, no pixels and no name. */
-export interface FaceMapFile {
-  id: string;
-  category: string;
+/** One frame of a face's map file: the grid, the face box in it, each kind's falls. */
+export interface FrameMapFile {
   width: number;
   height: number;
   patch: number;
   stride: number;
   positions: Box[];
   faceBox: Box;
-  kinds: FaceOcclusion["kinds"];
+  kinds: Record<string, KindFalls>;
+}
+
+/**
+ * What `<report>/occlusion/<id>.json` holds: one face's maps, on its crop and (for `context`)
+ * on its masked photo; no pixels and no name.
+ */
+export interface FaceMapFile {
+  id: string;
+  category: string;
+  crop?: FrameMapFile;
+  photo?: FrameMapFile;
+}
+
+function frameFile(face: FrameFace | undefined, grid: OcclusionGrid): FrameMapFile | undefined {
+  if (!face) return undefined;
+  const { width, height, patch, stride, positions } = grid;
+  return { width, height, patch, stride, positions, faceBox: face.faceBox, kinds: face.kinds };
 }
 
 async function writeFaceMap(
   reportDir: string,
-  face: FaceOcclusion,
-  grid: OcclusionGrid,
-  faceBox: Box,
+  record: SplitRecord,
+  faces: { crop?: FrameFace; photo?: FrameFace },
+  frames: OcclusionResult["frames"],
 ): Promise<void> {
-  if (!/^[A-Za-z0-9_-]+$/.test(face.id)) return; // Not a safe file name: no per-face map.
+  if (!/^[A-Za-z0-9_-]+$/.test(record.id)) return; // Not a safe file name: no per-face map.
+  if (!faces.crop && !faces.photo) return;
   const file: FaceMapFile = {
-    id: face.id,
-    category: face.category,
-    width: grid.width,
-    height: grid.height,
-    patch: grid.patch,
-    stride: grid.stride,
-    positions: grid.positions,
-    faceBox,
-    kinds: face.kinds,
+    id: record.id,
+    category: record.category,
+    crop: frameFile(faces.crop, frames.crop.grid),
+    photo: frames.photo && frameFile(faces.photo, frames.photo.grid),
   };
-  await writeFileAtomic(occlusionMapPath(reportDir, face.id), JSON.stringify(file));
+  await writeFileAtomic(occlusionMapPath(reportDir, record.id), JSON.stringify(file));
 }

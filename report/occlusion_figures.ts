@@ -6,26 +6,39 @@
 import { Buffer } from "node:buffer";
 import sharp from "sharp";
 import type { Box, RgbImage } from "../core/types.ts";
-import { insideShare, type OcclusionGrid, pixelMap } from "../models/occlusion.ts";
+import { effectSums, type OcclusionGrid, pixelMap } from "../models/occlusion.ts";
 
-/** One face's occlusion results: per model kind, the true class's probability and its falls. */
-export interface FaceOcclusion {
+/** A model's true-class probability on the whole image, and its fall under each patch. */
+export interface KindFalls {
+  base: number;
+  falls: number[];
+}
+
+/** One face in one frame: the image the patch slid over, the face box in it, each kind's falls. */
+export interface FrameFace {
   id: string;
   category: string;
-  /** The crop the patches slid over (for the mean face; never written to JSON). */
-  crop: RgbImage;
-  /** Per kind: the true class's probability on the whole crop, and its fall under each patch. */
-  kinds: Record<string, { base: number; falls: number[] }>;
+  /** The crop, or the masked photo (never written to JSON). */
+  image: RgbImage;
+  /** The face box in the image's px. */
+  faceBox: Box;
+  kinds: Record<string, KindFalls>;
+}
+
+/** The faces mapped on one kind of image, all on one grid. */
+export interface OcclusionFrame {
+  grid: OcclusionGrid;
+  faces: FrameFace[];
 }
 
 /** A run's occlusion maps, as `pipeline/occlusion_run.ts` makes them. */
 export interface OcclusionResult {
-  grid: OcclusionGrid;
-  /** The face box in crop px: the square the descriptor reads, `facePercent` of the height. */
-  faceBox: Box;
-  faces: FaceOcclusion[];
-  /** Kinds with no map, and why. */
-  skipped: Record<string, string>;
+  /** On the aligned crop: every model that reads the face. */
+  frames: {
+    crop: OcclusionFrame;
+    /** On the masked photo: `context`, which reads the photo around the face. */
+    photo?: OcclusionFrame;
+  };
   /** What a portrait's map means, where the run has one. */
   portraitNote?: string;
   /** Seconds the maps took. */
@@ -34,6 +47,8 @@ export interface OcclusionResult {
 
 /** What metrics.json keeps of a model's maps. */
 export interface OcclusionSummary {
+  /** What the patch slid over: the aligned crop, or (context) the photo with the face masked. */
+  frame: "crop" | "photo";
   /** Share of the effect (Σ |fall| per pixel, over the sampled faces) inside the face box. */
   insideFace: number | null;
   patch: number;
@@ -51,7 +66,10 @@ interface ClassMap {
   /** Mean signed fall per pixel. */
   mean: Float32Array;
   insideFace: number | null;
-  meanFace: Float32Array;
+  /** The faces' mean image (crop or masked photo), RGB floats. */
+  meanImage: Float32Array;
+  /** The faces' mean face box. */
+  box: Box;
 }
 
 const pct = (value: number | null) => value === null ? "n/a" : `${Math.round(value * 100)} %`;
@@ -67,61 +85,80 @@ function slug(text: string): string {
 
 /** The mean maps of one kind's faces of one class (or of all, with `label` undefined). */
 function classMap(
-  result: OcclusionResult,
+  frame: OcclusionFrame,
   kind: string,
   label: string | undefined,
 ): ClassMap | undefined {
-  const faces = result.faces.filter((f) => f.kinds[kind] && (!label || f.category === label));
+  const faces = frame.faces.filter((f) => f.kinds[kind] && (!label || f.category === label));
   if (faces.length === 0) return undefined;
-  const { width, height } = result.grid;
+  const { width, height } = frame.grid;
   const mean = new Float32Array(width * height);
-  const magnitude = new Float32Array(width * height);
-  const meanFace = new Float32Array(width * height * 3);
+  const meanImage = new Float32Array(width * height * 3);
+  const box = { x: 0, y: 0, width: 0, height: 0 };
+  let [inside, total] = [0, 0];
   for (const face of faces) {
-    const map = pixelMap(result.grid, face.kinds[kind]!.falls);
-    for (let i = 0; i < map.length; i++) {
-      mean[i]! += map[i]! / faces.length;
-      magnitude[i]! += Math.abs(map[i]!) / faces.length;
+    const map = pixelMap(frame.grid, face.kinds[kind]!.falls);
+    for (let i = 0; i < map.length; i++) mean[i]! += map[i]! / faces.length;
+    for (let i = 0; i < meanImage.length; i++) meanImage[i]! += face.image.data[i]! / faces.length;
+    const sums = effectSums(map, width, face.faceBox);
+    [inside, total] = [inside + sums.inside, total + sums.total];
+    for (const key of ["x", "y", "width", "height"] as const) {
+      box[key] += face.faceBox[key] / faces.length;
     }
-    for (let i = 0; i < meanFace.length; i++) meanFace[i]! += face.crop.data[i]! / faces.length;
   }
   return {
     label: label ?? "all",
     faces: faces.length,
     mean,
-    insideFace: insideShare(magnitude, width, result.faceBox),
-    meanFace,
+    insideFace: total > 0 ? inside / total : null,
+    meanImage,
+    box,
   };
+}
+
+/** The frame a kind was mapped on. */
+function frameOf(result: OcclusionResult, kind: string): "crop" | "photo" {
+  return result.frames.photo?.faces.some((f) => f.kinds[kind]) ? "photo" : "crop";
+}
+
+/** The kinds mapped, crop-frame kinds first. */
+function mappedKinds(result: OcclusionResult): string[] {
+  const { crop, photo } = result.frames;
+  return [...new Set([...crop.faces, ...photo?.faces ?? []].flatMap((f) => Object.keys(f.kinds)))];
 }
 
 /** The numbers metrics.json keeps for each mapped kind. */
 export function occlusionSummaries(result: OcclusionResult): Record<string, OcclusionSummary> {
-  const kinds = [...new Set(result.faces.flatMap((f) => Object.keys(f.kinds)))];
-  const labels = [...new Set(result.faces.map((f) => f.category))].sort();
-  return Object.fromEntries(kinds.map((kind) => {
-    const all = classMap(result, kind, undefined)!;
-    const classes = Object.fromEntries(labels.flatMap((label) => {
-      const map = classMap(result, kind, label);
-      return map
-        ? [[label, {
-          faces: map.faces,
-          insideFace: map.insideFace,
-          peakFall: Math.round(Math.max(...map.mean) * 1e4) / 1e4,
-        }]]
-        : [];
-    }));
-    return [kind, {
-      insideFace: all.insideFace,
-      patch: result.grid.patch,
-      stride: result.grid.stride,
-      faces: all.faces,
-      classes,
-    }];
-  }));
+  return Object.fromEntries(
+    mappedKinds(result).map((kind) => {
+      const where = frameOf(result, kind);
+      const frame = result.frames[where]!;
+      const labels = [...new Set(frame.faces.map((f) => f.category))].sort();
+      const all = classMap(frame, kind, undefined)!;
+      const classes = Object.fromEntries(labels.flatMap((label) => {
+        const map = classMap(frame, kind, label);
+        return map
+          ? [[label, {
+            faces: map.faces,
+            insideFace: map.insideFace,
+            peakFall: Math.round(Math.max(...map.mean) * 1e4) / 1e4,
+          }]]
+          : [];
+      }));
+      return [kind, {
+        frame: where,
+        insideFace: all.insideFace,
+        patch: frame.grid.patch,
+        stride: frame.grid.stride,
+        faces: all.faces,
+        classes,
+      }];
+    }),
+  );
 }
 
-/** Panel scale: each crop px is drawn this many times over. */
-const ZOOM = 2;
+/** Side of a panel in px: a 128 px crop twice over. */
+const PANEL = 256;
 const CAPTION = 44;
 const GAP = 10;
 
@@ -132,7 +169,7 @@ const GAP = 10;
 function panelPixels(map: ClassMap, scale: number): Uint8Array {
   const out = new Uint8Array(map.mean.length * 3);
   for (let i = 0; i < map.mean.length; i++) {
-    const [r, g, b] = [map.meanFace[3 * i]!, map.meanFace[3 * i + 1]!, map.meanFace[3 * i + 2]!];
+    const [r, g, b] = [map.meanImage[3 * i]!, map.meanImage[3 * i + 1]!, map.meanImage[3 * i + 2]!];
     const grey = 40 + 0.7 * (0.299 * r + 0.587 * g + 0.114 * b);
     const value = map.mean[i]!;
     const alpha = scale > 0 ? Math.min(1, Math.abs(value) / scale) * 0.8 : 0;
@@ -149,13 +186,13 @@ export async function occlusionFigure(
   kind: string,
   maps: ClassMap[],
   grid: OcclusionGrid,
-  faceBox: Box,
 ): Promise<Uint8Array> {
-  const side = grid.width * ZOOM;
-  const panelHeight = grid.height * ZOOM;
+  const zoom = Math.max(1, Math.round(PANEL / grid.width));
+  const side = grid.width * zoom;
+  const panelHeight = grid.height * zoom;
   const scale = Math.max(1e-6, ...maps.map((m) => Math.max(...m.mean.map(Math.abs))));
   const title = 30;
-  const width = maps.length * (side + GAP) + GAP;
+  const width = Math.max(360, maps.length * (side + GAP) + GAP);
   const height = title + panelHeight + CAPTION;
   const text: string[] = [
     `<text x="${GAP}" y="20" font-size="15" font-weight="bold">${escapeXml(kind)}</text>`,
@@ -169,10 +206,11 @@ export async function occlusionFigure(
       raw: { width: grid.width, height: grid.height, channels: 3 },
     }).resize(side, panelHeight, { kernel: "nearest" }).png().toBuffer();
     composites.push({ input: panel, left, top: title });
+    const { box } = map;
     text.push(
-      `<rect x="${left + faceBox.x * ZOOM}" y="${title + faceBox.y * ZOOM}" width="${
-        faceBox.width * ZOOM
-      }" height="${faceBox.height * ZOOM}" fill="none" stroke="#00c060" stroke-width="2" ` +
+      `<rect x="${left + box.x * zoom}" y="${title + box.y * zoom}" width="${
+        box.width * zoom
+      }" height="${box.height * zoom}" fill="none" stroke="#00c060" stroke-width="2" ` +
         `stroke-dasharray="6 4"/>`,
       `<text x="${left}" y="${title + panelHeight + 16}" font-size="12">${
         escapeXml(`${map.label.slice(0, 28)} (n = ${map.faces})`)
@@ -191,6 +229,11 @@ export async function occlusionFigure(
   return new Uint8Array(png);
 }
 
+const CONTEXT_NOTE = "<li>context reads no face: the photo with the face box painted grey, " +
+  "squeezed to 12×12 px. Its patch (3×3 px, every px) slides over that masked photo, drawn " +
+  "over the class's mean masked photo; its face box is the grey box it never sees, so little " +
+  "of its effect can lie inside.</li>";
+
 /** Writes a PNG under the report's folder and gives its figure (report.ts's ReportImages). */
 export interface FigureWriter {
   figure(name: string, png: Uint8Array, alt: string): Promise<string>;
@@ -207,25 +250,29 @@ export async function occlusionSection(
   const summaries = occlusionSummaries(result);
   const kinds = Object.keys(summaries);
   if (kinds.length === 0) return { html: "", summaries };
-  const labels = [...new Set(result.faces.map((f) => f.category))].sort();
   const figures: string[] = [];
   for (const kind of kinds) {
-    const maps = labels.flatMap((label) => classMap(result, kind, label) ?? []);
-    const png = await occlusionFigure(kind, maps, result.grid, result.faceBox);
+    const frame = result.frames[summaries[kind]!.frame]!;
+    const labels = [...new Set(frame.faces.map((f) => f.category))].sort();
+    const maps = labels.flatMap((label) => classMap(frame, kind, label) ?? []);
+    const png = await occlusionFigure(kind, maps, frame.grid);
     figures.push(
       await images.figure(`occlusion-${slug(kind)}.png`, png, `where ${kind} looks, per class`),
     );
   }
-  const { patch, stride, width, height } = result.grid;
+  const { patch, stride, width, height } = result.frames.crop.grid;
   const rows = kinds.map((kind) =>
-    `<tr><td>${escapeXml(kind)}</td><td>${summaries[kind]!.faces}</td><td>${
-      pct(summaries[kind]!.insideFace)
-    }</td></tr>`
+    `<tr><td>${escapeXml(kind)}</td><td>${
+      summaries[kind]!.frame === "photo" ? "the photo, face masked" : "the face crop"
+    }</td><td>${summaries[kind]!.faces}</td><td>${pct(summaries[kind]!.insideFace)}</td></tr>`
   ).join("");
-  const skipped = Object.entries(result.skipped).map(([kind, why]) =>
-    `<li>${escapeXml(kind)}: not mapped; it ${escapeXml(why)}.</li>`
-  ).join("");
-  const portrait = result.portraitNote ? `<li>${escapeXml(result.portraitNote)}.</li>` : "";
+  const faces = new Set(
+    [...result.frames.crop.faces, ...result.frames.photo?.faces ?? []].map((f) => f.id),
+  ).size;
+  const notes = [
+    result.frames.photo ? CONTEXT_NOTE : "",
+    result.portraitNote ? `<li>${escapeXml(result.portraitNote)}.</li>` : "",
+  ].join("");
   return {
     summaries,
     html: `<details class="occlusion"><summary><h2 style="display:inline">Where the models look` +
@@ -236,10 +283,12 @@ where it raised it, averaged per class over held-out faces drawn over their mean
 box is the face box the face networks read. Pixel models saw the occluded crop; the probes saw
 embeddings their face networks computed again from it. The share inside the face box is the share
 of Σ |fall| there. Held-out faces, at most a fixed number per class chosen by a hash of their id
-before scoring; ${result.faces.length} faces in ${result.seconds.toFixed(1)} s.</p>
-<table class="num"><thead><tr><th>model</th><th>faces</th><th>effect inside the face box</th>` +
+before scoring; ${faces} faces in ${result.seconds.toFixed(1)} s. A model that leaned on every
+place alike would show 25 % inside the box (the box is a quarter of the crop).</p>
+<table class="num"><thead><tr><th>model</th><th>patch over</th><th>faces</th>` +
+      `<th>effect inside the face box</th>` +
       `</tr></thead><tbody>${rows}</tbody></table>
-${skipped || portrait ? `<ul>${skipped}${portrait}</ul>` : ""}
+${notes ? `<ul>${notes}</ul>` : ""}
 <div class="grid">${figures.join("\n")}</div></details>`,
   };
 }

@@ -126,11 +126,11 @@ Deno.test("a model that reads one region inside the face: the map peaks there, a
     patch: 16,
     stride: 16,
   });
-  assert.equal(result.faces.length, 6, "3 per class");
+  assert.equal(result.frames.crop.faces.length, 6, "3 per class");
   const summary = occlusionSummaries(result).cnn!;
   assert.equal(summary.insideFace, 1);
-  for (const face of result.faces) {
-    const map = pixelMap(result.grid, face.kinds.cnn!.falls);
+  for (const face of result.frames.crop.faces) {
+    const map = pixelMap(result.frames.crop.grid, face.kinds.cnn!.falls);
     const peak = peakOf(map, SIDE);
     assert.ok(
       peak.x >= INSIDE.x && peak.x < INSIDE.x + 32 && peak.y >= INSIDE.y && peak.y < INSIDE.y + 32,
@@ -159,8 +159,68 @@ Deno.test("a region outside the face gives 0 % inside; an ensemble of both gives
   assert.equal(summaries.descriptor!.insideFace, 0);
   assert.ok(Math.abs(summaries.ensemble!.insideFace! - 0.5) < 1e-3, "equal regions, equal weights");
   const coarse = await occlusionMaps(trained, records, crops, {});
-  assert.equal(coarse.grid.positions.length, 49);
+  assert.equal(coarse.frames.crop.grid.positions.length, 49);
   assert.ok(occlusionSummaries(coarse).descriptor!.insideFace! < 0.2, "spill from 32 px patches");
+});
+
+/** A planted context model: p(b) rises with the brightness of one cell block of the masked photo. */
+function plantedContext(region: Box): Classifier {
+  return {
+    metadata: {
+      kind: "context",
+      classes: ["a", "b"],
+      preprocessing: { input: "descriptor", length: 432, network: "context" },
+    } as Classifier["metadata"],
+    predict: (faces: FaceInput[]) =>
+      Promise.resolve(faces.map((face) => {
+        const photo = face.embeddings!.context!;
+        const image = { width: 12, height: 12, data: Uint8Array.from(photo) };
+        const b = Math.min(0.99, Math.max(0.01, 0.5 + 0.45 * (meanIn(image, region) - 128) / 128));
+        return Float32Array.from([1 - b, b]);
+      })),
+    dispose: () => {},
+  };
+}
+
+Deno.test("context is mapped over the masked photo: its peak where it reads, none in the face box", async () => {
+  const { records, crops } = plantedFaces(6, [INSIDE]);
+  const top = box(0, 0, 12, 3);
+  for (const record of records) {
+    // A 120×120 photo squeezed to 12×12: its top 3 rows carry the class, noise elsewhere, and
+    // the face box (its middle third) painted grey, as the face stage does.
+    const data = Uint8Array.from(
+      { length: 432 },
+      (_, i) => i < 12 * 3 * 3 ? (record.category === "b" ? 255 : 0) : 90 + (i * 37) % 80,
+    );
+    const photo = occlude({ width: 12, height: 12, data }, box(4, 4, 4));
+    Object.assign(record, {
+      width: 120,
+      height: 120,
+      faceBox: box(40, 40, 40),
+      embeddings: { context: Array.from(photo.data) },
+    });
+  }
+  const trained = [
+    { kind: "cnn" as const, fold: null, classifier: plantedClassifier("cnn", INSIDE) },
+    { kind: "context" as const, fold: null, classifier: plantedContext(top) },
+  ];
+  const root = await Deno.makeTempDir();
+  const result = await occlusionMaps(trained, records, crops, { reportDir: root });
+  const photo = result.frames.photo!;
+  assert.equal(photo.grid.positions.length, 100, "3 px patches every px over 12×12");
+  const summaries = occlusionSummaries(result);
+  assert.equal(summaries.context!.frame, "photo");
+  assert.equal(summaries.cnn!.frame, "crop");
+  // The box is grey already: only patches that reach from the planted rows into it spill there.
+  assert.ok(summaries.context!.insideFace! < 0.05, `${summaries.context!.insideFace}`);
+  for (const face of photo.faces) {
+    const peak = peakOf(pixelMap(photo.grid, face.kinds.context!.falls), 12);
+    assert.ok(peak.y < 3, `peak ${JSON.stringify(peak)} in the planted top rows`);
+  }
+  const file = await readFaceMap(root, records[0]!.id);
+  assert.equal(file?.photo?.kinds.context?.falls.length, 100);
+  assert.deepEqual(file?.photo?.faceBox, box(4, 4, 4));
+  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("the report's section writes one PNG per model with the per-class panels", async () => {
@@ -249,7 +309,8 @@ Deno.test("the face page shows its own maps, and forget removes them with the pe
   const gone = records[0]!.id;
   assert.ok((await Deno.stat(occlusionMapPath(paths.reports, gone))).isFile);
   const file = await readFaceMap(paths.reports, gone);
-  assert.equal(file?.kinds.cnn?.falls.length, 49);
+  assert.equal(file?.crop?.kinds.cnn?.falls.length, 49);
+  assert.equal(file?.photo, undefined, "no context model, no photo map");
   assert.equal(JSON.stringify(file).includes("person"), false, "no name in the map");
   const row = manifest.rows().find((r) => r.id === gone)!;
   const page = String(await occlusionPanel(paths.reports, { ...row, status: "ok" }));
