@@ -9,6 +9,7 @@
  * web app reads it and `forget` removes it.
  */
 import { join } from "node:path";
+import process from "node:process";
 import type { Box, RgbImage, SplitRecord } from "../core/types.ts";
 import { writeFileAtomic } from "../core/files.ts";
 import { type Classifier, type FaceInput, inputsOf, type ModelKind } from "../models/classifier.ts";
@@ -205,6 +206,7 @@ export async function occlusionMaps(
     log = (line: string) => console.error(line),
   } = options;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   const heldOut = records.filter((record) =>
     crops.has(record.id) && trained.some((model) => heldOutBy(record, model.fold))
   );
@@ -242,14 +244,18 @@ export async function occlusionMaps(
   }
   if (frames.photo!.faces.length === 0) delete frames.photo;
   const seconds = Math.round(performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
+  const cpuSeconds = Math.round((cpu.user + cpu.system) / 1000) / 1000;
   log(
     `occlusion maps: ${sample.length} held-out faces, ${grid.positions.length} patches on the ` +
-      `crop, ${new Set(trained.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s`,
+      `crop, ${new Set(trained.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s ` +
+      `(${cpuSeconds.toFixed(1)} s of CPU)`,
   );
   return {
     frames,
     portraitNote: trained.some((m) => m.kind === "portrait") ? PORTRAIT_NOTE : undefined,
     seconds,
+    cpuSeconds,
   };
 }
 

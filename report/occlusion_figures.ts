@@ -43,6 +43,8 @@ export interface OcclusionResult {
   portraitNote?: string;
   /** Seconds the maps took. */
   seconds: number;
+  /** CPU seconds they took (this process, all threads): steadier than wall time on a busy machine. */
+  cpuSeconds?: number;
 }
 
 /** What metrics.json keeps of a model's maps. */
@@ -283,7 +285,9 @@ where it raised it, averaged per class over held-out faces drawn over their mean
 box is the face box the face networks read. Pixel models saw the occluded crop; the probes saw
 embeddings their face networks computed again from it. The share inside the face box is the share
 of Σ |fall| there. Held-out faces, at most a fixed number per class chosen by a hash of their id
-before scoring; ${faces} faces in ${result.seconds.toFixed(1)} s. A model that leaned on every
+before scoring; ${faces} faces in ${result.seconds.toFixed(1)} s${
+        result.cpuSeconds === undefined ? "" : ` (${result.cpuSeconds.toFixed(1)} s of CPU)`
+      }. A model that leaned on every
 place alike would show 25 % inside the box (the box is a quarter of the crop).</p>
 <table class="num"><thead><tr><th>model</th><th>patch over</th><th>faces</th>` +
       `<th>effect inside the face box</th>` +
