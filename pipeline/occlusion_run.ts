@@ -27,7 +27,8 @@ import { OCCLUSION_DIR, occlusionMapPath } from "../store/paths.ts";
 
 export interface OcclusionRunOptions {
   /**
-   * Held-out faces per class at most, by the sample rule.
+   * Held-out faces per class at most, by the sample rule; 0 maps none (and removes the maps of
+   * an earlier run, so none goes stale).
    * @default 8
    */
   perClass?: number;
@@ -246,11 +247,13 @@ export async function occlusionMaps(
   const seconds = Math.round(performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStarted);
   const cpuSeconds = Math.round((cpu.user + cpu.system) / 1000) / 1000;
-  log(
-    `occlusion maps: ${sample.length} held-out faces, ${grid.positions.length} patches on the ` +
-      `crop, ${new Set(trained.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s ` +
-      `(${cpuSeconds.toFixed(1)} s of CPU)`,
-  );
+  if (perClass > 0) {
+    log(
+      `occlusion maps: ${sample.length} held-out faces, ${grid.positions.length} patches on the ` +
+        `crop, ${new Set(trained.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s ` +
+        `(${cpuSeconds.toFixed(1)} s of CPU)`,
+    );
+  }
   return {
     frames,
     portraitNote: trained.some((m) => m.kind === "portrait") ? PORTRAIT_NOTE : undefined,

@@ -205,7 +205,7 @@ async function evaluateRun(
       store,
       sourceOfPage: sourceOfPages(state),
       training: { epochs, patience, batchSize, seed },
-      occlusion: options.occlusionFaces > 0 && { perClass: options.occlusionFaces },
+      occlusion: { perClass: options.occlusionFaces },
       dropped: droppedByReason(state.manifest.rows()),
       provenance: provenance(
         options,

@@ -325,3 +325,20 @@ Deno.test("the face page shows its own maps, and forget removes them with the pe
   assert.match(after, /No occlusion map for this face/);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("--occlusion-faces 0 maps nothing and leaves no earlier run's map behind", async () => {
+  const root = await Deno.makeTempDir();
+  const { records, crops } = plantedFaces(4, [INSIDE]);
+  const trained = [
+    { kind: "cnn" as const, fold: null, classifier: plantedClassifier("cnn", INSIDE) },
+  ];
+  const log = () => {};
+  await occlusionMaps(trained, records, crops, { reportDir: root, log });
+  assert.ok(await readFaceMap(root, records[0]!.id));
+  const none = await occlusionMaps(trained, records, crops, { reportDir: root, perClass: 0, log });
+  assert.equal(none.frames.crop.faces.length, 0);
+  assert.equal(await readFaceMap(root, records[0]!.id), undefined);
+  const section = await occlusionSection(none, { figure: () => Promise.resolve("") });
+  assert.equal(section.html, "", "no section without maps");
+  await Deno.remove(root, { recursive: true });
+});
