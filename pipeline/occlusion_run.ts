@@ -29,7 +29,7 @@ export interface OcclusionRunOptions {
   /**
    * Held-out faces per class at most, by the sample rule; 0 maps none (and removes the maps of
    * an earlier run, so none goes stale).
-   * @default 8
+   * @default 6
    */
   perClass?: number;
   /**
@@ -201,7 +201,7 @@ export async function occlusionMaps(
   options: OcclusionRunOptions = {},
 ): Promise<OcclusionResult> {
   const {
-    perClass = 8,
+    perClass = 6,
     facePercent = FACE_DEFAULTS.facePercent,
     reportDir,
     log = (line: string) => console.error(line),

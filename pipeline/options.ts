@@ -326,7 +326,7 @@ export const PIPELINE_OPTIONS = {
     "occlusion-faces",
     "N",
     "held-out faces per class for the occlusion maps (where the models look), 0 for none",
-    8,
+    6,
     0,
     10000,
   ),
