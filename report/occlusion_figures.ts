@@ -263,6 +263,9 @@ export async function occlusionSection(
     );
   }
   const { patch, stride, width, height } = result.frames.crop.grid;
+  const shown = [result.frames.crop, result.frames.photo].find((f) => f?.faces.length);
+  const box = shown?.faces[0]?.faceBox;
+  const uniform = box ? (box.width * box.height) / (shown!.grid.width * shown!.grid.height) : null;
   const rows = kinds.map((kind) =>
     `<tr><td>${escapeXml(kind)}</td><td>${
       summaries[kind]!.frame === "photo" ? "the photo, face masked" : "the face crop"
@@ -279,19 +282,21 @@ export async function occlusionSection(
     summaries,
     html: `<details class="occlusion"><summary><h2 style="display:inline">Where the models look` +
       `</h2></summary>
-<p>A grey ${patch}×${patch} px patch slid over each ${width}×${height} face crop every ${stride} px;
-red is where hiding the face lowered the model's probability for the person's own class, blue
-where it raised it, averaged per class over held-out faces drawn over their mean face. The dashed
-box is the face box the face networks read. Pixel models saw the occluded crop; the probes saw
-embeddings their face networks computed again from it. The share inside the face box is the share
-of Σ |fall| there. Held-out faces, at most a fixed number per class chosen by a hash of their id
-before scoring; ${faces} faces in ${result.seconds.toFixed(1)} s${
-        result.cpuSeconds === undefined ? "" : ` (${result.cpuSeconds.toFixed(1)} s of CPU)`
-      }. A model that leaned on every
-place alike would show 25 % inside the box (the box is a quarter of the crop).</p>
+<p>How much of each model's reaction to a hidden patch lies inside the face box. A model that
+leaned on every place alike would score ${pct(uniform)} (the box's share of the crop); well above
+it, the model reads the face; near or below it, hair, clothes, background or the frame.</p>
 <table class="num"><thead><tr><th>model</th><th>patch over</th><th>faces</th>` +
       `<th>effect inside the face box</th>` +
       `</tr></thead><tbody>${rows}</tbody></table>
+<p>How: a grey ${patch}×${patch} px patch slid over each ${width}×${height} face crop every
+${stride} px. Red is where hiding the place lowered the model's probability of the person's own
+class, blue where it raised it, averaged per class over held-out faces and drawn over their mean
+face; the dashed box is the face box the face networks read. Pixel models saw the occluded crop;
+the probes saw embeddings their face networks computed again from it. The share inside the box is
+the share of Σ |fall| there. Held-out faces, at most a fixed number per class, chosen by a hash of
+their id before scoring: ${faces} faces in ${result.seconds.toFixed(1)} s${
+        result.cpuSeconds === undefined ? "" : ` (${result.cpuSeconds.toFixed(1)} s of CPU)`
+      }.</p>
 ${notes ? `<ul>${notes}</ul>` : ""}
 <div class="grid">${figures.join("\n")}</div></details>`,
   };
