@@ -185,6 +185,24 @@ async function mapPhoto(
 
 const round = (value: number) => Math.round(value * 1e5) / 1e5;
 
+/** One sampled face's maps: on its crop, and for `context` on its masked photo. */
+async function mapRecord(
+  record: SplitRecord,
+  crop: RgbImage,
+  trained: readonly OcclusionModel[],
+  frame: { grid: OcclusionGrid; faceBox: Box; facePercent: number; photoGrid: OcclusionGrid },
+): Promise<{ face?: FrameFace; photo?: FrameFace }> {
+  const models = trained.filter((model) => heldOutBy(record, model.fold));
+  const faceModels = models.filter((model) => model.kind !== PHOTO_KIND);
+  const photoModels = models.filter((model) => model.kind === PHOTO_KIND);
+  return {
+    face: faceModels.length ? await mapFace(record, crop, faceModels, frame) : undefined,
+    photo: photoModels.length
+      ? await mapPhoto(record, crop, photoModels, frame.photoGrid)
+      : undefined,
+  };
+}
+
 /**
  * Occlusion maps of every model on the sampled held-out faces (see the file's comment).
  *
@@ -227,18 +245,23 @@ export async function occlusionMaps(
     crop: { grid, faces: [] },
     photo: { grid: photoGrid, faces: [] },
   };
+  const failed: OcclusionResult["failed"] = [];
   for (const record of sample) {
     const crop = crops.get(record.id)!;
-    if (crop.width !== grid.width || crop.height !== grid.height) continue;
-    const models = trained.filter((model) => heldOutBy(record, model.fold));
-    const faceModels = models.filter((model) => model.kind !== PHOTO_KIND);
-    const photoModels = models.filter((model) => model.kind === PHOTO_KIND);
-    const face = faceModels.length
-      ? await mapFace(record, crop, faceModels, { grid, faceBox, facePercent })
-      : undefined;
-    const photo = photoModels.length
-      ? await mapPhoto(record, crop, photoModels, photoGrid)
-      : undefined;
+    if (crop.width !== grid.width || crop.height !== grid.height) {
+      failed.push({ id: record.id, reason: `crop_size: ${crop.width}×${crop.height}` });
+      continue;
+    }
+    let maps: Awaited<ReturnType<typeof mapRecord>>;
+    try {
+      maps = await mapRecord(record, crop, trained, { grid, faceBox, facePercent, photoGrid });
+    } catch (error) {
+      // One face that cannot be mapped is a reason in the result, not the end of the run.
+      const detail = String((error as Error)?.message ?? error).split("\n")[0];
+      failed.push({ id: record.id, reason: `occlusion_failed: ${detail}` });
+      continue;
+    }
+    const { face, photo } = maps;
     if (face) frames.crop.faces.push(face);
     if (photo) frames.photo!.faces.push(photo);
     if (reportDir) await writeFaceMap(reportDir, record, { crop: face, photo }, frames);
@@ -251,11 +274,14 @@ export async function occlusionMaps(
     log(
       `occlusion maps: ${sample.length} held-out faces, ${grid.positions.length} patches on the ` +
         `crop, ${new Set(trained.map((m) => m.kind)).size} model kinds, ${seconds.toFixed(1)} s ` +
-        `(${cpuSeconds.toFixed(1)} s of CPU)`,
+        `(${cpuSeconds.toFixed(1)} s of CPU)${
+          failed.length ? `; ${failed.length} not mapped: ${failed[0]!.reason}` : ""
+        }`,
     );
   }
   return {
     frames,
+    failed,
     portraitNote: trained.some((m) => m.kind === "portrait") ? PORTRAIT_NOTE : undefined,
     seconds,
     cpuSeconds,

@@ -39,6 +39,8 @@ export interface OcclusionResult {
     /** On the masked photo: `context`, which reads the photo around the face. */
     photo?: OcclusionFrame;
   };
+  /** Sampled faces that could not be mapped, with the reason. */
+  failed: { id: string; reason: string }[];
   /** What a portrait's map means, where the run has one. */
   portraitNote?: string;
   /** Seconds the maps took. */
@@ -277,6 +279,11 @@ export async function occlusionSection(
   const notes = [
     result.frames.photo ? CONTEXT_NOTE : "",
     result.portraitNote ? `<li>${escapeXml(result.portraitNote)}.</li>` : "",
+    result.failed.length
+      ? `<li>${result.failed.length} sampled faces could not be mapped (first: ${
+        escapeXml(result.failed[0]!.reason)
+      }).</li>`
+      : "",
   ].join("");
   return {
     summaries,

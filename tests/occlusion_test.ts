@@ -342,3 +342,25 @@ Deno.test("--occlusion-faces 0 maps nothing and leaves no earlier run's map behi
   assert.equal(section.html, "", "no section without maps");
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("a face the models cannot score is a reason in the result; the others are mapped", async () => {
+  const { records, crops } = plantedFaces(6, [INSIDE]);
+  const planted = plantedClassifier("cnn", INSIDE);
+  const broken = records[2]!.id;
+  const classifier: Classifier = {
+    ...planted,
+    predict: (faces) =>
+      faces.some((f) => f.crop === crops.get(broken))
+        ? Promise.reject(new Error("no such input\nsecond line"))
+        : planted.predict(faces),
+  };
+  const lines: string[] = [];
+  const result = await occlusionMaps([{ kind: "cnn", fold: null, classifier }], records, crops, {
+    log: (line) => lines.push(line),
+  });
+  assert.deepEqual(result.failed, [{ id: broken, reason: "occlusion_failed: no such input" }]);
+  assert.equal(result.frames.crop.faces.length, 5);
+  assert.match(lines[0]!, /1 not mapped: occlusion_failed: no such input$/);
+  const section = await occlusionSection(result, { figure: () => Promise.resolve("") });
+  assert.match(section.html, /1 sampled faces could not be mapped/);
+});
