@@ -20,6 +20,7 @@ import { type ModelResult, terminalSummary, writeReport } from "../report/report
 import type { FaceStore } from "../models/dataset.ts";
 import type { Attributes, ValidityChecks } from "../stages/validity.ts";
 import { type CheckTraining, runChecks } from "./checks.ts";
+import { occlusionMaps, type OcclusionRunOptions } from "./occlusion_run.ts";
 
 export interface TrainedModel {
   kind: ModelKind;
@@ -51,6 +52,11 @@ export interface EvaluateRunOptions {
   sourceOfPage?: Map<string, string>;
   /** Training settings of the checks' runs: the run's own. */
   training?: CheckTraining;
+  /**
+   * The occlusion maps' settings (`pipeline/occlusion_run.ts`), or false for none.
+   * @default {}
+   */
+  occlusion?: OcclusionRunOptions | false;
 }
 
 interface FaceCues {
@@ -266,6 +272,12 @@ export async function evaluateModels(
     probabilitiesByKind.set(kind, inClassOrder);
   }
 
+  const occlusion = options.occlusion === false ? undefined : await occlusionMaps(
+    trained,
+    records,
+    new Map([...cues].map(([id, cue]) => [id, cue.image])),
+    { facePercent, reportDir: out, ...options.occlusion },
+  );
   const checks = options.store
     ? await runChecks({
       records,
@@ -286,6 +298,7 @@ export async function evaluateModels(
   const files = await writeReport(out, {
     models: results,
     checks,
+    occlusion,
     faces: new Map([...cues].map(([id, cue]) => [id, cue.crop])),
     dataset: {
       name: options.dataName ?? out,

@@ -322,6 +322,14 @@ export const PIPELINE_OPTIONS = {
   ),
   batchSize: integer("batch-size", "N", "faces per batch", TRAIN_DEFAULTS.batchSize, 1, 4096),
   seed: integer("seed", "N", "seed for the split, shuffling and augmentation", 42, 0),
+  occlusionFaces: integer(
+    "occlusion-faces",
+    "N",
+    "held-out faces per class for the occlusion maps (where the models look), 0 for none",
+    6,
+    0,
+    10000,
+  ),
   out: text("out", "DIR", "report folder (default <data dir>/report)"),
 } as const;
 

@@ -211,6 +211,7 @@ async function evaluateRun(
       store,
       sourceOfPage: sourceOfPages(state),
       training: { epochs, patience, batchSize, seed },
+      occlusion: { perClass: options.occlusionFaces },
       dropped: droppedByReason(state.manifest.rows()),
       provenance: provenance(
         options,

@@ -25,6 +25,11 @@ import type { BaselineResult, Demographics, ValidityChecks } from "../stages/val
 import { verdictLines, verdictSection, verdictSummary } from "./verdict.ts";
 import { verdictSpec } from "./verdict_chart.ts";
 import type { Verdict } from "../stages/verdict.ts";
+import {
+  type OcclusionResult,
+  occlusionSection,
+  type OcclusionSummary,
+} from "./occlusion_figures.ts";
 
 export type { EpochPoint, ModelResult };
 
@@ -50,6 +55,8 @@ export interface ReportInput {
   dataset: DatasetSummary;
   /** The validity checks (leave-one-source-out, style baselines), when they were run. */
   checks?: ValidityChecks;
+  /** The occlusion maps ("Where the models look"), when they were made. */
+  occlusion?: OcclusionResult;
   /**
    * Heading of the page.
    * @default "facefield evaluation"
@@ -528,7 +535,9 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
     : "";
   const perModel: ModelFigures[] = [];
   for (const model of models) perModel.push(await modelFigures(model, faces, images));
+  const occlusion = input.occlusion && await occlusionSection(input.occlusion, images);
   const html = reportHtml({
+    occlusionHtml: occlusion?.html ?? "",
     title,
     generatedAt,
     dataset,
@@ -545,7 +554,7 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<R
   const metricsPath = join(outDir, REPORT_FILES.metrics);
   await Deno.writeTextFile(
     metricsPath,
-    metricsJsonText(verdict, generatedAt, checks, dataset, models) + "\n",
+    metricsJsonText(verdict, generatedAt, checks, dataset, models, occlusion?.summaries) + "\n",
   );
   await Deno.writeTextFile(htmlPath, html);
   return { html: htmlPath, metricsJson: metricsPath, pngs: images.pngs };
@@ -641,6 +650,7 @@ interface ReportPage {
   checksImage: string;
   /** In the order of `models`. */
   perModel: ModelFigures[];
+  occlusionHtml: string;
 }
 
 /**
@@ -660,6 +670,7 @@ function reportHtml(page: ReportPage): string {
     headlineImage,
     checksImage,
     perModel,
+    occlusionHtml,
   } = page;
   const classes = models[0]!.metrics.confusion.labels;
   const sideBySide = (pick: (i: number) => string) =>
@@ -690,6 +701,7 @@ ${sideBySide((i) => perModel[i]!.curves)}
 <p>Per class: the most confident right answers, the faces of the class most confidently called
 something else, and the faces of other classes most confidently called this one.</p>
 ${classes.map((_, c) => sideBySide((i) => perModel[i]!.montages[c] ?? "")).join("\n")}
+${occlusionHtml}
 <h2>Is it the face, or the photo?</h2>
 ${checksImage}
 ${checksSection(models, checks)}
@@ -716,6 +728,7 @@ function metricsJsonText(
   checks: ValidityChecks | undefined,
   dataset: DatasetSummary,
   models: ModelResult[],
+  occlusion: Record<string, OcclusionSummary> = {},
 ): string {
   return JSON.stringify(
     {
@@ -729,6 +742,7 @@ function metricsJsonText(
         history,
         ...(fit ? { fit } : {}),
         metrics,
+        ...(occlusion[kind] ? { occlusion: occlusion[kind] } : {}),
       })),
     },
     null,

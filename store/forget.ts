@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { Manifest, type ManifestRow } from "./manifest.ts";
 import { DataDirLock } from "./lock.ts";
-import { blobPath, dataPaths, MODEL_FILES } from "./paths.ts";
+import { blobPath, dataPaths, MODEL_FILES, occlusionMapPath } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
 
 export interface ForgetRequest {
@@ -127,6 +127,11 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         }
       }
+    }
+
+    // Each face's occlusion map goes by its id, whatever happens to the report around it.
+    for (const id of ids) {
+      if (await removeIfPresent(occlusionMapPath(paths.reports, id))) faceFiles++;
     }
 
     // A model has seen the person's face in training, so it goes; so does any report built on it.

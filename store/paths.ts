@@ -70,3 +70,11 @@ export const REPORT_FILES = {
   html: "report.html",
   metrics: "metrics.json",
 } as const;
+
+/** The report's folder of per-face occlusion maps, `<id>.json` each; `forget` removes a person's. */
+export const OCCLUSION_DIR = "occlusion";
+
+/** Path of one face's occlusion map under a report folder. */
+export function occlusionMapPath(reports: string, id: string): string {
+  return join(reports, OCCLUSION_DIR, `${id}.json`);
+}

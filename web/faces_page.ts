@@ -15,6 +15,7 @@ import {
 import { type Html, percent, query, readableDate } from "./layout.ts";
 import type { ModelSet } from "./models.ts";
 import type { ReportData, StoreView } from "./store_view.ts";
+import { occlusionPanel } from "./occlusion_panel.ts";
 
 /** Faces per page unless `per` says otherwise. */
 export const DEFAULT_PER_PAGE = 120;
@@ -313,6 +314,7 @@ export async function facePage(view: StoreView, models: ModelSet, row: ManifestR
       : row.page_url || "–"}</p>
     <h2>The models' answers</h2>
     ${answersTable(answers, row)}
+    ${await occlusionPanel(view.paths.reports, row)}
     <h2>Manifest row</h2>
     <table class="manifest-row">
       <tbody>${MANIFEST_COLUMNS.map((column) =>

@@ -1081,3 +1081,96 @@ export async function predictGender(
     pixels.dispose();
   }
 }
+
+/** A face network's input, or the descriptor's chip, as a rectangle of an aligned crop (px). */
+export type CropWindows = Partial<Record<"descriptor" | FaceNetworkName, Box>>;
+
+/**
+ * Where each of the face stage's networks reads an aligned crop (`width`×`height`, the face
+ * `facePercent` of its height at its centre, as `extractFaces` cuts it): the descriptor's chip
+ * (the face box), each graph network's chip and the landmark net's square (1.1 face boxes).
+ * A change outside a network's window leaves its embedding as it is.
+ */
+export function cropWindows(
+  width: number,
+  height: number,
+  facePercent: number,
+  networks: readonly FaceNetworkName[],
+): CropWindows {
+  const faceSize = height * facePercent / 100;
+  const square = (side: number, raise = 0): Box => ({
+    x: width / 2 - side / 2,
+    y: height / 2 - raise * faceSize - side / 2,
+    width: side,
+    height: side,
+  });
+  const windows: CropWindows = { descriptor: square(faceSize) };
+  for (const name of networks) {
+    if (name === "landmarks") windows.landmarks = square(faceSize * 1.1);
+    else if (name !== "context") {
+      windows[name] = square(FACE_NETWORKS[name].span * faceSize, FACE_NETWORKS[name].raise);
+    }
+  }
+  return windows;
+}
+
+/**
+ * Describes an aligned crop (pixels as `extractFaces` cut them) as the face stage describes a
+ * face, with the geometry the crop was cut with: the descriptor from the face box at its
+ * centre, each graph network's chip at its own span and raise, and `landmarks` from the
+ * landmark net run on the crop itself. It serves the occlusion maps: a crop with a patch
+ * painted grey is described again, so a probe sees what its network makes of the patch.
+ * `context` reads the whole photo, not the crop, so it is not computed here.
+ */
+export async function describeCrop(
+  crop: RgbImage,
+  options: { facePercent?: number; networks?: readonly FaceNetworkName[]; describe?: boolean } = {},
+): Promise<
+  { descriptor: Float32Array; embeddings: Partial<Record<FaceNetworkName, Float32Array>> }
+> {
+  const { facePercent = FACE_DEFAULTS.facePercent, networks = [], describe = true } = options;
+  checkOptions({ facePercent, networks: [...networks] });
+  const { nets } = await faceEngine();
+  let tensor: tf.Tensor3D | undefined;
+  const image: DecodedImage = {
+    rgb: crop,
+    pixels: () => tensor ??= tf.tensor3d(new Float32Array(crop.data), [crop.height, crop.width, 3]),
+    dispose: () => tensor?.dispose(),
+    width: crop.width,
+    height: crop.height,
+    scale: 1,
+  };
+  try {
+    const faceSize = crop.height * facePercent / 100;
+    const geometry: Geometry = {
+      centreX: crop.width / 2,
+      centreY: crop.height / 2,
+      faceSize,
+      angle: 0,
+      landmarks: [],
+    };
+    let descriptor: Float32Array = new Float32Array(0);
+    if (describe) {
+      const chip = sampleRgbWindow(
+        crop,
+        {
+          ...geometry,
+          spanWidth: faceSize,
+          spanHeight: faceSize,
+        },
+        DESCRIPTOR_SIDE,
+        DESCRIPTOR_SIDE,
+      );
+      descriptor = nets ? await nets.describe(chip) : await describeOnWasm(chip);
+    }
+    const box = cropWindows(crop.width, crop.height, facePercent, []).descriptor!;
+    const graphs = networks.filter((name) => name !== "context" && name !== "landmarks");
+    const embeddings = await embedWithNetworks(image, geometry, box, graphs, undefined);
+    if (networks.includes("landmarks")) {
+      embeddings.landmarks = faceShape(await faceGeometry(image, box, true, nets));
+    }
+    return { descriptor, embeddings };
+  } finally {
+    image.dispose();
+  }
+}
