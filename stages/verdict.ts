@@ -557,6 +557,11 @@ function wordsOf(
     `(chance ${pct(chance)})` +
     (noFace ? `; what sees no face scores ${pct(noFace.accuracy)}` : "") +
     (faceAdds ? `; adding the face changes that by ${interval(faceAdds)}` : "") + unseenText + ".";
+  // The demographics alone tell the groups about as well as the photo alone: name both. Where
+  // the photo alone does better, estimates taken from the photo may only echo its style.
+  const bothTell = demographics !== null && figures.photoAlone !== null &&
+    demographics.accuracy >= figures.photoAlone.accuracy - CLOSE &&
+    demographics.accuracy - chance >= 0.25 * (model.accuracy - chance);
   const face = faceAdds?.holmP !== undefined && faceAdds.holmP < 0.05
     ? faceAdds
     : unseen?.faceAdds ?? faceAdds;
@@ -569,7 +574,7 @@ function wordsOf(
       face === unseen?.faceAdds && face !== faceAdds ? " on sources it never saw" : ""
     }.`,
     photo: `No: the model reads the photo${
-      shares.demographics !== null && shares.demographics >= 0.25 ? " and the demographics" : ""
+      bothTell ? " and the demographics" : ""
     }, not the face. A model that never sees a face scores ${
       pct(noFace?.accuracy ?? chance)
     }, against its ${pct(model.accuracy)}.`,

@@ -157,6 +157,8 @@ Deno.test("decideVerdict(): the photo, where the estimates only echo a style the
     input(200, { model: 0.85, demographics: 0.75, noFace: 0.95, withFace: 0.95, photo: 0.95 }),
   );
   assert.equal(v.conclusion, "photo");
+  // The estimates only echo the photo's style: the headline names the photo alone.
+  assert.match(v.headline, /reads the photo, not the face/);
 });
 
 Deno.test("decideVerdict(): a no-face fit below chance on new sources does not make a face model at chance 'the face'", () => {
