@@ -39,6 +39,30 @@ export interface SameSplitOptions {
 }
 
 /**
+ * Each held-out group with its training rows: every other group (only `train` against the test
+ * split), less the held-out people's other faces with `keepPeopleApart`; groups whose training
+ * rows hold fewer than two classes are left out.
+ */
+function* heldOutGroups<
+  R extends { group: HeldOutGroup; label: number; id: string; person?: string },
+>(
+  rows: readonly R[],
+  { keepPeopleApart = false }: SameSplitOptions,
+): Generator<{ train: R[]; test: R[] }> {
+  for (const group of [...new Set(rows.map((r) => r.group))].filter((g) => g !== "train")) {
+    const test = rows.filter((r) => r.group === group);
+    const testPeople = keepPeopleApart ? new Set(test.map((r) => r.person ?? r.id)) : null;
+    const train = rows.filter((r) =>
+      r.group !== group && (group !== "test" || r.group === "train") &&
+      !testPeople?.has(r.person ?? r.id)
+    );
+    if (train.length > 0 && test.length > 0 && new Set(train.map((r) => r.label)).size >= 2) {
+      yield { train, test };
+    }
+  }
+}
+
+/**
  * Fits a logistic regression on each held-out group's complement and predicts the group: the
  * same split as the face models (the folds, or train+val → test). Its penalty is chosen by
  * cross-validation inside the training rows, grouped by person, exactly as the probes'
@@ -52,19 +76,9 @@ export function fitOnSameSplit(
   options: SameSplitOptions = {},
   probabilities?: Map<string, Float64Array>,
 ): Map<string, number> {
-  const { balanced = false, keepPeopleApart = false } = options;
+  const { balanced = false } = options;
   const predictions = new Map<string, number>();
-  const groups = [...new Set(rows.map((r) => r.group))].filter((g) => g !== "train");
-  for (const group of groups) {
-    const test = rows.filter((r) => r.group === group);
-    const testPeople = keepPeopleApart ? new Set(test.map((r) => r.person ?? r.id)) : null;
-    const train = rows.filter((r) =>
-      r.group !== group && (group !== "test" || r.group === "train") &&
-      !testPeople?.has(r.person ?? r.id)
-    );
-    if (train.length === 0 || test.length === 0 || new Set(train.map((r) => r.label)).size < 2) {
-      continue;
-    }
+  for (const { train, test } of heldOutGroups(rows, options)) {
     const { model } = LogisticRegression.fitCv(
       train.map((r) => r.x),
       train.map((r) => r.label),
@@ -141,19 +155,10 @@ export function fitStackedOnSameSplit(
   stacks: readonly (readonly number[])[],
   options: SameSplitOptions = {},
 ): Map<string, number>[] {
-  const { balanced = false, keepPeopleApart = false } = options;
+  const { balanced = false } = options;
   const predictions = stacks.map(() => new Map<string, number>());
   const used = [...new Set(stacks.flat())];
-  for (const group of [...new Set(rows.map((r) => r.group))].filter((g) => g !== "train")) {
-    const test = rows.filter((r) => r.group === group);
-    const testPeople = keepPeopleApart ? new Set(test.map((r) => r.person ?? r.id)) : null;
-    const train = rows.filter((r) =>
-      r.group !== group && (group !== "test" || r.group === "train") &&
-      !testPeople?.has(r.person ?? r.id)
-    );
-    if (train.length === 0 || test.length === 0 || new Set(train.map((r) => r.label)).size < 2) {
-      continue;
-    }
+  for (const { train, test } of heldOutGroups(rows, options)) {
     const answers = new Map(used.map((b) => [b, blockAnswers(train, test, b, classes, balanced)]));
     stacks.forEach((stack, s) => {
       const features = (side: "train" | "test", i: number) =>
