@@ -310,8 +310,13 @@ Deno.test({
       assert.ok(robots >= 1 && robots <= 3, `robots.txt read ${robots} times by 3 workers`);
       assert.equal(times.length - robots, 1 + 8, "the page and 8 images");
       const gaps = times.slice(1).map((time, i) => time - times[i]!);
-      // Starts are claimed in KV 150 ms apart; arrival adds only a little jitter on loopback.
-      assert.ok(Math.min(...gaps) >= delayMs - 30, `gaps ${gaps.map(Math.round).join(", ")} ms`);
+      const shown = `gaps ${gaps.map(Math.round).join(", ")} ms`;
+      // Starts are claimed in KV 150 ms apart. Arrival is stamped by this test's own server, and
+      // a busy test process stamps a request late, which shortens the next gap by as much; the
+      // span of all arrivals cannot shrink so, and two requests at once would still show.
+      const span = times.at(-1)! - times[0]!;
+      assert.ok(span >= gaps.length * delayMs - 60, `span ${Math.round(span)} ms; ${shown}`);
+      assert.ok(Math.min(...gaps) >= delayMs / 5, shown);
     } finally {
       await workers.stop();
       await site.close();
@@ -513,7 +518,9 @@ Deno.test({
     const server = await startNatsServer();
     // The queue's timing is set by its creator: short, so the killed worker's job returns soon.
     const setup = await connectCluster(parseClusterUrl(server.url), { name: "t", log: () => {} });
-    await openCluster(setup, TUNING);
+    // Longer than TUNING's: on a busy machine a worker's first job (loading the face networks)
+    // can outlast 2 s three times over and be poisoned, which is not what this test is about.
+    await openCluster(setup, { ...TUNING, ackWaitMs: 6000, attempts: 5 });
     await setup.close();
     const workers = [0, 1, 2].map((i) => spawnWorker(server.url, i));
     try {

@@ -65,6 +65,7 @@ Deno.test({
         assert.deepEqual(errors, [], "no script errors");
         // The verdict's headline is on the first screen.
         await page.goto(base + "/");
+        await page.locator(".verdict-headline").waitFor();
         const box = await page.locator(".verdict-headline").boundingBox();
         assert.ok(
           box && box.y + box.height <= height,
