@@ -9,16 +9,10 @@ import { pathToFileURL } from "node:url";
 import { chromium as playwright } from "playwright-core";
 import { writeReport } from "../report/report.ts";
 import { CHROMIUM_ARGS } from "../commands/bench/serve.ts";
+import { chromiumPath } from "./_chromium.ts";
 import { SAMPLE_DATASET, sampleCrops, sampleModels } from "./testdata/eval/sample_run.ts";
 import { sampleVerdict } from "./_webapp_fixture.ts";
 
-const chromiumPath = [Deno.env.get("FACEFIELD_CHROMIUM"), "/usr/bin/chromium"].find((path) => {
-  try {
-    return path !== undefined && Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-});
 if (!chromiumPath) {
   console.warn("report_phone_test: skipped, no Chromium found (apt-get install chromium)");
 }

@@ -8,15 +8,9 @@ import assert from "node:assert/strict";
 import { chromium as playwright } from "playwright-core";
 import { createApp } from "../web/app.ts";
 import { CHROMIUM_ARGS } from "../commands/bench/serve.ts";
+import { chromiumPath } from "./_chromium.ts";
 import { sampleVerdict, webappDataDir } from "./_webapp_fixture.ts";
 
-const chromiumPath = [Deno.env.get("FACEFIELD_CHROMIUM"), "/usr/bin/chromium"].find((path) => {
-  try {
-    return path !== undefined && Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-});
 if (!chromiumPath) {
   console.warn("webapp_phone_test: skipped, no Chromium found (apt-get install chromium)");
 }
