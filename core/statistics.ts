@@ -146,3 +146,56 @@ export function permutationPValue(
   }
   return (1 + hits) / (1 + permutations);
 }
+
+/**
+ * Holm's step-down correction: each p multiplied by the number of hypotheses not yet rejected,
+ * made monotone, capped at 1; in the order given.
+ *
+ * @example
+ * ```ts
+ * holm([0.01, 0.04, 0.03]); // [0.03, 0.06, 0.06]
+ * ```
+ */
+export function holm(pValues: readonly number[]): number[] {
+  const order = pValues.map((p, i) => [p, i] as const).sort((a, b) => a[0] - b[0]);
+  const adjusted = new Array<number>(pValues.length);
+  let running = 0;
+  order.forEach(([p, i], rank) => {
+    running = Math.max(running, Math.min(1, p * (pValues.length - rank)));
+    adjusted[i] = running;
+  });
+  return adjusted;
+}
+
+/** The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
+export function normalQuantile(p: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`Cannot take the quantile of ${p}: need 0 < p < 1`);
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269];
+  const a5 = [-30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972];
+  const b5 = -13.28068155288572;
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734];
+  const c5 = [4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const tail = (q: number) =>
+    (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c5[0]!) * q + c5[1]!) /
+    ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5;
+  const r = q * q;
+  return (((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a5[0]!) * r + a5[1]!) * q /
+    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b5) * r + 1);
+}
+
+/**
+ * Faces a paired comparison needs to find a gain of `difference` with 80 % power in a
+ * one-sided test at `alpha`, when the two disagree on a share `discordant` of the faces
+ * (Connor's approximation for McNemar's test).
+ */
+export function facesNeededFor(difference: number, discordant: number, alpha = 0.05): number {
+  const d = Math.max(Math.abs(difference), 0.01);
+  const q = Math.min(1, Math.max(discordant, d));
+  const z = normalQuantile(1 - alpha) + normalQuantile(0.8);
+  return Math.ceil(z * z * q / (d * d));
+}

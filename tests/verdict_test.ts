@@ -1,13 +1,10 @@
 /** The verdict's rule on constructed predictions whose truth is known. */
 import assert from "node:assert/strict";
-import { seededUniform } from "../core/statistics.ts";
+import { facesNeededFor, holm, normalQuantile, seededUniform } from "../core/statistics.ts";
 import {
   decideVerdict,
-  facesNeededFor,
   headlineModel,
-  holm,
   type LadderPredictions,
-  normalQuantile,
   pairedDifference,
   type VerdictInput,
 } from "../stages/verdict.ts";
