@@ -1,4 +1,5 @@
 /** Small statistics the evaluation needs: a binomial interval and an exact test. */
+import studentTCdf from "@stdlib/stats-base-dists-t-cdf";
 
 /** z for a two-sided 95 % interval. */
 export const Z95 = 1.959963984540054;
@@ -198,4 +199,24 @@ export function facesNeededFor(difference: number, discordant: number, alpha = 0
   const q = Math.min(1, Math.max(discordant, d));
   const z = normalQuantile(1 - alpha) + normalQuantile(0.8);
   return Math.ceil(z * z * q / (d * d));
+}
+
+/**
+ * One-sided one-sample t-test that the mean of `values` exceeds `mean`: the p-value. Used where
+ * the unit of evidence is a group (a source's faces share its photographer), so the spread
+ * between groups, not the count of faces, sets how sure we are. Needs two values; equal values
+ * give 0 above `mean` and 1 otherwise.
+ *
+ * @example
+ * ```ts
+ * oneSampleTUpperTail([0.8, 0.72, 0.56, 0.52], 0.5); // ≈ 0.054 (t = 2.26, 3 degrees of freedom)
+ * ```
+ */
+export function oneSampleTUpperTail(values: readonly number[], mean: number): number {
+  const n = values.length;
+  if (n < 2) return 1;
+  const average = values.reduce((sum, v) => sum + v, 0) / n;
+  const spread = Math.sqrt(values.reduce((sum, v) => sum + (v - average) ** 2, 0) / (n - 1));
+  if (spread === 0) return average > mean ? 0 : 1;
+  return 1 - studentTCdf((average - mean) / (spread / Math.sqrt(n)), n - 1);
 }

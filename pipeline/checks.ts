@@ -14,7 +14,7 @@ import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { fitOnSameSplit } from "./same_split.ts";
 import { ladderFits } from "./ladder.ts";
-import { decideVerdict, headlineModel, type Verdict } from "../stages/verdict.ts";
+import { decideVerdict, headlineModel, seesFaceAlone, type Verdict } from "../stages/verdict.ts";
 import {
   blurredFacePixels,
   IMAGE_STATISTIC_NAMES,
@@ -658,16 +658,24 @@ function verdictOf(
       ? (record) => runOfSource.get(sources.get(record.id)!) ?? "train"
       : null,
   });
-  const answers = (loso.answersOf.get(kind as ModelKind) ?? []).flatMap((run) => run ?? []);
+  const answersOn = (model: string) =>
+    new Map(
+      (loso.answersOf.get(model as ModelKind) ?? []).flatMap((run) => run ?? []).map((a) =>
+        [a.id, a.predicted] as const
+      ),
+    );
+  const answers = answersOn(kind);
+  const faceModels = new Map(input.kinds.filter(seesFaceAlone).map((k) => [k, answersOn(k)]));
   return decideVerdict({
     classes: input.classes.length,
     model: { kind, rule, predictions, actual },
     ladder: fits.random,
     unseen: fits.unseen && {
       ...fits.unseen,
-      model: answers.length ? new Map(answers.map((a) => [a.id, a.predicted])) : null,
+      model: answers.size ? answers : null,
       runs: loso.runs.length,
       sourceOf: sources,
+      faceModels: new Map([...faceModels].filter(([, a]) => a.size > 0)),
     },
   });
 }

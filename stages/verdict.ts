@@ -5,15 +5,18 @@
  * The figures it rests on are fitted in pipeline/checks.ts; the words and the chart are drawn
  * in report/verdict.ts.
  */
+import { binomialUpperTail, facesNeededFor, holm } from "../core/statistics.ts";
 import {
-  balancedAccuracy,
-  binomialUpperTail,
-  facesNeededFor,
-  holm,
-  mcnemarUpperTail,
-  wilsonInterval,
-  Z95,
-} from "../core/statistics.ts";
+  type Accuracy,
+  accuracyOn,
+  type LadderPredictions,
+  type PairedDifference,
+  pairedDifference,
+} from "./held_out_accuracy.ts";
+import { unseenFigures, type UnseenInput, type UnseenSources } from "./unseen_sources.ts";
+
+export type { Accuracy, LadderPredictions, PairedDifference, UnseenInput, UnseenSources };
+export { accuracyOn, balancedAccuracyOn, pairedDifference } from "./held_out_accuracy.ts";
 
 /** What the run concludes. */
 export type Conclusion =
@@ -46,59 +49,6 @@ export interface Rung {
   ci95: [number, number] | null;
   /** Faces it was measured on (0 for chance). */
   n: number;
-}
-
-/** A paired difference of two predictors' accuracy on the very same held-out faces. */
-export interface PairedDifference {
-  /** With the face minus without it, as a fraction (0.05 = five points). */
-  difference: number;
-  /** Paired 95 % interval of the difference (from the discordant pairs). */
-  ci95: [number, number];
-  /** One-sided exact McNemar p-value: the face-holding predictor is right more often. */
-  pValue: number;
-  /** After Holm's correction over the tests the conclusion uses. */
-  holmP: number;
-  n: number;
-  withFace: number;
-  withoutFace: number;
-  /** Share of the faces where exactly one of the two is right. */
-  discordant: number;
-}
-
-/** Leave-sources-out: each run holds out one source of every category (balanced). */
-export interface UnseenSources {
-  /** The model kind these figures are for (the headline model). */
-  model: string;
-  /** Groups of held-out sources (one source of each category per group where it can). */
-  runs: number;
-  n: number;
-  /** The headline model's balanced accuracy on sources it never saw. */
-  balancedAccuracy: number;
-  ci95: [number, number];
-  /** One-sided binomial p against chance, on its accuracy. */
-  pValue: number;
-  /** The headline model's balanced accuracy on the random split, on the same faces. */
-  randomSplitBalancedAccuracy: number | null;
-  /** The no-face baseline fitted on the same held-out-source runs. */
-  noFaceBalancedAccuracy: number | null;
-  /** The no-face and face features stacked, fitted on the same runs. */
-  withFaceBalancedAccuracy: number | null;
-  /**
-   * The headline model (it sees the face alone) against the no-face fit on the held-out
-   * sources' faces. A style per source does not carry over to a new source, a face signal
-   * does, and a style that all of one category's sources share stays in the no-face fit too.
-   * The stacked fit is no judge here: trained where the style gives every answer, it trusts
-   * the style, which a new source does not have.
-   */
-  faceAdds: PairedDifference | null;
-  /** The headline model's accuracy on each held-out source's faces. */
-  perSource: { source: string; n: number; accuracy: number }[];
-  /**
-   * Whether the face model is above chance on every held-out source. Faces of one source share
-   * its look, so a model can beat chance on pooled faces by a look that happens to resemble
-   * another source of the same class; a face signal holds on each source.
-   */
-  everySourceAboveChance: boolean;
 }
 
 /** A test the conclusion uses, with its raw and Holm-corrected p. */
@@ -139,94 +89,6 @@ export interface Verdict {
   evidence: { lines: string[]; perModel: string[] };
 }
 
-/** One predictor's accuracy on a set of held-out faces. */
-export interface Accuracy {
-  accuracy: number;
-  ci95: [number, number];
-  n: number;
-  correct: number;
-}
-
-/** Accuracy of `predicted` on the faces of `actual` it answered; null when it answered none. */
-export function accuracyOn(
-  actual: ReadonlyMap<string, number>,
-  predicted: ReadonlyMap<string, number>,
-): Accuracy | null {
-  let n = 0, correct = 0;
-  for (const [id, label] of actual) {
-    const p = predicted.get(id);
-    if (p === undefined) continue;
-    n++;
-    if (p === label) correct++;
-  }
-  return n ? { accuracy: correct / n, ci95: wilsonInterval(correct, n), n, correct } : null;
-}
-
-/** Mean recall over the classes present, of `predicted` on the faces of `actual` it answered. */
-export function balancedAccuracyOn(
-  actual: ReadonlyMap<string, number>,
-  predicted: ReadonlyMap<string, number>,
-): number | null {
-  const ids = [...actual.keys()].filter((id) => predicted.has(id));
-  if (ids.length === 0) return null;
-  return balancedAccuracy(ids.map((id) => actual.get(id)!), ids.map((id) => predicted.get(id)!));
-}
-
-/**
- * `withFace` minus `withoutFace` in accuracy on the faces both answered, with a paired 95 %
- * interval (the difference of two proportions on the same faces, whose variance comes from
- * the faces where the two disagree) and the exact one-sided McNemar p. `holmP` is the raw p
- * until `holm` corrects it.
- */
-export function pairedDifference(
-  actual: ReadonlyMap<string, number>,
-  withFace: ReadonlyMap<string, number>,
-  withoutFace: ReadonlyMap<string, number>,
-): PairedDifference | null {
-  let n = 0, withRight = 0, withoutRight = 0, onlyWith = 0, onlyWithout = 0;
-  for (const [id, label] of actual) {
-    const a = withFace.get(id);
-    const b = withoutFace.get(id);
-    if (a === undefined || b === undefined) continue;
-    n++;
-    if (a === label) withRight++;
-    if (b === label) withoutRight++;
-    if (a === label && b !== label) onlyWith++;
-    if (b === label && a !== label) onlyWithout++;
-  }
-  if (n === 0) return null;
-  const difference = (onlyWith - onlyWithout) / n;
-  const spread = Math.sqrt(Math.max(0, (onlyWith + onlyWithout) / n - difference ** 2) / n);
-  const pValue = mcnemarUpperTail(onlyWith, onlyWithout);
-  return {
-    difference,
-    ci95: [difference - Z95 * spread, difference + Z95 * spread],
-    pValue,
-    holmP: pValue,
-    n,
-    withFace: withRight / n,
-    withoutFace: withoutRight / n,
-    discordant: (onlyWith + onlyWithout) / n,
-  };
-}
-
-/** Predictions of the ladder's fits on the same held-out faces, by record id. */
-export interface LadderPredictions {
-  /** The faces every fit answered, with their labels. */
-  actual: ReadonlyMap<string, number>;
-  /** Estimated age, gender and ethnicity alone; null where no face had an estimate. */
-  demographics: ReadonlyMap<string, number> | null;
-  /** Every no-face feature: the demographics, image statistics, the masked photo, the pose. */
-  noFace: ReadonlyMap<string, number>;
-  /**
-   * The photo alone (no demographics): to tell which of the two explains more, since the
-   * demographics are estimated from the photo and take on its style too. @default noFace
-   */
-  photo?: ReadonlyMap<string, number> | null;
-  /** The no-face features and the face's own (its embeddings and landmarks). */
-  withFace: ReadonlyMap<string, number>;
-}
-
 export interface VerdictInput {
   /** Number of classes. */
   classes: number;
@@ -241,19 +103,17 @@ export interface VerdictInput {
   };
   /** The ladder on the random split; null where the checks did not run. */
   ladder: LadderPredictions | null;
-  /** The same on sources never seen in training, with the headline model's answers there. */
-  unseen:
-    | (LadderPredictions & {
-      model: ReadonlyMap<string, number> | null;
-      runs: number;
-      /** Each held-out face's source, for the per-source figures. */
-      sourceOf?: ReadonlyMap<string, string>;
-    })
-    | null;
+  /** The same on sources never seen in training, with the face models' answers there. */
+  unseen: UnseenInput | null;
   /** Per-model detail lines for `evidence`. @default [] */
   perModel?: string[];
   /** @default 0.05 */
   alpha?: number;
+}
+
+/** Whether a model kind sees the face alone; `context` and `portrait` read the photo around it. */
+export function seesFaceAlone(kind: string): boolean {
+  return kind !== "context" && kind !== "portrait";
 }
 
 /**
@@ -266,7 +126,7 @@ export function headlineModel(kinds: readonly string[]): { kind: string; rule: s
   if (kinds.includes("ensemble")) {
     return { kind: "ensemble", rule: "the ensemble of the face probes, as the run trains it" };
   }
-  const face = kinds.find((kind) => kind !== "context" && kind !== "portrait");
+  const face = kinds.find(seesFaceAlone);
   return face
     ? { kind: face, rule: "the first face model listed (no ensemble in this run)" }
     : { kind: kinds[0]!, rule: "the first model listed (no face-only model in this run)" };
@@ -304,78 +164,6 @@ interface Figures {
   tests: VerdictTest[];
 }
 
-function unseenFigures(input: VerdictInput, chance: number): UnseenSources | null {
-  const unseen = input.unseen;
-  if (!unseen || unseen.actual.size === 0) return null;
-  const modelAnswers = unseen.model ?? new Map<string, number>();
-  const score = accuracyOn(unseen.actual, modelAnswers);
-  const balanced = balancedAccuracyOn(unseen.actual, modelAnswers);
-  if (!score || balanced === null) return null;
-  return {
-    model: input.model.kind,
-    runs: unseen.runs,
-    n: score.n,
-    balancedAccuracy: balanced,
-    ci95: score.ci95,
-    pValue: binomialUpperTail(score.correct, score.n, chance),
-    randomSplitBalancedAccuracy: balancedAccuracyOn(
-      new Map([...unseen.actual].filter(([id]) => modelAnswers.has(id))),
-      input.model.predictions,
-    ),
-    noFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.noFace),
-    withFaceBalancedAccuracy: balancedAccuracyOn(unseen.actual, unseen.withFace),
-    faceAdds: faceAddsOnNewSources(unseen.actual, modelAnswers, unseen.noFace, score, chance),
-    ...perSourceOf(unseen.actual, modelAnswers, unseen.sourceOf, chance),
-  };
-}
-
-/**
- * The face model against what sees no face on new sources, tested as an intersection-union: its
- * p is the larger of McNemar's against the no-face fit and the binomial against chance. A no-face
- * fit that learnt the training sources' looks can score far below chance on a new source (its
- * look points to the wrong class), and a face model merely less wrong must not pass as the face
- * adding.
- */
-function faceAddsOnNewSources(
-  actual: ReadonlyMap<string, number>,
-  model: ReadonlyMap<string, number>,
-  noFace: ReadonlyMap<string, number>,
-  score: Accuracy,
-  chance: number,
-): PairedDifference | null {
-  if (model.size === 0) return null;
-  const versus = pairedDifference(actual, model, noFace);
-  if (!versus) return null;
-  const pValue = Math.max(versus.pValue, binomialUpperTail(score.correct, score.n, chance));
-  return { ...versus, pValue, holmP: pValue };
-}
-
-/** The model's accuracy per held-out source, and whether each is above chance. */
-function perSourceOf(
-  actual: ReadonlyMap<string, number>,
-  model: ReadonlyMap<string, number>,
-  sourceOf: ReadonlyMap<string, string> | undefined,
-  chance: number,
-): Pick<UnseenSources, "perSource" | "everySourceAboveChance"> {
-  const bySource = new Map<string, { n: number; correct: number }>();
-  for (const [id, label] of actual) {
-    const p = model.get(id);
-    if (p === undefined) continue;
-    const key = sourceOf?.get(id) ?? "all";
-    const entry = bySource.get(key) ?? { n: 0, correct: 0 };
-    entry.n++;
-    if (p === label) entry.correct++;
-    bySource.set(key, entry);
-  }
-  const perSource = [...bySource].sort(([a], [b]) => (a < b ? -1 : 1)).map((
-    [source, { n, correct }],
-  ) => ({ source, n, accuracy: correct / n }));
-  return {
-    perSource,
-    everySourceAboveChance: perSource.length > 0 && perSource.every((s) => s.accuracy > chance),
-  };
-}
-
 /** Gathers the figures and corrects the tests the conclusion uses with Holm's method. */
 function figuresOf(input: VerdictInput): Figures {
   const { alpha = 0.05 } = input;
@@ -391,7 +179,7 @@ function figuresOf(input: VerdictInput): Figures {
     noFace: ladder && accuracyOn(ladder.actual, ladder.noFace),
     photoAlone: ladder && accuracyOn(ladder.actual, ladder.photo ?? ladder.noFace),
     faceAdds: ladder && pairedDifference(ladder.actual, ladder.withFace, ladder.noFace),
-    unseen: unseenFigures(input, chance),
+    unseen: unseenFigures(input.unseen, input.model, chance),
     tests: [],
   };
   const raw: [string, number][] = [
@@ -406,8 +194,8 @@ function figuresOf(input: VerdictInput): Figures {
   }
   if (faceAdds) raw.push(["the face adds to what sees no face", faceAdds.pValue]);
   if (unseen) raw.push(["the model beats chance on sources it never saw", unseen.pValue]);
-  if (unseen?.faceAdds) {
-    raw.push(["the face adds on sources it never saw", unseen.faceAdds.pValue]);
+  if (unseen?.faceEvidence) {
+    raw.push(["the face adds on sources it never saw", unseen.faceEvidence.pValue]);
   }
   const adjusted = holm(raw.map(([, p]) => p));
   figures.tests = raw.map(([name, pValue], i) => ({
@@ -419,8 +207,8 @@ function figuresOf(input: VerdictInput): Figures {
   if (faceAdds) {
     faceAdds.holmP = adjusted[raw.findIndex(([n]) => n.startsWith("the face adds to"))]!;
   }
-  if (unseen?.faceAdds) {
-    unseen.faceAdds.holmP = adjusted[
+  if (unseen?.faceEvidence) {
+    unseen.faceEvidence.faceAdds.holmP = adjusted[
       raw.findIndex(([n]) => n.endsWith("adds on sources it never saw"))
     ]!;
   }
@@ -434,8 +222,8 @@ const CLOSE = 0.05;
 function conclude(figures: Figures): { conclusion: Conclusion; alsoNoFace: boolean } {
   const significant = (prefix: string) =>
     figures.tests.some((t) => t.name.startsWith(prefix) && t.significant);
-  const onNewSources = figures.unseen?.everySourceAboveChance === true &&
-    significant("the face adds on sources it never saw");
+  // Only a face model above chance on every held-out source is tested (`faceEvidence`).
+  const onNewSources = significant("the face adds on sources it never saw");
   const faceAdds = significant("the face adds to") || onNewSources;
   const noFaceSignal = significant("what sees no face");
   const modelSignal = significant("the model beats chance");
@@ -511,17 +299,18 @@ function wordsOf(
   const bothTell = demographics !== null && figures.photoAlone !== null &&
     demographics.accuracy >= figures.photoAlone.accuracy - CLOSE &&
     demographics.accuracy - chance >= 0.25 * (model.accuracy - chance);
-  const face = faceAdds?.holmP !== undefined && faceAdds.holmP < 0.05
-    ? faceAdds
-    : unseen?.faceAdds ?? faceAdds;
+  const evidence = unseen?.faceEvidence ?? null;
+  const onRandomSplit = faceAdds !== null && faceAdds.holmP < 0.05;
+  const face = onRandomSplit ? faceAdds : evidence?.faceAdds ?? faceAdds;
+  const where = onRandomSplit || !evidence
+    ? ""
+    : ` on sources it never saw${evidence.model === kind ? "" : ` (the ${evidence.model} model)`}`;
   const headline: Record<Conclusion, string> = {
     face: `Yes: the face itself tells the groups apart${
       alsoNoFace ? ", and the photo or the demographics do too" : ""
     }. The face adds ${
       face ? `${points(face.difference)} points` : "accuracy"
-    } to what the photo and the demographics predict${
-      face === unseen?.faceAdds && face !== faceAdds ? " on sources it never saw" : ""
-    }.`,
+    } to what the photo and the demographics predict${where}.`,
     photo: `No: the model reads the photo${
       bothTell ? " and the demographics" : ""
     }, not the face. A model that never sees a face scores ${

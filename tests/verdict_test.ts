@@ -1,6 +1,12 @@
 /** The verdict's rule on constructed predictions whose truth is known. */
 import assert from "node:assert/strict";
-import { facesNeededFor, holm, normalQuantile, seededUniform } from "../core/statistics.ts";
+import {
+  facesNeededFor,
+  holm,
+  normalQuantile,
+  oneSampleTUpperTail,
+  seededUniform,
+} from "../core/statistics.ts";
 import {
   decideVerdict,
   headlineModel,
@@ -81,6 +87,8 @@ function input(
         withFace: right(unseen.withFace),
         model: right(unseen.model),
         runs: 2,
+        // Four held-out sources, two of each class (a face's class is its index mod 2).
+        sourceOf: new Map([...actual.keys()].map((id, i) => [id, `source-${i % 4}`])),
       }
       : null,
   };
@@ -184,13 +192,74 @@ Deno.test("decideVerdict(): on new sources the face must hold on every source, n
   const model = new Map(
     [...unseen.actual].map(([id, y]) => [id, y === 0 ? 0 : random() < 0.4 ? 1 : 0]),
   );
-  const sourceOf = new Map([...unseen.actual].map(([id, y]) => [id, `source-${y}`]));
-  const pooledOnly = decideVerdict({ ...made, unseen: { ...unseen, model, sourceOf } });
+  const pooledOnly = decideVerdict({ ...made, unseen: { ...unseen, model } });
   assert.equal(pooledOnly.unseenSources!.everySourceAboveChance, false);
   assert.notEqual(pooledOnly.conclusion, "face");
   // The same faces with the model above chance on each source: the face, on new sources.
-  const onEach = decideVerdict({ ...made, unseen: { ...unseen, sourceOf } });
+  const onEach = decideVerdict(made);
   assert.equal(onEach.unseenSources!.everySourceAboveChance, true);
   assert.equal(onEach.conclusion, "face");
-  assert.deepEqual(onEach.unseenSources!.perSource.map((s) => s.source), ["source-0", "source-1"]);
+  assert.deepEqual(
+    onEach.unseenSources!.perSource.map((s) => s.source),
+    ["source-0", "source-1", "source-2", "source-3"],
+  );
+});
+
+Deno.test("oneSampleTUpperTail() gives the textbook one-sided p", () => {
+  // t = 2.262 on 3 degrees of freedom: p ≈ 0.0544.
+  assert.ok(Math.abs(oneSampleTUpperTail([0.8, 0.72, 0.56, 0.52], 0.5) - 0.0545) < 0.001);
+  assert.ok(oneSampleTUpperTail([0.4, 0.45, 0.5], 0.5) > 0.85, "below the mean: p near 1");
+  assert.equal(oneSampleTUpperTail([0.7], 0.5), 1, "one source is no test");
+});
+
+/** Answers right on each of four held-out sources with the given rates (sources 0, 2: class 0). */
+function perSourceAnswers(actual: ReadonlyMap<string, number>, rates: number[], seed: number) {
+  const random = seededUniform(seed);
+  return new Map(
+    [...actual].map(([id, y], i) => [id, random() < rates[i % 4]! ? y : 1 - y]),
+  );
+}
+
+Deno.test("decideVerdict(): a face model that ignores the style shows the face where the ensemble is thrown by a new photographer", () => {
+  const made = input(200, { model: 0.95, demographics: 0.5, noFace: 0.99, withFace: 0.99 }, {
+    model: 0.75,
+    noFace: 0.5,
+    withFace: 0.55,
+  });
+  const unseen = made.unseen!;
+  // The ensemble trusts a style-reading member: one new source's look sends it the wrong way.
+  const ensemble = perSourceAnswers(unseen.actual, [0.95, 0.95, 0.25, 0.9], 3);
+  const descriptor = perSourceAnswers(unseen.actual, [0.8, 0.78, 0.82, 0.8], 4);
+  const withOnlyEnsemble = decideVerdict({ ...made, unseen: { ...unseen, model: ensemble } });
+  assert.notEqual(withOnlyEnsemble.conclusion, "face");
+  const v = decideVerdict({
+    ...made,
+    unseen: {
+      ...unseen,
+      model: ensemble,
+      faceModels: new Map([["ensemble", ensemble], ["descriptor", descriptor]]),
+    },
+  });
+  assert.equal(v.conclusion, "face", JSON.stringify(v.tests));
+  assert.equal(v.unseenSources!.faceEvidence!.model, "descriptor");
+  assert.match(v.headline, /on sources it never saw \(the descriptor model\)/);
+  // Bonferroni over the two face models tried.
+  const own = v.unseenSources!.faceModels.find((m) => m.model === "descriptor")!;
+  assert.ok(v.unseenSources!.faceEvidence!.pValue >= 2 * own.faceAdds!.pValue - 1e-12);
+});
+
+Deno.test("decideVerdict(): on new sources, sources that disagree are not a face signal however many faces they hold", () => {
+  // Every source above chance, pooled far above it, but two sources barely so: with four
+  // sources the spread between them leaves the mean unsure, whatever the faces' count.
+  const made = input(2000, { model: 0.95, demographics: 0.5, noFace: 0.99, withFace: 0.99 }, {
+    model: 0.7,
+    noFace: 0.5,
+    withFace: 0.6,
+  });
+  const model = perSourceAnswers(made.unseen!.actual, [0.99, 0.56, 0.98, 0.55], 5);
+  const v = decideVerdict({ ...made, unseen: { ...made.unseen!, model } });
+  assert.equal(v.unseenSources!.everySourceAboveChance, true);
+  assert.ok(v.unseenSources!.pValue < 1e-6, "pooled over faces it is far above chance");
+  assert.ok(v.unseenSources!.sourcesPValue > 0.05, String(v.unseenSources!.sourcesPValue));
+  assert.notEqual(v.conclusion, "face");
 });
