@@ -17,6 +17,7 @@ import { exportCommand } from "./export.ts";
 import { discoverCommand } from "./discover.ts";
 import { benchDiscoverCommand } from "./bench/discover.ts";
 import { benchVerdictCommand } from "./bench/verdict.ts";
+import { benchSeedlikeCommand } from "./bench/seedlike.ts";
 
 /** Every subcommand, in the order `--help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -38,4 +39,5 @@ export const commands: Command[] = [
   benchServeCommand,
   benchDiscoverCommand,
   benchVerdictCommand,
+  benchSeedlikeCommand,
 ];
