@@ -83,7 +83,7 @@ export interface ChecksInput {
   /**
    * Most training runs per model kind for leave-one-source-out; more sources than this are
    * held out in this many groups.
-   * @default 10
+   * @default LOSO_RUNS (5)
    */
   maxLosoRuns?: number;
   /** Progress lines (ids and counts only). @default console.error */
@@ -115,7 +115,18 @@ export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>
  * the other class for every held-out face, scoring far below chance on the faces of the held-out
  * source. With more runs than `maxRuns`, the sources are dealt round-robin over `maxRuns` runs.
  */
-export function losoPlan(records: SplitRecord[], sources: Map<string, string>, maxRuns = 10) {
+/**
+ * Training runs per model kind for leave-sources-out: every source is still held out once,
+ * in this many groups. Each run retrains every model, so the runs are what the check costs;
+ * five hold out a fifth of each category's sources at a time, as five folds would.
+ */
+export const LOSO_RUNS = 5;
+
+export function losoPlan(
+  records: SplitRecord[],
+  sources: Map<string, string>,
+  maxRuns = LOSO_RUNS,
+) {
   const sourceNames = [...new Set(records.map((r) => sources.get(r.id)!))].sort();
   const sourcesOfCategory = new Map<string, Set<string>>();
   for (const record of records) {
@@ -557,7 +568,7 @@ function headPoseBaseline(input: ChecksInput): BaselineResult | undefined {
  * baselines and the demographic ones, all on the face models' own split.
  */
 export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
-  const { maxLosoRuns = 10 } = input;
+  const { maxLosoRuns = LOSO_RUNS } = input;
   if (!Number.isInteger(maxLosoRuns) || maxLosoRuns < 1) {
     throw new RangeError(
       `Cannot run the checks as 'maxLosoRuns' must be a positive integer: got ${maxLosoRuns}`,

@@ -25,7 +25,7 @@ import {
   tellingFeatures,
 } from "../stages/validity.ts";
 import { computeMetrics } from "../stages/evaluate.ts";
-import { fitOnSameSplit, losoPlan, runChecks, sourceOf } from "../pipeline/checks.ts";
+import { fitOnSameSplit, LOSO_RUNS, losoPlan, runChecks, sourceOf } from "../pipeline/checks.ts";
 import { collectFaces } from "../pipeline/batches.ts";
 import { initEngine } from "../models/engine.ts";
 import { headPose } from "../models/faces/head_pose.ts";
@@ -649,4 +649,15 @@ Deno.test("losoPlan() holds out one source of every category at a time, or group
       assert.ok(left.length >= 1, `holding out ${group} leaves '${category}' no source`);
     }
   }
+  // The seed's shape, 14 sources a category: five runs by default, every source held out once.
+  const many = Array.from({ length: 56 }, (_, i) => ({
+    id: `m${i}`,
+    category: "abcd"[i % 4]!,
+    pageUrl: `${"abcd"[i % 4]}-site-${Math.floor(i / 4)}`,
+    identity: `m${i}`,
+  })) as unknown as SplitRecord[];
+  const plan = losoPlan(many, new Map(many.map((r) => [r.id, r.pageUrl])));
+  assert.equal(plan.heldOut.length, LOSO_RUNS);
+  assert.equal(new Set(plan.heldOut.flat()).size, 56);
+  assert.equal(plan.heldOut.flat().length, 56);
 });
