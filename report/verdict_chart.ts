@@ -46,6 +46,11 @@ function barsOf(verdict: Verdict): Bar[] {
       lo: unseen.ci95[0],
       hi: unseen.ci95[1],
     });
+    // The face model the face's test on new sources rests on, where it is another.
+    const evidence = unseen.faceModels.find((m) =>
+      m.model === unseen.faceEvidence?.model && m.model !== unseen.model
+    );
+    if (evidence) add(`new sources: ${evidence.model}`, "model", evidence.balancedAccuracy);
   }
   return bars;
 }

@@ -344,6 +344,15 @@ function evidenceLines(figures: Figures, rungs: Rung[]): string[] {
       }, n = ${n})`,
     );
   }
+  for (const m of figures.unseen?.faceModels ?? []) {
+    const above = m.perSource.filter((source) => source.accuracy > figures.chance).length;
+    lines.push(
+      `on sources it never saw, ${m.model}: ${pct(m.balancedAccuracy)} balanced, above chance ` +
+        `on ${above} of ${m.perSource.length} sources (over sources p = ${
+          m.sourcesPValue.toPrecision(2)
+        })` + (figures.unseen?.faceEvidence?.model === m.model ? "; the face's test" : ""),
+    );
+  }
   for (const test of figures.tests) {
     lines.push(
       `${test.name}: p = ${test.pValue.toPrecision(2)}, Holm ${test.holmP.toPrecision(2)}` +
