@@ -3,7 +3,6 @@
  * self-contained page that opens offline), the charts and face montages as PNGs, and a short
  * terminal summary. Headline numbers come with their interval and the baselines, always.
  */
-import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { TopLevelSpec } from "vega-lite";
@@ -18,11 +17,14 @@ import {
   renderChart,
   trainingCurvesSpec,
 } from "./charts.ts";
-import type { Metrics, RankedFace, SignificanceTest } from "../stages/evaluate.ts";
+import type { Metrics } from "../stages/evaluate.ts";
 import type { SplitName } from "../core/types.ts";
 import { REPORT_FILES } from "../store/paths.ts";
-import type { BaselineResult, Demographics, ValidityChecks } from "../stages/validity.ts";
+import type { ValidityChecks } from "../stages/validity.ts";
 import { verdictLines, verdictSection, verdictSummary } from "./verdict.ts";
+import { escapeXml, imageTag, pct, pValue, slug, table } from "./html.ts";
+import { montage } from "./montage.ts";
+import { checksSection, confoundSection, verdict } from "./checks_section.ts";
 import { verdictSpec } from "./verdict_chart.ts";
 import type { Verdict } from "../stages/verdict.ts";
 import {
@@ -78,133 +80,6 @@ export interface ReportFiles {
   pngs: string[];
 }
 
-const TILE = 96;
-const CAPTION = 30;
-const ROW_LABEL = 140;
-const GAP = 6;
-/** Montages are drawn at twice their CSS size, so faces and text stay sharp when zoomed. */
-const MONTAGE_SCALE = 2;
-
-function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-const pct = (value: number | null, digits = 1) =>
-  value === null || !Number.isFinite(value) ? "n/a" : `${(value * 100).toFixed(digits)} %`;
-
-function pValue(test: SignificanceTest): string {
-  return test.pValue < 0.001 ? "p < 0.001" : `p = ${test.pValue.toFixed(3)}`;
-}
-
-/** Safe in a file name: kinds and class labels come from config and data. */
-function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
-}
-
-async function faceTile(crop: Uint8Array | undefined, side: number): Promise<Buffer> {
-  if (crop) {
-    try {
-      return await sharp(crop).resize(side, side, { fit: "cover" }).png().toBuffer();
-    } catch {
-      // An unreadable crop is shown as a blank tile rather than failing the whole report.
-    }
-  }
-  return await sharp({
-    create: { width: side, height: side, channels: 3, background: "#ddd" },
-  }).png().toBuffer();
-}
-
-/**
- * The seed study's figure for one class: its most confident true positives, false negatives and
- * false positives, one row each, with the confidence under every face.
- */
-export async function montage(
-  kind: string,
-  lists: Metrics["topK"][number],
-  faces: Map<string, Uint8Array>,
-): Promise<Uint8Array> {
-  // Captions must fit under a tile and hints beside it; librsvg does not wrap or clip text.
-  const short = (label: string, max: number) =>
-    label.length > max ? `${label.slice(0, max - 1)}…` : label;
-  const rows: [string, string[], RankedFace[], (f: RankedFace) => string][] = [
-    ["true positives", ["right, most sure"], lists.truePositives, () => "right"],
-    [
-      "false negatives",
-      [`is ${short(lists.label, 17)},`, "called as below"],
-      lists.falseNegatives,
-      (f) => short(f.predicted, 16),
-    ],
-    [
-      "false positives",
-      [`called ${short(lists.label, 13)},`, "is as below"],
-      lists.falsePositives,
-      (f) => short(f.actual, 16),
-    ],
-  ];
-  const columns = Math.max(1, ...rows.map(([, , list]) => list.length));
-  const title = 34;
-  const width = ROW_LABEL + columns * (TILE + GAP) + GAP;
-  const rowHeight = TILE + CAPTION + GAP;
-  const height = title + rows.length * rowHeight;
-  const text: string[] = [
-    `<text x="${GAP}" y="22" font-size="16" font-weight="bold">${
-      escapeXml(`${kind}: '${short(lists.label, 40)}'`)
-    }</text>`,
-  ];
-  const composites: sharp.OverlayOptions[] = [];
-  for (const [r, [name, hints, list, caption]] of rows.entries()) {
-    const top = title + r * rowHeight;
-    text.push(
-      `<text x="${GAP}" y="${top + TILE / 2 - 6}" font-size="13" font-weight="bold">${name}</text>`,
-      ...hints.map((hint, h) =>
-        `<text x="${GAP}" y="${top + TILE / 2 + 10 + h * 14}" font-size="11" fill="#555">${
-          escapeXml(hint)
-        }</text>`
-      ),
-    );
-    if (list.length === 0) {
-      text.push(
-        `<text x="${ROW_LABEL}" y="${top + TILE / 2}" font-size="12" fill="#888">none</text>`,
-      );
-    }
-    for (const [c, face] of list.entries()) {
-      const left = ROW_LABEL + c * (TILE + GAP);
-      composites.push({
-        input: await faceTile(faces.get(face.id), TILE * MONTAGE_SCALE),
-        left: left * MONTAGE_SCALE,
-        top: top * MONTAGE_SCALE,
-      });
-      text.push(
-        `<text x="${left + TILE / 2}" y="${top + TILE + 13}" font-size="10" text-anchor="middle">${
-          escapeXml(caption(face))
-        }</text>`,
-        `<text x="${left + TILE / 2}" y="${
-          top + TILE + 26
-        }" font-size="10" fill="#666" text-anchor="middle">${
-          escapeXml(`${pct(face.confidence, 0)} · ${face.id}`)
-        }</text>`,
-      );
-    }
-  }
-  const [pixelWidth, pixelHeight] = [width * MONTAGE_SCALE, height * MONTAGE_SCALE];
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${pixelWidth}" height="${pixelHeight}"
-viewBox="0 0 ${width} ${height}">
-<g font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif">${text.join("\n")}</g></svg>`;
-  const png = await sharp({
-    create: { width: pixelWidth, height: pixelHeight, channels: 3, background: "white" },
-  })
-    .composite([{ input: Buffer.from(svg), left: 0, top: 0 }, ...composites])
-    .png()
-    .toBuffer();
-  return new Uint8Array(png);
-}
-
-function verdict(test: SignificanceTest, what: string): string {
-  return test.significant
-    ? `<span class="yes">beats ${escapeXml(what)} (${pValue(test)})</span>`
-    : `<span class="no">does not beat ${escapeXml(what)} significantly (${pValue(test)})</span>`;
-}
-
 function headlineCard(model: ModelResult): string {
   const m = model.metrics;
   const gender = m.confounds.genderOnly;
@@ -237,12 +112,6 @@ ${folds}<ul>
 </ul></div>`;
 }
 
-function table(head: string[], rows: (string | number)[][], className = ""): string {
-  const cell = (tag: string) => (value: string | number) => `<${tag}>${value}</${tag}>`;
-  return `<table class="${className}"><thead><tr>${head.map(cell("th")).join("")}</tr></thead>
-<tbody>${rows.map((r) => `<tr>${r.map(cell("td")).join("")}</tr>`).join("\n")}</tbody></table>`;
-}
-
 function perClassTable(m: Metrics): string {
   return table(
     ["class", "precision", "recall", "F1", "support", "real", "predicted"],
@@ -257,164 +126,6 @@ function perClassTable(m: Metrics): string {
     ]),
     "num",
   );
-}
-
-function confoundSection(models: ModelResult[]): string {
-  const rows = models.map((model) => {
-    const c = model.metrics.confounds;
-    const rule = Object.entries(c.genderOnly.rule).map(([g, label]) =>
-      `${g} → ${escapeXml(label)}`
-    ).join(", ") || "n/a";
-    return [
-      escapeXml(model.kind),
-      pct(model.metrics.accuracy),
-      `${pct(c.genderOnly.accuracy)} (${rule}; n = ${c.genderOnly.n})`,
-      `${pct(c.grayscale.accuracy)} (n = ${c.grayscale.n})`,
-      `${pct(c.colour.accuracy)} (n = ${c.colour.n})`,
-    ];
-  });
-  const fitOn = models[0]?.metrics.confounds.genderOnly.fitOn;
-  const note = fitOn === "test"
-    ? `<p class="warn">The gender rule was chosen on the test faces themselves (no training faces
-had a predicted gender), so its accuracy is optimistic.</p>`
-    : `<p>The gender rule was chosen on the training faces and measured on the test faces.</p>`;
-  return `<p>How far does a trivial cue get alone? Gender is predicted by face-api's age/gender
-net; the rule maps each gender to one class. If the model is no better than the rule, it may
-have learned gender, not the group. Accuracy on black-and-white against colour photos shows
-whether photo style carries the label.</p>
-${table(["model", "model accuracy", "gender-only rule", "on grayscale", "on colour"], rows)}
-${note}`;
-}
-
-function checksSection(models: ModelResult[], checks: ValidityChecks | undefined): string {
-  if (!checks) {
-    return `<p class="warn">The validity checks were not run for this report, so nothing here
-says whether the models read faces or photos.</p>`;
-  }
-  return `${losoPart(checks)}
-${baselinesPart(models, checks.baselines)}
-${demographicsPart(checks.demographics)}`;
-}
-
-/** Leave-one-source-out: each model against its random split, the sources it could not hold out. */
-function losoPart(checks: ValidityChecks): string {
-  const loso = checks.loso.map((l) => {
-    const random = l.randomSplitOnTheseSources;
-    return [
-      escapeXml(l.kind),
-      pct(l.randomSplitAccuracy),
-      random ? `${pct(random.accuracy)} (n = ${random.n})` : "n/a",
-      l.score
-        ? `${pct(l.score.accuracy)} (${pct(l.score.ci95[0])} – ${
-          pct(l.score.ci95[1])
-        }, n = ${l.score.n}), ${verdict(l.score.beatsChance, "chance")}`
-        : `cannot be made: ${escapeXml(l.reason ?? "")}`,
-    ];
-  });
-  const perSource = checks.loso.flatMap((l) =>
-    l.perSource.map((s) => [
-      escapeXml(l.kind),
-      escapeXml(s.source),
-      escapeXml(s.category),
-      `${s.correct} / ${s.n}`,
-      pct(s.accuracy),
-    ])
-  );
-  const notPossible = checks.loso[0]?.notPossible ?? [];
-  const cannot = notPossible.length
-    ? `<p class="warn">${
-      notPossible.map((n) => escapeXml(`Cannot hold out ${n.sources.join(", ")}: ${n.reason}.`))
-        .join("<br>")
-    }</p>`
-    : "";
-  return `<p>Is it the face, or the photo? Faces are grouped by ${
-    escapeXml(checks.groupedBy)
-  } (${checks.sources.length} sources). Leave-one-source-out trains each model again on every
-source but one and tests it on the held-out one: a model that learned a site's photo style
-instead of faces falls to chance there.</p>
-${table(["model", "random split", "random split, these sources", "leave-one-source-out"], loso)}
-${cannot}
-${
-    perSource.length
-      ? table(["model", "held-out source", "category", "right", "accuracy"], perSource)
-      : ""
-  }`;
-}
-
-/** The style baselines against each face model on the same faces, and the telling statistics. */
-function baselinesPart(models: ModelResult[], baselines: BaselineResult[]): string {
-  const baselineRows = baselines.map((b) => [
-    escapeXml(b.name),
-    `${pct(b.score.accuracy)} (${pct(b.score.ci95[0])} – ${
-      pct(b.score.ci95[1])
-    }, n = ${b.score.n})`,
-    ...models.map((m) => {
-      const v = b.versus[m.kind];
-      if (!v) return "n/a";
-      return `${pct(v.modelAccuracy)} vs ${pct(v.baselineAccuracy)}: ${
-        v.modelBeatsIt.significant
-          ? `<span class="yes">beaten (McNemar ${pValue(v.modelBeatsIt)})</span>`
-          : `<span class="no">not beaten (McNemar ${pValue(v.modelBeatsIt)})</span>`
-      }${v.close ? ` <span class="no">close</span>` : ""}`;
-    }),
-  ]);
-  const telling = baselines.find((b) => b.telling)?.telling ?? [];
-  return `<p>Style baselines: logistic regressions that never see a face, fitted and tested on the same
-split as the face models. A face model that does not beat them may have learned the photos.</p>
-${
-    table(
-      ["baseline sees", "accuracy (95 % CI)", ...models.map((m) => escapeXml(m.kind))],
-      baselineRows,
-    )
-  }
-${
-    telling.length
-      ? `<p>Image statistics that tell the classes apart best (Fisher ratio): ${
-        telling.map((t) => `${escapeXml(t.feature)} (${t.separation.toFixed(2)})`).join(", ")
-      }.</p>`
-      : ""
-  }`;
-}
-
-/** Accuracy within strata of estimated gender, age and ethnicity, and the matched pairs. */
-function demographicsPart(demographics: Demographics | undefined): string {
-  if (!demographics) {
-    return "<p>No face had an age and gender estimate, so the demographic checks were not made.</p>";
-  }
-  const strataNames = Object.values(demographics.strata)[0]?.map((s) => s.stratum) ?? [];
-  return `<h3>Demographics (estimated by ${
-    escapeXml(demographics.estimatedBy)
-  }, ${demographics.n} faces)</h3>
-<p>Accuracy within each stratum of estimated gender, age and ethnicity: a model that reads only
-demographics does well in some strata and at chance within them.</p>
-${
-    table(
-      ["model", ...strataNames.map(escapeXml)],
-      Object.entries(demographics.strata).map(([kind, strata]) => [
-        escapeXml(kind),
-        ...strata.map((s) => s.accuracy === null ? "n/a" : `${pct(s.accuracy)} (n = ${s.n})`),
-      ]),
-      "num",
-    )
-  }
-<p>Matched pairs (Kosinski 2021): two held-out faces of different classes with the same estimated
-gender (and ethnicity, where it was estimated) and ages at most a few years apart, each face in one pair; how often the model gives each
-face's own class the higher score.</p>
-${
-    table(
-      ["model", "pairs", "ranked right (95 % CI)"],
-      Object.entries(demographics.matchedPairs).map(([kind, m]) => [
-        escapeXml(kind),
-        m.pairs,
-        m.accuracy === null || !m.ci95
-          ? "n/a"
-          : `${pct(m.accuracy)} (${pct(m.ci95[0])} – ${
-            pct(m.ci95[1])
-          }), age gap ≤ ${m.maxAgeGap} years`,
-      ]),
-      "num",
-    )
-  }`;
 }
 
 function datasetSection(dataset: DatasetSummary, classes: string[]): string {
@@ -481,11 +192,6 @@ table { display: block; overflow-x: auto; max-width: 100%; }
   .card { flex-basis: 100%; } }
 footer { margin-top: 40px; color: #888; font-size: 13px; }
 `;
-
-function imageTag(png: Uint8Array, alt: string, width?: number): string {
-  const src = `data:image/png;base64,${Buffer.from(png).toString("base64")}`;
-  return `<img src="${src}" alt="${escapeXml(alt)}"${width ? ` width="${width}"` : ""}>`;
-}
 
 /**
  * Writes `metrics.json`, `report.html` and the PNGs (charts, face montages) under `outDir`.

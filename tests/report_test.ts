@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { montage, terminalSummary, writeReport } from "../report/report.ts";
+import { terminalSummary, writeReport } from "../report/report.ts";
+import { montage } from "../report/montage.ts";
 import { confusionSpec, headlineSpec, renderChart } from "../report/charts.ts";
 import {
   SAMPLE_CLASSES,
