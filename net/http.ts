@@ -11,7 +11,7 @@
  * Failures are returned as data (`{ ok: false, reason: "code: detail" }`), never thrown, and a
  * reason never contains the URL: image URLs are personal data and must not reach the logs.
  */
-import { AddressPolicy, BlockedAddressError, type Resolver } from "./address_policy.ts";
+import { AddressPolicy, BlockedAddressError } from "./address_policy.ts";
 import { noAiDirective, parseRobots, type Robot, ROBOTS_AGENT } from "./robots.ts";
 import { HostGate, sleep } from "./throttle.ts";
 import {
@@ -22,165 +22,31 @@ import {
   UnsupportedEncodingError,
   type WireStats,
 } from "./transport.ts";
+import {
+  type CachedResponse,
+  checkPositiveInteger,
+  DEFAULT_USER_AGENT,
+  type GetOptions,
+  type GetResult,
+  type HttpBody,
+  type HttpCache,
+  type HttpClientOptions,
+} from "./http_options.ts";
+import { describeError, readBody } from "./read_body.ts";
 
 export { ROBOTS_AGENT };
-
-/** The User-Agent: names facefield and, where given, who runs it, so site owners can ask. */
-export function userAgentFor(contact?: string): string {
-  const who = contact?.trim() ? `contact: ${contact.trim()}` : "no contact given";
-  return `facefield/0.2 (research crawler; ${who})`;
-}
-
-/** Says who is crawling, as polite crawlers do, so site owners can find us. */
-export const DEFAULT_USER_AGENT = userAgentFor();
-
-/** What a cache holds for a URL: its validators and a way to read the stored body. */
-export interface CachedResponse {
-  etag?: string;
-  lastModified?: string;
-  contentType: string;
-  /** The stored body, or undefined when it is gone (then the URL is fetched in full). */
-  body(): Promise<Uint8Array | undefined>;
-}
-
-/**
- * Where validators and bodies are kept between runs (store/http_cache.ts). Only responses with
- * an ETag or Last-Modified are put: without one there is nothing to revalidate with.
- */
-export interface HttpCache {
-  get(url: string): CachedResponse | undefined;
-  put(
-    url: string,
-    entry: { etag?: string; lastModified?: string; contentType: string; body: Uint8Array },
-  ): Promise<void>;
-}
-
-export interface HttpClientOptions {
-  /**
-   * Sent with every request.
-   * @default DEFAULT_USER_AGENT
-   */
-  userAgent?: string;
-  /**
-   * Requests in flight to one host (scheme + host + port) at a time.
-   * @default 4
-   */
-  perHostConcurrency?: number;
-  /**
-   * Least milliseconds between the starts of two requests to the same host; the adaptive
-   * delay never goes below it.
-   * @default 100
-   */
-  politenessDelayMs?: number;
-  /**
-   * Most milliseconds the adaptive delay and a Retry-After hold a host back.
-   * @default 60000
-   */
-  maxDelayMs?: number;
-  /**
-   * Milliseconds one attempt (headers and body) may take before it is aborted.
-   * @default 15000
-   */
-  timeoutMs?: number;
-  /**
-   * Extra attempts after a network error, a timeout, a 429 or a 5xx: a URL gets at most
-   * `maxRetries + 1` requests, each on its own connection.
-   * @default 3
-   */
-  maxRetries?: number;
-  /**
-   * Backoff before the first retry; it doubles per retry, with jitter.
-   * @default 500
-   */
-  backoffBaseMs?: number;
-  /**
-   * Upper bound of one wait between attempts. A Retry-After beyond it ends the tries for this
-   * run with the response's status, a passing failure that the next run retries.
-   * @default 30000
-   */
-  maxBackoffMs?: number;
-  /**
-   * Redirect hops followed before giving up with `too_many_redirects`.
-   * @default 5
-   */
-  maxRedirects?: number;
-  /**
-   * Let pages reach private and loopback addresses, for intranet crawls (`--allow-private`).
-   * @default false
-   */
-  allowPrivate?: boolean;
-  /**
-   * Resolves host names; tests pass a stub.
-   * @default systemResolver (getaddrinfo)
-   */
-  resolve?: Resolver;
-  /**
-   * Opens the connection to a checked address; tests pass one that counts and dials loopback.
-   * @default defaultDialer
-   */
-  dial?: Dialer;
-  /** Validators and bodies from earlier runs, for conditional GETs. */
-  cache?: HttpCache;
-}
-
-/** The status and headers of a final response, before its body is read. */
-export interface ResponseHead {
-  status: number;
-  headers: Headers;
-}
-
-export interface GetOptions {
-  /** Bodies longer than this (after decoding) fail with `too_large`, checked while streaming. */
-  maxBytes: number;
-  /** Sent as the Accept header. */
-  accept?: string;
-  /**
-   * Looks at a final (2xx) response before its body is read. Returning a reason
-   * (`"not_html: text/plain"`) fails the request without downloading the body.
-   */
-  checkResponse?: (response: ResponseHead) => string | undefined;
-  /** Aborts the request and any wait, e.g. when the subscriber unsubscribes. */
-  signal?: AbortSignal;
-  /**
-   * The page the request is made for (an image's page; a page's own URL): every hop may reach
-   * only addresses in its address class.
-   * @default the URL itself
-   */
-  scope?: string;
-  /**
-   * Check each hop against its origin's robots.txt.
-   * @default true
-   */
-  robots?: boolean;
-}
-
-/** A body we have: fetched now (`status` 2xx) or reused after a 304 (`notModified`). */
-export interface HttpBody {
-  /** Final URL after redirects. */
-  url: string;
-  status: number;
-  contentType: string;
-  body: Uint8Array;
-  /** True when the server said 304 and the body is the cached one. */
-  notModified: boolean;
-}
-
-// Not core's Outcome: a Dropped names its stage, and the client serves several (and predict).
-export type GetResult =
-  | ({ ok: true } & HttpBody)
-  | { ok: false; url: string; reason: string };
+export { DEFAULT_USER_AGENT, userAgentFor } from "./http_options.ts";
+export type {
+  CachedResponse,
+  GetOptions,
+  GetResult,
+  HttpBody,
+  HttpCache,
+  HttpClientOptions,
+  ResponseHead,
+} from "./http_options.ts";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-
-function checkPositiveInteger(name: string, value: number, allowZero = false) {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new RangeError(
-      `Cannot create HttpClient as '${name}' must be a ${
-        allowZero ? "non-negative" : "positive"
-      } integer: current value is ${value}`,
-    );
-  }
-}
 
 /** Parses Retry-After (delta seconds or an HTTP date) into milliseconds from now. */
 export function parseRetryAfter(header: string | null, now = Date.now()): number | undefined {
@@ -595,7 +461,13 @@ export class HttpClient {
     attemptSignal: AbortSignal,
   ): Promise<AttemptResult> {
     const { url, options } = hop;
-    const result = await this.#readBody(url, response, options.maxBytes, attemptSignal);
+    const result = await readBody(
+      url,
+      response,
+      options.maxBytes,
+      attemptSignal,
+      this.timeoutMs,
+    );
     if (result.ok) await this.#remember(url, response.headers, result);
     // A body cut off by the network may pass; one over the cap will not.
     if (!result.ok && /^(timeout|network)/.test(result.reason) && !options.signal?.aborted) {
@@ -620,75 +492,4 @@ export class HttpClient {
       // A cache that cannot be written costs a full fetch next time, nothing else.
     }
   }
-
-  async #readBody(
-    url: URL,
-    response: RawResponse,
-    maxBytes: number,
-    signal: AbortSignal,
-  ): Promise<GetResult> {
-    const fail = (reason: string): GetResult => ({ ok: false, url: url.href, reason });
-    const declared = Number(response.headers.get("content-length") ?? NaN);
-    const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
-    if (!encoded && declared > maxBytes) {
-      response.cancel();
-      return fail(`too_large: Content-Length ${declared} > ${maxBytes} bytes`);
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    try {
-      for await (const chunk of response.body) {
-        total += chunk.length;
-        // Counting decoded bytes catches a gzip bomb as it inflates; leaving the loop closes it.
-        if (total > maxBytes) return fail(`too_large: body over ${maxBytes} bytes`);
-        chunks.push(chunk);
-      }
-    } catch (error) {
-      const code = (error as { code?: string })?.code ?? "";
-      // A body that does not decode as its Content-Encoding says will not on a retry either.
-      if (code.startsWith("Z_") || code.startsWith("ERR_ZLIB")) {
-        return fail(
-          `bad_encoding: the ${response.headers.get("content-encoding")} body is corrupt`,
-        );
-      }
-      return fail(describeError(signal.aborted ? signal.reason : error, this.timeoutMs));
-    }
-    if (!encoded && Number.isFinite(declared) && total < declared) {
-      return fail(`network: body ended after ${total} of ${declared} bytes`);
-    }
-    const body = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return {
-      ok: true,
-      url: url.href,
-      status: response.status,
-      contentType: response.headers.get("content-type") ?? "",
-      body,
-      notModified: false,
-    };
-  }
-}
-
-/** Turns a request/stream error into a reason code without the URL. */
-function describeError(error: unknown, timeoutMs?: number): string {
-  const name = error instanceof Error || error instanceof DOMException ? error.name : "";
-  if (name === "TimeoutError") {
-    return `timeout: no complete response within ${timeoutMs ?? "the allowed"} ms`;
-  }
-  if (name === "AbortError") return "aborted: cancelled by the caller";
-  const code = (error as { code?: string })?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  const cause = error instanceof Error && error.cause instanceof Error
-    ? error.cause.message
-    : message;
-  const detail = cause.replace(/https?:\/\/\S+/g, "<url>").replace(/\s+/g, " ").slice(0, 200);
-  if (code && /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code)) {
-    return `tls_failed: ${code}`;
-  }
-  // Errors may quote the host; keep only the cause and its code.
-  return `network: ${code && !detail.includes(code) ? `${code} ` : ""}${detail}`;
 }

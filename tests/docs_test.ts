@@ -1,7 +1,8 @@
 /**
- * The docs name only what exists: every `deno task NAME` in README.md and docs/*.md is a task of
- * deno.json, and every `--flag` written after it on the same line is an option of that task's
- * command (or of the pipeline, whose options the benches take too).
+ * The docs name only what exists: every `deno task NAME` in README.md, CHANGELOG.md,
+ * ARCHITECTURE.md and docs/*.md is a task of deno.json, every `deno run … main.ts NAME` a command
+ * of commands/mod.ts, and every `--flag` written after either on the same line is an option of
+ * that command (or of the pipeline, whose options the benches take too).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -10,10 +11,10 @@ import { commands } from "../commands/mod.ts";
 const ROOT = join(import.meta.dirname!, "..");
 
 async function docs(): Promise<[string, string][]> {
-  const files: [string, string][] = [[
-    "README.md",
-    await Deno.readTextFile(join(ROOT, "README.md")),
-  ]];
+  const files: [string, string][] = [];
+  for (const name of ["README.md", "CHANGELOG.md", "ARCHITECTURE.md"]) {
+    files.push([name, await Deno.readTextFile(join(ROOT, name))]);
+  }
   for await (const entry of Deno.readDir(join(ROOT, "docs"))) {
     if (entry.isFile && entry.name.endsWith(".md")) {
       files.push([`docs/${entry.name}`, await Deno.readTextFile(join(ROOT, "docs", entry.name))]);
@@ -36,23 +37,35 @@ Deno.test("the docs name only tasks and flags that exist", async () => {
   let checked = 0;
   for (const [file, text] of await docs()) {
     for (const [lineIndex, line] of text.split("\n").entries()) {
-      for (const match of line.matchAll(/deno task ([\w:-]+)([^`\n|]*)/g)) {
-        const [, task, rest] = match;
+      const named = [
+        ...[...line.matchAll(/deno task ([\w:-]+)([^`\n|]*)/g)].map(([, task, rest]) => ({
+          task: task!,
+          rest: rest!,
+          command: task! in tasks ? commandOf(tasks[task!]!) : undefined,
+        })),
+        ...[...line.matchAll(/deno run [^`\n|]*?main\.ts ([\w:-]+)([^`\n|]*)/g)].map((
+          [, command, rest],
+        ) => ({ task: undefined, rest: rest!, command: command! })),
+      ];
+      for (const { task, rest, command } of named) {
         checked++;
         const where = `${file}:${lineIndex + 1}`;
-        if (!(task! in tasks)) {
+        if (task !== undefined && !(task in tasks)) {
           wrong.push(`${where}: no task '${task}'`);
           continue;
         }
-        const command = commandOf(tasks[task!]!);
+        if (task === undefined && !options.has(command!)) {
+          wrong.push(`${where}: no command '${command}'`);
+          continue;
+        }
         const known = command ? options.get(command) : undefined;
         if (!known) continue;
         // Flags up to a comment or a pipe into another program.
-        const args = rest!.split(/\s#|\s\|/)[0]!;
+        const args = rest.split(/\s#|\s\|/)[0]!;
         for (const flag of args.matchAll(/(?:^|\s)--([a-z][\w-]*)/g)) {
           const name = flag[1]!;
           if (name === "help" || known.has(name) || pipelineFlags.has(name)) continue;
-          wrong.push(`${where}: '${task}' has no option --${name}`);
+          wrong.push(`${where}: '${task ?? command}' has no option --${name}`);
         }
       }
     }

@@ -4,7 +4,7 @@
  * restored at the end, as the seed kept its best checkpoint.
  */
 import { tf } from "../engine.ts";
-import type { FaceFilter, FaceStore, StoredFace } from "../dataset.ts";
+import type { FaceFilter, FaceStore } from "../dataset.ts";
 import {
   type EpochStats,
   isComposed,
@@ -15,10 +15,8 @@ import {
   type ModelKind,
   type ModelMetadata,
   networksFor,
-  predictSamples,
   type Preprocessing,
   PROBE_KINDS,
-  scaledPixels,
 } from "../classifier.ts";
 import { fitProbe } from "./probe_fit.ts";
 import { buildCnn, CNN_PREPROCESSING } from "../cnn.ts";
@@ -30,11 +28,10 @@ import {
 } from "../embedding.ts";
 import { buildTunedMobileFaceNet, TUNED_INPUT_LENGTH, TUNED_NETWORK } from "../finetune.ts";
 import type { AugmentOptions } from "../augment.ts";
-import type { ReplicaReply, ReplicaRequest } from "./replica_worker.ts";
-import { shardGradients } from "./shard.ts";
-import { Replica, ShareBalancer } from "./replicas.ts";
-import { nativeEngine } from "../native/onnx_runtime.ts";
-import { NativeCnnTrainer } from "../native/cnn_training.ts";
+import { evaluateFaces } from "./evaluate_faces.ts";
+import { type BatchStep, startTrainer } from "./trainers.ts";
+
+export { evaluateFaces };
 
 /** Training's defaults, read by the pipeline's options too, so the two can never differ. */
 export const TRAIN_DEFAULTS = {
@@ -139,171 +136,6 @@ export function isBetter(
 ): boolean {
   return candidate.accuracy > best.accuracy ||
     (candidate.accuracy === best.accuracy && candidate.loss < best.loss);
-}
-
-/** Running sums of cross-entropy and correct answers over scored faces. */
-class FaceScores {
-  loss = 0;
-  correct = 0;
-  counted = 0;
-
-  /** Adds one face's probabilities against its label's index. */
-  add(p: ArrayLike<number>, label: number): void {
-    this.loss -= Math.log(Math.max(p[label]!, 1e-7));
-    let argmax = 0;
-    for (let c = 1; c < p.length; c++) if (p[c]! > p[argmax]!) argmax = c;
-    if (argmax === label) this.correct++;
-    this.counted++;
-  }
-
-  /** The mean loss and accuracy, or null when no face counted. */
-  result(): { loss: number; accuracy: number } | null {
-    return this.counted === 0
-      ? null
-      : { loss: this.loss / this.counted, accuracy: this.correct / this.counted };
-  }
-}
-
-/** The faces in batches of `batchSize`, those of a class outside `classes` left out. */
-function labelledBatches(
-  faces: readonly StoredFace[],
-  classes: readonly string[],
-  batchSize: number,
-): { batch: StoredFace[]; labels: number[] }[] {
-  const classIndex = new Map(classes.map((name, i) => [name, i]));
-  const batches = [];
-  for (let start = 0; start < faces.length; start += batchSize) {
-    const batch = faces.slice(start, start + batchSize).filter((f) => classIndex.has(f.category));
-    if (batch.length > 0) {
-      batches.push({ batch, labels: batch.map((face) => classIndex.get(face.category)!) });
-    }
-  }
-  return batches;
-}
-
-/** Mean cross-entropy and accuracy of the model on faces, batch by batch, no tensors kept. */
-export function evaluateFaces(
-  model: tf.LayersModel,
-  store: FaceStore,
-  faces: readonly StoredFace[],
-  preprocessing: Preprocessing,
-  classes: readonly string[],
-  batchSize = 128,
-): { loss: number; accuracy: number } | null {
-  const scores = new FaceScores();
-  for (const { batch, labels } of labelledBatches(faces, classes, batchSize)) {
-    const probabilities = predictSamples(
-      model,
-      preprocessing,
-      batch.map((face) => store.sample(face, preprocessing)),
-    );
-    labels.forEach((label, i) => scores.add(probabilities[i]!, label));
-  }
-  return scores.result();
-}
-
-/** A tfjs replica (replica_worker.ts). */
-type TfjsReplica = Replica<ReplicaRequest, ReplicaReply>;
-
-/**
- * One synchronous data-parallel step: the batch split in contiguous shares, the first on this
- * thread and one per replica, all from the same weights; their gradients summed and applied
- * once by the model's optimizer. `meanwhile` runs on this thread after its own share, while the
- * replicas may still be busy. Returns the batch's loss sum and correct count.
- */
-async function dataParallelStep(
-  model: tf.LayersModel,
-  replicas: readonly TfjsReplica[],
-  balancer: ShareBalancer,
-  xs: tf.Tensor,
-  ys: tf.Tensor,
-  meanwhile: () => void = () => {},
-): Promise<{ lossSum: number; correct: number }> {
-  const size = xs.shape[0]!;
-  const counts = balancer.split(size);
-  const starts = counts.map((_, i) => counts.slice(0, i).reduce((a, b) => a + b, 0));
-  const weights = model.trainableWeights.map((w) => w.read().dataSync() as Float32Array);
-  const xsData = xs.dataSync() as Float32Array;
-  const ysData = ys.dataSync() as Float32Array;
-  const xRow = xsData.length / size;
-  const yRow = ysData.length / size;
-  const replies = replicas.flatMap((replica, k) => {
-    const start = starts[k + 1]!;
-    const end = start + counts[k + 1]!;
-    if (start >= end) return [];
-    const shareXs = xsData.slice(start * xRow, end * xRow);
-    const shareYs = ysData.slice(start * yRow, end * yRow);
-    return [
-      replica.request({
-        kind: "step",
-        weights,
-        xs: shareXs,
-        xsShape: [end - start, ...xs.shape.slice(1)],
-        ys: shareYs,
-        ysShape: [end - start, ...ys.shape.slice(1)],
-        batchSize: size,
-      }, [shareXs.buffer as ArrayBuffer, shareYs.buffer as ArrayBuffer]).then((reply) => ({
-        reply,
-        thread: k + 1,
-        faces: end - start,
-      })),
-    ];
-  });
-  const ownStart = performance.now();
-  const own = counts[0]! > 0
-    ? tf.tidy(() => shardGradients(model, xs.slice(0, counts[0]!), ys.slice(0, counts[0]!), size))
-    : null;
-  // This thread's chores while the replicas compute count as its time, so the balancer
-  // hands it that much less of the batch.
-  meanwhile();
-  balancer.record(0, counts[0]!, performance.now() - ownStart);
-  let lossSum = own?.lossSum ?? 0;
-  let correct = own?.correct ?? 0;
-  const others: Extract<ReplicaReply, { kind: "gradients" }>[] = [];
-  try {
-    for (const { reply, thread, faces } of await Promise.all(replies)) {
-      if (reply.kind !== "gradients") throw new Error(`replica answered ${reply.kind} to a step`);
-      balancer.record(thread, faces, reply.ms);
-      lossSum += reply.lossSum;
-      correct += reply.correct;
-      others.push(reply);
-    }
-  } catch (error) {
-    tf.dispose(own?.gradients ?? []);
-    throw error;
-  }
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-  const summed = tf.tidy(() =>
-    Object.fromEntries(variables.map((variable, i) => {
-      const parts = [
-        ...(own ? [own.gradients[i]!] : []),
-        ...others.map((reply) => tf.tensor(reply.gradients[i]!, variable.shape)),
-      ];
-      return [variable.name, parts.length === 1 ? parts[0]!.clone() : tf.addN(parts)];
-    }))
-  );
-  model.optimizer.applyGradients(summed);
-  tf.dispose([own?.gradients ?? [], Object.values(summed)]);
-  return { lossSum, correct };
-}
-
-/**
- * Starts `count` replica workers for a CNN over `classes` classes. A replica that cannot start
- * (no worker threads here, say) is left out: training goes on with the threads that did.
- */
-async function startReplicas(count: number, classes: number): Promise<TfjsReplica[]> {
-  const started = await Promise.all(Array.from({ length: count }, async () => {
-    let replica: TfjsReplica | undefined;
-    try {
-      replica = new Replica(new URL("./replica_worker.ts", import.meta.url), "training replica");
-      await replica.request({ kind: "init", classes });
-      return replica;
-    } catch {
-      replica?.terminate();
-      return null;
-    }
-  }));
-  return started.filter((replica): replica is TfjsReplica => replica !== null);
 }
 
 /**
@@ -533,16 +365,6 @@ async function compiledModel(
   return model;
 }
 
-/**
- * How one batch trains: returns its loss sum and correct count. A step that computes off this
- * thread calls `meanwhile` once it has let go of the batch, so the next one is made meanwhile.
- */
-type BatchStep = (
-  xs: tf.Tensor,
-  ys: tf.Tensor,
-  meanwhile: () => void,
-) => Promise<{ lossSum: number; correct: number }>;
-
 /** One pass over the training batches; sums of loss and correct answers, and faces seen. */
 async function trainOneEpoch(
   trainData: ReturnType<FaceStore["dataset"]>,
@@ -571,156 +393,6 @@ async function trainOneEpoch(
     next = await (upcoming ?? iterator.next());
   }
   return sums;
-}
-
-/** What trains a model batch by batch, on whichever engine. */
-interface Trainer {
-  step: BatchStep;
-  /** Mean loss and accuracy of the current weights on faces (null without any). */
-  evaluate(
-    store: FaceStore,
-    faces: readonly StoredFace[],
-    preprocessing: Preprocessing,
-    classes: readonly string[],
-  ): Promise<{ loss: number; accuracy: number } | null>;
-  /** The current weights, in `model.getWeights()` order and tfjs' layouts. */
-  weights(): Float32Array[];
-  /** Whether the weights live outside the tfjs model, which must get them at the end. */
-  holdsWeights: boolean;
-  /** The engine line of the metadata. */
-  engine: string;
-  close(): Promise<void>;
-}
-
-/** Correct answers in a batch: rows of probabilities against one-hot labels. */
-function countCorrect(probabilities: Float32Array, labels: Float32Array, classes: number): number {
-  let correct = 0;
-  for (let row = 0; row * classes < labels.length; row++) {
-    let predicted = 0;
-    let actual = 0;
-    for (let c = 1; c < classes; c++) {
-      if (probabilities[row * classes + c]! > probabilities[row * classes + predicted]!) {
-        predicted = c;
-      }
-      if (labels[row * classes + c]! > labels[row * classes + actual]!) actual = c;
-    }
-    if (predicted === actual) correct++;
-  }
-  return correct;
-}
-
-/** The CNN on ONNX Runtime: weights and Adam's state live in the native trainer. */
-async function nativeTrainer(
-  model: tf.LayersModel,
-  classes: number,
-  settings: { learningRate: number; workers: number },
-): Promise<Trainer | string> {
-  const native = await nativeEngine();
-  if (!native.ok) return native.reason;
-  let trainer: NativeCnnTrainer;
-  try {
-    trainer = await NativeCnnTrainer.create(
-      native.ort,
-      classes,
-      model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape })),
-      { learningRate: settings.learningRate, threads: settings.workers, parallelism: "data" },
-    );
-  } catch (error) {
-    // A library that loads but cannot build the session (an old binary, say): train on wasm.
-    return `ONNX Runtime could not build the training step: ${(error as Error).message}`;
-  }
-  return {
-    step: async (xs, ys, meanwhile) => {
-      const labels = ys.dataSync() as Float32Array;
-      // The next batch is cut and augmented while the replica workers compute.
-      const { loss, probabilities } = await trainer.step(
-        xs.dataSync() as Float32Array,
-        labels,
-        undefined,
-        meanwhile,
-      );
-      return {
-        lossSum: loss * xs.shape[0]!,
-        correct: countCorrect(probabilities, labels, classes),
-      };
-    },
-    evaluate: async (store, faces, preprocessing, classes) => {
-      if (preprocessing.input !== "crop") throw new TypeError("the native CNN takes crops");
-      const { size, channels, scale } = preprocessing;
-      const scores = new FaceScores();
-      for (const { batch, labels } of labelledBatches(faces, classes, 128)) {
-        const samples = batch.map((face) => store.sample(face, preprocessing));
-        const probabilities = await trainer.predict(
-          scaledPixels(samples, size * size * channels, scale),
-        );
-        const width = classes.length;
-        labels.forEach((label, i) =>
-          scores.add(probabilities.subarray(i * width, (i + 1) * width), label)
-        );
-      }
-      return scores.result();
-    },
-    weights: () => trainer.tfjsWeights(),
-    holdsWeights: true,
-    engine: `onnxruntime-node ${native.version} cpu${threadsLine(trainer.parallelism)} (native)`,
-    close: () => trainer.release(),
-  };
-}
-
-/** How the native trainer's threads share a step, for the engine line. */
-function threadsLine({ kind, threads, fallback }: NativeCnnTrainer["parallelism"]): string {
-  if (threads === 1) return "";
-  if (kind === "data") {
-    return `, ${threads} threads (data-parallel: this one and ${threads - 1} replica worker${
-      threads > 2 ? "s" : ""
-    })`;
-  }
-  return `, ${threads} intra-op threads${fallback ? ` (data-parallel not used: ${fallback})` : ""}`;
-}
-
-/**
- * The trainer for a model of `kind`: the CNN on the native engine where it loads (else on
- * tfjs, saying why in the engine line), over replica workers on wasm when asked for more than
- * one thread; every other kind with tfjs' `trainOnBatch`.
- */
-async function startTrainer(
-  kind: ModelKind,
-  model: tf.LayersModel,
-  classes: number,
-  settings: { learningRate: number; workers: number; engine: "native" | "wasm" },
-): Promise<Trainer> {
-  let fallback = "";
-  if (kind === "cnn" && settings.engine === "native") {
-    const native = await nativeTrainer(model, classes, settings);
-    if (typeof native !== "string") return native;
-    fallback = ` (native engine not used: ${native})`;
-  }
-  const replicas = kind === "cnn" && settings.workers > 1 && tf.getBackend() === "wasm"
-    ? await startReplicas(settings.workers - 1, classes)
-    : [];
-  const balancer = new ShareBalancer(replicas.length + 1);
-  const threads = replicas.length + 1;
-  return {
-    step: async (xs, ys, meanwhile) => {
-      if (replicas.length > 0) {
-        return await dataParallelStep(model, replicas, balancer, xs, ys, meanwhile);
-      }
-      const [loss, accuracy] = await model.trainOnBatch(xs, ys) as number[];
-      const size = xs.shape[0]!;
-      return { lossSum: loss! * size, correct: accuracy! * size };
-    },
-    evaluate: (store, faces, preprocessing, classes) =>
-      Promise.resolve(evaluateFaces(model, store, faces, preprocessing, classes)),
-    weights: () => model.getWeights().map((w) => w.dataSync().slice() as Float32Array),
-    holdsWeights: false,
-    engine: `tfjs ${tf.version.tfjs} ${tf.getBackend()}${
-      threads > 1 ? `, ${threads} threads` : ""
-    }${fallback}`,
-    close: () => {
-      for (const replica of replicas) replica.terminate();
-      return Promise.resolve();
-    },
-  };
 }
 
 /** Puts the best epoch's weights back. */
