@@ -19,7 +19,7 @@ import {
 import { initEngine, tf } from "../engine.ts";
 import { maskedPixels } from "../style_features.ts";
 import { nativeEngine } from "../native/onnx_runtime.ts";
-import { NativeFaceNets } from "../native/face_api_sessions.ts";
+import { type FaceApiWeights, NativeFaceNets } from "../native/face_api_sessions.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
 import {
   checkFaceNetwork,
@@ -27,8 +27,10 @@ import {
   FACE_NETWORKS,
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
+  GRAPH_NETWORK_NAMES,
   type GraphNetworkName,
   LANDMARK_REGIONS,
+  prepareFaceNetwork,
   sameInput,
   TRUNK_DECIMALS,
 } from "./face_networks.ts";
@@ -244,27 +246,52 @@ let faceEngineReady: Promise<FaceEngine> | undefined;
  */
 function faceEngine(): Promise<FaceEngine> {
   faceEngineReady ??= (async (): Promise<FaceEngine> => {
-    await loadFaceModels();
     const native = await nativeEngine();
-    if (!native.ok) return { engine: "wasm", detail: native.reason };
+    if (!native.ok) {
+      await loadFaceModels();
+      return { engine: "wasm", detail: native.reason };
+    }
     try {
-      const landmarkNet = faceapi.nets.faceLandmark68Net;
-      const nets = await NativeFaceNets.create(native.ort, {
-        recognition: faceapi.nets.faceRecognitionNet.params!,
-        landmarks: {
-          // deno-lint-ignore no-explicit-any
-          extractor: (landmarkNet.faceFeatureExtractor as any).params,
-          fc: landmarkNet.params!.fc,
-        },
-        // deno-lint-ignore no-explicit-any
-        tinyDetector: faceapi.nets.tinyFaceDetector.params as any,
-      });
+      // face-api's weights load into tfjs only where a graph is not in the graph cache yet.
+      const nets = await NativeFaceNets.create(native.ort, faceApiWeights);
       return { engine: "native", detail: `onnxruntime-node ${native.version}`, nets };
     } catch (error) {
+      await loadFaceModels();
       return { engine: "wasm", detail: `face-api's native graphs failed: ${firstLine(error)}` };
     }
   })();
   return faceEngineReady;
+}
+
+/** face-api's loaded weights, for building its nets' native graphs. */
+async function faceApiWeights(): Promise<FaceApiWeights> {
+  await loadFaceModels();
+  const landmarkNet = faceapi.nets.faceLandmark68Net;
+  return {
+    recognition: faceapi.nets.faceRecognitionNet.params!,
+    landmarks: {
+      // deno-lint-ignore no-explicit-any
+      extractor: (landmarkNet.faceFeatureExtractor as any).params,
+      fc: landmarkNet.params!.fc,
+    },
+    // deno-lint-ignore no-explicit-any
+    tinyDetector: faceapi.nets.tinyFaceDetector.params as any,
+  };
+}
+
+/**
+ * Gets a process ready to find and describe faces before its first image comes: the engine,
+ * face-api's nets (the tiny detector at each default input size) and the graph `networks`' sessions,
+ * all at once. `predict` and `crop` start it while they read their input.
+ */
+export async function prepareFaces(networks: readonly FaceNetworkName[] = []): Promise<void> {
+  const graphs = networks.filter((name): name is GraphNetworkName =>
+    (GRAPH_NETWORK_NAMES as readonly string[]).includes(name)
+  );
+  await Promise.all([
+    faceEngine().then(({ nets }) => nets?.prepareTiny(checkOptions({}).tinyInputSizes)),
+    ...graphs.map((name) => prepareFaceNetwork(name)),
+  ]);
 }
 
 /** Which engine runs face-api's nets here (loading them first), for logs and benchmarks. */
