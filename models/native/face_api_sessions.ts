@@ -39,37 +39,44 @@ export class NativeFaceNets {
   /** Where each session's graph came from: the graph cache, or built from the weights. */
   readonly sources: Record<string, GraphSource> = {};
 
+  #recognition: Promise<OrtSession> | undefined;
+
   private constructor(
     readonly ort: OrtModule,
-    readonly recognition: OrtSession,
     readonly landmarkNet: OrtSession,
     readonly weights: () => Promise<FaceApiWeights>,
   ) {}
 
   /**
-   * Each net's session, from its cached graph (models/native/graph_cache.ts) or built from the
-   * weights, which `weights()` loads only then (about 0.6 s for the recognition net).
+   * The landmark net's session, from its cached graph (models/native/graph_cache.ts) or built
+   * from the weights, which `weights()` loads only then. The recognition net (0.6 s to build,
+   * 0.1 s from the cache) and the tiny detector load on first use or when prepared.
    */
   static async create(
     ort: OrtModule,
     weights: () => Promise<FaceApiWeights>,
   ): Promise<NativeFaceNets> {
-    const [recognition, landmarks] = await Promise.all([
-      cachedSession(
-        ort,
-        "face-api-recognition",
-        async () => recognitionGraph((await weights()).recognition),
-      ),
-      cachedSession(
-        ort,
-        "face-api-landmarks",
-        async () => landmarkGraph((await weights()).landmarks),
-      ),
-    ]);
-    const nets = new NativeFaceNets(ort, recognition.session, landmarks.session, weights);
-    nets.sources.recognition = recognition.source;
+    const landmarks = await cachedSession(
+      ort,
+      "face-api-landmarks",
+      async () => landmarkGraph((await weights()).landmarks),
+    );
+    const nets = new NativeFaceNets(ort, landmarks.session, weights);
     nets.sources.landmarks = landmarks.source;
     return nets;
+  }
+
+  /** Starts loading the recognition net's session, before the first face to describe. */
+  prepareRecognition(): Promise<OrtSession> {
+    this.#recognition ??= cachedSession(
+      this.ort,
+      "face-api-recognition",
+      async () => recognitionGraph((await this.weights()).recognition),
+    ).then(({ session, source }) => {
+      this.sources.recognition = source;
+      return session;
+    });
+    return this.#recognition;
   }
 
   /** Starts building the tiny detector's session for each input side, before the first image. */
@@ -95,7 +102,8 @@ export class NativeFaceNets {
 
   /** The 128-d descriptor of a 150×150 RGB chip (0–255), as face-api's recognition net gives it. */
   async describe(chip: Float32Array): Promise<Float32Array> {
-    return await this.#run(this.recognition, chip, [1, RECOGNITION_SIDE, RECOGNITION_SIDE, 3]);
+    const session = await this.prepareRecognition();
+    return await this.#run(session, chip, [1, RECOGNITION_SIDE, RECOGNITION_SIDE, 3]);
   }
 
   /** The 68 landmarks of a 112×112 RGB patch: x, y of each as shares of the patch's side. */

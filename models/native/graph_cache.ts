@@ -174,7 +174,7 @@ export async function cachedSession(
     if (source === "built") throw error;
     // A damaged cached graph: built again from the weights, and replaced below.
     [bytes, source] = [await build(), "built"];
-    session = await createSession(ort, bytes, options);
+    session = await createSession(ort, bytes, { ...options, optimizedModelFilePath: temporary });
   }
   await Deno.rename(temporary, optimized).catch(() => Deno.remove(temporary).catch(() => {}));
   if (source === "built") await writeCached(path, bytes);
