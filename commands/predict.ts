@@ -204,7 +204,7 @@ async function openPredictor(values: ParsedValues, verbose: boolean) {
   facesReady.catch(() => {});
   await initEngine();
   const classifier = await openClassifier(modelDir);
-  const ready = Promise.all([facesReady, prepareFaces(inputsOf(classifier.metadata).networks)])
+  const ready = Promise.all([facesReady, prepareFaces(inputsOf(classifier.metadata))])
     .then(() => {
       // performance.now() counts from process start: Deno, module loading, the model, the nets.
       if (verbose) {
