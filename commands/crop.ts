@@ -91,7 +91,8 @@ IN_DIR.
       --minScore S       lowest face score, 0-1 (default 0.5)
       --minFaceSize PX   smallest face side in px (default 32)
       --no-align         do not rotate to level the eyes
-      --workers N        face worker threads, 0: none (default: number of cores)
+      --workers N        face worker threads, no more than files; 0 or 1: this thread
+                         (default: number of cores)
   -q, --quiet            print the summary only, not each rejected file
 `,
   options: {
