@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { UserError } from "./core/errors.ts";
-import { type Command } from "./commands/cli.ts";
+import type { Command } from "./commands/cli.ts";
 import { commands } from "./commands/mod.ts";
 
 function helpText(command: Command): string {
@@ -32,13 +32,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(topHelp());
     return name === undefined ? 2 : 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     throw new UserError(
       `unknown command '${name}'. Commands: ${commands.map((c) => c.name).join(", ")}`,
       2,
     );
   }
+  // Only this command's module, and so only its dependencies, is loaded.
+  const command = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     console.log(helpText(command));
     return 0;

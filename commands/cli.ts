@@ -1,6 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import { fail } from "../core/errors.ts";
-import { checkDetector, type DetectorName, FACE_DEFAULTS } from "../models/faces/faces.ts";
+import { checkDetector, type DetectorName, FACE_DEFAULTS } from "../models/faces/face_defaults.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 

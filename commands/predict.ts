@@ -13,9 +13,9 @@ import {
 import { fail } from "../core/errors.ts";
 import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/download_images.ts";
-import { type Classifier, ModelLoadError } from "../models/classifier.ts";
+import { type Classifier, inputsOf, ModelLoadError } from "../models/classifier.ts";
 import { loadModel } from "../models/ensemble.ts";
-import { DETECTOR_NAMES, emptyTimings, loadFaceModels } from "../models/faces/faces.ts";
+import { DETECTOR_NAMES, emptyTimings, prepareFaces } from "../models/faces/faces.ts";
 import { initEngine } from "../models/engine.ts";
 import {
   bestModelDir,
@@ -192,19 +192,28 @@ async function writeLine(text: string): Promise<void> {
   while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
 }
 
-/** Loads the model and the face nets; with --verbose, says which model and how long it took. */
+/**
+ * Opens the model (failing at once where it cannot be used) and starts the face nets the model
+ * reads: `ready` settles when they are loaded, while the caller reads its input. With --verbose,
+ * says which model and how long the start took.
+ */
 async function openPredictor(values: ParsedValues, verbose: boolean) {
   const modelDir = await resolveModelDir(values);
+  // The face engine's sessions (from the graph cache once built) load beside the classifier.
+  const facesReady = prepareFaces();
+  facesReady.catch(() => {});
   await initEngine();
   const classifier = await openClassifier(modelDir);
-  await loadFaceModels();
-  // performance.now() counts from process start: Deno, module loading, tfjs and both models.
-  const coldStartMs = performance.now();
-  if (verbose) {
-    const { kind, classes } = classifier.metadata;
-    log(`model: ${modelDir} (${kind}, classes ${classes.join(", ")})`);
-    log(`cold start: ${coldStartMs.toFixed(0)} ms from process start to models loaded`);
-  }
+  const ready = Promise.all([facesReady, prepareFaces(inputsOf(classifier.metadata))])
+    .then(() => {
+      // performance.now() counts from process start: Deno, module loading, the model, the nets.
+      if (verbose) {
+        const { kind, classes } = classifier.metadata;
+        log(`model: ${modelDir} (${kind}, classes ${classes.join(", ")})`);
+        log(`cold start: ${performance.now().toFixed(0)} ms from process start to models loaded`);
+      }
+    });
+  ready.catch(() => {});
   const timings = verbose ? emptyTimings() : undefined;
   const predictor = new Predictor(classifier, {
     wholeImage: values["whole-image"] === true,
@@ -212,7 +221,7 @@ async function openPredictor(values: ParsedValues, verbose: boolean) {
     detector: detectorOption(values),
     timings,
   });
-  return { classifier, predictor, timings };
+  return { classifier, predictor, timings, ready };
 }
 
 /** Writes result lines as JSON or as a table (its header before the first line). */
@@ -284,9 +293,10 @@ async function predictInputs(
 async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
   const format = readFormat(values);
   const verbose = values.verbose === true;
-  const { classifier, predictor, timings } = await openPredictor(values, verbose);
+  const { classifier, predictor, timings, ready } = await openPredictor(values, verbose);
   const emit = lineWriter(format);
   const predictOne = async (input: string, bytes: Uint8Array) => {
+    await ready;
     const started = performance.now();
     const lines = await predictor.predict(input, bytes);
     for (const line of lines) await emit(line);

@@ -5,15 +5,23 @@
 import { copyFile, mkdir, rename } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import pLimit from "p-limit";
-import sharp from "sharp";
 import { FaceWorkerPool } from "../models/faces/worker_pool.ts";
-import {
-  type CropFormat,
-  extractFaces,
-  type FaceExtraction,
-  FaceInputError,
-  type FaceOptions,
-} from "../models/faces/faces.ts";
+import type { CropFormat, FaceExtraction, FaceOptions } from "../models/faces/faces.ts";
+import { FaceInputError } from "../models/faces/face_defaults.ts";
+
+/**
+ * The face nets on this thread, loaded on first call: with workers, this thread only reads and
+ * writes files and never loads tfjs, face-api or ONNX Runtime.
+ */
+function faceModule() {
+  return import("../models/faces/faces.ts");
+}
+
+/** Starts loading what `cropImage` needs, so that it loads while the caller reads the image. */
+export function prepareCropImage(): void {
+  faceModule().then((faces) => faces.prepareFaces({ describe: false })).catch(() => {});
+  import("sharp").catch(() => {});
+}
 
 /** Output formats kept as they came; anything else (GIF, TIFF, …) is written as PNG. */
 const KEPT_FORMATS: Record<string, CropFormat> = {
@@ -85,6 +93,8 @@ export type CropResult = { ok: true; bytes: Uint8Array; format: string } | {
  * when that is JPEG, PNG or WebP, else PNG. Runs the face nets on this thread.
  */
 export async function cropImage(bytes: Uint8Array, options: FaceOptions): Promise<CropResult> {
+  const { extractFaces } = await faceModule();
+  const { default: sharp } = await import("sharp");
   // An unreadable header is extractFaces' to report; its format does not matter then.
   const input = await sharp(bytes).metadata().then((m) => m.format, () => undefined);
   const format = input === "jpeg" || input === "webp" ? input : "png";
@@ -115,12 +125,21 @@ export async function cropFolder(options: CropFolderOptions): Promise<CropSummar
   await mkdir(output, { recursive: true });
   if (reject !== undefined) await mkdir(reject, { recursive: true });
   const summary: CropSummary = { files: files.length, cropped: 0, rejected: 0, reasons: {} };
-  const pool = workers > 0 ? new FaceWorkerPool({ workers }) : undefined;
+  // No more workers than files: each loads its own engine and nets. One file runs here.
+  const poolSize = Math.min(workers, files.length);
+  const pool = poolSize > 1 ? new FaceWorkerPool({ workers: poolSize }) : undefined;
+  const here = pool ? undefined : faceModule().then(async (faces) => {
+    await faces.prepareFaces({ describe: false });
+    return faces;
+  });
+  here?.catch(() => {});
   // A crop needs no descriptor, which is half of the face work, and comes encoded as its file
   // will be, so the main thread only reads and writes.
-  const extract = (bytes: Uint8Array, cropFormat: CropFormat) => {
+  const extract = async (bytes: Uint8Array, cropFormat: CropFormat) => {
     const cropOptions = { ...faceOptions, describe: false, cropFormat };
-    return pool ? pool.extractFaces(bytes, cropOptions) : extractFaces(bytes, cropOptions);
+    return pool
+      ? await pool.extractFaces(bytes, cropOptions)
+      : await (await here!).extractFaces(bytes, cropOptions);
   };
   // Bounds the bytes held in memory: a few files per worker, not the whole folder.
   const limit = pLimit(Math.max(1, 2 * workers));

@@ -31,7 +31,8 @@ function commandOf(task: string): string | undefined {
 Deno.test("the docs name only tasks and flags that exist", async () => {
   const tasks: Record<string, string> =
     JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks;
-  const options = new Map(commands.map((c) => [c.name, new Set(Object.keys(c.options))]));
+  const loaded = await Promise.all(commands.map((entry) => entry.load()));
+  const options = new Map(loaded.map((c) => [c.name, new Set(Object.keys(c.options))]));
   const pipelineFlags = options.get("pipeline") ?? new Set<string>();
   const wrong: string[] = [];
   let checked = 0;

