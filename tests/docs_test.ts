@@ -44,7 +44,8 @@ Deno.test("the docs name only tasks and flags that exist", async () => {
           rest: rest!,
           command: task! in tasks ? commandOf(tasks[task!]!) : undefined,
         })),
-        ...[...line.matchAll(/deno run [^`\n|]*?main\.ts ([\w:-]+)([^`\n|]*)/g)].map((
+        // `main.ts --help` is the top-level help, not a command.
+        ...[...line.matchAll(/deno run [^`\n|]*?main\.ts ([\w:][\w:-]*)([^`\n|]*)/g)].map((
           [, command, rest],
         ) => ({ task: undefined, rest: rest!, command: command! })),
       ];
