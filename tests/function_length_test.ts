@@ -21,9 +21,7 @@ export const MAX_FOLDER_SHARE = 0.3;
  * Files still over MAX_FILE_LINES, each owned by work in flight that splits it. The list only
  * shrinks: a file on it that has come under the limit fails the test until it is struck off.
  */
-const LONG_FILES_IN_SPLITTING = [
-  "models/faces/faces.ts",
-];
+const LONG_FILES_IN_SPLITTING: string[] = [];
 
 /**
  * Folders allowed over MAX_FOLDER_SHARE. None: counted in code lines (no blank or comment line),

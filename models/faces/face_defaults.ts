@@ -37,3 +37,8 @@ export class FaceInputError extends Error {
     this.name = "FaceInputError";
   }
 }
+
+/** The first line of an error's message, for a reason or a detail. */
+export function firstLine(error: unknown): string {
+  return String(error instanceof Error ? error.message : error).split("\n")[0] ?? "";
+}
