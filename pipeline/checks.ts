@@ -20,7 +20,6 @@ import {
   maskedFacePixels,
 } from "../models/style_features.ts";
 import {
-  type Attributes,
   type BaselineKey,
   type BaselineResult,
   compareOnSameFaces,
