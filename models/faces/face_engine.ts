@@ -64,7 +64,9 @@ let faceEngineReady: Promise<FaceEngine> | undefined;
  */
 export function faceEngine(): Promise<FaceEngine> {
   faceEngineReady ??= (async (): Promise<FaceEngine> => {
-    const native = await nativeEngine();
+    // tfjs stays the engine of the work copy's tensors (SSD, the shipped networks, warps) even
+    // where every face-api graph comes from the graph cache and no weight loads into tfjs.
+    const [native] = await Promise.all([nativeEngine(), initEngine()]);
     if (!native.ok) {
       await loadFaceModels();
       return { engine: "wasm", detail: native.reason };
