@@ -57,3 +57,27 @@ export async function isDirectory(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * `writeFileAtomicSync` for text made piece by piece: each chunk goes to the temp file as it
+ * comes, so the whole text is never in memory at once.
+ */
+export function writeChunksAtomicSync(path: string, chunks: Iterable<string>): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = tempBeside(path);
+  const file = Deno.openSync(temp, { write: true, createNew: true });
+  const encoder = new TextEncoder();
+  try {
+    for (const chunk of chunks) {
+      const bytes = encoder.encode(chunk);
+      let written = 0;
+      while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    }
+  } catch (error) {
+    file.close();
+    Deno.removeSync(temp);
+    throw error;
+  }
+  file.close();
+  Deno.renameSync(temp, path);
+}

@@ -7,6 +7,7 @@ import { Manifest, type ManifestRow } from "./manifest.ts";
 import { DataDirLock } from "./lock.ts";
 import { blobPath, dataPaths, MODEL_FILES, occlusionMapPath } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
+import { HttpCacheStore } from "./http_cache.ts";
 
 export interface ForgetRequest {
   dataDir: string;
@@ -156,10 +157,16 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
     if (rows.length > 0) {
       await removeIfPresent(paths.pageCache, { recursive: true });
       await removeIfPresent(paths.httpCache);
+      const httpCache = await HttpCacheStore.open(paths);
+      httpCache.clear();
+      httpCache.close();
     }
 
+    // Out of state.db (zeroed, the WAL truncated) and out of index.csv, written again.
     for (const id of ids) manifest.delete(id);
     manifest.flushSync();
+    manifest.close();
+    removedList.close();
     return { records: rows.length, images, faceFiles, models, reportRemoved };
   } finally {
     lock.releaseSync();

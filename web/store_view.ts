@@ -1,11 +1,13 @@
 /**
- * The web app's read-only view of a data dir, through the store's own code (manifest, page log,
- * run events, paths). Files are read again when they change on disk, so the pages follow a run
- * that is writing them; nothing here writes.
+ * The web app's read-only view of a data dir, through the store's own code (state.db, run
+ * events, paths). State is read again when another process commits to it, and files when they
+ * change on disk, so the pages follow a run that is writing them; nothing here writes.
  */
 import { join, resolve, sep } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
 import { type ManifestRow, parseManifest } from "../store/manifest.ts";
-import { PageLog, type PageLogRow } from "../store/page_log.ts";
+import type { PageLogRow } from "../store/page_log.ts";
+import { openStateDbReadOnly, PAGE_COLUMNS, recordRows } from "../store/state_db.ts";
 import { blobPath, type DataPaths, dataPaths } from "../store/paths.ts";
 import { readRunEvents, type RunEvent } from "../store/run_events.ts";
 import type { Metrics } from "../stages/evaluate.ts";
@@ -81,6 +83,67 @@ async function readManifestRows(path: string): Promise<ManifestRow[]> {
   }
 }
 
+/**
+ * The records and pages of state.db through one read-only connection, read again only when
+ * another connection committed since (SQLite's `data_version`). A data dir not migrated yet (no
+ * state.db) is read from its index.csv; its pages are none until its first run.
+ */
+class StateSnapshot {
+  #db: DatabaseSync | undefined;
+  #version: number | undefined;
+  #rows: ManifestRow[] = [];
+  #pages: PageLogRow[] = [];
+  readonly #legacy: CachedFile<ManifestRow[]>;
+
+  constructor(readonly paths: DataPaths) {
+    this.#legacy = new CachedFile(paths.manifest, readManifestRows);
+  }
+
+  #connect(): DatabaseSync | undefined {
+    this.#db ??= openStateDbReadOnly(this.paths.state);
+    return this.#db;
+  }
+
+  /** A token that changes whenever the state does. */
+  async version(): Promise<string> {
+    const db = this.#connect();
+    if (!db) return `csv:${await fingerprint(this.paths.manifest)}`;
+    const row = db.prepare("PRAGMA data_version").get() as { data_version: number };
+    return `db:${row.data_version}`;
+  }
+
+  #refresh(db: DatabaseSync): void {
+    const { data_version: now } = db.prepare("PRAGMA data_version").get() as {
+      data_version: number;
+    };
+    if (now === this.#version) return;
+    db.exec("BEGIN");
+    try {
+      // Both in one read transaction: the records and pages of one moment.
+      this.#rows = [...recordRows(db, 1_000_000)];
+      this.#pages = db.prepare(`SELECT ${PAGE_COLUMNS.join(", ")} FROM pages ORDER BY rowid`)
+        .all() as unknown as PageLogRow[];
+    } finally {
+      db.exec("COMMIT");
+    }
+    this.#version = now;
+  }
+
+  async rows(): Promise<ManifestRow[]> {
+    const db = this.#connect();
+    if (!db) return await this.#legacy.get();
+    this.#refresh(db);
+    return this.#rows;
+  }
+
+  pages(): Promise<PageLogRow[]> {
+    const db = this.#connect();
+    if (!db) return Promise.resolve([]);
+    this.#refresh(db);
+    return Promise.resolve(this.#pages);
+  }
+}
+
 async function readReport(path: string): Promise<ReportData | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(path)) as ReportData;
@@ -91,8 +154,7 @@ async function readReport(path: string): Promise<ReportData | undefined> {
 
 export class StoreView {
   readonly paths: DataPaths;
-  readonly #manifest: CachedFile<ManifestRow[]>;
-  readonly #pages: CachedFile<PageLogRow[]>;
+  readonly #state: StateSnapshot;
   readonly #report: CachedFile<ReportData | undefined>;
   #byId = new Map<string, ManifestRow>();
   #byIdOf: ManifestRow[] | undefined;
@@ -101,16 +163,12 @@ export class StoreView {
 
   constructor(dataDir: string) {
     this.paths = dataPaths(resolve(dataDir));
-    this.#manifest = new CachedFile(this.paths.manifest, readManifestRows);
-    this.#pages = new CachedFile(
-      this.paths.pages,
-      async (path) => (await PageLog.open(path)).rows(),
-    );
+    this.#state = new StateSnapshot(this.paths);
     this.#report = new CachedFile(join(this.paths.reports, "metrics.json"), readReport);
   }
 
   rows(): Promise<ManifestRow[]> {
-    return this.#manifest.get();
+    return this.#state.rows();
   }
 
   async row(id: string): Promise<ManifestRow | undefined> {
@@ -124,7 +182,7 @@ export class StoreView {
   }
 
   pages(): Promise<PageLogRow[]> {
-    return this.#pages.get();
+    return this.#state.pages();
   }
 
   report(): Promise<ReportData | undefined> {
@@ -142,9 +200,10 @@ export class StoreView {
 
   /** Fingerprints of the files the live view follows; a change means "send an update". */
   async liveFingerprint(): Promise<{ manifest: string; events: string; lock: string }> {
-    const [manifest, events, lock] = await Promise.all(
-      [this.paths.manifest, this.paths.runEvents, this.paths.lock].map(fingerprint),
-    );
+    const [manifest, events, lock] = await Promise.all([
+      this.#state.version(),
+      ...[this.paths.runEvents, this.paths.lock].map(fingerprint),
+    ]);
     return { manifest: manifest!, events: events!, lock: lock! };
   }
 
