@@ -138,3 +138,28 @@ Deno.test("records commit per batch: a second process sees them before index.csv
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("export --format csv writes index.csv's columns from state.db, streamed", async () => {
+  const root = await Deno.makeTempDir({ prefix: "state-db-export-" });
+  try {
+    const paths = dataPaths(root);
+    const manifest = await Manifest.open(paths.manifest);
+    for (let i = 0; i < 4500; i++) {
+      manifest.record(person(i, i === 7 ? "=HYPERLINK()" : undefined), "people");
+    }
+    manifest.close();
+    const { exportManifestCsv } = await import("../pipeline/export/manifest_csv.ts");
+    const out = join(root, "copy.csv");
+    assert.deepEqual(await exportManifestCsv({ dataDir: root, out }), { out, rows: 4500 });
+    const text = await Deno.readTextFile(out);
+    assert.ok(text.includes(",'=HYPERLINK(),"), "cells escaped as index.csv escapes them");
+    const back = parseManifest(text);
+    assert.equal(back.length, 4500);
+    assert.equal(new Set(back.map((r) => r.id)).size, 4500, "each record once, chunks joined");
+    await assert.rejects(exportManifestCsv({ dataDir: root, out }), /exists/);
+    await exportManifestCsv({ dataDir: root });
+    assert.deepEqual(parseManifest(await Deno.readTextFile(paths.manifest)), back);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
