@@ -7,6 +7,7 @@ import { benchTrainCommand } from "./bench/train.ts";
 import { benchCongressCommand } from "./bench/congress.ts";
 import { benchPeopleCommand } from "./bench/people.ts";
 import { benchCrawlCommand } from "./bench/crawl.ts";
+import { benchScaleCommand } from "./bench/scale.ts";
 import { benchClusterCommand } from "./bench/cluster.ts";
 import { cropCommand } from "./crop.ts";
 import { serveCommand } from "./serve.ts";
@@ -29,6 +30,7 @@ export const commands: Command[] = [
   workerCommand,
   serveCommand,
   benchCrawlCommand,
+  benchScaleCommand,
   benchClusterCommand,
   benchFacesCommand,
   benchTrainCommand,

@@ -55,6 +55,8 @@ export interface RunHooks {
   sources?: (http: HttpClient) => Observable<string>;
   /** With `images`: the list's columns and the folder its relative paths start from. */
   imageList?: Parameters<typeof listedPeople>[3];
+  /** Called once the run's state is open (bench:scale watches its counts and records). */
+  onState?: (state: RunState) => void;
 }
 
 /** Drains a stream for its side effects (the manifest), up to its end. */
@@ -228,6 +230,7 @@ export async function runPipeline(
 ): Promise<RunResult> {
   const options = resolvePipelineOptions(pipelineOptions);
   const state = await RunState.open(options.dataDir, options.until);
+  hooks.onState?.(state);
   const http = new HttpClient({
     perHostConcurrency: options.perHost,
     politenessDelayMs: options.delayMs,
