@@ -81,3 +81,24 @@ export function writeChunksAtomicSync(path: string, chunks: Iterable<string>): v
   file.close();
   Deno.renameSync(temp, path);
 }
+
+/** `writeChunksAtomicSync` with a turn of the event loop after each chunk. */
+export async function writeChunksAtomic(path: string, chunks: Iterable<string>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = tempBeside(path);
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  const encoder = new TextEncoder();
+  try {
+    for (const chunk of chunks) {
+      const bytes = encoder.encode(chunk);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    }
+  } catch (error) {
+    file.close();
+    await Deno.remove(temp);
+    throw error;
+  }
+  file.close();
+  await rename(temp, path);
+}

@@ -118,7 +118,7 @@ async function splitIntoDataset(
   );
   const store = await collectFaces(split$, {});
   state.progress.stop();
-  state.manifest.flushSync();
+  await state.manifest.flush();
   return { records, store };
 }
 
@@ -267,6 +267,8 @@ export async function runPipeline(
       terminalReport: evaluation.terminalSummary,
     });
   } finally {
+    // index.csv as of the run's end, written without holding the event loop.
+    await state.manifest.flush();
     await writeDataDirDatasheet(state.paths, state.manifest, runSettingsOf(options));
     state.close();
     await browser.close();

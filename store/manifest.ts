@@ -6,7 +6,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { dirname, join } from "node:path";
 import type { Outcome, StageName } from "../core/types.ts";
-import { writeChunksAtomicSync } from "../core/files.ts";
+import { writeChunksAtomic, writeChunksAtomicSync } from "../core/files.ts";
 import {
   type AnyRecord,
   MANIFEST_COLUMNS,
@@ -24,6 +24,9 @@ import {
 } from "./state_db.ts";
 
 export * from "./manifest_rows.ts";
+
+/** Rows read or written between two turns of the event loop. */
+const LOAD_PAGE = 5000;
 
 export interface ManifestOptions {
   /**
@@ -62,15 +65,21 @@ export class Manifest {
     this.#db = db;
     this.#upsert = db.prepare(RECORD_UPSERT);
     this.#delete = db.prepare("DELETE FROM records WHERE id = ?");
-    for (const row of recordRows(db)) this.#rows.set(row.id, row);
     const { flushIntervalMs = 0 } = options;
     this.#flushIntervalMs = flushIntervalMs;
   }
 
   /** Opens the manifest of the data dir holding `path` (its index.csv), migrating a CSV-only one. */
-  static open(path: string, options: ManifestOptions = {}): Promise<Manifest> {
+  static async open(path: string, options: ManifestOptions = {}): Promise<Manifest> {
     const db = openStateDb(join(dirname(path), STATE_FILE), { manifest: path });
-    return Promise.resolve(new Manifest(path, db, options));
+    const manifest = new Manifest(path, db, options);
+    // In pages, yielding between them: 100,000 rows never hold the event loop at once.
+    let loaded = 0;
+    for (const row of recordRows(db, LOAD_PAGE)) {
+      manifest.#rows.set(row.id, row);
+      if (++loaded % LOAD_PAGE === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return manifest;
   }
 
   get(id: string): ManifestRow | undefined {
@@ -159,6 +168,23 @@ export class Manifest {
     }
     if (this.#csvStale || missing) this.writeCsv();
     else this.commit();
+  }
+
+  /**
+   * `flushSync` without holding the event loop: index.csv is written a chunk at a time, with a
+   * turn of the event loop between chunks. A run calls it at the end of each stage.
+   */
+  async flush(): Promise<void> {
+    this.commit();
+    const missing = await Deno.stat(this.path).then(() => false, () => true);
+    if (!this.#csvStale && !missing) return;
+    this.#csvStale = false;
+    try {
+      await writeChunksAtomic(this.path, manifestCsvChunks(recordRows(this.#db, LOAD_PAGE)));
+    } catch (error) {
+      this.#csvStale = true;
+      throw error;
+    }
   }
 
   /** Commits and closes state.db; the manifest is unusable after. */
