@@ -222,16 +222,21 @@ export function* recordRows(db: DatabaseSync, pageSize = 5000): Generator<Manife
   const page = db.prepare(
     `SELECT seq, ${MANIFEST_COLUMNS.join(", ")} FROM records WHERE seq > ? ORDER BY seq LIMIT ?`,
   );
+  // Arrays, made into rows here: much cheaper than SQLite's objects less their `seq`.
+  page.setReturnArrays(true);
   let after = 0;
   for (;;) {
     // Paged by key, not one open cursor: a writer between pages is never blocked nor missed.
-    const rows = page.all(after, pageSize) as unknown as (ManifestRow & { seq: number })[];
-    for (const row of rows) {
-      const { seq: _seq, ...record } = row;
-      yield record as ManifestRow;
+    const rows = page.all(after, pageSize) as unknown as [number, ...string[]][];
+    for (const values of rows) {
+      const row = {} as ManifestRow;
+      for (let c = 0; c < MANIFEST_COLUMNS.length; c++) {
+        row[MANIFEST_COLUMNS[c]!] = values[c + 1] as string;
+      }
+      yield row;
     }
     if (rows.length < pageSize) return;
-    after = rows[rows.length - 1]!.seq;
+    after = rows[rows.length - 1]![0];
   }
 }
 
