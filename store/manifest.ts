@@ -26,7 +26,10 @@ import {
 export * from "./manifest_rows.ts";
 
 /** Rows read or written between two turns of the event loop. */
-const LOAD_PAGE = 5000;
+const LOAD_PAGE = 1000;
+
+/** Most rows one timer's commit writes; more wait for the next turn (a rerun's burst). */
+const COMMIT_SLICE = 2000;
 
 export interface ManifestOptions {
   /**
@@ -124,25 +127,29 @@ export class Manifest {
     if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.commit();
+      this.commit(COMMIT_SLICE);
+      if (this.#pending.size > 0) this.#scheduleCommit();
     }, this.#flushIntervalMs);
   }
 
-  /** Commits pending rows to state.db now, in one transaction. */
-  commit(): void {
+  /** Commits pending rows to state.db now (at most `limit`, the oldest), in one transaction. */
+  commit(limit = Infinity): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     if (this.#pending.size === 0) return;
     let deleted = false;
+    const done: string[] = [];
     inTransaction(this.#db, () => {
       for (const [id, row] of this.#pending) {
+        if (done.length >= limit) break;
         if (row) this.#upsert.run(...MANIFEST_COLUMNS.map((c) => row[c]));
         else deleted = this.#delete.run(id).changes > 0 || deleted;
+        done.push(id);
       }
     });
-    this.#pending.clear();
+    for (const id of done) this.#pending.delete(id);
     // A deleted row is a forgotten person: no copy of it may stay in the WAL.
     if (deleted) checkpoint(this.#db);
   }
@@ -180,7 +187,10 @@ export class Manifest {
     if (!this.#csvStale && !missing) return;
     this.#csvStale = false;
     try {
-      await writeChunksAtomic(this.path, manifestCsvChunks(recordRows(this.#db, LOAD_PAGE)));
+      await writeChunksAtomic(
+        this.path,
+        manifestCsvChunks(recordRows(this.#db, LOAD_PAGE), LOAD_PAGE / 2),
+      );
     } catch (error) {
       this.#csvStale = true;
       throw error;

@@ -39,6 +39,7 @@ Deno.test({
       const pattern of [
         /^pipeline --until images: [\d.]+ s wall, peak RSS [\d.]+ MB, longest event-loop stall [\d.]+ ms/m,
         /^ {2}images +20 items in [\d.]+ s; records\/s per 10 %: ([\d.-]+ ){9}[\d.-]+; last\/first/m,
+        /^idle event loop \(3 s, nothing to do\): longest stall [\d.]+ ms/m,
         /^no-op rerun: [\d.]+ s wall/m,
         /^web app: Overview \d+ ms \(then \d+ ms\), Faces \d+ ms/m,
         /^forget of one person: [\d.]+ s \(1 records\)/m,

@@ -14,6 +14,7 @@ import { createApp } from "../../web/app.ts";
 import {
   peakRssMb,
   type StageCurve,
+  StallSampler,
   timedForget,
   type WatchedRun,
   watchedRun,
@@ -82,7 +83,19 @@ async function serveSite(values: ParsedValues): Promise<number> {
   return 0;
 }
 
-/** One page of the web app in this process: its first (cold) and second (warm) answer, ms. */
+/**
+ * One page of the web app in this process: its first answer from a new app (its view of the
+ * data dir read afresh: "cold") and its second ("warm"), ms. The first app of the process also
+ * loads the web app's modules; `warmUp` pays that (with one Overview) before the pages.
+ */
+async function warmUp(dataDir: string): Promise<number> {
+  const started = performance.now();
+  const { app } = await createApp({ dataDir });
+  await (await app.fetch(new Request("http://127.0.0.1/", { headers: { host: "127.0.0.1" } })))
+    .text();
+  return Math.round(performance.now() - started);
+}
+
 async function pageTimes(dataDir: string, path: string) {
   const { app } = await createApp({ dataDir });
   const times: number[] = [];
@@ -146,6 +159,12 @@ async function bench(settings: ScaleSettings): Promise<number> {
   const facesDir = join(dataDir, "faces-subset");
   log(`bench:scale: ${sources} sources × ${perSource} people into ${dataDir}`);
   const site = await spawnSite(sources, pages, perPage);
+  // What a timer's lateness is on this machine with nothing of ours to do: the floor under
+  // every stall figure below (a busy shared machine alone makes 100 ms and more).
+  const idle = new StallSampler();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const idleStallMs = idle.stop().longestStallMs;
+  console.log(`idle event loop (3 s, nothing to do): longest stall ${idleStallMs} ms`);
   const run = { concurrency: settings.concurrency, perHost: settings.perHost };
   try {
     const images = await watchedRun({
@@ -162,11 +181,13 @@ async function bench(settings: ScaleSettings): Promise<number> {
       ...run,
     });
     console.log(`no-op rerun: ${noop.wallS} s wall, longest stall ${noop.longestStallMs} ms`);
+    const webStartMs = await warmUp(dataDir);
     const overview = await pageTimes(dataDir, "/");
     const facesPage = await pageTimes(dataDir, "/faces");
     console.log(
       `web app: Overview ${overview.cold_ms} ms (then ${overview.warm_ms} ms), ` +
-        `Faces ${facesPage.cold_ms} ms (then ${facesPage.warm_ms} ms)`,
+        `Faces ${facesPage.cold_ms} ms (then ${facesPage.warm_ms} ms); ` +
+        `its start-up before them ${webStartMs} ms`,
     );
     const forgot = await timedForget(dataDir);
     console.log(`forget of one person: ${forgot.seconds} s (${forgot.records} records)`);
@@ -187,6 +208,8 @@ async function bench(settings: ScaleSettings): Promise<number> {
       bench: "scale",
       ...machineLoad(),
       records: sources * perSource,
+      idle_longest_stall_ms: idleStallMs,
+      web_start_ms: webStartMs,
       images,
       noop_rerun_s: noop.wallS,
       noop_longest_stall_ms: noop.longestStallMs,
