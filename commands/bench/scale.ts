@@ -88,7 +88,7 @@ async function serveSite(values: ParsedValues): Promise<number> {
  * data dir read afresh: "cold") and its second ("warm"), ms. The first app of the process also
  * loads the web app's modules; `warmUp` pays that (with one Overview) before the pages.
  */
-async function warmUp(dataDir: string): Promise<number> {
+export async function warmUp(dataDir: string): Promise<number> {
   const started = performance.now();
   const { app } = await createApp({ dataDir });
   await (await app.fetch(new Request("http://127.0.0.1/", { headers: { host: "127.0.0.1" } })))
@@ -96,7 +96,7 @@ async function warmUp(dataDir: string): Promise<number> {
   return Math.round(performance.now() - started);
 }
 
-async function pageTimes(dataDir: string, path: string) {
+export async function pageTimes(dataDir: string, path: string) {
   const { app } = await createApp({ dataDir });
   const times: number[] = [];
   let status = 0;
