@@ -10,7 +10,15 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { sha256Hex } from "../core/ids.ts";
 import { exists, writeFileAtomic } from "../core/files.ts";
 import { blobPath } from "./paths.ts";
-import { HTTP_COLUMNS, HTTP_UPSERT, inTransaction, openStateDb, STATE_FILE } from "./state_db.ts";
+import {
+  fromDb,
+  HTTP_COLUMNS,
+  HTTP_UPSERT,
+  inTransaction,
+  openStateDb,
+  STATE_FILE,
+  toDb,
+} from "./state_db.ts";
 
 export interface HttpCacheRow {
   url: string;
@@ -79,7 +87,9 @@ export class HttpCacheStore {
   #row(url: string): HttpCacheRow | undefined {
     const pending = this.#pending.get(url);
     if (pending !== undefined) return pending ?? undefined;
-    return this.#get.get(url) as HttpCacheRow | undefined;
+    const row = this.#get.get(toDb(url)) as HttpCacheRow | undefined;
+    if (row) { for (const column of HTTP_COLUMNS) row[column] = fromDb(row[column]); }
+    return row;
   }
 
   #bodyPath(row: Pick<HttpCacheRow, "content_type" | "sha256">): string {
@@ -147,8 +157,8 @@ export class HttpCacheStore {
     const remove = this.#db.prepare("DELETE FROM http_cache WHERE url = ?");
     inTransaction(this.#db, () => {
       for (const [url, row] of this.#pending) {
-        if (row) this.#upsert.run(...HTTP_COLUMNS.map((c) => row[c]));
-        else remove.run(url);
+        if (row) this.#upsert.run(...HTTP_COLUMNS.map((c) => toDb(row[c])));
+        else remove.run(toDb(url));
       }
     });
     this.#pending.clear();

@@ -21,6 +21,7 @@ import {
   RECORD_UPSERT,
   recordRows,
   STATE_FILE,
+  toDb,
 } from "./state_db.ts";
 
 export * from "./manifest_rows.ts";
@@ -144,8 +145,8 @@ export class Manifest {
     inTransaction(this.#db, () => {
       for (const [id, row] of this.#pending) {
         if (done.length >= limit) break;
-        if (row) this.#upsert.run(...MANIFEST_COLUMNS.map((c) => row[c]));
-        else deleted = this.#delete.run(id).changes > 0 || deleted;
+        if (row) this.#upsert.run(...MANIFEST_COLUMNS.map((c) => toDb(row[c])));
+        else deleted = this.#delete.run(toDb(id)).changes > 0 || deleted;
         done.push(id);
       }
     });

@@ -1,6 +1,14 @@
 import { dirname, join } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { openStateDb, PAGE_COLUMNS, PAGE_UPSERT, pageKey, STATE_FILE } from "./state_db.ts";
+import {
+  openStateDb,
+  PAGE_COLUMNS,
+  PAGE_UPSERT,
+  pageKey,
+  pageRows,
+  STATE_FILE,
+  toDb,
+} from "./state_db.ts";
 
 /** One crawled staff page, or (status `complete`, no page URL) a source crawled to its end. */
 export interface PageLogRow {
@@ -41,13 +49,13 @@ export class PageLog {
 
   /** True when an earlier run crawled this source to its end and every page succeeded. */
   sourceDone(sourceUrl: string): boolean {
-    return this.#complete.get(`complete\n${sourceUrl}`) !== undefined &&
-      this.#failed.get(sourceUrl) === undefined;
+    return this.#complete.get(toDb(`complete\n${sourceUrl}`)) !== undefined &&
+      this.#failed.get(toDb(sourceUrl)) === undefined;
   }
 
   record(row: Omit<PageLogRow, "fetched_at">): void {
     const full: PageLogRow = { ...row, fetched_at: new Date().toISOString() };
-    this.#upsert.run(pageKey(full), ...PAGE_COLUMNS.map((c) => full[c]));
+    this.#upsert.run(toDb(pageKey(full)), ...PAGE_COLUMNS.map((c) => toDb(full[c])));
   }
 
   /** Marks a source crawled to the end of its pagination. */
@@ -64,8 +72,7 @@ export class PageLog {
 
   /** Every row, in the order each was first recorded. */
   rows(): PageLogRow[] {
-    return this.#db.prepare(`SELECT ${PAGE_COLUMNS.join(", ")} FROM pages ORDER BY rowid`)
-      .all() as unknown as PageLogRow[];
+    return pageRows(this.#db);
   }
 
   /** Each page's row is committed as it is recorded: nothing to write. Kept for callers. */

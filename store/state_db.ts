@@ -85,6 +85,32 @@ export function pageKey(row: { status: string; source_url: string; page_url: str
   return row.status === "complete" ? `complete\n${row.source_url}` : row.page_url;
 }
 
+/**
+ * A string as stored: SQLite keeps a NUL character, but `node:sqlite` reads text back only up
+ * to it, so NUL is written as U+0001 U+0002 and U+0001 itself as U+0001 U+0001. `fromDb`
+ * undoes it; every other string is stored as it is.
+ */
+export function toDb(value: string): string {
+  return value.includes("\u0000") || value.includes("\u0001")
+    ? value.replaceAll("\u0001", "\u0001\u0001").replaceAll("\u0000", "\u0001\u0002")
+    : value;
+}
+
+/** Inverse of `toDb`. */
+export function fromDb(value: string): string {
+  if (!value.includes("\u0001")) return value;
+  let out = "";
+  for (let i = 0; i < value.length; i++) {
+    const char = value[i]!;
+    if (char !== "\u0001") {
+      out += char;
+      continue;
+    }
+    out += value[++i] === "\u0002" ? "\u0000" : "\u0001";
+  }
+  return out;
+}
+
 /** Runs `work` in one write transaction: all of it commits, or none. */
 export function inTransaction<T>(db: DatabaseSync, work: () => T): T {
   db.exec("BEGIN IMMEDIATE");
@@ -132,22 +158,22 @@ function importLegacy(db: DatabaseSync, legacy: LegacyFiles): string[] {
   if (manifestText !== undefined) {
     const upsert = db.prepare(RECORD_UPSERT);
     for (const row of parseManifest(manifestText)) {
-      upsert.run(...MANIFEST_COLUMNS.map((c) => row[c]));
+      upsert.run(...MANIFEST_COLUMNS.map((c) => toDb(row[c])));
     }
   }
   const pages = readCsvSync(legacy.pages);
   if (pages) {
     const upsert = db.prepare(PAGE_UPSERT);
     for (const row of pages) {
-      const values = PAGE_COLUMNS.map((c) => row[c] ?? "");
-      upsert.run(pageKey(row as Parameters<typeof pageKey>[0]), ...values);
+      const values = PAGE_COLUMNS.map((c) => toDb(row[c] ?? ""));
+      upsert.run(toDb(pageKey(row as Parameters<typeof pageKey>[0])), ...values);
     }
     imported.push(legacy.pages);
   }
   const http = readCsvSync(legacy.httpCache);
   if (http) {
     const upsert = db.prepare(HTTP_UPSERT);
-    for (const row of http) upsert.run(...HTTP_COLUMNS.map((c) => row[c] ?? ""));
+    for (const row of http) upsert.run(...HTTP_COLUMNS.map((c) => toDb(row[c] ?? "")));
     imported.push(legacy.httpCache);
   }
   const removed = readCsvSync(legacy.removed);
@@ -231,7 +257,7 @@ export function* recordRows(db: DatabaseSync, pageSize = 5000): Generator<Manife
     for (const values of rows) {
       const row = {} as ManifestRow;
       for (let c = 0; c < MANIFEST_COLUMNS.length; c++) {
-        row[MANIFEST_COLUMNS[c]!] = values[c + 1] as string;
+        row[MANIFEST_COLUMNS[c]!] = fromDb(values[c + 1] as string);
       }
       yield row;
     }
@@ -246,4 +272,13 @@ export function* recordRows(db: DatabaseSync, pageSize = 5000): Generator<Manife
  */
 export function checkpoint(db: DatabaseSync): void {
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/** Every page of the page log, in the order each was first recorded. */
+export function pageRows<T = Record<(typeof PAGE_COLUMNS)[number], string>>(db: DatabaseSync): T[] {
+  const rows = db.prepare(`SELECT ${PAGE_COLUMNS.join(", ")} FROM pages ORDER BY rowid`).all();
+  for (const row of rows as Record<string, string>[]) {
+    for (const column of PAGE_COLUMNS) row[column] = fromDb(row[column]!);
+  }
+  return rows as unknown as T[];
 }

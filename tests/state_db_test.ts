@@ -7,7 +7,7 @@ import { Manifest, outcomeToRow, parseManifest, stringifyManifest } from "../sto
 import { PageLog } from "../store/page_log.ts";
 import { dataPaths } from "../store/paths.ts";
 import { nameHash, RemovedList } from "../store/removed.ts";
-import { openStateDb } from "../store/state_db.ts";
+import { fromDb, openStateDb, toDb } from "../store/state_db.ts";
 
 const person = (i: number, name = `Person ${i}`) =>
   ok({
@@ -159,6 +159,35 @@ Deno.test("export --format csv writes index.csv's columns from state.db, streame
     await assert.rejects(exportManifestCsv({ dataDir: root, out }), /exists/);
     await exportManifestCsv({ dataDir: root });
     assert.deepEqual(parseManifest(await Deno.readTextFile(paths.manifest)), back);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("toDb() and fromDb() round-trip every string, NUL and U+0001 included", () => {
+  const values = [
+    "",
+    "plain",
+    "a\u0000b",
+    "\u0001",
+    "\u0001\u0002",
+    "\u0000\u0001\u0000",
+    "é\u0001x",
+  ];
+  for (const value of values) assert.equal(fromDb(toDb(value)), value);
+  assert.equal(toDb("plain"), "plain");
+  assert.ok(!toDb("a\u0000b").includes("\u0000"));
+});
+
+Deno.test("a category with a NUL character comes back whole from state.db", async () => {
+  const root = await Deno.makeTempDir({ prefix: "state-db-nul-" });
+  try {
+    const manifest = await Manifest.open(join(root, "index.csv"));
+    manifest.record(ok({ ...person(1).record, category: "a\u0000b", name: "x\u0001y" }), "people");
+    manifest.close();
+    const back = (await Manifest.open(join(root, "index.csv"))).get(person(1).record.id);
+    assert.equal(back?.category, "a\u0000b");
+    assert.equal(back?.name, "x\u0001y");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -7,7 +7,7 @@ import { join, resolve, sep } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { type ManifestRow, parseManifest } from "../store/manifest.ts";
 import type { PageLogRow } from "../store/page_log.ts";
-import { openStateDbReadOnly, PAGE_COLUMNS, recordRows } from "../store/state_db.ts";
+import { openStateDbReadOnly, pageRows, recordRows } from "../store/state_db.ts";
 import { blobPath, type DataPaths, dataPaths } from "../store/paths.ts";
 import { readRunEvents, type RunEvent } from "../store/run_events.ts";
 import type { Metrics } from "../stages/evaluate.ts";
@@ -121,8 +121,7 @@ class StateSnapshot {
     try {
       // Both in one read transaction: the records and pages of one moment.
       this.#rows = [...recordRows(db, 1_000_000)];
-      this.#pages = db.prepare(`SELECT ${PAGE_COLUMNS.join(", ")} FROM pages ORDER BY rowid`)
-        .all() as unknown as PageLogRow[];
+      this.#pages = pageRows<PageLogRow>(db);
     } finally {
       db.exec("COMMIT");
     }
