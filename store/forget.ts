@@ -3,7 +3,9 @@
  * data dir, and later crawls drop them before anything is stored.
  */
 import { join } from "node:path";
-import { Manifest, type ManifestRow } from "./manifest.ts";
+import { writeManifestCsv } from "./manifest.ts";
+import { deleteRecords, openStateDb, type PersonKeys, personKeys } from "./state_db.ts";
+import { exists } from "../core/files.ts";
 import { DataDirLock } from "./lock.ts";
 import { blobPath, dataPaths, MODEL_FILES, occlusionMapPath } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
@@ -49,7 +51,7 @@ async function listDirs(path: string): Promise<string[]> {
  * The rows that belong to the person: the ids and names asked for, and then every row that
  * shares an image or a face identity with them (the same face on another department's page).
  */
-export function rowsOfPerson(rows: ManifestRow[], request: ForgetRequest): ManifestRow[] {
+export function rowsOfPerson<R extends PersonKeys>(rows: R[], request: ForgetRequest): R[] {
   const ids = new Set(request.ids ?? []);
   const names = new Set((request.names ?? []).map(normaliseName));
   const matched = new Set(
@@ -96,9 +98,10 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
   const paths = dataPaths(request.dataDir);
   const lock = await DataDirLock.acquire(paths.lock);
   try {
-    const manifest = await Manifest.open(paths.manifest);
+    // Only the four columns a match needs, not the whole manifest: cheap at 100,000 records.
+    const db = openStateDb(paths.state);
     const removedList = await RemovedList.open(paths.removed);
-    const rows = rowsOfPerson(manifest.rows(), request);
+    const rows = rowsOfPerson(personKeys(db), request);
     const ids = new Set(rows.map((row) => row.id));
     const shas = new Set(rows.map((row) => row.sha256).filter(Boolean));
 
@@ -163,9 +166,10 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
     }
 
     // Out of state.db (zeroed, the WAL truncated) and out of index.csv, written again.
-    for (const id of ids) manifest.delete(id);
-    manifest.flushSync();
-    manifest.close();
+    deleteRecords(db, [...ids]);
+    // index.csv, where there is one, is written again without them.
+    if (rows.length > 0 && await exists(paths.manifest)) writeManifestCsv(db, paths.manifest);
+    db.close();
     removedList.close();
     return { records: rows.length, images, faceFiles, models, reportRemoved };
   } finally {

@@ -282,3 +282,38 @@ export function pageRows<T = Record<(typeof PAGE_COLUMNS)[number], string>>(db: 
   }
   return rows as unknown as T[];
 }
+
+/** What `forget` matches a person by, for every record. */
+export interface PersonKeys {
+  id: string;
+  name: string;
+  sha256: string;
+  identity: string;
+}
+
+/** The id, name, image and identity of every record: forget's match without whole rows. */
+export function personKeys(db: DatabaseSync): PersonKeys[] {
+  const select = db.prepare("SELECT id, name, sha256, identity FROM records ORDER BY seq");
+  select.setReturnArrays(true);
+  return (select.all() as unknown as string[][]).map(([id, name, sha256, identity]) => ({
+    id: fromDb(id!),
+    name: fromDb(name!),
+    sha256: fromDb(sha256!),
+    identity: fromDb(identity!),
+  }));
+}
+
+/**
+ * Deletes records by id in one transaction, then truncates the WAL: with `secure_delete`, no
+ * byte of a forgotten person stays in state.db or beside it.
+ */
+export function deleteRecords(db: DatabaseSync, ids: string[]): number {
+  if (ids.length === 0) return 0;
+  const remove = db.prepare("DELETE FROM records WHERE id = ?");
+  let deleted = 0;
+  inTransaction(db, () => {
+    for (const id of ids) deleted += Number(remove.run(toDb(id)).changes);
+  });
+  checkpoint(db);
+  return deleted;
+}
