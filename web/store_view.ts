@@ -7,7 +7,10 @@ import { join, resolve, sep } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { type ManifestRow, parseManifest } from "../store/manifest.ts";
 import type { PageLogRow } from "../store/page_log.ts";
-import { openStateDbReadOnly, pageRows, recordRows } from "../store/state_db.ts";
+import { fromDb, openStateDbReadOnly, pageRows, recordRows } from "../store/state_db.ts";
+import type { OverviewRow } from "./funnel.ts";
+
+const OVERVIEW_COLUMNS = ["category", "status", "stage", "reason", "split", "page_url"] as const;
 import { blobPath, type DataPaths, dataPaths } from "../store/paths.ts";
 import { readRunEvents, type RunEvent } from "../store/run_events.ts";
 import type { Metrics } from "../stages/evaluate.ts";
@@ -93,6 +96,8 @@ class StateSnapshot {
   #version: number | undefined;
   #rows: ManifestRow[] = [];
   #pages: PageLogRow[] = [];
+  #pagesVersion: string | undefined;
+  #overview: { version: string; rows: OverviewRow[] } | undefined;
   readonly #legacy: CachedFile<ManifestRow[]>;
 
   constructor(readonly paths: DataPaths) {
@@ -117,14 +122,7 @@ class StateSnapshot {
       data_version: number;
     };
     if (now === this.#version) return;
-    db.exec("BEGIN");
-    try {
-      // Both in one read transaction: the records and pages of one moment.
-      this.#rows = [...recordRows(db, 1_000_000)];
-      this.#pages = pageRows<PageLogRow>(db);
-    } finally {
-      db.exec("COMMIT");
-    }
+    this.#rows = [...recordRows(db, 1_000_000)];
     this.#version = now;
   }
 
@@ -135,11 +133,39 @@ class StateSnapshot {
     return this.#rows;
   }
 
-  pages(): Promise<PageLogRow[]> {
+  /**
+   * The overview's columns, one row per distinct combination with its count `n` (the reason cut
+   * to its code): grouped by SQLite, so the overview never loads 100,000 whole rows.
+   */
+  async overviewRows(): Promise<OverviewRow[]> {
     const db = this.#connect();
-    if (!db) return Promise.resolve([]);
-    this.#refresh(db);
-    return Promise.resolve(this.#pages);
+    if (!db) return await this.#legacy.get();
+    const version = await this.version();
+    if (this.#overview?.version === version) return this.#overview.rows;
+    const reason = "CASE WHEN instr(reason, ':') > 0 " +
+      "THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END";
+    const rows = db.prepare(
+      `SELECT category, status, stage, ${reason} AS reason, split, page_url, count(*) AS n ` +
+        `FROM records GROUP BY category, status, stage, ${reason}, split, page_url ORDER BY min(seq)`,
+    ).all() as unknown as (OverviewRow & { n: number })[];
+    for (const row of rows) {
+      for (const column of OVERVIEW_COLUMNS) row[column] = fromDb(row[column]);
+      row.n = Number(row.n);
+    }
+    this.#overview = { version, rows };
+    return rows;
+  }
+
+  /** The page log: a few thousand rows, read apart from the records, cached by version. */
+  async pages(): Promise<PageLogRow[]> {
+    const db = this.#connect();
+    if (!db) return [];
+    const version = await this.version();
+    if (this.#pagesVersion !== version) {
+      this.#pages = pageRows<PageLogRow>(db);
+      this.#pagesVersion = version;
+    }
+    return this.#pages;
   }
 }
 
@@ -168,6 +194,10 @@ export class StoreView {
 
   rows(): Promise<ManifestRow[]> {
     return this.#state.rows();
+  }
+
+  overviewRows(): Promise<OverviewRow[]> {
+    return this.#state.overviewRows();
   }
 
   async row(id: string): Promise<ManifestRow | undefined> {
