@@ -94,6 +94,15 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
   return result;
 }
 
+/** The page bodies and every validator: cached pages hold names. */
+async function dropPageCache(paths: ReturnType<typeof dataPaths>): Promise<void> {
+  await removeIfPresent(paths.pageCache, { recursive: true });
+  await removeIfPresent(paths.httpCache);
+  const httpCache = await HttpCacheStore.open(paths);
+  httpCache.clear();
+  httpCache.close();
+}
+
 async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
   const paths = dataPaths(request.dataDir);
   const lock = await DataDirLock.acquire(paths.lock);
@@ -157,13 +166,7 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
 
     // Cached page bodies hold the person's name: they go, with the validators that point at
     // them. It costs one full fetch per page on the next --refresh.
-    if (rows.length > 0) {
-      await removeIfPresent(paths.pageCache, { recursive: true });
-      await removeIfPresent(paths.httpCache);
-      const httpCache = await HttpCacheStore.open(paths);
-      httpCache.clear();
-      httpCache.close();
-    }
+    if (rows.length > 0) await dropPageCache(paths);
 
     // Out of state.db (zeroed, the WAL truncated) and out of index.csv, written again.
     deleteRecords(db, [...ids]);
