@@ -3,7 +3,8 @@ import process from "node:process";
 import cliProgress from "cli-progress";
 import { type Command, intOption, numberOption, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { dataPaths } from "../store/paths.ts";
+import { hasRecords } from "../store/paths.ts";
+import { exportManifestCsv } from "../pipeline/export/manifest_csv.ts";
 import { parseRoleRules } from "../stages/filter_roles.ts";
 import {
   checkExport,
@@ -117,6 +118,20 @@ async function check(out: string, dataDir: string | undefined): Promise<number> 
   return 1;
 }
 
+/** `--format csv`: the manifest as index.csv has it, to OUT or the data dir's index.csv. */
+async function manifestCsv(values: ParsedValues): Promise<number> {
+  const dataDir = stringOption(values, "data", "facefield-data");
+  if (!await hasRecords(dataDir)) fail(`no records in '${dataDir}': pass it with --data`, 2);
+  const out = stringOption(values, "out");
+  const result = await exportManifestCsv({
+    dataDir,
+    ...(out === undefined ? {} : { out }),
+    force: values.force === true,
+  });
+  console.log(`wrote ${result.rows} records to ${result.out}`);
+  return 0;
+}
+
 export const exportCommand: Command = {
   name: "export",
   summary:
@@ -124,6 +139,7 @@ export const exportCommand: Command = {
   usage: `
 usage: deno task export --data DIR --format imagefolder|hf|parquet|webdataset --out OUT [options]
        deno task export --check OUT [--data DIR]
+       deno task export --data DIR --format csv [--out FILE]
 
 Writes the data dir's faces (never one on its removal list) and a DATASHEET.md to OUT, which
 must be new or empty. Values become safe file names; the originals stay in the metadata.
@@ -131,6 +147,8 @@ must be new or empty. Values become safe file names; the originals stay in the m
   hf           the same with metadata.csv per split (datasets' load_dataset("imagefolder"))
   parquet      OUT/<split>.parquet: image bytes, box, manifest columns (--embeddings adds them)
   webdataset   OUT/<split>-NNNNNN.tar shards of <key>.png + <key>.json
+  csv          the manifest (every record, index.csv's columns) to FILE, by default the data
+               dir's index.csv (a run writes it at each stage end; this writes it now)
 
   --data DIR          data dir (default facefield-data)
   --what W            crops | originals | both (default crops)
@@ -165,11 +183,10 @@ must be new or empty. Values become safe file names; the originals stay in the m
     try {
       const checkOut = stringOption(values, "check");
       if (checkOut !== undefined) return await check(checkOut, stringOption(values, "data"));
+      if (values.format === "csv") return await manifestCsv(values);
       const options = readOptions(values);
-      try {
-        await Deno.stat(dataPaths(options.dataDir).manifest);
-      } catch {
-        fail(`no manifest in '${options.dataDir}': pass the data dir with --data`, 2);
+      if (!await hasRecords(options.dataDir)) {
+        fail(`no records in '${options.dataDir}': pass the data dir with --data`, 2);
       }
       const bar = Deno.stderr.isTerminal()
         ? new cliProgress.SingleBar({ stream: process.stderr }, cliProgress.Presets.shades_classic)

@@ -1,7 +1,7 @@
 /** `forget`: the command line over `forget()` (store/forget.ts). */
 import { type Command, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { dataPaths } from "../store/paths.ts";
+import { dataPaths, hasRecords } from "../store/paths.ts";
 import { forget, rowsOfPerson } from "../store/forget.ts";
 import { Manifest } from "../store/manifest.ts";
 import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
@@ -39,10 +39,8 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
     const names = (values.name as string[] | undefined) ?? [];
     if (!ids.length && !names.length) fail("say who to remove: --id ID or --name NAME", 2);
     const dataDir = stringOption(values, "data", "facefield-data");
-    try {
-      await Deno.stat(dataPaths(dataDir).manifest);
-    } catch {
-      fail(`no manifest in '${dataDir}': pass the data dir with --data`, 2);
+    if (!await hasRecords(dataDir)) {
+      fail(`no records (state.db or index.csv) in '${dataDir}': pass the data dir with --data`, 2);
     }
     const clusterUrl = stringOption(values, "cluster");
     const address = clusterUrl === undefined

@@ -74,6 +74,12 @@ export const commands: CommandEntry[] = [
       ((await load("./bench/crawl.ts")) as typeof import("./bench/crawl.ts")).benchCrawlCommand,
   },
   {
+    name: "bench:scale",
+    summary: "the data dir's bookkeeping at 100,000 records: rate over time, RSS, stalls, rerun",
+    load: async () =>
+      ((await load("./bench/scale.ts")) as typeof import("./bench/scale.ts")).benchScaleCommand,
+  },
+  {
     name: "bench:cluster",
     summary: "crawl + download throughput alone and with 1, 2, 4 NATS workers on a many-host site",
     load: async () =>

@@ -1,7 +1,7 @@
 /** `serve`: the web app over a data dir (web/app.ts), on 127.0.0.1 unless told otherwise. */
 import { type Command, intOption, log, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { dataPaths } from "../store/paths.ts";
+import { hasRecords } from "../store/paths.ts";
 import { createApp } from "../web/app.ts";
 import { DEFAULT_DATA_DIRS } from "../pipeline/predictor.ts";
 import { generateToken, isLoopback } from "../web/security.ts";
@@ -18,7 +18,7 @@ export interface ServeSettings {
 /** Without --data: the first of the default data dirs that has a manifest, as predict looks. */
 async function firstDataDir(): Promise<string> {
   for (const dir of DEFAULT_DATA_DIRS) {
-    if (await Deno.stat(dataPaths(dir).manifest).then((s) => s.isFile, () => false)) return dir;
+    if (await hasRecords(dir)) return dir;
   }
   return DEFAULT_DATA_DIRS[0]!;
 }
@@ -33,8 +33,9 @@ export async function serveSettings(values: ParsedValues): Promise<ServeSettings
   if (!info?.isDirectory) {
     fail(`no data dir at '${dataDir}': pass one with --data (deno task pipeline makes one)`, 2);
   }
-  const manifest = await Deno.stat(dataPaths(dataDir).manifest).catch(() => undefined);
-  if (!manifest?.isFile) fail(`'${dataDir}' has no manifest (index.csv): is it a data dir?`, 2);
+  if (!await hasRecords(dataDir)) {
+    fail(`'${dataDir}' has no records (state.db or index.csv): is it a data dir?`, 2);
+  }
   if (!isLoopback(host) && token === undefined) {
     fail(
       `refusing to listen on ${host} without --token: anyone who can reach it would see faces ` +

@@ -57,3 +57,48 @@ export async function isDirectory(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * `writeFileAtomicSync` for text made piece by piece: each chunk goes to the temp file as it
+ * comes, so the whole text is never in memory at once.
+ */
+export function writeChunksAtomicSync(path: string, chunks: Iterable<string>): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = tempBeside(path);
+  const file = Deno.openSync(temp, { write: true, createNew: true });
+  const encoder = new TextEncoder();
+  try {
+    for (const chunk of chunks) {
+      const bytes = encoder.encode(chunk);
+      let written = 0;
+      while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    }
+  } catch (error) {
+    file.close();
+    Deno.removeSync(temp);
+    throw error;
+  }
+  file.close();
+  Deno.renameSync(temp, path);
+}
+
+/** `writeChunksAtomicSync` with a turn of the event loop after each chunk. */
+export async function writeChunksAtomic(path: string, chunks: Iterable<string>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = tempBeside(path);
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  const encoder = new TextEncoder();
+  try {
+    for (const chunk of chunks) {
+      const bytes = encoder.encode(chunk);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    }
+  } catch (error) {
+    file.close();
+    await Deno.remove(temp);
+    throw error;
+  }
+  file.close();
+  await rename(temp, path);
+}

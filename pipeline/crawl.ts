@@ -77,7 +77,8 @@ function recordPage(page: CrawledPage, state: RunState): Observable<PersonRecord
       state.manifest.record(ok(person), "people");
     }
   }
-  state.manifest.flushSync();
+  // The page's people are committed before the page log says the page is done.
+  state.manifest.commit();
   state.pageLog.record({
     ...row,
     status: "ok",

@@ -55,6 +55,8 @@ export interface RunHooks {
   sources?: (http: HttpClient) => Observable<string>;
   /** With `images`: the list's columns and the folder its relative paths start from. */
   imageList?: Parameters<typeof listedPeople>[3];
+  /** Called once the run's state is open (bench:scale watches its counts and records). */
+  onState?: (state: RunState) => void;
 }
 
 /** Drains a stream for its side effects (the manifest), up to its end. */
@@ -116,7 +118,7 @@ async function splitIntoDataset(
   );
   const store = await collectFaces(split$, {});
   state.progress.stop();
-  state.manifest.flushSync();
+  await state.manifest.flush();
   return { records, store };
 }
 
@@ -228,6 +230,7 @@ export async function runPipeline(
 ): Promise<RunResult> {
   const options = resolvePipelineOptions(pipelineOptions);
   const state = await RunState.open(options.dataDir, options.until);
+  hooks.onState?.(state);
   const http = new HttpClient({
     perHostConcurrency: options.perHost,
     politenessDelayMs: options.delayMs,
@@ -264,6 +267,8 @@ export async function runPipeline(
       terminalReport: evaluation.terminalSummary,
     });
   } finally {
+    // index.csv as of the run's end, written without holding the event loop.
+    await state.manifest.flush();
     await writeDataDirDatasheet(state.paths, state.manifest, runSettingsOf(options));
     state.close();
     await browser.close();

@@ -112,10 +112,10 @@ export class RunState {
     return [...streamed, ...this.#phases];
   }
 
-  /** The end-of-run summary, with the manifest flushed first. */
+  /** The end-of-run summary, with the manifest committed first (index.csv follows in `close`). */
   summary(extra: Pick<RunSummary, "report" | "terminalReport"> = {}): RunResult {
     this.progress.stop();
-    this.manifest.flushSync();
+    this.manifest.commit();
     const summary = summarise(this.manifest, {
       dataDir: this.paths.root,
       invalidSources: this.sources.invalid,

@@ -3,10 +3,13 @@
  * data dir, and later crawls drop them before anything is stored.
  */
 import { join } from "node:path";
-import { Manifest, type ManifestRow } from "./manifest.ts";
+import { writeManifestCsv } from "./manifest.ts";
+import { deleteRecords, openStateDb, type PersonKeys, personKeys } from "./state_db.ts";
+import { exists } from "../core/files.ts";
 import { DataDirLock } from "./lock.ts";
 import { blobPath, dataPaths, MODEL_FILES, occlusionMapPath } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
+import { HttpCacheStore } from "./http_cache.ts";
 
 export interface ForgetRequest {
   dataDir: string;
@@ -48,7 +51,7 @@ async function listDirs(path: string): Promise<string[]> {
  * The rows that belong to the person: the ids and names asked for, and then every row that
  * shares an image or a face identity with them (the same face on another department's page).
  */
-export function rowsOfPerson(rows: ManifestRow[], request: ForgetRequest): ManifestRow[] {
+export function rowsOfPerson<R extends PersonKeys>(rows: R[], request: ForgetRequest): R[] {
   const ids = new Set(request.ids ?? []);
   const names = new Set((request.names ?? []).map(normaliseName));
   const matched = new Set(
@@ -91,13 +94,23 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
   return result;
 }
 
+/** The page bodies and every validator: cached pages hold names. */
+async function dropPageCache(paths: ReturnType<typeof dataPaths>): Promise<void> {
+  await removeIfPresent(paths.pageCache, { recursive: true });
+  await removeIfPresent(paths.httpCache);
+  const httpCache = await HttpCacheStore.open(paths);
+  httpCache.clear();
+  httpCache.close();
+}
+
 async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
   const paths = dataPaths(request.dataDir);
   const lock = await DataDirLock.acquire(paths.lock);
   try {
-    const manifest = await Manifest.open(paths.manifest);
+    // Only the four columns a match needs, not the whole manifest: cheap at 100,000 records.
+    const db = openStateDb(paths.state);
     const removedList = await RemovedList.open(paths.removed);
-    const rows = rowsOfPerson(manifest.rows(), request);
+    const rows = rowsOfPerson(personKeys(db), request);
     const ids = new Set(rows.map((row) => row.id));
     const shas = new Set(rows.map((row) => row.sha256).filter(Boolean));
 
@@ -153,13 +166,14 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
 
     // Cached page bodies hold the person's name: they go, with the validators that point at
     // them. It costs one full fetch per page on the next --refresh.
-    if (rows.length > 0) {
-      await removeIfPresent(paths.pageCache, { recursive: true });
-      await removeIfPresent(paths.httpCache);
-    }
+    if (rows.length > 0) await dropPageCache(paths);
 
-    for (const id of ids) manifest.delete(id);
-    manifest.flushSync();
+    // Out of state.db (zeroed, the WAL truncated) and out of index.csv, written again.
+    deleteRecords(db, [...ids]);
+    // index.csv, where there is one, is written again without them.
+    if (rows.length > 0 && await exists(paths.manifest)) writeManifestCsv(db, paths.manifest);
+    db.close();
+    removedList.close();
     return { records: rows.length, images, faceFiles, models, reportRemoved };
   } finally {
     lock.releaseSync();

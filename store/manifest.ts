@@ -1,237 +1,206 @@
-import { parse } from "csv-parse/sync";
-import { stringify } from "csv-stringify/sync";
-import type {
-  Dropped,
-  FaceRecord,
-  ImageRecord,
-  Outcome,
-  PersonRecord,
-  SplitRecord,
-  StageName,
-} from "../core/types.ts";
-import { writeFileAtomicSync } from "../core/files.ts";
-
-/** The seed study's columns first, then provenance, outcome and per-stage results. */
-export const MANIFEST_COLUMNS = [
-  "id",
-  "category",
-  "image_url",
-  "name",
-  "role",
-  "page_url",
-  "status",
-  "stage",
-  "reason",
-  "sha256",
-  "format",
-  "width",
-  "height",
-  "bytes",
-  "face_count",
-  "face_score",
-  "face_box",
-  "face_angle",
-  "detector",
-  "split",
-  "fold",
-  "identity",
-  "updated_at",
-] as const;
-
-export type ManifestColumn = typeof MANIFEST_COLUMNS[number];
-export type ManifestRow = Record<ManifestColumn, string>;
-
-/** Cells a spreadsheet would run as a formula start with one of these. */
-const FORMULA_START = /^[=+\-@\t\r]/;
-
 /**
- * Whether `value` carries our marker: an apostrophe before a formula character or before
- * another apostrophe. Escaping adds the marker exactly where this would otherwise hold or a
- * formula would start, so unescaping removes it exactly there, and every string round-trips.
+ * The manifest: one row per record ever seen, keyed by id. Kept in `<data dir>/state.db`
+ * (store/state_db.ts), one upsert per record; `index.csv` is written from it, streamed, when a
+ * stage or a run ends (`flushSync`) and on demand (`deno task export --format csv`).
  */
-function marked(value: string): boolean {
-  if (!value.startsWith("'")) return false;
-  const rest = value.slice(1);
-  return FORMULA_START.test(rest) || rest.startsWith("'");
-}
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { dirname, join } from "node:path";
+import type { Outcome, StageName } from "../core/types.ts";
+import { writeChunksAtomic, writeChunksAtomicSync } from "../core/files.ts";
+import {
+  type AnyRecord,
+  MANIFEST_COLUMNS,
+  manifestCsvChunks,
+  type ManifestRow,
+  outcomeToRow,
+} from "./manifest_rows.ts";
+import {
+  checkpoint,
+  inTransaction,
+  openStateDb,
+  RECORD_UPSERT,
+  recordRows,
+  STATE_FILE,
+  toDb,
+} from "./state_db.ts";
 
-/**
- * Neutralises a cell against CSV injection by a leading apostrophe, as OWASP advises. A value
- * that would look escaped (`'=x`, `''x`) gets one more apostrophe, so that it comes back as it
- * was; a plain leading apostrophe (`'t Hooft`) is left alone.
- */
-export function escapeCell(value: string): string {
-  return FORMULA_START.test(value) || marked(value) ? `'${value}` : value;
-}
+export * from "./manifest_rows.ts";
 
-/** Inverse of `escapeCell`: `unescapeCell(escapeCell(s)) === s` for every string. */
-export function unescapeCell(value: string): string {
-  return marked(value) ? value.slice(1) : value;
-}
+/** Rows read or written between two turns of the event loop. */
+const LOAD_PAGE = 1000;
 
-type AnyRecord = Partial<FaceRecord & SplitRecord> & { id: string };
-
-/** Flattens an outcome to a manifest row. `stage` is the last stage the record reached. */
-export function outcomeToRow(outcome: Outcome<AnyRecord>, stage: StageName): ManifestRow {
-  const record: AnyRecord = outcome.record;
-  const dropped = outcome.status === "ok" ? undefined : outcome as Dropped;
-  const num = (v: number | undefined | null, digits?: number) =>
-    v === undefined || v === null ? "" : digits === undefined ? String(v) : v.toFixed(digits);
-  const box = record.faceBox;
-  return {
-    id: record.id,
-    category: record.category ?? "",
-    image_url: record.imageUrl ?? "",
-    name: record.name ?? "",
-    role: record.role ?? "",
-    page_url: record.pageUrl ?? "",
-    status: outcome.status,
-    stage: dropped?.stage ?? stage,
-    reason: dropped?.reason ?? "",
-    sha256: record.sha256 ?? "",
-    format: record.format ?? "",
-    width: num(record.width),
-    height: num(record.height),
-    bytes: num(record.bytes),
-    face_count: num(record.faceCount),
-    face_score: num(record.faceScore, 4),
-    face_box: box ? [box.x, box.y, box.width, box.height].map((v) => Math.round(v)).join(" ") : "",
-    face_angle: num(record.faceAngle, 2),
-    detector: record.detector ?? "",
-    split: record.split ?? "",
-    fold: num(record.fold),
-    identity: record.identity ?? "",
-    updated_at: new Date().toISOString(),
-  };
-}
-
-/** Parses a manifest CSV into rows, tolerating columns added by later versions. */
-/** A manifest row back as the person record it was made from: `outcomeToRow`'s inverse. */
-export function rowToPerson(row: ManifestRow): PersonRecord {
-  return {
-    id: row.id,
-    category: row.category,
-    imageUrl: row.image_url,
-    name: row.name,
-    ...(row.role ? { role: row.role } : {}),
-    pageUrl: row.page_url,
-  };
-}
-
-/** A row's downloaded image, given where the cache keeps its bytes; undefined before download. */
-export function rowToImage(row: ManifestRow, imagePath: string): ImageRecord | undefined {
-  if (!row.sha256) return undefined;
-  return {
-    ...rowToPerson(row),
-    sha256: row.sha256,
-    imagePath,
-    format: row.format,
-    width: Number(row.width),
-    height: Number(row.height),
-    bytes: Number(row.bytes),
-  };
-}
-
-export function parseManifest(text: string): ManifestRow[] {
-  const records = parse(text, { columns: true, skip_empty_lines: true }) as Record<
-    string,
-    string
-  >[];
-  return records.map((r) => {
-    const row = {} as ManifestRow;
-    for (const column of MANIFEST_COLUMNS) row[column] = unescapeCell(r[column] ?? "");
-    return row;
-  });
-}
-
-export function stringifyManifest(rows: Iterable<ManifestRow>): string {
-  const data = [...rows].map((row) => MANIFEST_COLUMNS.map((c) => escapeCell(row[c])));
-  return stringify(data, { header: true, columns: [...MANIFEST_COLUMNS] });
-}
+/** Most rows one timer's commit writes; more wait for the next turn (a rerun's burst). */
+const COMMIT_SLICE = 2000;
 
 export interface ManifestOptions {
   /**
-   * Most milliseconds a completed record waits before it is on disk.
-   * @default 500
+   * Most milliseconds a completed record waits before it is committed to state.db. Records of
+   * one wait go in one transaction.
+   * @default 0
    */
   flushIntervalMs?: number;
 }
 
+/** Writes the manifest of `db` to `path` as CSV, streamed, by atomic replace. */
+export function writeManifestCsv(db: DatabaseSync, path: string): void {
+  writeChunksAtomicSync(path, manifestCsvChunks(recordRows(db)));
+}
+
 /**
- * The manifest `<data dir>/index.csv`: one row per record ever seen, keyed by id.
- * Rows are written as records complete, by atomic replace (write a temp file, rename),
- * so a run that dies leaves the last complete manifest behind, never a torn one.
+ * The manifest of the data dir whose `index.csv` is `path`. Rows live in memory for the run's
+ * lookups and in state.db for the next run: `record` commits within `flushIntervalMs` (one
+ * transaction per batch), so kill -9 loses at most the records of that wait, which a rerun
+ * redoes. `index.csv` is a snapshot of state.db, written by `flushSync` and `writeCsv`.
  */
 export class Manifest {
   readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #upsert: StatementSync;
+  readonly #delete: StatementSync;
   readonly #rows = new Map<string, ManifestRow>();
+  readonly #pending = new Map<string, ManifestRow | null>();
   readonly #flushIntervalMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #dirty = false;
+  /** Whether a row changed since index.csv was last written by this manifest. */
+  #csvStale = false;
 
-  private constructor(path: string, rows: ManifestRow[], options: ManifestOptions) {
+  private constructor(path: string, db: DatabaseSync, options: ManifestOptions) {
     this.path = path;
-    for (const row of rows) this.#rows.set(row.id, row);
-    const { flushIntervalMs = 500 } = options;
+    this.#db = db;
+    this.#upsert = db.prepare(RECORD_UPSERT);
+    this.#delete = db.prepare("DELETE FROM records WHERE id = ?");
+    const { flushIntervalMs = 0 } = options;
     this.#flushIntervalMs = flushIntervalMs;
   }
 
-  /** Opens the manifest at `path`, loading rows from an earlier run if the file exists. */
+  /** Opens the manifest of the data dir holding `path` (its index.csv), migrating a CSV-only one. */
   static async open(path: string, options: ManifestOptions = {}): Promise<Manifest> {
-    let rows: ManifestRow[] = [];
-    try {
-      rows = parseManifest(await Deno.readTextFile(path));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const db = openStateDb(join(dirname(path), STATE_FILE), { manifest: path });
+    const manifest = new Manifest(path, db, options);
+    // In pages, yielding between them: 100,000 rows never hold the event loop at once.
+    let loaded = 0;
+    for (const row of recordRows(db, LOAD_PAGE)) {
+      manifest.#rows.set(row.id, row);
+      if (++loaded % LOAD_PAGE === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    return new Manifest(path, rows, options);
+    return manifest;
   }
 
   get(id: string): ManifestRow | undefined {
     return this.#rows.get(id);
   }
 
+  /** Every row, in the order each was first seen. */
   rows(): ManifestRow[] {
     return [...this.#rows.values()];
+  }
+
+  /** The rows one at a time, for a caller that only counts or filters. */
+  values(): IterableIterator<ManifestRow> {
+    return this.#rows.values();
   }
 
   get size(): number {
     return this.#rows.size;
   }
 
-  /** Records an outcome; it reaches disk within `flushIntervalMs`. */
+  /** Records an outcome; it is committed within `flushIntervalMs`. */
   record(outcome: Outcome<AnyRecord>, stage: StageName): void {
     this.set(outcomeToRow(outcome, stage));
   }
 
   set(row: ManifestRow): void {
     this.#rows.set(row.id, row);
-    this.#scheduleFlush();
+    this.#pending.set(row.id, row);
+    this.#csvStale = true;
+    this.#scheduleCommit();
   }
 
   delete(id: string): boolean {
     const deleted = this.#rows.delete(id);
-    if (deleted) this.#scheduleFlush();
+    this.#pending.set(id, null);
+    this.#csvStale = true;
+    this.#scheduleCommit();
     return deleted;
   }
 
-  #scheduleFlush(): void {
-    this.#dirty = true;
+  #scheduleCommit(): void {
     if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.flushSync();
+      this.commit(COMMIT_SLICE);
+      if (this.#pending.size > 0) this.#scheduleCommit();
     }, this.#flushIntervalMs);
   }
 
-  /** Writes pending rows now. Synchronous so it can run from an unload or signal handler. */
-  flushSync(): void {
+  /** Commits pending rows to state.db now (at most `limit`, the oldest), in one transaction. */
+  commit(limit = Infinity): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (!this.#dirty) return;
-    writeFileAtomicSync(this.path, stringifyManifest(this.#rows.values()));
-    this.#dirty = false;
+    if (this.#pending.size === 0) return;
+    let deleted = false;
+    const done: string[] = [];
+    inTransaction(this.#db, () => {
+      for (const [id, row] of this.#pending) {
+        if (done.length >= limit) break;
+        if (row) this.#upsert.run(...MANIFEST_COLUMNS.map((c) => toDb(row[c])));
+        else deleted = this.#delete.run(toDb(id)).changes > 0 || deleted;
+        done.push(id);
+      }
+    });
+    for (const id of done) this.#pending.delete(id);
+    // A deleted row is a forgotten person: no copy of it may stay in the WAL.
+    if (deleted) checkpoint(this.#db);
+  }
+
+  /** Writes index.csv from state.db, streamed. */
+  writeCsv(path = this.path): void {
+    this.commit();
+    writeManifestCsv(this.#db, path);
+    if (path === this.path) this.#csvStale = false;
+  }
+
+  /**
+   * Commits pending rows and writes index.csv when a row changed since it was written (or it is
+   * missing). Synchronous so it can run from a signal handler;
+   * a run calls it at the end of its streamed stages and when it ends.
+   */
+  flushSync(): void {
+    let missing = false;
+    try {
+      Deno.statSync(this.path);
+    } catch {
+      missing = true;
+    }
+    if (this.#csvStale || missing) this.writeCsv();
+    else this.commit();
+  }
+
+  /**
+   * `flushSync` without holding the event loop: index.csv is written a chunk at a time, with a
+   * turn of the event loop between chunks. A run calls it at the end of each stage.
+   */
+  async flush(): Promise<void> {
+    this.commit();
+    const missing = await Deno.stat(this.path).then(() => false, () => true);
+    if (!this.#csvStale && !missing) return;
+    this.#csvStale = false;
+    try {
+      await writeChunksAtomic(
+        this.path,
+        manifestCsvChunks(recordRows(this.#db, LOAD_PAGE), LOAD_PAGE / 2),
+      );
+    } catch (error) {
+      this.#csvStale = true;
+      throw error;
+    }
+  }
+
+  /** Commits and closes state.db; the manifest is unusable after. */
+  close(): void {
+    this.commit();
+    this.#db.close();
   }
 }

@@ -1,4 +1,14 @@
-import { readCsvRows, writeCsvAtomicSync } from "./csv_file.ts";
+import { dirname, join } from "node:path";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import {
+  openStateDb,
+  PAGE_COLUMNS,
+  PAGE_UPSERT,
+  pageKey,
+  pageRows,
+  STATE_FILE,
+  toDb,
+} from "./state_db.ts";
 
 /** One crawled staff page, or (status `complete`, no page URL) a source crawled to its end. */
 export interface PageLogRow {
@@ -11,48 +21,41 @@ export interface PageLogRow {
   fetched_at: string;
 }
 
-const COLUMNS: (keyof PageLogRow)[] = [
-  "source_url",
-  "page_url",
-  "category",
-  "status",
-  "reason",
-  "people",
-  "fetched_at",
-];
-
 /**
- * `<data dir>/pages.csv`: the pages crawled so far. A source crawled to the end of its
- * pagination with every page ok is not fetched again on the next run (unless `--refresh`),
- * which makes adding sources incremental.
+ * The pages crawled so far, in state.db's `pages` table (once `<data dir>/pages.csv`). A source
+ * crawled to the end of its pagination with every page ok is not fetched again on the next run
+ * (unless `--refresh`), which makes adding sources incremental. Each page is one upsert.
  */
 export class PageLog {
-  readonly #rows = new Map<string, PageLogRow>();
+  readonly #db: DatabaseSync;
+  readonly #upsert: StatementSync;
+  readonly #complete: StatementSync;
+  readonly #failed: StatementSync;
 
-  private constructor(readonly path: string, rows: PageLogRow[]) {
-    for (const row of rows) this.#rows.set(PageLog.#key(row), row);
+  private constructor(readonly path: string, db: DatabaseSync) {
+    this.#db = db;
+    this.#upsert = db.prepare(PAGE_UPSERT);
+    this.#complete = db.prepare("SELECT 1 FROM pages WHERE key = ?");
+    this.#failed = db.prepare(
+      "SELECT 1 FROM pages WHERE source_url = ? AND status = 'failed' LIMIT 1",
+    );
   }
 
-  static #key(row: Pick<PageLogRow, "status" | "source_url" | "page_url">): string {
-    return row.status === "complete" ? `complete\n${row.source_url}` : row.page_url;
-  }
-
-  static async open(path: string): Promise<PageLog> {
-    return new PageLog(path, await readCsvRows<PageLogRow>(path));
+  /** The page log of the data dir holding `path` (its pages.csv, migrated if there is one). */
+  static open(path: string): Promise<PageLog> {
+    const db = openStateDb(join(dirname(path), STATE_FILE), { pages: path });
+    return Promise.resolve(new PageLog(path, db));
   }
 
   /** True when an earlier run crawled this source to its end and every page succeeded. */
   sourceDone(sourceUrl: string): boolean {
-    if (!this.#rows.has(`complete\n${sourceUrl}`)) return false;
-    return [...this.#rows.values()].every((row) =>
-      row.source_url !== sourceUrl || row.status !== "failed"
-    );
+    return this.#complete.get(toDb(`complete\n${sourceUrl}`)) !== undefined &&
+      this.#failed.get(toDb(sourceUrl)) === undefined;
   }
 
   record(row: Omit<PageLogRow, "fetched_at">): void {
-    const full = { ...row, fetched_at: new Date().toISOString() };
-    this.#rows.set(PageLog.#key(full), full);
-    this.flushSync();
+    const full: PageLogRow = { ...row, fetched_at: new Date().toISOString() };
+    this.#upsert.run(toDb(pageKey(full)), ...PAGE_COLUMNS.map((c) => toDb(full[c])));
   }
 
   /** Marks a source crawled to the end of its pagination. */
@@ -67,11 +70,15 @@ export class PageLog {
     });
   }
 
+  /** Every row, in the order each was first recorded. */
   rows(): PageLogRow[] {
-    return [...this.#rows.values()];
+    return pageRows(this.#db);
   }
 
-  flushSync(): void {
-    writeCsvAtomicSync(this.path, [...this.#rows.values()], COLUMNS);
+  /** Each page's row is committed as it is recorded: nothing to write. Kept for callers. */
+  flushSync(): void {}
+
+  close(): void {
+    this.#db.close();
   }
 }

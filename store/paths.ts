@@ -3,6 +3,9 @@ import { join } from "node:path";
 /** Where a run keeps its state under the data dir. One place, so `forget` can find it all. */
 export interface DataPaths {
   root: string;
+  /** The data dir's state (records, pages, HTTP validators, removals): store/state_db.ts. */
+  state: string;
+  /** The manifest as CSV, written from state.db at the end of each stage and of a run. */
   manifest: string;
   pages: string;
   removed: string;
@@ -35,6 +38,7 @@ export interface DataPaths {
 export function dataPaths(root: string): DataPaths {
   return {
     root,
+    state: join(root, "state.db"),
     manifest: join(root, "index.csv"),
     pages: join(root, "pages.csv"),
     removed: join(root, "removed.csv"),
@@ -77,4 +81,17 @@ export const OCCLUSION_DIR = "occlusion";
 /** Path of one face's occlusion map under a report folder. */
 export function occlusionMapPath(reports: string, id: string): string {
   return join(reports, OCCLUSION_DIR, `${id}.json`);
+}
+
+/** Whether `root` holds a data dir's records: its state.db, or an index.csv not yet migrated. */
+export async function hasRecords(root: string): Promise<boolean> {
+  const paths = dataPaths(root);
+  for (const path of [paths.state, paths.manifest]) {
+    try {
+      if ((await Deno.stat(path)).isFile) return true;
+    } catch {
+      // Absent: try the next.
+    }
+  }
+  return false;
 }

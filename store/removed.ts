@@ -1,5 +1,15 @@
-import { readCsvRows, writeCsvAtomicSync } from "./csv_file.ts";
+import { dirname, join } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
+import { stringify } from "csv-stringify/sync";
 import { sha256Hex } from "../core/ids.ts";
+import {
+  checkpoint,
+  inTransaction,
+  openStateDb,
+  REMOVED_COLUMNS,
+  REMOVED_INSERT,
+  STATE_FILE,
+} from "./state_db.ts";
 
 /** Names compare after case folding and whitespace collapsing, so "Dr.  Ada LOVELACE" matches. */
 export function normaliseName(name: string): string {
@@ -18,24 +28,31 @@ interface RemovedRow {
 }
 
 /**
- * `<data dir>/removed.csv`: people who asked to be removed, kept as ids, image hashes and name
- * hashes only, so a later crawl that meets them again drops them before anything is stored.
+ * The people who asked to be removed, kept as ids, image hashes and name hashes only, so a later
+ * crawl that meets them again drops them before anything is stored. In state.db's `removed`
+ * table (once `<data dir>/removed.csv`); `add` stages entries, `flushSync` commits them.
  */
 export class RemovedList {
   readonly #ids = new Set<string>();
   readonly #names = new Set<string>();
   readonly #images = new Set<string>();
   readonly #rows: RemovedRow[];
+  readonly #db: DatabaseSync;
+  #committed: number;
 
-  private constructor(readonly path: string, rows: RemovedRow[]) {
-    this.#rows = rows;
-    for (const row of rows) this.#add(row);
+  private constructor(readonly path: string, db: DatabaseSync) {
+    this.#db = db;
+    this.#rows = db.prepare(`SELECT ${REMOVED_COLUMNS.join(", ")} FROM removed ORDER BY rowid`)
+      .all() as unknown as RemovedRow[];
+    this.#committed = this.#rows.length;
+    for (const row of this.#rows) this.#add(row);
   }
 
-  static async open(path: string): Promise<RemovedList> {
-    return new RemovedList(path, await readCsvRows<RemovedRow>(path));
+  /** The removal list of the data dir holding `path` (its removed.csv, migrated if there is one). */
+  static open(path: string): Promise<RemovedList> {
+    const db = openStateDb(join(dirname(path), STATE_FILE), { removed: path });
+    return Promise.resolve(new RemovedList(path, db));
   }
-
   #add(row: RemovedRow): void {
     const set = row.kind === "id" ? this.#ids : row.kind === "name" ? this.#names : this.#images;
     set.add(row.value);
@@ -73,7 +90,27 @@ export class RemovedList {
     }
   }
 
+  /** Commits the entries added since the last commit, in one transaction. */
   flushSync(): void {
-    writeCsvAtomicSync(this.path, this.#rows, ["kind", "value", "removed_at"]);
+    const fresh = this.#rows.slice(this.#committed);
+    if (fresh.length === 0) return;
+    const insert = this.#db.prepare(REMOVED_INSERT);
+    inTransaction(this.#db, () => {
+      for (const row of fresh) insert.run(row.kind, row.value, row.removed_at);
+    });
+    this.#committed = this.#rows.length;
+    checkpoint(this.#db);
+  }
+
+  /** The list as removed.csv had it: what an export's record hashes, to tell lists apart. */
+  csv(): string {
+    return stringify(this.#rows as unknown as Record<string, string>[], {
+      header: true,
+      columns: [...REMOVED_COLUMNS],
+    });
+  }
+
+  close(): void {
+    this.#db.close();
   }
 }

@@ -15,6 +15,7 @@ import type { SiteDiscovery } from "../stages/discover_sites.ts";
 import { categoryFor, parseCategoryRules } from "../stages/discover/sources_csv.ts";
 import { normalizeUrl, urlTemplate } from "../stages/discover/links.ts";
 import { readSources } from "../stages/read_sources.ts";
+import { PageLog } from "../store/page_log.ts";
 import { startLoopback } from "./testdata/crawl/loopback.ts";
 
 function loopbackClient() {
@@ -263,7 +264,8 @@ Deno.test("pipeline --discover: discovery's sure rows are crawled in the same ru
       undefined,
       { sources: (http) => discoveredSources([uni.url], http) },
     );
-    const pages = await Deno.readTextFile(join(dataDir, "pages.csv"));
+    const pages = (await PageLog.open(join(dataDir, "pages.csv"))).rows()
+      .map((row) => `${row.page_url},${row.source_url}`).join("\n");
     for (const unit of uni.units) {
       const url = unit.mirrorUrl && pages.includes(unit.mirrorUrl)
         ? unit.mirrorUrl

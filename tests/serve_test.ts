@@ -5,6 +5,7 @@
  * 127.0.0.1 only; the non-loopback refusal is tested on the command, which stops before binding.
  */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { ok } from "../core/types.ts";
 import {
@@ -36,14 +37,20 @@ async function serve(options: Parameters<typeof createApp>[0]): Promise<Running>
   return { ...web, base: `http://127.0.0.1:${port}`, port, close: () => server.shutdown() };
 }
 
-/** Every file under the data dir with its size and bytes' hash: "changes nothing" is equality. */
+/**
+ * Every file under the data dir with its size and bytes' hash: "changes nothing" is equality.
+ * state.db is compared by its tables' content: its WAL and shared-memory files change as
+ * connections open and close (a reader's too), and a checkpoint moves bytes without a change.
+ */
 async function snapshot(root: string): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (dir: string) => {
     for await (const entry of Deno.readDir(dir)) {
       const path = join(dir, entry.name);
       if (entry.isDirectory) await walk(path);
-      else {
+      else if (/state\.db(-wal|-shm)?$/.test(entry.name)) {
+        if (entry.name === "state.db") files.set(path, stateContent(path));
+      } else {
         const bytes = await Deno.readFile(path);
         const digest = await crypto.subtle.digest("SHA-256", bytes);
         files.set(path, `${bytes.length}:${btoa(String.fromCharCode(...new Uint8Array(digest)))}`);
@@ -52,6 +59,18 @@ async function snapshot(root: string): Promise<Map<string, string>> {
   };
   await walk(root);
   return files;
+}
+
+/** The rows of every table of a state.db, as one string. */
+function stateContent(path: string): string {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return ["records", "pages", "http_cache", "removed"].map((table) =>
+      JSON.stringify(db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all())
+    ).join("\n");
+  } finally {
+    db.close();
+  }
 }
 
 /** One request as raw bytes over TCP, so `..` reaches the server as sent (fetch would fold it). */

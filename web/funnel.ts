@@ -33,7 +33,10 @@ export interface Overview {
 const stageRank = (stage: string) => FUNNEL_STAGES.indexOf(stage as FunnelStage);
 
 /** Whether a row got through `stage`: ok rows reached at least it, dropped rows went past it. */
-export function passedStage(row: ManifestRow, stage: FunnelStage): boolean {
+export function passedStage(
+  row: Pick<ManifestRow, "stage" | "status">,
+  stage: FunnelStage,
+): boolean {
   const reached = stageRank(row.stage);
   const wanted = stageRank(stage);
   return row.status === "ok" ? reached >= wanted : reached > wanted;
@@ -52,12 +55,23 @@ export function sourceOfPage(pages: PageLogRow[]): Map<string, PageLogRow> {
 }
 
 /** The source a manifest row came from. */
-export function sourceOfRow(row: ManifestRow, pages: Map<string, PageLogRow>): string {
+export function sourceOfRow(
+  row: Pick<ManifestRow, "page_url">,
+  pages: Map<string, PageLogRow>,
+): string {
   return pages.get(row.page_url)?.source_url ?? UNKNOWN_SOURCE;
 }
 
+/**
+ * Rows of the manifest for the overview: whole rows, or one row standing for `n` alike (the
+ * columns the overview reads, grouped in SQL by `StoreView.overviewRows`).
+ */
+export type OverviewRow =
+  & Pick<ManifestRow, "category" | "status" | "stage" | "reason" | "split" | "page_url">
+  & { n?: number };
+
 /** Funnels per source, in the order the page log lists them, and faces per category and split. */
-export function overview(rows: ManifestRow[], pages: PageLogRow[]): Overview {
+export function overview(rows: OverviewRow[], pages: PageLogRow[]): Overview {
   const bySource = new Map<string, SourceFunnel>();
   const funnel = (source: string, category: string) => {
     let entry = bySource.get(source);
@@ -82,23 +96,26 @@ export function overview(rows: ManifestRow[], pages: PageLogRow[]): Overview {
   const categories: Record<string, Record<string, number>> = {};
   let faces = 0;
   let dropped = 0;
+  let records = 0;
   for (const row of rows) {
+    const n = row.n ?? 1;
+    records += n;
     const entry = funnel(sourceOfRow(row, pageMap), row.category);
-    for (const stage of FUNNEL_STAGES) if (passedStage(row, stage)) entry.passed[stage]++;
+    for (const stage of FUNNEL_STAGES) if (passedStage(row, stage)) entry.passed[stage] += n;
     if (row.status !== "ok") {
-      dropped++;
+      dropped += n;
       const code = reasonCode(row.reason);
-      entry.dropped[code] = (entry.dropped[code] ?? 0) + 1;
+      entry.dropped[code] = (entry.dropped[code] ?? 0) + n;
     }
     if (row.status === "ok" && row.split) {
-      faces++;
+      faces += n;
       const perSplit = categories[row.category] ??= {};
-      perSplit[row.split] = (perSplit[row.split] ?? 0) + 1;
+      perSplit[row.split] = (perSplit[row.split] ?? 0) + n;
     }
   }
   return {
     sources: [...bySource.values()],
     categories,
-    totals: { records: rows.length, faces, dropped },
+    totals: { records, faces, dropped },
   };
 }

@@ -130,7 +130,7 @@ function dataSetLine(name: string, people: number, sources: number, categories: 
 /** Everything the live view refreshes. */
 export async function overviewFragment(view: StoreView): Promise<Html> {
   const [rows, pages, events, running, report] = await Promise.all([
-    view.rows(),
+    view.overviewRows(),
     view.pages(),
     view.runEvents(),
     view.running(),
@@ -144,7 +144,7 @@ export async function overviewFragment(view: StoreView): Promise<Html> {
     ${await verdictFor(view)}
     ${dataSetLine(
       dataSetName(report, view.paths.root),
-      rows.length,
+      data.totals.records,
       data.sources.length,
       allCategories,
     )}

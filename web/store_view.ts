@@ -1,11 +1,16 @@
 /**
- * The web app's read-only view of a data dir, through the store's own code (manifest, page log,
- * run events, paths). Files are read again when they change on disk, so the pages follow a run
- * that is writing them; nothing here writes.
+ * The web app's read-only view of a data dir, through the store's own code (state.db, run
+ * events, paths). State is read again when another process commits to it, and files when they
+ * change on disk, so the pages follow a run that is writing them; nothing here writes.
  */
 import { join, resolve, sep } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
 import { type ManifestRow, parseManifest } from "../store/manifest.ts";
-import { PageLog, type PageLogRow } from "../store/page_log.ts";
+import type { PageLogRow } from "../store/page_log.ts";
+import { fromDb, openStateDbReadOnly, pageRows, recordRows } from "../store/state_db.ts";
+import type { OverviewRow } from "./funnel.ts";
+
+const OVERVIEW_COLUMNS = ["category", "status", "stage", "reason", "split", "page_url"] as const;
 import { blobPath, type DataPaths, dataPaths } from "../store/paths.ts";
 import { readRunEvents, type RunEvent } from "../store/run_events.ts";
 import type { Metrics } from "../stages/evaluate.ts";
@@ -81,6 +86,89 @@ async function readManifestRows(path: string): Promise<ManifestRow[]> {
   }
 }
 
+/**
+ * The records and pages of state.db through one read-only connection, read again only when
+ * another connection committed since (SQLite's `data_version`). A data dir not migrated yet (no
+ * state.db) is read from its index.csv; its pages are none until its first run.
+ */
+class StateSnapshot {
+  #db: DatabaseSync | undefined;
+  #version: number | undefined;
+  #rows: ManifestRow[] = [];
+  #pages: PageLogRow[] = [];
+  #pagesVersion: string | undefined;
+  #overview: { version: string; rows: OverviewRow[] } | undefined;
+  readonly #legacy: CachedFile<ManifestRow[]>;
+
+  constructor(readonly paths: DataPaths) {
+    this.#legacy = new CachedFile(paths.manifest, readManifestRows);
+  }
+
+  #connect(): DatabaseSync | undefined {
+    this.#db ??= openStateDbReadOnly(this.paths.state);
+    return this.#db;
+  }
+
+  /** A token that changes whenever the state does. */
+  async version(): Promise<string> {
+    const db = this.#connect();
+    if (!db) return `csv:${await fingerprint(this.paths.manifest)}`;
+    const row = db.prepare("PRAGMA data_version").get() as { data_version: number };
+    return `db:${row.data_version}`;
+  }
+
+  #refresh(db: DatabaseSync): void {
+    const { data_version: now } = db.prepare("PRAGMA data_version").get() as {
+      data_version: number;
+    };
+    if (now === this.#version) return;
+    this.#rows = [...recordRows(db, 1_000_000)];
+    this.#version = now;
+  }
+
+  async rows(): Promise<ManifestRow[]> {
+    const db = this.#connect();
+    if (!db) return await this.#legacy.get();
+    this.#refresh(db);
+    return this.#rows;
+  }
+
+  /**
+   * The overview's columns, one row per distinct combination with its count `n` (the reason cut
+   * to its code): grouped by SQLite, so the overview never loads 100,000 whole rows.
+   */
+  async overviewRows(): Promise<OverviewRow[]> {
+    const db = this.#connect();
+    if (!db) return await this.#legacy.get();
+    const version = await this.version();
+    if (this.#overview?.version === version) return this.#overview.rows;
+    const reason = "CASE WHEN instr(reason, ':') > 0 " +
+      "THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END";
+    const rows = db.prepare(
+      `SELECT category, status, stage, ${reason} AS reason, split, page_url, count(*) AS n ` +
+        `FROM records GROUP BY category, status, stage, ${reason}, split, page_url ORDER BY min(seq)`,
+    ).all() as unknown as (OverviewRow & { n: number })[];
+    for (const row of rows) {
+      for (const column of OVERVIEW_COLUMNS) row[column] = fromDb(row[column]);
+      row.n = Number(row.n);
+    }
+    this.#overview = { version, rows };
+    return rows;
+  }
+
+  /** The page log: a few thousand rows, read apart from the records, cached by version. */
+  async pages(): Promise<PageLogRow[]> {
+    const db = this.#connect();
+    if (!db) return [];
+    const version = await this.version();
+    if (this.#pagesVersion !== version) {
+      this.#pages = pageRows<PageLogRow>(db);
+      this.#pagesVersion = version;
+    }
+    return this.#pages;
+  }
+}
+
 async function readReport(path: string): Promise<ReportData | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(path)) as ReportData;
@@ -91,8 +179,7 @@ async function readReport(path: string): Promise<ReportData | undefined> {
 
 export class StoreView {
   readonly paths: DataPaths;
-  readonly #manifest: CachedFile<ManifestRow[]>;
-  readonly #pages: CachedFile<PageLogRow[]>;
+  readonly #state: StateSnapshot;
   readonly #report: CachedFile<ReportData | undefined>;
   #byId = new Map<string, ManifestRow>();
   #byIdOf: ManifestRow[] | undefined;
@@ -101,16 +188,16 @@ export class StoreView {
 
   constructor(dataDir: string) {
     this.paths = dataPaths(resolve(dataDir));
-    this.#manifest = new CachedFile(this.paths.manifest, readManifestRows);
-    this.#pages = new CachedFile(
-      this.paths.pages,
-      async (path) => (await PageLog.open(path)).rows(),
-    );
+    this.#state = new StateSnapshot(this.paths);
     this.#report = new CachedFile(join(this.paths.reports, "metrics.json"), readReport);
   }
 
   rows(): Promise<ManifestRow[]> {
-    return this.#manifest.get();
+    return this.#state.rows();
+  }
+
+  overviewRows(): Promise<OverviewRow[]> {
+    return this.#state.overviewRows();
   }
 
   async row(id: string): Promise<ManifestRow | undefined> {
@@ -124,7 +211,7 @@ export class StoreView {
   }
 
   pages(): Promise<PageLogRow[]> {
-    return this.#pages.get();
+    return this.#state.pages();
   }
 
   report(): Promise<ReportData | undefined> {
@@ -142,9 +229,10 @@ export class StoreView {
 
   /** Fingerprints of the files the live view follows; a change means "send an update". */
   async liveFingerprint(): Promise<{ manifest: string; events: string; lock: string }> {
-    const [manifest, events, lock] = await Promise.all(
-      [this.paths.manifest, this.paths.runEvents, this.paths.lock].map(fingerprint),
-    );
+    const [manifest, events, lock] = await Promise.all([
+      this.#state.version(),
+      ...[this.paths.runEvents, this.paths.lock].map(fingerprint),
+    ]);
     return { manifest: manifest!, events: events!, lock: lock! };
   }
 

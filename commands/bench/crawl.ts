@@ -81,16 +81,31 @@ export async function benchPortrait(n: number): Promise<Uint8Array<ArrayBuffer>>
   return Uint8Array.from(buffer);
 }
 
-interface BenchSite {
+export interface BenchSite {
   origin: string;
   sourcesCsv: string;
   close(): Promise<void>;
 }
 
-async function startBenchSite(sources: number, pages: number, perPage: number): Promise<BenchSite> {
+export interface BenchSiteOptions {
+  /**
+   * Make each image when it is first asked for (its ETag from its number), not all up front:
+   * for sites too large to hold in memory (bench:scale's 100,000 portraits).
+   * @default false
+   */
+  lazyImages?: boolean;
+}
+
+/** A loopback site of `sources` departments, each `pages` pages of `perPage` people. */
+export async function startBenchSite(
+  sources: number,
+  pages: number,
+  perPage: number,
+  options: BenchSiteOptions = {},
+): Promise<BenchSite> {
   const total = sources * pages * perPage;
   const images: Uint8Array<ArrayBuffer>[] = [];
-  for (let start = 0; start < total; start += 16) {
+  for (let start = 0; start < total && !options.lazyImages; start += 16) {
     const batch = Array.from({ length: Math.min(16, total - start) }, (_, i) => start + i);
     images.push(...await Promise.all(batch.map(benchPortrait)));
   }
@@ -115,6 +130,15 @@ async function startBenchSite(sources: number, pages: number, perPage: number): 
     }
     return new Response(body, { headers: { "content-type": type, etag } });
   };
+  const lazyImage = async (request: Request, n: number) => {
+    const etag = `"img-${n}"`;
+    if (request.headers.get("if-none-match") === etag) {
+      return new Response(null, { status: 304, headers: { etag } });
+    }
+    return new Response(await benchPortrait(n), {
+      headers: { "content-type": "image/jpeg", etag },
+    });
+  };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     const { pathname } = new URL(request.url);
     const pageMatch = /^\/dept-(\d+)\/page-(\d+)\.html$/.exec(pathname);
@@ -124,7 +148,9 @@ async function startBenchSite(sources: number, pages: number, perPage: number): 
         return respond(request, page(source, index), "text/html; charset=utf-8");
       }
     }
-    const image = images[Number(/^\/img\/(\d+)\.jpg$/.exec(pathname)?.[1] ?? NaN)];
+    const n = Number(/^\/img\/(\d+)\.jpg$/.exec(pathname)?.[1] ?? NaN);
+    if (options.lazyImages && n >= 0 && n < total) return lazyImage(request, n);
+    const image = images[n];
     if (image) return respond(request, image, "image/jpeg");
     return new Response("not found", { status: 404 });
   });

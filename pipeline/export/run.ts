@@ -8,10 +8,9 @@ import { createReadStream } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { sha256Hex } from "../../core/ids.ts";
-import { exists } from "../../core/files.ts";
 import { DataDirLock } from "../../store/lock.ts";
 import { Manifest, type ManifestRow } from "../../store/manifest.ts";
-import { dataPaths } from "../../store/paths.ts";
+import { dataPaths, hasRecords } from "../../store/paths.ts";
 import { nameHash, RemovedList } from "../../store/removed.ts";
 import type { RoleRules } from "../../stages/filter_roles.ts";
 import { datasheetMarkdown } from "../../report/datasheet.ts";
@@ -196,14 +195,13 @@ export async function runExport(options: ExportOptions): Promise<ExportResult> {
     const manifest = await Manifest.open(paths.manifest);
     const removed = await RemovedList.open(paths.removed);
     const rows = manifest.rows();
-    const removedBytes = await Deno.readFile(paths.removed).catch(() => new Uint8Array());
     const header: RecordHeader = {
       facefield_export: 1,
       created_at: new Date().toISOString(),
       data_dir: resolve(options.dataDir),
       format: options.format,
       what: options.what ?? "crops",
-      removal_list: { entries: removed.size, sha256: sha256Hex(removedBytes) },
+      removal_list: { entries: removed.size, sha256: sha256Hex(removed.csv()) },
     };
     const record = await out.createNew(EXPORT_RECORD);
     const result: ExportResult = {
@@ -361,7 +359,7 @@ export async function checkExport(outDir: string, dataDir?: string): Promise<Che
         }
         header = parsed as RecordHeader;
         const paths = dataPaths(dataDir ?? header.data_dir);
-        if (!(await exists(paths.manifest))) {
+        if (!(await hasRecords(paths.root))) {
           throw new ExportRefused(
             `the data dir '${paths.root}' the export came from has no manifest now: ` +
               `pass the data dir with --data DIR`,
