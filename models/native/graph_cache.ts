@@ -112,22 +112,7 @@ async function writeCached(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 /** What `cachedSession` did, for tests and logs. */
-export type GraphSource = "optimized" | "cache" | "built";
-
-let cpuKeyReady: Promise<string> | undefined;
-
-/** The CPU's model and flags: ORT's optimized graphs hold kernels for this CPU only. */
-function cpuKey(): Promise<string> {
-  cpuKeyReady ??= Deno.readTextFile("/proc/cpuinfo").then(
-    (text) => {
-      const first = text.split("\n\n")[0] ?? "";
-      const pick = (field: string) => new RegExp(`^${field}\\s*:(.*)$`, "m").exec(first)?.[1] ?? "";
-      return shortHash(`${pick("model name")}\n${pick("flags")}`);
-    },
-    () => shortHash(`${Deno.build.os} ${Deno.build.arch} ${navigator.hardwareConcurrency}`),
-  );
-  return cpuKeyReady;
-}
+export type GraphSource = "cache" | "built";
 
 async function sessionFromFile(
   ort: OrtModule,
@@ -144,9 +129,11 @@ async function sessionFromFile(
 }
 
 /**
- * An ONNX Runtime session for graph `name`, from the first of: the graph as ORT optimized it on
- * this CPU (its optimizations skipped: about 0.25 s less for face-api's nets), the graph's cached
- * bytes, or `build()` (which may load weights). What was missing is written for the next process.
+ * An ONNX Runtime session for graph `name`, from the graph's cached bytes, or `build()` (which
+ * may load weights) where they are missing or damaged; built bytes are written for the next
+ * process. ORT optimizes the graph at every load: a graph saved as ORT optimized it loads 0.25 s
+ * sooner, but ran a quarter slower on two face workers (`deno task bench:faces`: 10.3 against
+ * 8.2 ms an image), and throughput is what a run spends its time on.
  */
 export async function cachedSession(
   ort: OrtModule,
@@ -158,25 +145,10 @@ export async function cachedSession(
   if (path === undefined) {
     return { session: await createSession(ort, await build(), options), source: "built" };
   }
-  const optimized = path.replace(/\.onnx$/, `-ort-${await cpuKey()}.onnx`);
-  const ready = await sessionFromFile(ort, optimized, { ...options, preOptimized: true });
-  if (ready) return { session: ready, source: "optimized" };
-  const cached = await readCached(path);
-  let source: GraphSource = cached === undefined ? "built" : "cache";
-  let bytes = cached ?? await build();
-  const temporary = `${optimized}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.mkdir(join(path, ".."), { recursive: true }).catch(() => {});
-  let session: OrtSession;
-  try {
-    session = await createSession(ort, bytes, { ...options, optimizedModelFilePath: temporary });
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    if (source === "built") throw error;
-    // A damaged cached graph: built again from the weights, and replaced below.
-    [bytes, source] = [await build(), "built"];
-    session = await createSession(ort, bytes, { ...options, optimizedModelFilePath: temporary });
-  }
-  await Deno.rename(temporary, optimized).catch(() => Deno.remove(temporary).catch(() => {}));
-  if (source === "built") await writeCached(path, bytes);
-  return { session, source };
+  const ready = await sessionFromFile(ort, path, options);
+  if (ready) return { session: ready, source: "cache" };
+  const bytes = await build();
+  const session = await createSession(ort, bytes, options);
+  await writeCached(path, bytes);
+  return { session, source: "built" };
 }
