@@ -55,6 +55,35 @@ export function balancedAccuracyOn(
   return balancedAccuracy(ids.map((id) => actual.get(id)!), ids.map((id) => predicted.get(id)!));
 }
 
+/** How two predictors fare on the faces both answered: right each, and right alone each. */
+export interface PairedCounts {
+  n: number;
+  firstRight: number;
+  secondRight: number;
+  onlyFirst: number;
+  onlySecond: number;
+}
+
+/** Counts `first` and `second` on the faces of `actual` that both answered. */
+export function pairedCounts(
+  actual: ReadonlyMap<string, number>,
+  first: ReadonlyMap<string, number>,
+  second: ReadonlyMap<string, number>,
+): PairedCounts {
+  const counts = { n: 0, firstRight: 0, secondRight: 0, onlyFirst: 0, onlySecond: 0 };
+  for (const [id, label] of actual) {
+    const a = first.get(id);
+    const b = second.get(id);
+    if (a === undefined || b === undefined) continue;
+    counts.n++;
+    if (a === label) counts.firstRight++;
+    if (b === label) counts.secondRight++;
+    if (a === label && b !== label) counts.onlyFirst++;
+    if (b === label && a !== label) counts.onlySecond++;
+  }
+  return counts;
+}
+
 /**
  * `withFace` minus `withoutFace` in accuracy on the faces both answered, with a paired 95 %
  * interval (the difference of two proportions on the same faces, whose variance comes from
@@ -66,17 +95,13 @@ export function pairedDifference(
   withFace: ReadonlyMap<string, number>,
   withoutFace: ReadonlyMap<string, number>,
 ): PairedDifference | null {
-  let n = 0, withRight = 0, withoutRight = 0, onlyWith = 0, onlyWithout = 0;
-  for (const [id, label] of actual) {
-    const a = withFace.get(id);
-    const b = withoutFace.get(id);
-    if (a === undefined || b === undefined) continue;
-    n++;
-    if (a === label) withRight++;
-    if (b === label) withoutRight++;
-    if (a === label && b !== label) onlyWith++;
-    if (b === label && a !== label) onlyWithout++;
-  }
+  const {
+    n,
+    firstRight: withRight,
+    secondRight: withoutRight,
+    onlyFirst: onlyWith,
+    onlySecond: onlyWithout,
+  } = pairedCounts(actual, withFace, withoutFace);
   if (n === 0) return null;
   const difference = (onlyWith - onlyWithout) / n;
   const spread = Math.sqrt(Math.max(0, (onlyWith + onlyWithout) / n - difference ** 2) / n);

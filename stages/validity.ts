@@ -13,6 +13,7 @@ import {
   wilsonInterval,
 } from "../core/statistics.ts";
 import type { SignificanceTest } from "./evaluate.ts";
+import { pairedCounts } from "./held_out_accuracy.ts";
 import type { Verdict } from "./verdict.ts";
 
 /** Accuracy of some predictor on held-out faces. */
@@ -294,17 +295,13 @@ export function compareOnSameFaces(
   options: { alpha?: number; closeMargin?: number } = {},
 ): Comparison {
   const { alpha = 0.05, closeMargin = 0.05 } = options;
-  let modelRight = 0, baselineRight = 0, modelOnly = 0, baselineOnly = 0, n = 0;
-  for (const [id, label] of actual) {
-    const m = model.get(id);
-    const b = baseline.get(id);
-    if (m === undefined || b === undefined) continue;
-    n++;
-    if (m === label) modelRight++;
-    if (b === label) baselineRight++;
-    if (m === label && b !== label) modelOnly++;
-    if (b === label && m !== label) baselineOnly++;
-  }
+  const {
+    n,
+    firstRight: modelRight,
+    secondRight: baselineRight,
+    onlyFirst: modelOnly,
+    onlySecond: baselineOnly,
+  } = pairedCounts(actual, model, baseline);
   const modelAccuracy = n ? modelRight / n : 0;
   const baselineAccuracy = n ? baselineRight / n : 0;
   const pValue = mcnemarUpperTail(modelOnly, baselineOnly);
