@@ -21,7 +21,7 @@ image hash and a one-way hash of their name go on the data dir's removal list, s
 drop them before anything is stored. Retrain afterwards with 'deno task pipeline'.
 
   --data DIR     data dir (default facefield-data)
-  --id ID        manifest id (8 hex chars), repeatable
+  --id ID        record id (16 hex chars; an old index.csv's 8 also work), repeatable
   --name NAME    name as on the page, repeatable
   --cluster URL  also remove them from the NATS cluster a run used (records, queued jobs,
                  images, crops, page results); nats://… as for 'pipeline --cluster'

@@ -32,7 +32,7 @@ export interface FetchedPage {
 
 /** A person found on a page: the seed study's columns plus provenance. */
 export interface PersonRecord {
-  /** 8 hex chars, stable: see `personId()`. */
+  /** 16 hex chars (8 in a data dir not yet migrated), stable: see `personId()`. */
   id: string;
   category: string;
   imageUrl: string;

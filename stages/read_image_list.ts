@@ -12,7 +12,7 @@ import { parse } from "csv-parse/sync";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Observable, type OperatorFunction } from "rxjs";
-import { personId } from "../core/ids.ts";
+import { legacyPersonId, personId } from "../core/ids.ts";
 import type { PersonRecord } from "../core/types.ts";
 import { subscribeLines } from "./_lines.ts";
 
@@ -65,7 +65,7 @@ export interface ReadImageListOptions {
   maxLineLength?: number;
 }
 
-/** Ids the list may give: the seed's 8 hex chars, or any short token safe in a file name. */
+/** Ids the list may give: any short token safe in a file name. */
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The image field as a URL: http(s) and file URLs as given, anything else a path. */
@@ -152,7 +152,10 @@ function toItem(
     : /^https?:/.test(imageUrl)
     ? new URL(imageUrl).origin
     : "";
-  const goodId = id !== "" && ID_PATTERN.test(id);
+  // An id facefield made before ids were widened (an old index.csv fed back) is the record's
+  // id now, not a second record beside it.
+  const goodId = id !== "" && ID_PATTERN.test(id) &&
+    id !== legacyPersonId(category, imageUrl, name);
   const person: PersonRecord = {
     id: goodId ? id : personId(category, imageUrl, name),
     category,

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { writeManifestCsv } from "./manifest.ts";
 import { deleteRecords, openStateDb, type PersonKeys, personKeys } from "./state_db.ts";
 import { exists } from "../core/files.ts";
+import { idAnswersTo } from "../core/ids.ts";
 import { DataDirLock } from "./lock.ts";
 import { blobPath, dataPaths, MODEL_FILES, occlusionMapPath } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
@@ -52,10 +53,12 @@ async function listDirs(path: string): Promise<string[]> {
  * shares an image or a face identity with them (the same face on another department's page).
  */
 export function rowsOfPerson<R extends PersonKeys>(rows: R[], request: ForgetRequest): R[] {
-  const ids = new Set(request.ids ?? []);
+  const ids = request.ids ?? [];
   const names = new Set((request.names ?? []).map(normaliseName));
   const matched = new Set(
-    rows.filter((row) => ids.has(row.id) || names.has(normaliseName(row.name))),
+    rows.filter((row) =>
+      ids.some((id) => idAnswersTo(row.id, id)) || names.has(normaliseName(row.name))
+    ),
   );
   let grew = true;
   while (grew) {

@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { stringify } from "csv-stringify/sync";
-import { sha256Hex } from "../core/ids.ts";
+import { LEGACY_PERSON_ID_LENGTH, PERSON_ID_LENGTH, sha256Hex } from "../core/ids.ts";
 import {
   checkpoint,
   inTransaction,
@@ -64,7 +64,10 @@ export class RemovedList {
 
   /** True when the person behind this record asked to be removed. */
   matches(record: { id: string; name?: string; sha256?: string }): boolean {
+    // An id removed before ids were widened is the first 8 digits of the person's id now.
     return this.#ids.has(record.id) ||
+      (record.id.length === PERSON_ID_LENGTH &&
+        this.#ids.has(record.id.slice(0, LEGACY_PERSON_ID_LENGTH))) ||
       (record.name !== undefined && this.#names.has(nameHash(record.name))) ||
       (record.sha256 !== undefined && this.#images.has(record.sha256));
   }

@@ -13,6 +13,7 @@ import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parse } from "csv-parse/sync";
 import { MANIFEST_COLUMNS, type ManifestRow, parseManifest } from "./manifest_rows.ts";
+import { moveIdFiles, widenedIds } from "./id_migration.ts";
 
 export const STATE_FILE = "state.db";
 
@@ -206,6 +207,38 @@ function migrate(db: DatabaseSync, legacy: LegacyFiles): void {
   }
 }
 
+const IDS_WIDENED = "ids_widened";
+
+/** Widens the records' 8-digit ids to 16 (store/id_migration.ts), once: files first, then rows. */
+function widenIds(db: DatabaseSync, root: string): void {
+  const done = db.prepare("SELECT 1 FROM meta WHERE key = ?");
+  if (done.get(IDS_WIDENED) !== undefined) return;
+  const select = db.prepare(
+    "SELECT id, category, image_url, name FROM records WHERE length(id) = 8",
+  );
+  select.setReturnArrays(true);
+  const widened = widenedIds(
+    (select.all() as unknown as string[][]).map((cells) => {
+      const [id, category, imageUrl, name] = cells.map(fromDb) as [string, string, string, string];
+      return { id, category, imageUrl, name };
+    }),
+  );
+  moveIdFiles(root, widened);
+  inTransaction(db, () => {
+    if (done.get(IDS_WIDENED) !== undefined) return;
+    const setId = db.prepare("UPDATE records SET id = ? WHERE id = ?");
+    const setIdentity = db.prepare("UPDATE records SET identity = ? WHERE identity = ?");
+    for (const [legacy, id] of widened) {
+      setId.run(id, toDb(legacy));
+      setIdentity.run(id, toDb(legacy));
+    }
+    db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run(
+      IDS_WIDENED,
+      new Date().toISOString(),
+    );
+  });
+}
+
 /**
  * Opens (creating and migrating as needed) the state database at `path`. `legacy` says where
  * the pre-database CSVs are when they are not at their data dir places beside it.
@@ -221,6 +254,7 @@ export function openStateDb(path: string, legacy: Partial<LegacyFiles> = {}): Da
   // A forgotten person's bytes are zeroed, not left in free pages.
   db.exec("PRAGMA secure_delete = ON");
   migrate(db, { ...legacyFiles(dirname(path)), ...legacy });
+  widenIds(db, dirname(path));
   return db;
 }
 

@@ -122,7 +122,7 @@ Deno.test("extractPeople() fills records: category, page URL, stable ids", () =>
     assert.deepEqual(person.category, "physics");
     assert.deepEqual(person.pageUrl, fixture.pageUrl);
     assert.deepEqual(person.id, personId("physics", person.imageUrl, person.name));
-    assert.ok(/^[0-9a-f]{8}$/.test(person.id));
+    assert.ok(/^[0-9a-f]{16}$/.test(person.id));
     assert.ok(person.id !== other[i]!.id, "the category is part of the id");
   }
 });

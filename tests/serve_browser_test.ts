@@ -169,7 +169,7 @@ Deno.test({
         const germanStudies = rows.filter((r) => r.category === "german-studies").length;
         assert.equal(await page.locator("li.card").count(), germanStudies);
         await page.locator("li.card.ok a").first().click();
-        await page.waitForURL(/\/faces\/[0-9a-f]{8}$/);
+        await page.waitForURL(/\/faces\/[0-9a-f]{16}$/);
         assert.equal(await page.locator("svg rect.facebox").count(), 1);
         const label = await page.locator('td[data-model="cnn"]').textContent();
         const classes = [...new Set(rows.map((r) => r.category))];

@@ -17,8 +17,8 @@ import type { Metrics } from "../stages/evaluate.ts";
 import type { EpochPoint } from "../report/report.ts";
 import { type FaceCacheEntry, parseFaceCacheEntry } from "../stages/detect_faces.ts";
 
-/** A record id as `personId()` makes it. */
-export const ID_PATTERN = /^[0-9a-f]{8}$/;
+/** A record id as `personId()` makes it: 16 hex digits, or 8 in a data dir not yet migrated. */
+export const ID_PATTERN = /^[0-9a-f]{8}(?:[0-9a-f]{8})?$/;
 /** A content hash as `sha256Hex()` makes it. */
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
