@@ -16,6 +16,7 @@ import { parseClusterUrl } from "../../pipeline/cluster/connection.ts";
 import { Manifest } from "../../store/manifest.ts";
 import { dataPaths } from "../../store/paths.ts";
 import { benchName, benchPortrait } from "./crawl.ts";
+import { type DelayedNamespace, delayedNamespace } from "./delayed_namespace.ts";
 
 /** Second surnames, so that names stay unique (and digit-free, as the extractor wants) past 300. */
 const SECOND = ["Adler", "Berger", "Claes", "Dorn", "Eich", "Falk", "Gast", "Holm", "Iser", "Jung"];
@@ -26,6 +27,8 @@ function personName(n: number): string {
 
 interface ManyHostSite {
   sourcesCsv: string;
+  /** The loopback port of each host. */
+  ports: number[];
   requests: () => number;
   close(): Promise<void>;
 }
@@ -107,6 +110,7 @@ async function startManyHostSite(
   );
   return {
     sourcesCsv: ["url,category", ...rows].join("\n") + "\n",
+    ports: servers.map((server) => server.addr.port),
     requests: () => requests,
     close: async () => {
       await Promise.all(servers.map((server) => server.shutdown()));
@@ -141,6 +145,7 @@ async function startNatsServer() {
   }
   return {
     url: `nats://127.0.0.1:${port}`,
+    port,
     pid: child.pid,
     async close() {
       child.kill("SIGKILL");
@@ -150,27 +155,39 @@ async function startNatsServer() {
   };
 }
 
-/** `count` worker processes, resolved once each has said it is connected. */
-async function startWorkers(url: string, count: number, concurrency: number) {
+/**
+ * `count` worker processes, resolved once each has said it is connected; worker `i` runs inside
+ * `namespaces[i]` where there is one.
+ */
+async function startWorkers(
+  url: string,
+  count: number,
+  concurrency: number,
+  namespaces: DelayedNamespace[] = [],
+) {
   const main = new URL("../../main.ts", import.meta.url).pathname;
-  const workers = Array.from({ length: count }, () =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        main,
-        "worker",
-        "--cluster",
-        url,
-        "--concurrency",
-        String(concurrency),
-        "--face-threads",
-        "0",
-      ],
+  const workers = Array.from({ length: count }, (_, i) => {
+    const args = [
+      "run",
+      "-A",
+      main,
+      "worker",
+      "--cluster",
+      url,
+      "--concurrency",
+      String(concurrency),
+      "--face-threads",
+      "0",
+    ];
+    const inside = namespaces[i]?.wrap(Deno.execPath(), args) ??
+      { command: Deno.execPath(), args };
+    return new Deno.Command(inside.command, {
+      args: inside.args,
       stdin: "null",
       stdout: "null",
       stderr: "piped",
-    }).spawn());
+    }).spawn();
+  });
   await Promise.all(workers.map(async (child) => {
     let text = "";
     const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
@@ -229,6 +246,8 @@ interface ClusterBenchSettings {
   perHost: number;
   concurrency: number;
   workerCounts: number[];
+  /** Each worker in a network namespace of its own, this much added to every round trip; 0: none. */
+  netnsLatencyMs: number;
 }
 
 function readSettings(values: ParsedValues): ClusterBenchSettings {
@@ -239,6 +258,7 @@ function readSettings(values: ParsedValues): ClusterBenchSettings {
     latencyMs: intOption(values, "latency-ms", 50, { min: 0, max: 5000 }),
     perHost: intOption(values, "per-host", 2, { min: 1, max: 64 }),
     concurrency: intOption(values, "concurrency", 32, { min: 1, max: 256 }),
+    netnsLatencyMs: intOption(values, "netns-latency-ms", 0, { min: 0, max: 5000 }),
   };
   const workerCounts = stringOption(values, "workers", "1,2,4").split(",").map(Number);
   if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
@@ -253,7 +273,7 @@ class ClusterBench {
   readonly reported: Record<string, number>;
 
   constructor(readonly settings: ClusterBenchSettings, readonly site: ManyHostSite) {
-    const { hosts, pages, perPage, latencyMs, perHost, concurrency } = settings;
+    const { hosts, pages, perPage, latencyMs, perHost, concurrency, netnsLatencyMs } = settings;
     this.base = { until: "images", perHost, delayMs: 0, concurrency };
     this.reported = {
       hosts,
@@ -262,6 +282,7 @@ class ClusterBench {
       latency_ms: latencyMs,
       per_host: perHost,
       concurrency,
+      netns_latency_ms: netnsLatencyMs,
     };
   }
 
@@ -283,7 +304,8 @@ class ClusterBench {
   /** The crawl handed to `count` workers behind a fresh nats-server, all torn down after. */
   async runCluster(count: number): Promise<void> {
     const server = await startNatsServer();
-    const workers = await startWorkers(server.url, count, this.settings.concurrency);
+    const namespaces = await this.namespacesFor(count, server.port);
+    const workers = await startWorkers(server.url, count, this.settings.concurrency, namespaces);
     const dataDir = await Deno.makeTempDir({ prefix: "facefield-bench-cluster-" });
     const options: PipelineOptions & { dataDir: string } = { ...this.base, dataDir };
     const coordinator = await connectCoordinator({
@@ -299,6 +321,10 @@ class ClusterBench {
           ["this_process", [Deno.pid]],
           ["workers", workers.pids],
           ["nats_server", [server.pid]],
+          // The delay relays stand in for the network: their CPU is not the cluster's.
+          ...(namespaces.length > 0
+            ? [["latency_relays", namespaces.flatMap((n) => n.relayPids)] as [string, number[]]]
+            : []),
         ]),
         { crawler: coordinator.crawler },
       );
@@ -306,9 +332,25 @@ class ClusterBench {
     } finally {
       await coordinator.close();
       await workers.close();
+      for (const namespace of namespaces) await namespace.close();
       await server.close();
       await Deno.remove(dataDir, { recursive: true });
     }
+  }
+
+  /** One delayed namespace per worker, relaying NATS and every site port; none without the flag. */
+  private async namespacesFor(count: number, natsPort: number): Promise<DelayedNamespace[]> {
+    const latency = this.settings.netnsLatencyMs;
+    if (latency === 0) return [];
+    const ports = [natsPort, ...this.site.ports];
+    const namespaces: DelayedNamespace[] = [];
+    try {
+      for (let i = 1; i <= count; i++) namespaces.push(await delayedNamespace(i, ports, latency));
+    } catch (error) {
+      for (const namespace of namespaces) await namespace.close();
+      fail(`--netns-latency-ms needs root and iproute2's ip netns: ${(error as Error).message}`, 2);
+    }
+    return namespaces;
   }
 
   private print(mode: string, workers: number, result: Awaited<ReturnType<typeof timedRun>>) {
@@ -324,6 +366,7 @@ export const benchClusterCommand: Command = {
   usage: `
 usage: deno task bench:cluster [--hosts 24] [--pages 3] [--per-page 10] [--latency-ms 50]
                                [--workers 1,2,4] [--per-host 2] [--concurrency 32]
+                               [--netns-latency-ms 0]
 
 Serves generated staff pages on --hosts loopback ports (each port is a host), every request
 held --latency-ms, and runs 'pipeline --until images' on them: first in this process alone,
@@ -332,6 +375,9 @@ then as a coordinator with each count of 'deno task worker' processes on a fresh
 Politeness is the same in all runs (--per-host requests in flight per host, no delay); each
 worker and the single run work --concurrency records at once (waits for a host's turn
 included). One JSON line per run.
+--netns-latency-ms N runs each worker in a network namespace of its own whose every round trip
+(to NATS and to the site) takes N ms more, through a delay relay (this kernel has no netem);
+needs root and iproute2. The relays' CPU is printed apart, as "latency_relays".
 Needs nats-server on PATH.`,
   options: {
     hosts: { type: "string" },
@@ -341,6 +387,7 @@ Needs nats-server on PATH.`,
     workers: { type: "string" },
     "per-host": { type: "string" },
     concurrency: { type: "string" },
+    "netns-latency-ms": { type: "string" },
   },
   async run(values) {
     const settings = readSettings(values);
