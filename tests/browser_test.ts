@@ -396,7 +396,8 @@ Deno.test({
   async fn() {
     const browser = new BrowserRenderer(new HttpClient({ politenessDelayMs: 0, maxRetries: 0 }), {
       executablePath: chromiumPath,
-      timeoutMs: 3000,
+      // Short, so the stuck page ends soon; not so short that a busy machine fails the next one.
+      timeoutMs: 6000,
     });
     try {
       await withSite(async (origin) => {
