@@ -147,7 +147,7 @@ function migrated(db: DatabaseSync): boolean {
 }
 
 /** Imports the legacy CSVs into a new database; gives the files it imported. */
-function importLegacy(db: DatabaseSync, legacy: LegacyFiles): string[] {
+function importLegacy(db: DatabaseSync, legacy: LegacyFiles, all = true): string[] {
   const imported: string[] = [];
   let manifestText: string | undefined;
   try {
@@ -161,6 +161,7 @@ function importLegacy(db: DatabaseSync, legacy: LegacyFiles): string[] {
       upsert.run(...MANIFEST_COLUMNS.map((c) => toDb(row[c])));
     }
   }
+  if (!all) return imported;
   const pages = readCsvSync(legacy.pages);
   if (pages) {
     const upsert = db.prepare(PAGE_UPSERT);
@@ -221,6 +222,19 @@ export function openStateDb(path: string, legacy: Partial<LegacyFiles> = {}): Da
   // A forgotten person's bytes are zeroed, not left in free pages.
   db.exec("PRAGMA secure_delete = ON");
   migrate(db, { ...legacyFiles(dirname(path)), ...legacy });
+  return db;
+}
+
+/**
+ * An in-memory state database holding the records of a data dir's `index.csv` (one not migrated
+ * yet): its readers ask it what they would ask state.db. The file is only read.
+ */
+export function openManifestCopy(manifestPath: string): DatabaseSync {
+  const db = new DatabaseSync(":memory:");
+  inTransaction(db, () => {
+    db.exec(SCHEMA);
+    importLegacy(db, { manifest: manifestPath, pages: "", removed: "", httpCache: "" }, false);
+  });
   return db;
 }
 
