@@ -2,7 +2,7 @@
 import { type Command, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { dataPaths, hasRecords } from "../store/paths.ts";
-import { forget, rowsOfPerson } from "../store/forget.ts";
+import { forget } from "../store/forget.ts";
 import { Manifest } from "../store/manifest.ts";
 import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
 import { forgetInCluster } from "../pipeline/cluster/forget.ts";
@@ -46,13 +46,9 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
     const address = clusterUrl === undefined
       ? undefined
       : parseClusterUrl(clusterUrl, stringOption(values, "tls-ca"));
-    // Who they are in the manifest, read before the local forget deletes the rows.
-    const rows = rowsOfPerson((await Manifest.open(dataPaths(dataDir).manifest)).rows(), {
-      dataDir,
-      ids,
-      names,
-    });
     const result = await forget({ dataDir, ids, names });
+    // Who they were in the manifest: the rows the local forget removed.
+    const rows = result.people;
     if (address) {
       const inCluster = await forgetInCluster(address, {
         ids: [...new Set([...ids, ...rows.map((row) => row.id)])],
