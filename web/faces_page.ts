@@ -206,7 +206,8 @@ export async function facesPage(view: StoreView, request: GridRequest): Promise<
   const query_ = recordFilter(filter, labels);
   const choices = await view.choices();
   // The count first, to clamp the page; then only that page's rows are read.
-  const count = await view.count(query_);
+  // No filter: the choices' count is the grid's (both kept until the next commit).
+  const count = Object.keys(query_).length === 0 ? choices.records : await view.count(query_);
   const pageCount = Math.max(1, Math.ceil(count / perPage));
   const pageIndex = Math.min(Math.max(1, request.page), pageCount);
   const shown = await view.records(query_, (pageIndex - 1) * perPage, perPage);
