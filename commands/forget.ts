@@ -2,10 +2,8 @@
 import { type Command, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { dataPaths, hasRecords } from "../store/paths.ts";
-import { forget, rowsOfPerson } from "../store/forget.ts";
+import { forget } from "../store/forget.ts";
 import { Manifest } from "../store/manifest.ts";
-import { parseClusterUrl } from "../pipeline/cluster/connection.ts";
-import { forgetInCluster } from "../pipeline/cluster/forget.ts";
 import { writeDataDirDatasheet } from "../pipeline/datasheet.ts";
 
 export const forgetCommand: Command = {
@@ -43,18 +41,20 @@ drop them before anything is stored. Retrain afterwards with 'deno task pipeline
       fail(`no records (state.db or index.csv) in '${dataDir}': pass the data dir with --data`, 2);
     }
     const clusterUrl = stringOption(values, "cluster");
+    // The cluster's modules (NATS, and through its layout the face nets) load only when asked:
+    // they were most of a local forget's start-up.
+    const cluster = clusterUrl === undefined ? undefined : {
+      ...await import("../pipeline/cluster/connection.ts"),
+      ...await import("../pipeline/cluster/forget.ts"),
+    };
     const address = clusterUrl === undefined
       ? undefined
-      : parseClusterUrl(clusterUrl, stringOption(values, "tls-ca"));
-    // Who they are in the manifest, read before the local forget deletes the rows.
-    const rows = rowsOfPerson((await Manifest.open(dataPaths(dataDir).manifest)).rows(), {
-      dataDir,
-      ids,
-      names,
-    });
+      : cluster!.parseClusterUrl(clusterUrl, stringOption(values, "tls-ca"));
     const result = await forget({ dataDir, ids, names });
+    // Who they were in the manifest: the rows the local forget removed.
+    const rows = result.people;
     if (address) {
-      const inCluster = await forgetInCluster(address, {
+      const inCluster = await cluster!.forgetInCluster(address, {
         ids: [...new Set([...ids, ...rows.map((row) => row.id)])],
         sha256s: [...new Set(rows.map((row) => row.sha256).filter(Boolean))],
         names: [...names, ...rows.map((row) => row.name)],

@@ -4,6 +4,7 @@
  * records/s in 10 % buckets of its items, the process's peak RSS, and the longest event-loop
  * stall (a timer's drift). Then a no-op rerun's wall time and `forget` of one person.
  */
+import { cpuUsage } from "node:process";
 import { of } from "rxjs";
 import { forget } from "../store/forget.ts";
 import { Manifest } from "../store/manifest.ts";
@@ -168,13 +169,21 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
 }
 
 /** `forget` of one person (the record in the middle of the manifest), timed. */
-export async function timedForget(dataDir: string): Promise<{ seconds: number; records: number }> {
+export async function timedForget(
+  dataDir: string,
+): Promise<{ seconds: number; cpuSeconds: number; records: number }> {
   const manifest = await Manifest.open(dataPaths(dataDir).manifest);
   const rows = manifest.rows();
   manifest.close();
   const middle = rows[Math.floor(rows.length / 2)];
-  if (!middle) return { seconds: 0, records: 0 };
+  if (!middle) return { seconds: 0, cpuSeconds: 0, records: 0 };
   const started = performance.now();
+  const cpuBefore = cpuUsage();
   const result = await forget({ dataDir, ids: [middle.id] });
-  return { seconds: round((performance.now() - started) / 1000, 2), records: result.records };
+  const cpu = cpuUsage(cpuBefore);
+  return {
+    seconds: round((performance.now() - started) / 1000, 2),
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
+    records: result.records,
+  };
 }

@@ -4,9 +4,12 @@
  */
 import { join } from "node:path";
 import { writeManifestCsv } from "./manifest.ts";
-import { deleteRecords, openStateDb, type PersonKeys, personKeys } from "./state_db.ts";
+import { dropFromManifestCsv } from "./csv_drop.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { deleteRecords, fromDb, openStateDb, type PersonKeys, toDb } from "./state_db.ts";
+import { recordsOfPerson } from "./record_query.ts";
 import { exists } from "../core/files.ts";
-import { idAnswersTo } from "../core/ids.ts";
+import { idAnswersTo, LEGACY_PERSON_ID_LENGTH, PERSON_ID_LENGTH } from "../core/ids.ts";
 import { DataDirLock } from "./lock.ts";
 import { blobPath, dataPaths, MODEL_FILES, occlusionMapPath } from "./paths.ts";
 import { normaliseName, RemovedList } from "./removed.ts";
@@ -24,6 +27,8 @@ export interface ForgetResult {
   faceFiles: number;
   models: string[];
   reportRemoved: boolean;
+  /** The records removed: id, name, image and identity, as they were. */
+  people: PersonKeys[];
 }
 
 async function removeIfPresent(path: string, options?: Deno.RemoveOptions): Promise<boolean> {
@@ -81,6 +86,40 @@ export function rowsOfPerson<R extends PersonKeys>(rows: R[], request: ForgetReq
 }
 
 /**
+ * `rowsOfPerson` asked of state.db: the ids asked for and the rows whose name matches (a scan
+ * of the names alone), then the same image or face identity by SQL (store/record_query.ts), so
+ * no whole row but theirs is read.
+ */
+export function personRows(db: DatabaseSync, request: ForgetRequest): PersonKeys[] {
+  const seeds = new Set(request.ids ?? []);
+  // An 8-digit id from before ids were widened names the record whose id starts with it.
+  const widened = db.prepare(
+    "SELECT id FROM records WHERE length(id) = ? AND substr(id, 1, ?) = ?",
+  );
+  for (const id of request.ids ?? []) {
+    if (id.length !== LEGACY_PERSON_ID_LENGTH) continue;
+    for (const row of widened.all(PERSON_ID_LENGTH, id.length, toDb(id))) {
+      seeds.add(fromDb((row as { id: string }).id));
+    }
+  }
+  const names = new Set((request.names ?? []).map(normaliseName));
+  if (names.size > 0) {
+    const select = db.prepare("SELECT id, name FROM records");
+    select.setReturnArrays(true);
+    for (const [id, name] of select.all() as unknown as string[][]) {
+      if (names.has(normaliseName(fromDb(name!)))) seeds.add(fromDb(id!));
+    }
+  }
+  if (seeds.size === 0) return [];
+  return recordsOfPerson(db, [...seeds]).map(({ id, name, sha256, identity }) => ({
+    id,
+    name,
+    sha256,
+    identity,
+  }));
+}
+
+/**
  * Removes the person's records, images, face crops, and every model and report built on them,
  * from the data dir and from each of its repeated benchmark's data dirs.
  */
@@ -93,6 +132,7 @@ export async function forget(request: ForgetRequest): Promise<ForgetResult> {
     result.faceFiles += inRepeat.faceFiles;
     result.models.push(...inRepeat.models);
     result.reportRemoved ||= inRepeat.reportRemoved;
+    result.people.push(...inRepeat.people);
   }
   return result;
 }
@@ -110,10 +150,9 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
   const paths = dataPaths(request.dataDir);
   const lock = await DataDirLock.acquire(paths.lock);
   try {
-    // Only the four columns a match needs, not the whole manifest: cheap at 100,000 records.
     const db = openStateDb(paths.state);
     const removedList = await RemovedList.open(paths.removed);
-    const rows = rowsOfPerson(personKeys(db), request);
+    const rows = personRows(db, request);
     const ids = new Set(rows.map((row) => row.id));
     const shas = new Set(rows.map((row) => row.sha256).filter(Boolean));
 
@@ -173,11 +212,15 @@ async function forgetInOne(request: ForgetRequest): Promise<ForgetResult> {
 
     // Out of state.db (zeroed, the WAL truncated) and out of index.csv, written again.
     deleteRecords(db, [...ids]);
-    // index.csv, where there is one, is written again without them.
-    if (rows.length > 0 && await exists(paths.manifest)) writeManifestCsv(db, paths.manifest);
+    // index.csv, where there is one, loses their records: copied without them, or (a file
+    // this version did not write) written again from state.db.
+    if (
+      rows.length > 0 && await dropFromManifestCsv(paths.manifest, ids) === undefined &&
+      await exists(paths.manifest)
+    ) writeManifestCsv(db, paths.manifest);
     db.close();
     removedList.close();
-    return { records: rows.length, images, faceFiles, models, reportRemoved };
+    return { records: rows.length, images, faceFiles, models, reportRemoved, people: rows };
   } finally {
     lock.releaseSync();
   }

@@ -64,11 +64,14 @@ export class RemovedList {
 
   /** True when the person behind this record asked to be removed. */
   matches(record: { id: string; name?: string; sha256?: string }): boolean {
-    // An id removed before ids were widened is the first 8 digits of the person's id now.
+    // An id removed before ids were widened is the first 8 digits of the person's id now. A
+    // name is hashed only when the list holds names: a run asks this of every record, and
+    // 100,000 hashes held the event loop for a second at a rerun's start.
     return this.#ids.has(record.id) ||
       (record.id.length === PERSON_ID_LENGTH &&
         this.#ids.has(record.id.slice(0, LEGACY_PERSON_ID_LENGTH))) ||
-      (record.name !== undefined && this.#names.has(nameHash(record.name))) ||
+      (record.name !== undefined && this.#names.size > 0 &&
+        this.#names.has(nameHash(record.name))) ||
       (record.sha256 !== undefined && this.#images.has(record.sha256));
   }
 

@@ -148,7 +148,7 @@ function migrated(db: DatabaseSync): boolean {
 }
 
 /** Imports the legacy CSVs into a new database; gives the files it imported. */
-function importLegacy(db: DatabaseSync, legacy: LegacyFiles): string[] {
+function importLegacy(db: DatabaseSync, legacy: LegacyFiles, all = true): string[] {
   const imported: string[] = [];
   let manifestText: string | undefined;
   try {
@@ -162,6 +162,7 @@ function importLegacy(db: DatabaseSync, legacy: LegacyFiles): string[] {
       upsert.run(...MANIFEST_COLUMNS.map((c) => toDb(row[c])));
     }
   }
+  if (!all) return imported;
   const pages = readCsvSync(legacy.pages);
   if (pages) {
     const upsert = db.prepare(PAGE_UPSERT);
@@ -259,6 +260,19 @@ export function openStateDb(path: string, legacy: Partial<LegacyFiles> = {}): Da
 }
 
 /**
+ * An in-memory state database holding the records of a data dir's `index.csv` (one not migrated
+ * yet): its readers ask it what they would ask state.db. The file is only read.
+ */
+export function openManifestCopy(manifestPath: string): DatabaseSync {
+  const db = new DatabaseSync(":memory:");
+  inTransaction(db, () => {
+    db.exec(SCHEMA);
+    importLegacy(db, { manifest: manifestPath, pages: "", removed: "", httpCache: "" }, false);
+  });
+  return db;
+}
+
+/**
  * A read-only connection to a migrated state database, or undefined when there is none yet
  * (a fresh data dir, or one whose first run has not started): readers never create or migrate.
  */
@@ -323,18 +337,6 @@ export interface PersonKeys {
   name: string;
   sha256: string;
   identity: string;
-}
-
-/** The id, name, image and identity of every record: forget's match without whole rows. */
-export function personKeys(db: DatabaseSync): PersonKeys[] {
-  const select = db.prepare("SELECT id, name, sha256, identity FROM records ORDER BY seq");
-  select.setReturnArrays(true);
-  return (select.all() as unknown as string[][]).map(([id, name, sha256, identity]) => ({
-    id: fromDb(id!),
-    name: fromDb(name!),
-    sha256: fromDb(sha256!),
-    identity: fromDb(identity!),
-  }));
 }
 
 /**

@@ -5,16 +5,11 @@
  */
 import { html } from "hono/html";
 import { MANIFEST_COLUMNS, type ManifestRow } from "../store/manifest.ts";
-import {
-  FUNNEL_STAGES,
-  type FunnelStage,
-  passedStage,
-  sourceOfPage,
-  sourceOfRow,
-} from "./funnel.ts";
+import { FUNNEL_STAGES, type FunnelStage, passedStage } from "./funnel.ts";
 import { type Html, percent, query, readableDate } from "./layout.ts";
 import type { ModelSet } from "./models.ts";
-import type { ReportData, StoreView } from "./store_view.ts";
+import type { FilterChoices, ReportData, StoreView } from "./store_view.ts";
+import type { RecordFilter } from "../store/record_query.ts";
 import { occlusionPanel } from "./occlusion_panel.ts";
 
 /** Faces per page unless `per` says otherwise. */
@@ -102,8 +97,6 @@ function options(name: string, values: string[], selected: string | undefined, a
   }</select></label>`;
 }
 
-const distinct = (values: string[]) => [...new Set(values.filter(Boolean))].sort();
-
 function card(row: ManifestRow): Html {
   const thumb = row.status === "ok" && row.face_box
     ? html`
@@ -178,12 +171,12 @@ function cellChip(filter: FaceFilter, found: boolean): Html {
   `;
 }
 
-function filterForm(rows: ManifestRow[], filter: FaceFilter, sources: string[], found: boolean) {
+function filterForm(filter: FaceFilter, choices: FilterChoices, found: boolean) {
   return html`<form class="filters" method="get" action="/faces">
-${options("category", distinct(rows.map((r) => r.category)), filter.category)}
+${options("category", choices.categories, filter.category)}
 ${options("split", ["train", "val", "test"], filter.split)}
-${options("fold", distinct(rows.map((r) => r.fold)), filter.fold)}
-${options("source", sources, filter.source)}
+${options("fold", choices.folds, filter.fold)}
+${options("source", choices.sources, filter.source)}
 ${options("status", ["ok", "rejected", "failed", "dropped"], filter.status)}
 ${filter.stage ? html`<input type="hidden" name="stage" value="${filter.stage}">` : ""}${
     cellChip(filter, found)
@@ -192,19 +185,32 @@ ${filter.stage ? html`<input type="hidden" name="stage" value="${filter.stage}">
 </form>`;
 }
 
+/**
+ * The query a filter makes: `predicted` becomes the ids the model gave that label (none when
+ * the report has no such model), everything else is asked as it is.
+ */
+export function recordFilter(filter: FaceFilter, labels?: Map<string, string>): RecordFilter {
+  const { model: _model, predicted, ...rest } = filter;
+  if (predicted === undefined) return rest;
+  const ids: string[] = [];
+  for (const [id, label] of labels ?? []) if (label === predicted) ids.push(id);
+  return { ...rest, ids };
+}
+
 export async function facesPage(view: StoreView, request: GridRequest): Promise<Html> {
   const { filter, notice } = request;
   const perPage = Math.min(MAX_PER_PAGE, Math.max(1, request.perPage));
-  const [rows, pages] = await Promise.all([view.rows(), view.pages()]);
-  const pageMap = sourceOfPage(pages);
-  const sourceOf = (row: ManifestRow) => sourceOfRow(row, pageMap);
   const labels = filter.predicted && filter.model
     ? heldOutLabels(await view.report(), filter.model)
     : undefined;
-  const kept = filterRows(rows, filter, { sourceOf, labels });
-  const pageCount = Math.max(1, Math.ceil(kept.length / perPage));
+  const query_ = recordFilter(filter, labels);
+  const choices = await view.choices();
+  // The count first, to clamp the page; then only that page's rows are read.
+  // No filter: the choices' count is the grid's (both kept until the next commit).
+  const count = Object.keys(query_).length === 0 ? choices.records : await view.count(query_);
+  const pageCount = Math.max(1, Math.ceil(count / perPage));
   const pageIndex = Math.min(Math.max(1, request.page), pageCount);
-  const shown = kept.slice((pageIndex - 1) * perPage, pageIndex * perPage);
+  const shown = await view.records(query_, (pageIndex - 1) * perPage, perPage);
   const link = (p: number) =>
     `/faces${
       query({
@@ -215,9 +221,9 @@ export async function facesPage(view: StoreView, request: GridRequest): Promise<
     }`;
   return html`<h1>Faces</h1>
 ${notice}
-${filterForm(rows, filter, distinct(rows.map(sourceOf)), labels !== undefined)}
-<p class="count" data-count="${kept.length}">${kept.length} of ${rows.length} records${
-    kept.length > perPage ? html`, page ${pageIndex} of ${pageCount}` : ""
+${filterForm(filter, choices, labels !== undefined)}
+<p class="count" data-count="${count}">${count} of ${choices.records} records${
+    count > perPage ? html`, page ${pageIndex} of ${pageCount}` : ""
   }.</p>
 <ul class="grid">${shown.map(card)}</ul>
 ${pager(pageIndex, pageCount, link)}`;

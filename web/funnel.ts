@@ -5,13 +5,14 @@
  */
 import type { ManifestRow } from "../store/manifest.ts";
 import type { PageLogRow } from "../store/page_log.ts";
+import { NOT_IN_PAGE_LOG } from "../store/record_query.ts";
 
 /** The record stages in order; a row's `stage` is the last one it reached. */
 export const FUNNEL_STAGES = ["people", "images", "faces", "split"] as const;
 export type FunnelStage = typeof FUNNEL_STAGES[number];
 
 /** Label for records whose page is not in the page log (a data dir built by other means). */
-export const UNKNOWN_SOURCE = "(not in the page log)";
+export const UNKNOWN_SOURCE = NOT_IN_PAGE_LOG;
 
 export interface SourceFunnel {
   source: string;

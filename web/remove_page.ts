@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { html } from "hono/html";
-import { forget, type ForgetResult, rowsOfPerson } from "../store/forget.ts";
+import { forget, type ForgetResult } from "../store/forget.ts";
 import type { ManifestRow } from "../store/manifest.ts";
 import { CSRF_FIELD } from "./security.ts";
 import type { Html } from "./layout.ts";
@@ -21,7 +21,7 @@ export interface RemovalPlan {
 
 /** What `forget({ ids: [id] })` would delete, without deleting anything. */
 export async function removalPlan(view: StoreView, id: string): Promise<RemovalPlan> {
-  const rows = rowsOfPerson(await view.rows(), { dataDir: view.paths.root, ids: [id] });
+  const rows = await view.recordsOfPerson(id);
   const ids = new Set(rows.map((row) => row.id));
   const models: string[] = [];
   try {

@@ -5,9 +5,18 @@
  */
 import { join, resolve, sep } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import { type ManifestRow, parseManifest } from "../store/manifest.ts";
+import type { ManifestRow } from "../store/manifest.ts";
 import type { PageLogRow } from "../store/page_log.ts";
-import { fromDb, openStateDbReadOnly, pageRows, recordRows } from "../store/state_db.ts";
+import { fromDb, openManifestCopy, openStateDbReadOnly, pageRows } from "../store/state_db.ts";
+import {
+  countRecords,
+  distinctValues,
+  listRecords,
+  recordById,
+  type RecordFilter,
+  recordsOfPerson,
+  recordSources,
+} from "../store/record_query.ts";
 import type { OverviewRow } from "./funnel.ts";
 
 const OVERVIEW_COLUMNS = ["category", "status", "stage", "reason", "split", "page_url"] as const;
@@ -51,6 +60,14 @@ export const VERDICT_CHART_FILE = "verdict.png";
 /** How long the list of face settings folders is trusted. */
 const SETTINGS_TTL_MS = 2000;
 
+/** What the Faces page's filters offer, and how many records there are. */
+export interface FilterChoices {
+  records: number;
+  categories: string[];
+  folds: string[];
+  sources: string[];
+}
+
 /** A stat's identity: a file replaced by rename or rewritten gets a new one. */
 async function fingerprint(path: string): Promise<string> {
   try {
@@ -77,36 +94,39 @@ class CachedFile<T> {
   }
 }
 
-async function readManifestRows(path: string): Promise<ManifestRow[]> {
-  try {
-    return parseManifest(await Deno.readTextFile(path));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-}
-
 /**
- * The records and pages of state.db through one read-only connection, read again only when
- * another connection committed since (SQLite's `data_version`). A data dir not migrated yet (no
- * state.db) is read from its index.csv; its pages are none until its first run.
+ * The records and pages of state.db through one read-only connection, asked per request (SQLite
+ * pages and filters them, so no request holds 100,000 rows); what every request shares (the
+ * overview's groups, the page log, the filter's choices) is kept until another connection
+ * commits (SQLite's `data_version`). A data dir not migrated yet (no state.db) is read from its
+ * index.csv into an in-memory database, again when the file changes; its pages are none until
+ * its first run.
  */
 class StateSnapshot {
   #db: DatabaseSync | undefined;
-  #version: number | undefined;
-  #rows: ManifestRow[] = [];
+  #legacy: { fingerprint: string; db: DatabaseSync } | undefined;
   #pages: PageLogRow[] = [];
   #pagesVersion: string | undefined;
   #overview: { version: string; rows: OverviewRow[] } | undefined;
-  readonly #legacy: CachedFile<ManifestRow[]>;
+  #choices: { version: string; choices: FilterChoices } | undefined;
 
-  constructor(readonly paths: DataPaths) {
-    this.#legacy = new CachedFile(paths.manifest, readManifestRows);
-  }
+  constructor(readonly paths: DataPaths) {}
 
   #connect(): DatabaseSync | undefined {
     this.#db ??= openStateDbReadOnly(this.paths.state);
     return this.#db;
+  }
+
+  /** The database to ask: state.db, or a copy of index.csv where there is no state.db yet. */
+  async db(): Promise<DatabaseSync> {
+    const db = this.#connect();
+    if (db) return db;
+    const now = await fingerprint(this.paths.manifest);
+    if (this.#legacy?.fingerprint !== now) {
+      this.#legacy?.db.close();
+      this.#legacy = { fingerprint: now, db: openManifestCopy(this.paths.manifest) };
+    }
+    return this.#legacy.db;
   }
 
   /** A token that changes whenever the state does. */
@@ -117,31 +137,14 @@ class StateSnapshot {
     return `db:${row.data_version}`;
   }
 
-  #refresh(db: DatabaseSync): void {
-    const { data_version: now } = db.prepare("PRAGMA data_version").get() as {
-      data_version: number;
-    };
-    if (now === this.#version) return;
-    this.#rows = [...recordRows(db, 1_000_000)];
-    this.#version = now;
-  }
-
-  async rows(): Promise<ManifestRow[]> {
-    const db = this.#connect();
-    if (!db) return await this.#legacy.get();
-    this.#refresh(db);
-    return this.#rows;
-  }
-
   /**
    * The overview's columns, one row per distinct combination with its count `n` (the reason cut
    * to its code): grouped by SQLite, so the overview never loads 100,000 whole rows.
    */
   async overviewRows(): Promise<OverviewRow[]> {
-    const db = this.#connect();
-    if (!db) return await this.#legacy.get();
     const version = await this.version();
     if (this.#overview?.version === version) return this.#overview.rows;
+    const db = await this.db();
     const reason = "CASE WHEN instr(reason, ':') > 0 " +
       "THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END";
     const rows = db.prepare(
@@ -154,6 +157,21 @@ class StateSnapshot {
     }
     this.#overview = { version, rows };
     return rows;
+  }
+
+  /** The values the Faces page's filters offer, by SQL aggregates. */
+  async choices(): Promise<FilterChoices> {
+    const version = await this.version();
+    if (this.#choices?.version === version) return this.#choices.choices;
+    const db = await this.db();
+    const choices = {
+      records: countRecords(db),
+      categories: distinctValues(db, "category"),
+      folds: distinctValues(db, "fold"),
+      sources: recordSources(db),
+    };
+    this.#choices = { version, choices };
+    return choices;
   }
 
   /** The page log: a few thousand rows, read apart from the records, cached by version. */
@@ -181,8 +199,8 @@ export class StoreView {
   readonly paths: DataPaths;
   readonly #state: StateSnapshot;
   readonly #report: CachedFile<ReportData | undefined>;
-  #byId = new Map<string, ManifestRow>();
-  #byIdOf: ManifestRow[] | undefined;
+  /** Whole records read so far (a test's measure that a page reads a page). */
+  rowsRead = 0;
   #realRoot: Promise<string> | undefined;
   #settings: { at: number; dirs: Promise<string[]> } | undefined;
 
@@ -192,8 +210,31 @@ export class StoreView {
     this.#report = new CachedFile(join(this.paths.reports, "metrics.json"), readReport);
   }
 
-  rows(): Promise<ManifestRow[]> {
-    return this.#state.rows();
+  /**
+   * The records `filter` keeps, in manifest order, `limit` from `offset`: one page of rows,
+   * whatever the data dir holds.
+   */
+  async records(filter: RecordFilter, offset: number, limit: number): Promise<ManifestRow[]> {
+    const rows = listRecords(await this.#state.db(), filter, offset, limit);
+    this.rowsRead += rows.length;
+    return rows;
+  }
+
+  /** How many records `filter` keeps (an SQL count). */
+  async count(filter: RecordFilter): Promise<number> {
+    return countRecords(await this.#state.db(), filter);
+  }
+
+  /** The Faces page's filter choices and the number of records. */
+  choices(): Promise<FilterChoices> {
+    return this.#state.choices();
+  }
+
+  /** The records of one person, as `forget` finds them (store/record_query.ts). */
+  async recordsOfPerson(id: string): Promise<ManifestRow[]> {
+    const rows = recordsOfPerson(await this.#state.db(), [id]);
+    this.rowsRead += rows.length;
+    return rows;
   }
 
   overviewRows(): Promise<OverviewRow[]> {
@@ -202,12 +243,9 @@ export class StoreView {
 
   async row(id: string): Promise<ManifestRow | undefined> {
     if (!ID_PATTERN.test(id)) return undefined;
-    const rows = await this.rows();
-    if (this.#byIdOf !== rows) {
-      this.#byId = new Map(rows.map((row) => [row.id, row]));
-      this.#byIdOf = rows;
-    }
-    return this.#byId.get(id);
+    const row = recordById(await this.#state.db(), id);
+    if (row) this.rowsRead++;
+    return row;
   }
 
   pages(): Promise<PageLogRow[]> {
