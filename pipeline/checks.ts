@@ -13,6 +13,7 @@ import { fitOnSameSplit } from "./same_split.ts";
 import { type ChecksInput, type FeatureRow, heldOutGroup, sourceOf } from "./checks_input.ts";
 import { leaveOneSourceOut, LOSO_RUNS, losoPlan } from "./leave_sources_out.ts";
 import { verdictOf } from "./verdict_fits.ts";
+import { processCpuSeconds } from "./run_state.ts";
 import { type LinearFitAnswer, linearFitTasks, type StyleKey } from "./checks_fits.ts";
 import { runLinearFits } from "./checks_fits_pool.ts";
 import type { LadderPredictions } from "../stages/verdict.ts";
@@ -291,12 +292,15 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
   const log = input.log ?? ((line: string) => console.error(line));
   const sources = new Map(input.records.map((r) => [r.id, sourceOf(r, input.sourceOfPage)]));
   const seconds: Record<string, number> = {};
+  const cpuSeconds: Record<string, number> = {};
   const timed = async <T>(name: string, work: () => T | Promise<T>): Promise<T> => {
     const started = performance.now();
+    const cpu = processCpuSeconds();
     try {
       return await work();
     } finally {
       seconds[name] = Math.round(performance.now() - started) / 1000;
+      cpuSeconds[name] = Math.round((processCpuSeconds() - cpu) * 10) / 10;
     }
   };
   log("check: style baselines");
@@ -342,6 +346,7 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
   seconds["style baselines"] = Math.round(seconds["style baselines"] * 1000) / 1000;
   return {
     seconds,
+    cpuSeconds,
     ...sourceSummary(input, sources),
     loso: loso.results,
     baselines,
