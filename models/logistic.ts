@@ -52,9 +52,20 @@ export interface CvOptions {
   balanced?: boolean;
   /** Keep each row's out-of-fold probabilities in the scores. @default false */
   outOfFold?: boolean;
+  /**
+   * Stop going down the grid (strong to weak) once this many penalties in a row have scored a
+   * higher inner-CV loss than the best so far: the loss along the path is U-shaped, and its
+   * weak end is where fits take longest. `Infinity` tries the whole grid. The choice is made on
+   * the inner folds either way; only penalties past a rise that did not turn back are skipped.
+   * @default 2
+   */
+  patience?: number;
 }
 
-/** One penalty's inner cross-validation: mean log loss and accuracy over the inner folds. */
+/**
+ * One penalty's inner cross-validation: mean log loss and accuracy over the inner folds. `fitCv`
+ * gives one per penalty it tried, in the grid's order (see `CvOptions.patience`).
+ */
 export interface CvScore {
   l2: number;
   loss: number;
@@ -129,22 +140,17 @@ export class LogisticRegression {
     if (grid.length === 0 || grid.some((l2) => !(l2 >= 0 && Number.isFinite(l2)))) {
       throw new RangeError(`Cannot fit: the penalty grid must list finite values ≥ 0`);
     }
+    const { patience = 2 } = options;
+    if (!(patience >= 1)) throw new RangeError(`Cannot fit with patience ${patience}: need ≥ 1`);
     const folds = innerFolds(labels, options.groups, options.folds ?? 5);
-    const scores: CvScore[] = grid.map((l2) => ({
-      l2,
-      loss: 0,
-      accuracy: 0,
-      ...(options.outOfFold ? { outOfFold: new Array<Float64Array>(rows.length) } : {}),
-    }));
-    if (folds) {
-      for (let fold = 0; fold < folds.count; fold++) {
-        scoreFold(rows, labels, classes, folds.of, fold, scores, { iterations, balanced });
-      }
-      for (const score of scores) {
-        score.loss /= rows.length;
-        score.accuracy /= rows.length;
-      }
-    }
+    const scores = folds
+      ? scorePath(rows, labels, classes, folds, grid, {
+        iterations,
+        balanced,
+        patience,
+        outOfFold: options.outOfFold ?? false,
+      })
+      : [];
     const best = folds
       ? scores.reduce((a, b) => (b.loss < a.loss - 1e-12 ? b : a))
       : { l2: grid[Math.floor(grid.length / 2)]! };
@@ -153,7 +159,7 @@ export class LogisticRegression {
       iterations,
       balanced,
     });
-    return { model, scores: folds ? scores : [] };
+    return { model, scores };
   }
 
   /** Class probabilities for each row. */
@@ -425,43 +431,99 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
-/** Adds one inner fold's held-out log loss and correct count to each penalty's score. */
-function scoreFold(
+/** One inner fold, standardised on its training rows once for the whole path. */
+interface InnerFold {
+  data: { x: Float64Array; width: number };
+  labels: number[];
+  means: Float64Array;
+  scales: Float64Array;
+  heldIndex: number[];
+  /** The last penalty's optimum: the next, weaker one starts from it (their optima are close). */
+  weights: Float64Array;
+}
+
+function innerFold(
   rows: readonly ArrayLike<number>[],
   labels: readonly number[],
   classes: number,
   foldOf: Int32Array,
   fold: number,
-  scores: CvScore[],
-  { iterations, balanced }: { iterations: number; balanced: boolean },
-): void {
+): InnerFold | null {
   const inside = rows.filter((_, i) => foldOf[i] !== fold);
   const insideLabels = labels.filter((_, i) => foldOf[i] !== fold);
-  const heldIndex = rows.flatMap((_, i) => foldOf[i] === fold ? [i] : []);
-  const held = heldIndex.map((i) => rows[i]!);
-  const heldLabels = heldIndex.map((i) => labels[i]!);
-  if (new Set(insideLabels).size < 2) return;
+  if (new Set(insideLabels).size < 2) return null;
   const { means, scales } = standardisation(inside);
   const data = standardised(inside, means, scales);
-  let weights: Float64Array = new Float64Array(classes * data.width);
-  // Strong to weak, each fit starting from the last: neighbouring penalties' optima are close.
-  for (const score of scores) {
-    const problem = new Problem(
-      data,
-      insideLabels,
-      classes,
-      score.l2,
-      balanced ? classWeights(insideLabels) : null,
-    );
-    weights = minimise(problem, weights, iterations);
-    const model = new LogisticRegression(classes, means, scales, weights, score.l2);
-    model.predict(held).forEach((p, i) => {
-      const label = heldLabels[i]!;
-      score.loss -= Math.log(Math.max(p[label]!, 1e-15));
-      if (p.indexOf(Math.max(...p)) === label) score.accuracy++;
-      if (score.outOfFold) score.outOfFold[heldIndex[i]!] = p;
-    });
+  return {
+    data,
+    labels: insideLabels,
+    means,
+    scales,
+    heldIndex: rows.flatMap((_, i) => foldOf[i] === fold ? [i] : []),
+    weights: new Float64Array(classes * data.width),
+  };
+}
+
+/**
+ * Scores the grid's penalties strong to weak, every inner fold at each, until `patience`
+ * penalties in a row score worse than the best so far; the scores of the penalties tried.
+ */
+function scorePath(
+  rows: readonly ArrayLike<number>[],
+  labels: readonly number[],
+  classes: number,
+  folds: { of: Int32Array; count: number },
+  grid: readonly number[],
+  options: { iterations: number; balanced: boolean; patience: number; outOfFold: boolean },
+): CvScore[] {
+  const inner = Array.from(
+    { length: folds.count },
+    (_, fold) => innerFold(rows, labels, classes, folds.of, fold),
+  ).filter((f): f is InnerFold => f !== null);
+  const scores: CvScore[] = [];
+  let best = Infinity;
+  let worse = 0;
+  for (const l2 of grid) {
+    const score: CvScore = {
+      l2,
+      loss: 0,
+      accuracy: 0,
+      ...(options.outOfFold ? { outOfFold: new Array<Float64Array>(rows.length) } : {}),
+    };
+    for (const fold of inner) scoreFold(rows, labels, classes, fold, score, options);
+    score.loss /= rows.length;
+    score.accuracy /= rows.length;
+    scores.push(score);
+    if (score.loss < best - 1e-12) [best, worse] = [score.loss, 0];
+    else if (++worse >= options.patience) break;
   }
+  return scores;
+}
+
+/** Adds one inner fold's held-out log loss and correct count at one penalty to its score. */
+function scoreFold(
+  rows: readonly ArrayLike<number>[],
+  labels: readonly number[],
+  classes: number,
+  fold: InnerFold,
+  score: CvScore,
+  { iterations, balanced }: { iterations: number; balanced: boolean },
+): void {
+  const problem = new Problem(
+    fold.data,
+    fold.labels,
+    classes,
+    score.l2,
+    balanced ? classWeights(fold.labels) : null,
+  );
+  fold.weights = minimise(problem, fold.weights, iterations);
+  const model = new LogisticRegression(classes, fold.means, fold.scales, fold.weights, score.l2);
+  model.predict(fold.heldIndex.map((i) => rows[i]!)).forEach((p, k) => {
+    const label = labels[fold.heldIndex[k]!]!;
+    score.loss -= Math.log(Math.max(p[label]!, 1e-15));
+    if (p.indexOf(Math.max(...p)) === label) score.accuracy++;
+    if (score.outOfFold) score.outOfFold[fold.heldIndex[k]!] = p;
+  });
 }
 
 /** Softmax of the linear scores of the row at `x[offset…]` (bias included) into `out`. */

@@ -13,6 +13,10 @@ import { fitOnSameSplit } from "./same_split.ts";
 import { type ChecksInput, type FeatureRow, heldOutGroup, sourceOf } from "./checks_input.ts";
 import { leaveOneSourceOut, LOSO_RUNS, losoPlan } from "./leave_sources_out.ts";
 import { verdictOf } from "./verdict_fits.ts";
+import { processCpuSeconds } from "./run_state.ts";
+import { type LinearFitAnswer, linearFitTasks, type StyleKey } from "./checks_fits.ts";
+import { runLinearFits } from "./checks_fits_pool.ts";
+import type { LadderPredictions } from "../stages/verdict.ts";
 import {
   blurredFacePixels,
   IMAGE_STATISTIC_NAMES,
@@ -20,7 +24,6 @@ import {
   maskedFacePixels,
 } from "../models/style_features.ts";
 import {
-  type BaselineKey,
   type BaselineResult,
   compareOnSameFaces,
   type Demographics,
@@ -80,12 +83,14 @@ async function featureRows(
   return { rows: rows.filter((row): row is FeatureRow => row !== null), skipped };
 }
 
-const BASELINE_NAMES: Record<Exclude<BaselineKey, "demographics" | "head-pose">, string> = {
+const BASELINE_NAMES: Record<StyleKey, string> = {
   "image-statistics":
     "image statistics (size, aspect ratio, bytes per pixel, JPEG quality, mean colour, brightness, contrast, colourfulness)",
   "masked-face": "the photo with the face box masked (background, clothes, light, crop)",
   "blurred-face": "a heavily blurred face (8×8 pixels of the crop)",
 };
+
+const STYLE_KEYS = Object.keys(BASELINE_NAMES) as StyleKey[];
 
 /** A baseline's held-out score, and its comparison with each face model on the same faces. */
 function scoredAgainstModels(
@@ -113,21 +118,13 @@ function scoredAgainstModels(
 function styleBaselines(
   input: ChecksInput,
   { rows, skipped }: { rows: FeatureRow[]; skipped: Record<string, number> },
+  fitted: ReadonlyMap<StyleKey, Map<string, number>>,
 ): BaselineResult[] {
   const actual = new Map(rows.map((r) => [r.id, r.label]));
   const results: BaselineResult[] = [];
-  for (const key of Object.keys(BASELINE_NAMES) as (keyof typeof BASELINE_NAMES)[]) {
-    const predictions = fitOnSameSplit(
-      rows.map((r) => ({
-        id: r.id,
-        label: r.label,
-        group: r.group,
-        x: r.features[key],
-        person: r.person,
-      })),
-      input.classes.length,
-    );
-    if (predictions.size === 0) continue;
+  for (const key of STYLE_KEYS) {
+    const predictions = fitted.get(key);
+    if (!predictions || predictions.size === 0) continue;
     const result: BaselineResult = {
       key,
       name: BASELINE_NAMES[key],
@@ -144,6 +141,41 @@ function styleBaselines(
     results.push(result);
   }
   return results;
+}
+
+/**
+ * Starts the checks' linear fits (the style baselines, the verdict's ladder) on worker threads,
+ * to run while the face models are trained again for leave-sources-out.
+ */
+function startLinearFits(
+  input: ChecksInput,
+  rows: FeatureRow[],
+  sources: Map<string, string>,
+  runs: string[][],
+): Promise<LinearFitAnswer[]> {
+  const { fitThreads = Math.min(2, navigator.hardwareConcurrency || 1) } = input;
+  const ladder = input.kinds.length === 0 ? "none" : runs.length ? "both" : "random";
+  const fits = runLinearFits(
+    {
+      classes: input.classes,
+      // The ladder reads the faces' descriptors and embeddings from `faces`: not sent twice.
+      records: input.records.map((r) => ({ ...r, descriptor: [], embeddings: undefined })),
+      faces: input.store.faces.map(({ id, descriptor, embeddings }) => ({
+        id,
+        descriptor,
+        embeddings,
+      })),
+      attributes: input.attributes,
+      rows,
+      runs,
+      sources,
+    },
+    linearFitTasks(STYLE_KEYS, ladder),
+    fitThreads,
+  );
+  // Awaited after leave-sources-out; a failure meanwhile is not left unhandled.
+  fits.catch(() => {});
+  return fits;
 }
 
 /**
@@ -260,37 +292,61 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
   const log = input.log ?? ((line: string) => console.error(line));
   const sources = new Map(input.records.map((r) => [r.id, sourceOf(r, input.sourceOfPage)]));
   const seconds: Record<string, number> = {};
+  const cpuSeconds: Record<string, number> = {};
   const timed = async <T>(name: string, work: () => T | Promise<T>): Promise<T> => {
     const started = performance.now();
+    const cpu = processCpuSeconds();
     try {
       return await work();
     } finally {
       seconds[name] = Math.round(performance.now() - started) / 1000;
+      cpuSeconds[name] = Math.round((processCpuSeconds() - cpu) * 10) / 10;
     }
   };
   log("check: style baselines");
   const features = await timed("image features", () => featureRows(input));
-  const baselines = await timed("style baselines", () => styleBaselines(input, features));
+  const runs = losoPlan(input.records, sources, maxLosoRuns).heldOut;
+  // In their threads, beside leave-sources-out: each fit's own wall time, added up below.
+  seconds["style baselines"] = 0;
+  const fitting = startLinearFits(input, features.rows, sources, runs);
   const { baseline: demographic, demographics } = await timed(
     "demographics",
     () => demographicChecks(input),
   );
-  if (demographic) baselines.push(demographic);
-  if (input.store.faces.some((face) => face.embeddings?.landmarks)) {
-    const pose = await timed("head pose", () => headPoseBaseline(input));
-    if (pose) baselines.push(pose);
-  }
+  const pose = input.store.faces.some((face) => face.embeddings?.landmarks)
+    ? await timed("head pose", () => headPoseBaseline(input))
+    : undefined;
   const loso = await timed(
     "leave-one-source-out",
     () => leaveOneSourceOut(input, sources, log),
   );
   log("check: what the face adds");
+  const answers = await timed("waiting for the linear fits", () => fitting);
+  const fitted = new Map<StyleKey, Map<string, number>>();
+  const ladder: { random?: LadderPredictions | null; unseen?: LadderPredictions | null } = {};
+  let ladderSeconds = 0;
+  for (const answer of answers) {
+    if (answer.kind === "baseline") {
+      fitted.set(answer.key, answer.predictions);
+      seconds["style baselines"] += answer.seconds;
+    } else {
+      ladder[answer.on] = answer.predictions;
+      ladderSeconds += answer.seconds;
+    }
+  }
+  const baselines = styleBaselines(input, features, fitted);
+  if (demographic) baselines.push(demographic);
+  if (pose) baselines.push(pose);
   const verdict = await timed(
     "what the face adds",
-    () => verdictOf(input, features.rows, loso, sources),
+    () => verdictOf(input, loso, sources, ladder.random ?? null, ladder.unseen ?? null),
   );
+  seconds["what the face adds"] =
+    Math.round((seconds["what the face adds"]! + ladderSeconds) * 1000) / 1000;
+  seconds["style baselines"] = Math.round(seconds["style baselines"] * 1000) / 1000;
   return {
     seconds,
+    cpuSeconds,
     ...sourceSummary(input, sources),
     loso: loso.results,
     baselines,

@@ -45,6 +45,12 @@ export interface ChecksInput {
    * @default LOSO_RUNS (5)
    */
   maxLosoRuns?: number;
+  /**
+   * Worker threads for the checks' linear fits (style baselines, the verdict's ladder), which
+   * run beside leave-sources-out; 0 fits them in this thread.
+   * @default min(2, the CPU's threads)
+   */
+  fitThreads?: number;
   /** Progress lines (ids and counts only). @default console.error */
   log?: (line: string) => void;
 }

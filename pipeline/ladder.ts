@@ -9,7 +9,7 @@
  * it) and a face signal behind per-site styles (the style does not carry over, the face does).
  */
 import type { SplitRecord } from "../core/types.ts";
-import type { FaceStore } from "../models/dataset.ts";
+import type { StoredFace } from "../models/dataset.ts";
 import { GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
 import { headPose } from "../models/faces/head_pose.ts";
 import type { Attributes } from "../stages/validity.ts";
@@ -27,7 +27,8 @@ const FACE_NETWORKS = ["faceres", "mobilefacenet", "landmarks"] as const;
 
 export interface LadderInput {
   records: SplitRecord[];
-  store: FaceStore;
+  /** The faces' descriptors and embeddings (a `FaceStore`, or its faces without their crops). */
+  store: { faces: readonly Pick<StoredFace, "id" | "descriptor" | "embeddings">[] };
   classes: string[];
   attributes?: ReadonlyMap<string, Attributes>;
   /** Each record's photo features: image statistics and the masked photo, by record id. */
@@ -149,35 +150,36 @@ function fitLadder(
 }
 
 /**
- * The ladder on the random split, and on held-out sources where `sourceRunOf` is given; the
- * latter fitted with balanced class weights, since a held-out run can leave a class
- * outnumbered in training.
+ * The ladder on one grouping: the random split (`random`), or held-out sources (`unseen`, null
+ * without `sourceRunOf`), the latter fitted with balanced class weights, since a held-out run
+ * can leave a class outnumbered in training. The two are independent: they can run apart.
  */
-export function ladderFits(input: LadderInput): LadderFits {
+export function ladderFitOn(
+  input: LadderInput,
+  on: "random" | "unseen",
+): { predictions: LadderPredictions | null; widths: LadderFits["widths"] } {
   const classIndex = new Map(input.classes.map((c, i) => [c, i]));
   const labelOf = (record: SplitRecord) => classIndex.get(record.category)!;
   const { rows, layout } = blocksOf(input);
-  const random = fitLadder(
-    rows,
-    layout,
-    input.classes.length,
-    input.groupOf,
-    { balanced: false, keepPeopleApart: false },
-    labelOf,
-  );
-  const unseen = input.sourceRunOf
-    ? fitLadder(
-      rows,
-      layout,
-      input.classes.length,
-      input.sourceRunOf,
-      { balanced: true, keepPeopleApart: true },
-      labelOf,
-    )
+  const groupOf = on === "random" ? input.groupOf : input.sourceRunOf;
+  const predictions = groupOf
+    ? fitLadder(rows, layout, input.classes.length, groupOf, {
+      balanced: on === "unseen",
+      keepPeopleApart: on === "unseen",
+    }, labelOf)
     : null;
   return {
-    random,
-    unseen: unseen && unseen.actual.size > 0 ? unseen : null,
+    predictions: on === "unseen" && predictions?.actual.size === 0 ? null : predictions,
     widths: layout.widths,
+  };
+}
+
+/** The ladder on the random split, and on held-out sources where `sourceRunOf` is given. */
+export function ladderFits(input: LadderInput): LadderFits {
+  const random = ladderFitOn(input, "random");
+  return {
+    random: random.predictions!,
+    unseen: ladderFitOn(input, "unseen").predictions,
+    widths: random.widths,
   };
 }

@@ -14,6 +14,7 @@ import type { PersonRecord } from "../core/types.ts";
 import { readImageList, type ReadImageListOptions } from "../stages/read_image_list.ts";
 import type { PipelineOptions } from "./options.ts";
 import { runPipeline, type RunResult } from "./run.ts";
+import { processCpuSeconds } from "./run_state.ts";
 
 export interface PeopleBenchOptions {
   /** The labelled CSV's text. */
@@ -57,6 +58,8 @@ export interface PeopleBenchSummary {
   mode: "image list" | "served site";
   people: number;
   wall_s: number;
+  /** The process's CPU seconds (user and system, every thread's) from the start to the end. */
+  cpu_s: number;
   stages: RunResult["stages"];
   models: ModelFigures[];
   /** What metrics.json holds beside the dataset and the models (a run's checks, its verdict). */
@@ -193,6 +196,7 @@ export async function runPeopleBench(options: PeopleBenchOptions): Promise<Peopl
   const people = (await lastValueFrom(of(csv).pipe(readImageList({ baseDir, columns }), toArray())))
     .flatMap((item) => item.kind === "person" ? [item.person] : []);
   const started = performance.now();
+  const cpuAtStart = processCpuSeconds();
   let result: RunResult;
   if (serve) {
     let site: ReturnType<typeof servePeopleSite>;
@@ -226,6 +230,7 @@ export async function runPeopleBench(options: PeopleBenchOptions): Promise<Peopl
     mode: serve ? "served site" : "image list",
     people: people.length,
     wall_s: Math.round(wallS * 10) / 10,
+    cpu_s: Math.round((processCpuSeconds() - cpuAtStart) * 10) / 10,
     stages: result.stages,
     models: (models as Record<string, unknown>[]).map(modelFigures),
     checks,

@@ -3,6 +3,7 @@
  * list and the live progress line, plus the counts the end summary needs. Opened once by
  * `runPipeline`, closed in its `finally`; a run stopped by a signal keeps what it finished.
  */
+import process from "node:process";
 import { DataDirLock } from "../store/lock.ts";
 import { Manifest } from "../store/manifest.ts";
 import { PageLog } from "../store/page_log.ts";
@@ -22,6 +23,17 @@ export interface StageTime {
   /** When the stage's last item passed, seconds since the run began. */
   doneAtS: number;
   itemsPerS: number | null;
+  /**
+   * For a phase (train, evaluate): the process's CPU seconds in it, user and system, every
+   * thread's (a machine shared with other work moves the wall time, not this).
+   */
+  cpuSeconds?: number;
+}
+
+/** The process's CPU seconds so far, user and system, every thread's. */
+export function processCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 /** The end-of-run summary, plus the time each stage took. */
@@ -88,6 +100,7 @@ export class RunState {
   /** Runs a whole phase (train, evaluate) and keeps its time, counting `items` for it. */
   async timed<T>(stage: string, items: number, work: () => Promise<T>): Promise<T> {
     const start = performance.now();
+    const cpu = processCpuSeconds();
     const result = await work();
     const seconds = (performance.now() - start) / 1000;
     this.#phases.push({
@@ -96,6 +109,7 @@ export class RunState {
       seconds: round(seconds),
       doneAtS: round((performance.now() - this.#startedAt) / 1000),
       itemsPerS: seconds > 0 ? round(items / seconds) : null,
+      cpuSeconds: round(processCpuSeconds() - cpu, 1),
     });
     return result;
   }

@@ -144,6 +144,11 @@ export interface ValidityChecks {
   demographics?: Demographics;
   /** Seconds each check took, by name (the run's face estimates included). */
   seconds?: Record<string, number>;
+  /**
+   * The process's CPU seconds in each check's window, every thread's: the style baselines and
+   * the ladder run in threads beside leave-one-source-out, so their CPU is counted there.
+   */
+  cpuSeconds?: Record<string, number>;
   /** The run's one answer; metrics.json keeps it first, as `verdict`. */
   verdict?: Verdict;
 }

@@ -499,6 +499,8 @@ Deno.test({
         "style baselines",
         "demographics",
         "leave-one-source-out",
+        // The style baselines and the ladder run in threads beside leave-one-source-out.
+        "waiting for the linear fits",
         "what the face adds",
       ]);
       assert.ok(Object.values(checks.seconds!).every((s) => s >= 0 && s < 600));

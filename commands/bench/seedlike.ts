@@ -58,7 +58,8 @@ export const benchSeedlikeCommand: Command = {
   name: "bench:seedlike",
   summary: "the seed study's shape: 873 congress portraits as 57 sources in 4 random categories",
   usage: `
-usage: deno task bench:seedlike [--sources 57] [--categories 4] [--data DIR] [pipeline options]
+usage: deno task bench:seedlike [--sources 57] [--categories 4] [--data DIR] [--port 47324]
+         [pipeline options]
 
 Deals the congress portraits of ../shared/data/congress (all 873) at random into --categories
 categories and --sources loopback sources (the seed study had 57 sites in 4 majors), serves
@@ -66,12 +67,17 @@ them as people pages, and runs the whole stream with the default models and ever
 5 folds (--folds changes it). Prints the run's JSON summary: wall time per stage, peak RSS and
 the verdict. The labels are random, so the right verdict is 'no-signal', and nothing is tuned
 on these faces: this is a measure of time and memory. Data: DIR (default facefield-seedlike).
+The summary gives each phase's wall and CPU seconds (stages[].cpuSeconds for train and
+evaluate, cpu_s for the whole run, checks.cpuSeconds per check). The site is served on
+127.0.0.1:--port; keep it across reruns of one DIR (the images' URLs, and so the records' ids,
+name it), and give a second run beside it another port and another DIR.
 `,
   options: {
     sources: { type: "string" },
     categories: { type: "string" },
     data: { type: "string" },
     "per-page": { type: "string" },
+    port: { type: "string" },
     ...benchPipelineFlagSpec(),
   },
   async run(values) {
@@ -99,7 +105,7 @@ on these faces: this is a measure of time and memory. Data: DIR (default facefie
         },
         serve: true,
         // A stable port keeps image URLs, and so record ids, the same across reruns.
-        port: 47324,
+        port: intOption(values, "port", 47324, { min: 1024, max: 65535 }),
       },
       stringOption(values, "data", "facefield-seedlike"),
     );
