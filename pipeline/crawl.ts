@@ -111,14 +111,25 @@ export function crawledPeople(
   );
 }
 
-/** Earlier runs' records that may flow again: done or in progress, or failed for a passing reason. */
-function resumableRows(manifest: Manifest, removed: RemovedList): ManifestRow[] {
-  return manifest.rows().filter((row) =>
-    !removed.matches({ id: row.id, name: row.name, sha256: row.sha256 || undefined }) &&
-    (row.status === "ok" || (row.status === "failed" && TRANSIENT_REASON.test(row.reason)) ||
+/**
+ * Earlier runs' records that may flow again: done or in progress, or failed for a passing
+ * reason. Read from state.db a page at a time, yielding between pages.
+ */
+async function* resumableRows(
+  manifest: Manifest,
+  removed: RemovedList,
+): AsyncGenerator<ManifestRow> {
+  for await (const row of manifest.eachRow()) {
+    const resumable = row.status === "ok" ||
+      (row.status === "failed" && TRANSIENT_REASON.test(row.reason)) ||
       // Left out by an earlier run's --roles: this run's rules decide again.
-      (row.status === "rejected" && row.reason.startsWith("role_excluded")))
-  );
+      (row.status === "rejected" && row.reason.startsWith("role_excluded"));
+    if (
+      resumable && !removed.matches({ id: row.id, name: row.name, sha256: row.sha256 || undefined })
+    ) {
+      yield row;
+    }
+  }
 }
 
 /**
@@ -130,8 +141,8 @@ export function allPeople(
   state: RunState,
   crawled$: Observable<PersonRecord>,
 ) {
-  const previous$ = defer(() =>
-    from(resumableRows(state.manifest, state.removed).map(rowToPerson))
+  const previous$ = defer(() => from(resumableRows(state.manifest, state.removed))).pipe(
+    map(rowToPerson),
   );
   return concat(previous$, crawled$).pipe(
     filter((person) => !state.removed.matches(person)),
@@ -170,14 +181,14 @@ export function cachedImage(state: RunState) {
  * The same face under another category is kept; the split keeps such identities together.
  */
 export function dropDuplicateImages(manifest: Manifest) {
+  // This run's owners; earlier ones come from state.db, one indexed lookup per download.
   const owner = new Map<string, string>();
-  for (const row of manifest.rows()) {
-    if (row.status === "ok" && row.sha256) owner.set(`${row.category}\n${row.sha256}`, row.id);
-  }
+  manifest.commit();
   return (outcome: Outcome<ImageRecord>): Outcome<ImageRecord> => {
     if (!isOk(outcome)) return outcome;
-    const key = `${outcome.record.category}\n${outcome.record.sha256}`;
-    const first = owner.get(key);
+    const { category, sha256 } = outcome.record;
+    const key = `${category}\n${sha256}`;
+    const first = owner.get(key) ?? manifest.imageOwner(category, sha256);
     if (first === undefined) owner.set(key, outcome.record.id);
     if (first === undefined || first === outcome.record.id) return outcome;
     return {

@@ -105,7 +105,7 @@ export async function writeDataDirDatasheet(
   settings?: RunSettings,
 ): Promise<string> {
   if (settings) await writeFileAtomic(paths.runSettings, JSON.stringify(settings, null, 2) + "\n");
-  const rows = manifest.rows();
+  const rows = await manifest.rowsYielding();
   const text = datasheetMarkdown({
     subject: `the data dir ${paths.root}`,
     records: datasetRecords(rows),

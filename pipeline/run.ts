@@ -88,16 +88,19 @@ async function splitIntoDataset(
   options: ResolvedPipelineOptions,
   state: RunState,
 ): Promise<{ records: SplitRecord[]; store: FaceStore }> {
-  const previous = state.manifest.rows()
-    .filter((row) => row.split && row.sha256)
-    .map((row) => ({
+  // Earlier runs' assignments, read a page at a time: they never move.
+  const previous = [];
+  for await (const row of state.manifest.eachRow()) {
+    if (!row.split || !row.sha256) continue;
+    previous.push({
       id: row.id,
       sha256: row.sha256,
       category: row.category,
       split: row.split as SplitName,
       fold: row.fold === "" ? null : Number(row.fold),
       identity: row.identity || row.id,
-    }));
+    });
+  }
   const records: SplitRecord[] = [];
   const split$ = faces$.pipe(
     inSeedOrder(String(options.seed)),
@@ -202,6 +205,7 @@ async function evaluateRun(
   state: RunState,
 ) {
   const { epochs, patience, batchSize, seed } = options;
+  const dropped = droppedByReason(await state.manifest.rowsYielding());
   return await state.timed("evaluate", records.length, () =>
     evaluateModels({
       trained,
@@ -214,7 +218,7 @@ async function evaluateRun(
       sourceOfPage: sourceOfPages(state),
       training: { epochs, patience, batchSize, seed },
       occlusion: { perClass: options.occlusionFaces },
-      dropped: droppedByReason(state.manifest.rows()),
+      dropped,
       provenance: provenance(
         options,
         trained[0]?.classifier.metadata.engine ?? engineInfo().backend,
@@ -254,15 +258,15 @@ export async function runPipeline(
     if (options.until === "faces") return await drain(faces$).then(() => state.summary());
 
     const dataset = await splitIntoDataset(faces$, options, state);
-    if (options.until === "split") return state.summary();
+    if (options.until === "split") return await state.summary();
 
     const classes = trainingClasses(dataset.records);
     const trained = await trainRun(dataset, classes, options, state);
-    if (options.until === "train") return state.summary();
+    if (options.until === "train") return await state.summary();
 
     const evaluation = await evaluateRun(trained, dataset, classes, options, state);
     for (const model of trained) model.classifier.dispose();
-    return state.summary({
+    return await state.summary({
       report: evaluation.reportPath,
       terminalReport: evaluation.terminalSummary,
     });

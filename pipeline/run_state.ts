@@ -127,10 +127,9 @@ export class RunState {
   }
 
   /** The end-of-run summary, with the manifest committed first (index.csv follows in `close`). */
-  summary(extra: Pick<RunSummary, "report" | "terminalReport"> = {}): RunResult {
+  async summary(extra: Pick<RunSummary, "report" | "terminalReport"> = {}): Promise<RunResult> {
     this.progress.stop();
-    this.manifest.commit();
-    const summary = summarise(this.manifest, {
+    const summary = summarise(this.manifest.path, await this.manifest.rowsYielding(), {
       dataDir: this.paths.root,
       invalidSources: this.sources.invalid,
       skippedSources: this.sources.skipped,

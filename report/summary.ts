@@ -1,5 +1,5 @@
 /** The end-of-run summary: counts per status, reason and category, never names. */
-import type { Manifest, ManifestRow } from "../store/manifest.ts";
+import type { ManifestRow } from "../store/manifest.ts";
 
 export interface RunSummary {
   dataDir: string;
@@ -31,20 +31,21 @@ export function droppedByReason(rows: Iterable<ManifestRow>): Record<string, num
 }
 
 export function summarise(
-  manifest: Manifest,
+  manifestPath: string,
+  rows: readonly ManifestRow[],
   extra: Omit<RunSummary, "byStatus" | "byReason" | "byCategory" | "manifest">,
 ): RunSummary {
   const byStatus: Record<string, number> = {};
-  const byReason = droppedByReason(manifest.rows());
+  const byReason = droppedByReason(rows);
   const byCategory: Record<string, { ok: number; dropped: number }> = {};
-  for (const row of manifest.rows()) {
+  for (const row of rows) {
     const key = row.status === "ok" ? `ok (${row.stage})` : `${row.status} at ${row.stage}`;
     byStatus[key] = (byStatus[key] ?? 0) + 1;
     const category = byCategory[row.category] ??= { ok: 0, dropped: 0 };
     if (row.status === "ok") category.ok++;
     else category.dropped++;
   }
-  return { ...extra, manifest: manifest.path, byStatus, byReason, byCategory };
+  return { ...extra, manifest: manifestPath, byStatus, byReason, byCategory };
 }
 
 export function formatSummary(summary: RunSummary): string {

@@ -16,6 +16,8 @@ import {
 } from "./manifest_rows.ts";
 import {
   checkpoint,
+  fromDb,
+  imageOwner,
   inTransaction,
   openStateDb,
   RECORD_UPSERT,
@@ -47,17 +49,20 @@ export function writeManifestCsv(db: DatabaseSync, path: string): void {
 }
 
 /**
- * The manifest of the data dir whose `index.csv` is `path`. Rows live in memory for the run's
- * lookups and in state.db for the next run: `record` commits within `flushIntervalMs` (one
- * transaction per batch), so kill -9 loses at most the records of that wait, which a rerun
- * redoes. `index.csv` is a snapshot of state.db, written by `flushSync` and `writeCsv`.
+ * The manifest of the data dir whose `index.csv` is `path`. Rows live in state.db, not in
+ * memory: a lookup is one indexed query, so 100,000 records cost a run neither their memory nor
+ * the collector's pauses over them. `record` commits within `flushIntervalMs` (one transaction
+ * per batch), and rows waiting for it answer lookups, so kill -9 loses at most the records of
+ * that wait, which a rerun redoes. `index.csv` is a snapshot of state.db, written by `flushSync`
+ * and `writeCsv`.
  */
 export class Manifest {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #upsert: StatementSync;
   readonly #delete: StatementSync;
-  readonly #rows = new Map<string, ManifestRow>();
+  readonly #byId: StatementSync;
+  readonly #count: StatementSync;
   readonly #pending = new Map<string, ManifestRow | null>();
   readonly #flushIntervalMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -69,39 +74,72 @@ export class Manifest {
     this.#db = db;
     this.#upsert = db.prepare(RECORD_UPSERT);
     this.#delete = db.prepare("DELETE FROM records WHERE id = ?");
+    this.#byId = db.prepare(`SELECT ${MANIFEST_COLUMNS.join(", ")} FROM records WHERE id = ?`);
+    this.#byId.setReturnArrays(true);
+    this.#count = db.prepare("SELECT count(*) AS n FROM records");
     const { flushIntervalMs = 0 } = options;
     this.#flushIntervalMs = flushIntervalMs;
   }
 
   /** Opens the manifest of the data dir holding `path` (its index.csv), migrating a CSV-only one. */
-  static async open(path: string, options: ManifestOptions = {}): Promise<Manifest> {
+  static open(path: string, options: ManifestOptions = {}): Promise<Manifest> {
     const db = openStateDb(join(dirname(path), STATE_FILE), { manifest: path });
-    const manifest = new Manifest(path, db, options);
-    // In pages, yielding between them: 100,000 rows never hold the event loop at once.
-    let loaded = 0;
-    for (const row of recordRows(db, LOAD_PAGE)) {
-      manifest.#rows.set(row.id, row);
-      if (++loaded % LOAD_PAGE === 0) await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    return manifest;
+    return Promise.resolve(new Manifest(path, db, options));
   }
 
   get(id: string): ManifestRow | undefined {
-    return this.#rows.get(id);
+    if (this.#pending.has(id)) return this.#pending.get(id) ?? undefined;
+    const values = this.#byId.get(toDb(id)) as unknown as string[] | undefined;
+    if (values === undefined) return undefined;
+    const row = {} as ManifestRow;
+    for (let c = 0; c < MANIFEST_COLUMNS.length; c++) {
+      row[MANIFEST_COLUMNS[c]!] = fromDb(values[c]!);
+    }
+    return row;
   }
 
-  /** Every row, in the order each was first seen. */
+  /** Every row, in the order each was first seen: all in memory, for a caller that needs them. */
   rows(): ManifestRow[] {
-    return [...this.#rows.values()];
+    return [...this.values()];
   }
 
-  /** The rows one at a time, for a caller that only counts or filters. */
+  /** The rows one at a time, read from state.db a page at a time: for a caller that only counts or filters. */
   values(): IterableIterator<ManifestRow> {
-    return this.#rows.values();
+    this.commit();
+    return recordRows(this.#db);
+  }
+
+  /**
+   * The rows one at a time, with a turn of the event loop every `LOAD_PAGE` rows: a run's walk
+   * over 100,000 records never holds it at once.
+   */
+  async *eachRow(): AsyncGenerator<ManifestRow> {
+    let read = 0;
+    for (const row of this.values()) {
+      yield row;
+      if (++read % LOAD_PAGE === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  /** `rows()`, read without holding the event loop. */
+  async rowsYielding(): Promise<ManifestRow[]> {
+    const rows: ManifestRow[] = [];
+    for await (const row of this.eachRow()) rows.push(row);
+    return rows;
+  }
+
+  /**
+   * The committed record that holds these image bytes under `category` with an ok outcome, if
+   * any. Rows still waiting for their commit are not asked: the images stage, the one caller,
+   * keeps this run's owners itself.
+   */
+  imageOwner(category: string, sha256: string): string | undefined {
+    return imageOwner(this.#db, category, sha256);
   }
 
   get size(): number {
-    return this.#rows.size;
+    this.commit();
+    return Number((this.#count.get() as { n: number }).n);
   }
 
   /** Records an outcome; it is committed within `flushIntervalMs`. */
@@ -110,14 +148,13 @@ export class Manifest {
   }
 
   set(row: ManifestRow): void {
-    this.#rows.set(row.id, row);
     this.#pending.set(row.id, row);
     this.#csvStale = true;
     this.#scheduleCommit();
   }
 
   delete(id: string): boolean {
-    const deleted = this.#rows.delete(id);
+    const deleted = this.get(id) !== undefined;
     this.#pending.set(id, null);
     this.#csvStale = true;
     this.#scheduleCommit();

@@ -256,6 +256,9 @@ export function openStateDb(path: string, legacy: Partial<LegacyFiles> = {}): Da
   db.exec("PRAGMA secure_delete = ON");
   migrate(db, { ...legacyFiles(dirname(path)), ...legacy });
   widenIds(db, dirname(path));
+  // The images stage asks, per download, which record first had these bytes: one lookup, not
+  // a walk of every record (made once on a data dir from before it existed).
+  db.exec("CREATE INDEX IF NOT EXISTS records_sha256 ON records (sha256) WHERE sha256 != ''");
   return db;
 }
 
@@ -312,6 +315,17 @@ export function* recordRows(db: DatabaseSync, pageSize = 5000): Generator<Manife
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1]![0];
   }
+}
+
+/**
+ * The record that holds these image bytes under this category with an ok outcome, the latest
+ * first seen: the owner a duplicate download is told about.
+ */
+export function imageOwner(db: DatabaseSync, category: string, sha256: string): string | undefined {
+  const row = db.prepare(
+    "SELECT id FROM records WHERE sha256 = ? AND category = ? AND status = 'ok' ORDER BY seq DESC LIMIT 1",
+  ).get(toDb(sha256), toDb(category)) as { id: string } | undefined;
+  return row === undefined ? undefined : fromDb(row.id);
 }
 
 /**

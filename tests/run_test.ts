@@ -56,7 +56,7 @@ Deno.test("summarise() counts records by status, reason code and category", asyn
     },
     "images",
   );
-  const summary = summarise(manifest, {
+  const summary = summarise(manifest.path, manifest.rows(), {
     dataDir: "d",
     invalidSources: 1,
     skippedSources: 0,
