@@ -6,7 +6,7 @@
 import { detectorOption, intOption, log, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
 import { HttpClient } from "../net/http.ts";
-import { sniffImageType } from "../stages/download_images.ts";
+import { sniffImageType } from "../stages/image_type.ts";
 import { type Classifier, inputsOf, ModelLoadError } from "../models/classifier.ts";
 import { loadModel } from "../models/ensemble.ts";
 import { emptyTimings, prepareFaces, type PrepareOptions } from "../models/faces/faces.ts";

@@ -10,7 +10,7 @@ import {
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_MAX_IMAGE_PIXELS,
   sniffImageType,
-} from "../stages/download_images.ts";
+} from "../stages/image_type.ts";
 import { type Classifier, inputsOf, type ModelKind } from "../models/classifier.ts";
 import {
   checkDetector,

@@ -134,8 +134,8 @@ export interface PrepareOptions {
 
 /**
  * Gets a process ready to find (and describe) faces before its first image comes: the engine,
- * face-api's nets (the tiny detector at each default input size) and the graph `networks`'
- * sessions, all at once. `predict`, `crop` and the face workers start it while they read input.
+ * face-api's nets (the tiny detector at its first default input size) and the graph
+ * `networks`' sessions, all at once. `predict`, `crop` and the face workers start it while they read input.
  */
 export async function prepareFaces(options: PrepareOptions = {}): Promise<void> {
   const { describe = true, networks = [] } = options;
@@ -145,7 +145,8 @@ export async function prepareFaces(options: PrepareOptions = {}): Promise<void> 
   await Promise.all([
     faceEngine().then(({ nets }) =>
       Promise.all([
-        nets?.prepareTiny(checkOptions({}).tinyInputSizes),
+        // The first pass's size: a later size runs only where it finds no face, and loads then.
+        nets?.prepareTiny(checkOptions({}).tinyInputSizes.slice(0, 1)),
         describe ? nets?.prepareRecognition() : undefined,
       ])
     ),
