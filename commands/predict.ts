@@ -23,6 +23,27 @@ function load(specifier: string): Promise<unknown> {
   return import(new URL(specifier, import.meta.url).href);
 }
 
+/**
+ * CPU seconds of this process's busiest threads by name (Linux: /proc/self/task), for
+ * `--verbose`: on an idle machine the main thread's is about the wall time, as long as the
+ * session thread's (`worker-…`) is smaller. Empty where /proc cannot be read.
+ */
+function threadCpu(): string {
+  try {
+    const threads: [string, number][] = [];
+    for (const task of Deno.readDirSync("/proc/self/task")) {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${task.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      threads.push([name, (Number(fields[11]) + Number(fields[12])) / 100]);
+    }
+    return threads.filter(([, cpu]) => cpu >= 0.05).sort((a, b) => b[1] - a[1])
+      .map(([name, cpu]) => `${name} ${cpu.toFixed(2)}`).join(", ");
+  } catch {
+    return "";
+  }
+}
+
 async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
   // Only cached graphs open on the session thread; with no cache or no ONNX Runtime, no thread.
   const threaded = graphCacheDir() !== undefined && Deno.env.get("FACEFIELD_ENGINE") !== "wasm";
@@ -31,6 +52,10 @@ async function runPredict(values: ParsedValues, positionals: string[]): Promise<
     const work = (await load("./predict_run.ts")) as typeof import("./predict_run.ts");
     return await work.runPredict(values, positionals);
   } finally {
+    if (values.verbose === true) {
+      const threads = threadCpu();
+      if (threads) console.error(`CPU s by thread (the main one is "deno"): ${threads}`);
+    }
     stopSessionHost();
   }
 }
@@ -66,7 +91,7 @@ options:
   --format F         json (default) or table (for people)
   --top K            list only the K most likely classes per face (default all)
   --detector D       face detector: ${DETECTOR_NAMES.join(", ")} (default auto)
-  --verbose          cold start and per-input timings on stderr
+  --verbose          cold start, per-input timings and CPU by thread on stderr
 `,
   options: {
     model: { type: "string" },

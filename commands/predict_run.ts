@@ -5,7 +5,6 @@
  */
 import { detectorOption, intOption, log, type ParsedValues, stringOption } from "./cli.ts";
 import { fail } from "../core/errors.ts";
-import { HttpClient } from "../net/http.ts";
 import { sniffImageType } from "../stages/image_type.ts";
 import { type Classifier, inputsOf, ModelLoadError } from "../models/classifier.ts";
 import { loadModel } from "../models/ensemble.ts";
@@ -273,6 +272,8 @@ async function predictInputs(
       return 0;
     }
   }
+  // The HTTP client (node:http, node:tls …) loads only for lines: one piped image needs none.
+  const { HttpClient } = await import("../net/http.ts");
   const http = new HttpClient({ maxRetries: 1, timeoutMs: 15000 });
   const single = positionals.length === 1;
   let failed = 0;
