@@ -7,6 +7,7 @@
  * sessions load on the other core while this thread loads tfjs, sharp and the model
  * (`predict_run.ts`, imported only then) and reads stdin.
  */
+import { join } from "node:path";
 import type { Command, ParsedValues } from "./cli.ts";
 import { DETECTOR_NAMES } from "../models/faces/face_defaults.ts";
 import { graphCacheDir } from "../models/native/graph_cache.ts";
@@ -46,8 +47,11 @@ function threadCpu(): string {
 
 async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
   // Only cached graphs open on the session thread; with no cache or no ONNX Runtime, no thread.
-  const threaded = graphCacheDir() !== undefined && Deno.env.get("FACEFIELD_ENGINE") !== "wasm";
-  if (threaded) startSessionHost();
+  const cacheDir = graphCacheDir();
+  if (cacheDir !== undefined && Deno.env.get("FACEFIELD_ENGINE") !== "wasm") {
+    // The graphs the last predict opened start opening now (see startSessionHost).
+    startSessionHost(join(cacheDir, "predict-sessions.json"));
+  }
   try {
     const work = (await load("./predict_run.ts")) as typeof import("./predict_run.ts");
     return await work.runPredict(values, positionals);

@@ -29,10 +29,21 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** A graph the session thread opens: which file, how, and its first run. */
+export interface GraphOpen {
+  path: string;
+  options: SessionOptions;
+  warmUp?: WarmUp;
+}
+
 /** The session thread and the sessions opened on it. */
 export class SessionHost {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  /** Each graph's session id on the thread (undefined where it failed), by file and options. */
+  readonly #opened = new Map<string, Promise<number | undefined>>();
+  /** The graphs this process asked for, in order, for the next process to open first. */
+  readonly used: GraphOpen[] = [];
   #nextId = 0;
   #broken: Error | undefined;
 
@@ -76,13 +87,28 @@ export class SessionHost {
     options: SessionOptions,
     warmUp?: WarmUp,
   ): Promise<GraphSession | undefined> {
-    const id = this.#nextId++;
-    try {
-      const reply = await this.#ask({ op: "open", id, path, options, warmUp });
-      return "error" in reply ? undefined : new RemoteSession(ort, this, id);
-    } catch {
-      return undefined;
+    this.used.push({ path, options, warmUp });
+    const id = await this.preopen({ path, options, warmUp });
+    return id === undefined ? undefined : new RemoteSession(ort, this, id);
+  }
+
+  /**
+   * Starts opening a graph before anyone asks for it (what the last process used): a later
+   * `open` of the same file with the same options gets the same session. Its session id, or
+   * undefined where it cannot be opened.
+   */
+  preopen({ path, options, warmUp }: GraphOpen): Promise<number | undefined> {
+    const key = JSON.stringify([path, options]);
+    let opened = this.#opened.get(key);
+    if (!opened) {
+      const id = this.#nextId++;
+      opened = this.#ask({ op: "open", id, path, options, warmUp }).then(
+        (reply) => "error" in reply ? undefined : id,
+        () => undefined,
+      );
+      this.#opened.set(key, opened);
     }
+    return opened;
   }
 
   /** Runs session `session`'s graph on the session thread. */
@@ -133,13 +159,33 @@ class RemoteSession implements GraphSession {
 }
 
 let host: SessionHost | undefined;
+let manifest: { path: string; read: string } | undefined;
 
 /**
  * Starts the session thread for this process; later cached graphs open there. For one-shot
  * commands: a long run's face workers keep their sessions on their own threads.
+ *
+ * `manifestPath` names a small JSON file that lists the graphs the last process opened there:
+ * they start opening at once, before this thread has loaded the modules that ask for them (most
+ * of a one-shot's first half second); `stopSessionHost` writes this process's list. A graph the
+ * list names that this process does not use costs the other core only.
  */
-export function startSessionHost(): SessionHost {
-  host ??= new SessionHost();
+export function startSessionHost(manifestPath?: string): SessionHost {
+  if (host) return host;
+  host = new SessionHost();
+  if (manifestPath !== undefined) {
+    let read = "";
+    try {
+      read = Deno.readTextFileSync(manifestPath);
+      const opens = JSON.parse(read) as GraphOpen[];
+      for (const open of Array.isArray(opens) ? opens : []) {
+        if (typeof open?.path === "string" && open.path.endsWith(".onnx")) host.preopen(open);
+      }
+    } catch {
+      // No list yet, or a damaged one: written again at the end.
+    }
+    manifest = { path: manifestPath, read };
+  }
   return host;
 }
 
@@ -148,8 +194,21 @@ export function sessionHost(): SessionHost | undefined {
   return host;
 }
 
-/** Stops the session thread, where one was started. */
+/** Stops the session thread, where one was started, and writes the list of graphs it opened. */
 export function stopSessionHost(): void {
+  if (host && manifest && host.used.length > 0) {
+    const text = JSON.stringify(host.used);
+    if (text !== manifest.read) {
+      const temporary = `${manifest.path}.${Deno.pid}.tmp`;
+      try {
+        Deno.writeTextFileSync(temporary, text);
+        Deno.renameSync(temporary, manifest.path);
+      } catch {
+        // A read-only cache: the next process opens its graphs as they are asked for.
+      }
+    }
+  }
   host?.close();
   host = undefined;
+  manifest = undefined;
 }
