@@ -1,317 +1,66 @@
 /**
  * `predict`: classifies the faces in images piped on stdin (one image) or named by the lines of
  * a text stream (file paths or http(s) URLs, answered as each line arrives).
+ *
+ * This module is what `main.ts` loads to run it, and it loads almost nothing: it starts the
+ * session thread (models/native/session_host.ts) first, so that ONNX Runtime and the face nets'
+ * sessions load on the other core while this thread loads tfjs, sharp and the model
+ * (`predict_run.ts`, imported only then) and reads stdin.
  */
-import {
-  type Command,
-  detectorOption,
-  intOption,
-  log,
-  type ParsedValues,
-  stringOption,
-} from "./cli.ts";
-import { fail } from "../core/errors.ts";
-import { HttpClient } from "../net/http.ts";
-import { sniffImageType } from "../stages/download_images.ts";
-import { type Classifier, inputsOf, ModelLoadError } from "../models/classifier.ts";
-import { loadModel } from "../models/ensemble.ts";
-import { DETECTOR_NAMES, emptyTimings, prepareFaces } from "../models/faces/faces.ts";
-import { initEngine } from "../models/engine.ts";
-import {
-  bestModelDir,
-  DEFAULT_DATA_DIRS,
-  InputError,
-  MAX_IMAGE_BYTES,
-  PredictionLine,
-  Predictor,
-  readInput,
-} from "../pipeline/predictor.ts";
+import { join } from "node:path";
+import type { Command, ParsedValues } from "./cli.ts";
+import { DETECTOR_NAMES } from "../models/faces/face_defaults.ts";
+import { graphCacheDir } from "../models/native/graph_cache.ts";
+import { startSessionHost, stopSessionHost } from "../models/native/session_host.ts";
 
-/** The start of stdin, read until it can tell an image from a list of lines. */
-interface Sniffed {
-  head: Uint8Array;
-  reader: ReadableStreamDefaultReader<Uint8Array>;
-  done: boolean;
+/** `pipeline/predictor.ts`'s DEFAULT_DATA_DIRS, spelt out so that --help loads none of it. */
+export const DEFAULT_DATA_DIRS_TEXT = "facefield-data, facefield-demo";
+
+/**
+ * Imports a module by a specifier Deno cannot follow ahead of time (as commands/mod.ts does):
+ * `deno run` would otherwise prepare predict_run.ts's whole graph before the thread starts.
+ */
+function load(specifier: string): Promise<unknown> {
+  return import(new URL(specifier, import.meta.url).href);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
-}
-
-/** Reads enough of a stream to sniff it, without waiting for more than a first line. */
-async function sniffStream(stream: ReadableStream<Uint8Array>): Promise<Sniffed> {
-  const reader = stream.getReader();
-  let head: Uint8Array = new Uint8Array(0);
-  while (head.length < 16 && !head.includes(0x0a)) {
-    const { value, done } = await reader.read();
-    if (done) return { head, reader, done: true };
-    head = concat(head, value);
-  }
-  return { head, reader, done: false };
-}
-
-/** Whether bytes look like lines of text (paths, URLs) rather than binary data. */
-function looksLikeText(bytes: Uint8Array): boolean {
-  const sample = bytes.subarray(0, 4096);
+/**
+ * CPU seconds of this process's busiest threads by name (Linux: /proc/self/task), for
+ * `--verbose`: on an idle machine the main thread's is about the wall time, as long as the
+ * session thread's (`worker-…`) is smaller. Empty where /proc cannot be read.
+ */
+function threadCpu(): string {
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(sample);
+    const threads: [string, number][] = [];
+    for (const task of Deno.readDirSync("/proc/self/task")) {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${task.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      threads.push([name, (Number(fields[11]) + Number(fields[12])) / 100]);
+    }
+    return threads.filter(([, cpu]) => cpu >= 0.05).sort((a, b) => b[1] - a[1])
+      .map(([name, cpu]) => `${name} ${cpu.toFixed(2)}`).join(", ");
   } catch {
-    // A chunk may end inside a multi-byte character; only the end may be cut.
-    try {
-      new TextDecoder("utf-8", { fatal: true }).decode(sample.subarray(0, sample.length - 3));
-    } catch {
-      return false;
-    }
+    return "";
   }
-  return !sample.some((b) => b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d));
-}
-
-/** Whether stdin holds one image (rather than lines naming images). */
-function isImage(head: Uint8Array): boolean {
-  const sniffed = sniffImageType(head);
-  if (sniffed.kind === "sharp" || sniffed.kind === "svg") return true;
-  // "BM…" is a BMP or a line of text starting with BM; only binary bytes make it an image.
-  return !looksLikeText(head);
-}
-
-async function readRest(sniffed: Sniffed): Promise<Uint8Array> {
-  const chunks = [sniffed.head];
-  let size = sniffed.head.length;
-  while (!sniffed.done) {
-    const { value, done } = await sniffed.reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > MAX_IMAGE_BYTES) {
-      throw new InputError(`too_large: more than ${MAX_IMAGE_BYTES} bytes on stdin`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}
-
-/** Yields the lines of a stream as they arrive, the sniffed head first. */
-async function* linesOf(sniffed: Sniffed): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let pending = decoder.decode(sniffed.head, { stream: true });
-  let done = sniffed.done;
-  while (true) {
-    let newline: number;
-    while ((newline = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, newline).replace(/\r$/, "");
-      pending = pending.slice(newline + 1);
-    }
-    if (done) break;
-    const chunk = await sniffed.reader.read();
-    if (chunk.done) {
-      pending += decoder.decode();
-      done = true;
-    } else {
-      pending += decoder.decode(chunk.value, { stream: true });
-    }
-  }
-  if (pending.trim()) yield pending.replace(/\r$/, "");
-}
-
-type Format = "json" | "table";
-
-const percent = (p: number) => `${(p * 100).toFixed(1)} %`;
-
-function tableHeader(): string {
-  return `${"input".padEnd(30)} ${"face".padEnd(5)} ${"box x,y w×h".padEnd(20)} ${
-    "label".padEnd(16)
-  } ${"p".padStart(7)}  others`;
-}
-
-/** A line for people: long inputs keep their end, where the file name is. */
-function tableRow(line: PredictionLine): string {
-  const input = line.input.length > 30 ? `…${line.input.slice(-29)}` : line.input.padEnd(30);
-  if ("error" in line) return `${input} error: ${line.error}`;
-  if (line.result === "no_face") return `${input} no face (${line.reason})`;
-  const box = `${line.box.x},${line.box.y} ${line.box.width}×${line.box.height}`;
-  const others = Object.entries(line.probabilities)
-    .filter(([label]) => label !== line.label)
-    .map(([label, p]) => `${label} ${percent(p)}`)
-    .join(", ");
-  const face = line.result === "whole_image" ? "whole" : `${line.face}/${line.faces}`;
-  return `${input} ${face.padEnd(5)} ${box.padEnd(20)} ${line.label.padEnd(16)} ${
-    percent(line.probability).padStart(7)
-  }  ${others}`;
-}
-
-/** Where the model is: `--model`, else the first default folder that exists. */
-export async function resolveModelDir(values: ParsedValues): Promise<string> {
-  const given = stringOption(values, "model");
-  if (given !== undefined) return given;
-  const dataDir = stringOption(values, "data");
-  for (const dir of dataDir === undefined ? DEFAULT_DATA_DIRS : [dataDir]) {
-    const best = await bestModelDir(dir);
-    if (best) return best;
-  }
-  return fail(
-    `no trained model in ${dataDir ?? DEFAULT_DATA_DIRS.join(" or ")}: train one with ` +
-      "'deno task pipeline' or pass --model DIR",
-  );
-}
-
-export async function openClassifier(dir: string): Promise<Classifier> {
-  try {
-    return await loadModel(dir);
-  } catch (error) {
-    if (!(error instanceof ModelLoadError)) throw error;
-    if (error.message.startsWith("model folder not found")) {
-      return fail(
-        `no model folder at '${dir}': train one with 'deno task pipeline' or pass --model DIR`,
-      );
-    }
-    return fail(`the model in '${dir}' cannot be used: ${error.message}`);
-  }
-}
-
-function readFormat(values: ParsedValues): Format {
-  const format = stringOption(values, "format", "json");
-  if (format !== "json" && format !== "table") {
-    fail(`--format must be json or table: got '${format}'`, 2);
-  }
-  return format;
-}
-
-const encoder = new TextEncoder();
-
-async function writeLine(text: string): Promise<void> {
-  const bytes = encoder.encode(text + "\n");
-  let written = 0;
-  while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
-}
-
-/**
- * Opens the model (failing at once where it cannot be used) and starts the face nets the model
- * reads: `ready` settles when they are loaded, while the caller reads its input. With --verbose,
- * says which model and how long the start took.
- */
-async function openPredictor(values: ParsedValues, verbose: boolean) {
-  const modelDir = await resolveModelDir(values);
-  // The face engine's sessions (from the graph cache once built) load beside the classifier.
-  const facesReady = prepareFaces();
-  facesReady.catch(() => {});
-  await initEngine();
-  const classifier = await openClassifier(modelDir);
-  const ready = Promise.all([facesReady, prepareFaces(inputsOf(classifier.metadata))])
-    .then(() => {
-      // performance.now() counts from process start: Deno, module loading, the model, the nets.
-      if (verbose) {
-        const { kind, classes } = classifier.metadata;
-        log(`model: ${modelDir} (${kind}, classes ${classes.join(", ")})`);
-        log(`cold start: ${performance.now().toFixed(0)} ms from process start to models loaded`);
-      }
-    });
-  ready.catch(() => {});
-  const timings = verbose ? emptyTimings() : undefined;
-  const predictor = new Predictor(classifier, {
-    wholeImage: values["whole-image"] === true,
-    top: values.top === undefined ? undefined : intOption(values, "top", 1, { min: 1 }),
-    detector: detectorOption(values),
-    timings,
-  });
-  return { classifier, predictor, timings, ready };
-}
-
-/** Writes result lines as JSON or as a table (its header before the first line). */
-function lineWriter(format: Format) {
-  let headerShown = false;
-  return async (line: PredictionLine) => {
-    if (format === "table" && !headerShown) {
-      headerShown = true;
-      await writeLine(tableHeader());
-    }
-    await writeLine(format === "json" ? JSON.stringify(line) : tableRow(line));
-  };
-}
-
-/**
- * Predicts what stdin or the positionals name: one piped image, or lines of paths and URLs
- * answered as they arrive. One named input fails like a piped image; in a stream, a bad line
- * is reported and skipped. Returns the exit code.
- */
-async function predictInputs(
-  positionals: string[],
-  predictOne: (input: string, bytes: Uint8Array) => Promise<void>,
-  emit: (line: PredictionLine) => Promise<void>,
-): Promise<number> {
-  if (positionals.length === 0 && Deno.stdin.isTerminal()) {
-    return fail(
-      "no input: pipe an image (predict < photo.jpg) or lines of paths/URLs, or name files",
-      2,
-    );
-  }
-  let sniffed: Sniffed | undefined;
-  if (positionals.length === 0) {
-    sniffed = await sniffStream(Deno.stdin.readable);
-    if (sniffed.head.length === 0) return fail("no input: stdin is empty", 2);
-    if (isImage(sniffed.head)) {
-      try {
-        await predictOne("-", await readRest(sniffed));
-      } catch (error) {
-        if (!(error instanceof InputError)) throw error;
-        // A JSON line too, so a script reading stdout learns why as well as a person.
-        await emit({ input: "-", error: error.message });
-        return fail(`stdin: ${error.message}`);
-      }
-      return 0;
-    }
-  }
-  const http = new HttpClient({ maxRetries: 1, timeoutMs: 15000 });
-  const single = positionals.length === 1;
-  let failed = 0;
-  for await (const raw of sniffed ? linesOf(sniffed) : positionals.values()) {
-    const input = raw.trim();
-    if (input === "" || input.startsWith("#")) continue;
-    try {
-      await predictOne(input, await readInput(input, http));
-    } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      if (single) {
-        await emit({ input, error: error.message });
-        return fail(`${input}: ${error.message}`);
-      }
-      failed++;
-      log(`facefield: ${input}: ${error.message}`);
-      await emit({ input, error: error.message });
-    }
-  }
-  return failed ? 1 : 0;
 }
 
 async function runPredict(values: ParsedValues, positionals: string[]): Promise<number> {
-  const format = readFormat(values);
-  const verbose = values.verbose === true;
-  const { classifier, predictor, timings, ready } = await openPredictor(values, verbose);
-  const emit = lineWriter(format);
-  const predictOne = async (input: string, bytes: Uint8Array) => {
-    await ready;
-    const started = performance.now();
-    const lines = await predictor.predict(input, bytes);
-    for (const line of lines) await emit(line);
-    if (verbose) {
-      log(`${input}: ${lines.length} line(s) in ${(performance.now() - started).toFixed(0)} ms`);
-    }
-  };
+  // Only cached graphs open on the session thread; with no cache or no ONNX Runtime, no thread.
+  const cacheDir = graphCacheDir();
+  if (cacheDir !== undefined && Deno.env.get("FACEFIELD_ENGINE") !== "wasm") {
+    // The graphs the last predict opened start opening now (see startSessionHost).
+    startSessionHost(join(cacheDir, "predict-sessions.json"));
+  }
   try {
-    return await predictInputs(positionals, predictOne, emit);
+    const work = (await load("./predict_run.ts")) as typeof import("./predict_run.ts");
+    return await work.runPredict(values, positionals);
   } finally {
-    if (verbose && timings) {
-      const parts = Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ");
-      log(`face work (ms, summed): ${parts}; classify ${predictor.classifyMs.toFixed(0)}`);
+    if (values.verbose === true) {
+      const threads = threadCpu();
+      if (threads) console.error(`CPU s by thread (the main one is "deno"): ${threads}`);
     }
-    classifier.dispose();
+    stopSessionHost();
   }
 }
 
@@ -341,12 +90,12 @@ options:
   --data DIR         without --model: this data dir's model with the best cross-validated
                      accuracy (after a run on one split, the ensemble, else the first face model
                      it has: never chosen by the test faces); default: the first of
-                     ${DEFAULT_DATA_DIRS.join(", ")} that has one
+                     ${DEFAULT_DATA_DIRS_TEXT} that has one
   --whole-image      classify the whole image when no face is found
   --format F         json (default) or table (for people)
   --top K            list only the K most likely classes per face (default all)
   --detector D       face detector: ${DETECTOR_NAMES.join(", ")} (default auto)
-  --verbose          cold start and per-input timings on stderr
+  --verbose          cold start, per-input timings and CPU by thread on stderr
 `,
   options: {
     model: { type: "string" },

@@ -5,12 +5,12 @@
 import type { FaceNetworkName } from "../models/faces/face_networks.ts";
 import { join } from "node:path";
 import sharp from "sharp";
-import { HttpClient } from "../net/http.ts";
+import type { HttpClient } from "../net/http.ts";
 import {
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_MAX_IMAGE_PIXELS,
   sniffImageType,
-} from "../stages/download_images.ts";
+} from "../stages/image_type.ts";
 import { type Classifier, inputsOf, type ModelKind } from "../models/classifier.ts";
 import {
   checkDetector,

@@ -6,7 +6,7 @@ import { demoImagePaths } from "../../models/faces/package_files.ts";
 import { emptyTimings, type FaceTimings, loadFaceModels } from "../../models/faces/faces.ts";
 import { initEngine } from "../../models/engine.ts";
 import { DEFAULT_DATA_DIRS, Predictor } from "../../pipeline/predictor.ts";
-import { openClassifier, resolveModelDir } from "../predict.ts";
+import { openClassifier, resolveModelDir } from "../predict_run.ts";
 import { machineLoad } from "./peer.ts";
 
 function stats(samples: number[]): { median: number; p90: number; mean: number } {

@@ -2,7 +2,6 @@
  * A face's crop and descriptions from its geometry: the crop window encoded as a file, the
  * recognition net's descriptor, and the shipped networks' embeddings.
  */
-import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
 import { encodePng } from "./png.ts";
 import { sampleWindow as sampleRgbWindow, toBytes } from "./resample.ts";
@@ -19,6 +18,7 @@ import {
 } from "./face_networks.ts";
 import { type CropFormat, DESCRIPTOR_SIDE, type FaceTimings } from "./face_options.ts";
 import type { DecodedImage } from "./decode_image.ts";
+import { faceApi } from "./face_engine.ts";
 import { faceShape, type Geometry, sampleWindow } from "./face_geometry.ts";
 
 export interface CropSpec {
@@ -80,6 +80,7 @@ export async function cropAndDescribe(
 
 /** face-api's recognition net on tfjs wasm, for a 150×150 RGB chip. */
 export async function describeOnWasm(chipValues: Float32Array): Promise<Float32Array> {
+  const faceapi = await faceApi();
   const chip = tf.tensor3d(chipValues, [DESCRIPTOR_SIDE, DESCRIPTOR_SIDE, 3]);
   // deno-lint-ignore no-explicit-any
   const descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(chip as any);

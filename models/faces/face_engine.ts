@@ -3,7 +3,7 @@
  * each, and their native sessions (ONNX Runtime, `models/native/`) where it loads, else tfjs wasm.
  * The loaded engine is this file's state, held once per process (each face worker has its own).
  */
-import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
+import type * as FaceApi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import { faceModelDir } from "./package_files.ts";
 import { initEngine } from "../engine.ts";
 import { nativeEngine } from "../native/onnx_runtime.ts";
@@ -19,6 +19,18 @@ import { checkOptions } from "./face_options.ts";
 
 const netsReady = new Map<string, Promise<void>>();
 
+let faceApiLoading: Promise<typeof FaceApi> | undefined;
+
+/**
+ * face-api's module, imported on first use: on the native engine with every graph cached, a
+ * process needs none of it (only SSD, the age/gender net, the wasm engine and building a graph
+ * from the weights do), and it costs about 0.1 s to load.
+ */
+export function faceApi(): Promise<typeof FaceApi> {
+  faceApiLoading ??= import("@vladmandic/face-api/dist/face-api.node-wasm.js");
+  return faceApiLoading;
+}
+
 export type NetName =
   | "tinyFaceDetector"
   | "ssdMobilenetv1"
@@ -31,7 +43,9 @@ export function loadNets(names: NetName[]): Promise<void> {
   return Promise.all(names.map((name) => {
     let ready = netsReady.get(name);
     if (!ready) {
-      ready = initEngine().then(() => faceapi.nets[name].loadFromDisk(faceModelDir()));
+      ready = Promise.all([initEngine(), faceApi()]).then(([, faceapi]) =>
+        faceapi.nets[name].loadFromDisk(faceModelDir())
+      );
       netsReady.set(name, ready);
     }
     return ready;
@@ -65,8 +79,11 @@ let faceEngineReady: Promise<FaceEngine> | undefined;
 export function faceEngine(): Promise<FaceEngine> {
   faceEngineReady ??= (async (): Promise<FaceEngine> => {
     // tfjs stays the engine of the work copy's tensors (SSD, the shipped networks, warps) even
-    // where every face-api graph comes from the graph cache and no weight loads into tfjs.
-    const [native] = await Promise.all([nativeEngine(), initEngine()]);
+    // where every face-api graph comes from the graph cache and no weight loads into tfjs. The
+    // nets' sessions start before it is up: on a session thread they load while it starts.
+    const tfjsReady = initEngine();
+    tfjsReady.catch(() => {});
+    const native = await nativeEngine();
     if (!native.ok) {
       await loadFaceModels();
       return { engine: "wasm", detail: native.reason };
@@ -74,6 +91,7 @@ export function faceEngine(): Promise<FaceEngine> {
     try {
       // face-api's weights load into tfjs only where a graph is not in the graph cache yet.
       const nets = await NativeFaceNets.create(native.ort, faceApiWeights);
+      await tfjsReady;
       return { engine: "native", detail: `onnxruntime-node ${native.version}`, nets };
     } catch (error) {
       await loadFaceModels();
@@ -86,6 +104,7 @@ export function faceEngine(): Promise<FaceEngine> {
 /** face-api's loaded weights, for building its nets' native graphs. */
 async function faceApiWeights(): Promise<FaceApiWeights> {
   await loadFaceModels();
+  const faceapi = await faceApi();
   const landmarkNet = faceapi.nets.faceLandmark68Net;
   return {
     recognition: faceapi.nets.faceRecognitionNet.params!,
@@ -115,8 +134,8 @@ export interface PrepareOptions {
 
 /**
  * Gets a process ready to find (and describe) faces before its first image comes: the engine,
- * face-api's nets (the tiny detector at each default input size) and the graph `networks`'
- * sessions, all at once. `predict`, `crop` and the face workers start it while they read input.
+ * face-api's nets (the tiny detector at its first default input size) and the graph
+ * `networks`' sessions, all at once. `predict`, `crop` and the face workers start it while they read input.
  */
 export async function prepareFaces(options: PrepareOptions = {}): Promise<void> {
   const { describe = true, networks = [] } = options;
@@ -126,7 +145,8 @@ export async function prepareFaces(options: PrepareOptions = {}): Promise<void> 
   await Promise.all([
     faceEngine().then(({ nets }) =>
       Promise.all([
-        nets?.prepareTiny(checkOptions({}).tinyInputSizes),
+        // The first pass's size: a later size runs only where it finds no face, and loads then.
+        nets?.prepareTiny(checkOptions({}).tinyInputSizes.slice(0, 1)),
         describe ? nets?.prepareRecognition() : undefined,
       ])
     ),

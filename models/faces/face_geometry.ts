@@ -2,7 +2,6 @@
  * Where a face is and how it sits: the detector passes, the 68 landmarks, the geometry of
  * dlib's face chip derived from them, the face's shape, and windows sampled around it.
  */
-import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import { sampleWindow as sampleRgbWindow } from "./resample.ts";
 import {
   cropAndResize as cropAndResizePixels,
@@ -16,7 +15,7 @@ import type { NativeFaceNets } from "../native/face_api_sessions.ts";
 import type { Box } from "../../core/types.ts";
 import { LANDMARK_REGIONS } from "./face_networks.ts";
 import { DETECT_MAX_SIDE, LANDMARK_SIDE, SCORE_FLOOR, type Settings } from "./face_options.ts";
-import { loadNets } from "./face_engine.ts";
+import { faceApi, loadNets } from "./face_engine.ts";
 import type { DecodedImage } from "./decode_image.ts";
 
 export interface Detection {
@@ -48,6 +47,7 @@ async function detectWith(
     return tinyDetections(grid, copy.image, inputSize, SCORE_FLOOR);
   }
   if (pass.detector === "ssd") await loadNets(["ssdMobilenetv1"]);
+  const faceapi = await faceApi();
   // deno-lint-ignore no-explicit-any
   const input = copy.tensor() as any;
   // Each net's own locateFaces: what detectAllFaces runs, without its task wrapper (~5 %).
@@ -112,6 +112,7 @@ function cropResized(pixels: tf.Tensor3D, rect: Box, side: number): tf.Tensor3D 
  */
 async function landmarksOnWasm(pixels: tf.Tensor3D, rect: Box): Promise<Float32Array> {
   const patch = cropResized(pixels, rect, LANDMARK_SIDE);
+  const faceapi = await faceApi();
   // deno-lint-ignore no-explicit-any
   const output = await faceapi.nets.faceLandmark68Net.forward(patch as any);
   patch.dispose();

@@ -7,8 +7,9 @@
  */
 import { tf } from "../engine.ts";
 import { loadHumanModel, readHumanModelJson } from "./package_files.ts";
-import { nativeEngine, type OrtModule, type OrtSession } from "../native/onnx_runtime.ts";
+import { nativeEngine, type OrtModule } from "../native/onnx_runtime.ts";
 import { cachedSession } from "../native/graph_cache.ts";
+import type { GraphSession } from "../native/session_host.ts";
 import { tfjsGraphToOnnx, type TfjsNode, type TfjsWeight } from "../native/tfjs_graph.ts";
 
 /**
@@ -294,7 +295,7 @@ function checkedLength(name: GraphNetworkName, values: Float32Array): Float32Arr
 /** A network file's graph on ONNX Runtime, with every output the networks read of it. */
 interface NativeNetwork {
   ort: OrtModule;
-  session: OrtSession;
+  session: GraphSession;
   input: string;
 }
 
@@ -334,6 +335,7 @@ function nativeNetwork(name: GraphNetworkName): Promise<NativeNetwork | undefine
         };
         const { session } = await cachedSession(engine.ort, `human-${file}`, build, {
           variant: JSON.stringify({ input, side, outputs }),
+          warmUp: { dims: [1, side, side, 3], fetches: outputs },
         });
         return { ort: engine.ort, session, input };
       } catch (error) {

@@ -7,7 +7,6 @@
  * (loading the nets), `decode_image.ts`, `face_geometry.ts` (detection, landmarks, geometry)
  * and `crop_describe.ts` (crops, descriptors, embeddings). This file puts them together.
  */
-import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import { sampleWindow as sampleRgbWindow } from "./resample.ts";
 import { tf } from "../engine.ts";
 import type { Box, RgbImage } from "../../core/types.ts";
@@ -20,7 +19,7 @@ import {
   type FaceExtraction,
   type FaceOptions,
 } from "./face_options.ts";
-import { faceEngine, loadNets } from "./face_engine.ts";
+import { faceApi, faceEngine, loadNets } from "./face_engine.ts";
 import { decode, type DecodedImage } from "./decode_image.ts";
 import {
   detectInTurn,
@@ -282,6 +281,7 @@ export async function predictGender(
         "bilinear",
       ).squeeze([0]) as tf.Tensor3D
     );
+    const faceapi = await faceApi();
     // deno-lint-ignore no-explicit-any
     const prediction = await faceapi.nets.ageGenderNet.predictAgeAndGender(chip as any);
     chip.dispose();

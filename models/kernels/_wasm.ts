@@ -2,7 +2,7 @@
  * Shared plumbing for the fast wasm kernels: calling the wasm backend's own kernels on
  * `TensorInfo`s (no engine tensors, no tape) and freeing the intermediates they make.
  */
-import { backend_util, getKernel, type NamedAttrMap, type TensorInfo } from "@tensorflow/tfjs-core";
+import { backend_util, getKernel, type NamedAttrMap, type TensorInfo } from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 export type { BackendWasm, TensorInfo };

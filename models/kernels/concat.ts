@@ -12,7 +12,7 @@ import {
   type KernelConfig,
   type KernelFunc,
   util,
-} from "@tensorflow/tfjs-core";
+} from "@tensorflow/tfjs";
 import type { BackendWasm, TensorInfo } from "./_wasm.ts";
 
 /** Slices at least this long are copied faster by `set` than by a loop. */

@@ -19,7 +19,7 @@ import {
   type Conv2DBackpropFilterAttrs,
   type KernelConfig,
   type KernelFunc,
-} from "@tensorflow/tfjs-core";
+} from "@tensorflow/tfjs";
 import {
   type BackendWasm,
   disposeInfos,

@@ -11,7 +11,7 @@ import {
   type Conv2DBackpropInputAttrs,
   type KernelConfig,
   type KernelFunc,
-} from "@tensorflow/tfjs-core";
+} from "@tensorflow/tfjs";
 import {
   type BackendWasm,
   disposeInfos,

@@ -4,7 +4,7 @@
  * so the stock copy costs a full pass over each large activation per training step. Tensor data
  * is never written in place, so sharing is safe; strings keep the stock kernel.
  */
-import { Identity, type KernelConfig, type KernelFunc } from "@tensorflow/tfjs-core";
+import { Identity, type KernelConfig, type KernelFunc } from "@tensorflow/tfjs";
 import type { BackendWasm, TensorInfo } from "./_wasm.ts";
 
 export function makeIdentityConfig(stock: KernelConfig): KernelConfig {

@@ -9,7 +9,7 @@ import {
   type KernelFunc,
   MaxPoolGrad,
   type MaxPoolGradAttrs,
-} from "@tensorflow/tfjs-core";
+} from "@tensorflow/tfjs";
 import { type BackendWasm, heapView, type TensorInfo } from "./_wasm.ts";
 
 function maxPoolGrad(

@@ -4,12 +4,7 @@
  * axes, Identity, Concat of short slices). Forward convolutions, matmuls and activations stay the stock XNNPACK ones,
  * so inference (face-api) computes what it computed before.
  */
-import {
-  getKernel,
-  type KernelConfig,
-  registerKernel,
-  unregisterKernel,
-} from "@tensorflow/tfjs-core";
+import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
 import { makeConcatConfig } from "./concat.ts";
 import { conv2DBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d_backprop_input.ts";

@@ -11,7 +11,7 @@ import {
   Sum,
   type SumAttrs,
   util,
-} from "@tensorflow/tfjs-core";
+} from "@tensorflow/tfjs";
 import { type BackendWasm, heapView, type TensorInfo } from "./_wasm.ts";
 
 /** Below this many elements the stock kernel's set-up costs nothing worth saving. */

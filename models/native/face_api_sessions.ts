@@ -16,8 +16,9 @@ import {
   tinyDetectorGraph,
   type TinyDetectorWeights,
 } from "./face_api_graphs.ts";
-import type { OrtModule, OrtSession } from "./onnx_runtime.ts";
+import type { OrtModule } from "./onnx_runtime.ts";
 import { cachedSession, type GraphSource } from "./graph_cache.ts";
+import type { GraphSession } from "./session_host.ts";
 
 /** The loaded face-api nets' weights (`faceapi.nets.<net>.params`). */
 export interface FaceApiWeights {
@@ -35,15 +36,15 @@ export interface TinyGrid {
 /** face-api's nets as ONNX Runtime sessions. */
 export class NativeFaceNets {
   /** Tiny detector sessions by input side, built on first use. */
-  readonly #tiny = new Map<number, Promise<OrtSession>>();
+  readonly #tiny = new Map<number, Promise<GraphSession>>();
   /** Where each session's graph came from: the graph cache, or built from the weights. */
   readonly sources: Record<string, GraphSource> = {};
 
-  #recognition: Promise<OrtSession> | undefined;
+  #recognition: Promise<GraphSession> | undefined;
 
   private constructor(
     readonly ort: OrtModule,
-    readonly landmarkNet: OrtSession,
+    readonly landmarkNet: GraphSession,
     readonly weights: () => Promise<FaceApiWeights>,
   ) {}
 
@@ -60,6 +61,7 @@ export class NativeFaceNets {
       ort,
       "face-api-landmarks",
       async () => landmarkGraph((await weights()).landmarks),
+      { warmUp: { dims: [1, LANDMARK_SIDE, LANDMARK_SIDE, 3] } },
     );
     const nets = new NativeFaceNets(ort, landmarks.session, weights);
     nets.sources.landmarks = landmarks.source;
@@ -67,11 +69,12 @@ export class NativeFaceNets {
   }
 
   /** Starts loading the recognition net's session, before the first face to describe. */
-  prepareRecognition(): Promise<OrtSession> {
+  prepareRecognition(): Promise<GraphSession> {
     this.#recognition ??= cachedSession(
       this.ort,
       "face-api-recognition",
       async () => recognitionGraph((await this.weights()).recognition),
+      { warmUp: { dims: [1, RECOGNITION_SIDE, RECOGNITION_SIDE, 3] } },
     ).then(({ session, source }) => {
       this.sources.recognition = source;
       return session;
@@ -84,13 +87,14 @@ export class NativeFaceNets {
     return Promise.all(sides.map((side) => this.#tinySession(side))).then(() => {});
   }
 
-  #tinySession(side: number): Promise<OrtSession> {
+  #tinySession(side: number): Promise<GraphSession> {
     let session = this.#tiny.get(side);
     if (!session) {
       session = cachedSession(
         this.ort,
         `face-api-tiny-${side}`,
         async () => tinyDetectorGraph((await this.weights()).tinyDetector, side),
+        { warmUp: { dims: [1, side, side, 3] } },
       ).then(({ session, source }) => {
         this.sources[`tiny-${side}`] = source;
         return session;
@@ -117,7 +121,7 @@ export class NativeFaceNets {
     return { values, cells: Math.round(Math.sqrt(values.length / 25)) };
   }
 
-  async #run(session: OrtSession, pixels: Float32Array, dims: number[]): Promise<Float32Array> {
+  async #run(session: GraphSession, pixels: Float32Array, dims: number[]): Promise<Float32Array> {
     const input = new this.ort.Tensor("float32", pixels, dims);
     const outputs = await session.run({ [GRAPH_INPUT]: input });
     const output = outputs[GRAPH_OUTPUT]!;

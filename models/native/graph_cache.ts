@@ -20,6 +20,7 @@ import {
   type OrtSession,
   type SessionOptions,
 } from "./onnx_runtime.ts";
+import { type GraphSession, sessionHost, type WarmUp } from "./session_host.ts";
 
 /** Bump to drop every cached graph at once. */
 const GRAPH_CACHE_FORMAT = 1;
@@ -134,16 +135,24 @@ async function sessionFromFile(
  * process. ORT optimizes the graph at every load: a graph saved as ORT optimized it loads 0.25 s
  * sooner, but ran a quarter slower on two face workers (`deno task bench:faces`: 10.3 against
  * 8.2 ms an image), and throughput is what a run spends its time on.
+ *
+ * Where a session thread runs (`session_host.ts`, started by one-shot commands), a cached graph
+ * opens there and is run once on zeros of `warmUp`'s shape, while this thread goes on.
  */
 export async function cachedSession(
   ort: OrtModule,
   name: string,
   build: () => Uint8Array | Promise<Uint8Array>,
-  { variant = "", ...options }: SessionOptions & { variant?: string } = {},
-): Promise<{ session: OrtSession; source: GraphSource }> {
+  { variant = "", warmUp, ...options }: SessionOptions & { variant?: string; warmUp?: WarmUp } = {},
+): Promise<{ session: GraphSession; source: GraphSource }> {
   const path = await graphCachePath(name, variant);
   if (path === undefined) {
     return { session: await createSession(ort, await build(), options), source: "built" };
+  }
+  const host = sessionHost();
+  if (host && await Deno.stat(path).then((info) => info.isFile, () => false)) {
+    const remote = await host.open(ort, path, options, warmUp);
+    if (remote) return { session: remote, source: "cache" };
   }
   const ready = await sessionFromFile(ort, path, options);
   if (ready) return { session: ready, source: "cache" };
