@@ -71,6 +71,12 @@ export interface DownloadImagesOptions {
    * @default false
    */
   revalidate?: boolean;
+  /**
+   * Keeps a validated image's bytes and returns the record's `imagePath`: a cluster worker
+   * holds them in memory for its result instead of writing a scratch file.
+   * @default writes them to `blobPath(cacheDir, sha256)` (once) and returns that path
+   */
+  store?: (sha256: string, bytes: Uint8Array) => Promise<string>;
 }
 
 /** What the bytes say they are. `sharp` names the formats sharp can decode. */
@@ -201,6 +207,7 @@ export function downloadImages(
     allowSvg = false,
     lookup,
     revalidate = false,
+    store,
   } = options;
   if (typeof cacheDir !== "string" || cacheDir === "") {
     throw new TypeError("Cannot download images as 'cacheDir' must be a non-empty path");
@@ -212,7 +219,7 @@ export function downloadImages(
       );
     }
   }
-  const rules: ImageRules = { cacheDir, maxPixels, minSide, allowSvg };
+  const rules: ImageRules = { cacheDir, maxPixels, minSide, allowSvg, store };
 
   return (people) =>
     new Observable<Outcome<ImageRecord>>((subscriber) => {
@@ -241,6 +248,7 @@ interface ImageRules {
   maxPixels: number;
   minSide: number;
   allowSvg: boolean;
+  store?: (sha256: string, bytes: Uint8Array) => Promise<string>;
 }
 
 /**
@@ -313,9 +321,10 @@ async function validateImage(body: Uint8Array, rules: ImageRules): Promise<Downl
     return reject(`too_small: ${width}x${height} has a side under ${rules.minSide} px`);
   }
   const sha256 = sha256Hex(body);
-  const imagePath = blobPath(rules.cacheDir, sha256);
+  let imagePath = blobPath(rules.cacheDir, sha256);
   try {
-    await storeBlob(imagePath, body);
+    if (rules.store) imagePath = await rules.store(sha256, body);
+    else await storeBlob(imagePath, body);
   } catch (error) {
     return dropped("images", "failed", `cache_write_failed: ${(error as Error).message}`, null);
   }

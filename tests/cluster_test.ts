@@ -23,7 +23,8 @@ import {
 import { Manifest, type ManifestRow } from "../store/manifest.ts";
 import { PageLog } from "../store/page_log.ts";
 import { dataPaths } from "../store/paths.ts";
-import { personId } from "../core/ids.ts";
+import { personId, sha256Hex } from "../core/ids.ts";
+import { Buffer } from "node:buffer";
 import { UserError } from "../core/errors.ts";
 import { startDemoSite } from "../pipeline/demo_site.ts";
 import { freePort, natsServerMissing, startNatsServer } from "./testdata/cluster/nats_server.ts";
@@ -676,7 +677,17 @@ Deno.test({
       assert.equal((await cluster.results.get(`record.${kept!.id}`))?.operation, "PUT");
       assert.equal((await cluster.blobs.info(`image/${gone!.sha256}`))?.deleted ?? true, true);
       assert.equal(await cluster.blobs.getBlob(`image/${gone!.sha256}`), null);
-      assert.notEqual(await cluster.blobs.info(`image/${kept!.sha256}`), null);
+      // Small images ride in their record's result: the kept one's bytes are still there.
+      const keptResult = JSON.parse((await cluster.results.get(`record.${kept!.id}`))!.string());
+      assert.equal(
+        sha256Hex(Buffer.from(keptResult.inline.image, "base64")),
+        kept!.sha256,
+      );
+      const stream = await (await jetstreamManager(nc)).streams.getMessage(
+        "KV_facefield-results",
+        { last_by_subj: `$KV.facefield-results.record.${gone!.id}` },
+      );
+      assert.equal(stream?.data.length ?? 0, 0, "the purge leaves no bytes of the person behind");
       const sources: string[] = [];
       for await (const key of await cluster.results.keys("source.>")) sources.push(key);
       const pages = JSON.parse((await cluster.results.get(sources[0]!))!.string()).pages;
