@@ -158,6 +158,8 @@ async function startWorkers(url: string, count: number, concurrency: number) {
       args: [
         "run",
         "-A",
+        // For profiling a worker: FACEFIELD_BENCH_WORKER_FLAGS="--v8-flags=--prof".
+        ...(Deno.env.get("FACEFIELD_BENCH_WORKER_FLAGS") ?? "").split(" ").filter(Boolean),
         main,
         "worker",
         "--cluster",

@@ -9,7 +9,7 @@
  * request may start, moved on with compare-and-set. The workers' clocks must agree to within
  * the delay (NTP does that); the concurrency limit does not depend on clocks.
  */
-import type { KV } from "@nats-io/kv";
+import { type KV, KvWatchInclude } from "@nats-io/kv";
 import pLimit, { type LimitFunction } from "p-limit";
 import {
   type GetOptions,
@@ -39,6 +39,16 @@ export class HostLeases {
    * of waiting for its next poll.
    */
   readonly #local = new Map<string, LimitFunction>();
+  /** Slot indexes this worker holds per host: a create of one of them could only fail. */
+  readonly #held = new Map<string, Set<number>>();
+
+  /**
+   * With no delay, the hosts' pauses as a watcher of `next.*` delivers them, so a request reads
+   * no key of its own; undefined while no watcher is live (a request then reads the key).
+   */
+  #pauses: Map<string, number> | undefined;
+  #stopped = false;
+  #stopWatch: (() => void) | undefined;
 
   constructor(readonly kv: KV, readonly options: HostLeaseOptions) {
     const { perHost, delayMs, ttlMs } = options;
@@ -52,6 +62,54 @@ export class HostLeases {
     }
     if (!Number.isInteger(ttlMs) || ttlMs < 1000) {
       throw new RangeError(`Cannot gate hosts as 'ttlMs' must be an integer ≥ 1000: ${ttlMs}`);
+    }
+    if (delayMs === 0) this.#watchPauses();
+  }
+
+  /** Stops the pause watcher. */
+  close() {
+    this.#stopped = true;
+    this.#stopWatch?.();
+  }
+
+  /**
+   * Keeps `#pauses` up to date while the server is there: a watcher of new values first, then
+   * the values already there. A pause only ever moves later (`pauseHost`), so the later of two
+   * readings is the right one whichever came first.
+   */
+  async #watchPauses() {
+    while (!this.#stopped) {
+      try {
+        const updates = await this.kv.watch({
+          key: "next.>",
+          include: KvWatchInclude.UpdatesOnly,
+        });
+        this.#stopWatch = () => updates.stop();
+        const pauses = new Map<string, number>();
+        const note = (key: string, value: string) => {
+          const host = key.slice("next.".length);
+          pauses.set(host, Math.max(pauses.get(host) ?? 0, Number(value) || 0));
+        };
+        const watching = (async () => {
+          for await (const entry of updates) {
+            if (this.#stopped) break;
+            if (entry.operation === "PUT") note(entry.key, entry.string());
+          }
+        })();
+        const keys: string[] = [];
+        for await (const key of await this.kv.keys("next.>")) keys.push(key);
+        for (const key of keys) {
+          const entry = await this.kv.get(key);
+          if (entry?.operation === "PUT") note(key, entry.string());
+        }
+        if (!this.#stopped) this.#pauses = pauses;
+        await watching;
+      } catch {
+        // The server went away: requests read the key until the watch is back.
+        this.#stopWatch?.();
+      }
+      this.#pauses = undefined;
+      if (!this.#stopped) await pause(1000);
     }
   }
 
@@ -87,6 +145,11 @@ export class HostLeases {
   async #acquireSlot(host: string, signal?: AbortSignal): Promise<() => Promise<void>> {
     const slot = await this.#takeSlot(host, signal);
     const slotKey = `slot.${host}.${slot.index}`;
+    const forget = () => {
+      const held = this.#held.get(host);
+      held?.delete(slot.index);
+      if (held?.size === 0) this.#held.delete(host);
+    };
     let revision = slot.revision;
     // Renewal keeps a long download's slot; a dead worker stops renewing and the slot expires.
     const renew = setInterval(() => {
@@ -98,6 +161,7 @@ export class HostLeases {
     } catch (error) {
       clearInterval(renew);
       await this.kv.delete(slotKey).catch(() => {});
+      forget();
       throw error;
     }
     return async () => {
@@ -106,6 +170,7 @@ export class HostLeases {
         // Renewed under us or expired: free it anyway; a stale delete only frees our own slot.
         this.kv.delete(slotKey).catch(() => {})
       );
+      forget();
     };
   }
 
@@ -128,11 +193,15 @@ export class HostLeases {
 
   async #takeSlot(host: string, signal?: AbortSignal) {
     let waitMs = 5;
+    let held = this.#held.get(host);
+    if (!held) this.#held.set(host, held = new Set());
     for (;;) {
       signal?.throwIfAborted();
       for (let index = 0; index < this.options.perHost; index++) {
+        if (held.has(index)) continue;
         try {
           const revision = await this.kv.create(`slot.${host}.${index}`, this.options.owner);
+          held.add(index);
           return { index, revision };
         } catch {
           // Taken (or the server is away): try the next slot, then wait.
@@ -146,10 +215,17 @@ export class HostLeases {
 
   /**
    * Claims the next start time of the host with compare-and-set, then sleeps until it. With
-   * no delay there is nothing to claim: only a pause (a 429 somewhere) is waited out.
+   * no delay there is nothing to claim: only a pause (a 429 somewhere) is waited out, as the
+   * pause watcher has it (or as the key reads while the watcher is down).
    */
   async #waitForTurn(host: string, signal?: AbortSignal) {
     const key = `next.${host}`;
+    const pauses = this.#pauses;
+    if (this.options.delayMs === 0 && pauses) {
+      await pause((pauses.get(host) ?? 0) - Date.now(), signal);
+      signal?.throwIfAborted();
+      return;
+    }
     for (;;) {
       signal?.throwIfAborted();
       let entry;
