@@ -13,6 +13,7 @@ import { runWorker, type WorkerOptions, type WorkerStats } from "../pipeline/clu
 import {
   type ClusterTuning,
   encodeJson,
+  hostKey,
   type Job,
   jobMessageId,
   JOBS_STREAM,
@@ -30,6 +31,7 @@ import { startDemoSite } from "../pipeline/demo_site.ts";
 import { freePort, natsServerMissing, startNatsServer } from "./testdata/cluster/nats_server.ts";
 import { personName, startLatencyProxy, startPeopleSite } from "./testdata/cluster/people_site.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { HostLeases } from "../pipeline/cluster/host_leases.ts";
 
 const ignore = natsServerMissing() !== undefined;
 const SLOW = Deno.env.get("FACEFIELD_SLOW_TESTS") === "1";
@@ -701,6 +703,48 @@ Deno.test({
       await site.close();
       await server.close();
       await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "host slots: a release hands the slot to another worker's waiter, a dead one's expires",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const nc = await connectCluster(parseClusterUrl(server.url), { name: "t", log: () => {} });
+    const leases: HostLeases[] = [];
+    try {
+      const cluster = await openCluster(nc, { ...TUNING, leaseTtlMs: 1000 });
+      const gate = (owner: string) => {
+        const made = new HostLeases(cluster.hosts, { perHost: 1, delayMs: 0, ttlMs: 1000, owner });
+        leases.push(made);
+        return made;
+      };
+      const [a, b] = [gate("a"), gate("b")];
+      // Let both watchers start, so that b waits for a's release rather than polling for it.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const origin = "http://127.0.0.1:9";
+      const releaseA = await a.acquire(origin);
+      let bHolds = false;
+      const bTurn = b.acquire(origin).then((release) => (bHolds = true, release));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(bHolds, false, "one slot: b waits while a holds it");
+      await releaseA();
+      await (await bTurn)();
+      assert.equal(bHolds, true);
+
+      // A worker that died holding the slot never gives it back: it expires, and c takes it.
+      await cluster.hosts.create(`slot.${hostKey(origin)}.0`, "dead");
+      const c = gate("c");
+      const started = performance.now();
+      await (await c.acquire(origin))();
+      const waited = performance.now() - started;
+      assert.ok(waited >= 500, `c waited for the expiry (${Math.round(waited)} ms)`);
+    } finally {
+      for (const made of leases) made.close();
+      await nc.close();
+      await server.close();
     }
   },
 });

@@ -48,6 +48,15 @@ export class HostLeases {
    */
   #pauses: Map<string, number> | undefined;
   #stopped = false;
+  /** The watcher is delivering: a waiter for a slot is woken when one is given back. */
+  #watching = false;
+  /** Per host with waiters here: slots given back so far, and the waiters to wake. */
+  readonly #wakes = new Map<
+    string,
+    { generation: number; waiters: Set<() => void>; users: number }
+  >();
+  /** Slots taken per host as the watcher saw them (advisory: an expiry goes unseen). */
+  readonly #taken = new Map<string, Set<number>>();
   #stopWatch: (() => void) | undefined;
 
   constructor(readonly kv: KV, readonly options: HostLeaseOptions) {
@@ -63,7 +72,7 @@ export class HostLeases {
     if (!Number.isInteger(ttlMs) || ttlMs < 1000) {
       throw new RangeError(`Cannot gate hosts as 'ttlMs' must be an integer ≥ 1000: ${ttlMs}`);
     }
-    if (delayMs === 0) this.#watchPauses();
+    this.#watchHosts();
   }
 
   /** Stops the pause watcher. */
@@ -73,17 +82,15 @@ export class HostLeases {
   }
 
   /**
-   * Keeps `#pauses` up to date while the server is there: a watcher of new values first, then
-   * the values already there. A pause only ever moves later (`pauseHost`), so the later of two
-   * readings is the right one whichever came first.
+   * Follows the bucket while the server is there: a slot given back wakes this worker's
+   * requests waiting for that host, and `#pauses` follows the hosts' pauses (a watcher of new
+   * values first, then the values already there; a pause only ever moves later, `pauseHost`,
+   * so the later of two readings is the right one whichever came first).
    */
-  async #watchPauses() {
+  async #watchHosts() {
     while (!this.#stopped) {
       try {
-        const updates = await this.kv.watch({
-          key: "next.>",
-          include: KvWatchInclude.UpdatesOnly,
-        });
+        const updates = await this.kv.watch({ key: ">", include: KvWatchInclude.UpdatesOnly });
         this.#stopWatch = () => updates.stop();
         const pauses = new Map<string, number>();
         const note = (key: string, value: string) => {
@@ -93,9 +100,14 @@ export class HostLeases {
         const watching = (async () => {
           for await (const entry of updates) {
             if (this.#stopped) break;
-            if (entry.operation === "PUT") note(entry.key, entry.string());
+            if (entry.key.startsWith("next.")) {
+              if (entry.operation === "PUT") note(entry.key, entry.string());
+            } else if (entry.key.startsWith("slot.")) {
+              this.#slotSeen(entry.key, entry.operation === "PUT");
+            }
           }
         })();
+        this.#watching = true;
         const keys: string[] = [];
         for await (const key of await this.kv.keys("next.>")) keys.push(key);
         for (const key of keys) {
@@ -109,8 +121,28 @@ export class HostLeases {
         this.#stopWatch?.();
       }
       this.#pauses = undefined;
+      this.#watching = false;
+      this.#taken.clear();
       if (!this.#stopped) await pause(1000);
     }
+  }
+
+  /** A slot taken or given back somewhere; a release wakes this worker's waiters for it. */
+  #slotSeen(key: string, taken: boolean) {
+    const [, host, index] = key.split(".") as [string, string, string];
+    let slots = this.#taken.get(host);
+    if (taken) {
+      if (!slots) this.#taken.set(host, slots = new Set());
+      slots.add(Number(index));
+      return;
+    }
+    slots?.delete(Number(index));
+    if (slots?.size === 0) this.#taken.delete(host);
+    const wake = this.#wakes.get(host);
+    if (!wake) return;
+    wake.generation++;
+    for (const resolve of wake.waiters) resolve();
+    wake.waiters.clear();
   }
 
   /**
@@ -195,22 +227,62 @@ export class HostLeases {
     let waitMs = 5;
     let held = this.#held.get(host);
     if (!held) this.#held.set(host, held = new Set());
-    for (;;) {
-      signal?.throwIfAborted();
-      for (let index = 0; index < this.options.perHost; index++) {
-        if (held.has(index)) continue;
-        try {
-          const revision = await this.kv.create(`slot.${host}.${index}`, this.options.owner);
-          held.add(index);
-          return { index, revision };
-        } catch {
-          // Taken (or the server is away): try the next slot, then wait.
+    let wake = this.#wakes.get(host);
+    if (!wake) this.#wakes.set(host, wake = { generation: 0, waiters: new Set(), users: 0 });
+    wake.users++;
+    // The watcher's view of the host's slots spares a create that can only fail; it may miss
+    // a slot that expired (a dead worker's), so after a wait that no release ended, try all.
+    let trustView = true;
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const generation = wake.generation;
+        const taken = this.#watching && trustView ? this.#taken.get(host) : undefined;
+        for (let index = 0; index < this.options.perHost; index++) {
+          if (held.has(index) || taken?.has(index)) continue;
+          try {
+            const revision = await this.kv.create(`slot.${host}.${index}`, this.options.owner);
+            held.add(index);
+            return { index, revision };
+          } catch {
+            // Taken (or the server is away): try the next slot, then wait.
+          }
         }
+        if (wake.generation !== generation) continue; // one was given back meanwhile
+        // Only other workers hold the slots now (ours queue locally). With the watcher, wait
+        // for one to be given back (or a while); without it, poll briskly.
+        if (!this.#watching) {
+          await pause(waitMs + Math.random() * waitMs, signal);
+          waitMs = Math.min(50, waitMs * 2);
+          continue;
+        }
+        trustView = await this.#wakeOrPause(wake.waiters, 500, signal);
+        // Every waiting worker heard the release: a few ms of jitter let the first one's
+        // create reach the others' views before they try.
+        if (trustView) await pause(Math.random() * 4, signal);
       }
-      // Only other workers hold the slots now (ours queue locally): poll them briskly.
-      await pause(waitMs + Math.random() * waitMs, signal);
-      waitMs = Math.min(50, waitMs * 2);
+    } finally {
+      if (--wake.users === 0) this.#wakes.delete(host);
     }
+  }
+
+  /** Resolves true when the waiter is woken, false after `ms`, whichever comes first. */
+  async #wakeOrPause(waiters: Set<() => void>, ms: number, signal?: AbortSignal) {
+    let resolve!: () => void;
+    let woken = false;
+    const wakeUp = new Promise<void>((done) => resolve = () => (woken = true, done()));
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    signal?.addEventListener("abort", stop, { once: true });
+    waiters.add(resolve);
+    try {
+      await Promise.race([wakeUp, pause(ms, controller.signal)]);
+    } finally {
+      waiters.delete(resolve);
+      controller.abort();
+      signal?.removeEventListener("abort", stop);
+    }
+    return woken;
   }
 
   /**
