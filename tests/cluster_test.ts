@@ -748,3 +748,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a job's twin finds its result stored: it is acked as a duplicate and overwrites nothing",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const nc = await connectCluster(parseClusterUrl(server.url), { name: "t", log: () => {} });
+    let workers: Workers | undefined;
+    try {
+      const cluster = await openCluster(nc, TUNING);
+      const settings = jobSettingsFor({ dataDir: "unused", until: "images", delayMs: 0 });
+      const person = {
+        id: "0123abcd",
+        category: "x",
+        imageUrl: `http://127.0.0.1:${freePort()}/a.png`,
+        name: "A B",
+        pageUrl: "",
+      };
+      // The twin's result, stored while this copy of the job waited in the queue.
+      const stored = encodeJson({ settingsHash: jobSettingsHash(settings), twin: true });
+      const revision = await cluster.results.put(`record.${person.id}`, stored);
+      const job: Job = {
+        kind: "record",
+        key: person.id,
+        person,
+        settings,
+        settingsHash: jobSettingsHash(settings),
+        after: 0,
+      };
+      await cluster.js.publish(jobSubject(job), encodeJson(job), { msgID: jobMessageId(job) });
+      workers = startWorkers(server.url, 1);
+      const jsm = await jetstreamManager(nc);
+      for (let tries = 0; (await jsm.streams.info(JOBS_STREAM)).state.messages > 0; tries++) {
+        assert.ok(tries < 100, "the job was never acked");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const [stats] = await workers.stop();
+      assert.deepEqual([stats!.done, stats!.duplicates], [0, 1]);
+      const entry = await cluster.results.get(`record.${person.id}`);
+      assert.equal(entry?.revision, revision);
+      assert.deepEqual(entry?.json(), { settingsHash: jobSettingsHash(settings), twin: true });
+    } finally {
+      await workers?.stop();
+      await nc.close();
+      await server.close();
+    }
+  },
+});

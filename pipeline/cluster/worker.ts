@@ -10,7 +10,7 @@
  */
 import { hostname } from "node:os";
 import { lastValueFrom, of, Subject, toArray } from "rxjs";
-import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import { type Consumer, JetStreamApiError, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FaceRecord, ImageRecord, Outcome } from "../../core/types.ts";
 import { exists, writeFileAtomic } from "../../core/files.ts";
@@ -92,6 +92,12 @@ export interface WorkerStats {
   refused: number;
   poisoned: number;
 }
+
+/** JetStream's answer to a publish whose subject moved on since the expected sequence. */
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** The job's result was stored by another delivery (a twin) first: this one is a duplicate. */
+class AlreadyStored extends Error {}
 
 /** One detectFaces stream per face settings, kept for the worker's life (its threads load once). */
 class FaceQueue {
@@ -304,7 +310,9 @@ class JobWorker {
         this.#refuse(msg, job, ownHash, delivery);
         return;
       }
-      if (await this.#alreadyDone(job)) {
+      // A first delivery reads no result first: its result is stored only where the key is
+      // still as the coordinator saw it, so a twin's result already there is never overwritten.
+      if (delivery > 1 && await this.#alreadyDone(job)) {
         stats.duplicates++;
         msg.ack();
         return;
@@ -318,6 +326,11 @@ class JobWorker {
       stats.done++;
       if (verbose) log(`${name}: job ${job.kind} ${job.key} done`);
     } catch (error) {
+      if (error instanceof AlreadyStored) {
+        stats.duplicates++;
+        msg.ack();
+        return;
+      }
       stats.failedDeliveries++;
       const reason = safeMessage(error);
       const what = job ? `${job.kind} ${job.key}` : "(unreadable)";
@@ -393,14 +406,26 @@ class JobWorker {
     sha256?: string,
   ) {
     const subject = `$KV.${RESULTS_BUCKET}.${resultKey(job)}`;
+    let stored = true;
     await untilDone(
       `${this.options.name}: storing the result of ${job.kind} ${job.key}`,
-      () =>
-        this.cluster.js.publish(subject, encodeJson(result), {
-          msgID: resultMessageId(job, sha256),
-        }),
+      async () => {
+        try {
+          await this.cluster.js.publish(subject, encodeJson(result), {
+            msgID: resultMessageId(job, sha256),
+            // The key as the coordinator saw it when it queued the job (0: no value yet).
+            expect: { lastSubjectSequence: job.after },
+          });
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE)) {
+            throw error;
+          }
+          stored = false;
+        }
+      },
       { log: this.options.log },
     );
+    if (!stored) throw new AlreadyStored();
   }
 
   async #workSource(job: Extract<Job, { kind: "source" }>) {
