@@ -708,7 +708,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "host slots: a release hands the slot to another worker's waiter, a dead one's expires",
+  name:
+    "host slots: a release wakes another worker's waiter, a waiter here takes it over, a dead worker's expires",
   ignore,
   async fn() {
     const server = await startNatsServer();
@@ -733,6 +734,17 @@ Deno.test({
       await releaseA();
       await (await bTurn)();
       assert.equal(bHolds, true);
+
+      // A request waiting here takes the slot its predecessor here gives back, with no KV write.
+      const slotKey = `slot.${hostKey(origin)}.0`;
+      const first = await a.acquire(origin);
+      const taken = (await cluster.hosts.get(slotKey))?.revision;
+      const second = a.acquire(origin);
+      await first();
+      await (await second)();
+      const after = await cluster.hosts.get(slotKey);
+      assert.equal(after?.operation, "DEL", "the last request here gives the slot back");
+      assert.equal(after!.revision, taken! + 1, "nothing was written between the two requests");
 
       // A worker that died holding the slot never gives it back: it expires, and c takes it.
       await cluster.hosts.create(`slot.${hostKey(origin)}.0`, "dead");

@@ -31,6 +31,19 @@ export interface HostLeaseOptions {
   owner: string;
 }
 
+/** Requests in a row one slot serves here while others wait for it (then it goes back). */
+const MAX_REUSES = 16;
+
+/** A host slot this worker holds: its KV key, revision and renewal. */
+interface HeldSlot {
+  key: string;
+  index: number;
+  revision: number;
+  /** Requests it served since it was taken. */
+  uses: number;
+  renew: ReturnType<typeof setInterval> | 0;
+}
+
 /** The cluster-wide host gate, shared by all requests of one worker. */
 export class HostLeases {
   /**
@@ -39,6 +52,8 @@ export class HostLeases {
    * of waiting for its next poll.
    */
   readonly #local = new Map<string, LimitFunction>();
+  /** Slots given back by a request here and kept for the next one to the same host. */
+  readonly #kept = new Map<string, HeldSlot[]>();
   /** Slot indexes this worker holds per host: a create of one of them could only fail. */
   readonly #held = new Map<string, Set<number>>();
 
@@ -75,10 +90,12 @@ export class HostLeases {
     this.#watchHosts();
   }
 
-  /** Stops the pause watcher. */
+  /** Stops the watcher and gives back the slots kept for a next request. */
   close() {
     this.#stopped = true;
     this.#stopWatch?.();
+    for (const [host, slots] of this.#kept) for (const slot of slots) this.#giveBack(host, slot);
+    this.#kept.clear();
   }
 
   /**
@@ -156,11 +173,12 @@ export class HostLeases {
       local = pLimit(this.options.perHost);
       this.#local.set(host, local);
     }
+    const queue = local;
     return new Promise((resolve, reject) => {
-      local(async () => {
+      queue(async () => {
         let releaseSlot: () => Promise<void>;
         try {
-          releaseSlot = await this.#acquireSlot(host, signal);
+          releaseSlot = await this.#acquireSlot(host, queue, signal);
         } catch (error) {
           reject(error);
           return;
@@ -168,42 +186,70 @@ export class HostLeases {
         // The local turn lasts until the caller gives the slot back.
         await new Promise<void>((done) => resolve(() => releaseSlot().finally(done)));
       }).finally(() => {
-        // An idle host's queue goes, so a crawl over a million hosts keeps no million queues.
-        if (local.activeCount === 0 && local.pendingCount === 0) this.#local.delete(host);
+        if (queue.activeCount > 0 || queue.pendingCount > 0) return;
+        // An idle host's queue goes, so a crawl over a million hosts keeps no million queues,
+        // and so do the slots it kept for its next request.
+        this.#local.delete(host);
+        for (const slot of this.#kept.get(host) ?? []) this.#giveBack(host, slot);
+        this.#kept.delete(host);
       });
     });
   }
 
-  async #acquireSlot(host: string, signal?: AbortSignal): Promise<() => Promise<void>> {
-    const slot = await this.#takeSlot(host, signal);
-    const slotKey = `slot.${host}.${slot.index}`;
-    const forget = () => {
-      const held = this.#held.get(host);
-      held?.delete(slot.index);
-      if (held?.size === 0) this.#held.delete(host);
-    };
-    let revision = slot.revision;
-    // Renewal keeps a long download's slot; a dead worker stops renewing and the slot expires.
-    const renew = setInterval(() => {
-      this.kv.update(slotKey, this.options.owner, revision).then((next) => revision = next)
-        .catch(() => {});
-    }, Math.max(250, Math.floor(this.options.ttlMs / 3)));
+  /**
+   * A slot for one request: the one this worker's previous request to the host kept for it,
+   * or a new one from the cluster. Its release keeps it for the next request here while one
+   * waits (at most `MAX_REUSES` times in a row, so other workers get their turn): a busy
+   * host's requests then cost no KV write at all.
+   */
+  async #acquireSlot(
+    host: string,
+    queue: LimitFunction,
+    signal?: AbortSignal,
+  ): Promise<() => Promise<void>> {
+    const kept = this.#kept.get(host);
+    let slot = kept?.pop();
+    if (kept?.length === 0) this.#kept.delete(host);
+    slot ??= await this.#newSlot(host, signal);
+    slot.uses++;
     try {
       await this.#waitForTurn(host, signal);
     } catch (error) {
-      clearInterval(renew);
-      await this.kv.delete(slotKey).catch(() => {});
-      forget();
+      await this.#giveBack(host, slot);
       throw error;
     }
     return async () => {
-      clearInterval(renew);
-      await this.kv.delete(slotKey, { previousSeq: revision }).catch(() =>
-        // Renewed under us or expired: free it anyway; a stale delete only frees our own slot.
-        this.kv.delete(slotKey).catch(() => {})
-      );
-      forget();
+      if (queue.pendingCount > 0 && slot.uses < MAX_REUSES) {
+        let list = this.#kept.get(host);
+        if (!list) this.#kept.set(host, list = []);
+        list.push(slot);
+        return;
+      }
+      await this.#giveBack(host, slot);
     };
+  }
+
+  async #newSlot(host: string, signal?: AbortSignal): Promise<HeldSlot> {
+    const { index, revision } = await this.#takeSlot(host, signal);
+    const slot: HeldSlot = { key: `slot.${host}.${index}`, index, revision, uses: 0, renew: 0 };
+    // Renewal keeps a long download's slot; a dead worker stops renewing and the slot expires.
+    slot.renew = setInterval(() => {
+      this.kv.update(slot.key, this.options.owner, slot.revision).then((next) =>
+        slot.revision = next
+      ).catch(() => {});
+    }, Math.max(250, Math.floor(this.options.ttlMs / 3)));
+    return slot;
+  }
+
+  async #giveBack(host: string, slot: HeldSlot) {
+    clearInterval(slot.renew);
+    await this.kv.delete(slot.key, { previousSeq: slot.revision }).catch(() =>
+      // Renewed under us or expired: free it anyway; a stale delete only frees our own slot.
+      this.kv.delete(slot.key).catch(() => {})
+    );
+    const held = this.#held.get(host);
+    held?.delete(slot.index);
+    if (held?.size === 0) this.#held.delete(host);
   }
 
   /** Pushes the origin's next start `ms` into the future for every worker. */
