@@ -75,6 +75,12 @@ export interface DownloadImagesOptions {
    * @default false
    */
   revalidate?: boolean;
+  /**
+   * Keeps a validated image's bytes and returns the record's `imagePath`: a cluster worker
+   * holds them in memory for its result instead of writing a scratch file.
+   * @default writes them to `blobPath(cacheDir, sha256)` (once) and returns that path
+   */
+  store?: (sha256: string, bytes: Uint8Array) => Promise<string>;
 }
 
 /** HTTP failures that are a refusal (by size, address rules or the site's wishes), not an accident. */
@@ -156,6 +162,7 @@ export function downloadImages(
     allowSvg = false,
     lookup,
     revalidate = false,
+    store,
   } = options;
   if (typeof cacheDir !== "string" || cacheDir === "") {
     throw new TypeError("Cannot download images as 'cacheDir' must be a non-empty path");
@@ -167,7 +174,7 @@ export function downloadImages(
       );
     }
   }
-  const rules: ImageRules = { cacheDir, maxPixels, minSide, allowSvg };
+  const rules: ImageRules = { cacheDir, maxPixels, minSide, allowSvg, store };
 
   return (people) =>
     new Observable<Outcome<ImageRecord>>((subscriber) => {
@@ -196,6 +203,7 @@ interface ImageRules {
   maxPixels: number;
   minSide: number;
   allowSvg: boolean;
+  store?: (sha256: string, bytes: Uint8Array) => Promise<string>;
 }
 
 /**
@@ -268,9 +276,10 @@ async function validateImage(body: Uint8Array, rules: ImageRules): Promise<Downl
     return reject(`too_small: ${width}x${height} has a side under ${rules.minSide} px`);
   }
   const sha256 = sha256Hex(body);
-  const imagePath = blobPath(rules.cacheDir, sha256);
+  let imagePath = blobPath(rules.cacheDir, sha256);
   try {
-    await storeBlob(imagePath, body);
+    if (rules.store) imagePath = await rules.store(sha256, body);
+    else await storeBlob(imagePath, body);
   } catch (error) {
     return dropped("images", "failed", `cache_write_failed: ${(error as Error).message}`, null);
   }

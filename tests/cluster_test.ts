@@ -13,6 +13,7 @@ import { runWorker, type WorkerOptions, type WorkerStats } from "../pipeline/clu
 import {
   type ClusterTuning,
   encodeJson,
+  hostKey,
   type Job,
   jobMessageId,
   JOBS_STREAM,
@@ -23,12 +24,14 @@ import {
 import { Manifest, type ManifestRow } from "../store/manifest.ts";
 import { PageLog } from "../store/page_log.ts";
 import { dataPaths } from "../store/paths.ts";
-import { personId } from "../core/ids.ts";
+import { personId, sha256Hex } from "../core/ids.ts";
+import { Buffer } from "node:buffer";
 import { UserError } from "../core/errors.ts";
 import { startDemoSite } from "../pipeline/demo_site.ts";
 import { freePort, natsServerMissing, startNatsServer } from "./testdata/cluster/nats_server.ts";
 import { personName, startLatencyProxy, startPeopleSite } from "./testdata/cluster/people_site.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { HostLeases } from "../pipeline/cluster/host_leases.ts";
 
 const ignore = natsServerMissing() !== undefined;
 const SLOW = Deno.env.get("FACEFIELD_SLOW_TESTS") === "1";
@@ -676,7 +679,17 @@ Deno.test({
       assert.equal((await cluster.results.get(`record.${kept!.id}`))?.operation, "PUT");
       assert.equal((await cluster.blobs.info(`image/${gone!.sha256}`))?.deleted ?? true, true);
       assert.equal(await cluster.blobs.getBlob(`image/${gone!.sha256}`), null);
-      assert.notEqual(await cluster.blobs.info(`image/${kept!.sha256}`), null);
+      // Small images ride in their record's result: the kept one's bytes are still there.
+      const keptResult = JSON.parse((await cluster.results.get(`record.${kept!.id}`))!.string());
+      assert.equal(
+        sha256Hex(Buffer.from(keptResult.inline.image, "base64")),
+        kept!.sha256,
+      );
+      const stream = await (await jetstreamManager(nc)).streams.getMessage(
+        "KV_facefield-results",
+        { last_by_subj: `$KV.facefield-results.record.${gone!.id}` },
+      );
+      assert.equal(stream?.data.length ?? 0, 0, "the purge leaves no bytes of the person behind");
       const sources: string[] = [];
       for await (const key of await cluster.results.keys("source.>")) sources.push(key);
       const pages = JSON.parse((await cluster.results.get(sources[0]!))!.string()).pages;
@@ -690,6 +703,108 @@ Deno.test({
       await site.close();
       await server.close();
       await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "host slots: a release wakes another worker's waiter, a waiter here takes it over, a dead worker's expires",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const nc = await connectCluster(parseClusterUrl(server.url), { name: "t", log: () => {} });
+    const leases: HostLeases[] = [];
+    try {
+      const cluster = await openCluster(nc, { ...TUNING, leaseTtlMs: 1000 });
+      const gate = (owner: string) => {
+        const made = new HostLeases(cluster.hosts, { perHost: 1, delayMs: 0, ttlMs: 1000, owner });
+        leases.push(made);
+        return made;
+      };
+      const [a, b] = [gate("a"), gate("b")];
+      // Let both watchers start, so that b waits for a's release rather than polling for it.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const origin = "http://127.0.0.1:9";
+      const releaseA = await a.acquire(origin);
+      let bHolds = false;
+      const bTurn = b.acquire(origin).then((release) => (bHolds = true, release));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(bHolds, false, "one slot: b waits while a holds it");
+      await releaseA();
+      await (await bTurn)();
+      assert.equal(bHolds, true);
+
+      // A request waiting here takes the slot its predecessor here gives back, with no KV write.
+      const slotKey = `slot.${hostKey(origin)}.0`;
+      const first = await a.acquire(origin);
+      const taken = (await cluster.hosts.get(slotKey))?.revision;
+      const second = a.acquire(origin);
+      await first();
+      await (await second)();
+      const after = await cluster.hosts.get(slotKey);
+      assert.equal(after?.operation, "DEL", "the last request here gives the slot back");
+      assert.equal(after!.revision, taken! + 1, "nothing was written between the two requests");
+
+      // A worker that died holding the slot never gives it back: it expires, and c takes it.
+      await cluster.hosts.create(`slot.${hostKey(origin)}.0`, "dead");
+      const c = gate("c");
+      const started = performance.now();
+      await (await c.acquire(origin))();
+      const waited = performance.now() - started;
+      assert.ok(waited >= 500, `c waited for the expiry (${Math.round(waited)} ms)`);
+    } finally {
+      for (const made of leases) made.close();
+      await nc.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a job's twin finds its result stored: it is acked as a duplicate and overwrites nothing",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    const nc = await connectCluster(parseClusterUrl(server.url), { name: "t", log: () => {} });
+    let workers: Workers | undefined;
+    try {
+      const cluster = await openCluster(nc, TUNING);
+      const settings = jobSettingsFor({ dataDir: "unused", until: "images", delayMs: 0 });
+      const person = {
+        id: "0123abcd",
+        category: "x",
+        imageUrl: `http://127.0.0.1:${freePort()}/a.png`,
+        name: "A B",
+        pageUrl: "",
+      };
+      // The twin's result, stored while this copy of the job waited in the queue.
+      const stored = encodeJson({ settingsHash: jobSettingsHash(settings), twin: true });
+      const revision = await cluster.results.put(`record.${person.id}`, stored);
+      const job: Job = {
+        kind: "record",
+        key: person.id,
+        person,
+        settings,
+        settingsHash: jobSettingsHash(settings),
+        after: 0,
+      };
+      await cluster.js.publish(jobSubject(job), encodeJson(job), { msgID: jobMessageId(job) });
+      workers = startWorkers(server.url, 1);
+      const jsm = await jetstreamManager(nc);
+      for (let tries = 0; (await jsm.streams.info(JOBS_STREAM)).state.messages > 0; tries++) {
+        assert.ok(tries < 100, "the job was never acked");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const [stats] = await workers.stop();
+      assert.deepEqual([stats!.done, stats!.duplicates], [0, 1]);
+      const entry = await cluster.results.get(`record.${person.id}`);
+      assert.equal(entry?.revision, revision);
+      assert.deepEqual(entry?.json(), { settingsHash: jobSettingsHash(settings), twin: true });
+    } finally {
+      await workers?.stop();
+      await nc.close();
+      await server.close();
     }
   },
 });

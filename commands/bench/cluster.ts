@@ -120,14 +120,15 @@ async function startManyHostSite(
 
 /** nats-server with JetStream in a temp folder on a free port; killed and removed by `close`. */
 async function startNatsServer() {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const [port, monitorPort] = [freePort(), freePort()];
   const storeDir = await Deno.makeTempDir({ prefix: "facefield-bench-nats-" });
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("nats-server", {
-      args: ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)],
+      args: [
+        ...["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)],
+        ...["-m", String(monitorPort)],
+      ],
       stdout: "null",
       stderr: "null",
     }).spawn();
@@ -147,12 +148,24 @@ async function startNatsServer() {
     url: `nats://127.0.0.1:${port}`,
     port,
     pid: child.pid,
+    /** Messages into and out of the server so far, from its monitoring port (loopback). */
+    async messages(): Promise<{ in: number; out: number }> {
+      const varz = await (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json();
+      return { in: varz.in_msgs, out: varz.out_msgs };
+    },
     async close() {
       child.kill("SIGKILL");
       await child.status;
       await Deno.remove(storeDir, { recursive: true });
     },
   };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
 }
 
 /**
@@ -170,6 +183,8 @@ async function startWorkers(
     const args = [
       "run",
       "-A",
+      // For profiling a worker: FACEFIELD_BENCH_WORKER_FLAGS="--v8-flags=--prof".
+      ...(Deno.env.get("FACEFIELD_BENCH_WORKER_FLAGS") ?? "").split(" ").filter(Boolean),
       main,
       "worker",
       "--cluster",
@@ -314,6 +329,7 @@ class ClusterBench {
       log: () => {},
     });
     try {
+      const before = await server.messages();
       const result = await timedRun(
         options,
         this.site.sourcesCsv,
@@ -328,7 +344,15 @@ class ClusterBench {
         ]),
         { crawler: coordinator.crawler },
       );
-      this.print("cluster", count, result);
+      const after = await server.messages();
+      const perImage = (n: number) => Math.round(n / Math.max(1, result.images) * 10) / 10;
+      this.print("cluster", count, {
+        ...result,
+        nats_msgs_per_image: {
+          in: perImage(after.in - before.in),
+          out: perImage(after.out - before.out),
+        },
+      });
     } finally {
       await coordinator.close();
       await workers.close();
@@ -353,7 +377,11 @@ class ClusterBench {
     return namespaces;
   }
 
-  private print(mode: string, workers: number, result: Awaited<ReturnType<typeof timedRun>>) {
+  private print(
+    mode: string,
+    workers: number,
+    result: Awaited<ReturnType<typeof timedRun>> & Record<string, unknown>,
+  ) {
     console.log(
       JSON.stringify({ bench: "cluster", mode, workers, ...result, settings: this.reported }),
     );

@@ -1,14 +1,15 @@
 /**
- * CPU per cluster operation in this process: each NATS call a worker makes per image (host
- * slot create/get/delete, the duplicate check, the object-store info and put of a 25 KB image,
- * the result's publish), 400 times, 16 at once, against a fresh nats-server on a loopback port.
+ * CPU per cluster operation in this process: each NATS call a worker made per image (host slot
+ * create/get/delete, the duplicate check, the object-store info and put of a 25 KB image, the
+ * result's publish), and the publish of a result with a 25 KB image inline as a worker now sends
+ * it; 400 times, 16 at once, against a fresh nats-server on a loopback port.
  * For docs/performance.md: it shows how much of a worker's CPU per image the calls explain.
  *
  *   deno run -A commands/dev/nats_op_costs.ts
  */
 import process from "node:process";
 import { connectCluster, parseClusterUrl } from "../../pipeline/cluster/connection.ts";
-import { encodeJson, openCluster } from "../../pipeline/cluster/layout.ts";
+import { encodeJson, openCluster, toBase64 } from "../../pipeline/cluster/layout.ts";
 
 const cpuMs = () => (process.cpuUsage().user + process.cpuUsage().system) / 1000;
 const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -51,6 +52,12 @@ try {
     "blobs.putBlob 25 KB",
     (i) => cluster.blobs.putBlob({ name: `img.${run}.${i}` }, image.map((v) => v ^ (i & 255))),
   );
+  await cost("publish result, 25 KB inline", (i) =>
+    cluster.js.publish(
+      `$KV.facefield-results.inline.${run}.${i}`,
+      encodeJson({ pad: "a".repeat(900), i, inline: { image: toBase64(image) } }),
+      { msgID: `inline-${run}-${i}`, expect: { lastSubjectSequence: 0 } },
+    ));
   await cost("publish result 1 KB", (i) =>
     cluster.js.publish(
       `$KV.facefield-results.r.${run}.${i}`,

@@ -1,7 +1,8 @@
 /**
  * `pipeline --cluster`: the run's crawler, done by NATS workers. Each source and each person
  * record becomes a job; the coordinator waits for its result in the KV bucket, copies the
- * image bytes and face-cache files from the object store into the data dir's caches, and hands
+ * image bytes and face-cache files (carried in the result, or for large ones in the object
+ * store) into the data dir's caches, and hands
  * the run the same outcomes the local stages would have given. The face stage of the run then
  * finds every face in its cache, so the split, training and report go on unchanged.
  *
@@ -28,6 +29,7 @@ import {
   encodeJson,
   faceCacheDirName,
   faceObjectName,
+  fromBase64,
   imageObjectName,
   type Job,
   jobMessageId,
@@ -83,19 +85,24 @@ export interface Coordinator {
 const TRANSIENT_REASON = /^(timeout|network|http_5\d\d|http_429)/;
 
 /**
- * Resolves waits for KV keys as their values arrive: one watcher over the bucket, and a poll of
- * the keys still awaited every few seconds, in case the watcher missed something while the
- * server was away.
+ * Resolves waits for KV keys as their values arrive: one watcher over the bucket. While the
+ * watcher is down (the server went away) every awaited key is read every few seconds, and once
+ * more when it is back, so nothing it missed is waited for forever; a wait that starts while it
+ * is down reads its key at once. While it is live, a read of every awaited key every ten polls.
  */
 class ResultBoard {
   readonly #waiters = new Map<string, Array<{ after: number; resolve: (e: KvEntry) => void }>>();
   readonly #timer: ReturnType<typeof setInterval>;
   #stopped = false;
+  /** The watcher is delivering updates: a new wait needs no read of its own. */
+  #live = false;
 
   constructor(readonly cluster: ClusterHandles, pollMs = 3000) {
     this.#watch();
+    let ticks = 0;
+    // A live watcher (an ordered consumer) resumes where it was; the rare read is a safety net.
     this.#timer = setInterval(() => {
-      for (const key of this.#waiters.keys()) this.#check(key);
+      if (!this.#live || ++ticks % 10 === 0) this.#checkAll();
     }, pollMs);
   }
 
@@ -105,13 +112,17 @@ class ResultBoard {
       const waiters = this.#waiters.get(key) ?? [];
       waiters.push({ after, resolve });
       this.#waiters.set(key, waiters);
-      this.#check(key);
+      if (!this.#live) this.#check(key);
     });
   }
 
   stop() {
     this.#stopped = true;
     clearInterval(this.#timer);
+  }
+
+  #checkAll() {
+    for (const key of this.#waiters.keys()) this.#check(key);
   }
 
   #check(key: string) {
@@ -135,6 +146,9 @@ class ResultBoard {
           key: ">",
           include: KvWatchInclude.UpdatesOnly,
         });
+        this.#live = true;
+        // What came while no watcher was there (or before the first) is read once.
+        this.#checkAll();
         for await (const entry of updates) {
           if (this.#stopped) {
             updates.stop();
@@ -145,6 +159,7 @@ class ResultBoard {
       } catch {
         // The server went away; the poll covers the gap until the watch is back.
       }
+      this.#live = false;
       if (!this.#stopped) await pause(1000);
     }
   }
@@ -283,17 +298,22 @@ class CoordinatedCrawl {
     }
     const { sha256 } = result.image.record;
     const imagePath = blobPath(paths.imageCache, sha256);
-    const copies = [{ name: imageObjectName(sha256), path: imagePath }];
+    const inline = result.inline ?? {};
+    const copies = [{ name: imageObjectName(sha256), path: imagePath, inline: inline.image }];
     // The crop before its JSON: the JSON is the face cache's done-marker.
-    for (const extension of [".png", ".json"].filter((ext) => result.faceFiles.includes(ext))) {
+    for (const extension of [".png", ".json"] as const) {
+      if (!result.faceFiles.includes(extension)) continue;
       copies.push({
         name: faceObjectName(this.#faceDir, sha256, extension),
         path: blobPath(join(paths.faceCache, this.#faceDir), sha256, extension),
+        inline: inline[extension],
       });
     }
-    for (const { name, path } of copies) {
+    for (const { name, path, inline } of copies) {
       if (await exists(path)) continue;
-      const bytes = await this.#retry(`fetching ${name}`, () => this.cluster.blobs.getBlob(name));
+      const bytes = inline !== undefined
+        ? fromBase64(inline)
+        : await this.#retry(`fetching ${name}`, () => this.cluster.blobs.getBlob(name));
       if (bytes === null) {
         return {
           status: "failed",

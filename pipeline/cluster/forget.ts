@@ -1,6 +1,7 @@
 /**
  * `forget --cluster`: a person who asks to be removed leaves the cluster's copies too: their
- * record results, queued jobs, image bytes and crops, and their entries in the sources' page
+ * record results (with the image bytes and crops they carry), queued jobs, image bytes and crops
+ * in the object store, and their entries in the sources' page
  * results (which list the names found on each page).
  */
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -12,6 +13,7 @@ import {
   JOBS_STREAM,
   JOBS_SUBJECT,
   openCluster,
+  type RecordResult,
   type SourceResult,
 } from "./layout.ts";
 
@@ -42,14 +44,21 @@ export async function forgetInCluster(
     const cluster = await openCluster(nc);
     const jsm = await jetstreamManager(nc);
     let records = 0;
+    // Bytes carried in a record's result go with it (the purge below removes the message).
+    let blobs = 0;
     for (const id of ids) {
       const entry = await cluster.results.get(`record.${id}`);
-      if (entry?.operation === "PUT") records++;
+      if (entry?.operation === "PUT") {
+        records++;
+        const { image, inline = {} } = decodeJson<RecordResult>(entry.value);
+        if (image.status === "ok" && shas.has(image.record.sha256)) {
+          blobs += Object.keys(inline).length;
+        }
+      }
       await cluster.results.purge(`record.${id}`);
       await cluster.results.purge(`error.record.${id}`);
       await jsm.streams.purge(JOBS_STREAM, { filter: `${JOBS_SUBJECT}.record.${id}` });
     }
-    let blobs = 0;
     for (const info of await cluster.blobs.list()) {
       const sha = /^(?:image\/|face\/[^/]+\/)([0-9a-f]{64})(?:\.\w+)?$/.exec(info.name)?.[1];
       if (sha && shas.has(sha)) {

@@ -6,9 +6,11 @@
  * One work-queue stream holds the jobs (`facefield.jobs.source.*`, `facefield.jobs.record.*`),
  * one durable pull consumer hands them out, and a job that is not acked in `ackWaitMs` goes to
  * another worker, at most `attempts` times. Results are the done-markers, written last: a KV
- * entry per source (`source.<key>`) and per record (`record.<id>`); image bytes and face
- * crops sit in the object store by sha256.
+ * entry per source (`source.<key>`) and per record (`record.<id>`). A record's image bytes and
+ * face files ride in its result where they fit in one message (one write, one read); larger
+ * ones sit in the object store by sha256.
  */
+import { Buffer } from "node:buffer";
 import type { SiteDiscovery } from "../../stages/discover_sites.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -192,6 +194,37 @@ export interface RecordResult {
   image: Outcome<ImageRecord>;
   /** Face-cache files put in the object store (".json", ".png"), none when faces were skipped. */
   faceFiles: string[];
+  /**
+   * The bytes themselves, base64, where they fit in one message (see `inlineBudget`): the image
+   * under "image", face files under their extension. What is not here is in the object store.
+   */
+  inline?: Partial<Record<"image" | ".json" | ".png", string>>;
+}
+
+/** Most bytes a result carries inline; larger images go to the object store. */
+export const INLINE_MAX_BYTES = 512 * 1024;
+
+/**
+ * Raw bytes a result may carry inline on this server: base64 makes them a third larger, and
+ * the message must stay under the server's `max_payload` with room for the record.
+ */
+export function inlineBudget(maxPayload: number): number {
+  return Math.max(
+    0,
+    Math.floor((Math.min(INLINE_MAX_BYTES * 4 / 3, maxPayload) - 64 * 1024) * 3 / 4),
+  );
+}
+
+/** Base64 of bytes: the runtime's own `Uint8Array.prototype.toBase64` (20× node:buffer's here). */
+export function toBase64(bytes: Uint8Array): string {
+  const native = (bytes as Uint8Array & { toBase64?: () => string }).toBase64;
+  if (native) return native.call(bytes);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const buffer = Buffer.from(text, "base64");
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 export function imageObjectName(sha256: string): string {
@@ -213,6 +246,8 @@ export interface ClusterHandles {
   blobs: ObjectStore;
   hosts: KV;
   tuning: Required<ClusterTuning>;
+  /** Raw bytes a result may carry inline on this server (`inlineBudget`). */
+  inlineBytes: number;
 }
 
 /** Creates the stream, consumer, buckets and object store where they are missing; opens them. */
@@ -265,7 +300,8 @@ export async function openCluster(
     attempts: consumer.config.max_deliver! - 1,
     leaseTtlMs: hostsTtlMs > 0 ? hostsTtlMs : settled.leaseTtlMs,
   };
-  return { js, results, blobs, hosts, tuning: agreed };
+  const inlineBytes = inlineBudget(nc.info?.max_payload ?? 1024 * 1024);
+  return { js, results, blobs, hosts, tuning: agreed, inlineBytes };
 }
 
 /** Two processes creating the same thing at once: the loser opens the winner's. */

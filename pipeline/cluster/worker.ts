@@ -10,10 +10,10 @@
  */
 import { hostname } from "node:os";
 import { lastValueFrom, of, Subject, toArray } from "rxjs";
-import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import { type Consumer, JetStreamApiError, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FaceRecord, ImageRecord, Outcome } from "../../core/types.ts";
-import { exists } from "../../core/files.ts";
+import { exists, writeFileAtomic } from "../../core/files.ts";
 import { blobPath } from "../../store/paths.ts";
 import { downloadImages } from "../../stages/download_images.ts";
 import { detectFaces } from "../../stages/detect_faces.ts";
@@ -40,6 +40,7 @@ import {
   resultMessageId,
   RESULTS_BUCKET,
   type SourceResult,
+  toBase64,
   toPageResult,
   untilDone,
   WORKERS_CONSUMER,
@@ -60,7 +61,8 @@ export interface WorkerOptions {
    */
   faceThreads?: number;
   /**
-   * Scratch folder for the stages' caches; files leave it once they are in the object store.
+   * Scratch folder for the face stage, which reads images from files and writes its cache
+   * there; files leave it once they are in a result or the object store.
    * @default a new temp folder, removed when the worker stops
    */
   workDir?: string;
@@ -90,6 +92,12 @@ export interface WorkerStats {
   refused: number;
   poisoned: number;
 }
+
+/** JetStream's answer to a publish whose subject moved on since the expected sequence. */
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** The job's result was stored by another delivery (a twin) first: this one is a duplicate. */
+class AlreadyStored extends Error {}
 
 /** One detectFaces stream per face settings, kept for the worker's life (its threads load once). */
 class FaceQueue {
@@ -221,18 +229,21 @@ async function pullJobs(
   },
 ) {
   const running = new Set<Promise<void>>();
+  // A pull is a subscription, a request and its end: pull for a quarter of the slots at a
+  // time rather than for each slot that frees. Each job starts as soon as it arrives.
+  const batch = Math.max(1, Math.floor(concurrency / 4));
   let pullFailures = 0;
   while (!signal?.aborted) {
-    if (running.size >= concurrency) {
+    if (running.size > concurrency - batch) {
       await Promise.race(running);
       continue;
     }
     try {
-      const batch = await consumer.fetch({
+      const messages = await consumer.fetch({
         max_messages: concurrency - running.size,
         expires: 2000,
       });
-      for await (const msg of batch) {
+      for await (const msg of messages) {
         const job = work.handle(msg).finally(() => running.delete(job));
         running.add(job);
       }
@@ -261,6 +272,7 @@ interface JobWorkerOptions {
 /** Works single jobs; shares HTTP clients, face threads and scratch files between them. */
 class JobWorker {
   readonly #https = new Map<string, ClusterHttpClient>();
+  readonly #leases: HostLeases[] = [];
   readonly #faces = new Map<string, FaceQueue>();
   /** Jobs using a scratch image, so that the last one to finish deletes it. */
   readonly #scratchUsers = new Map<string, number>();
@@ -275,6 +287,7 @@ class JobWorker {
 
   close() {
     for (const queue of this.#faces.values()) queue.close();
+    for (const leases of this.#leases) leases.close();
   }
 
   async handle(msg: JsMsg): Promise<void> {
@@ -297,7 +310,9 @@ class JobWorker {
         this.#refuse(msg, job, ownHash, delivery);
         return;
       }
-      if (await this.#alreadyDone(job)) {
+      // A first delivery reads no result first: its result is stored only where the key is
+      // still as the coordinator saw it, so a twin's result already there is never overwritten.
+      if (delivery > 1 && await this.#alreadyDone(job)) {
         stats.duplicates++;
         msg.ack();
         return;
@@ -311,6 +326,11 @@ class JobWorker {
       stats.done++;
       if (verbose) log(`${name}: job ${job.kind} ${job.key} done`);
     } catch (error) {
+      if (error instanceof AlreadyStored) {
+        stats.duplicates++;
+        msg.ack();
+        return;
+      }
       stats.failedDeliveries++;
       const reason = safeMessage(error);
       const what = job ? `${job.kind} ${job.key}` : "(unreadable)";
@@ -359,6 +379,7 @@ class JobWorker {
         ttlMs: this.cluster.tuning.leaseTtlMs,
         owner: this.options.name,
       });
+      this.#leases.push(leases);
       // The cluster gate does the politeness; this client's own gate only adds the same spacing.
       http = new ClusterHttpClient(leases, {
         perHostConcurrency: settings.perHost,
@@ -385,14 +406,26 @@ class JobWorker {
     sha256?: string,
   ) {
     const subject = `$KV.${RESULTS_BUCKET}.${resultKey(job)}`;
+    let stored = true;
     await untilDone(
       `${this.options.name}: storing the result of ${job.kind} ${job.key}`,
-      () =>
-        this.cluster.js.publish(subject, encodeJson(result), {
-          msgID: resultMessageId(job, sha256),
-        }),
+      async () => {
+        try {
+          await this.cluster.js.publish(subject, encodeJson(result), {
+            msgID: resultMessageId(job, sha256),
+            // The key as the coordinator saw it when it queued the job (0: no value yet).
+            expect: { lastSubjectSequence: job.after },
+          });
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE)) {
+            throw error;
+          }
+          stored = false;
+        }
+      },
       { log: this.options.log },
     );
+    if (!stored) throw new AlreadyStored();
   }
 
   async #workSource(job: Extract<Job, { kind: "source" }>) {
@@ -418,55 +451,99 @@ class JobWorker {
   }
 
   async #workRecord(job: Extract<Job, { kind: "record" }>) {
+    // The validated bytes stay in memory: no scratch file unless the face stage reads one.
+    const held = new Map<string, Uint8Array>();
     const [image] = await lastValueFrom(
       of(job.person).pipe(
         downloadImages({
           cacheDir: this.#imagesDir,
           http: this.#http(job.settings),
           concurrency: 1,
+          store: (sha256, bytes) => (held.set(sha256, bytes), Promise.resolve("")),
         }),
         toArray(),
       ),
     );
     if (!image) throw new Error("the download stage gave no outcome");
-    const faceFiles: string[] = [];
+    const files: Array<[name: "image" | ".json" | ".png", bytes: Uint8Array]> = [];
     let sha256: string | undefined;
     if (image.status === "ok") {
       sha256 = image.record.sha256;
-      this.#scratchUsers.set(sha256, (this.#scratchUsers.get(sha256) ?? 0) + 1);
-      try {
-        await this.#upload(imageObjectName(sha256), image.record.imagePath);
-        if (job.settings.faces) {
-          await this.#faceQueue(job.settings).detect(image.record);
-          const faceDir = faceCacheDirName(job.settings);
-          for (const extension of [".json", ".png"]) {
-            const path = blobPath(`${this.#facesDir}/${faceDir}`, sha256, extension);
-            if (!await exists(path)) continue;
-            await this.#upload(faceObjectName(faceDir, sha256, extension), path);
-            faceFiles.push(extension);
-          }
-        }
-      } finally {
-        await this.#releaseScratch(sha256, image.record.imagePath, job.settings);
+      const bytes = held.get(sha256);
+      if (!bytes) throw new Error("the download stage kept no bytes");
+      files.push(["image", bytes]);
+      if (job.settings.faces) {
+        files.push(...await this.#faceFiles(job.settings, image.record, bytes));
       }
     }
+    const { inline, faceFiles } = await this.#keep(sha256, files, job.settings);
     const stored: Outcome<ImageRecord> = image.status === "ok"
       ? { status: "ok", record: { ...image.record, imagePath: "" } }
       : image;
     await this.#storeResult(
       job,
-      { settingsHash: job.settingsHash, image: stored, faceFiles },
+      { settingsHash: job.settingsHash, image: stored, faceFiles, ...inline ? { inline } : {} },
       sha256,
     );
   }
 
-  /** Puts a file in the object store unless its name is there already (names are content hashes). */
-  async #upload(name: string, path: string) {
+  /** The face stage's files for an image: it reads the image from a scratch file. */
+  async #faceFiles(
+    settings: JobSettings,
+    record: ImageRecord,
+    bytes: Uint8Array,
+  ): Promise<Array<[".json" | ".png", Uint8Array]>> {
+    const { sha256 } = record;
+    const imagePath = blobPath(this.#imagesDir, sha256);
+    this.#scratchUsers.set(sha256, (this.#scratchUsers.get(sha256) ?? 0) + 1);
+    try {
+      if (!await exists(imagePath)) await writeFileAtomic(imagePath, bytes);
+      await this.#faceQueue(settings).detect({ ...record, imagePath });
+      const faceDir = `${this.#facesDir}/${faceCacheDirName(settings)}`;
+      const found: Array<[".json" | ".png", Uint8Array]> = [];
+      for (const extension of [".json", ".png"] as const) {
+        const path = blobPath(faceDir, sha256, extension);
+        const file = await Deno.readFile(path).catch(() => undefined);
+        if (file) found.push([extension, file]);
+      }
+      return found;
+    } finally {
+      await this.#releaseScratch(sha256, imagePath, settings);
+    }
+  }
+
+  /**
+   * A record's files, inline in its result where they fit the server's message size, else put
+   * in the object store by sha256 (names are content hashes: a name already there is kept).
+   */
+  async #keep(
+    sha256: string | undefined,
+    files: Array<[name: "image" | ".json" | ".png", bytes: Uint8Array]>,
+    settings: JobSettings,
+  ): Promise<Pick<RecordResult, "inline" | "faceFiles">> {
+    const faceFiles = files.map(([name]) => name).filter((name) => name !== "image");
+    if (sha256 === undefined || files.length === 0) return { faceFiles };
+    const total = files.reduce((sum, [, bytes]) => sum + bytes.length, 0);
+    if (total <= this.cluster.inlineBytes) {
+      return { faceFiles, inline: Object.fromEntries(files.map(([n, b]) => [n, toBase64(b)])) };
+    }
+    const faceDir = faceCacheDirName(settings);
+    for (const [name, bytes] of files) {
+      await this.#upload(
+        name === "image" ? imageObjectName(sha256) : faceObjectName(faceDir, sha256, name),
+        bytes,
+      );
+    }
+    return { faceFiles };
+  }
+
+  /** Puts bytes in the object store unless their name is there already (names are content hashes). */
+  async #upload(name: string, bytes: Uint8Array) {
     const { blobs } = this.cluster;
     const info = await blobs.info(name);
     // A deleted object leaves a marker behind: that is no copy.
     if (info && !info.deleted) return;
-    await blobs.putBlob({ name }, await Deno.readFile(path));
+    await blobs.putBlob({ name }, bytes);
   }
 
   /** The last job using a scratch image deletes it and its face files: they live in the store. */
