@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import sharp from "sharp";
 import { curveOf } from "../pipeline/scale_bench.ts";
+import { benchPortrait, numberedJpeg } from "../commands/bench/crawl.ts";
+import { sha256Hex } from "../core/ids.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -61,4 +64,12 @@ Deno.test({
     const faces = figures.faces.curves.find((c: { stage: string }) => c.stage === "faces");
     assert.equal(faces.items, 10, "each subset record passed the face stage once");
   },
+});
+
+Deno.test("a lazy bench site's portraits are one picture under distinct bytes", async () => {
+  const base = await benchPortrait(3);
+  const [a, b] = [numberedJpeg(base, 7), numberedJpeg(base, 8)];
+  assert.notEqual(sha256Hex(a), sha256Hex(b));
+  const pixels = await sharp(base).raw().toBuffer();
+  assert.ok(pixels.equals(await sharp(a).raw().toBuffer()), "the comment leaves the pixels be");
 });
