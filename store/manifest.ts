@@ -63,6 +63,7 @@ export class Manifest {
   readonly #delete: StatementSync;
   readonly #byId: StatementSync;
   readonly #count: StatementSync;
+  #imageOwner: ReturnType<typeof imageOwner> | undefined;
   readonly #pending = new Map<string, ManifestRow | null>();
   readonly #flushIntervalMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -134,7 +135,8 @@ export class Manifest {
    * keeps this run's owners itself.
    */
   imageOwner(category: string, sha256: string): string | undefined {
-    return imageOwner(this.#db, category, sha256);
+    this.#imageOwner ??= imageOwner(this.#db);
+    return this.#imageOwner(category, sha256);
   }
 
   get size(): number {

@@ -258,7 +258,7 @@ export function openStateDb(path: string, legacy: Partial<LegacyFiles> = {}): Da
   widenIds(db, dirname(path));
   // The images stage asks, per download, which record first had these bytes: one lookup, not
   // a walk of every record (made once on a data dir from before it existed).
-  db.exec("CREATE INDEX IF NOT EXISTS records_sha256 ON records (sha256) WHERE sha256 != ''");
+  db.exec("CREATE INDEX IF NOT EXISTS records_by_sha256 ON records (sha256)");
   return db;
 }
 
@@ -321,11 +321,16 @@ export function* recordRows(db: DatabaseSync, pageSize = 5000): Generator<Manife
  * The record that holds these image bytes under this category with an ok outcome, the latest
  * first seen: the owner a duplicate download is told about.
  */
-export function imageOwner(db: DatabaseSync, category: string, sha256: string): string | undefined {
-  const row = db.prepare(
+export function imageOwner(db: DatabaseSync): (category: string, sha256: string) => string | undefined {
+  // A plain index on sha256: a partial one (sha256 != '') is never used for `sha256 = ?`,
+  // since SQLite cannot tell at prepare time that the parameter is not empty.
+  const select = db.prepare(
     "SELECT id FROM records WHERE sha256 = ? AND category = ? AND status = 'ok' ORDER BY seq DESC LIMIT 1",
-  ).get(toDb(sha256), toDb(category)) as { id: string } | undefined;
-  return row === undefined ? undefined : fromDb(row.id);
+  );
+  return (category, sha256) => {
+    const row = select.get(toDb(sha256), toDb(category)) as { id: string } | undefined;
+    return row === undefined ? undefined : fromDb(row.id);
+  };
 }
 
 /**
