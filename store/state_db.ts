@@ -321,7 +321,9 @@ export function* recordRows(db: DatabaseSync, pageSize = 5000): Generator<Manife
  * The record that holds these image bytes under this category with an ok outcome, the latest
  * first seen: the owner a duplicate download is told about.
  */
-export function imageOwner(db: DatabaseSync): (category: string, sha256: string) => string | undefined {
+export function imageOwner(
+  db: DatabaseSync,
+): (category: string, sha256: string) => string | undefined {
   // A plain index on sha256: a partial one (sha256 != '') is never used for `sha256 = ?`,
   // since SQLite cannot tell at prepare time that the parameter is not empty.
   const select = db.prepare(
