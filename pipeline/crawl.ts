@@ -142,6 +142,7 @@ export function allPeople(
   crawled$: Observable<PersonRecord>,
 ) {
   const previous$ = defer(() => from(resumableRows(state.manifest, state.removed))).pipe(
+    tap((row) => state.resumed.set(row.id, row)),
     map(rowToPerson),
   );
   return concat(previous$, crawled$).pipe(
@@ -155,7 +156,9 @@ export function allPeople(
     map((outcome) => outcome.record),
     tap((person) => {
       state.progress.add("people");
-      if (!state.manifest.get(person.id)) state.manifest.record(ok(person), "people");
+      if (!state.resumed.has(person.id) && !state.manifest.get(person.id)) {
+        state.manifest.record(ok(person), "people");
+      }
     }),
   );
 }
@@ -163,15 +166,11 @@ export function allPeople(
 /** An earlier download that is still in the cache, so the stage need not fetch it again. */
 export function cachedImage(state: RunState) {
   return (person: PersonRecord): ImageRecord | undefined => {
-    const row = state.manifest.get(person.id);
+    // An earlier run's row came with the record itself: no second read of it.
+    const row = state.resumed.get(person.id) ?? state.manifest.get(person.id);
     if (!row?.sha256 || row.image_url !== person.imageUrl) return undefined;
-    const imagePath = blobPath(state.paths.imageCache, row.sha256);
-    try {
-      Deno.statSync(imagePath);
-    } catch {
-      return undefined;
-    }
-    return rowToImage(row, imagePath);
+    // Whether the bytes are still there is the images stage's to check, once.
+    return rowToImage(row, blobPath(state.paths.imageCache, row.sha256));
   };
 }
 
@@ -180,17 +179,25 @@ export function cachedImage(state: RunState) {
  * its images, a person on two pages of one department): keep the first, reject the rest.
  * The same face under another category is kept; the split keeps such identities together.
  */
-export function dropDuplicateImages(manifest: Manifest) {
+export function dropDuplicateImages(
+  manifest: Manifest,
+  resumed: ReadonlyMap<string, ManifestRow> = new Map(),
+) {
   // This run's owners; earlier ones come from state.db, one indexed lookup per download.
   const owner = new Map<string, string>();
   manifest.commit();
   return (outcome: Outcome<ImageRecord>): Outcome<ImageRecord> => {
     if (!isOk(outcome)) return outcome;
-    const { category, sha256 } = outcome.record;
+    const { category, sha256, id } = outcome.record;
     const key = `${category}\n${sha256}`;
-    const first = owner.get(key) ?? manifest.imageOwner(category, sha256);
-    if (first === undefined) owner.set(key, outcome.record.id);
-    if (first === undefined || first === outcome.record.id) return outcome;
+    // An earlier run kept these bytes under this record: it was their owner then, and is now.
+    const earlier = resumed.get(id);
+    const ownedBefore = earlier?.status === "ok" && earlier.sha256 === sha256;
+    const first = owner.get(key) ?? (ownedBefore ? id : manifest.imageOwner(category, sha256));
+    if (first === undefined || first === id) {
+      owner.set(key, id);
+      return outcome;
+    }
     return {
       status: "rejected",
       stage: "images",
@@ -208,8 +215,12 @@ export function downloadedImages(
 ): Observable<ImageRecord> {
   return people$.pipe(
     crawler.downloadImages,
-    map(dropDuplicateImages(state.manifest)),
-    tap((outcome) => state.manifest.record(outcome, "images")),
+    map(dropDuplicateImages(state.manifest, state.resumed)),
+    tap((outcome) => {
+      const earlier = state.resumed.get(outcome.record.id);
+      state.resumed.delete(outcome.record.id);
+      state.manifest.record(outcome, "images", earlier);
+    }),
     filter(isOk),
     map((outcome) => outcome.record),
     filter((image) => !state.removed.matches(image)),

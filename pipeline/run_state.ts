@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import { DataDirLock } from "../store/lock.ts";
-import { Manifest } from "../store/manifest.ts";
+import { Manifest, type ManifestRow } from "../store/manifest.ts";
 import { PageLog } from "../store/page_log.ts";
 import { type DataPaths, dataPaths } from "../store/paths.ts";
 import { RemovedList } from "../store/removed.ts";
@@ -52,6 +52,11 @@ export class RunState {
   /** Folders of the models this run saved. */
   readonly models: string[] = [];
   readonly progress = new Progress(["pages", "people", "images", "faces", "split"]);
+  /**
+   * Earlier runs' rows on their way from the people stage to the images stage, so a resumed
+   * record is read from state.db once, not once per stage.
+   */
+  readonly resumed = new Map<string, ManifestRow>();
   readonly #onSignal = () => {
     this.progress.stop();
     this.manifest.flushSync();

@@ -181,8 +181,9 @@ export function downloadImages(
       const downloads = new ImageDownloads(http, maxBytes, rules);
       const process = async (record: PersonRecord): Promise<Outcome<ImageRecord>> => {
         const known = revalidate ? undefined : lookup?.(record);
-        // A known record counts only while its bytes are still in the cache.
-        if (known && await exists(known.imagePath)) {
+        // A known record counts only while its bytes are still in the cache. One synchronous
+        // stat: a no-op rerun asks it of every record, and an async one is a thread hop each.
+        if (known && isFileSync(known.imagePath)) {
           return { status: "ok", record: { ...known, ...record } };
         }
         const result = await downloads.get(record.imageUrl, record.pageUrl);
@@ -195,6 +196,14 @@ export function downloadImages(
         subscription.unsubscribe();
       };
     });
+}
+
+function isFileSync(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** What an image must be to be kept, and where its bytes go. */

@@ -43,6 +43,10 @@ export interface ManifestOptions {
   flushIntervalMs?: number;
 }
 
+function sameApartFromTime(a: ManifestRow, b: ManifestRow): boolean {
+  return MANIFEST_COLUMNS.every((column) => column === "updated_at" || a[column] === b[column]);
+}
+
 /** Writes the manifest of `db` to `path` as CSV, streamed, by atomic replace. */
 export function writeManifestCsv(db: DatabaseSync, path: string): void {
   writeChunksAtomicSync(path, manifestCsvChunks(recordRows(db)));
@@ -145,11 +149,15 @@ export class Manifest {
   }
 
   /** Records an outcome; it is committed within `flushIntervalMs`. */
-  record(outcome: Outcome<AnyRecord>, stage: StageName): void {
-    this.set(outcomeToRow(outcome, stage));
+  record(outcome: Outcome<AnyRecord>, stage: StageName, current?: ManifestRow): void {
+    this.set(outcomeToRow(outcome, stage), current);
   }
 
-  set(row: ManifestRow): void {
+  /** Stores `row`; `current`, where the caller has it, is the stored row, saving a read. */
+  set(row: ManifestRow, current = this.get(row.id)): void {
+    // A record that comes round again unchanged (a rerun's) is not written again: nothing but
+    // the clock would differ, and 100,000 such writes were most of a no-op rerun.
+    if (current !== undefined && sameApartFromTime(current, row)) return;
     this.#pending.set(row.id, row);
     this.#csvStale = true;
     this.#scheduleCommit();
