@@ -42,9 +42,14 @@ function personHash(category: string, imageUrl: string, name: string): string {
  * legacy 8-digit prefix (an id from an index.csv or export written before ids were widened).
  */
 export function idAnswersTo(id: string, asked: string): boolean {
-  return id === asked ||
-    (asked.length === LEGACY_PERSON_ID_LENGTH && id.length === PERSON_ID_LENGTH &&
-      id.startsWith(asked) && HEX.test(id));
+  return id === asked || (asked.length === LEGACY_PERSON_ID_LENGTH && legacyIdOf(id) === asked);
+}
+
+/** The id a widened record id had before (its first 8 digits); undefined for any other id. */
+export function legacyIdOf(id: string): string | undefined {
+  return id.length === PERSON_ID_LENGTH && HEX.test(id)
+    ? id.slice(0, LEGACY_PERSON_ID_LENGTH)
+    : undefined;
 }
 
 const HEX = /^[0-9a-f]+$/;

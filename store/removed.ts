@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { stringify } from "csv-stringify/sync";
-import { LEGACY_PERSON_ID_LENGTH, PERSON_ID_LENGTH, sha256Hex } from "../core/ids.ts";
+import { legacyIdOf, sha256Hex } from "../core/ids.ts";
 import {
   checkpoint,
   inTransaction,
@@ -67,9 +67,8 @@ export class RemovedList {
     // An id removed before ids were widened is the first 8 digits of the person's id now. A
     // name is hashed only when the list holds names: a run asks this of every record, and
     // 100,000 hashes held the event loop for a second at a rerun's start.
-    return this.#ids.has(record.id) ||
-      (record.id.length === PERSON_ID_LENGTH &&
-        this.#ids.has(record.id.slice(0, LEGACY_PERSON_ID_LENGTH))) ||
+    const legacy = legacyIdOf(record.id);
+    return this.#ids.has(record.id) || (legacy !== undefined && this.#ids.has(legacy)) ||
       (record.name !== undefined && this.#names.size > 0 &&
         this.#names.has(nameHash(record.name))) ||
       (record.sha256 !== undefined && this.#images.has(record.sha256));
