@@ -26,6 +26,7 @@ import type { RemovedList } from "../store/removed.ts";
 import { readSources, sourceBytes } from "../stages/read_sources.ts";
 import type { ResolvedPipelineOptions } from "./options.ts";
 import type { RunState } from "./run_state.ts";
+import type { Backlog } from "./backlog.ts";
 import type { CrawledPage, Crawler } from "./crawler.ts";
 
 /** Failures worth another try on the next run: the network, not the content. */
@@ -101,8 +102,11 @@ export function crawledPeople(
 ): Observable<PersonRecord> {
   return sourcesToCrawl(options, state, input).pipe(
     mergeMap(
+      // A new source waits while the images stage is behind (every crawler; this process's
+      // own also waits before each further page).
       (source) =>
-        crawler.crawlSource(source).pipe(
+        defer(() => state.backlog.ready()).pipe(
+          mergeMap(() => crawler.crawlSource(source)),
           finalizeWith(() => state.pageLog.recordComplete(source.url, source.category)),
         ),
       crawler.sourcesAtOnce,
@@ -118,8 +122,11 @@ export function crawledPeople(
 async function* resumableRows(
   manifest: Manifest,
   removed: RemovedList,
+  backlog: Backlog,
 ): AsyncGenerator<ManifestRow> {
   for await (const row of manifest.eachRow()) {
+    // A rerun's records wait for the images stage like the crawl's.
+    if (backlog.full) await backlog.ready();
     const resumable = row.status === "ok" ||
       (row.status === "failed" && TRANSIENT_REASON.test(row.reason)) ||
       // Left out by an earlier run's --roles: this run's rules decide again.
@@ -141,10 +148,11 @@ export function allPeople(
   state: RunState,
   crawled$: Observable<PersonRecord>,
 ) {
-  const previous$ = defer(() => from(resumableRows(state.manifest, state.removed))).pipe(
-    tap((row) => state.resumed.set(row.id, row)),
-    map(rowToPerson),
-  );
+  const previous$ = defer(() => from(resumableRows(state.manifest, state.removed, state.backlog)))
+    .pipe(
+      tap((row) => state.resumed.set(row.id, row)),
+      map(rowToPerson),
+    );
   return concat(previous$, crawled$).pipe(
     filter((person) => !state.removed.matches(person)),
     distinct((person) => person.id),
@@ -155,6 +163,7 @@ export function allPeople(
     filter(isOk),
     map((outcome) => outcome.record),
     tap((person) => {
+      state.backlog.add();
       state.progress.add("people");
       if (!state.resumed.has(person.id) && !state.manifest.get(person.id)) {
         state.manifest.record(ok(person), "people");
@@ -217,6 +226,7 @@ export function downloadedImages(
     crawler.downloadImages,
     map(dropDuplicateImages(state.manifest, state.resumed)),
     tap((outcome) => {
+      state.backlog.done();
       const earlier = state.resumed.get(outcome.record.id);
       state.resumed.delete(outcome.record.id);
       state.manifest.record(outcome, "images", earlier);

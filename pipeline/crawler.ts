@@ -33,6 +33,8 @@ export interface CrawlerContext {
   paths: DataPaths;
   /** An earlier run's image for a record, when its bytes are still in the cache. */
   lookup: (person: PersonRecord) => ImageRecord | undefined;
+  /** Resolves when the run can take another page's people (`fetchPages`' `ready`). */
+  ready?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** Makes the crawler of a run, once its data dir is open. */
@@ -46,6 +48,8 @@ export interface PageRendering {
   browser?: BrowserRenderer;
   /** What rendering gave per host, shared by all sources of a run. */
   hostRendering?: Map<string, "http" | "browser">;
+  /** Asked before each page: the run's backpressure (`fetchPages`' `ready`). */
+  ready?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** A source's pages, each parsed into people: the fetch and parse stages for one source row. */
@@ -77,9 +81,9 @@ export function localCrawler(
 ): CrawlerFactory {
   const { http, concurrency, revalidate = false, browser } = settings;
   const hostRendering = settings.hostRendering ?? new Map<string, "http" | "browser">();
-  return ({ paths, lookup }) => ({
+  return ({ paths, lookup, ready }) => ({
     sourcesAtOnce: LOCAL_SOURCES_AT_ONCE,
-    crawlSource: (source) => crawlOneSource(source, http, { browser, hostRendering }),
+    crawlSource: (source) => crawlOneSource(source, http, { browser, hostRendering, ready }),
     downloadImages: downloadImages({
       cacheDir: paths.imageCache,
       concurrency,

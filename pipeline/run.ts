@@ -55,6 +55,11 @@ export interface RunHooks {
   sources?: (http: HttpClient) => Observable<string>;
   /** With `images`: the list's columns and the folder its relative paths start from. */
   imageList?: Parameters<typeof listedPeople>[3];
+  /**
+   * Most records waiting for the images stage before the crawl waits (tests make it small).
+   * @default IMAGE_BACKLOG (2000)
+   */
+  imageBacklog?: number;
   /** Called once the run's state is open (bench:scale watches its counts and records). */
   onState?: (state: RunState) => void;
 }
@@ -168,7 +173,11 @@ function runCrawler(
     concurrency: options.concurrency,
     revalidate: options.refresh,
   });
-  return factory({ paths: state.paths, lookup: cachedImage(state) });
+  return factory({
+    paths: state.paths,
+    lookup: cachedImage(state),
+    ready: (signal) => state.backlog.ready(signal),
+  });
 }
 
 /** Trains every model the options ask for; each saved model is noted in the run's state. */
@@ -233,7 +242,7 @@ export async function runPipeline(
   hooks: RunHooks = {},
 ): Promise<RunResult> {
   const options = resolvePipelineOptions(pipelineOptions);
-  const state = await RunState.open(options.dataDir, options.until);
+  const state = await RunState.open(options.dataDir, options.until, hooks.imageBacklog);
   hooks.onState?.(state);
   const http = new HttpClient({
     perHostConcurrency: options.perHost,

@@ -13,6 +13,13 @@ import { HttpCacheStore } from "../store/http_cache.ts";
 import { RunEventLog } from "../store/run_events.ts";
 import { type RunSummary, summarise } from "../report/summary.ts";
 import { Progress } from "./progress.ts";
+import { Backlog } from "./backlog.ts";
+
+/**
+ * Most records that wait for the images stage before the crawl waits for it: some 8 s of
+ * downloads at loopback speed, so the downloads never run dry, and a few MB of records.
+ */
+export const IMAGE_BACKLOG = 2000;
 
 /** One stage's figures: streamed stages from their items' times, train and evaluate timed whole. */
 export interface StageTime {
@@ -57,6 +64,8 @@ export class RunState {
    * record is read from state.db once, not once per stage.
    */
   readonly resumed = new Map<string, ManifestRow>();
+  /** Records between the people and images stages; the crawl waits while it is full. */
+  readonly backlog: Backlog;
   readonly #onSignal = () => {
     this.progress.stop();
     this.manifest.flushSync();
@@ -76,13 +85,15 @@ export class RunState {
     readonly httpCache: HttpCacheStore,
     /** The run's progress for `deno task serve`: start, training epochs, end (no names). */
     readonly events: RunEventLog,
+    backlog: number,
   ) {
+    this.backlog = new Backlog(backlog);
     Deno.addSignalListener("SIGINT", this.#onSignal);
     Deno.addSignalListener("SIGTERM", this.#onSignal);
   }
 
   /** Takes the data dir's lock (one run at a time) and opens its files. */
-  static async open(dataDir: string, until: string): Promise<RunState> {
+  static async open(dataDir: string, until: string, backlog = IMAGE_BACKLOG): Promise<RunState> {
     const paths = dataPaths(dataDir);
     await Deno.mkdir(paths.root, { recursive: true });
     const lock = await DataDirLock.acquire(paths.lock);
@@ -95,6 +106,7 @@ export class RunState {
         await RemovedList.open(paths.removed),
         await HttpCacheStore.open(paths),
         RunEventLog.start(paths.runEvents, until),
+        backlog,
       );
     } catch (error) {
       lock.releaseSync();

@@ -31,6 +31,10 @@ export interface WatchedRun {
   longestStallMs: number;
   /** When the longest stall ended, seconds since the run began. */
   longestStallAtS: number;
+  /** How many times the event loop was held over 100 ms. */
+  stallsOver100Ms: number;
+  /** The most records that waited for the images stage at once (the crawl's backpressure). */
+  mostWaitingForImages: number;
   /** The process's resident peak so far (VmHWM), MB; null where /proc is not there. */
   peakRssMb: number | null;
 }
@@ -74,6 +78,8 @@ export class StallSampler {
   #last = performance.now();
   #worst = 0;
   #worstAt = 0;
+  #over100 = 0;
+  readonly #log = Deno.env.get("FACEFIELD_STALL_LOG") === "1";
   readonly #timer: ReturnType<typeof setInterval>;
 
   constructor(periodMs = 10) {
@@ -84,6 +90,12 @@ export class StallSampler {
   #tick(): void {
     const now = performance.now();
     const late = now - this.#last - this.#periodMs;
+    // FACEFIELD_STALL_LOG=1: each stall over 50 ms on stderr, to line up with --trace-gc.
+    if (late > 50 && this.#log) {
+      const at = ((now - this.#started) / 1000).toFixed(2);
+      console.error(`stall ${Math.round(late)} ms at ${at} s (performance.now ${Math.round(now)})`);
+    }
+    if (late > 100) this.#over100++;
     if (late > this.#worst) {
       this.#worst = late;
       this.#worstAt = now - this.#started;
@@ -92,10 +104,14 @@ export class StallSampler {
   }
 
   /** Stops; gives the longest stall (ms) and when it ended (s since the start). */
-  stop(): { longestStallMs: number; longestStallAtS: number } {
+  stop(): { longestStallMs: number; longestStallAtS: number; stallsOver100Ms: number } {
     this.#tick();
     clearInterval(this.#timer);
-    return { longestStallMs: round(this.#worst), longestStallAtS: round(this.#worstAt / 1000) };
+    return {
+      longestStallMs: round(this.#worst),
+      longestStallAtS: round(this.#worstAt / 1000),
+      stallsOver100Ms: this.#over100,
+    };
   }
 }
 
@@ -140,6 +156,8 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
   const sampler = new StallSampler();
   const started = performance.now();
   let stall: ReturnType<StallSampler["stop"]>;
+  let backlog: RunState["backlog"] | undefined;
+  const watch = recordTimes(times);
   try {
     await runPipeline(
       {
@@ -152,7 +170,12 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
         contact: "bench-scale@127.0.0.1",
       },
       of(options.sourcesCsv),
-      { onState: recordTimes(times) },
+      {
+        onState: (state) => {
+          backlog = state.backlog;
+          watch(state);
+        },
+      },
     );
   } finally {
     stall = sampler.stop();
@@ -164,6 +187,7 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
       curveOf(stage, times.get(stage)!)
     ),
     ...stall,
+    mostWaitingForImages: backlog?.most ?? 0,
     peakRssMb: peakRssMb(),
   };
 }

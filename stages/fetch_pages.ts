@@ -72,6 +72,12 @@ export interface FetchPagesOptions {
    * @default extractPeople(page).length > 0
    */
   hasPeople?: (page: FetchedPage) => boolean;
+  /**
+   * Asked before each page is fetched; the source's crawl waits until it resolves. A later
+   * stage's backpressure: a run waits while too many records wait for their images.
+   * @default none: each page is fetched as soon as the last one is parsed
+   */
+  ready?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** True when the page runs scripts of its own (not just JSON-LD or templates). */
@@ -239,6 +245,7 @@ export function fetchPages(
       maxPages,
       respectRobots,
       nextPageUrl,
+      ready: options.ready,
     };
     return sources.pipe(
       mergeMap((source) => crawlSource(source, crawl), concurrency),
@@ -254,6 +261,7 @@ interface CrawlContext extends Omit<RenderContext, "checkRequest"> {
   maxPages: number;
   respectRobots: boolean;
   nextPageUrl: (page: FetchedPage) => string | undefined;
+  ready?: (signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -268,6 +276,8 @@ function crawlSource(source: SourceRow, crawl: CrawlContext): Observable<PageOut
       let url: string | undefined = source.url;
       for (let pageIndex = 0; pageIndex < crawl.maxPages && url !== undefined; pageIndex++) {
         visited.add(pageKey(url));
+        if (crawl.ready) await crawl.ready(controller.signal);
+        if (controller.signal.aborted) return;
         const outcome = await fetchPage(source, url, pageIndex, crawl, controller.signal);
         if (controller.signal.aborted) return;
         subscriber.next(outcome);

@@ -139,7 +139,8 @@ function curveLines(curves: StageCurve[]): string[] {
 function runLines(title: string, run: WatchedRun): string[] {
   return [
     `${title}: ${run.wallS} s wall, peak RSS ${run.peakRssMb ?? "?"} MB, longest event-loop ` +
-    `stall ${run.longestStallMs} ms (at ${run.longestStallAtS} s)`,
+    `stall ${run.longestStallMs} ms (at ${run.longestStallAtS} s), ${run.stallsOver100Ms} over ` +
+    `100 ms; at most ${run.mostWaitingForImages} records waited for images`,
     ...curveLines(run.curves),
   ];
 }
@@ -196,7 +197,10 @@ async function bench(settings: ScaleSettings): Promise<number> {
       until: "images",
       ...run,
     });
-    console.log(`no-op rerun: ${noop.wallS} s wall, longest stall ${noop.longestStallMs} ms`);
+    console.log(
+      `no-op rerun: ${noop.wallS} s wall, longest stall ${noop.longestStallMs} ms, ` +
+        `${noop.stallsOver100Ms} over 100 ms`,
+    );
     const webStartMs = await warmUp(dataDir);
     const overview = await pageTimes(dataDir, "/");
     const facesPage = await pageTimes(dataDir, "/faces");
@@ -239,6 +243,7 @@ async function bench(settings: ScaleSettings): Promise<number> {
       images,
       noop_rerun_s: noop.wallS,
       noop_longest_stall_ms: noop.longestStallMs,
+      noop_stalls_over_100_ms: noop.stallsOver100Ms,
       forget_s: forgot.seconds,
       forget_cpu_s: forgot.cpuSeconds,
       overview_page: overview,
