@@ -13,7 +13,7 @@ import { HttpClient, type ResponseHead } from "../net/http.ts";
 import { BrowserRenderer } from "../net/browser.ts";
 import { inPageChrome, pageDocument } from "./people/dom.ts";
 import { dropped, type FetchedPage, ok, type Outcome, type SourceRow } from "../core/types.ts";
-import { extractPeople, findNextPageUrl } from "./parse_people.ts";
+import { extractPeople, findNextPageUrl, releasePage } from "./parse_people.ts";
 
 /** A page that could not be fetched: its source and the URL that failed (after redirects). */
 export interface FailedPage {
@@ -285,6 +285,8 @@ function crawlSource(source: SourceRow, crawl: CrawlContext): Observable<PageOut
         // Where a redirect took us counts as seen too.
         visited.add(pageKey(outcome.record.url));
         url = nextPageToFollow(outcome.record, crawl.nextPageUrl, visited);
+        // Parsed downstream and its next page found: its parse need not wait for the collector.
+        releasePage(outcome.record);
       }
       subscriber.complete();
     })().catch((error) => subscriber.error(error));

@@ -6,7 +6,7 @@
 import { concatMap, type OperatorFunction } from "rxjs";
 import { personId } from "../core/ids.ts";
 import type { FetchedPage, PersonRecord } from "../core/types.ts";
-import { baseUrlOf, isTitleToken, pageDocument } from "./people/dom.ts";
+import { baseUrlOf, isTitleToken, pageDocument, releaseDocument } from "./people/dom.ts";
 import { type ExtractorSettings, PageModel, type Pair } from "./people/page_model.ts";
 
 export { findNextPageUrl } from "./people/next_page.ts";
@@ -72,6 +72,15 @@ export function parsePeople(
  * people (to decide on the browser) and `parsePeople` then reads the same answer.
  */
 const defaultPeople = new WeakMap<FetchedPage, PersonRecord[]>();
+
+/**
+ * Drops what was worked out for `page` (its parse, its people): `fetchPages` calls it once the
+ * page has gone downstream and its next page is known. Asking again works it out again.
+ */
+export function releasePage(page: FetchedPage): void {
+  defaultPeople.delete(page);
+  releaseDocument(page);
+}
 
 /** Pure function the stage maps over: the people on one page, de-duplicated, in page order. */
 export function extractPeople(page: FetchedPage, options?: ParsePeopleOptions): PersonRecord[] {

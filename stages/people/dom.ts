@@ -3,7 +3,7 @@
  * (lazy-loading attributes, srcset, `<picture>`, CSS backgrounds) and the text heuristics that
  * tell a person's name from a job title, and a portrait from a logo.
  */
-import { parseHTML } from "linkedom";
+import { DOMParser } from "linkedom";
 import WORDS from "./words.json" with { type: "json" };
 
 /** The words of a list in `words.json`: strings of space-separated words. */
@@ -50,9 +50,14 @@ export interface DomDocument {
 export const ELEMENT_NODE = 1;
 export const TEXT_NODE = 3;
 
-/** Parses an HTML page with linkedom. */
+/**
+ * Parses an HTML page with linkedom. Through its DOMParser, not `parseHTML`: that one also makes
+ * the document a window, kept in a module-wide WeakMap whose entry (a Proxy over the document)
+ * lives until a major collection. Thousands of such entries from dead pages made the collector's
+ * ephemeron pass the longest part of its pause at 100,000 records.
+ */
 export function parseDocument(html: string): DomDocument {
-  return (parseHTML(html) as unknown as { document: DomDocument }).document;
+  return new DOMParser().parseFromString(html, "text/html") as unknown as DomDocument;
 }
 
 /** Each page's document, so the crawl (next-page link) and the extractor share one parse. */
@@ -69,6 +74,18 @@ export function pageDocument(page: { html: string }): DomDocument {
     pageDocuments.set(page, document);
   }
   return document;
+}
+
+/**
+ * Lets the page's parse go now, not at the collector's next major pass: a WeakMap entry whose key
+ * has died still costs that pass (as an ephemeron) until then. `fetchPages` calls it once the
+ * page is parsed and its next page found; a later `pageDocument` of it parses it again.
+ */
+export function releaseDocument(page: { html: string }): void {
+  const document = pageDocuments.get(page);
+  if (document === undefined) return;
+  mainContentCache.delete(document);
+  pageDocuments.delete(page);
 }
 
 /** Lower-case tag name (`img`, `td`, …). */
@@ -409,15 +426,26 @@ export function isPageChrome(element: DomElement): boolean {
   return chrome && !holdsMainContent(element);
 }
 
-/** Answers of `holdsMainContent`, which looks at a whole subtree. */
-const mainContentCache = new WeakMap<DomElement, boolean>();
+/**
+ * Answers of `holdsMainContent`, which looks at a whole subtree: per document, so a page's
+ * answers are one WeakMap entry (dropped by `releaseDocument`), not one per element.
+ */
+const mainContentCache = new WeakMap<object, Map<DomElement, boolean>>();
+
+/** The document an element belongs to (linkedom's `ownerDocument`), or the element itself. */
+function ownerOf(element: DomElement): object {
+  return (element as unknown as { ownerDocument?: object | null }).ownerDocument ?? element;
+}
 
 /**
  * True when the element wraps the page's content rather than framing it: it holds the `<main>`
  * (or `role=main`) or an `<article>`, or at least half of the body's text.
  */
 function holdsMainContent(element: DomElement): boolean {
-  let holds = mainContentCache.get(element);
+  const owner = ownerOf(element);
+  let answers = mainContentCache.get(owner);
+  if (answers === undefined) mainContentCache.set(owner, answers = new Map());
+  let holds = answers.get(element);
   if (holds === undefined) {
     holds = element.querySelector("main, [role=main], article") !== null;
     if (!holds) {
@@ -426,7 +454,7 @@ function holdsMainContent(element: DomElement): boolean {
       const bodyText = normalizeText(body?.textContent ?? "").length;
       holds = bodyText > 0 && normalizeText(element.textContent ?? "").length * 2 >= bodyText;
     }
-    mainContentCache.set(element, holds);
+    answers.set(element, holds);
   }
   return holds;
 }
