@@ -105,11 +105,14 @@ export async function writeDataDirDatasheet(
   settings?: RunSettings,
 ): Promise<string> {
   if (settings) await writeFileAtomic(paths.runSettings, JSON.stringify(settings, null, 2) + "\n");
-  const rows = await manifest.rowsYielding();
+  // Whole rows only for the data set's records; the rest as status and reason (at 100,000
+  // records, every whole row held at once was the run's end's collector pause).
+  const records: { row: ManifestRow; split: string }[] = [];
+  for await (const row of manifest.eachRow()) records.push(...datasetRecords([row]));
   const text = datasheetMarkdown({
     subject: `the data dir ${paths.root}`,
-    records: datasetRecords(rows),
-    manifestRows: rows,
+    records,
+    manifestRows: await manifest.statusRows(),
     ...await datasheetContext(paths),
   });
   await writeFileAtomic(paths.datasheet, text);

@@ -146,7 +146,7 @@ export class RunState {
   /** The end-of-run summary, with the manifest committed first (index.csv follows in `close`). */
   async summary(extra: Pick<RunSummary, "report" | "terminalReport"> = {}): Promise<RunResult> {
     this.progress.stop();
-    const summary = summarise(this.manifest.path, await this.manifest.rowsYielding(), {
+    const summary = summarise(this.manifest.path, await this.manifest.statusRows(), {
       dataDir: this.paths.root,
       invalidSources: this.sources.invalid,
       skippedSources: this.sources.skipped,

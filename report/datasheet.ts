@@ -40,8 +40,8 @@ export interface DatasheetInput {
   subject: string;
   /** The records in the data set, each with the split it has there. */
   records: { row: ManifestRow; split: string }[];
-  /** Every manifest row, for the records dropped on the way (those not ok). */
-  manifestRows: Iterable<ManifestRow>;
+  /** Every manifest row's status and reason, for the records dropped on the way (not ok). */
+  manifestRows: Iterable<Pick<ManifestRow, "status" | "reason">>;
   /** Records the export itself left out, by reason (`min_score`, `category`, …). */
   excluded?: Record<string, number>;
   pages: PageLogRow[];

@@ -20,7 +20,9 @@ function reasonCode(reason: string): string {
 }
 
 /** Dropped records counted by the code before the colon of their reason (`http_404`, …). */
-export function droppedByReason(rows: Iterable<ManifestRow>): Record<string, number> {
+export function droppedByReason(
+  rows: Iterable<Pick<ManifestRow, "status" | "reason">>,
+): Record<string, number> {
   const byReason: Record<string, number> = {};
   for (const row of rows) {
     if (row.status === "ok") continue;
@@ -32,7 +34,7 @@ export function droppedByReason(rows: Iterable<ManifestRow>): Record<string, num
 
 export function summarise(
   manifestPath: string,
-  rows: readonly ManifestRow[],
+  rows: readonly Pick<ManifestRow, "status" | "stage" | "reason" | "category">[],
   extra: Omit<RunSummary, "byStatus" | "byReason" | "byCategory" | "manifest">,
 ): RunSummary {
   const byStatus: Record<string, number> = {};

@@ -85,3 +85,32 @@ Deno.test("data dir lock refuses a second live owner and takes over a dead one",
   assert.deepEqual(await Deno.readTextFile(path), String(Deno.pid));
   lock.releaseSync();
 });
+
+Deno.test("statusRows() gives every row's status, stage, reason and category, across pages", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const manifest = await Manifest.open(join(dir, "index.csv"));
+    // More than one page of 1,000 rows, with a reason that holds a NUL (escaped in state.db).
+    for (let i = 0; i < 2500; i++) {
+      const record = { ...person, id: `${i}`.padStart(16, "0"), category: `c${i % 3}` };
+      manifest.record(
+        i % 7 === 0
+          ? { status: "failed", stage: "images", reason: `http_404: \u0000${i}`, record }
+          : ok(record),
+        "people",
+      );
+    }
+    const expected = manifest.rows().map(({ status, stage, reason, category }) => ({
+      status,
+      stage,
+      reason,
+      category,
+    }));
+    assert.deepEqual(await manifest.statusRows(), expected);
+    assert.equal(expected.length, 2500);
+    assert.equal(expected[7]!.reason, "http_404: \u00007");
+    manifest.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
