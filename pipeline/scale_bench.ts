@@ -148,6 +148,8 @@ export interface ScaleRunOptions {
   concurrency?: number;
   /** @default 8 */
   perHost?: number;
+  /** @default IMAGE_BACKLOG (2000) */
+  imageBacklog?: number;
 }
 
 /** Runs the pipeline once in this process, watched. */
@@ -171,6 +173,7 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
       },
       of(options.sourcesCsv),
       {
+        imageBacklog: options.imageBacklog,
         onState: (state) => {
           backlog = state.backlog;
           watch(state);

@@ -10,6 +10,7 @@ import { cpuUsage } from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Command, intOption, log, type ParsedValues, stringOption } from "../cli.ts";
 import { machineLoad } from "./peer.ts";
+import { IMAGE_BACKLOG } from "../../pipeline/run_state.ts";
 import { startBenchSite } from "./crawl.ts";
 import { createApp } from "../../web/app.ts";
 import {
@@ -152,6 +153,7 @@ interface ScaleSettings {
   faces: number;
   concurrency: number;
   perHost: number;
+  imageBacklog: number;
   dataDir: string | undefined;
 }
 
@@ -163,6 +165,7 @@ function readSettings(values: ParsedValues): ScaleSettings {
     faces: intOption(values, "faces", 10_000, { min: 0, max: 1_000_000 }),
     concurrency: intOption(values, "concurrency", 16, { min: 1, max: 256 }),
     perHost: intOption(values, "per-host", 8, { min: 1, max: 64 }),
+    imageBacklog: intOption(values, "image-backlog", IMAGE_BACKLOG, { min: 1, max: 10_000_000 }),
     dataDir: stringOption(values, "data"),
   };
 }
@@ -182,7 +185,11 @@ async function bench(settings: ScaleSettings): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const idleStallMs = idle.stop().longestStallMs;
   console.log(`idle event loop (3 s, nothing to do): longest stall ${idleStallMs} ms`);
-  const run = { concurrency: settings.concurrency, perHost: settings.perHost };
+  const run = {
+    concurrency: settings.concurrency,
+    perHost: settings.perHost,
+    imageBacklog: settings.imageBacklog,
+  };
   try {
     const images = await watchedRun({
       dataDir,
@@ -258,6 +265,7 @@ async function bench(settings: ScaleSettings): Promise<number> {
         faces,
         concurrency: settings.concurrency,
         per_host: settings.perHost,
+        image_backlog: settings.imageBacklog,
         delay_ms: 0,
       },
     }));
@@ -273,7 +281,8 @@ export const benchScaleCommand: Command = {
   summary: "the data dir's bookkeeping at 100,000 records: rate over time, RSS, stalls, rerun",
   usage: `
 usage: deno task bench:scale [--sources 1000] [--pages 4] [--per-page 25] [--faces 10000]
-                             [--concurrency 16] [--per-host 8] [--data DIR]
+                             [--concurrency 16] [--per-host 8] [--image-backlog 2000]
+                             [--data DIR]
 
 Serves generated departments (sources × pages × per-page people, a distinct 225×275 JPEG
 each, made on request) on 127.0.0.1 from a child process, and in this process runs
@@ -292,6 +301,7 @@ Ends with one JSON line. For a quick look: --sources 100 (10,000 records) --face
   --faces        records the face stage runs on            default 10000
   --concurrency  image downloads in flight                 default 16
   --per-host     requests in flight per host               default 8
+  --image-backlog  records waiting for images before the crawl waits   default 2000
   --data DIR     keep the data dir here (must be new)`,
   options: {
     sources: { type: "string" },
@@ -300,6 +310,7 @@ Ends with one JSON line. For a quick look: --sources 100 (10,000 records) --face
     faces: { type: "string" },
     concurrency: { type: "string" },
     "per-host": { type: "string" },
+    "image-backlog": { type: "string" },
     data: { type: "string" },
     "serve-site": { type: "boolean" },
   },
