@@ -13,8 +13,8 @@ import { FaceInputError } from "../models/faces/face_defaults.ts";
  * The face nets on this thread, loaded on first call: with workers, this thread only reads and
  * writes files and never loads tfjs, face-api or ONNX Runtime.
  */
-function faceModule() {
-  return import("../models/faces/faces.ts");
+function faceModule(): Promise<typeof import("../models/faces/faces.ts")> {
+  return import(new URL("../models/faces/faces.ts", import.meta.url).href);
 }
 
 /** Starts loading what `cropImage` needs, so that it loads while the caller reads the image. */
