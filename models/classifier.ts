@@ -200,6 +200,8 @@ export interface ModelMetadata {
  * and the shipped networks' embeddings it reads, its members' included.
  */
 export function inputsOf(metadata: ModelMetadata): {
+  /** Whether a member reads the face's crop (a CNN); a model made only of probes does not. */
+  crop: boolean;
   describe: boolean;
   networks: FaceNetworkName[];
 } {
@@ -208,6 +210,7 @@ export function inputsOf(metadata: ModelMetadata): {
     preprocessing.input === "descriptor" && preprocessing.network ? [preprocessing.network] : []
   );
   return {
+    crop: all.some(({ preprocessing }) => preprocessing.input === "crop"),
     describe: all.some(({ preprocessing }) => preprocessing.input === "descriptor"),
     networks: [...new Set(networks)],
   };

@@ -184,7 +184,7 @@ export class Predictor {
   readonly #detector: DetectorName;
   readonly #timings: FaceTimings | undefined;
   /** What the face stage computes for this model: the descriptor, the shipped networks. */
-  readonly #inputs: { describe: boolean; networks: FaceNetworkName[] };
+  readonly #inputs: { crop: boolean; describe: boolean; networks: FaceNetworkName[] };
   /** Milliseconds spent in the classifier, summed. */
   classifyMs = 0;
 
@@ -206,7 +206,7 @@ export class Predictor {
 
   /** Result lines for one image: one per face, largest first. Throws `InputError` on bad bytes. */
   async predict(input: string, bytes: Uint8Array): Promise<PredictionLine[]> {
-    return await this.classify(input, await this.findFaces(bytes));
+    return await this.classify(input, await this.findFaces(bytes, { crop: this.#inputs.crop }));
   }
 
   /**
@@ -214,13 +214,15 @@ export class Predictor {
    * web app's Try it) without finding them again. Throws `InputError` on bad bytes.
    * `describe` computes the descriptor, which a model on descriptors needs (default: when
    * this predictor's model does); one call for several models says whether any of them does.
+   * `crop: false` leaves each face's crop empty, for models that read none (default: cut it).
    */
   async findFaces(
     bytes: Uint8Array,
     {
       describe = this.#inputs.describe,
       networks = this.#inputs.networks,
-    }: { describe?: boolean; networks?: FaceNetworkName[] } = {},
+      crop = true,
+    }: { describe?: boolean; networks?: FaceNetworkName[]; crop?: boolean } = {},
   ): Promise<FoundFaces> {
     await checkImageBytes(bytes);
     let faces: ExtractedFace[];
@@ -233,6 +235,7 @@ export class Predictor {
         timings: this.#timings,
         // A model on crops needs no descriptor, which is half of the face work.
         describe,
+        crop,
       });
       faces = extraction.faces;
       if (faces.length === 0) {

@@ -29,6 +29,8 @@ export interface CropSpec {
   describe?: boolean;
   /** @default "png" */
   cropFormat?: CropFormat;
+  /** false: no crop is cut or encoded, and `crop` is empty. @default true */
+  crop?: boolean;
 }
 
 /** Encodes RGB bytes as a crop file. */
@@ -64,8 +66,12 @@ export async function cropAndDescribe(
     spanWidth: spanHeight * spec.width / spec.height,
     spanHeight,
   };
-  const pixels = toBytes(sampleRgbWindow(rgb, window, spec.width, spec.height));
-  const crop = await encodeCrop(pixels, spec.width, spec.height, spec.cropFormat);
+  const crop = spec.crop === false ? new Uint8Array(0) : await encodeCrop(
+    toBytes(sampleRgbWindow(rgb, window, spec.width, spec.height)),
+    spec.width,
+    spec.height,
+    spec.cropFormat,
+  );
   const afterCrop = performance.now();
   if (timings) timings.crop += afterCrop - started;
   if (spec.describe === false) return { crop, descriptor: new Float32Array(0) };

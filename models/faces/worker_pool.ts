@@ -146,13 +146,19 @@ export class FaceWorkerPool {
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
 if (typeof scope.WorkerGlobalScope !== "undefined" && scope instanceof scope.WorkerGlobalScope) {
-  const { emptyTimings, extractFaces, prepareFaces } = await import("./faces.ts");
+  // The handler is set before anything loads, so no job posted meanwhile is lost. faces.ts is
+  // imported by a URL Deno cannot follow ahead of time: a literal specifier made Deno build its
+  // whole module graph (tfjs, sharp, ONNX Runtime) before this module ran.
+  const faces = import(new URL("./faces.ts", import.meta.url).href) as Promise<
+    typeof import("./faces.ts")
+  >;
   // The engine and the detector's and landmarks' sessions load before the first job comes.
-  prepareFaces({ describe: false }).catch(() => {});
+  faces.then((m) => m.prepareFaces({ describe: false })).catch(() => {});
   scope.onmessage = async (event: MessageEvent<Job>) => {
     const { id, bytes, options } = event.data;
-    const timings = emptyTimings();
     try {
+      const { emptyTimings, extractFaces } = await faces;
+      const timings = emptyTimings();
       const result = await extractFaces(bytes, { ...options, timings });
       const transfer = result.faces.map((f) => f.crop.buffer as ArrayBuffer);
       scope.postMessage({ id, result, timings } satisfies Reply, transfer);
