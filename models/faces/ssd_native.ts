@@ -231,7 +231,7 @@ export class NativeSsd {
     const encodings = new Float32Array(outputs[BOXES]!.data as Float32Array);
     const logits = new Float32Array(outputs[CLASSES]!.data as Float32Array);
     for (const output of Object.values(outputs)) output.dispose();
-    const { boxes, scores } = decode(this.anchors, encodings, logits);
+    const { boxes, scores } = decode(this.anchors, encodings, logits, minConfidence);
     const kept = suppress(boxes, scores, maxResults, 0.5, minConfidence);
     const reshaped = netInput.getReshapedInputDimensions(0);
     const padX = SSD_SIDE / reshaped.width;
@@ -256,32 +256,35 @@ export class NativeSsd {
   }
 }
 
-/** face-api's outputLayer: anchors and encodings to [ymin, xmin, ymax, xmax] boxes, and scores. */
-function decode(anchors: Float32Array, encodings: Float32Array, logits: Float32Array) {
+/**
+ * face-api's outputLayer for the anchors that can pass `scoreThreshold`: scores (sigmoid of the
+ * face logit) for all, [ymin, xmin, ymax, xmax] boxes decoded only for those above it (the rest
+ * never reach the suppression, so their boxes are never read).
+ */
+function decode(
+  anchors: Float32Array,
+  encodings: Float32Array,
+  logits: Float32Array,
+  scoreThreshold: number,
+) {
   const count = encodings.length / 4;
   const boxes = new Float32Array(count * 4);
   const scores = new Float32Array(count);
   for (let i = 0; i < count; i++) {
-    const [a0, a1, a2, a3] = [
-      anchors[4 * i]!,
-      anchors[4 * i + 1]!,
-      anchors[4 * i + 2]!,
-      anchors[4 * i + 3]!,
-    ];
-    const [e0, e1, e2, e3] = [
-      encodings[4 * i]!,
-      encodings[4 * i + 1]!,
-      encodings[4 * i + 2]!,
-      encodings[4 * i + 3]!,
-    ];
-    const size0 = a2 - a0;
-    const size1 = a3 - a1;
-    const half0 = Math.exp(e2 / 5) * size0 / 2;
-    const centre0 = e0 / 10 * size0 + (a0 + size0 / 2);
-    const half1 = Math.exp(e3 / 5) * size1 / 2;
-    const centre1 = e1 / 10 * size1 + (a1 + size1 / 2);
-    boxes.set([centre0 - half0, centre1 - half1, centre0 + half0, centre1 + half1], 4 * i);
-    scores[i] = 1 / (1 + Math.exp(-logits[3 * i + 1]!));
+    const score = 1 / (1 + Math.exp(-logits[3 * i + 1]!));
+    scores[i] = score;
+    if (!(score > scoreThreshold)) continue;
+    const at = 4 * i;
+    const size0 = anchors[at + 2]! - anchors[at]!;
+    const size1 = anchors[at + 3]! - anchors[at + 1]!;
+    const half0 = Math.exp(encodings[at + 2]! / 5) * size0 / 2;
+    const centre0 = encodings[at]! / 10 * size0 + (anchors[at]! + size0 / 2);
+    const half1 = Math.exp(encodings[at + 3]! / 5) * size1 / 2;
+    const centre1 = encodings[at + 1]! / 10 * size1 + (anchors[at + 1]! + size1 / 2);
+    boxes[at] = centre0 - half0;
+    boxes[at + 1] = centre1 - half1;
+    boxes[at + 2] = centre0 + half0;
+    boxes[at + 3] = centre1 + half1;
   }
   return { boxes, scores };
 }
@@ -311,9 +314,11 @@ function suppress(
   iouThreshold: number,
   scoreThreshold: number,
 ): number[] {
-  const candidates = Array.from(scores, (score, index) => ({ score, index }))
-    .filter((c) => c.score > scoreThreshold)
-    .sort((a, b) => b.score - a.score);
+  const candidates: { score: number; index: number }[] = [];
+  scores.forEach((score, index) => {
+    if (score > scoreThreshold) candidates.push({ score, index });
+  });
+  candidates.sort((a, b) => b.score - a.score);
   const selected: number[] = [];
   for (const candidate of candidates) {
     if (selected.length >= Math.min(maxResults, scores.length)) break;
