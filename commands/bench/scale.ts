@@ -139,7 +139,7 @@ function curveLines(curves: StageCurve[]): string[] {
 function runLines(title: string, run: WatchedRun): string[] {
   return [
     `${title}: ${run.wallS} s wall, peak RSS ${run.peakRssMb ?? "?"} MB, longest event-loop ` +
-    `stall ${run.longestStallMs} ms (at ${run.longestStallAtS} s)`,
+    `stall ${run.longestStallMs} ms (at ${run.longestStallAtS} s); ${run.cpuS} s CPU`,
     ...curveLines(run.curves),
   ];
 }
