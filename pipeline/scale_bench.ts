@@ -26,6 +26,8 @@ export interface StageCurve {
 /** What one watched run gave. */
 export interface WatchedRun {
   wallS: number;
+  /** CPU seconds of this process (all its threads, the face workers too) over the run. */
+  cpuS: number;
   curves: StageCurve[];
   /** The longest the event loop was held (a 10 ms timer's most lateness), ms. */
   longestStallMs: number;
@@ -157,6 +159,7 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
   const times = new Map<string, number[]>();
   const sampler = new StallSampler();
   const started = performance.now();
+  const cpuBefore = cpuUsage();
   let stall: ReturnType<StallSampler["stop"]>;
   let backlog: RunState["backlog"] | undefined;
   const watch = recordTimes(times);
@@ -184,8 +187,10 @@ export async function watchedRun(options: ScaleRunOptions): Promise<WatchedRun> 
     stall = sampler.stop();
   }
   const order = ["pages", "people", "images", "faces"];
+  const cpu = cpuUsage(cpuBefore);
   return {
     wallS: round((performance.now() - started) / 1000, 2),
+    cpuS: round((cpu.user + cpu.system) / 1e6, 2),
     curves: order.filter((stage) => times.has(stage)).map((stage) =>
       curveOf(stage, times.get(stage)!)
     ),

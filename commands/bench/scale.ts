@@ -141,7 +141,7 @@ function runLines(title: string, run: WatchedRun): string[] {
   return [
     `${title}: ${run.wallS} s wall, peak RSS ${run.peakRssMb ?? "?"} MB, longest event-loop ` +
     `stall ${run.longestStallMs} ms (at ${run.longestStallAtS} s), ${run.stallsOver100Ms} over ` +
-    `100 ms; at most ${run.mostWaitingForImages} records waited for images`,
+    `100 ms; at most ${run.mostWaitingForImages} records waited for images; ${run.cpuS} s CPU`,
     ...curveLines(run.curves),
   ];
 }
