@@ -19,7 +19,7 @@ import {
 import { type ModelResult, terminalSummary, writeReport } from "../report/report.ts";
 import type { FaceStore } from "../models/dataset.ts";
 import type { Attributes, ValidityChecks } from "../stages/validity.ts";
-import { type CheckTraining, runChecks } from "./checks.ts";
+import { checkFeatures, type CheckTraining, runChecks } from "./checks.ts";
 import { occlusionMaps, type OcclusionRunOptions } from "./occlusion_run.ts";
 
 export interface TrainedModel {
@@ -248,6 +248,18 @@ export async function evaluateModels(
   checks?: ValidityChecks;
 }> {
   const { trained, records, classes, out, facePercent = 50 } = options;
+  // The baselines' image features need no model: read beside the face estimates and scoring.
+  const features = options.store
+    ? checkFeatures({
+      records,
+      classes,
+      crops: new Map(
+        options.store.faces.flatMap((face) => face.image ? [[face.id, face.image]] : []),
+      ),
+    })
+    : undefined;
+  // Awaited in the checks; a failure meanwhile is not left unhandled.
+  features?.catch(() => {});
   const cuesStarted = performance.now();
   const cues = await faceCues(records, facePercent, options.store);
   const cueSeconds = Math.round(performance.now() - cuesStarted) / 1000;
@@ -290,6 +302,7 @@ export async function evaluateModels(
       crops: new Map([...cues].map(([id, cue]) => [id, cue.image])),
       sourceOfPage: options.sourceOfPage,
       training: options.training,
+      features,
     })
     : undefined;
   if (checks) {
