@@ -238,6 +238,24 @@ function attributesOf(cues: Map<string, FaceCues>): Map<string, Attributes> {
   );
 }
 
+/**
+ * The style baselines' image features, started before the face estimates and the scoring: they
+ * need no model, so they are read meanwhile. Undefined without the checks (no store).
+ */
+function startCheckFeatures(
+  { store, records, classes }: EvaluateRunOptions,
+): ReturnType<typeof checkFeatures> | undefined {
+  if (!store) return undefined;
+  const features = checkFeatures({
+    records,
+    classes,
+    crops: new Map(store.faces.flatMap((face) => face.image ? [[face.id, face.image]] : [])),
+  });
+  // Awaited in the checks; a failure meanwhile is not left unhandled.
+  features.catch(() => {});
+  return features;
+}
+
 /** Evaluates every trained model (all folds of a kind together) and writes the report. */
 export async function evaluateModels(
   options: EvaluateRunOptions,
@@ -248,18 +266,7 @@ export async function evaluateModels(
   checks?: ValidityChecks;
 }> {
   const { trained, records, classes, out, facePercent = 50 } = options;
-  // The baselines' image features need no model: read beside the face estimates and scoring.
-  const features = options.store
-    ? checkFeatures({
-      records,
-      classes,
-      crops: new Map(
-        options.store.faces.flatMap((face) => face.image ? [[face.id, face.image]] : []),
-      ),
-    })
-    : undefined;
-  // Awaited in the checks; a failure meanwhile is not left unhandled.
-  features?.catch(() => {});
+  const features = startCheckFeatures(options);
   const cuesStarted = performance.now();
   const cues = await faceCues(records, facePercent, options.store);
   const cueSeconds = Math.round(performance.now() - cuesStarted) / 1000;

@@ -7,45 +7,7 @@
  * thread: the same code on the same rows, in float64.
  */
 import { type CvOptions, type CvScore, LogisticRegression } from "../logistic.ts";
-
-/** A fit asked of the worker. */
-export interface ProbeFitRequest {
-  id: number;
-  rows: Float32Array[];
-  labels: number[];
-  classes: number;
-  options: Omit<CvOptions, "outOfFold">;
-}
-
-/** The worker's answer: the fitted model's parts, or why it failed. */
-export type ProbeFitReply =
-  | {
-    id: number;
-    kind: "fitted";
-    model: { means: Float64Array; scales: Float64Array; weights: Float64Array; l2: number };
-    scores: CvScore[];
-  }
-  | { id: number; kind: "error"; message: string };
-
-/** Fits one request on this thread; what the worker runs. */
-export function fitRequest(request: ProbeFitRequest): ProbeFitReply {
-  try {
-    const { model, scores } = LogisticRegression.fitCv(
-      request.rows,
-      request.labels,
-      request.classes,
-      request.options,
-    );
-    const { means, scales, weights, l2 } = model;
-    return { id: request.id, kind: "fitted", model: { means, scales, weights, l2 }, scores };
-  } catch (error) {
-    return {
-      id: request.id,
-      kind: "error",
-      message: error instanceof Error ? error.stack ?? error.message : String(error),
-    };
-  }
-}
+import { fitRequest, type ProbeFitReply, type ProbeFitRequest } from "./probe_fit_request.ts";
 
 let worker: Worker | null = null;
 let nextId = 0;
