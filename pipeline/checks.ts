@@ -10,7 +10,13 @@ import { decodeRgb, type ModelKind, networksFor } from "../models/classifier.ts"
 import { type FaceNetworkName, GEAR_ETHNICITIES } from "../models/faces/face_networks.ts";
 import { headPose } from "../models/faces/head_pose.ts";
 import { fitOnSameSplit } from "./same_split.ts";
-import { type ChecksInput, type FeatureRow, heldOutGroup, sourceOf } from "./checks_input.ts";
+import {
+  type CheckFeatures,
+  type ChecksInput,
+  type FeatureRow,
+  heldOutGroup,
+  sourceOf,
+} from "./checks_input.ts";
 import { leaveOneSourceOut, LOSO_RUNS, losoPlan } from "./leave_sources_out.ts";
 import { verdictOf } from "./verdict_fits.ts";
 import { processCpuSeconds } from "./run_state.ts";
@@ -48,10 +54,14 @@ export function runNetworks(kinds: readonly ModelKind[]): FaceNetworkName[] {
   return [...new Set([...networksFor(kinds), ...CHECK_NETWORKS])];
 }
 
-/** Reads each record's photo and crop into the baselines' features; unreadable ones are counted. */
-async function featureRows(
-  input: ChecksInput,
-): Promise<{ rows: FeatureRow[]; skipped: Record<string, number> }> {
+/**
+ * Reads each record's photo and crop into the style baselines' features; unreadable ones are
+ * counted. It needs nothing from the models, so a caller may start it before the checks
+ * (`ChecksInput.features`) to read the images while the models are scored.
+ */
+export async function checkFeatures(
+  input: Pick<ChecksInput, "records" | "classes" | "crops">,
+): Promise<CheckFeatures> {
   const classIndex = new Map(input.classes.map((c, i) => [c, i]));
   const skipped: Record<string, number> = {};
   const rows = await lastValueFrom(
@@ -117,7 +127,7 @@ function scoredAgainstModels(
 /** The style baselines, each on the same split as the face models and compared with them. */
 function styleBaselines(
   input: ChecksInput,
-  { rows, skipped }: { rows: FeatureRow[]; skipped: Record<string, number> },
+  { rows, skipped }: CheckFeatures,
   fitted: ReadonlyMap<StyleKey, Map<string, number>>,
 ): BaselineResult[] {
   const actual = new Map(rows.map((r) => [r.id, r.label]));
@@ -304,7 +314,8 @@ export async function runChecks(input: ChecksInput): Promise<ValidityChecks> {
     }
   };
   log("check: style baselines");
-  const features = await timed("image features", () => featureRows(input));
+  // Started by the caller where it could be: then only the wait for the rest is timed here.
+  const features = await timed("image features", () => input.features ?? checkFeatures(input));
   const runs = losoPlan(input.records, sources, maxLosoRuns).heldOut;
   // In their threads, beside leave-sources-out: each fit's own wall time, added up below.
   seconds["style baselines"] = 0;

@@ -51,6 +51,12 @@ export interface ChecksInput {
    * @default min(2, the CPU's threads)
    */
   fitThreads?: number;
+  /**
+   * The style baselines' features (`checkFeatures`), started earlier by the caller so that they
+   * are read while something else runs (the evaluation's face estimates).
+   * @default read when the checks start
+   */
+  features?: Promise<CheckFeatures>;
   /** Progress lines (ids and counts only). @default console.error */
   log?: (line: string) => void;
 }
@@ -70,6 +76,12 @@ export function sourceOf(record: SplitRecord, sourceOfPage?: Map<string, string>
   } catch {
     return record.pageUrl || "unknown";
   }
+}
+
+/** The style baselines' feature rows, and the records left out by reason. */
+export interface CheckFeatures {
+  rows: FeatureRow[];
+  skipped: Record<string, number>;
 }
 
 /** One face's no-face features for the baselines, keyed by baseline. */

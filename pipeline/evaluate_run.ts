@@ -19,7 +19,7 @@ import {
 import { type ModelResult, terminalSummary, writeReport } from "../report/report.ts";
 import type { FaceStore } from "../models/dataset.ts";
 import type { Attributes, ValidityChecks } from "../stages/validity.ts";
-import { type CheckTraining, runChecks } from "./checks.ts";
+import { checkFeatures, type CheckTraining, runChecks } from "./checks.ts";
 import { occlusionMaps, type OcclusionRunOptions } from "./occlusion_run.ts";
 
 export interface TrainedModel {
@@ -238,6 +238,24 @@ function attributesOf(cues: Map<string, FaceCues>): Map<string, Attributes> {
   );
 }
 
+/**
+ * The style baselines' image features, started before the face estimates and the scoring: they
+ * need no model, so they are read meanwhile. Undefined without the checks (no store).
+ */
+function startCheckFeatures(
+  { store, records, classes }: EvaluateRunOptions,
+): ReturnType<typeof checkFeatures> | undefined {
+  if (!store) return undefined;
+  const features = checkFeatures({
+    records,
+    classes,
+    crops: new Map(store.faces.flatMap((face) => face.image ? [[face.id, face.image]] : [])),
+  });
+  // Awaited in the checks; a failure meanwhile is not left unhandled.
+  features.catch(() => {});
+  return features;
+}
+
 /** Evaluates every trained model (all folds of a kind together) and writes the report. */
 export async function evaluateModels(
   options: EvaluateRunOptions,
@@ -248,6 +266,7 @@ export async function evaluateModels(
   checks?: ValidityChecks;
 }> {
   const { trained, records, classes, out, facePercent = 50 } = options;
+  const features = startCheckFeatures(options);
   const cuesStarted = performance.now();
   const cues = await faceCues(records, facePercent, options.store);
   const cueSeconds = Math.round(performance.now() - cuesStarted) / 1000;
@@ -290,6 +309,7 @@ export async function evaluateModels(
       crops: new Map([...cues].map(([id, cue]) => [id, cue.image])),
       sourceOfPage: options.sourceOfPage,
       training: options.training,
+      features,
     })
     : undefined;
   if (checks) {

@@ -4,7 +4,7 @@
  * carry over to a new source; a face signal does.
  */
 import type { SplitRecord } from "../core/types.ts";
-import { isComposed, membersOf, type ModelKind } from "../models/classifier.ts";
+import { isComposed, membersOf, type ModelKind, PROBE_KINDS } from "../models/classifier.ts";
 import { FaceStore } from "../models/dataset.ts";
 import { trainClassifier } from "../models/training/train.ts";
 import { heldOutScore, type LosoResult, type SourceScore } from "../stages/validity.ts";
@@ -181,7 +181,20 @@ function sourceScore(
   };
 }
 
-/** Leave-one-source-out for each model kind; categories with a single source are reported. */
+/** One kind's answers per run, and the held-out sources' scores. */
+interface KindRuns {
+  answers: (HeldOutFace[] | null)[];
+  judged: HeldOutFace[];
+  perSource: SourceScore[];
+}
+
+/**
+ * Leave-one-source-out for each model kind; categories with a single source are reported.
+ * The CNN's runs go first (it trains on two threads); then the other epoch-trained kinds' runs
+ * on this thread while the probes' fit on the probe thread (models/training/probe_thread.ts);
+ * the ensemble last, from its members' answers. Each run's model is what it would be in any
+ * order; the results come back in the kinds' order.
+ */
 export async function leaveOneSourceOut(
   input: ChecksInput,
   sources: Map<string, string>,
@@ -199,27 +212,11 @@ export async function leaveOneSourceOut(
     predictions.filter(([id, p]) => classIndex.get(categoryOf.get(id)!) === p).length /
     predictions.length;
 
-  const results: LosoResult[] = [];
   /** Each kind's answers per run, for the ensemble. */
   const answersOf = new Map<ModelKind, (HeldOutFace[] | null)[]>();
-  for (const kind of kinds) {
-    const own = [...(heldOut.get(kind) ?? new Map<string, number>())];
-    const randomSplitAccuracy = own.length ? accuracyOf(own) : 0;
-    if (runs.length === 0) {
-      results.push({
-        kind,
-        possible: false,
-        reason,
-        perSource: [],
-        notPossible,
-        randomSplitAccuracy,
-      });
-      continue;
-    }
-    const perSource: SourceScore[] = [];
-    const judged: HeldOutFace[] = [];
-    const answers: (HeldOutFace[] | null)[] = [];
-    answersOf.set(kind, answers);
+  const runsOf = new Map<ModelKind, KindRuns>();
+  const runKind = async (kind: ModelKind): Promise<void> => {
+    const done: KindRuns = { answers: [], judged: [], perSource: [] };
     for (const [i, held] of runs.entries()) {
       log(`check: leave-one-source-out ${kind}, run ${i + 1}/${runs.length}`);
       // The ensemble is not trained again: it averages its members' answers in the same run.
@@ -231,17 +228,30 @@ export async function leaveOneSourceOut(
           classIndex,
           training,
         );
-      answers.push(faces);
+      done.answers.push(faces);
       if (!faces) {
         log(`check: leave-one-source-out ${kind}: run ${i + 1} leaves one class; skipped`);
         continue;
       }
-      judged.push(...faces);
-      perSource.push(...held.map((source) => sourceScore(source, faces, sources, classes)));
+      done.judged.push(...faces);
+      done.perSource.push(...held.map((source) => sourceScore(source, faces, sources, classes)));
     }
+    answersOf.set(kind, done.answers);
+    runsOf.set(kind, done);
+  };
+  if (runs.length > 0) await runInOrder(kinds, runKind);
+
+  const results: LosoResult[] = kinds.map((kind) => {
+    const own = [...(heldOut.get(kind) ?? new Map<string, number>())];
+    const randomSplitAccuracy = own.length ? accuracyOf(own) : 0;
+    const done = runsOf.get(kind);
+    if (!done) {
+      return { kind, possible: false, reason, perSource: [], notPossible, randomSplitAccuracy };
+    }
+    const { judged, perSource } = done;
     const heldIds = new Set(judged.map((j) => j.id));
     const onThese = own.filter(([id]) => heldIds.has(id));
-    results.push({
+    return {
       kind,
       possible: judged.length > 0,
       perSource,
@@ -253,7 +263,34 @@ export async function leaveOneSourceOut(
       randomSplitOnTheseSources: onThese.length
         ? { accuracy: accuracyOf(onThese), n: onThese.length }
         : undefined,
-    });
-  }
+    };
+  });
   return { results, answersOf, runs };
+}
+
+/**
+ * Runs `run` for every kind so that both cores stay busy: the CNN first, then the other
+ * epoch-trained kinds one at a time on this thread while the probes' runs (on the probe
+ * thread) go on beside them, then the composed kinds, which read their members' answers.
+ */
+async function runInOrder(
+  kinds: readonly ModelKind[],
+  run: (kind: ModelKind) => Promise<void>,
+): Promise<void> {
+  const isProbe = (kind: ModelKind) => (PROBE_KINDS as readonly ModelKind[]).includes(kind);
+  const onThisThread = kinds.filter((kind) => !isComposed(kind) && !isProbe(kind))
+    .sort((a, b) => Number(b === "cnn") - Number(a === "cnn"));
+  let probes: Promise<unknown> | undefined;
+  const startProbes = () => {
+    probes ??= Promise.all(kinds.filter(isProbe).map(run));
+    // Awaited below; a failure while this thread trains is not left unhandled.
+    probes.catch(() => {});
+  };
+  for (const kind of onThisThread) {
+    if (kind !== "cnn") startProbes();
+    await run(kind);
+  }
+  startProbes();
+  await probes;
+  for (const kind of kinds.filter(isComposed)) await run(kind);
 }

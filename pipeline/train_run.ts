@@ -14,6 +14,7 @@ import {
   isComposed,
   membersOf,
   type ModelKind,
+  PROBE_KINDS,
   saveClassifier,
 } from "../models/classifier.ts";
 import { EnsembleClassifier, saveEnsemble } from "../models/ensemble.ts";
@@ -109,45 +110,72 @@ export function bestOnValidation<T extends { history: EpochStats[]; bestEpoch: n
  * Trains every kind the options name. Returns the models to evaluate: one per kind, or one per
  * kind and fold with `folds` (then the best fold's copy in the kind's own folder is predict's).
  * The ensemble is not trained: it is composed of the probes trained on the same faces.
+ *
+ * The order fills both cores: the CNN first (it trains on two threads), then the other
+ * epoch-trained kinds on this thread while the probes fit on the probe thread
+ * (models/training/probe_thread.ts). No model depends on another's training, so the order
+ * changes no model; the models come back in the options' order.
  */
 export async function trainModels(
   input: TrainRunInput,
   options: ResolvedPipelineOptions,
 ): Promise<TrainedModel[]> {
-  const trained: TrainedModel[] = [];
-  /** Each kind's model for predict: the only one, or the fold kept on validation. */
-  const kept = new Map<ModelKind, TrainedModel>();
-  for (const kind of options.models) {
-    if (isComposed(kind)) continue;
-    const finalDir = join(input.modelsDir, kind);
-    if (!options.folds) {
-      const model: TrainedModel = {
-        kind,
-        fold: null,
-        dir: finalDir,
-        ...await trainAndSave(kind, null, finalDir, input, options),
-      };
-      trained.push(model);
-      kept.set(kind, model);
-      continue;
-    }
-    const folds: TrainedModel[] = [];
-    for (let fold = 0; fold < options.folds; fold++) {
-      const dir = join(input.modelsDir, `${kind}-fold${fold}`);
-      folds.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir, input, options) });
-    }
-    const best = bestOnValidation(folds);
-    await rm(finalDir, { recursive: true, force: true });
-    await cp(best.dir, finalDir, { recursive: true });
-    console.error(`${kind}: predict keeps fold ${best.fold! + 1} (best validation)`);
-    input.onSaved?.(finalDir);
-    trained.push(...folds);
-    kept.set(kind, best);
+  const isProbe = (kind: ModelKind) => (PROBE_KINDS as readonly ModelKind[]).includes(kind);
+  const trainedKinds = options.models.filter((kind) => !isComposed(kind));
+  const onThisThread = trainedKinds.filter((kind) => !isProbe(kind))
+    .sort((a, b) => Number(b === "cnn") - Number(a === "cnn"));
+  const byKind = new Map<ModelKind, { models: TrainedModel[]; kept: TrainedModel }>();
+  let probes: Promise<void> | undefined;
+  const startProbes = () => {
+    probes ??= Promise.all(
+      trainedKinds.filter(isProbe).map(async (kind) => {
+        byKind.set(kind, await trainKind(kind, input, options));
+      }),
+    ).then(() => {});
+    // Awaited below; a failure while this thread trains is not left unhandled.
+    probes.catch(() => {});
+  };
+  for (const kind of onThisThread) {
+    if (kind !== "cnn") startProbes();
+    byKind.set(kind, await trainKind(kind, input, options));
   }
+  startProbes();
+  await probes;
+  const trained = trainedKinds.flatMap((kind) => byKind.get(kind)!.models);
+  const kept = new Map(trainedKinds.map((kind) => [kind, byKind.get(kind)!.kept]));
   for (const kind of options.models.filter(isComposed)) {
     trained.push(...await composeEnsembles(kind, trained, kept, input, options));
   }
   return trained;
+}
+
+/** One kind's models: the only one, or one per fold and predict's copy of the best. */
+async function trainKind(
+  kind: ModelKind,
+  input: TrainRunInput,
+  options: ResolvedPipelineOptions,
+): Promise<{ models: TrainedModel[]; kept: TrainedModel }> {
+  const finalDir = join(input.modelsDir, kind);
+  if (!options.folds) {
+    const model: TrainedModel = {
+      kind,
+      fold: null,
+      dir: finalDir,
+      ...await trainAndSave(kind, null, finalDir, input, options),
+    };
+    return { models: [model], kept: model };
+  }
+  const folds: TrainedModel[] = [];
+  for (let fold = 0; fold < options.folds; fold++) {
+    const dir = join(input.modelsDir, `${kind}-fold${fold}`);
+    folds.push({ kind, fold, dir, ...await trainAndSave(kind, fold, dir, input, options) });
+  }
+  const best = bestOnValidation(folds);
+  await rm(finalDir, { recursive: true, force: true });
+  await cp(best.dir, finalDir, { recursive: true });
+  console.error(`${kind}: predict keeps fold ${best.fold! + 1} (best validation)`);
+  input.onSaved?.(finalDir);
+  return { models: folds, kept: best };
 }
 
 /**

@@ -5,7 +5,8 @@ import { initEngine } from "../models/engine.ts";
 import { collectFaces } from "../pipeline/batches.ts";
 import { resolvePipelineOptions } from "../pipeline/options.ts";
 import { bestOnValidation, trainModels } from "../pipeline/train_run.ts";
-import type { EpochStats } from "../models/classifier.ts";
+import type { EpochStats, LayersClassifier } from "../models/classifier.ts";
+import { trainClassifier } from "../models/training/train.ts";
 import { splitFaces, syntheticFaces } from "./testdata/synthetic/faces.ts";
 
 await initEngine();
@@ -69,6 +70,61 @@ Deno.test({
         await Deno.readFile(join(kept.dir, "weights.bin")),
       );
       assert.equal(saved.length, 4, "three fold models and predict's copy, nothing trained again");
+      for (const model of trained) model.classifier.dispose();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "trainModels() fits the probes beside the embedding head: the options' order, and each probe as fitted alone",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "facefield_train_run_" });
+    try {
+      const records = await splitFaces(
+        await syntheticFaces(dir, { perClass: 24, crops: false, seed: 7 }),
+        { folds: 3 },
+      );
+      const store = await collectFaces(from(records), { crops: false });
+      const trained = await trainModels(
+        {
+          store,
+          records,
+          classes: ["biology", "history", "physics"],
+          modelsDir: join(dir, "models"),
+        },
+        resolvePipelineOptions({
+          models: ["descriptor", "embedding"],
+          folds: 3,
+          epochs: 3,
+        }),
+      );
+      assert.deepEqual(
+        trained.map((m) => `${m.kind} ${m.fold}`),
+        [
+          "descriptor 0",
+          "descriptor 1",
+          "descriptor 2",
+          "embedding 0",
+          "embedding 1",
+          "embedding 2",
+        ],
+      );
+      for (const model of trained.filter((m) => m.kind === "descriptor")) {
+        const alone = await trainClassifier("descriptor", store, {
+          testFold: model.fold!,
+          probeThread: false,
+        });
+        const weights = (c: typeof alone.classifier) =>
+          (c as LayersClassifier).model.getWeights().map((w) => [...w.dataSync()]);
+        assert.deepEqual(weights(model.classifier as LayersClassifier), weights(alone.classifier));
+        assert.equal(model.classifier.metadata.fit?.l2, alone.classifier.metadata.fit?.l2);
+        alone.classifier.dispose();
+      }
       for (const model of trained) model.classifier.dispose();
     } finally {
       await Deno.remove(dir, { recursive: true });

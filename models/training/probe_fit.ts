@@ -14,7 +14,8 @@ import type { EpochStats, ModelFit, Preprocessing } from "../classifier.ts";
 import { inputBatch } from "../classifier.ts";
 import type { FaceFilter, FaceStore, StoredFace } from "../dataset.ts";
 import { buildLinearProbe } from "../embedding.ts";
-import { LogisticRegression } from "../logistic.ts";
+import type { LogisticRegression } from "../logistic.ts";
+import { fitCvOffThread } from "./probe_thread.ts";
 
 export interface FittedProbe {
   model: tf.LayersModel;
@@ -39,14 +40,16 @@ function inputRows(
 
 /**
  * Fits a probe of `preprocessing`'s embedding on the faces of `filters` (training and
- * validation): the penalty by inner cross-validation, then one fit on them all.
+ * validation): the penalty by inner cross-validation, then one fit on them all. The fit runs on
+ * the probe thread (probe_thread.ts) unless `offThread` is false, so this thread is free to train
+ * another kind meanwhile; the answer is the same.
  */
-export function fitProbe(
+export async function fitProbe(
   store: FaceStore,
   filters: readonly FaceFilter[],
   preprocessing: Preprocessing,
-  options: { balanced?: boolean } = {},
-): FittedProbe {
+  options: { balanced?: boolean; offThread?: boolean } = {},
+): Promise<FittedProbe> {
   const started = performance.now();
   const classes = store.classes;
   const classIndex = new Map(classes.map((c, i) => [c, i]));
@@ -54,10 +57,13 @@ export function fitProbe(
     .filter((face) => classIndex.has(face.category));
   const rows = inputRows(store, faces, preprocessing);
   const labels = faces.map((face) => classIndex.get(face.category)!);
-  const { model: fitted, scores } = LogisticRegression.fitCv(rows, labels, classes.length, {
-    groups: faces.map((face) => face.identity),
-    balanced: options.balanced ?? false,
-  });
+  const { model: fitted, scores } = await fitCvOffThread(
+    rows.map((row) => row.slice()),
+    labels,
+    classes.length,
+    { groups: faces.map((face) => face.identity), balanced: options.balanced ?? false },
+    options.offThread ?? true,
+  );
   const model = buildLinearProbe(classes.length, rows[0]!.length);
   setProbeWeights(model, fitted);
   const chosen = scores.find((score) => score.l2 === fitted.l2);

@@ -110,6 +110,13 @@ export interface TrainOptions {
    */
   engine?: "native" | "wasm";
   /**
+   * Fit a probe kind on the probe thread (probe_thread.ts), leaving this thread free to train
+   * another kind meanwhile: start a probe's `trainClassifier` without awaiting it, then train
+   * the next. The fitted probe is the same either way.
+   * @default true
+   */
+  probeThread?: boolean;
+  /**
    * Where the data came from, recorded in the metadata (e.g. the sources file name).
    * @default the page origins in the store
    */
@@ -163,7 +170,7 @@ export async function trainClassifier(
     throw new RangeError("Cannot train: no faces in the training split");
   }
   if ((PROBE_KINDS as readonly ModelKind[]).includes(kind)) {
-    return trainedProbe(kind, store, [trainFilter, valFilter], testFold, options);
+    return await trainedProbe(kind, store, [trainFilter, valFilter], testFold, options);
   }
   const valFaces = store.select(valFilter);
   const preprocessing = preprocessingOf(kind);
@@ -232,16 +239,17 @@ export async function trainClassifier(
 }
 
 /** A probe kind, fitted on the training and validation faces (probe_fit.ts), with metadata. */
-function trainedProbe(
+async function trainedProbe(
   kind: ModelKind,
   store: FaceStore,
   filters: FaceFilter[],
   testFold: number | undefined,
-  { sources, balancedClasses = false }: TrainOptions,
-): TrainResult {
+  { sources, balancedClasses = false, probeThread = true }: TrainOptions,
+): Promise<TrainResult> {
   const preprocessing = preprocessingOf(kind);
-  const { model, history, fit } = fitProbe(store, filters, preprocessing, {
+  const { model, history, fit } = await fitProbe(store, filters, preprocessing, {
     balanced: balancedClasses,
+    offThread: probeThread,
   });
   const metadata = trainedMetadata(kind, model, store, {
     preprocessing,
