@@ -17,8 +17,11 @@ import { tf } from "../engine.ts";
 import type { Box } from "../../core/types.ts";
 import { faceApi, loadNets } from "./face_engine.ts";
 
-/** Bump when the graph below changes: it keys the graph cache's copy. */
-const SSD_GRAPH_VERSION = "ssd-mobilenetv1-1";
+/**
+ * This file's own source keys the graph cache's copy, as the converters' source keys the other
+ * graphs: an edit to the graph below never reads a graph built before it.
+ */
+const ssdGraphSource = () => Deno.readTextFile(new URL(import.meta.url));
 /** SSD's input side: face-api resizes every image to it. */
 export const SSD_SIDE = 512;
 const INPUT = "pixels";
@@ -201,7 +204,7 @@ export class NativeSsd {
     const params = faceapi.nets.ssdMobilenetv1.params as unknown as SsdWeights;
     const anchors = Float32Array.from(params.output_layer.extra_dim.dataSync());
     const { session } = await cachedSession(ort, "face-api-ssd", () => ssdGraph(params), {
-      variant: SSD_GRAPH_VERSION,
+      variant: await ssdGraphSource().catch(() => "ssd-mobilenetv1"),
     });
     return new NativeSsd(session, anchors);
   }
