@@ -8,12 +8,12 @@
  * Lines are parsed one at a time, as `read_sources.ts` does and for its reason: a quoting error
  * stays on its line instead of swallowing the rows after it.
  */
-import { parse } from "csv-parse/sync";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Observable, type OperatorFunction } from "rxjs";
 import { legacyPersonId, personId } from "../core/ids.ts";
 import type { PersonRecord } from "../core/types.ts";
+import { parseCsvLine } from "./csv_line.ts";
 import { subscribeLines } from "./_lines.ts";
 
 /** The list as a whole cannot be read (no header, no image or category column). */
@@ -211,7 +211,7 @@ export function readImageList(
         if (text.trim() === "" || text.trim().startsWith("#")) return;
         let fields: string[];
         try {
-          fields = (parse(text, { relax_column_count: true }) as string[][])[0] ?? [];
+          fields = parseCsvLine(text);
         } catch (error) {
           const detail = (error as Error).message.replace(/ at line \d+/, "");
           if (!header) {

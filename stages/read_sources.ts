@@ -7,11 +7,11 @@
  * swallow the valid rows that follow, while a line at a time keeps the damage to that line.
  * The price is that a quoted field cannot span lines, which no sources file needs.
  */
-import { parse } from "csv-parse/sync";
 import { parseHTML } from "linkedom";
 import { Observable, type OperatorFunction } from "rxjs";
 import { dropped, ok, type Outcome, type RenderMode, type SourceRow } from "../core/types.ts";
 import { subscribeLines } from "./_lines.ts";
+import { parseCsvLine } from "./csv_line.ts";
 
 /** The sources file as a whole cannot be read (no header, a bad header): the run cannot start. */
 export class SourcesFormatError extends Error {
@@ -86,8 +86,7 @@ function selectorError(selector: string): string | undefined {
 /** Parses one CSV line into fields, or says why it cannot. */
 function parseLine(text: string): { fields: string[] } | { error: string } {
   try {
-    const records = parse(text, { relax_column_count: true }) as string[][];
-    return { fields: records[0] ?? [] };
+    return { fields: parseCsvLine(text) };
   } catch (error) {
     return { error: (error as Error).message.replace(/ at line \d+/, "") };
   }
