@@ -3,10 +3,23 @@
  * from their shipped weights and the training steps. Encoding is `onnx-proto`'s (ONNX's own
  * protobuf schema); weights go in as raw little-endian bytes, as ONNX stores them.
  */
-import onnxProto from "onnx-proto";
+import { createRequire } from "node:module";
+import type onnxProto from "onnx-proto";
 
-const { onnx } = onnxProto;
-const DataType = onnx.TensorProto.DataType;
+/** ONNX's element types (TensorProto.DataType), the four our graphs use. */
+const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
+
+let schema: typeof onnxProto.onnx | undefined;
+
+/**
+ * onnx-proto, loaded by the first graph built or encoded (55 ms on the loading thread): a
+ * command whose graphs all come from the graph cache, as a warm `predict` or `crop`, never
+ * loads it.
+ */
+function onnx(): typeof onnxProto.onnx {
+  schema ??= (createRequire(import.meta.url)("onnx-proto") as typeof onnxProto).onnx;
+  return schema;
+}
 
 /** An attribute value: an integer, integers, a string, or a float (`{ float }`, `{ floats }`). */
 export type AttributeValue =
@@ -29,7 +42,7 @@ function elemTypeOf(values: TensorData): number {
 }
 
 function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttributeProto {
-  const type = onnx.AttributeProto.AttributeType;
+  const type = onnx().AttributeProto.AttributeType;
   if (typeof value === "number") {
     if (!Number.isInteger(value)) {
       throw new TypeError(`attribute '${name}': write a float as { float: ${value} }`);
@@ -156,7 +169,7 @@ export class OnnxGraph {
 
   /** The model as ONNX bytes, for `InferenceSession.create`. */
   toBytes(): Uint8Array {
-    const model = onnx.ModelProto.create({
+    const model = onnx().ModelProto.create({
       irVersion: 8,
       producerName: "facefield",
       opsetImport: [{ domain: "", version: this.opset }],
@@ -168,7 +181,7 @@ export class OnnxGraph {
         output: this.#outputs,
       },
     });
-    return onnx.ModelProto.encode(model).finish();
+    return onnx().ModelProto.encode(model).finish();
   }
 }
 
