@@ -96,7 +96,12 @@ Deno.test("a context probe learns the background; portrait averages it with a fa
 
   const portrait = new EnsembleClassifier([descriptor, context], { kind: "portrait" });
   assert.equal(portrait.metadata.kind, "portrait");
-  assert.deepEqual(inputsOf(portrait.metadata), { describe: true, networks: ["context"] });
+  // The context probe reads the photo around the masked face, not the crop: predict cuts none.
+  assert.deepEqual(inputsOf(portrait.metadata), {
+    crop: false,
+    describe: true,
+    networks: ["context"],
+  });
   const dir = await Deno.makeTempDir({ prefix: "facefield_portrait_" });
   try {
     const memberDirs = [join(dir, "descriptor"), join(dir, "context")];
