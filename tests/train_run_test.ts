@@ -33,6 +33,15 @@ Deno.test("bestOnValidation() keeps the best validation accuracy, then the lower
   assert.equal(bestOnValidation(models.slice(0, 2)).name, "b");
 });
 
+/** Synthetic faces (24 a class, no crops) dealt into 3 folds, and their FaceStore. */
+async function foldedFaces(dir: string, seed: number) {
+  const records = await splitFaces(
+    await syntheticFaces(dir, { perClass: 24, crops: false, seed }),
+    { folds: 3 },
+  );
+  return { records, store: await collectFaces(from(records), { crops: false }) };
+}
+
 Deno.test({
   name: "trainModels() with folds keeps the best fold's model for predict and trains no other",
   sanitizeResources: false,
@@ -40,11 +49,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "facefield_train_run_" });
     try {
-      const records = await splitFaces(
-        await syntheticFaces(dir, { perClass: 24, crops: false, seed: 4 }),
-        { folds: 3 },
-      );
-      const store = await collectFaces(from(records), { crops: false });
+      const { records, store } = await foldedFaces(dir, 4);
       const saved: string[] = [];
       const modelsDir = join(dir, "models");
       const trained = await trainModels(
@@ -85,11 +90,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "facefield_train_run_" });
     try {
-      const records = await splitFaces(
-        await syntheticFaces(dir, { perClass: 24, crops: false, seed: 7 }),
-        { folds: 3 },
-      );
-      const store = await collectFaces(from(records), { crops: false });
+      const { records, store } = await foldedFaces(dir, 7);
       const trained = await trainModels(
         {
           store,
